@@ -1,0 +1,84 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+
+from apps.accounts.models import Agency, ApiToken, Creator, CreatorAssignment, Invitation, Membership, User
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    ordering = ["email"]
+    list_display = ["email", "full_name", "is_staff", "is_active", "date_joined", "last_login"]
+    list_filter = ["is_staff", "is_superuser", "is_active"]
+    search_fields = ["email", "full_name"]
+    fieldsets = [
+        (None, {"fields": ["email", "password", "full_name"]}),
+        ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "full_name", "password1", "password2"]})]
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+    fields = ["user", "role", "created_at"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(Agency)
+class AgencyAdmin(admin.ModelAdmin):
+    list_display = ["name", "timezone", "created_at"]
+    search_fields = ["name"]
+    list_filter = ["timezone"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "agency", "role", "created_at"]
+    list_filter = ["role", "agency"]
+    search_fields = ["user__email", "agency__name"]
+    list_select_related = ["user", "agency"]
+    autocomplete_fields = ["user", "agency", "invited_by"]
+
+
+@admin.register(Creator)
+class CreatorAdmin(admin.ModelAdmin):
+    list_display = ["display_name", "agency", "niche", "language", "timezone", "ppv_price_min", "ppv_price_max", "is_archived"]
+    list_filter = ["agency", "language", "is_archived"]
+    search_fields = ["display_name", "niche", "agency__name"]
+    list_select_related = ["agency"]
+    autocomplete_fields = ["agency"]
+
+
+@admin.register(CreatorAssignment)
+class CreatorAssignmentAdmin(admin.ModelAdmin):
+    list_display = ["membership", "creator", "agency", "created_at"]
+    list_filter = ["agency"]
+    search_fields = ["membership__user__email", "creator__display_name"]
+    list_select_related = ["agency", "creator", "membership__user", "membership__agency"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["email", "agency", "role", "created_at", "email_sent_at", "accepted_at", "revoked_at"]
+    list_filter = ["agency", "role"]
+    search_fields = ["email", "agency__name"]
+    list_select_related = ["agency"]
+    readonly_fields = ["email_sent_at", "accepted_at", "accepted_by", "created_at"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Only the prefix is shown: the secret was never stored and its hash stays hidden."""
+
+    list_display = ["name", "agency", "prefix", "membership", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["agency"]
+    search_fields = ["name", "prefix", "agency__name"]
+    list_select_related = ["agency", "membership__user", "membership__agency"]
+    exclude = ["token_hash"]
+    readonly_fields = ["agency", "membership", "prefix", "created_at", "last_used_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -1,0 +1,292 @@
+"""API: agency, creators, members, invitations and API tokens.
+
+Every operation resolves the caller's membership (from the token or the session) and goes
+through the same selectors and services as the pages, so a role denied on a page is denied here.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from ninja import Field, Router, Schema
+from ninja.pagination import PageNumberPagination, paginate
+from ninja.security import HttpBearer
+from pydantic import EmailStr, StringConstraints, field_validator
+
+from apps.accounts import selectors, services
+from apps.accounts.models import PLATFORMS, ApiToken, Language, Membership, Role
+from apps.accounts.permissions import Perm, require
+from apps.core.errors import ApplicationError
+
+router = Router()
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+
+
+class ApiTokenAuth(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
+        return services.api_token_authenticate(token)
+
+
+def api_membership(request: HttpRequest) -> Membership:
+    """The membership the request acts as: the token's, else the session's current one."""
+    if isinstance(request.auth, ApiToken):
+        return request.auth.membership
+    membership = request.tenant.membership
+    if membership is None:
+        raise PermissionDenied("You are not a member of any agency yet.")
+    return membership
+
+
+# --- Agency ----------------------------------------------------------------------------------
+
+
+class AgencyOut(Schema):
+    id: int
+    name: str
+    timezone: str
+    created_at: datetime
+
+
+def _check_timezone(value: str) -> str:
+    if value not in zoneinfo.available_timezones():
+        raise ValueError(f"'{value}' is not a known time zone (for example Europe/Paris).")
+    return value
+
+
+class AgencyIn(Schema):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+    timezone: str = "UTC"
+
+    _tz = field_validator("timezone")(_check_timezone)
+
+
+@router.get("/agency", response=AgencyOut, tags=["agency"])
+def agency_detail(request: HttpRequest):
+    return api_membership(request).agency
+
+
+@router.put("/agency", response=AgencyOut, tags=["agency"])
+def agency_update(request: HttpRequest, payload: AgencyIn):
+    return services.agency_update(membership=api_membership(request), name=payload.name, timezone_name=payload.timezone)
+
+
+# --- Creators --------------------------------------------------------------------------------
+
+
+class CreatorOut(Schema):
+    id: int
+    display_name: str
+    handles: dict[str, str]
+    niche: str
+    persona: str
+    voice: str
+    sample_texts: list[str]
+    avoid_words: list[str]
+    avoid_topics: list[str]
+    language: str
+    timezone: str
+    ppv_price_min: Decimal
+    ppv_price_max: Decimal
+    currency: str
+    is_archived: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class CreatorIn(Schema):
+    display_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+    handles: dict[str, Annotated[str, StringConstraints(pattern=r"^@?[A-Za-z0-9_.\-]{1,64}$")]] = {}
+    niche: Annotated[str, StringConstraints(max_length=80)] = ""
+    persona: Annotated[str, StringConstraints(max_length=4000)] = ""
+    voice: Annotated[str, StringConstraints(max_length=4000)] = ""
+    sample_texts: list[Annotated[str, StringConstraints(max_length=2000)]] = Field(default=[], max_length=100)
+    avoid_words: list[ShortText] = Field(default=[], max_length=200)
+    avoid_topics: list[ShortText] = Field(default=[], max_length=200)
+    language: Language = Language.EN
+    timezone: str = "UTC"
+    ppv_price_min: Decimal = Field(Decimal("5.00"), gt=0, max_digits=8, decimal_places=2)
+    ppv_price_max: Decimal = Field(Decimal("50.00"), gt=0, max_digits=8, decimal_places=2)
+
+    _tz = field_validator("timezone")(_check_timezone)
+
+    @field_validator("handles")
+    @classmethod
+    def _known_platforms(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = set(value) - set(PLATFORMS)
+        if unknown:
+            raise ValueError(f"Unknown platform(s): {', '.join(sorted(unknown))}. Known: {', '.join(PLATFORMS)}.")
+        return {key: handle.lstrip("@") for key, handle in value.items()}
+
+
+class CreatorPatch(CreatorIn):
+    display_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)] | None = None
+
+
+@router.get("/creators", response=list[CreatorOut], tags=["creators"])
+@paginate(PageNumberPagination, page_size=25)
+def creator_list(request: HttpRequest, archived: bool = False):
+    creators = selectors.creator_list(membership=api_membership(request), include_archived=archived)
+    return creators.filter(is_archived=True) if archived else creators
+
+
+@router.post("/creators", response={201: CreatorOut}, tags=["creators"])
+def creator_create(request: HttpRequest, payload: CreatorIn):
+    return 201, services.creator_create(membership=api_membership(request), data=payload.model_dump())
+
+
+@router.get("/creators/{creator_id}", response=CreatorOut, tags=["creators"])
+def creator_detail(request: HttpRequest, creator_id: int):
+    return selectors.creator_get_for_member(membership=api_membership(request), creator_id=creator_id)
+
+
+@router.patch("/creators/{creator_id}", response=CreatorOut, tags=["creators"])
+def creator_update(request: HttpRequest, creator_id: int, payload: CreatorPatch):
+    membership = api_membership(request)
+    creator = selectors.creator_get_for_member(membership=membership, creator_id=creator_id)
+    data = payload.model_dump(exclude_unset=True)
+    return services.creator_update(membership=membership, creator=creator, data=data)
+
+
+class ArchiveIn(Schema):
+    archived: bool
+
+
+@router.post("/creators/{creator_id}/archive", response=CreatorOut, tags=["creators"])
+def creator_archive(request: HttpRequest, creator_id: int, payload: ArchiveIn):
+    """Archive (``{"archived": true}``) or restore a creator; archived creators keep their data."""
+    membership = api_membership(request)
+    creator = selectors.creator_get_for_member(membership=membership, creator_id=creator_id)
+    return services.creator_set_archived(membership=membership, creator=creator, archived=payload.archived)
+
+
+# --- Members and invitations -----------------------------------------------------------------
+
+
+class MemberOut(Schema):
+    id: int
+    email: str
+    full_name: str
+    role: str
+    creator_ids: list[int]
+    created_at: datetime
+
+    @staticmethod
+    def resolve_email(obj: Membership) -> str:
+        return obj.user.email
+
+    @staticmethod
+    def resolve_full_name(obj: Membership) -> str:
+        return obj.user.full_name
+
+    @staticmethod
+    def resolve_creator_ids(obj: Membership) -> list[int]:
+        return [a.creator_id for a in obj.assignments.all()]
+
+
+class RoleIn(Schema):
+    role: Role
+
+
+class AssignmentsIn(Schema):
+    creator_ids: list[int] = Field(max_length=1000)
+
+
+@router.get("/members", response=list[MemberOut], tags=["members"])
+@paginate(PageNumberPagination, page_size=50)
+def member_list(request: HttpRequest):
+    return selectors.member_list(agency_id=api_membership(request).agency_id)
+
+
+@router.patch("/members/{membership_id}", response=MemberOut, tags=["members"])
+def member_change_role(request: HttpRequest, membership_id: int, payload: RoleIn):
+    actor = api_membership(request)
+    member = selectors.member_get(agency_id=actor.agency_id, membership_id=membership_id)
+    services.member_change_role(by=actor, member=member, role=payload.role)
+    return selectors.member_list(agency_id=actor.agency_id).get(pk=member.pk)
+
+
+@router.put("/members/{membership_id}/assignments", response=MemberOut, tags=["members"])
+def member_set_assignments(request: HttpRequest, membership_id: int, payload: AssignmentsIn):
+    actor = api_membership(request)
+    member = selectors.member_get(agency_id=actor.agency_id, membership_id=membership_id)
+    creators = list(selectors.creator_list(membership=actor).filter(pk__in=payload.creator_ids))
+    if len(creators) != len(set(payload.creator_ids)):
+        raise ApplicationError("Some creator ids are not creators of this agency.", field="creator_ids")
+    services.member_set_assignments(by=actor, member=member, creators=creators)
+    return selectors.member_list(agency_id=actor.agency_id).get(pk=member.pk)
+
+
+@router.delete("/members/{membership_id}", response={204: None}, tags=["members"])
+def member_remove(request: HttpRequest, membership_id: int):
+    actor = api_membership(request)
+    member = selectors.member_get(agency_id=actor.agency_id, membership_id=membership_id)
+    services.member_remove(by=actor, member=member)
+    return 204, None
+
+
+class InvitationOut(Schema):
+    id: int
+    email: str
+    role: str
+    created_at: datetime
+    email_sent_at: datetime | None
+
+
+class InvitationIn(Schema):
+    email: EmailStr
+    role: Role = Role.CHATTER
+
+
+@router.get("/invitations", response=list[InvitationOut], tags=["members"])
+@paginate(PageNumberPagination, page_size=50)
+def invitation_list(request: HttpRequest):
+    membership = api_membership(request)
+    require(membership, Perm.MANAGE_MEMBERS)
+    return selectors.invitation_list_pending(agency_id=membership.agency_id)
+
+
+@router.post("/invitations", response={201: InvitationOut}, tags=["members"])
+def invitation_create(request: HttpRequest, payload: InvitationIn):
+    invitation = services.invitation_create(by=api_membership(request), email=payload.email, role=payload.role)
+    return 201, invitation
+
+
+@router.delete("/invitations/{invitation_id}", response={204: None}, tags=["members"])
+def invitation_revoke(request: HttpRequest, invitation_id: int):
+    actor = api_membership(request)
+    require(actor, Perm.MANAGE_MEMBERS)
+    invitation = selectors.invitation_get(agency_id=actor.agency_id, invitation_id=invitation_id)
+    services.invitation_revoke(by=actor, invitation=invitation)
+    return 204, None
+
+
+# --- API tokens (created on the settings page only: the secret is shown once there) ----------
+
+
+class ApiTokenOut(Schema):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@router.get("/api-tokens", response=list[ApiTokenOut], tags=["api tokens"])
+@paginate(PageNumberPagination, page_size=50)
+def api_token_list(request: HttpRequest):
+    return selectors.api_token_list(agency_id=api_membership(request).agency_id)
+
+
+@router.delete("/api-tokens/{token_id}", response={204: None}, tags=["api tokens"])
+def api_token_revoke(request: HttpRequest, token_id: int):
+    membership = api_membership(request)
+    token = selectors.api_token_get(agency_id=membership.agency_id, token_id=token_id)
+    services.api_token_revoke(membership=membership, token=token)
+    return 204, None

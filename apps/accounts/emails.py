@@ -1,0 +1,42 @@
+"""Emails sent by accounts. Rendered from templates/accounts/email/."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.accounts.models import Invitation
+from apps.accounts.selectors import invitation_token
+
+
+def invitation_url(invitation: Invitation) -> str:
+    return settings.SITE_URL + reverse("accounts:invitation-accept", args=[invitation_token(invitation)])
+
+
+def invitation_email_send(*, invitation_id: int) -> bool:
+    """Send once: claim the invitation with a conditional update, then send."""
+    claimed = Invitation.objects.filter(
+        pk=invitation_id, email_sent_at__isnull=True, accepted_at__isnull=True, revoked_at__isnull=True
+    ).update(email_sent_at=timezone.now())
+    if not claimed:
+        return False
+    invitation = Invitation.objects.select_related("agency", "invited_by").get(pk=invitation_id)
+    context = {
+        "invitation": invitation,
+        "url": invitation_url(invitation),
+        "days": settings.INVITATION_MAX_AGE // 86400,
+    }
+    try:
+        send_mail(
+            subject=f"You're invited to join {invitation.agency.name} on Huntaze",
+            message=render_to_string("accounts/email/invitation.txt", context),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[invitation.email],
+        )
+    except Exception:
+        Invitation.objects.filter(pk=invitation_id).update(email_sent_at=None)
+        raise
+    return True

@@ -1,0 +1,175 @@
+"""Forms for accounts pages. They validate shape; services.py enforces the business rules."""
+
+from __future__ import annotations
+
+import zoneinfo
+from decimal import Decimal
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm
+
+from apps.accounts.models import PLATFORMS, Creator, Language, Role
+
+TIMEZONE_CHOICES = [(name, name) for name in sorted(zoneinfo.available_timezones()) if "/" in name or name == "UTC"]
+
+
+def _lines(value: str) -> list[str]:
+    return [line.strip() for line in value.splitlines() if line.strip()]
+
+
+class LoginForm(AuthenticationForm):
+    username = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}))
+
+
+class SignupForm(forms.Form):
+    full_name = forms.CharField(label="Your name", max_length=150)
+    email = forms.EmailField(widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    agency_name = forms.CharField(
+        label="Agency or creator business name", max_length=120, help_text="A solo creator can use their own name."
+    )
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        candidate = _PasswordUser(self.cleaned_data.get("email", ""), self.cleaned_data.get("full_name", ""))
+        password_validation.validate_password(password, candidate)
+        return password
+
+
+class _PasswordUser:
+    """Just enough of a user for UserAttributeSimilarityValidator before the user exists."""
+
+    def __init__(self, email: str, full_name: str) -> None:
+        self.email = email
+        self.full_name = full_name
+
+
+class InvitationSignupForm(forms.Form):
+    full_name = forms.CharField(label="Your name", max_length=150)
+    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+    def __init__(self, *args, email: str = "", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._email = email
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        password_validation.validate_password(password, _PasswordUser(self._email, self.cleaned_data.get("full_name", "")))
+        return password
+
+
+class AgencyForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    timezone = forms.ChoiceField(choices=TIMEZONE_CHOICES, initial="UTC")
+
+
+class CreatorForm(forms.Form):
+    display_name = forms.CharField(max_length=80)
+    niche = forms.CharField(max_length=80, required=False, help_text="For example: fitness, cosplay, gaming.")
+    persona = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=4000)
+    voice = forms.CharField(
+        label="Voice description", widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=4000
+    )
+    sample_texts = forms.CharField(
+        label="Sample texts",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        max_length=20000,
+        help_text="One message per line, written by the creator.",
+    )
+    avoid_words = forms.CharField(required=False, max_length=2000, help_text="Comma-separated.")
+    avoid_topics = forms.CharField(required=False, max_length=2000, help_text="Comma-separated.")
+    language = forms.ChoiceField(choices=Language.choices, initial=Language.EN)
+    timezone = forms.ChoiceField(choices=TIMEZONE_CHOICES, initial="UTC")
+    ppv_price_min = forms.DecimalField(
+        label="Lowest PPV price (USD)", min_value=Decimal("1"), max_digits=8, decimal_places=2, initial=Decimal("5")
+    )
+    ppv_price_max = forms.DecimalField(
+        label="Highest PPV price (USD)", min_value=Decimal("1"), max_digits=8, decimal_places=2, initial=Decimal("50")
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for key, label in PLATFORMS.items():
+            self.fields[f"handle_{key}"] = forms.RegexField(
+                label=f"{label} handle",
+                regex=r"^@?[A-Za-z0-9_.\-]{1,64}$",
+                required=False,
+                error_messages={"invalid": "Letters, digits, dots, dashes and underscores only."},
+            )
+
+    @classmethod
+    def initial_for(cls, creator: Creator) -> dict:
+        initial = {
+            "display_name": creator.display_name,
+            "niche": creator.niche,
+            "persona": creator.persona,
+            "voice": creator.voice,
+            "sample_texts": "\n".join(creator.sample_texts),
+            "avoid_words": ", ".join(creator.avoid_words),
+            "avoid_topics": ", ".join(creator.avoid_topics),
+            "language": creator.language,
+            "timezone": creator.timezone,
+            "ppv_price_min": creator.ppv_price_min,
+            "ppv_price_max": creator.ppv_price_max,
+        }
+        for key in PLATFORMS:
+            initial[f"handle_{key}"] = creator.handles.get(key, "")
+        return initial
+
+    def handle_fields(self):
+        return [self[f"handle_{key}"] for key in PLATFORMS]
+
+    def clean(self):
+        data = super().clean()
+        low, high = data.get("ppv_price_min"), data.get("ppv_price_max")
+        if low is not None and high is not None and high < low:
+            self.add_error("ppv_price_max", "The highest PPV price cannot be below the lowest.")
+        return data
+
+    def to_service_data(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "display_name": data["display_name"].strip(),
+            "niche": data["niche"].strip(),
+            "persona": data["persona"].strip(),
+            "voice": data["voice"].strip(),
+            "sample_texts": _lines(data["sample_texts"]),
+            "avoid_words": [w.strip() for w in data["avoid_words"].split(",") if w.strip()],
+            "avoid_topics": [w.strip() for w in data["avoid_topics"].split(",") if w.strip()],
+            "language": data["language"],
+            "timezone": data["timezone"],
+            "ppv_price_min": data["ppv_price_min"],
+            "ppv_price_max": data["ppv_price_max"],
+            "handles": {
+                key: data[f"handle_{key}"].lstrip("@") for key in PLATFORMS if data.get(f"handle_{key}")
+            },
+        }
+
+
+class InvitationForm(forms.Form):
+    email = forms.EmailField()
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.CHATTER)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class AssignmentsForm(forms.Form):
+    creators = forms.ModelMultipleChoiceField(
+        queryset=Creator.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args, creators=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["creators"].queryset = creators
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(max_length=80, help_text="What will use it, e.g. “CRM sync”.")
+
+
+class SwitchForm(forms.Form):
+    id = forms.IntegerField(min_value=1)

@@ -1,0 +1,63 @@
+"""Puts the request's tenancy on ``request.tenant``: current membership, agency and creator.
+
+Everything is resolved lazily, so static files and anonymous pages cost no queries. The agency
+and creator chosen by the switcher live in the session and are re-checked on every request: a
+member removed from an agency, or a chatter unassigned from a creator, loses access at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+
+from django.http import HttpRequest, HttpResponse
+
+from apps.accounts.models import Creator, Membership
+from apps.accounts.selectors import creator_list, membership_current, membership_list_for_user
+
+SESSION_AGENCY = "huntaze_agency_id"
+SESSION_CREATOR = "huntaze_creator_id"
+
+
+class Tenant:
+    def __init__(self, request: HttpRequest) -> None:
+        self._request = request
+
+    @cached_property
+    def membership(self) -> Membership | None:
+        user = self._request.user
+        if not user.is_authenticated:
+            return None
+        return membership_current(user=user, agency_id=self._request.session.get(SESSION_AGENCY))
+
+    @cached_property
+    def memberships(self) -> list[Membership]:
+        user = self._request.user
+        return list(membership_list_for_user(user=user)) if user.is_authenticated else []
+
+    @property
+    def agency(self):
+        return self.membership.agency if self.membership else None
+
+    @cached_property
+    def creators(self) -> list[Creator]:
+        if self.membership is None:
+            return []
+        return list(creator_list(membership=self.membership))
+
+    @cached_property
+    def creator(self) -> Creator | None:
+        chosen = self._request.session.get(SESSION_CREATOR)
+        for creator in self.creators:
+            if creator.pk == chosen:
+                return creator
+        return self.creators[0] if self.creators else None
+
+
+class TenancyMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.tenant = Tenant(request)
+        return self.get_response(request)

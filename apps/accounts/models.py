@@ -1,0 +1,268 @@
+"""Accounts and tenancy: users, agencies (the tenant), memberships, creators.
+
+Every tenant-owned row carries an indexed ``agency`` foreign key and is read through a scoped
+queryset (``for_agency``) in selectors; there is no other sanctioned way to reach tenant data.
+Invariants the database can state are constraints here; the business rules that need more
+context (last owner, who may grant what) live in services.py.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models.functions import Lower
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **extra):
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra):
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra):
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self._create_user(email, password, **extra)
+
+
+class User(AbstractUser):
+    """A person who logs in with an email address. Roles come from memberships, not from here."""
+
+    username = None
+    first_name = None
+    last_name = None
+    email = models.EmailField("email address", unique=True)
+    full_name = models.CharField(max_length=150, blank=True)
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = UserManager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(Lower("email"), name="user_email_ci_unique")]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def get_full_name(self) -> str:
+        return self.full_name or self.email
+
+    def get_short_name(self) -> str:
+        return (self.full_name.split() or [self.email])[0]
+
+
+class TenantQuerySet(models.QuerySet):
+    """Query vocabulary for tenant-owned models."""
+
+    def for_agency(self, agency: Agency | int) -> TenantQuerySet:
+        return self.filter(agency=agency)
+
+
+class Agency(models.Model):
+    """The tenant: a solo creator's business or an agency running many creators."""
+
+    name = models.CharField(max_length=120)
+    timezone = models.CharField(max_length=64, default="UTC")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "agencies"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    MANAGER = "manager", "Manager"
+    CHATTER = "chatter", "Chatter"
+    VIEWER = "viewer", "Viewer"
+
+
+class Membership(models.Model):
+    """A user's role in one agency; at most one per user and agency."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    invited_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["agency", "user"], name="membership_one_per_user_agency"),
+            models.CheckConstraint(condition=models.Q(role__in=Role.values), name="membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()} at {self.agency}"
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"“{value}” is not a known time zone (for example Europe/Paris).")
+
+
+class Language(models.TextChoices):
+    EN = "en", "English"
+    ES = "es", "Spanish"
+    FR = "fr", "French"
+    DE = "de", "German"
+    IT = "it", "Italian"
+    PT = "pt", "Portuguese"
+    NL = "nl", "Dutch"
+    PL = "pl", "Polish"
+    JA = "ja", "Japanese"
+
+
+PLATFORMS = {
+    "onlyfans": "OnlyFans",
+    "fansly": "Fansly",
+    "instagram": "Instagram",
+    "x": "X",
+    "tiktok": "TikTok",
+    "reddit": "Reddit",
+}
+
+
+class Creator(models.Model):
+    """One creator account an agency runs: persona, voice, boundaries, timezone, PPV range."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="creators")
+    display_name = models.CharField(max_length=80)
+    handles = models.JSONField(default=dict, blank=True, help_text="Platform → handle, without @.")
+    niche = models.CharField(max_length=80, blank=True)
+    persona = models.TextField(blank=True, help_text="Who the creator is, in a few sentences.")
+    voice = models.TextField(blank=True, help_text="How the creator writes: tone, slang, emoji habits.")
+    sample_texts = models.JSONField(default=list, blank=True, help_text="Messages in the creator's own words.")
+    avoid_words = models.JSONField(default=list, blank=True)
+    avoid_topics = models.JSONField(default=list, blank=True)
+    language = models.CharField(max_length=8, choices=Language.choices, default=Language.EN)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    ppv_price_min = models.DecimalField(
+        max_digits=8, decimal_places=2, default=Decimal("5.00"), validators=[MinValueValidator(Decimal("1.00"))]
+    )
+    ppv_price_max = models.DecimalField(
+        max_digits=8, decimal_places=2, default=Decimal("50.00"), validators=[MinValueValidator(Decimal("1.00"))]
+    )
+    currency = models.CharField(max_length=3, default="USD")
+    is_archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["display_name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["agency", "display_name"], name="creator_unique_name_per_agency"),
+            models.CheckConstraint(condition=models.Q(ppv_price_min__gt=0), name="creator_ppv_min_positive"),
+            models.CheckConstraint(
+                condition=models.Q(ppv_price_max__gte=models.F("ppv_price_min")), name="creator_ppv_range_ordered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    def handle_list(self) -> list[tuple[str, str]]:
+        return [(PLATFORMS.get(key, key), value) for key, value in self.handles.items() if value]
+
+
+class CreatorAssignment(models.Model):
+    """A chatter's assignment to a creator: chatters see and answer only their creators."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="assignments")
+    creator = models.ForeignKey(Creator, on_delete=models.CASCADE, related_name="assignments")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["membership", "creator"], name="assignment_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.membership.user} → {self.creator}"
+
+
+class Invitation(models.Model):
+    """An emailed invitation to join an agency with a role. The link is signed and expires."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices)
+    invited_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    email_sent_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"),
+                "agency",
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_pending_per_email",
+            ),
+            models.CheckConstraint(condition=models.Q(role__in=Role.values), name="invitation_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.agency} ({self.role})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None
+
+
+class ApiToken(models.Model):
+    """A per-agency API token. Only a SHA-256 of the secret is stored; the secret is shown once.
+
+    A token acts with the role of the membership that created it, and dies with it.
+    """
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="api_tokens")
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80)
+    prefix = models.CharField(max_length=12, db_index=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -1,0 +1,78 @@
+"""The one permission map. Pages, the API and tasks all ask ``has_perm``/``require``.
+
+Roles:
+- owner: everything, including billing and other owners.
+- manager: runs the agency day to day: edits creators, sends, manages members (not owners).
+- chatter: sees and answers fans of the creators assigned to them; edits nothing.
+- viewer: reads everything the agency shows, changes nothing.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import PermissionDenied
+
+from apps.accounts.models import Role
+
+if TYPE_CHECKING:
+    from apps.accounts.models import Creator, Membership
+
+
+class Perm(StrEnum):
+    VIEW = "view"
+    EDIT = "edit"
+    SEND_MESSAGES = "send_messages"
+    MANAGE_MEMBERS = "manage_members"
+    MANAGE_BILLING = "manage_billing"
+
+
+ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
+    Role.OWNER: frozenset(Perm),
+    Role.MANAGER: frozenset({Perm.VIEW, Perm.EDIT, Perm.SEND_MESSAGES, Perm.MANAGE_MEMBERS}),
+    Role.CHATTER: frozenset({Perm.VIEW, Perm.SEND_MESSAGES}),
+    Role.VIEWER: frozenset({Perm.VIEW}),
+}
+
+# Roles a member may hand out (invite with, or change another member to).
+GRANTABLE_ROLES: dict[str, frozenset[str]] = {
+    Role.OWNER: frozenset(Role.values),
+    Role.MANAGER: frozenset({Role.MANAGER, Role.CHATTER, Role.VIEWER}),
+    Role.CHATTER: frozenset(),
+    Role.VIEWER: frozenset(),
+}
+
+
+def sees_all_creators(membership: Membership) -> bool:
+    """Chatters are limited to their assigned creators; every other role sees all."""
+    return membership.role != Role.CHATTER
+
+
+def has_perm(membership: Membership | None, perm: Perm, creator: Creator | None = None) -> bool:
+    if membership is None:
+        return False
+    if perm not in ROLE_PERMISSIONS.get(membership.role, frozenset()):
+        return False
+    if creator is not None:
+        if creator.agency_id != membership.agency_id:
+            return False
+        if not sees_all_creators(membership):
+            return membership.assignments.filter(creator=creator).exists()
+    return True
+
+
+def require(membership: Membership | None, perm: Perm, creator: Creator | None = None) -> None:
+    if not has_perm(membership, perm, creator):
+        raise PermissionDenied(f"Your role does not allow this ({perm.value.replace('_', ' ')}).")
+
+
+def can_grant(membership: Membership, role: str) -> bool:
+    return role in GRANTABLE_ROLES.get(membership.role, frozenset())
+
+
+def can_manage(actor: Membership, target: Membership) -> bool:
+    """Whether ``actor`` may change or remove ``target`` (managers cannot touch owners)."""
+    if actor.agency_id != target.agency_id or not has_perm(actor, Perm.MANAGE_MEMBERS):
+        return False
+    return actor.role == Role.OWNER or target.role != Role.OWNER

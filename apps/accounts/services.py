@@ -1,0 +1,284 @@
+"""Writes for accounts and tenancy: sign-up, creators, invitations, members, API tokens.
+
+Each action authorises through apps.accounts.permissions, so pages, the API and tasks enforce
+the same rules. Business rules that the database cannot state (the last owner stays, managers
+cannot touch owners, an invitation is for the address it was sent to) are enforced here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.accounts.models import (
+    Agency,
+    ApiToken,
+    Creator,
+    CreatorAssignment,
+    Invitation,
+    Membership,
+    Role,
+    User,
+)
+from apps.accounts.permissions import Perm, can_grant, can_manage, require
+from apps.core.errors import ApplicationError, ConflictError
+
+API_TOKEN_PREFIX = "hz_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+CREATOR_FIELDS = (
+    "display_name",
+    "handles",
+    "niche",
+    "persona",
+    "voice",
+    "sample_texts",
+    "avoid_words",
+    "avoid_topics",
+    "language",
+    "timezone",
+    "ppv_price_min",
+    "ppv_price_max",
+)
+
+
+# --- Agencies and sign-up --------------------------------------------------------------------
+
+
+@transaction.atomic
+def agency_create(*, user: User, name: str, timezone_name: str = "UTC") -> Membership:
+    """A new agency with ``user`` as its owner."""
+    agency = Agency.objects.create(name=name.strip(), timezone=timezone_name)
+    return Membership.objects.create(agency=agency, user=user, role=Role.OWNER)
+
+
+@transaction.atomic
+def user_signup(*, email: str, password: str, full_name: str, agency_name: str) -> Membership:
+    if User.objects.filter(email__iexact=email).exists():
+        raise ConflictError("An account with this email already exists. Log in instead.", field="email")
+    user = User.objects.create_user(email=email, password=password, full_name=full_name.strip())
+    return agency_create(user=user, name=agency_name)
+
+
+def agency_update(*, membership: Membership, name: str, timezone_name: str) -> Agency:
+    require(membership, Perm.EDIT)
+    agency = membership.agency
+    agency.name = name.strip()
+    agency.timezone = timezone_name
+    agency.save(update_fields=["name", "timezone"])
+    return agency
+
+
+# --- Creators --------------------------------------------------------------------------------
+
+
+def _validate_creator(data: dict[str, Any]) -> None:
+    low, high = Decimal(data["ppv_price_min"]), Decimal(data["ppv_price_max"])
+    if low <= 0:
+        raise ApplicationError("The lowest PPV price must be above zero.", field="ppv_price_min")
+    if high < low:
+        raise ApplicationError("The highest PPV price cannot be below the lowest.", field="ppv_price_max")
+    if not str(data.get("display_name", "")).strip():
+        raise ApplicationError("A creator needs a display name.", field="display_name")
+
+
+def creator_create(*, membership: Membership, data: dict[str, Any]) -> Creator:
+    require(membership, Perm.EDIT)
+    values = {key: data[key] for key in CREATOR_FIELDS if key in data}
+    values.setdefault("ppv_price_min", Decimal("5.00"))
+    values.setdefault("ppv_price_max", Decimal("50.00"))
+    _validate_creator(values)
+    try:
+        with transaction.atomic():
+            return Creator.objects.create(agency_id=membership.agency_id, **values)
+    except IntegrityError:
+        raise ConflictError("This agency already has a creator with that name.", field="display_name") from None
+
+
+def creator_update(*, membership: Membership, creator: Creator, data: dict[str, Any]) -> Creator:
+    require(membership, Perm.EDIT, creator)
+    changed = [key for key in CREATOR_FIELDS if key in data]
+    for key in changed:
+        setattr(creator, key, data[key])
+    _validate_creator({key: getattr(creator, key) for key in CREATOR_FIELDS})
+    try:
+        with transaction.atomic():
+            creator.save(update_fields=[*changed, "updated_at"])
+    except IntegrityError:
+        raise ConflictError("This agency already has a creator with that name.", field="display_name") from None
+    return creator
+
+
+def creator_set_archived(*, membership: Membership, creator: Creator, archived: bool) -> Creator:
+    """Archiving hides a creator everywhere but keeps all of its data; it can be restored."""
+    require(membership, Perm.EDIT, creator)
+    creator.is_archived = archived
+    creator.save(update_fields=["is_archived", "updated_at"])
+    return creator
+
+
+# --- Members ---------------------------------------------------------------------------------
+
+
+def _owners_left_after(target: Membership) -> int:
+    return Membership.objects.for_agency(target.agency_id).filter(role=Role.OWNER).exclude(pk=target.pk).count()
+
+
+@transaction.atomic
+def member_remove(*, by: Membership, member: Membership) -> None:
+    if member.pk == by.pk:
+        if member.role == Role.OWNER and _owners_left_after(member) == 0:
+            raise ApplicationError("You are the last owner. Make someone else an owner before leaving.")
+    elif not can_manage(by, member):
+        require(by, Perm.MANAGE_MEMBERS)
+        raise ApplicationError("Only an owner can remove another owner.")
+    if member.role == Role.OWNER and _owners_left_after(member) == 0:
+        raise ApplicationError("An agency must keep at least one owner.")
+    member.delete()
+
+
+@transaction.atomic
+def member_change_role(*, by: Membership, member: Membership, role: str) -> Membership:
+    require(by, Perm.MANAGE_MEMBERS)
+    if role not in Role.values:
+        raise ApplicationError(f"“{role}” is not a role.", field="role")
+    if not can_manage(by, member) or not can_grant(by, role):
+        raise ApplicationError("Only an owner can grant or change the owner role.", field="role")
+    if member.role == Role.OWNER and role != Role.OWNER and _owners_left_after(member) == 0:
+        raise ApplicationError("An agency must keep at least one owner.", field="role")
+    member.role = role
+    member.save(update_fields=["role"])
+    if role != Role.CHATTER:
+        member.assignments.all().delete()
+    return member
+
+
+@transaction.atomic
+def member_set_assignments(*, by: Membership, member: Membership, creators: list[Creator]) -> None:
+    """Replace a chatter's creator assignments."""
+    require(by, Perm.MANAGE_MEMBERS)
+    if member.role != Role.CHATTER:
+        raise ApplicationError("Only chatters are assigned to creators; other roles see every creator.")
+    if any(creator.agency_id != by.agency_id for creator in creators):
+        raise ApplicationError("A creator in that list does not belong to this agency.", field="creators")
+    member.assignments.exclude(creator__in=creators).delete()
+    existing = set(member.assignments.values_list("creator_id", flat=True))
+    CreatorAssignment.objects.bulk_create(
+        [
+            CreatorAssignment(agency_id=by.agency_id, membership=member, creator=creator)
+            for creator in creators
+            if creator.pk not in existing
+        ]
+    )
+
+
+# --- Invitations -----------------------------------------------------------------------------
+
+
+def invitation_create(*, by: Membership, email: str, role: str) -> Invitation:
+    require(by, Perm.MANAGE_MEMBERS)
+    email = email.strip().lower()
+    if role not in Role.values:
+        raise ApplicationError(f"“{role}” is not a role.", field="role")
+    if not can_grant(by, role):
+        raise ApplicationError("Only an owner can invite another owner.", field="role")
+    if Membership.objects.for_agency(by.agency_id).filter(user__email__iexact=email).exists():
+        raise ConflictError("This person is already a member of the agency.", field="email")
+    try:
+        with transaction.atomic():
+            invitation = Invitation.objects.create(agency_id=by.agency_id, email=email, role=role, invited_by=by.user)
+            from apps.accounts.tasks import send_invitation_email
+
+            send_invitation_email.delay_on_commit(invitation.pk)
+    except IntegrityError:
+        raise ConflictError("An invitation to this address is already waiting.", field="email") from None
+    return invitation
+
+
+def invitation_revoke(*, by: Membership, invitation: Invitation) -> Invitation:
+    require(by, Perm.MANAGE_MEMBERS)
+    if not invitation.is_pending:
+        raise ApplicationError("This invitation is no longer pending.")
+    invitation.revoked_at = timezone.now()
+    invitation.save(update_fields=["revoked_at"])
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
+    """Join the agency. The invitation is for one address: only that user may accept it."""
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if not invitation.is_pending:
+        raise ApplicationError("This invitation has already been used or was withdrawn.")
+    if user.email.lower() != invitation.email.lower():
+        raise ApplicationError(
+            f"This invitation was sent to {invitation.email}. Log in with that address to accept it."
+        )
+    membership, created = Membership.objects.get_or_create(
+        agency_id=invitation.agency_id, user=user, defaults={"role": invitation.role, "invited_by": invitation.invited_by}
+    )
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    return membership
+
+
+@transaction.atomic
+def invitation_accept_with_signup(*, invitation: Invitation, password: str, full_name: str) -> Membership:
+    if User.objects.filter(email__iexact=invitation.email).exists():
+        raise ConflictError("An account with this email already exists. Log in to accept the invitation.")
+    user = User.objects.create_user(email=invitation.email, password=password, full_name=full_name.strip())
+    return invitation_accept(invitation=invitation, user=user)
+
+
+# --- API tokens ------------------------------------------------------------------------------
+
+
+def _hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def api_token_create(*, membership: Membership, name: str) -> tuple[ApiToken, str]:
+    """A new token and its secret. The secret is returned once and never stored."""
+    require(membership, Perm.EDIT)
+    name = name.strip()
+    if not name:
+        raise ApplicationError("Give the token a name so you can recognise it later.", field="name")
+    prefix = secrets.token_hex(4)
+    raw = f"{API_TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    token = ApiToken.objects.create(
+        agency_id=membership.agency_id, membership=membership, name=name, prefix=prefix, token_hash=_hash_token(raw)
+    )
+    return token, raw
+
+
+def api_token_revoke(*, membership: Membership, token: ApiToken) -> ApiToken:
+    require(membership, Perm.EDIT)
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token
+
+
+def api_token_authenticate(raw: str) -> ApiToken | None:
+    """The live token for a secret, with its membership, agency and user; None otherwise."""
+    if not raw.startswith(API_TOKEN_PREFIX) or len(raw) > 128:
+        return None
+    token = (
+        ApiToken.objects.select_related("membership__user", "membership__agency")
+        .filter(token_hash=_hash_token(raw), revoked_at__isnull=True)
+        .first()
+    )
+    if token is None or not token.membership.user.is_active:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token

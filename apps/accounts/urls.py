@@ -1,0 +1,71 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path, reverse_lazy
+
+from apps.accounts import views
+from apps.accounts.forms import LoginForm
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("accounts/signup/", views.signup, name="signup"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(template_name="accounts/login.html", authentication_form=LoginForm, redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "accounts/password/change/",
+        auth_views.PasswordChangeView.as_view(
+            template_name="accounts/password_change.html", success_url=reverse_lazy("accounts:password-change-done")
+        ),
+        name="password-change",
+    ),
+    path(
+        "accounts/password/change/done/",
+        auth_views.PasswordChangeDoneView.as_view(template_name="accounts/password_change_done.html"),
+        name="password-change-done",
+    ),
+    path(
+        "accounts/password/reset/",
+        auth_views.PasswordResetView.as_view(
+            template_name="accounts/password_reset.html",
+            email_template_name="accounts/email/password_reset.txt",
+            subject_template_name="accounts/email/password_reset_subject.txt",
+            success_url=reverse_lazy("accounts:password-reset-done"),
+        ),
+        name="password-reset",
+    ),
+    path(
+        "accounts/password/reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(template_name="accounts/password_reset_done.html"),
+        name="password-reset-done",
+    ),
+    path(
+        "accounts/password/reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            template_name="accounts/password_reset_confirm.html", success_url=reverse_lazy("accounts:password-reset-complete")
+        ),
+        name="password-reset-confirm",
+    ),
+    path(
+        "accounts/password/reset/complete/",
+        auth_views.PasswordResetCompleteView.as_view(template_name="accounts/password_reset_complete.html"),
+        name="password-reset-complete",
+    ),
+    path("invitations/<str:token>/", views.invitation_accept, name="invitation-accept"),
+    path("agencies/new/", views.agency_create, name="agency-create"),
+    path("switch/agency/", views.switch_agency, name="switch-agency"),
+    path("switch/creator/", views.switch_creator, name="switch-creator"),
+    path("settings/agency/", views.agency_settings, name="agency-settings"),
+    path("settings/creators/", views.creator_list, name="creator-list"),
+    path("settings/creators/new/", views.creator_create, name="creator-create"),
+    path("settings/creators/<int:creator_id>/", views.creator_edit, name="creator-edit"),
+    path("settings/creators/<int:creator_id>/archive/", views.creator_archive, name="creator-archive"),
+    path("settings/members/", views.member_list, name="member-list"),
+    path("settings/members/<int:membership_id>/", views.member_edit, name="member-edit"),
+    path("settings/members/<int:membership_id>/remove/", views.member_remove, name="member-remove"),
+    path("settings/invitations/<int:invitation_id>/revoke/", views.invitation_revoke, name="invitation-revoke"),
+    path("settings/api-tokens/", views.api_token_list, name="api-token-list"),
+    path("settings/api-tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api-token-revoke"),
+]

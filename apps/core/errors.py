@@ -1,0 +1,32 @@
+"""Domain errors.
+
+Services raise ``ApplicationError`` (or a subclass) for a rule the user broke; the API turns it
+into the one JSON error shape (huntaze/api.py) and views into a form error or flash message.
+"Not found" and "not yours" are both Django's ``Http404``; "not allowed" is ``PermissionDenied``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApplicationError(Exception):
+    status_code = 400
+    code = "invalid"
+
+    def __init__(self, message: str, *, field: str | None = None, extra: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.extra = extra or {}
+
+
+class ConflictError(ApplicationError):
+    status_code = 409
+    code = "conflict"
+
+
+def form_add_error(form, error: ApplicationError) -> None:
+    """Show a service's ApplicationError on the form: on its field when the form has it."""
+    field = error.field if error.field in getattr(form, "fields", {}) else None
+    form.add_error(field, error.message)

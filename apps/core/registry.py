@@ -1,0 +1,88 @@
+"""Hooks through which apps contribute to shared screens and commands without editing them.
+
+Two hooks, both discovered by module name in every installed ``apps.*`` app:
+
+- ``apps/<app>/dashboard.py`` may define ``cards(request) -> list[Card]``: cards on the home
+  dashboard (each with its own template), and ``creator_stats(request, creators) ->
+  dict[creator_id, list[Stat]]``: key numbers shown on each creator's tile. Both must run a
+  constant number of queries whatever the number of creators (tests assert the page's count).
+- ``apps/<app>/demo.py`` defines ``seed(ctx: DemoContext)`` and an ``ORDER`` int; ``manage.py
+  seed_demo`` runs them in order (accounts first: it creates the agency, users and creators that
+  the others fill). docs/extending.md describes both.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+from dataclasses import dataclass, field
+from functools import cache
+from types import ModuleType
+from typing import Any, Callable
+
+from django.apps import apps as django_apps
+
+
+@dataclass
+class Card:
+    title: str
+    template: str
+    context: dict[str, Any] = field(default_factory=dict)
+    order: int = 100
+
+
+@dataclass
+class Stat:
+    label: str
+    value: str
+    url: str = ""
+
+
+@dataclass
+class DemoContext:
+    """What seed_demo hands each app's demo hook. ``options`` carries --creators, --fans, …"""
+
+    options: dict[str, Any]
+    log: Callable[[str], None]
+    rng: random.Random
+    agency: Any = None
+    memberships: dict[str, Any] = field(default_factory=dict)
+    creators: list[Any] = field(default_factory=list)
+    logins: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@cache
+def app_modules(name: str) -> tuple[ModuleType, ...]:
+    """The ``<app>.<name>`` modules of the project's apps that have one."""
+    found = []
+    for config in django_apps.get_app_configs():
+        if not config.name.startswith("apps."):
+            continue
+        module_name = f"{config.name}.{name}"
+        try:
+            found.append(importlib.import_module(module_name))
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+    return tuple(found)
+
+
+def dashboard_cards(request) -> list[Card]:
+    cards: list[Card] = []
+    for module in app_modules("dashboard"):
+        if hasattr(module, "cards"):
+            cards.extend(module.cards(request))
+    return sorted(cards, key=lambda card: card.order)
+
+
+def creator_stats(request, creators: list[Any]) -> dict[int, list[Stat]]:
+    stats: dict[int, list[Stat]] = {creator.pk: [] for creator in creators}
+    for module in app_modules("dashboard"):
+        if hasattr(module, "creator_stats"):
+            for creator_id, items in module.creator_stats(request, creators).items():
+                stats.setdefault(creator_id, []).extend(items)
+    return stats
+
+
+def demo_seeders() -> list[ModuleType]:
+    return sorted(app_modules("demo"), key=lambda module: getattr(module, "ORDER", 100))

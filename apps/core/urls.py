@@ -1,0 +1,12 @@
+from django.urls import path
+
+from apps.core import views
+
+app_name = "core"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("notifications/", views.notification_list, name="notification-list"),
+    path("notifications/read-all/", views.notification_read_all, name="notification-read-all"),
+    path("notifications/<int:notification_id>/read/", views.notification_read, name="notification-read"),
+]

@@ -1,0 +1,90 @@
+"""The REST API root at /api/v1/ (django-ninja), with one JSON error shape for every error:
+
+    {"error": {"code": "...", "message": "...", "fields": {"name": ["..."]}, "request_id": "..."}}
+
+Authentication: a per-agency API token (``Authorization: Bearer hz_…``) or the browser session
+(with CSRF on unsafe methods). Routers live in each app's api.py.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from apps.accounts.api import ApiTokenAuth, router as accounts_router
+from apps.core.api import router as core_router
+from apps.core.errors import ApplicationError
+from apps.core.logging import get_request_id
+from ninja.security import SessionAuth
+
+logger = logging.getLogger(__name__)
+
+api = NinjaAPI(
+    title="Huntaze API",
+    version="1",
+    description="Creators, members and agency data for integrators. Authenticate with an API token "
+    "(Settings → API tokens) sent as `Authorization: Bearer <token>`.",
+    auth=[ApiTokenAuth(), SessionAuth()],
+    docs_url="/docs",
+    urls_namespace="api",
+)
+
+
+def error_response(request: HttpRequest, status: int, code: str, message: str, fields: dict | None = None) -> HttpResponse:
+    body: dict = {"code": code, "message": message, "request_id": get_request_id()}
+    if fields:
+        body["fields"] = fields
+    return api.create_response(request, {"error": body}, status=status)
+
+
+def _field_name(loc: tuple | list) -> str:
+    parts = [str(part) for part in loc if part not in ("body", "query", "path", "payload", "form")]
+    return ".".join(parts) or "__all__"
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request, exc: ValidationError):
+    fields: dict[str, list[str]] = {}
+    for error in exc.errors:
+        fields.setdefault(_field_name(error.get("loc", ())), []).append(error.get("msg", "Invalid value."))
+    return error_response(request, 422, "validation_error", "Some fields are not valid.", fields)
+
+
+@api.exception_handler(AuthenticationError)
+def _authentication_error(request, exc):
+    return error_response(request, 401, "not_authenticated", "Log in or send a valid API token.")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    return error_response(request, exc.status_code, "error", str(exc))
+
+
+@api.exception_handler(Http404)
+def _not_found(request, exc):
+    return error_response(request, 404, "not_found", str(exc) or "Not found.")
+
+
+@api.exception_handler(PermissionDenied)
+def _permission_denied(request, exc):
+    return error_response(request, 403, "permission_denied", str(exc) or "You are not allowed to do this.")
+
+
+@api.exception_handler(ApplicationError)
+def _application_error(request, exc: ApplicationError):
+    fields = {exc.field: [exc.message]} if exc.field else None
+    return error_response(request, exc.status_code, exc.code, exc.message, fields)
+
+
+@api.exception_handler(Exception)
+def _server_error(request, exc):
+    logger.exception("Unhandled API error")
+    return error_response(request, 500, "server_error", "Something went wrong on our side. It has been logged.")
+
+
+api.add_router("/", core_router)
+api.add_router("/", accounts_router)

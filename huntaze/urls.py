@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from huntaze.api import api
+
+admin.site.site_header = "Huntaze administration"
+admin.site.site_title = "Huntaze admin"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+    path("", include("apps.accounts.urls")),
+    path("", include("apps.core.urls")),
+]
