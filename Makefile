@@ -13,9 +13,9 @@ help:
 	@echo "make lint   ruff"
 	@echo "make bench  run every benchmark under bench/"
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.lock
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -31,7 +31,7 @@ run: seed
 	DEBUG=$${DEBUG:-true} PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile start
 
 test: install
-	DEBUG=$${DEBUG:-true} $(VENV)/bin/pytest
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

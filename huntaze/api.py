@@ -14,12 +14,13 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import SessionAuth
 
-from apps.accounts.api import ApiTokenAuth, router as accounts_router
+from apps.accounts.api import ApiTokenAuth
+from apps.accounts.api import router as accounts_router
 from apps.core.api import router as core_router
 from apps.core.errors import ApplicationError
 from apps.core.logging import get_request_id
-from ninja.security import SessionAuth
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,9 @@ api = NinjaAPI(
 )
 
 
-def error_response(request: HttpRequest, status: int, code: str, message: str, fields: dict | None = None) -> HttpResponse:
+def error_response(
+    request: HttpRequest, status: int, code: str, message: str, fields: dict | None = None
+) -> HttpResponse:
     body: dict = {"code": code, "message": message, "request_id": get_request_id()}
     if fields:
         body["fields"] = fields

@@ -45,7 +45,16 @@ class MembershipAdmin(admin.ModelAdmin):
 
 @admin.register(Creator)
 class CreatorAdmin(admin.ModelAdmin):
-    list_display = ["display_name", "agency", "niche", "language", "timezone", "ppv_price_min", "ppv_price_max", "is_archived"]
+    list_display = [
+        "display_name",
+        "agency",
+        "niche",
+        "language",
+        "timezone",
+        "ppv_price_min",
+        "ppv_price_max",
+        "is_archived",
+    ]
     list_filter = ["agency", "language", "is_archived"]
     search_fields = ["display_name", "niche", "agency__name"]
     list_select_related = ["agency"]

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.pagination import PageNumberPagination, paginate
 from ninja.security import HttpBearer
 from pydantic import EmailStr, StringConstraints, field_validator
@@ -137,7 +137,7 @@ def creator_list(request: HttpRequest, archived: bool = False):
 
 @router.post("/creators", response={201: CreatorOut}, tags=["creators"])
 def creator_create(request: HttpRequest, payload: CreatorIn):
-    return 201, services.creator_create(membership=api_membership(request), data=payload.model_dump())
+    return Status(201, services.creator_create(membership=api_membership(request), data=payload.model_dump()))
 
 
 @router.get("/creators/{creator_id}", response=CreatorOut, tags=["creators"])
@@ -227,7 +227,7 @@ def member_remove(request: HttpRequest, membership_id: int):
     actor = api_membership(request)
     member = selectors.member_get(agency_id=actor.agency_id, membership_id=membership_id)
     services.member_remove(by=actor, member=member)
-    return 204, None
+    return Status(204, None)
 
 
 class InvitationOut(Schema):
@@ -254,7 +254,7 @@ def invitation_list(request: HttpRequest):
 @router.post("/invitations", response={201: InvitationOut}, tags=["members"])
 def invitation_create(request: HttpRequest, payload: InvitationIn):
     invitation = services.invitation_create(by=api_membership(request), email=payload.email, role=payload.role)
-    return 201, invitation
+    return Status(201, invitation)
 
 
 @router.delete("/invitations/{invitation_id}", response={204: None}, tags=["members"])
@@ -263,7 +263,7 @@ def invitation_revoke(request: HttpRequest, invitation_id: int):
     require(actor, Perm.MANAGE_MEMBERS)
     invitation = selectors.invitation_get(agency_id=actor.agency_id, invitation_id=invitation_id)
     services.invitation_revoke(by=actor, invitation=invitation)
-    return 204, None
+    return Status(204, None)
 
 
 # --- API tokens (created on the settings page only: the secret is shown once there) ----------
@@ -289,4 +289,4 @@ def api_token_revoke(request: HttpRequest, token_id: int):
     membership = api_membership(request)
     token = selectors.api_token_get(agency_id=membership.agency_id, token_id=token_id)
     services.api_token_revoke(membership=membership, token=token)
-    return 204, None
+    return Status(204, None)

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.contrib.auth.hashers import make_password
 
-from apps.accounts.models import Agency, Creator, CreatorAssignment, Membership, Role, User
+from apps.accounts.models import Agency, Creator, CreatorAssignment, Membership, User
 from apps.core.registry import DemoContext
 
 ORDER = 0
@@ -24,7 +24,10 @@ PERSONAS = [
         "timezone": "America/Los_Angeles",
         "persona": "Playful cosplayer who turns every anime release into a photo set; warm, teasing, nerdy.",
         "voice": "Lowercase, lots of ✨ and 😘, quotes anime lines, calls fans 'cutie'.",
-        "sample_texts": ["heyy cutie ✨ new maid set drops tonight, wanna see it first?", "omg you remembered my fav arc 🥹"],
+        "sample_texts": [
+            "heyy cutie ✨ new maid set drops tonight, wanna see it first?",
+            "omg you remembered my fav arc 🥹",
+        ],
         "avoid_words": ["cheap", "desperate"],
         "avoid_topics": ["real location", "meeting in person"],
         "handles": {"onlyfans": "lunavale", "x": "lunavale_cos", "instagram": "luna.vale"},
@@ -89,7 +92,12 @@ def seed(ctx: DemoContext) -> None:
     count = ctx.options["creators"]
     agency = Agency.objects.create(name="Velvet Room Agency (demo)", timezone="Europe/London")
     password = make_password(DEMO_PASSWORD)
-    people = [("owner", "Olivia Owner"), ("manager", "Max Manager"), ("chatter", "Chris Chatter"), ("viewer", "Vera Viewer")]
+    people = [
+        ("owner", "Olivia Owner"),
+        ("manager", "Max Manager"),
+        ("chatter", "Chris Chatter"),
+        ("viewer", "Vera Viewer"),
+    ]
     users = User.objects.bulk_create(
         [User(email=f"{role}@{DEMO_DOMAIN}", full_name=name, password=password) for role, name in people]
     )

@@ -19,7 +19,9 @@ def _lines(value: str) -> list[str]:
 
 
 class LoginForm(AuthenticationForm):
-    username = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}))
+    username = forms.EmailField(
+        label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
+    )
 
 
 class SignupForm(forms.Form):
@@ -55,7 +57,9 @@ class InvitationSignupForm(forms.Form):
 
     def clean_password(self) -> str:
         password = self.cleaned_data["password"]
-        password_validation.validate_password(password, _PasswordUser(self._email, self.cleaned_data.get("full_name", "")))
+        password_validation.validate_password(
+            password, _PasswordUser(self._email, self.cleaned_data.get("full_name", ""))
+        )
         return password
 
 
@@ -142,9 +146,7 @@ class CreatorForm(forms.Form):
             "timezone": data["timezone"],
             "ppv_price_min": data["ppv_price_min"],
             "ppv_price_max": data["ppv_price_max"],
-            "handles": {
-                key: data[f"handle_{key}"].lstrip("@") for key in PLATFORMS if data.get(f"handle_{key}")
-            },
+            "handles": {key: data[f"handle_{key}"].lstrip("@") for key in PLATFORMS if data.get(f"handle_{key}")},
         }
 
 

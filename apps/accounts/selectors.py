@@ -55,7 +55,9 @@ def member_list(*, agency_id: int) -> QuerySet[Membership]:
 
 
 def member_get(*, agency_id: int, membership_id: int) -> Membership:
-    membership = Membership.objects.for_agency(agency_id).select_related("user", "agency").filter(pk=membership_id).first()
+    membership = (
+        Membership.objects.for_agency(agency_id).select_related("user", "agency").filter(pk=membership_id).first()
+    )
     if membership is None:
         raise Http404("No such member.")
     return membership

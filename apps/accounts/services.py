@@ -220,8 +220,10 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
         raise ApplicationError(
             f"This invitation was sent to {invitation.email}. Log in with that address to accept it."
         )
-    membership, created = Membership.objects.get_or_create(
-        agency_id=invitation.agency_id, user=user, defaults={"role": invitation.role, "invited_by": invitation.invited_by}
+    membership, _created = Membership.objects.get_or_create(
+        agency_id=invitation.agency_id,
+        user=user,
+        defaults={"role": invitation.role, "invited_by": invitation.invited_by},
     )
     invitation.accepted_at = timezone.now()
     invitation.accepted_by = user
@@ -245,8 +247,11 @@ def _hash_token(raw: str) -> str:
 
 
 def api_token_create(*, membership: Membership, name: str) -> tuple[ApiToken, str]:
-    """A new token and its secret. The secret is returned once and never stored."""
-    require(membership, Perm.EDIT)
+    """A new token and its secret. The secret is returned once and never stored.
+
+    Any member may create tokens: a token acts with its creator's role, so it grants nothing new.
+    """
+    require(membership, Perm.VIEW)
     name = name.strip()
     if not name:
         raise ApplicationError("Give the token a name so you can recognise it later.", field="name")
@@ -259,7 +264,9 @@ def api_token_create(*, membership: Membership, name: str) -> tuple[ApiToken, st
 
 
 def api_token_revoke(*, membership: Membership, token: ApiToken) -> ApiToken:
-    require(membership, Perm.EDIT)
+    """Members revoke their own tokens; owners and managers revoke anyone's."""
+    if token.membership_id != membership.pk:
+        require(membership, Perm.EDIT)
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])

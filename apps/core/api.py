@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from ninja.pagination import PageNumberPagination, paginate
 
 from apps.accounts.api import api_membership
@@ -38,11 +38,17 @@ def health(request: HttpRequest):
     body = {
         "status": "ok" if healthy else "down",
         "checks": {
-            r.name: {"ok": r.ok, "latency_ms": r.latency_ms, "backend": r.backend, "required": r.required, "error": r.error}
+            r.name: {
+                "ok": r.ok,
+                "latency_ms": r.latency_ms,
+                "backend": r.backend,
+                "required": r.required,
+                "error": r.error,
+            }
             for r in results
         },
     }
-    return (200 if healthy else 503), body
+    return Status(200 if healthy else 503, body)
 
 
 class MeOut(Schema):

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import importlib
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from django.apps import apps as django_apps
 

@@ -42,7 +42,9 @@ def _push(notification: Notification) -> None:
 
 def notifications_mark_read(*, membership: Membership, notification_id: int | None = None) -> int:
     """Mark one notification (or all) as read; answers how many changed."""
-    unread = Notification.objects.for_agency(membership.agency_id).filter(user_id=membership.user_id, read_at__isnull=True)
+    unread = Notification.objects.for_agency(membership.agency_id).filter(
+        user_id=membership.user_id, read_at__isnull=True
+    )
     if notification_id is not None:
         unread = unread.filter(pk=notification_id)
     return unread.update(read_at=timezone.now())

@@ -16,7 +16,7 @@ class Command(BaseCommand):
     help = "Create a demo agency with users, creators and every app's demo data."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--creators", type=int, default=4, help="Number of creators (1–500, default 4).")
+        parser.add_argument("--creators", type=int, default=4, help="Number of creators (1 to 500, default 4).")
         parser.add_argument("--fans", type=int, default=200, help="Fans per creator, for apps that seed fans.")
         parser.add_argument("--seed", type=int, default=2026, help="Random seed, for repeatable data.")
         parser.add_argument("--reset", action="store_true", help="Delete the existing demo agency and users first.")
@@ -48,6 +48,6 @@ class Command(BaseCommand):
         self._print_logins()
 
     def _print_logins(self) -> None:
-        self.stdout.write("Demo logins (password for all: %s):" % accounts_demo.DEMO_PASSWORD)
+        self.stdout.write(f"Demo logins (password for all: {accounts_demo.DEMO_PASSWORD}):")
         for role in ("owner", "manager", "chatter", "viewer"):
             self.stdout.write(f"  {role:8} {role}@{accounts_demo.DEMO_DOMAIN}")

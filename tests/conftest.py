@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+
+from apps.accounts.middleware import SESSION_AGENCY
+from apps.accounts.models import Agency, Creator, Membership, Role
+from tests.accounts.factories import AgencyFactory, AssignmentFactory, CreatorFactory, MembershipFactory
+
+
+@dataclass
+class World:
+    """One agency with a member of every role and two creators (the chatter has the first)."""
+
+    agency: Agency
+    owner: Membership
+    manager: Membership
+    chatter: Membership
+    viewer: Membership
+    creator: Creator
+    other_creator: Creator
+
+    def member(self, role: str) -> Membership:
+        return getattr(self, role)
+
+
+def build_world(name: str = "Agency") -> World:
+    agency = AgencyFactory(name=name)
+    members = {role: MembershipFactory(agency=agency, role=role) for role in Role.values}
+    creator = CreatorFactory(agency=agency, display_name=f"{name} Star")
+    other = CreatorFactory(agency=agency, display_name=f"{name} Nova")
+    AssignmentFactory(agency=agency, membership=members["chatter"], creator=creator)
+    return World(agency, members["owner"], members["manager"], members["chatter"], members["viewer"], creator, other)
+
+
+@pytest.fixture
+def world(db) -> World:
+    return build_world("Velvet")
+
+
+@pytest.fixture
+def other_world(db) -> World:
+    return build_world("Rival")
+
+
+def login_client(membership: Membership) -> Client:
+    client = Client()
+    client.force_login(membership.user, backend="django.contrib.auth.backends.ModelBackend")
+    session = client.session
+    session[SESSION_AGENCY] = membership.agency_id
+    session.save()
+    return client
+
+
+@pytest.fixture
+def client_for():
+    return login_client
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Real hashing costs ~0.3 s a user; tests care about behaviour, not the hash's strength."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def eager_celery():
+    """Run tasks inline, for smoke tests of a page whose result arrives through a task.
+
+    Delivery guarantees are tested with a real worker (tests/core/test_worker.py).
+    """
+    from huntaze.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield app
+    app.conf.task_always_eager = False
+    app.conf.task_eager_propagates = False

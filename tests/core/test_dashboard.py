@@ -1,0 +1,39 @@
+"""The home dashboard: creators with their numbers, app cards, empty states, constant queries."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.accounts.factories import CreatorFactory, MembershipFactory
+
+
+def test_dashboard_shows_creators_cards_and_current_creator(world, client_for):
+    page = client_for(world.owner).get("/").content.decode()
+    assert world.agency.name in page
+    assert world.creator.display_name in page and world.other_creator.display_name in page
+    assert "Chatters assigned" in page and "Team" in page and "Notifications" in page
+    assert 'ws-connect="/ws/notifications/"' in page
+    assert "X-CSRFToken" in page
+
+
+def test_chatter_dashboard_shows_only_assigned_creators(world, client_for):
+    page = client_for(world.chatter).get("/").content.decode()
+    assert world.creator.display_name in page
+    assert world.other_creator.display_name not in page
+
+
+def test_empty_states(db, client_for):
+    owner = MembershipFactory(role="owner")
+    page = client_for(owner).get("/").content.decode()
+    assert "No creators yet" in page and "Add a creator" in page
+    chatter = MembershipFactory(agency=owner.agency, role="chatter")
+    assert "No creators are assigned to you yet" in client_for(chatter).get("/").content.decode()
+
+
+@pytest.mark.parametrize("extra", [0, 20])
+def test_dashboard_query_count_is_constant(world, client_for, django_assert_num_queries, extra):
+    CreatorFactory.create_batch(extra, agency=world.agency)
+    client = client_for(world.owner)
+    client.get("/")
+    with django_assert_num_queries(9):
+        assert client.get("/").status_code == 200

@@ -1,0 +1,178 @@
+"""The cross-tenant walk: every URL pattern and every API route, called by a member of another agency.
+
+The walk enumerates the URL resolver (which includes every django-ninja route), so a new page
+or endpoint is covered the day it is added. A URL keyword it does not know how to fill makes
+the walk fail: register the new kwarg in ``KWARG_OBJECTS`` with an object of the victim agency.
+
+Expectations:
+- a route that names an object of the victim agency answers 403, 404 or 405 to every method and
+  changes nothing;
+- every other route never shows any of the victim agency's data (names, emails).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from apps.accounts import services as account_services
+from apps.accounts.models import ApiToken, Creator, Invitation, Membership
+from apps.core.models import Notification
+from apps.core.services import notification_send
+from tests.conftest import World, build_world, login_client
+
+SKIPPED_NAMESPACES = {
+    # Staff-only; non-staff members are redirected to the admin login (tests/test_admin.py).
+    "admin",
+}
+PARAM = re.compile(r"<(?:(?P<conv>\w+):)?(?P<name>\w+)>")
+METHODS = ("get", "post", "put", "patch", "delete")
+# One body that satisfies every write endpoint's schema (unknown fields are ignored), so that
+# requests get past validation and reach the object lookup. Extend it when an endpoint needs more.
+UNIVERSAL_BODY = {
+    "archived": True,
+    "role": "viewer",
+    "creator_ids": [],
+    "display_name": "Hijacked",
+    "name": "Hijacked",
+    "email": "intruder@example.com",
+    "timezone": "UTC",
+}
+
+
+def _walk(patterns, prefix: str = "", namespace: str = ""):
+    for pattern in patterns:
+        route = str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            ns = pattern.namespace or namespace
+            if ns in SKIPPED_NAMESPACES:
+                continue
+            yield from _walk(pattern.url_patterns, prefix + route, ns)
+        elif isinstance(pattern, URLPattern):
+            yield prefix + route, f"{namespace}:{pattern.name}" if namespace else str(pattern.name)
+
+
+def all_routes() -> list[tuple[str, str]]:
+    routes = sorted(set(_walk(get_resolver().url_patterns)))
+    assert len(routes) > 30, "the URL walk found suspiciously few routes"
+    return routes
+
+
+@pytest.fixture
+def victim(db) -> tuple[World, dict]:
+    world = build_world("Victim Co")
+    invitation = Invitation.objects.create(agency=world.agency, email="secret-invitee@victim.example", role="chatter")
+    token, _ = account_services.api_token_create(membership=world.owner, name="Victim integration")
+    notification = notification_send(membership=world.owner, title="Victim payout ready")
+    objects = {
+        "creator_id": world.creator.pk,
+        "membership_id": world.manager.pk,
+        "invitation_id": invitation.pk,
+        "token_id": token.pk,
+        "notification_id": notification.pk,
+        "token": "forged-token",
+        "uidb64": urlsafe_base64_encode(force_bytes(world.manager.user.pk)),
+    }
+    return world, objects
+
+
+KWARG_OBJECTS = {"creator_id", "membership_id", "invitation_id", "token_id", "notification_id", "token", "uidb64"}
+# Links whose secret is the capability (invitation and password-reset links): forged ones must
+# neither leak nor change anything, but they may render a friendly "invalid link" page.
+CAPABILITY_KWARGS = {"token", "uidb64"}
+
+
+def _markers(world: World) -> list[str]:
+    return [
+        world.agency.name,
+        world.creator.display_name,
+        world.other_creator.display_name,
+        world.manager.user.email,
+        world.chatter.user.email,
+        "secret-invitee@victim.example",
+        "Victim integration",
+        "Victim payout ready",
+    ]
+
+
+def _snapshot(world: World) -> dict:
+    return {
+        "creators": list(
+            Creator.objects.filter(agency=world.agency).values_list(
+                "pk", "display_name", "is_archived", "ppv_price_min"
+            )
+        ),
+        "members": list(Membership.objects.filter(agency=world.agency).values_list("pk", "role")),
+        "invitations": list(
+            Invitation.objects.filter(agency=world.agency).values_list("pk", "revoked_at", "accepted_at")
+        ),
+        "tokens": list(ApiToken.objects.filter(agency=world.agency).values_list("pk", "revoked_at")),
+        "notifications": list(Notification.objects.filter(agency=world.agency).values_list("pk", "read_at")),
+    }
+
+
+def test_every_route_hides_other_tenants_objects(victim):
+    victim_world, objects = victim
+    attacker = build_world("Attacker Ltd")
+    client = login_client(attacker.owner)  # the most powerful role: a 403 cannot hide a leak
+    before = _snapshot(victim_world)
+    markers = _markers(victim_world)
+    object_routes = 0
+    for route, name in all_routes():
+        kwargs = [m.group("name") for m in PARAM.finditer(route)]
+        unknown = set(kwargs) - KWARG_OBJECTS
+        assert not unknown, f"{name} ({route}) has URL kwargs {unknown}: register them in KWARG_OBJECTS"
+        url = "/" + PARAM.sub(lambda m: str(objects[m.group("name")]), route)
+        if kwargs and set(kwargs) <= CAPABILITY_KWARGS:
+            for method in ("get", "post"):
+                response = getattr(client, method)(url)
+                assert response.status_code < 500, f"{method.upper()} {url} ({name}) -> {response.status_code}"
+                leaked = [marker for marker in markers if marker in response.content.decode(errors="replace")]
+                assert not leaked, f"{method.upper()} {url} ({name}) leaked {leaked}"
+        elif kwargs:
+            object_routes += 1
+            for method in METHODS:
+                response = getattr(client, method)(
+                    url, content_type="application/json", data=UNIVERSAL_BODY if method != "get" else None
+                )
+                assert response.status_code in (403, 404, 405), (
+                    f"{method.upper()} {url} ({name}) -> {response.status_code}"
+                )
+                body = response.content.decode(errors="replace")
+                leaked = [marker for marker in markers if marker in body]
+                assert not leaked, f"{method.upper()} {url} ({name}) leaked {leaked}"
+        else:
+            response = client.get(url)
+            assert response.status_code < 500, f"GET {url} ({name}) -> {response.status_code}"
+            body = response.content.decode(errors="replace")
+            leaked = [marker for marker in markers if marker in body]
+            assert not leaked, f"GET {url} ({name}) leaked {leaked}"
+    assert object_routes >= 15
+    assert _snapshot(victim_world) == before, "another tenant's data changed"
+
+
+def test_api_token_of_one_agency_cannot_reach_another(victim):
+    victim_world, _objects = victim
+    attacker = build_world("Attacker Ltd")
+    _, secret = account_services.api_token_create(membership=attacker.owner, name="attacker")
+    from django.test import Client
+
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert client.get(f"/api/v1/creators/{victim_world.creator.pk}").status_code == 404
+    listing = client.get("/api/v1/creators").json()
+    assert {item["display_name"] for item in listing["items"]} == {"Attacker Ltd Star", "Attacker Ltd Nova"}
+    assert client.delete(f"/api/v1/members/{victim_world.manager.pk}").status_code == 404
+    assert Membership.objects.filter(pk=victim_world.manager.pk).exists()
+
+
+def test_chatter_cannot_reach_unassigned_creator(world, client_for):
+    client = client_for(world.chatter)
+    assert client.get(f"/settings/creators/{world.other_creator.pk}/").status_code == 404
+    assert client.get(f"/api/v1/creators/{world.other_creator.pk}").status_code == 404
+    assert client.get(f"/settings/creators/{world.creator.pk}/").status_code == 200
+    listing = client.get("/api/v1/creators").json()
+    assert [item["id"] for item in listing["items"]] == [world.creator.pk]

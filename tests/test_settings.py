@@ -1,0 +1,71 @@
+"""Settings fail fast on bad values, and a production-like environment passes check --deploy."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PROD_ENV = {
+    "DEBUG": "false",
+    "SECRET_KEY": "k" * 20 + "-production-secret-for-tests-only-0123456789abcdef",
+    "ALLOWED_HOSTS": "huntaze.example.com",
+    "CSRF_TRUSTED_ORIGINS": "https://huntaze.example.com",
+    "BEHIND_TLS_PROXY": "true",
+    "SECURE_HSTS_PRELOAD": "true",
+}
+
+
+def run_manage(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL"}}
+    clean["HUNTAZE_VAR_DIR"] = str(tmp_path)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_production_environment_passes_check_deploy(tmp_path):
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=PROD_ENV, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_refuses_to_start_without_secret_key_when_debug_is_off(tmp_path):
+    env = {k: v for k, v in PROD_ENV.items() if k != "SECRET_KEY"}
+    result = run_manage("check", env=env, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set and DEBUG is off" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"DEBUG": "maybe"}, "DEBUG"),
+        ({"REDIS_URL": "http://cache:6379"}, "REDIS_URL must start with redis://"),
+        ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS must be set"),
+        ({"LOG_LEVEL": "LOUD"}, "is not a logging level"),
+        ({"CSRF_TRUSTED_ORIGINS": "huntaze.example.com"}, "must start with https://"),
+        ({"DATABASE_URL": "nosuchdb://x"}, "nosuchdb"),
+    ],
+)
+def test_bad_values_fail_fast_with_a_clear_message(tmp_path, override, message):
+    result = run_manage("check", env={**PROD_ENV, **override}, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_embedded_default_generates_and_keeps_a_secret_key(tmp_path):
+    env = {"DEBUG": "true"}
+    first = run_manage(
+        "shell", "-c", "from django.conf import settings; print(settings.SECRET_KEY)", env=env, tmp_path=tmp_path
+    )
+    second = run_manage(
+        "shell", "-c", "from django.conf import settings; print(settings.SECRET_KEY)", env=env, tmp_path=tmp_path
+    )
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout and len(first.stdout.strip()) >= 50
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
