@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import (
@@ -28,6 +29,7 @@ from apps.accounts.models import (
 )
 from apps.accounts.permissions import Perm, can_grant, can_manage, require
 from apps.core.errors import ApplicationError, ConflictError
+from apps.core.services import notification_send
 
 API_TOKEN_PREFIX = "hz_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -220,7 +222,7 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
         raise ApplicationError(
             f"This invitation was sent to {invitation.email}. Log in with that address to accept it."
         )
-    membership, _created = Membership.objects.get_or_create(
+    membership, created = Membership.objects.get_or_create(
         agency_id=invitation.agency_id,
         user=user,
         defaults={"role": invitation.role, "invited_by": invitation.invited_by},
@@ -228,6 +230,14 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
     invitation.accepted_at = timezone.now()
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by"])
+    inviter = Membership.objects.for_agency(invitation.agency_id).filter(user_id=invitation.invited_by_id).first()
+    if created and inviter is not None:
+        notification_send(
+            membership=inviter,
+            title=f"{user.get_full_name()} joined as {membership.get_role_display().lower()}",
+            url=reverse("accounts:member-list"),
+            level="success",
+        )
     return membership
 
 

@@ -11,6 +11,7 @@ from django.db import IntegrityError
 from apps.accounts import services
 from apps.accounts.models import Creator, Membership, Role
 from apps.core.errors import ApplicationError, ConflictError
+from apps.core.models import Notification
 from tests.accounts.factories import MembershipFactory, UserFactory
 
 
@@ -110,6 +111,8 @@ def test_invitation_accept_only_by_its_address_and_only_once(world):
     guest = UserFactory(email="guest@example.com")
     membership = services.invitation_accept(invitation=invitation, user=guest)
     assert membership.role == Role.VIEWER and membership.agency == world.agency
+    news = Notification.objects.get(user=world.owner.user)
+    assert news.title == f"{guest.get_full_name()} joined as viewer" and news.agency == world.agency
     with pytest.raises(ApplicationError):
         services.invitation_accept(invitation=invitation, user=guest)
 

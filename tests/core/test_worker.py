@@ -6,68 +6,22 @@ Redis. Either way the web side publishes on commit and a separate worker process
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.db import connection
 
 from apps.accounts import services
 from apps.accounts.models import Invitation
 from tests.conftest import build_world
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    user = quote(db.get("USER") or "")
-    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
-    auth = f"{user}{password}@" if user else ""
-    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+from tests.processes import celery_worker_args, running
 
 
 @pytest.fixture
 def worker(transactional_db, tmp_path):
     outbox = tmp_path / "outbox"
     outbox.mkdir()
-    env = {**os.environ, "DATABASE_URL": _database_url(), "EMAIL_URL": f"filemail:///{outbox}"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "huntaze",
-            "worker",
-            "-Q",
-            "interactive,default,bulk",
-            "--pool=solo",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "--loglevel=INFO",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    yield outbox
-    process.terminate()
-    try:
-        output, _ = process.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-    print(output[-4000:])
+    with running(celery_worker_args(), env={"EMAIL_URL": f"filemail:///{outbox}"}):
+        yield outbox
 
 
 @pytest.mark.worker

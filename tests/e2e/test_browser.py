@@ -1,0 +1,117 @@
+"""End to end in Debian's Chromium against a real daphne process on the test database.
+
+A member logs in, sees the dashboard, switches creators with the top-bar switcher, and sees a
+live toast when the person they invited joins (the websocket pushes it while the page is open).
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from apps.accounts.models import Invitation
+from apps.accounts.selectors import invitation_token
+from tests.accounts.factories import PASSWORD
+from tests.conftest import build_world
+from tests.processes import daphne_args, free_port, running, wait_for_http
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not shutil.which(CHROMIUM), reason="Debian's chromium is not installed at /usr/bin/chromium"),
+]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing():
+    """Keep the real hashers: the daphne process must verify the passwords these tests set."""
+
+
+@pytest.fixture
+def server(transactional_db):
+    port = free_port()
+    with running(daphne_args(port)):
+        base = f"http://127.0.0.1:{port}"
+        wait_for_http(base + "/accounts/login/")
+        yield base
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
+    # still plain synchronous code, so Django's async-safety guard does not apply to them.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+def log_in(page, base: str, email: str, password: str = PASSWORD) -> None:
+    page.goto(base + "/accounts/login/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(base + "/")
+
+
+def test_log_in_switch_creator_and_get_a_live_notification(server, browser):
+    world = build_world("Browser")
+    owner_page = browser.new_context().new_page()
+    log_in(owner_page, server, world.owner.user.email)
+    assert owner_page.get_by_role("heading", name="Browser", exact=True).is_visible()
+    tile = owner_page.locator(".tile.current h3")
+    first = tile.inner_text()
+
+    # The switcher submits on change (JavaScript); the page reloads with the other creator current.
+    other = world.other_creator.display_name if world.creator.display_name in first else world.creator.display_name
+    owner_page.get_by_label("Creator", exact=True).select_option(label=other)
+    owner_page.wait_for_load_state()
+    owner_page.locator(".tile.current h3", has_text=other).wait_for()
+    assert f"Now working as {other}" in owner_page.locator("#toasts").inner_text()
+
+    # Wait until htmx has opened the notifications websocket before the invitee joins.
+    owner_page.wait_for_function("() => document.body['htmx-internal-data']?.webSocket?.socket?.readyState === 1")
+
+    invitation = Invitation.objects.create(
+        agency=world.agency, email="browser-invitee@example.com", role="chatter", invited_by=world.owner.user
+    )
+    guest = browser.new_context().new_page()
+    guest.goto(server + f"/invitations/{invitation_token(invitation)}/")
+    guest.get_by_label("Your name").fill("Gina Guest")
+    guest.get_by_label("Password").fill("a-fresh-passphrase-9")
+    guest.get_by_role("button", name="Create account and join").click()
+    guest.wait_for_url(server + "/")
+    assert "You joined Browser" in guest.locator("#toasts").inner_text()
+
+    toast = owner_page.locator("#toasts .toast", has_text="Gina Guest joined as chatter")
+    toast.wait_for(timeout=10_000)
+    assert owner_page.locator("#toasts script").count() == 0
+
+
+def test_forms_work_without_javascript(server, browser):
+    world = build_world("NoJS")
+    page = browser.new_context(java_script_enabled=False).new_page()
+    log_in(page, server, world.manager.user.email)
+    page.goto(server + "/settings/creators/new/")
+    page.get_by_label("Display name").fill("Plain Form")
+    page.get_by_label("Lowest PPV price (USD)").fill("9")
+    page.get_by_label("Highest PPV price (USD)").fill("3")
+    page.get_by_role("button", name="Add creator").click()
+    assert page.get_by_text("The highest PPV price cannot be below the lowest.").is_visible()
+    page.get_by_label("Highest PPV price (USD)").fill("30")
+    page.get_by_role("button", name="Add creator").click()
+    page.wait_for_url(server + "/settings/creators/")
+    assert page.get_by_role("link", name="Plain Form").is_visible()
