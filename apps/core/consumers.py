@@ -10,6 +10,7 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from apps.core.logging import new_request_id, set_request_id
 from apps.core.services import user_group
 
 CLOSE_FORBIDDEN = 4403
@@ -17,6 +18,8 @@ CLOSE_FORBIDDEN = 4403
 
 class NotificationConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
+        headers = dict(self.scope.get("headers") or [])
+        set_request_id(new_request_id(headers.get(b"x-request-id", b"").decode("latin-1")))
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_FORBIDDEN)

@@ -105,3 +105,24 @@ def test_notifications_api(world):
     assert [item["title"] for item in items] == ["API visible"]
     read = client.post(f"/api/v1/notifications/{items[0]['id']}/read").json()
     assert read["read_at"] is not None
+
+
+def test_read_notifications_are_purged_after_retention_unread_kept(world):
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from apps.core.tasks import purge_read_notifications
+
+    old_read = notification_send(membership=world.owner, title="old read")
+    old_unread = notification_send(membership=world.owner, title="old unread")
+    recent_read = notification_send(membership=world.owner, title="recent read")
+    long_ago = timezone.now() - timedelta(days=120)
+    Notification.objects.filter(pk=old_read.pk).update(read_at=long_ago, created_at=long_ago)
+    Notification.objects.filter(pk=old_unread.pk).update(created_at=long_ago)
+    Notification.objects.filter(pk=recent_read.pk).update(read_at=timezone.now())
+    assert purge_read_notifications() == 1
+    assert set(Notification.objects.values_list("title", flat=True)) == {"old unread", "recent read"}
+    schedule = settings.CELERY_BEAT_SCHEDULE["purge-read-notifications"]
+    assert schedule["task"] == purge_read_notifications.name
