@@ -80,7 +80,9 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         started = time.monotonic()
         log = open(Path(tmp) / "make-run.log", "w")  # noqa: SIM115 (closed below, after the process)
-        process = subprocess.Popen(["make", "run"], cwd=clone, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            ["make", "run"], cwd=clone, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             wait_for(base + "/accounts/login/", started + args.timeout)
             first_page = time.monotonic() - started

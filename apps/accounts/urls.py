@@ -19,19 +19,29 @@ urlpatterns = [
     path(
         "accounts/password/change/",
         auth_views.PasswordChangeView.as_view(
-            template_name="accounts/password_change.html", success_url=reverse_lazy("accounts:password-change-done")
+            template_name="accounts/form_page.html",
+            extra_context={"heading": "Change your password", "button": "Change password"},
+            success_url=reverse_lazy("accounts:password-change-done"),
         ),
         name="password-change",
     ),
     path(
         "accounts/password/change/done/",
-        auth_views.PasswordChangeDoneView.as_view(template_name="accounts/password_change_done.html"),
+        auth_views.PasswordChangeDoneView.as_view(
+            template_name="accounts/message_page.html",
+            extra_context={"heading": "Password changed", "text": "Your password was changed."},
+        ),
         name="password-change-done",
     ),
     path(
         "accounts/password/reset/",
         auth_views.PasswordResetView.as_view(
-            template_name="accounts/password_reset.html",
+            template_name="accounts/form_page.html",
+            extra_context={
+                "heading": "Reset your password",
+                "button": "Email me a reset link",
+                "intro": "Enter the email address you log in with.",
+            },
             email_template_name="accounts/email/password_reset.txt",
             subject_template_name="accounts/email/password_reset_subject.txt",
             success_url=reverse_lazy("accounts:password-reset-done"),
@@ -40,20 +50,31 @@ urlpatterns = [
     ),
     path(
         "accounts/password/reset/sent/",
-        auth_views.PasswordResetDoneView.as_view(template_name="accounts/password_reset_done.html"),
+        auth_views.PasswordResetDoneView.as_view(
+            template_name="accounts/message_page.html",
+            extra_context={
+                "heading": "Check your email",
+                "text": "If an account exists for that address, we sent a link to reset its password. "
+                "It is valid for three days.",
+            },
+        ),
         name="password-reset-done",
     ),
     path(
         "accounts/password/reset/<uidb64>/<token>/",
         auth_views.PasswordResetConfirmView.as_view(
-            template_name="accounts/password_reset_confirm.html",
+            template_name="accounts/form_page.html",
+            extra_context={"heading": "Choose a new password", "button": "Set password"},
             success_url=reverse_lazy("accounts:password-reset-complete"),
         ),
         name="password-reset-confirm",
     ),
     path(
         "accounts/password/reset/complete/",
-        auth_views.PasswordResetCompleteView.as_view(template_name="accounts/password_reset_complete.html"),
+        auth_views.PasswordResetCompleteView.as_view(
+            template_name="accounts/message_page.html",
+            extra_context={"heading": "Password set", "text": "Your new password is set. You can log in now."},
+        ),
         name="password-reset-complete",
     ),
     path("invitations/<str:token>/", views.invitation_accept, name="invitation-accept"),

@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from apps.accounts import selectors, services
 from apps.accounts.decorators import member_required
@@ -158,6 +159,7 @@ def agency_settings(request: HttpRequest) -> HttpResponse:
 
 
 @member_required()
+@vary_on_headers("HX-Request")
 def creator_list(request: HttpRequest) -> HttpResponse:
     membership = request.tenant.membership
     show = request.GET.get("show", "active")
