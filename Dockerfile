@@ -11,16 +11,19 @@ WORKDIR /app
 
 RUN useradd --create-home --uid 10001 --user-group huntaze
 
+# requirements.lock pins the runtime dependencies only; the dev tools (pytest, ruff, playwright)
+# are in requirements-dev.lock, which `make` installs, and are not in the image.
 COPY requirements.lock ./
 RUN pip install -r requirements.lock
 
 COPY . .
 
 # Static files are collected into the image (WhiteNoise serves them when DEBUG is off). Settings
-# refuse to load without a SECRET_KEY and ALLOWED_HOSTS when DEBUG is off, so this step gets
-# throwaway values that exist only for this RUN and are not kept in the image.
+# refuse to load without SECRET_KEY, ENCRYPTION_KEYS and ALLOWED_HOSTS when DEBUG is off, so this
+# step gets throwaway values that exist only for this RUN and are not kept in the image.
 RUN DEBUG=false \
     SECRET_KEY=build-time-only-dummy-key-never-used-at-run-time-0123456789 \
+    ENCRYPTION_KEYS=build-time-only-dummy-never-used-at-run-time \
     ALLOWED_HOSTS=localhost \
     python manage.py collectstatic --noinput \
     && chown -R huntaze:huntaze /app/var
@@ -29,4 +32,6 @@ USER huntaze
 
 EXPOSE 8000
 
+# Behind a reverse proxy, override the command to add --proxy-headers (docs/configuration.md,
+# "Login lockout"); it is left out here because daphne then trusts X-Forwarded-For as sent.
 CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "huntaze.asgi:application"]

@@ -70,9 +70,38 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 
+
+def _encryption_keys() -> list[str]:
+    """Fernet keys for secrets at rest, newest first (see apps/core/crypto.py)."""
+    keys = env_list("ENCRYPTION_KEYS", default=[])
+    if keys:
+        from cryptography.fernet import Fernet
+
+        for index, key in enumerate(keys, start=1):
+            try:
+                Fernet(key)
+            except ValueError:
+                raise ImproperlyConfigured(f"ENCRYPTION_KEYS key #{index} is not a valid Fernet key.") from None
+        return keys
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "ENCRYPTION_KEYS is not set and DEBUG is off. Set it to a Fernet key "
+            "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')."
+        )
+    path = VAR_DIR / "encryption_key"
+    if not path.exists():
+        from cryptography.fernet import Fernet
+
+        path.write_text(Fernet.generate_key().decode())
+        path.chmod(0o600)
+    return [path.read_text().strip()]
+
+
+ENCRYPTION_KEYS = _encryption_keys()
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 if not ALLOWED_HOSTS:
-    raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is off (comma-separated).")
+    raise ImproperlyConfigured("ALLOWED_HOSTS is empty: set the host names this site answers to (comma-separated).")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
 for origin in CSRF_TRUSTED_ORIGINS:
     if not origin.startswith(("http://", "https://")):
@@ -98,6 +127,7 @@ INSTALLED_APPS = [
     "ninja",
     "apps.core",
     "apps.accounts",
+    "apps.ai",
 ]
 
 MIDDLEWARE = [
@@ -151,6 +181,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-huntaze.sqlite3")}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -167,6 +198,7 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": REDIS_KEY_PREFIX,
             "TIMEOUT": 300,
+            "OPTIONS": {"socket_connect_timeout": 3, "socket_timeout": 3},
         }
     }
     CHANNEL_LAYERS = {
@@ -198,9 +230,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# Synced into django-celery-beat's tables when beat starts; editable in the admin afterwards.
+# Written into django-celery-beat's tables each time beat starts (schedule edits in the admin are
+# overwritten then; disabling an entry there sticks).
 CELERY_BEAT_SCHEDULE = {
     "purge-read-notifications": {"task": "apps.core.tasks.purge_read_notifications", "schedule": 24 * 3600},
+    "purge-expired-shared-keys": {"task": "apps.core.tasks.purge_expired_shared_keys", "schedule": 3600},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
@@ -278,9 +312,62 @@ WHITENOISE_USE_FINDERS = DEBUG
 if DEBUG:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
 
-# --- AI providers (used by apps/ai when it lands; read here so the env is the one source) -----
+# --- AI gateway (apps/ai) ---------------------------------------------------------------------
+# Platform-wide provider keys; agencies can add their own in Settings → AI providers.
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
+OPENAI_MODELS = env_list("OPENAI_MODELS", default=["gpt-4o-mini", "gpt-4o"])
+AZURE_OPENAI_API_KEY = env.str("AZURE_OPENAI_API_KEY", default="")
+AZURE_OPENAI_ENDPOINT = env.str("AZURE_OPENAI_ENDPOINT", default="")
+AZURE_OPENAI_API_VERSION = env.str("AZURE_OPENAI_API_VERSION", default="2024-10-21")
+AZURE_OPENAI_DEPLOYMENTS = env_list("AZURE_OPENAI_DEPLOYMENTS", default=[])
 ANTHROPIC_API_KEY = env.str("ANTHROPIC_API_KEY", default="")
+ANTHROPIC_BASE_URL = env.str("ANTHROPIC_BASE_URL", default="")
+ANTHROPIC_MODELS = env_list("ANTHROPIC_MODELS", default=["claude-haiku-4-5"])
+OPENAI_COMPATIBLE_BASE_URL = env.str("OPENAI_COMPATIBLE_BASE_URL", default="")
+OPENAI_COMPATIBLE_API_KEY = env.str("OPENAI_COMPATIBLE_API_KEY", default="")
+OPENAI_COMPATIBLE_MODELS = env_list("OPENAI_COMPATIBLE_MODELS", default=[])
+if AZURE_OPENAI_API_KEY and not (AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENTS):
+    raise ImproperlyConfigured("AZURE_OPENAI_API_KEY needs AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENTS.")
+if OPENAI_COMPATIBLE_BASE_URL and not OPENAI_COMPATIBLE_MODELS:
+    raise ImproperlyConfigured("OPENAI_COMPATIBLE_BASE_URL needs OPENAI_COMPATIBLE_MODELS (comma-separated).")
+
+AI_PROVIDER_KINDS = ("openai", "azure", "anthropic", "openai_compatible", "builtin")
+DEFAULT_AI_PROVIDER = env.str("DEFAULT_AI_PROVIDER", default="")
+if DEFAULT_AI_PROVIDER and DEFAULT_AI_PROVIDER not in AI_PROVIDER_KINDS:
+    raise ImproperlyConfigured(f"DEFAULT_AI_PROVIDER must be one of {', '.join(AI_PROVIDER_KINDS)}.")
+AI_ROUTING = env.str("AI_ROUTING", default="priority")
+if AI_ROUTING not in {"priority", "cost", "latency"}:
+    raise ImproperlyConfigured("AI_ROUTING must be priority, cost or latency.")
+# Per-feature model choice, e.g. AI_FEATURE_MODELS=studio=gpt-4o,inbox=claude-haiku-4-5
+AI_FEATURE_MODELS = env.dict("AI_FEATURE_MODELS", default={})
+AI_TIMEOUT_SECONDS = env.float("AI_TIMEOUT_SECONDS", default=30.0)
+AI_MAX_ATTEMPTS = env.int("AI_MAX_ATTEMPTS", default=3)
+AI_MAX_RETRY_AFTER_SECONDS = env.float("AI_MAX_RETRY_AFTER_SECONDS", default=20.0)
+AI_MAX_INPUT_CHARS = env.int("AI_MAX_INPUT_CHARS", default=48_000)
+AI_MAX_OUTPUT_TOKENS = env.int("AI_MAX_OUTPUT_TOKENS", default=8_192)
+AI_CACHE_TTL_SECONDS = env.int("AI_CACHE_TTL_SECONDS", default=3600)
+# Requests per window, per user and per agency, by provider kind (the providers' published tiers).
+AI_RATE_LIMITS = env.json(
+    "AI_RATE_LIMITS",
+    default={
+        "openai": {"minute": 60, "hour": 3000, "day": 10000},
+        "azure": {"minute": 60, "hour": 3000, "day": 10000},
+        "openai_compatible": {"minute": 60, "hour": 3000, "day": 10000},
+        "anthropic": {"minute": 50, "hour": 1000, "day": 5000},
+        "builtin": {"minute": 600, "hour": 20000, "day": 100000},
+    },
+)
+AI_BREAKER = {
+    "consecutive_failures": env.int("AI_BREAKER_CONSECUTIVE_FAILURES", default=5),
+    "failure_rate": env.float("AI_BREAKER_FAILURE_RATE", default=0.5),
+    "min_calls": env.int("AI_BREAKER_MIN_CALLS", default=20),
+    "window_seconds": env.int("AI_BREAKER_WINDOW_SECONDS", default=60),
+    "cooldown_seconds": env.float("AI_BREAKER_COOLDOWN_SECONDS", default=30.0),
+    "half_open_probes": env.int("AI_BREAKER_HALF_OPEN_PROBES", default=1),
+}
+AI_BUDGET_CHECKS = env_list("AI_BUDGET_CHECKS", default=[])
+AI_LEDGER_FLUSH_SECONDS = env.float("AI_LEDGER_FLUSH_SECONDS", default=1.0)
 
 # --- Logging ---------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()

@@ -10,5 +10,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("", include("apps.accounts.urls")),
+    path("", include("apps.ai.urls")),
     path("", include("apps.core.urls")),
 ]

@@ -23,6 +23,8 @@ if "HUNTAZE_VAR_DIR" not in os.environ:
     _VAR_DIR = tempfile.mkdtemp(prefix="huntaze-test-var-")
     os.environ["HUNTAZE_VAR_DIR"] = _VAR_DIR
 os.environ.setdefault("EMAIL_URL", "memorymail://")
+# Tests flush the AI ledger themselves; a background writer thread would not see their transaction.
+os.environ.setdefault("AI_LEDGER_FLUSH_SECONDS", "0")
 
 
 def pytest_report_header(config) -> list[str]:

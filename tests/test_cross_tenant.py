@@ -21,6 +21,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from apps.accounts import services as account_services
 from apps.accounts.models import ApiToken, Creator, Invitation, Membership
+from apps.ai.models import ProviderCredential
 from apps.core.models import Notification
 from apps.core.services import notification_send
 from tests.conftest import World, build_world, login_client
@@ -68,19 +69,29 @@ def victim(db) -> tuple[World, dict]:
     invitation = Invitation.objects.create(agency=world.agency, email="secret-invitee@victim.example", role="chatter")
     token, _ = account_services.api_token_create(membership=world.owner, name="Victim integration")
     notification = notification_send(membership=world.owner, title="Victim payout ready")
+    credential = ProviderCredential.objects.create(
+        agency=world.agency,
+        kind="openai",
+        label="Victim OpenAI",
+        api_key="sk-victim-secret-key-123456",
+        model_names=["gpt-4o-mini"],
+    )
     objects = {
         "creator_id": world.creator.pk,
         "membership_id": world.manager.pk,
         "invitation_id": invitation.pk,
         "token_id": token.pk,
         "notification_id": notification.pk,
+        "credential_id": credential.pk,
         "token": "forged-token",
         "uidb64": urlsafe_base64_encode(force_bytes(world.manager.user.pk)),
     }
     return world, objects
 
 
-KWARG_OBJECTS = {"creator_id", "membership_id", "invitation_id", "token_id", "notification_id", "token", "uidb64"}
+KWARG_OBJECTS = {
+    "creator_id", "membership_id", "invitation_id", "token_id", "notification_id", "credential_id", "token", "uidb64",
+}  # fmt: skip
 # Links whose secret is the capability (invitation and password-reset links): forged ones must
 # neither leak nor change anything, but they may render a friendly "invalid link" page.
 CAPABILITY_KWARGS = {"token", "uidb64"}
@@ -96,6 +107,8 @@ def _markers(world: World) -> list[str]:
         "secret-invitee@victim.example",
         "Victim integration",
         "Victim payout ready",
+        "Victim OpenAI",
+        "sk-victim-secret-key-123456",
     ]
 
 
@@ -112,6 +125,9 @@ def _snapshot(world: World) -> dict:
         ),
         "tokens": list(ApiToken.objects.filter(agency=world.agency).values_list("pk", "revoked_at")),
         "notifications": list(Notification.objects.filter(agency=world.agency).values_list("pk", "read_at")),
+        "credentials": list(
+            ProviderCredential.objects.filter(agency=world.agency).values_list("pk", "label", "last_tested_at")
+        ),
     }
 
 

@@ -17,6 +17,7 @@ PROD_ENV = {
     "CSRF_TRUSTED_ORIGINS": "https://huntaze.example.com",
     "BEHIND_TLS_PROXY": "true",
     "SECURE_HSTS_PRELOAD": "true",
+    "ENCRYPTION_KEYS": "fRYgV1Ua5rKcWBbWcLhTvL1H8mR8Cq4fXxN7ZzTeEdA=",
 }
 
 
@@ -46,10 +47,12 @@ def test_refuses_to_start_without_secret_key_when_debug_is_off(tmp_path):
     [
         ({"DEBUG": "maybe"}, "DEBUG"),
         ({"REDIS_URL": "http://cache:6379"}, "REDIS_URL must start with redis://"),
-        ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS must be set"),
+        ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS is empty"),
+        ({"ENCRYPTION_KEYS": "not-a-fernet-key"}, "is not a valid Fernet key"),
         ({"LOG_LEVEL": "LOUD"}, "is not a logging level"),
         ({"CSRF_TRUSTED_ORIGINS": "huntaze.example.com"}, "must start with https://"),
         ({"DATABASE_URL": "nosuchdb://x"}, "nosuchdb"),
+        ({"ENCRYPTION_KEYS": ""}, "ENCRYPTION_KEYS is not set and DEBUG is off"),
     ],
 )
 def test_bad_values_fail_fast_with_a_clear_message(tmp_path, override, message):

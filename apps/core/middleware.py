@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from apps.core.logging import new_request_id, reset_request_id, set_request_id
+from apps.core.logging import new_request_id, set_request_id
 
 
 class RequestIdMiddleware:
@@ -16,10 +16,9 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request_id = new_request_id(request.headers.get("X-Request-ID"))
         request.request_id = request_id
-        token = set_request_id(request_id)
-        try:
-            response = self.get_response(request)
-        finally:
-            reset_request_id(token)
+        # Not reset on the way out: Django logs 4xx/5xx after the middleware chain returns, and
+        # those lines should carry the id too. The next request sets its own.
+        set_request_id(request_id)
+        response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response

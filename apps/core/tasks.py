@@ -18,3 +18,12 @@ def purge_read_notifications() -> int:
     cutoff = timezone.now() - READ_NOTIFICATION_RETENTION
     deleted, _ = Notification.objects.filter(read_at__lt=cutoff).delete()
     return deleted
+
+
+@shared_task(queue="bulk")
+def purge_expired_shared_keys() -> int:
+    """Delete expired rate-limit windows and records of the embedded default's shared state."""
+    from apps.core.models import SharedKey
+
+    deleted, _ = SharedKey.objects.filter(expires_at__lt=timezone.now()).delete()
+    return deleted

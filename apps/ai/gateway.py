@@ -1,0 +1,320 @@
+"""The AI gateway: the one entry point to every model call in Huntaze.
+
+    response = await generate(AIRequest(feature="inbox.reply", messages=[...], agency_id=...))
+    async for event in stream(request): ...        # StreamChunk…, then StreamComplete | StreamError
+    response = generate_sync(request)              # for Celery tasks and commands
+
+Pipeline: validation → rate limits (per user, per agency) → budget checks (AI_BUDGET_CHECKS) →
+response cache → coalescing of identical in-flight requests → routing → per-provider circuit
+breaker → call with timeout and retries (full-jitter backoff, Retry-After honoured, retryable
+kinds only) → fallback along the chain (streams: until the first token) → degradation to a
+cached answer or the built-in provider, marked ``degraded`` → ledger row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from apps.ai import resilience
+from apps.ai.ledger import ledger
+from apps.ai.pricing import cost_usd, price_version
+from apps.ai.registry import registry
+from apps.ai.router import Route, observe_latency, plan
+from apps.ai.types import (
+    AIError,
+    AIRequest,
+    AIResponse,
+    ErrorKind,
+    ProviderResult,
+    StreamChunk,
+    StreamComplete,
+    StreamError,
+    StreamEvent,
+)
+from apps.core.logging import get_request_id
+
+FEATURE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,59}$")
+ROLES = {"system", "user", "assistant"}
+STOP_KINDS = {ErrorKind.INVALID_REQUEST, ErrorKind.CONTENT_FILTER}
+BREAKER_KINDS = {
+    ErrorKind.SERVER_ERROR,
+    ErrorKind.NETWORK_ERROR,
+    ErrorKind.TIMEOUT,
+    ErrorKind.RATE_LIMIT,
+    ErrorKind.UNKNOWN,
+}
+
+
+def _invalid(message: str) -> AIError:
+    return AIError(ErrorKind.INVALID_REQUEST, message)
+
+
+def validate(request: AIRequest) -> None:
+    """Refuse bad requests before any upstream call, with a message a person can act on."""
+    if not isinstance(request.feature, str) or not FEATURE_NAME.match(request.feature):
+        raise _invalid("The feature name must be 1 to 60 lowercase letters, digits, dots, dashes or underscores.")
+    if not request.messages:
+        raise _invalid("The prompt is empty: give at least one message.")
+    total = len(request.system or "")
+    for message in request.messages:
+        if message.role not in ROLES or not isinstance(message.content, str):
+            raise _invalid(f"Unknown message role “{message.role}”.")
+        total += len(message.content)
+    if not any(m.role == "user" and m.content.strip() for m in request.messages):
+        raise _invalid("The prompt is empty: there is no user message with text.")
+    if total > settings.AI_MAX_INPUT_CHARS:
+        raise _invalid(f"The prompt is too long ({total:,} characters; the limit is {settings.AI_MAX_INPUT_CHARS:,}).")
+    if not 1 <= request.max_tokens <= settings.AI_MAX_OUTPUT_TOKENS:
+        raise _invalid(f"max_tokens must be between 1 and {settings.AI_MAX_OUTPUT_TOKENS}.")
+    if not 0 <= request.temperature <= 2:
+        raise _invalid("temperature must be between 0 and 2.")
+    if request.timeout is not None and not 0 < request.timeout <= 300:
+        raise _invalid("timeout must be between 0 and 300 seconds.")
+
+
+async def _budget_checks(request: AIRequest) -> None:
+    for path in settings.AI_BUDGET_CHECKS:
+        check = import_string(path)
+        result = check(request)
+        if asyncio.iscoroutine(result):
+            await result
+
+
+def _timeout(request: AIRequest) -> float:
+    return request.timeout or settings.AI_TIMEOUT_SECONDS
+
+
+def _record(request: AIRequest, *, response: AIResponse | None = None, error: AIError | None = None,
+            streamed: bool = False, latency_ms: float = 0.0, provider: str = "", model: str = "",
+            attempts: int = 0, extra_error: str = "") -> None:  # fmt: skip
+    row = {
+        "agency_id": request.agency_id,
+        "creator_id": request.creator_id,
+        "user_id": request.user_id,
+        "feature": request.feature[:60],
+        "streamed": streamed,
+        "request_id": get_request_id()[:64],
+        "price_version": price_version(),
+    }
+    if response is not None:
+        row.update(
+            provider=response.provider, model=response.model[:120], input_tokens=response.usage.input_tokens,
+            cached_input_tokens=response.usage.cached_input_tokens, output_tokens=response.usage.output_tokens,
+            cost_usd=response.cost_usd, latency_ms=response.latency_ms, ttft_ms=response.ttft_ms,
+            cache_hit=response.cache_hit, coalesced=response.coalesced, attempts=response.attempts,
+            fallback_used=response.fallback_used, degraded=response.degraded, error_kind=extra_error,
+        )  # fmt: skip
+    else:
+        row.update(
+            provider=(error.provider if error else provider)[:60], model=(error.model if error else model)[:120],
+            latency_ms=latency_ms, attempts=attempts, error_kind=(error.kind.value if error else extra_error),
+        )  # fmt: skip
+    ledger.record(**row)
+
+
+def _response(route: Route, result: ProviderResult, *, started: float, attempts: int, index: int,
+              ttft_ms: float | None = None, degraded: bool = False) -> AIResponse:  # fmt: skip
+    latency_ms = (time.perf_counter() - started) * 1000
+    return AIResponse(
+        text=result.text,
+        provider=route.provider.name,
+        model=result.model or route.model,
+        usage=result.usage,
+        cost_usd=cost_usd(result.model or route.model, result.usage),
+        latency_ms=latency_ms,
+        ttft_ms=ttft_ms,
+        attempts=attempts,
+        fallback_used=index > 0,
+        degraded=degraded or (route.provider.kind == "builtin" and index > 0),
+        finish_reason=result.finish_reason,
+    )
+
+
+async def _prepare(request: AIRequest) -> tuple[list[Route], str | None]:
+    validate(request)
+    routes = plan(request, await registry.providers_for(request.agency_id))
+    await resilience.check_rate_limits(request, routes[0].provider.kind)
+    await _budget_checks(request)
+    fingerprint = resilience.request_fingerprint(request)
+    key = resilience.cache_key(request, fingerprint)
+    return routes, key
+
+
+async def _call_chain(request: AIRequest, routes: list[Route], key: str, started: float) -> AIResponse:
+    attempts = 0
+    last_error: AIError | None = None
+    for index, route in enumerate(routes):
+        provider = route.provider
+        is_builtin = provider.kind == "builtin"
+        if is_builtin and index > 0:
+            cached = await resilience.cache_get(key)
+            if cached is not None:
+                return replace(cached, cache_hit=True, degraded=True, cost_usd=cached.cost_usd * 0, attempts=attempts)
+        under = resilience.CLOSED if is_builtin else await resilience.breaker.allow(provider.name)
+        if under is None:
+            last_error = AIError(ErrorKind.SERVER_ERROR, f"{provider.name} is paused by its circuit breaker.",
+                                 provider=provider.name, model=route.model)  # fmt: skip
+            continue
+
+        def count(_: int) -> None:
+            nonlocal attempts
+            attempts += 1
+
+        timeout = _timeout(request)
+        try:
+            result = await resilience.with_retries(
+                lambda provider=provider, route=route, timeout=timeout: asyncio.wait_for(
+                    provider.complete(request, route.model, timeout), timeout + 1
+                ),
+                count,
+            )
+        except TimeoutError:
+            last_error = AIError(
+                ErrorKind.TIMEOUT,
+                "The model provider did not answer in time.",
+                provider=provider.name,
+                model=route.model,
+            )
+        except AIError as error:
+            last_error = error
+        else:
+            if not is_builtin:
+                await resilience.breaker.record_success(provider.name, under)
+            response = _response(route, result, started=started, attempts=attempts, index=index)
+            observe_latency(provider.name, route.model, response.latency_ms)
+            return response
+        if not is_builtin and last_error.kind in BREAKER_KINDS:
+            await resilience.breaker.record_failure(provider.name, under)
+        if last_error.kind in STOP_KINDS:
+            raise last_error
+    raise last_error or AIError(ErrorKind.UNKNOWN, "No AI provider is available.")
+
+
+async def generate(request: AIRequest) -> AIResponse:
+    """One complete answer. Raises AIError (already written to the ledger)."""
+    started = time.perf_counter()
+    try:
+        routes, key = await _prepare(request)
+        use_cache = resilience.should_cache(request)
+        if use_cache:
+            cached = await resilience.cache_get(key)
+            if cached is not None:
+                latency = (time.perf_counter() - started) * 1000
+                response = replace(cached, cache_hit=True, cost_usd=cached.cost_usd * 0, latency_ms=latency, attempts=0)
+                _record(request, response=response)
+                return response
+        response, coalesced = await resilience.coalesce(key, lambda: _call_chain(request, routes, key, started))
+    except AIError as error:
+        _record(request, error=error, latency_ms=(time.perf_counter() - started) * 1000)
+        raise
+    if coalesced:
+        # The upstream call was made (and costed) once, by the request that started it.
+        response = replace(response, coalesced=True, cost_usd=response.cost_usd * 0,
+                           latency_ms=(time.perf_counter() - started) * 1000)  # fmt: skip
+    else:
+        if use_cache and not response.degraded:
+            await resilience.cache_set(key, response)
+    _record(request, response=response)
+    return response
+
+
+generate_sync = async_to_sync(generate)
+
+
+async def stream(request: AIRequest) -> AsyncIterator[StreamEvent]:
+    """Stream an answer: StreamChunk events, then one StreamComplete or one StreamError.
+
+    Fallback and retries happen only before the first token; after it, a failure ends the
+    stream with StreamError carrying the text received so far. Closing the iterator (the
+    client cancelled) closes the upstream stream.
+    """
+    started = time.perf_counter()
+    try:
+        routes, key = await _prepare(request)
+    except AIError as error:
+        _record(request, error=error, streamed=True, latency_ms=(time.perf_counter() - started) * 1000)
+        yield StreamError(error)
+        return
+    use_cache = resilience.should_cache(request)
+    if use_cache:
+        cached = await resilience.cache_get(key)
+        if cached is not None:
+            response = replace(cached, cache_hit=True, cost_usd=cached.cost_usd * 0, attempts=0,
+                               latency_ms=(time.perf_counter() - started) * 1000, ttft_ms=None)  # fmt: skip
+            _record(request, response=response, streamed=True)
+            yield StreamChunk(response.text)
+            yield StreamComplete(response)
+            return
+
+    attempts = 0
+    last_error: AIError | None = None
+    for index, route in enumerate(routes):
+        provider = route.provider
+        is_builtin = provider.kind == "builtin"
+        under = resilience.CLOSED if is_builtin else await resilience.breaker.allow(provider.name)
+        if under is None:
+            last_error = AIError(ErrorKind.SERVER_ERROR, f"{provider.name} is paused by its circuit breaker.",
+                                 provider=provider.name, model=route.model)  # fmt: skip
+            continue
+        for attempt in range(1, max(1, settings.AI_MAX_ATTEMPTS) + 1):
+            attempts += 1
+            parts: list[str] = []
+            ttft_ms: float | None = None
+            final: ProviderResult | None = None
+            upstream = provider.stream(request, route.model, _timeout(request))
+            try:
+                async for item in upstream:
+                    if isinstance(item, str):
+                        if ttft_ms is None:
+                            ttft_ms = (time.perf_counter() - started) * 1000
+                        parts.append(item)
+                        yield StreamChunk(item)
+                    else:
+                        final = item
+            except AIError as error:
+                last_error = error
+            except (GeneratorExit, asyncio.CancelledError):
+                await upstream.aclose()
+                _record(request, streamed=True, provider=provider.name, model=route.model, attempts=attempts,
+                        latency_ms=(time.perf_counter() - started) * 1000, extra_error="CANCELLED")  # fmt: skip
+                raise
+            finally:
+                await upstream.aclose()
+            if final is not None:
+                if not is_builtin:
+                    await resilience.breaker.record_success(provider.name, under)
+                response = _response(route, final, started=started, attempts=attempts, index=index, ttft_ms=ttft_ms)
+                observe_latency(provider.name, route.model, response.latency_ms)
+                if use_cache and not response.degraded:
+                    await resilience.cache_set(key, response)
+                _record(request, response=response, streamed=True)
+                yield StreamComplete(response)
+                return
+            if last_error is None:
+                last_error = AIError(ErrorKind.SERVER_ERROR, "The stream ended without a final message.",
+                                     provider=provider.name, model=route.model)  # fmt: skip
+            if parts:
+                if not is_builtin and last_error.kind in BREAKER_KINDS:
+                    await resilience.breaker.record_failure(provider.name, under)
+                _record(request, error=last_error, streamed=True, attempts=attempts,
+                        latency_ms=(time.perf_counter() - started) * 1000)  # fmt: skip
+                yield StreamError(last_error, partial_text="".join(parts))
+                return
+            if not resilience._retryable(last_error) or attempt == settings.AI_MAX_ATTEMPTS:
+                break
+            await asyncio.sleep(resilience.backoff_seconds(attempt, last_error.retry_after))
+        if not is_builtin and last_error is not None and last_error.kind in BREAKER_KINDS:
+            await resilience.breaker.record_failure(provider.name, under)
+        if last_error is not None and last_error.kind in STOP_KINDS:
+            break
+    error = last_error or AIError(ErrorKind.UNKNOWN, "No AI provider is available.")
+    _record(request, error=error, streamed=True, attempts=attempts, latency_ms=(time.perf_counter() - started) * 1000)
+    yield StreamError(error)

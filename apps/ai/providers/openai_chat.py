@@ -1,0 +1,135 @@
+"""OpenAI, Azure OpenAI and any OpenAI-compatible server (Ollama, vLLM, LM Studio, llama.cpp,
+Gemini's compatible endpoint), through the official ``openai`` SDK's async client.
+
+The SDK's own retries are off (``max_retries=0``): the gateway retries, with its own budget,
+backoff and breaker, so a failing provider is not hammered twice over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+
+from apps.ai.providers.base import Provider
+from apps.ai.providers.errors import map_sdk_error
+from apps.ai.types import AIError, AIRequest, ErrorKind, ProviderResult, Usage
+
+JSON_INSTRUCTION = "Answer with a single JSON object and nothing else."
+
+
+class OpenAIChatProvider(Provider):
+    def __init__(
+        self,
+        *,
+        name: str,
+        kind: str,
+        models: tuple[str, ...],
+        api_key: str,
+        base_url: str | None = None,
+        azure_endpoint: str | None = None,
+        api_version: str | None = None,
+    ) -> None:
+        if kind not in {"openai", "azure", "openai_compatible"}:
+            raise ValueError(f"unknown OpenAI provider kind {kind!r}")
+        self.name = name
+        self.kind = kind
+        self.models = models
+        if kind == "azure":
+            self.client: openai.AsyncOpenAI = openai.AsyncAzureOpenAI(
+                api_key=api_key, azure_endpoint=azure_endpoint, api_version=api_version, max_retries=0
+            )
+        else:
+            # Local servers (Ollama, vLLM) accept any key; the SDK insists on a non-empty one.
+            self.client = openai.AsyncOpenAI(api_key=api_key or "not-needed", base_url=base_url, max_retries=0)
+
+    def _params(self, request: AIRequest, model: str, timeout: float) -> dict[str, Any]:
+        messages: list[dict[str, str]] = []
+        system = request.system
+        if request.json_mode and "json" not in system.lower():
+            system = f"{system}\n\n{JSON_INSTRUCTION}".strip()
+        if system:
+            messages.append({"role": "system", "content": system})
+        messages.extend({"role": m.role, "content": m.content} for m in request.messages)
+        params: dict[str, Any] = {
+            "model": model,
+            "messages": messages,
+            "temperature": request.temperature,
+            "timeout": timeout,
+        }
+        # OpenAI's newer models only take max_completion_tokens; compatible servers know max_tokens.
+        params["max_tokens" if self.kind == "openai_compatible" else "max_completion_tokens"] = request.max_tokens
+        if request.json_mode:
+            params["response_format"] = {"type": "json_object"}
+        return params
+
+    @staticmethod
+    def _usage(usage: Any) -> Usage:
+        if usage is None:
+            return Usage()
+        details = getattr(usage, "prompt_tokens_details", None)
+        return Usage(
+            input_tokens=usage.prompt_tokens or 0,
+            output_tokens=usage.completion_tokens or 0,
+            cached_input_tokens=(getattr(details, "cached_tokens", 0) or 0) if details else 0,
+        )
+
+    def _refused(self, model: str) -> AIError:
+        return AIError(
+            ErrorKind.CONTENT_FILTER,
+            "The provider's content filter refused this request.",
+            provider=self.name,
+            model=model,
+        )
+
+    async def complete(self, request: AIRequest, model: str, timeout: float) -> ProviderResult:
+        try:
+            response = await self.client.chat.completions.create(**self._params(request, model, timeout))
+        except Exception as exc:
+            raise map_sdk_error(exc, provider=self.name, model=model) from exc
+        if not response.choices:
+            raise AIError(ErrorKind.SERVER_ERROR, "The provider returned no choices.", provider=self.name, model=model)
+        choice = response.choices[0]
+        if choice.finish_reason == "content_filter":
+            raise self._refused(model)
+        return ProviderResult(
+            text=choice.message.content or "",
+            model=response.model or model,
+            usage=self._usage(response.usage),
+            finish_reason=choice.finish_reason or "stop",
+        )
+
+    async def stream(self, request: AIRequest, model: str, timeout: float) -> AsyncIterator[str | ProviderResult]:
+        params = self._params(request, model, timeout)
+        parts: list[str] = []
+        usage = Usage()
+        finish_reason = "stop"
+        served_model = model
+        try:
+            stream = await self.client.chat.completions.create(
+                **params, stream=True, stream_options={"include_usage": True}
+            )
+            async for chunk in stream:
+                if chunk.model:
+                    served_model = chunk.model
+                if chunk.choices:
+                    choice = chunk.choices[0]
+                    delta = choice.delta.content if choice.delta else None
+                    if delta:
+                        parts.append(delta)
+                        yield delta
+                    if choice.finish_reason:
+                        finish_reason = choice.finish_reason
+                if chunk.usage is not None:
+                    usage = self._usage(chunk.usage)
+        except AIError:
+            raise
+        except Exception as exc:
+            raise map_sdk_error(exc, provider=self.name, model=model) from exc
+        if finish_reason == "content_filter":
+            raise self._refused(model)
+        yield ProviderResult(text="".join(parts), model=served_model, usage=usage, finish_reason=finish_reason)
+
+    async def aclose(self) -> None:
+        await self.client.close()

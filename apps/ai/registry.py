@@ -1,0 +1,139 @@
+"""Which providers a request may use: the agency's own keys, the platform's keys, the built-in.
+
+Provider objects hold SDK clients with connection pools, which belong to one event loop, so
+they are kept per loop and per agency, and rebuilt when the agency's credentials change (the
+credentials services bump a version number in the cache).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.cache import cache
+
+from apps.ai.providers.base import Provider
+
+PLATFORM = "platform"
+
+
+def credentials_version_key(agency_id: int) -> str:
+    return f"ai:credentials-version:{agency_id}"
+
+
+def builtin_provider() -> Provider:
+    from apps.ai.providers.builtin import BuiltinProvider
+
+    return BuiltinProvider()
+
+
+def provider_from_config(
+    *, name: str, kind: str, models: tuple[str, ...], api_key: str = "", base_url: str = "",
+    azure_endpoint: str = "", api_version: str = "",
+) -> Provider:  # fmt: skip
+    if kind == "anthropic":
+        from apps.ai.providers.anthropic_messages import AnthropicProvider
+
+        return AnthropicProvider(name=name, models=models, api_key=api_key, base_url=base_url or None)
+    if kind in {"openai", "azure", "openai_compatible"}:
+        from apps.ai.providers.openai_chat import OpenAIChatProvider
+
+        return OpenAIChatProvider(
+            name=name, kind=kind, models=models, api_key=api_key, base_url=base_url or None,
+            azure_endpoint=azure_endpoint or None, api_version=api_version or None,
+        )  # fmt: skip
+    if kind == "builtin":
+        return builtin_provider()
+    raise ValueError(f"unknown provider kind {kind!r}")
+
+
+def platform_configs() -> list[dict]:
+    """Providers configured by environment variables, DEFAULT_AI_PROVIDER first."""
+    configs: list[dict] = []
+    if settings.OPENAI_API_KEY:
+        configs.append(
+            {"name": "openai", "kind": "openai", "models": tuple(settings.OPENAI_MODELS),
+             "api_key": settings.OPENAI_API_KEY, "base_url": settings.OPENAI_BASE_URL}
+        )  # fmt: skip
+    if settings.AZURE_OPENAI_API_KEY:
+        configs.append(
+            {"name": "azure", "kind": "azure", "models": tuple(settings.AZURE_OPENAI_DEPLOYMENTS),
+             "api_key": settings.AZURE_OPENAI_API_KEY, "azure_endpoint": settings.AZURE_OPENAI_ENDPOINT,
+             "api_version": settings.AZURE_OPENAI_API_VERSION}
+        )  # fmt: skip
+    if settings.ANTHROPIC_API_KEY:
+        configs.append(
+            {"name": "anthropic", "kind": "anthropic", "models": tuple(settings.ANTHROPIC_MODELS),
+             "api_key": settings.ANTHROPIC_API_KEY, "base_url": settings.ANTHROPIC_BASE_URL}
+        )  # fmt: skip
+    if settings.OPENAI_COMPATIBLE_BASE_URL:
+        configs.append(
+            {"name": "openai_compatible", "kind": "openai_compatible",
+             "models": tuple(settings.OPENAI_COMPATIBLE_MODELS), "api_key": settings.OPENAI_COMPATIBLE_API_KEY,
+             "base_url": settings.OPENAI_COMPATIBLE_BASE_URL}
+        )  # fmt: skip
+    default = settings.DEFAULT_AI_PROVIDER
+    if default == "builtin":
+        return []
+    if default:
+        configs.sort(key=lambda config: config["kind"] != default)
+    return configs
+
+
+def _agency_configs(agency_id: int) -> list[dict]:
+    from apps.ai.models import ProviderCredential
+
+    return [
+        {
+            "name": credential.provider_name,
+            "kind": credential.kind,
+            "models": tuple(credential.model_names),
+            "api_key": credential.api_key,
+            "base_url": credential.base_url,
+            "azure_endpoint": credential.azure_endpoint,
+            "api_version": credential.azure_api_version,
+        }
+        for credential in ProviderCredential.objects.for_agency(agency_id)
+        .filter(is_enabled=True)
+        .order_by("priority", "id")
+        if credential.model_names
+    ]
+
+
+class ProviderRegistry:
+    def __init__(self) -> None:
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict] = weakref.WeakKeyDictionary()
+        self._closing: set[asyncio.Task] = set()
+
+    async def providers_for(self, agency_id: int | None) -> list[Provider]:
+        """Remote providers in priority order (the agency's own first), then the built-in one."""
+        loop = asyncio.get_running_loop()
+        table = self._by_loop.setdefault(loop, {})
+        platform = table.get(PLATFORM)
+        if platform is None:
+            platform = [provider_from_config(**config) for config in platform_configs()] + [builtin_provider()]
+            table[PLATFORM] = platform
+        if agency_id is None:
+            return platform
+        version = await cache.aget(credentials_version_key(agency_id), 0)
+        entry = table.get(agency_id)
+        if entry is None or entry[0] != version:
+            configs = await sync_to_async(_agency_configs)(agency_id)
+            own = [provider_from_config(**config) for config in configs]
+            if entry is not None:
+                for old in entry[1]:
+                    task = loop.create_task(old.aclose())
+                    self._closing.add(task)
+                    task.add_done_callback(self._closing.discard)
+            entry = (version, own, own + platform)
+            table[agency_id] = entry
+        return entry[2]
+
+    def reset(self) -> None:
+        """Forget every provider (tests change settings between cases)."""
+        self._by_loop = weakref.WeakKeyDictionary()
+
+
+registry = ProviderRegistry()

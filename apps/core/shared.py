@@ -1,0 +1,207 @@
+"""State that several processes must agree on: rate-limit counters and small shared records.
+
+With REDIS_URL it lives in Redis (atomic Lua scripts, one round trip per check). In the embedded
+default it lives in the database (table ``core_sharedkey``), so the web process, the worker and
+beat still agree; no per-process memory is used. Both backends expose the same async API:
+
+- ``hit_limits(checks)``: atomically check fixed-window counters and count one hit in all of
+  them, or count nothing and answer how many seconds until the first full window resets;
+- ``get_record(key)`` / ``set_record(key, data, ttl)`` / ``delete(*keys)``: small JSON records;
+- ``incr(key, ttl)``: a counter that expires.
+
+Keys are namespaced with REDIS_KEY_PREFIX (Redis) and are plain strings otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+import weakref
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+
+@dataclass(frozen=True)
+class LimitCheck:
+    scope: str  # e.g. "ai:agency:12"
+    limit: int
+    window_seconds: int
+
+    def key(self, now: float) -> str:
+        bucket = math.floor(now / self.window_seconds)
+        return f"rl:{self.scope}:{self.window_seconds}:{bucket}"
+
+
+_HIT_SCRIPT = """
+for i, key in ipairs(KEYS) do
+  local current = tonumber(redis.call('GET', key) or '0')
+  if current >= tonumber(ARGV[2 * i - 1]) then
+    local ttl = redis.call('PTTL', key)
+    if ttl < 0 then ttl = tonumber(ARGV[2 * i]) end
+    return ttl
+  end
+end
+for i, key in ipairs(KEYS) do
+  local value = redis.call('INCR', key)
+  if value == 1 then redis.call('PEXPIRE', key, ARGV[2 * i]) end
+end
+return -1
+"""
+
+
+class RedisSharedState:
+    def __init__(self, url: str, prefix: str) -> None:
+        self.url = url
+        self.prefix = prefix
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+
+    def _client(self):
+        """One client (and connection pool) per event loop: pools cannot cross loops."""
+        import redis.asyncio as redis_asyncio
+
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = redis_asyncio.Redis.from_url(self.url)
+            client.hit_script = client.register_script(_HIT_SCRIPT)
+            self._clients[loop] = client
+        return client
+
+    def _k(self, key: str) -> str:
+        return f"{self.prefix}:shared:{key}"
+
+    async def hit_limits(self, checks: list[LimitCheck]) -> float | None:
+        now = time.time()
+        client = self._client()
+        keys = [self._k(check.key(now)) for check in checks]
+        args: list[int] = []
+        for check in checks:
+            args += [check.limit, check.window_seconds * 1000]
+        result = int(await client.hit_script(keys=keys, args=args))
+        return None if result < 0 else result / 1000
+
+    async def get_record(self, key: str) -> dict:
+        raw = await self._client().get(self._k(key))
+        return json.loads(raw) if raw else {}
+
+    async def set_record(self, key: str, data: dict, ttl: float | None = None) -> None:
+        await self._client().set(self._k(key), json.dumps(data), px=int(ttl * 1000) if ttl else None)
+
+    async def incr(self, key: str, ttl: float) -> int:
+        client = self._client()
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.incr(self._k(key))
+            pipe.pexpire(self._k(key), int(ttl * 1000), nx=True)
+            value, _ = await pipe.execute()
+        return int(value)
+
+    async def delete(self, *keys: str) -> None:
+        if keys:
+            await self._client().delete(*[self._k(key) for key in keys])
+
+
+class DatabaseSharedState:
+    """The embedded default's backend: rows in core_sharedkey, one transaction per operation."""
+
+    def _hit_limits(self, checks: list[LimitCheck]) -> float | None:
+        from apps.core.models import SharedKey
+
+        now = time.time()
+        moment = timezone.now()
+        with transaction.atomic():
+            rows = {
+                row.key: row
+                for row in SharedKey.objects.select_for_update().filter(
+                    key__in=[check.key(now) for check in checks], expires_at__gt=moment
+                )
+            }
+            for check in checks:
+                row = rows.get(check.key(now))
+                if row is not None and row.count >= check.limit:
+                    return max((row.expires_at - moment).total_seconds(), 0.0)
+            for check in checks:
+                key = check.key(now)
+                if key in rows:
+                    SharedKey.objects.filter(key=key).update(count=F("count") + 1)
+                else:
+                    window_end = (math.floor(now / check.window_seconds) + 1) * check.window_seconds
+                    SharedKey.objects.update_or_create(
+                        key=key,
+                        defaults={"count": 1, "data": {}, "expires_at": moment + timedelta(seconds=window_end - now)},
+                    )
+        return None
+
+    async def hit_limits(self, checks: list[LimitCheck]) -> float | None:
+        return await sync_to_async(self._hit_limits)(checks)
+
+    def _get(self, key: str) -> dict:
+        from apps.core.models import SharedKey
+
+        row = SharedKey.objects.filter(key=key, expires_at__gt=timezone.now()).first()
+        return row.data if row else {}
+
+    async def get_record(self, key: str) -> dict:
+        return await sync_to_async(self._get)(key)
+
+    def _set(self, key: str, data: dict, ttl: float | None) -> None:
+        from apps.core.models import SharedKey
+
+        expires = timezone.now() + timedelta(seconds=ttl if ttl else 10 * 365 * 86400)
+        SharedKey.objects.update_or_create(key=key, defaults={"data": data, "count": 0, "expires_at": expires})
+
+    async def set_record(self, key: str, data: dict, ttl: float | None = None) -> None:
+        await sync_to_async(self._set)(key, data, ttl)
+
+    def _incr(self, key: str, ttl: float) -> int:
+        from apps.core.models import SharedKey
+
+        moment = timezone.now()
+        for _ in range(3):
+            with transaction.atomic():
+                row = SharedKey.objects.select_for_update().filter(key=key).first()
+                if row is not None and row.expires_at > moment:
+                    SharedKey.objects.filter(key=key).update(count=F("count") + 1)
+                    return row.count + 1
+                try:
+                    with transaction.atomic():
+                        SharedKey.objects.update_or_create(
+                            key=key, defaults={"count": 1, "data": {}, "expires_at": moment + timedelta(seconds=ttl)}
+                        )
+                    return 1
+                except IntegrityError:
+                    continue
+        raise RuntimeError(f"could not increment shared counter {key!r}")
+
+    async def incr(self, key: str, ttl: float) -> int:
+        return await sync_to_async(self._incr)(key, ttl)
+
+    def _delete(self, keys: tuple[str, ...]) -> None:
+        from apps.core.models import SharedKey
+
+        SharedKey.objects.filter(key__in=keys).delete()
+
+    async def delete(self, *keys: str) -> None:
+        await sync_to_async(self._delete)(keys)
+
+
+_state: RedisSharedState | DatabaseSharedState | None = None
+
+
+def shared_state() -> RedisSharedState | DatabaseSharedState:
+    global _state
+    if _state is None:
+        _state = (
+            RedisSharedState(settings.REDIS_URL, settings.REDIS_KEY_PREFIX)
+            if settings.REDIS_URL
+            else DatabaseSharedState()
+        )
+    return _state
