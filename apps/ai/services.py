@@ -18,7 +18,8 @@ from apps.ai.types import AIError, AIRequest, Message
 from apps.core.errors import ApplicationError, ConflictError
 
 CREDENTIAL_FIELDS = (
-    "kind", "label", "api_key", "base_url", "azure_endpoint", "azure_api_version", "model_names", "priority", "is_enabled",
+    "kind", "label", "api_key", "base_url", "azure_endpoint", "azure_api_version",
+    "model_names", "priority", "is_enabled",
 )  # fmt: skip
 TEST_TIMEOUT = 15.0
 
