@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 
 from apps.ai.models import AIRequestLog, ProviderCredential
 
@@ -13,6 +14,7 @@ class ProviderCredentialAdmin(admin.ModelAdmin):
     list_select_related = ["agency"]
     exclude = ["api_key"]
     readonly_fields = ["key_hint", "last_tested_at", "last_test_ok", "last_test_message", "last_test_latency_ms"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(AIRequestLog)

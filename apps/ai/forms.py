@@ -16,10 +16,16 @@ class CredentialForm(forms.Form):
         help_text="Stored encrypted. Leave empty when editing to keep the current key.",
     )
     base_url = forms.URLField(
-        label="Base URL", required=False, help_text="OpenAI-compatible servers, e.g. http://localhost:11434/v1"
+        assume_scheme="https",
+        label="Base URL",
+        required=False,
+        help_text="OpenAI-compatible servers, e.g. http://localhost:11434/v1",
     )
     azure_endpoint = forms.URLField(
-        label="Azure endpoint", required=False, help_text="e.g. https://my-resource.openai.azure.com"
+        assume_scheme="https",
+        label="Azure endpoint",
+        required=False,
+        help_text="e.g. https://my-resource.openai.azure.com",
     )
     azure_api_version = forms.CharField(label="Azure API version", required=False, max_length=32, initial="2024-10-21")
     model_names = forms.CharField(

@@ -60,6 +60,7 @@ class EncryptedTextField(models.TextField):
         return value
 
     def get_prep_value(self, value):
-        if value is None or value == "" or getattr(value, "already_encrypted", False):
-            return str(value) if value is not None else None
-        return encrypt(super().get_prep_value(value))
+        value = super().get_prep_value(value)
+        if value is None or value == "":
+            return value
+        return encrypt(value)

@@ -1,10 +1,15 @@
-"""Re-encrypt every stored secret with the newest key in ENCRYPTION_KEYS (see apps/core/crypto.py)."""
+"""Re-encrypt every stored secret with the newest key in ENCRYPTION_KEYS (see apps/core/crypto.py).
+
+Put the new key first in ENCRYPTION_KEYS (keeping the old ones after it), run this command,
+then remove the old keys. It reads and writes the ciphertext directly, row by row, in one
+transaction per table.
+"""
 
 from __future__ import annotations
 
 from django.apps import apps
 from django.core.management.base import BaseCommand
-from django.db import transaction
+from django.db import connection, transaction
 
 from apps.core.crypto import EncryptedTextField, rotate
 
@@ -14,21 +19,17 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         total = 0
+        quote = connection.ops.quote_name
         for model in apps.get_models():
-            fields = [f.attname for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)]
-            if not fields:
+            columns = [f.column for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)]
+            if not columns:
                 continue
-            with transaction.atomic():
-                # Read the ciphertext as stored (values() skips from_db_value) and rotate it.
-                for row in model._base_manager.select_for_update().values("pk", *fields):
-                    updates = {name: rotate(row[name]) for name in fields if row[name]}
-                    if updates:
-                        model._base_manager.filter(pk=row["pk"]).update(**{k: _Raw(v) for k, v in updates.items()})
+            table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
+            with transaction.atomic(), connection.cursor() as cursor:
+                for column in columns:
+                    col = quote(column)
+                    cursor.execute(f"SELECT {pk}, {col} FROM {table} WHERE {col} <> ''")  # noqa: S608 (names from the model)
+                    for row_id, ciphertext in cursor.fetchall():
+                        cursor.execute(f"UPDATE {table} SET {col} = %s WHERE {pk} = %s", [rotate(ciphertext), row_id])  # noqa: S608
                         total += 1
-        self.stdout.write(self.style.SUCCESS(f"Re-encrypted {total} row(s) with the newest key."))
-
-
-class _Raw(str):
-    """Marks an already-encrypted value so EncryptedTextField does not encrypt it twice."""
-
-    already_encrypted = True
+        self.stdout.write(self.style.SUCCESS(f"Re-encrypted {total} secret(s) with the newest key."))
