@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import IntegrityError, close_old_connections, connection, transaction
 
 logger = logging.getLogger(__name__)
 MAX_BATCH = 500
@@ -54,13 +54,33 @@ class LedgerWriter:
         if not rows:
             return 0
         try:
-            AIRequestLog.objects.bulk_create([AIRequestLog(**row) for row in rows], batch_size=MAX_BATCH)
+            try:
+                with transaction.atomic():
+                    AIRequestLog.objects.bulk_create([AIRequestLog(**row) for row in rows], batch_size=MAX_BATCH)
+            except IntegrityError:
+                self._write_one_by_one(rows)
         except Exception:
             logger.exception("could not write %d AI ledger rows; keeping them for the next flush", len(rows))
             with self._lock:
                 self._buffer = rows + self._buffer
             raise
         return len(rows)
+
+    @staticmethod
+    def _write_one_by_one(rows: list[dict[str, Any]]) -> None:
+        """A creator, user or agency deleted meanwhile: keep each row, losing only the dead link."""
+        from apps.ai.models import AIRequestLog
+
+        for row in rows:
+            for attempt in (row, {**row, "creator_id": None, "user_id": None}):
+                try:
+                    with transaction.atomic():
+                        AIRequestLog.objects.create(**attempt)
+                    break
+                except IntegrityError:
+                    continue
+            else:
+                logger.warning("dropped an AI ledger row whose agency no longer exists: %s", row.get("feature"))
 
     def discard(self) -> int:
         """Drop buffered rows without writing them (tests start each case with an empty buffer)."""

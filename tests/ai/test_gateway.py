@@ -341,3 +341,14 @@ async def test_api_keys_never_reach_the_logs(ai, caplog):
     assert OPENAI_KEY not in caplog.text
     rows = await sync_to_async(list)(AIRequestLog.objects.values_list("provider", "model", "error_kind"))
     assert OPENAI_KEY not in str(rows)
+
+
+async def test_ledger_keeps_rows_whose_creator_was_deleted_meanwhile(ai):
+    from tests.accounts.factories import CreatorFactory
+
+    creator = await sync_to_async(CreatorFactory)()
+    await gateway.generate(ask(agency_id=creator.agency_id, creator_id=creator.pk))
+    await creator.adelete()
+    assert await ledger.aflush() == 1
+    row = await AIRequestLog.objects.aget()
+    assert row.agency_id == creator.agency_id and row.creator_id is None
