@@ -78,3 +78,14 @@ def eager_celery():
     yield app
     app.conf.task_always_eager = False
     app.conf.task_eager_propagates = False
+
+
+@pytest.fixture(autouse=True)
+async def _close_thread_connections():
+    """Async tests run ORM calls through sync_to_async in a worker thread whose database
+    connection would outlive the test (and keep PostgreSQL from dropping the test database)."""
+    yield
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.db import connections
 from django.test import Client
 
 from apps.core.models import Notification
@@ -14,13 +13,6 @@ from huntaze.asgi import application
 from tests.conftest import build_world, login_client
 
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
-
-
-@pytest.fixture(autouse=True)
-async def _close_thread_connections():
-    """sync_to_async runs ORM calls in a worker thread whose connection outlives the test."""
-    yield
-    await sync_to_async(connections.close_all)()
 
 
 def _session_cookie(membership) -> bytes:
