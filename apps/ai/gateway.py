@@ -138,14 +138,19 @@ def _response(route: Route, result: ProviderResult, *, started: float, attempts:
     )
 
 
-async def _prepare(request: AIRequest) -> tuple[list[Route], str | None]:
+async def _prepare(request: AIRequest) -> tuple[list[Route], str, AIResponse | None]:
+    """Validate and route; answer from the cache when allowed; else count the request against
+    the rate limits and budgets. Cache hits reach no provider, so they are not counted."""
     validate(request)
     routes = plan(request, await registry.providers_for(request.agency_id))
+    key = resilience.cache_key(request, resilience.request_fingerprint(request))
+    if resilience.should_cache(request):
+        cached = await resilience.cache_get(key)
+        if cached is not None:
+            return routes, key, cached
     await resilience.check_rate_limits(request, routes[0].provider.kind)
     await _budget_checks(request)
-    fingerprint = resilience.request_fingerprint(request)
-    key = resilience.cache_key(request, fingerprint)
-    return routes, key
+    return routes, key, None
 
 
 async def _call_chain(request: AIRequest, routes: list[Route], key: str, started: float) -> AIResponse:
@@ -171,10 +176,11 @@ async def _call_chain(request: AIRequest, routes: list[Route], key: str, started
         timeout = _timeout(request)
         try:
             result = await resilience.with_retries(
-                lambda provider=provider, route=route, timeout=timeout: asyncio.wait_for(
-                    provider.complete(request, route.model, timeout), timeout + 1
+                lambda provider=provider, route=route, timeout=timeout: provider.complete(
+                    request, route.model, timeout
                 ),
                 count,
+                timeout=timeout + 1,
             )
         except TimeoutError:
             last_error = AIError(
@@ -202,15 +208,13 @@ async def generate(request: AIRequest) -> AIResponse:
     """One complete answer. Raises AIError (already written to the ledger)."""
     started = time.perf_counter()
     try:
-        routes, key = await _prepare(request)
+        routes, key, cached = await _prepare(request)
+        if cached is not None:
+            latency = (time.perf_counter() - started) * 1000
+            response = replace(cached, cache_hit=True, cost_usd=cached.cost_usd * 0, latency_ms=latency, attempts=0)
+            _record(request, response=response)
+            return response
         use_cache = resilience.should_cache(request)
-        if use_cache:
-            cached = await resilience.cache_get(key)
-            if cached is not None:
-                latency = (time.perf_counter() - started) * 1000
-                response = replace(cached, cache_hit=True, cost_usd=cached.cost_usd * 0, latency_ms=latency, attempts=0)
-                _record(request, response=response)
-                return response
         response, coalesced = await resilience.coalesce(key, lambda: _call_chain(request, routes, key, started))
     except AIError as error:
         _record(request, error=error, latency_ms=(time.perf_counter() - started) * 1000)
@@ -238,21 +242,19 @@ async def stream(request: AIRequest) -> AsyncIterator[StreamEvent]:
     """
     started = time.perf_counter()
     try:
-        routes, key = await _prepare(request)
+        routes, key, cached = await _prepare(request)
     except AIError as error:
         _record(request, error=error, streamed=True, latency_ms=(time.perf_counter() - started) * 1000)
         yield StreamError(error)
         return
+    if cached is not None:
+        response = replace(cached, cache_hit=True, cost_usd=cached.cost_usd * 0, attempts=0,
+                           latency_ms=(time.perf_counter() - started) * 1000, ttft_ms=None)  # fmt: skip
+        _record(request, response=response, streamed=True)
+        yield StreamChunk(response.text)
+        yield StreamComplete(response)
+        return
     use_cache = resilience.should_cache(request)
-    if use_cache:
-        cached = await resilience.cache_get(key)
-        if cached is not None:
-            response = replace(cached, cache_hit=True, cost_usd=cached.cost_usd * 0, attempts=0,
-                               latency_ms=(time.perf_counter() - started) * 1000, ttft_ms=None)  # fmt: skip
-            _record(request, response=response, streamed=True)
-            yield StreamChunk(response.text)
-            yield StreamComplete(response)
-            return
 
     attempts = 0
     last_error: AIError | None = None

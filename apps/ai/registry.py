@@ -8,6 +8,7 @@ credentials services bump a version number in the cache).
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 
 from asgiref.sync import sync_to_async
@@ -17,6 +18,9 @@ from django.core.cache import cache
 from apps.ai.providers.base import Provider
 
 PLATFORM = "platform"
+# How long a process trusts its copy of an agency's credentials version before asking the
+# shared cache again: a key changed on the settings page reaches other processes within this.
+VERSION_SNAPSHOT_SECONDS = 2.0
 
 
 def credentials_version_key(agency_id: int) -> str:
@@ -106,6 +110,7 @@ class ProviderRegistry:
     def __init__(self) -> None:
         self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict] = weakref.WeakKeyDictionary()
         self._closing: set[asyncio.Task] = set()
+        self._versions: dict[int, tuple[float, int]] = {}
 
     async def providers_for(self, agency_id: int | None) -> list[Provider]:
         """Remote providers in priority order (the agency's own first), then the built-in one."""
@@ -117,7 +122,7 @@ class ProviderRegistry:
             table[PLATFORM] = platform
         if agency_id is None:
             return platform
-        version = await cache.aget(credentials_version_key(agency_id), 0)
+        version = await self._version(agency_id)
         entry = table.get(agency_id)
         if entry is None or entry[0] != version:
             configs = await sync_to_async(_agency_configs)(agency_id)
@@ -131,9 +136,23 @@ class ProviderRegistry:
             table[agency_id] = entry
         return entry[2]
 
+    async def _version(self, agency_id: int) -> int:
+        now = time.monotonic()
+        known = self._versions.get(agency_id)
+        if known is not None and now - known[0] < VERSION_SNAPSHOT_SECONDS:
+            return known[1]
+        version = await cache.aget(credentials_version_key(agency_id), 0)
+        self._versions[agency_id] = (now, version)
+        return version
+
+    def forget_version(self, agency_id: int) -> None:
+        """This process changed the agency's credentials: re-read the version on the next call."""
+        self._versions.pop(agency_id, None)
+
     def reset(self) -> None:
         """Forget every provider (tests change settings between cases)."""
         self._by_loop = weakref.WeakKeyDictionary()
+        self._versions.clear()
 
 
 registry = ProviderRegistry()

@@ -69,25 +69,49 @@ class CircuitBreaker:
     closed → open after N consecutive failures, or a failure rate over the threshold with at
     least ``min_calls`` calls in the window; open → half-open after the cooldown, letting
     ``half_open_probes`` calls through; a probe's success closes it, its failure reopens it.
-    Reads use a snapshot of at most 0.5 s so the happy path costs no round trip per call.
+
+    The happy path costs no round trip: the state is read from a snapshot refreshed in the
+    background every 0.5 s, and successes are counted in-process and added to the shared call
+    counter at each refresh. Failures always go to shared storage at once.
     """
 
     def __init__(self) -> None:
         self._snapshots: dict[str, tuple[float, dict]] = {}
+        self._successes: dict[str, int] = {}
+        self._refreshing: set[str] = set()
         self._pending: set[asyncio.Task] = set()
 
     @property
     def config(self) -> dict:
         return settings.AI_BREAKER
 
-    async def _record(self, name: str, fresh: bool = False) -> dict:
-        now = time.monotonic()
-        cached = self._snapshots.get(name)
-        if not fresh and cached and now - cached[0] < SNAPSHOT_SECONDS:
-            return cached[1]
+    def _bucket(self) -> int:
+        return int(time.time() // self.config["window_seconds"])
+
+    async def _load(self, name: str) -> dict:
+        successes = self._successes.pop(name, 0)
+        if successes:
+            await shared_state().incr(
+                f"breaker:{name}:calls:{self._bucket()}", ttl=self.config["window_seconds"] * 2, amount=successes
+            )
         record = await shared_state().get_record(f"breaker:{name}")
-        self._snapshots[name] = (now, record)
+        self._snapshots[name] = (time.monotonic(), record)
         return record
+
+    async def _refresh(self, name: str) -> None:
+        try:
+            await self._load(name)
+        finally:
+            self._refreshing.discard(name)
+
+    async def _record(self, name: str, fresh: bool = False) -> dict:
+        cached = self._snapshots.get(name)
+        if fresh or cached is None:
+            return await self._load(name)
+        if time.monotonic() - cached[0] >= SNAPSHOT_SECONDS and name not in self._refreshing:
+            self._refreshing.add(name)
+            self._background(self._refresh(name))
+        return cached[1]
 
     async def state(self, name: str) -> dict:
         record = await self._record(name, fresh=True)
@@ -116,21 +140,16 @@ class CircuitBreaker:
         )
         return HALF_OPEN if probes <= self.config["half_open_probes"] else None
 
-    def _bucket(self) -> int:
-        return int(time.time() // self.config["window_seconds"])
-
     async def record_success(self, name: str, under: str) -> None:
         if under == HALF_OPEN:
             await shared_state().delete(f"breaker:{name}")
             self._snapshots.pop(name, None)
             return
+        self._successes[name] = self._successes.get(name, 0) + 1
         record = self._snapshots.get(name, (0, {}))[1]
         if record.get("consecutive"):
             await shared_state().set_record(f"breaker:{name}", {"state": CLOSED, "consecutive": 0})
             self._snapshots.pop(name, None)
-        self._background(
-            shared_state().incr(f"breaker:{name}:calls:{self._bucket()}", ttl=self.config["window_seconds"] * 2)
-        )
 
     async def record_failure(self, name: str, under: str) -> None:
         state = shared_state()
@@ -139,7 +158,8 @@ class CircuitBreaker:
             return
         bucket = self._bucket()
         ttl = self.config["window_seconds"] * 2
-        calls = await state.incr(f"breaker:{name}:calls:{bucket}", ttl=ttl)
+        successes = self._successes.pop(name, 0)
+        calls = await state.incr(f"breaker:{name}:calls:{bucket}", ttl=ttl, amount=successes + 1)
         failures = await state.incr(f"breaker:{name}:failures:{bucket}", ttl=ttl)
         record = await state.get_record(f"breaker:{name}")
         consecutive = record.get("consecutive", 0) + 1
@@ -157,6 +177,13 @@ class CircuitBreaker:
     async def reset(self, name: str) -> None:
         await shared_state().delete(f"breaker:{name}")
         self._snapshots.pop(name, None)
+        self._successes.pop(name, None)
+
+    def forget(self) -> None:
+        """Drop this process's snapshots and unflushed counts (tests start from shared state)."""
+        self._snapshots.clear()
+        self._successes.clear()
+        self._refreshing.clear()
 
     def _background(self, awaitable: Awaitable) -> None:
         task = asyncio.ensure_future(awaitable)
@@ -195,8 +222,13 @@ def should_cache(request: AIRequest) -> bool:
     return request.cache if request.cache is not None else request.temperature == 0
 
 
+# With Redis, answers are shared by every process through the same async Redis client as the
+# limits (Django's cache.aget would hop to a worker thread on every lookup). Without Redis,
+# Django's local-memory cache is read directly: it does no I/O, so no thread hop is needed.
+
+
 async def cache_get(key: str) -> AIResponse | None:
-    data = await cache.aget(key)
+    data = await shared_state().get_record(key) if settings.REDIS_URL else cache.get(key)
     if not data:
         return None
     usage = Usage(**data.pop("usage"))
@@ -206,7 +238,10 @@ async def cache_get(key: str) -> AIResponse | None:
 async def cache_set(key: str, response: AIResponse) -> None:
     data = asdict(response)
     data["cost_usd"] = str(response.cost_usd)
-    await cache.aset(key, data, timeout=settings.AI_CACHE_TTL_SECONDS)
+    if settings.REDIS_URL:
+        await shared_state().set_record(key, data, ttl=settings.AI_CACHE_TTL_SECONDS)
+    else:
+        cache.set(key, data, timeout=settings.AI_CACHE_TTL_SECONDS)
 
 
 # --- Coalescing ------------------------------------------------------------------------------
@@ -259,19 +294,37 @@ def backoff_seconds(attempt: int, retry_after: float | None, rng: random.Random 
 
 def _wait(state: RetryCallState) -> float:
     exc = state.outcome.exception() if state.outcome else None
-    return backoff_seconds(state.attempt_number, getattr(exc, "retry_after", None))
+    # attempt_number counts from the retry phase; the fast first attempt came before it.
+    return backoff_seconds(state.attempt_number + 1, getattr(exc, "retry_after", None))
 
 
-async def with_retries(call: Callable[[], Awaitable[Any]], on_attempt: Callable[[int], None]) -> Any:
-    """Call with up to AI_MAX_ATTEMPTS attempts, retrying only retryable AIErrors."""
+async def _attempt(call: Callable[[], Awaitable[Any]], timeout: float) -> Any:
+    try:
+        async with asyncio.timeout(timeout):
+            return await call()
+    except TimeoutError:
+        raise AIError(ErrorKind.TIMEOUT, "The model provider did not answer in time.") from None
+
+
+async def with_retries(call: Callable[[], Awaitable[Any]], on_attempt: Callable[[int], None], *, timeout: float) -> Any:
+    """Call with up to AI_MAX_ATTEMPTS attempts of at most ``timeout`` seconds each, retrying
+    only retryable AIErrors. The first attempt runs without tenacity (the common, fast case)."""
+    on_attempt(1)
+    try:
+        return await _attempt(call, timeout)
+    except AIError as error:
+        remaining = max(1, settings.AI_MAX_ATTEMPTS) - 1
+        if not remaining or not _retryable(error):
+            raise
+        await asyncio.sleep(backoff_seconds(1, error.retry_after))
     retrying = AsyncRetrying(
-        stop=stop_after_attempt(max(1, settings.AI_MAX_ATTEMPTS)),
+        stop=stop_after_attempt(remaining),
         wait=_wait,
         retry=retry_if_exception(_retryable),
         reraise=True,
     )
     async for attempt in retrying:
         with attempt:
-            on_attempt(attempt.retry_state.attempt_number)
-            return await call()
+            on_attempt(attempt.retry_state.attempt_number + 1)
+            return await _attempt(call, timeout)
     raise RuntimeError("unreachable")  # pragma: no cover

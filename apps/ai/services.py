@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.accounts.models import Membership
 from apps.accounts.permissions import Perm, require
 from apps.ai.models import ProviderCredential, ProviderKind
-from apps.ai.registry import credentials_version_key, provider_from_config
+from apps.ai.registry import credentials_version_key, provider_from_config, registry
 from apps.ai.types import AIError, AIRequest, Message
 from apps.core.errors import ApplicationError, ConflictError
 
@@ -31,6 +31,7 @@ def _bump_version(agency_id: int) -> None:
         cache.incr(key)
     except ValueError:
         cache.set(key, 1, timeout=None)
+    registry.forget_version(agency_id)
 
 
 def _validate(data: dict[str, Any], *, creating: bool) -> None:

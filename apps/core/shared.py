@@ -7,7 +7,7 @@ beat still agree; no per-process memory is used. Both backends expose the same a
 - ``hit_limits(checks)``: atomically check fixed-window counters and count one hit in all of
   them, or count nothing and answer how many seconds until the first full window resets;
 - ``get_record(key)`` / ``set_record(key, data, ttl)`` / ``delete(*keys)``: small JSON records;
-- ``incr(key, ttl)``: a counter that expires.
+- ``incr(key, ttl, amount=1)``: a counter that expires.
 
 Keys are namespaced with REDIS_KEY_PREFIX (Redis) and are plain strings otherwise.
 """
@@ -96,10 +96,10 @@ class RedisSharedState:
     async def set_record(self, key: str, data: dict, ttl: float | None = None) -> None:
         await self._client().set(self._k(key), json.dumps(data), px=int(ttl * 1000) if ttl else None)
 
-    async def incr(self, key: str, ttl: float) -> int:
+    async def incr(self, key: str, ttl: float, amount: int = 1) -> int:
         client = self._client()
         async with client.pipeline(transaction=True) as pipe:
-            pipe.incr(self._k(key))
+            pipe.incrby(self._k(key), amount)
             pipe.pexpire(self._k(key), int(ttl * 1000), nx=True)
             value, _ = await pipe.execute()
         return int(value)
@@ -113,31 +113,48 @@ class DatabaseSharedState:
     """The embedded default's backend: rows in core_sharedkey, one transaction per operation."""
 
     def _hit_limits(self, checks: list[LimitCheck]) -> float | None:
+        for _ in range(3):
+            try:
+                return self._hit_limits_once(checks)
+            except IntegrityError:  # two processes created the same scope's row at once
+                continue
+        raise RuntimeError("could not update rate-limit counters")
+
+    def _hit_limits_once(self, checks: list[LimitCheck]) -> float | None:
+        """One row per scope holds all of its windows: {"60": [bucket, count], "3600": …}."""
         from apps.core.models import SharedKey
 
         now = time.time()
         moment = timezone.now()
+        scopes: dict[str, list[LimitCheck]] = {}
+        for check in checks:
+            scopes.setdefault(check.scope, []).append(check)
         with transaction.atomic():
             rows = {
                 row.key: row
-                for row in SharedKey.objects.select_for_update().filter(
-                    key__in=[check.key(now) for check in checks], expires_at__gt=moment
-                )
+                for row in SharedKey.objects.select_for_update().filter(key__in=[f"rl:{scope}" for scope in scopes])
             }
-            for check in checks:
-                row = rows.get(check.key(now))
-                if row is not None and row.count >= check.limit:
-                    return max((row.expires_at - moment).total_seconds(), 0.0)
-            for check in checks:
-                key = check.key(now)
+            updated: dict[str, dict] = {}
+            for scope, scope_checks in scopes.items():
+                row = rows.get(f"rl:{scope}")
+                windows = dict(row.data) if row is not None and row.expires_at > moment else {}
+                for check in scope_checks:
+                    bucket = math.floor(now / check.window_seconds)
+                    current_bucket, count = windows.get(str(check.window_seconds), (bucket, 0))
+                    if current_bucket != bucket:
+                        count = 0
+                    if count >= check.limit:
+                        return (bucket + 1) * check.window_seconds - now
+                    windows[str(check.window_seconds)] = (bucket, count + 1)
+                updated[scope] = windows
+            for scope, windows in updated.items():
+                longest = max(int(w) for w in windows)
+                expires = moment + timedelta(seconds=longest)
+                key = f"rl:{scope}"
                 if key in rows:
-                    SharedKey.objects.filter(key=key).update(count=F("count") + 1)
+                    SharedKey.objects.filter(key=key).update(data=windows, expires_at=expires)
                 else:
-                    window_end = (math.floor(now / check.window_seconds) + 1) * check.window_seconds
-                    SharedKey.objects.update_or_create(
-                        key=key,
-                        defaults={"count": 1, "data": {}, "expires_at": moment + timedelta(seconds=window_end - now)},
-                    )
+                    SharedKey.objects.create(key=key, data=windows, count=0, expires_at=expires)
         return None
 
     async def hit_limits(self, checks: list[LimitCheck]) -> float | None:
@@ -161,7 +178,7 @@ class DatabaseSharedState:
     async def set_record(self, key: str, data: dict, ttl: float | None = None) -> None:
         await sync_to_async(self._set)(key, data, ttl)
 
-    def _incr(self, key: str, ttl: float) -> int:
+    def _incr(self, key: str, ttl: float, amount: int = 1) -> int:
         from apps.core.models import SharedKey
 
         moment = timezone.now()
@@ -169,20 +186,21 @@ class DatabaseSharedState:
             with transaction.atomic():
                 row = SharedKey.objects.select_for_update().filter(key=key).first()
                 if row is not None and row.expires_at > moment:
-                    SharedKey.objects.filter(key=key).update(count=F("count") + 1)
-                    return row.count + 1
+                    SharedKey.objects.filter(key=key).update(count=F("count") + amount)
+                    return row.count + amount
                 try:
                     with transaction.atomic():
                         SharedKey.objects.update_or_create(
-                            key=key, defaults={"count": 1, "data": {}, "expires_at": moment + timedelta(seconds=ttl)}
+                            key=key,
+                            defaults={"count": amount, "data": {}, "expires_at": moment + timedelta(seconds=ttl)},
                         )
-                    return 1
+                    return amount
                 except IntegrityError:
                     continue
         raise RuntimeError(f"could not increment shared counter {key!r}")
 
-    async def incr(self, key: str, ttl: float) -> int:
-        return await sync_to_async(self._incr)(key, ttl)
+    async def incr(self, key: str, ttl: float, amount: int = 1) -> int:
+        return await sync_to_async(self._incr)(key, ttl, amount)
 
     def _delete(self, keys: tuple[str, ...]) -> None:
         from apps.core.models import SharedKey

@@ -45,7 +45,7 @@ def _fresh_ai_state():
     _clear_shared_redis_keys()
     if not django_settings.REDIS_URL:
         cache.clear()  # local memory: only this process's own cache
-    resilience.breaker._snapshots.clear()
+    resilience.breaker.forget()
     registry.reset()
     yield
     ledger.discard()
