@@ -42,6 +42,7 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 bench: install
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.lock
 	@for script in bench/*.py; do [ -e "$$script" ] || continue; echo "== $$script"; $(PY) $$script --quick || exit 1; done
 
 clean:

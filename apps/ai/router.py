@@ -34,6 +34,10 @@ def observe_latency(provider: str, model: str, latency_ms: float) -> None:
     _latency_ms[key] = latency_ms if previous is None else previous + EWMA_WEIGHT * (latency_ms - previous)
 
 
+def forget_latencies() -> None:
+    _latency_ms.clear()
+
+
 def recent_latency(provider: str, model: str) -> float | None:
     return _latency_ms.get((provider, model))
 

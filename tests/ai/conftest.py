@@ -38,7 +38,7 @@ def _fresh_ai_state():
     """Breakers, rate-limit windows and cached answers must not leak between tests."""
     from django.core.cache import cache
 
-    from apps.ai import resilience
+    from apps.ai import resilience, router
     from apps.ai.ledger import ledger
 
     ledger.discard()
@@ -47,6 +47,7 @@ def _fresh_ai_state():
         cache.clear()  # local memory: only this process's own cache
     resilience.breaker.forget()
     registry.reset()
+    router.forget_latencies()
     yield
     ledger.discard()
     registry.reset()

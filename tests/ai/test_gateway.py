@@ -351,3 +351,66 @@ async def test_ledger_keeps_rows_whose_creator_was_deleted_meanwhile(ai):
     assert await ledger.aflush() == 1
     row = await AIRequestLog.objects.aget()
     assert row.agency_id == creator.agency_id and row.creator_id is None
+
+
+async def test_azure_openai_deployment_stream_and_plain(ai, settings):
+    from apps.ai.registry import registry
+
+    settings.AZURE_OPENAI_API_KEY = "azure-test-key-0123456789"
+    settings.AZURE_OPENAI_ENDPOINT = ai.azure_endpoint
+    settings.AZURE_OPENAI_API_VERSION = "2024-10-21"
+    settings.AZURE_OPENAI_DEPLOYMENTS = ["my-gpt-deployment"]
+    settings.DEFAULT_AI_PROVIDER = "azure"
+    registry.reset()
+    response = await gateway.generate(ask())
+    assert (response.provider, response.text) == ("azure", ai.reply_text)
+    recorded = ai.requests[-1]
+    assert recorded.path == "/openai/deployments/my-gpt-deployment/chat/completions"
+    assert recorded.query.get("api-version") == "2024-10-21"
+    events = await collect(ask("stream from azure"))
+    assert isinstance(events[-1], StreamComplete) and events[-1].response.provider == "azure"
+    assert "".join(e.text for e in events if isinstance(e, StreamChunk)) == ai.reply_text
+
+
+async def test_openai_compatible_server_by_base_url(ai, settings):
+    from apps.ai.registry import registry
+
+    settings.OPENAI_API_KEY = ""
+    settings.ANTHROPIC_API_KEY = ""
+    settings.OPENAI_COMPATIBLE_BASE_URL = ai.openai_base_url
+    settings.OPENAI_COMPATIBLE_MODELS = ["llama3.1:8b"]
+    registry.reset()
+    response = await gateway.generate(ask())
+    assert (response.provider, response.model) == ("openai_compatible", "llama3.1:8b")
+    assert ai.requests[-1].json["max_tokens"] == 512  # compatible servers get max_tokens
+    assert response.cost_usd == 0  # self-hosted models are not in the price table
+
+
+async def test_routing_by_cost_and_by_latency(ai, settings):
+    from apps.ai import router
+    from apps.ai.registry import registry
+
+    settings.OPENAI_MODELS = ["gpt-4o"]
+    settings.ANTHROPIC_MODELS = ["claude-haiku-4-5"]
+    settings.AI_ROUTING = "cost"
+    registry.reset()
+    assert (await gateway.generate(ask("by cost"))).model == "claude-haiku-4-5"  # $1+$5 < $2.5+$10
+    settings.AI_ROUTING = "latency"
+    router.observe_latency("openai", "gpt-4o", 900.0)
+    router.observe_latency("anthropic", "claude-haiku-4-5", 50.0)
+    assert (await gateway.generate(ask("by latency"))).provider == "anthropic"
+    router.observe_latency("anthropic", "claude-haiku-4-5", 5000.0)
+    router.observe_latency("anthropic", "claude-haiku-4-5", 5000.0)
+    router.observe_latency("anthropic", "claude-haiku-4-5", 5000.0)
+    router.observe_latency("anthropic", "claude-haiku-4-5", 5000.0)
+    assert (await gateway.generate(ask("by latency again"))).provider == "openai"
+
+
+async def test_per_feature_model_choice(ai, settings):
+    settings.OPENAI_MODELS = ["gpt-4o-mini", "gpt-4o"]
+    settings.AI_FEATURE_MODELS = {"test.chat": "gpt-4o"}
+    from apps.ai.registry import registry
+
+    registry.reset()
+    assert (await gateway.generate(ask())).model == "gpt-4o"
+    assert ai.requests[-1].json["model"] == "gpt-4o"
