@@ -1,0 +1,661 @@
+"""What the AI gateway costs on top of a model call, next to the raw SDK and litellm.
+
+Starts the fake LLM server (tests/fakes/llm_server.py) as a separate process on loopback and,
+in one run and one event loop, sends chat completions through four paths:
+
+- ``raw``      the official ``openai.AsyncOpenAI`` client (max_retries=0): the floor;
+- ``gateway``  ``apps.ai.gateway.generate`` with the cache off (temperature 0.7, every prompt
+               different, so neither the cache nor coalescing kicks in);
+- ``cache``    the gateway answering from its response cache (temperature 0, one fixed prompt);
+- ``litellm``  ``litellm.acompletion`` against the same server (the usual alternative).
+
+Each path runs sequentially (one request at a time) and with 64 requests in flight, in
+interleaved blocks, in a shuffled order each round, so machine noise hits every path alike.
+Overhead is gateway minus raw at the same percentile and mode. It also checks that 100 identical
+concurrent requests reach the provider once (coalescing) and that importing the gateway opens
+no network connection. Usage:
+
+    python bench/ai_gateway.py                 # 2,000 requests per path and mode
+    python bench/ai_gateway.py --quick         # 500 per path and mode, under a minute
+    python bench/ai_gateway.py --requests 1000 # any other count
+
+``DATABASE_URL`` / ``REDIS_URL`` from the environment are kept (services mode); otherwise the
+embedded default runs on a SQLite file in a temporary folder. With ``REDIS_URL`` and no
+``REDIS_KEY_PREFIX``, a ``bench-<random>`` prefix is used and its keys are deleted at the end.
+The litellm path needs the ``bench`` extra (``pip install -e '.[bench]'``); without it that path
+is skipped and its targets are reported as not measured. Targets that are missed are printed as
+MISSED; the exit code stays 0. The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import random
+import secrets
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+CONCURRENCY = 64
+WARMUP = 50
+COALESCE_REQUESTS = 100
+COALESCE_LATENCY = 0.2
+MODEL = "gpt-4o-mini"
+SYSTEM = "You are a friendly assistant who writes short, warm replies for a creator's fans."
+BASE_PROMPT = (
+    "Write a short friendly reply to a fan who says they loved the latest photo set from the beach "
+    "trip and asks whether there will be more content like this next week, and keep it light"
+)  # 30 words
+TARGETS = {
+    "overhead_p50_ms": 1.0,
+    "overhead_p99_ms": 3.0,
+    "cache_hit_p50_ms": 0.5,
+}
+PATHS = ("raw", "gateway", "litellm", "cache")
+MODES = ("sequential", "concurrent")
+
+_IMPORT_CHECK = r"""
+import json, socket, sys
+calls = []
+
+def recorder(name):
+    def record(*args, **kwargs):
+        calls.append([name, repr(args)[:200]])
+        raise OSError(f"network access during import ({name}) blocked by bench/ai_gateway.py")
+    return record
+
+socket.socket.connect = recorder("socket.connect")
+socket.socket.connect_ex = recorder("socket.connect_ex")
+socket.create_connection = recorder("socket.create_connection")
+socket.getaddrinfo = recorder("socket.getaddrinfo")
+error = ""
+try:
+    import django
+    django.setup()
+    import apps.ai.gateway  # noqa: F401
+except BaseException as exc:
+    error = repr(exc)
+finally:
+    sys.stdout.write("IMPORT_CHECK " + json.dumps({"calls": calls, "error": error}) + "\n")
+"""
+
+
+# --- small helpers ---------------------------------------------------------------------------
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    if not sorted_values:
+        return float("nan")
+    position = (len(sorted_values) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
+
+
+def summary(latencies_s: list[float]) -> dict[str, float]:
+    values = sorted(x * 1000 for x in latencies_s)
+    return {
+        "n": len(values),
+        "p50": percentile(values, 50),
+        "p90": percentile(values, 90),
+        "p99": percentile(values, 99),
+        "mean": sum(values) / len(values) if values else float("nan"),
+    }
+
+
+def prompt(index: int) -> str:
+    return f"{BASE_PROMPT} (#{index})"
+
+
+def start_fake_server() -> tuple[subprocess.Popen, str, Any]:
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by main() after the server stops)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.llm_server", "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], 0.5)
+        if ready:
+            line = process.stdout.readline()
+            if line.startswith("READY "):
+                return process, line.split()[1].strip(), log
+            if not line and process.poll() is not None:
+                break
+    process.kill()
+    log.seek(0)
+    raise RuntimeError(f"the fake LLM server did not start: {log.read().decode(errors='replace')[-2000:]}")
+
+
+def stop_fake_server(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def gateway_environment(fake_url: str, var_dir: str) -> dict[str, str]:
+    huge = {"minute": 1_000_000_000, "hour": 1_000_000_000, "day": 1_000_000_000}
+    env = {
+        "DJANGO_SETTINGS_MODULE": "huntaze.settings",
+        "DEBUG": "true",
+        "HUNTAZE_VAR_DIR": var_dir,
+        "OPENAI_API_KEY": "sk-bench-" + secrets.token_hex(8),
+        "OPENAI_BASE_URL": fake_url + "/v1",
+        "OPENAI_MODELS": MODEL,
+        "ANTHROPIC_API_KEY": "",
+        "AZURE_OPENAI_API_KEY": "",
+        "OPENAI_COMPATIBLE_BASE_URL": "",
+        "DEFAULT_AI_PROVIDER": "openai",
+        "AI_ROUTING": "priority",
+        "AI_BUDGET_CHECKS": "",
+        "AI_LEDGER_FLUSH_SECONDS": "1",
+        "AI_RATE_LIMITS": json.dumps({"openai": huge, "builtin": huge}),
+        "LOG_LEVEL": "WARNING",
+    }
+    if os.environ.get("REDIS_URL") and not os.environ.get("REDIS_KEY_PREFIX"):
+        env["REDIS_KEY_PREFIX"] = "bench-" + secrets.token_hex(4)
+    return env
+
+
+def check_import_network(env: dict[str, str]) -> tuple[int, list, str]:
+    """Import the gateway in a fresh interpreter whose socket functions record (and refuse) calls."""
+    result = subprocess.run(
+        [sys.executable, "-c", _IMPORT_CHECK],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    for line in result.stdout.splitlines():
+        if line.startswith("IMPORT_CHECK "):
+            data = json.loads(line[len("IMPORT_CHECK ") :])
+            return len(data["calls"]), data["calls"], data["error"]
+    return -1, [], f"the import check printed nothing (exit {result.returncode}): {result.stderr[-1000:]}"
+
+
+def delete_redis_keys(url: str, prefix: str) -> int:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    deleted = 0
+    try:
+        batch: list[bytes] = []
+        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                deleted += client.delete(*batch)
+                batch = []
+        if batch:
+            deleted += client.delete(*batch)
+    finally:
+        client.close()
+    return deleted
+
+
+# --- the measured calls ----------------------------------------------------------------------
+
+
+class Paths:
+    """One coroutine function per path, each taking a request index."""
+
+    def __init__(self, fake_url: str, api_key: str, agency_id: int, user_id: int, litellm: Any) -> None:
+        import openai
+
+        from apps.ai.gateway import generate
+        from apps.ai.types import AIRequest, Message
+
+        self.generate = generate
+        self.AIRequest = AIRequest
+        self.Message = Message
+        self.litellm = litellm
+        self.api_base = fake_url + "/v1"
+        self.api_key = api_key
+        self.agency_id = agency_id
+        self.user_id = user_id
+        self.raw_client = openai.AsyncOpenAI(api_key=api_key, base_url=self.api_base, max_retries=0)
+        self.counters = dict.fromkeys(PATHS, 0)
+        self.anomalies = dict.fromkeys(PATHS, 0)
+        self.cache_prompt = f"{BASE_PROMPT} (cached {secrets.token_hex(4)})"
+        self.active = tuple(p for p in PATHS if p != "litellm" or litellm is not None)
+
+    def next_index(self, path: str) -> int:
+        self.counters[path] += 1
+        return self.counters[path]
+
+    def _messages(self, text: str) -> list[dict[str, str]]:
+        return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
+
+    async def raw(self) -> None:
+        text = prompt(self.next_index("raw"))
+        response = await self.raw_client.chat.completions.create(
+            model=MODEL, messages=self._messages(text), temperature=0.7, max_completion_tokens=64, timeout=30
+        )
+        if not response.choices or not response.choices[0].message.content:
+            self.anomalies["raw"] += 1
+
+    def gateway_request(self, text: str, temperature: float, cache: bool | None = None):
+        return self.AIRequest(
+            feature="bench.chat",
+            system=SYSTEM,
+            messages=[self.Message("user", text)],
+            agency_id=self.agency_id,
+            user_id=self.user_id,
+            temperature=temperature,
+            max_tokens=64,
+            cache=cache,
+        )
+
+    async def gateway(self) -> None:
+        text = prompt(self.next_index("gateway"))
+        response = await self.generate(self.gateway_request(text, 0.7))
+        if (
+            response.provider != "openai"
+            or response.degraded
+            or response.attempts != 1
+            or response.cache_hit
+            or response.coalesced
+            or not response.text
+        ):
+            self.anomalies["gateway"] += 1
+
+    async def cache(self) -> None:
+        self.next_index("cache")
+        response = await self.generate(self.gateway_request(self.cache_prompt, 0.0, cache=True))
+        if not response.cache_hit or not response.text:
+            self.anomalies["cache"] += 1
+
+    async def warm_cache(self) -> None:
+        await self.generate(self.gateway_request(self.cache_prompt, 0.0, cache=True))
+
+    async def litellm_call(self) -> None:
+        text = prompt(self.next_index("litellm"))
+        response = await self.litellm.acompletion(
+            model=f"openai/{MODEL}",
+            messages=self._messages(text),
+            api_base=self.api_base,
+            api_key=self.api_key,
+            num_retries=0,
+            temperature=0.7,
+            max_tokens=64,
+            timeout=30,
+        )
+        if not response.choices or not response.choices[0].message.content:
+            self.anomalies["litellm"] += 1
+
+    def call(self, path: str):
+        return {"raw": self.raw, "gateway": self.gateway, "cache": self.cache, "litellm": self.litellm_call}[path]
+
+    async def aclose(self) -> None:
+        from apps.ai.registry import registry
+
+        await self.raw_client.close()
+        with contextlib.suppress(Exception):
+            for provider in await registry.providers_for(self.agency_id):
+                await provider.aclose()
+        closer = getattr(self.litellm, "close_litellm_async_clients", None) if self.litellm else None
+        if closer is not None:
+            with contextlib.suppress(Exception):
+                await closer()
+
+
+async def run_block(call, count: int, concurrency: int, errors: list[str]) -> tuple[list[float], float]:
+    """Run ``count`` calls with ``concurrency`` in flight; per-call latencies (s) and wall time (s)."""
+    latencies: list[float] = []
+    clock = time.perf_counter
+
+    async def one() -> None:
+        started = clock()
+        try:
+            await call()
+        except Exception as exc:  # reported, not measured
+            errors.append(repr(exc)[:300])
+            return
+        latencies.append(clock() - started)
+
+    began = clock()
+    if concurrency <= 1:
+        for _ in range(count):
+            await one()
+    else:
+        semaphore = asyncio.Semaphore(concurrency)
+
+        async def limited() -> None:
+            async with semaphore:
+                await one()
+
+        await asyncio.gather(*(limited() for _ in range(count)))
+    return latencies, clock() - began
+
+
+async def measure(paths: Paths, control, requests: int, rounds: int) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {path: [] for path in PATHS}
+    results: dict[tuple[str, str], list[float]] = {(p, m): [] for p in PATHS for m in MODES}
+    walls: dict[tuple[str, str], float] = {(p, m): 0.0 for p in PATHS for m in MODES}
+
+    # Warm-up: connection pools, lazy imports, the cache entry, the per-loop provider objects.
+    await paths.warm_cache()
+    for path in paths.active:
+        await run_block(paths.call(path), WARMUP, 1, errors[path])
+        await run_block(paths.call(path), 2 * CONCURRENCY, CONCURRENCY, errors[path])
+    warmup_errors = {path: len(errs) for path, errs in errors.items()}
+    anomalies_before = dict(paths.anomalies)
+    await asyncio.to_thread(control.reset)
+
+    per_round = [requests // rounds + (1 if r < requests % rounds else 0) for r in range(rounds)]
+    order_rng = random.Random(2026)
+    for mode in MODES:
+        concurrency = 1 if mode == "sequential" else CONCURRENCY
+        for count in per_round:
+            # A fresh path order each round, so no path always follows the same neighbour
+            # (litellm leaves background work behind that would otherwise slow one path only).
+            for path in order_rng.sample(paths.active, len(paths.active)):
+                latencies, wall = await run_block(paths.call(path), count, concurrency, errors[path])
+                results[(path, mode)].extend(latencies)
+                walls[(path, mode)] += wall
+
+    stats = await asyncio.to_thread(control.stats)
+    upstream_expected = sum(len(results[(p, m)]) for p in ("raw", "gateway", "litellm") for m in MODES)
+    return {
+        "results": results,
+        "walls": walls,
+        "errors": errors,
+        "warmup_errors": warmup_errors,
+        "anomalies": {p: paths.anomalies[p] - anomalies_before[p] for p in PATHS},
+        "upstream_observed": stats.get("requests"),
+        "upstream_expected": upstream_expected,
+    }
+
+
+async def coalescing(paths: Paths, control) -> dict[str, Any]:
+    await asyncio.to_thread(control.reset)
+    await asyncio.to_thread(control.configure, latency=COALESCE_LATENCY)
+    text = f"{BASE_PROMPT} (coalesce {secrets.token_hex(4)})"
+    try:
+        started = time.perf_counter()
+        responses = await asyncio.gather(
+            *(paths.generate(paths.gateway_request(text, 0.9)) for _ in range(COALESCE_REQUESTS)),
+            return_exceptions=True,
+        )
+        elapsed = time.perf_counter() - started
+        stats = await asyncio.to_thread(control.stats)
+    finally:
+        await asyncio.to_thread(control.configure, latency=0.0)
+    ok = [r for r in responses if not isinstance(r, BaseException)]
+    return {
+        "upstream_calls": stats.get("requests"),
+        "coalesced_responses": sum(1 for r in ok if r.coalesced),
+        "failed": len(responses) - len(ok),
+        "elapsed_s": elapsed,
+    }
+
+
+async def bench(args, fake_url: str, api_key: str, agency_id: int, user_id: int, litellm: Any) -> dict[str, Any]:
+    from tests.fakes.llm_server import RemoteControl
+
+    control = RemoteControl(fake_url)
+    paths = Paths(fake_url, api_key, agency_id, user_id, litellm)
+    try:
+        measured = await measure(paths, control, args.requests, args.rounds)
+        measured["coalescing"] = await coalescing(paths, control)
+    finally:
+        await paths.aclose()
+    return measured
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def fmt(value: float) -> str:
+    return f"{value:8.3f}"
+
+
+def r3(value: float) -> float | None:
+    return None if math.isnan(value) else round(value, 3)
+
+
+def report(measured: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    results = measured["results"]
+    s = {(p, m): summary(results[(p, m)]) for p in PATHS for m in MODES}
+
+    print()
+    print(f"AI gateway benchmark — {extra['mode']} mode, {extra['requests']} requests per path and mode "
+          f"({extra['rounds']} interleaved rounds), {CONCURRENCY} in flight for 'concurrent'")  # fmt: skip
+    print()
+    header = f"{'path':<9} {'mode':<11} {'n':>5} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'req/s':>8}"
+    print(header)
+    print("-" * len(header))
+    for mode in MODES:
+        for path in PATHS:
+            row = s[(path, mode)]
+            if not row["n"]:
+                print(f"{path:<9} {mode:<11} {'not measured':>22}")
+                continue
+            wall = measured["walls"][(path, mode)]
+            rate = row["n"] / wall if wall else float("nan")
+            print(f"{path:<9} {mode:<11} {row['n']:>5} {fmt(row['p50'])} {fmt(row['p90'])} {fmt(row['p99'])} "
+                  f"{fmt(row['mean'])} {rate:8.0f}")  # fmt: skip
+    print()
+    print("Overhead over the raw SDK (same mode, same percentile):")
+    overhead: dict[str, dict[str, float]] = {}
+    for mode in MODES:
+        raw = s[("raw", mode)]
+        for path in ("gateway", "litellm"):
+            row = s[(path, mode)]
+            if not row["n"]:
+                overhead[f"{path}_{mode}"] = dict.fromkeys(("p50", "p90", "p99", "mean"), float("nan"))
+                continue
+            overhead[f"{path}_{mode}"] = {q: row[q] - raw[q] for q in ("p50", "p90", "p99", "mean")}
+            o = overhead[f"{path}_{mode}"]
+            print(f"  {path:<8} {mode:<11} p50 {o['p50']:+.3f} ms   p90 {o['p90']:+.3f} ms   "
+                  f"p99 {o['p99']:+.3f} ms   mean {o['mean']:+.3f} ms")  # fmt: skip
+
+    gw = overhead["gateway_sequential"]
+    ll = overhead["litellm_sequential"]
+    cache = s[("cache", "sequential")]
+    coal = measured["coalescing"]
+    has_litellm = extra["litellm_version"] is not None
+    checks = [
+        ("gateway overhead p50 (sequential) <= 1 ms", gw["p50"], gw["p50"] <= TARGETS["overhead_p50_ms"]),
+        ("gateway overhead p99 (sequential) <= 3 ms", gw["p99"], gw["p99"] <= TARGETS["overhead_p99_ms"]),
+        ("cache hit p50 (sequential) <= 0.5 ms", cache["p50"], cache["p50"] <= TARGETS["cache_hit_p50_ms"]),
+        ("gateway overhead p50 <= half of litellm's", gw["p50"], gw["p50"] <= ll["p50"] / 2 if has_litellm else None),
+        ("gateway overhead p99 <= half of litellm's", gw["p99"], gw["p99"] <= ll["p99"] / 2 if has_litellm else None),
+        ("import of the gateway: no network calls", extra["import_network_calls"], extra["import_network_calls"] == 0),
+        ("100 identical requests -> 1 upstream call", coal["upstream_calls"], coal["upstream_calls"] == 1),
+    ]
+    print()
+    print("Targets:")
+    for label, value, passed in checks:
+        shown = f"{value:.3f} ms" if isinstance(value, float) else str(value)
+        verdict = "n/a   " if passed is None else "pass  " if passed else "MISSED"
+        print(f"  {verdict}  {label:<46} {shown}")
+    if has_litellm:
+        print(f"  (half of litellm's overhead: p50 {ll['p50'] / 2:.3f} ms, p99 {ll['p99'] / 2:.3f} ms)")
+    else:
+        print("  (litellm is not installed, so its comparison was not measured: pip install -e '.[bench]')")
+
+    print()
+    errors = {p: len(e) for p, e in measured["errors"].items()}
+    print(f"Errors during measurement: {errors}; during warm-up: {measured['warmup_errors']}")
+    for path, errs in measured["errors"].items():
+        for message in sorted(set(errs))[:3]:
+            print(f"  {path}: {message}")
+    print(f"Unexpected responses (degraded, retried, coalesced, cache miss, empty): {measured['anomalies']}")
+    print(f"Upstream requests seen by the fake server: {measured['upstream_observed']} "
+          f"(expected {measured['upstream_expected']})")  # fmt: skip
+    print(f"Coalescing: {COALESCE_REQUESTS} identical concurrent requests at {COALESCE_LATENCY} s upstream latency "
+          f"-> {coal['upstream_calls']} upstream call(s), {coal['coalesced_responses']} marked coalesced, "
+          f"{coal['failed']} failed, {coal['elapsed_s'] * 1000:.0f} ms")  # fmt: skip
+    if extra["import_network_detail"]:
+        print(f"Import network calls: {extra['import_network_detail'][:5]}")
+    if extra["import_error"]:
+        print(f"Import check error: {extra['import_error']}")
+    if extra.get("redis_keys_deleted") is not None:
+        print(f"Redis keys deleted under prefix {extra['redis_prefix']!r}: {extra['redis_keys_deleted']}")
+
+    sc = {f"{p}_{m}": s[(p, m)] for p in PATHS for m in MODES}
+    out: dict[str, Any] = {
+        "mode": extra["mode"],
+        "requests": extra["requests"],
+        "raw_p50_ms": r3(sc["raw_sequential"]["p50"]),
+        "raw_p99_ms": r3(sc["raw_sequential"]["p99"]),
+        "gateway_p50_ms": r3(sc["gateway_sequential"]["p50"]),
+        "gateway_p99_ms": r3(sc["gateway_sequential"]["p99"]),
+        "overhead_p50_ms": r3(gw["p50"]),
+        "overhead_p99_ms": r3(gw["p99"]),
+        "cache_hit_p50_ms": r3(cache["p50"]),
+        "cache_hit_p99_ms": r3(cache["p99"]),
+        "litellm_p50_ms": r3(sc["litellm_sequential"]["p50"]),
+        "litellm_p99_ms": r3(sc["litellm_sequential"]["p99"]),
+        "litellm_overhead_p50_ms": r3(ll["p50"]),
+        "litellm_overhead_p99_ms": r3(ll["p99"]),
+        "concurrent_raw_p50_ms": r3(sc["raw_concurrent"]["p50"]),
+        "concurrent_raw_p99_ms": r3(sc["raw_concurrent"]["p99"]),
+        "concurrent_gateway_p50_ms": r3(sc["gateway_concurrent"]["p50"]),
+        "concurrent_gateway_p99_ms": r3(sc["gateway_concurrent"]["p99"]),
+        "concurrent_overhead_p50_ms": r3(overhead["gateway_concurrent"]["p50"]),
+        "concurrent_overhead_p99_ms": r3(overhead["gateway_concurrent"]["p99"]),
+        "concurrent_cache_hit_p50_ms": r3(sc["cache_concurrent"]["p50"]),
+        "concurrent_litellm_overhead_p50_ms": r3(overhead["litellm_concurrent"]["p50"]),
+        "concurrent_litellm_overhead_p99_ms": r3(overhead["litellm_concurrent"]["p99"]),
+        "coalesced_upstream_calls": coal["upstream_calls"],
+        "import_network_calls": extra["import_network_calls"],
+        "errors": sum(errors.values()),
+        "targets": {
+            "overhead_p50_le_1ms": checks[0][2],
+            "overhead_p99_le_3ms": checks[1][2],
+            "cache_hit_p50_le_0_5ms": checks[2][2],
+            "overhead_p50_le_half_litellm": checks[3][2],
+            "overhead_p99_le_half_litellm": checks[4][2],
+            "import_no_network": checks[5][2],
+            "coalesced_to_one_call": checks[6][2],
+        },
+        "python": sys.version.split()[0],
+        "litellm": extra["litellm_version"],
+        "elapsed_s": round(time.monotonic() - extra["began"], 1),
+    }
+    return out
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="500 requests per path and mode, 10 rounds (< 60 s)")
+    parser.add_argument("--requests", type=int, default=None, help="requests per path and mode (default 2000)")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 20, quick 10)")
+    args = parser.parse_args(argv)
+    if args.requests is None:
+        args.requests = 500 if args.quick else 2000
+    if args.rounds is None:
+        args.rounds = 10 if args.quick else 20
+    if args.requests < 1 or args.rounds < 1 or args.rounds > args.requests:
+        parser.error("--requests and --rounds must be positive, and rounds <= requests")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    began = time.monotonic()
+    var_dir = tempfile.mkdtemp(prefix="huntaze-bench-ai-")
+    fake, fake_url, fake_log = start_fake_server()
+    try:
+        env = gateway_environment(fake_url, var_dir)
+        os.environ.update(env)
+        redis_url = os.environ.get("REDIS_URL", "")
+        redis_prefix = os.environ.get("REDIS_KEY_PREFIX", "")
+        mode = "services" if (redis_url or os.environ.get("DATABASE_URL")) else "embedded"
+
+        # In a fresh interpreter, before this one imports anything of Django's.
+        import_calls, import_detail, import_error = check_import_network(env)
+
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        from apps.accounts.models import Agency, User
+
+        call_command("migrate", verbosity=0)
+        tag = secrets.token_hex(4)
+        agency = Agency.objects.create(name=f"Bench agency {tag}")
+        user = User.objects.create_user(email=f"bench-{tag}@bench.huntaze.local", password=None)
+
+        os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # keep litellm's import off the network
+        os.environ.setdefault("LITELLM_LOG", "ERROR")
+        try:
+            import litellm
+        except ImportError:
+            litellm = None
+            litellm_version = None
+            print("litellm is not installed: its path is skipped (pip install -e '.[bench]')", flush=True)
+        else:
+            litellm.suppress_debug_info = True
+            if hasattr(litellm, "telemetry"):
+                litellm.telemetry = False
+            try:
+                from importlib.metadata import version
+
+                litellm_version = version("litellm")
+            except Exception:
+                litellm_version = "unknown"
+
+        measured = asyncio.run(bench(args, fake_url, env["OPENAI_API_KEY"], agency.id, user.id, litellm))
+
+        from apps.ai.ledger import ledger
+
+        ledger.shutdown()
+        extra = {
+            "mode": mode,
+            "requests": args.requests,
+            "rounds": args.rounds,
+            "import_network_calls": import_calls,
+            "import_network_detail": import_detail,
+            "import_error": import_error,
+            "litellm_version": litellm_version,
+            "began": began,
+        }
+        if redis_url and redis_prefix.startswith("bench-"):
+            extra["redis_prefix"] = redis_prefix
+            extra["redis_keys_deleted"] = delete_redis_keys(redis_url, redis_prefix)
+        if os.environ.get("DATABASE_URL"):  # a shared database: remove what the run added
+            from apps.ai.models import AIRequestLog
+
+            AIRequestLog.objects.filter(agency=agency).delete()
+            user.delete()
+            agency.delete()
+        out = report(measured, extra)
+    finally:
+        stop_fake_server(fake)
+        fake_log.close()
+        shutil.rmtree(var_dir, ignore_errors=True)
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
