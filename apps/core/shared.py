@@ -1,8 +1,11 @@
 """State that several processes must agree on: rate-limit counters and small shared records.
 
-With REDIS_URL it lives in Redis (atomic Lua scripts, one round trip per check). In the embedded
-default it lives in the database (table ``core_sharedkey``), so the web process, the worker and
-beat still agree; no per-process memory is used. Both backends expose the same async API:
+With REDIS_URL it lives in Redis (atomic Lua scripts, one round trip per check). Without Redis:
+on the embedded default's SQLite, in small files under var/shared/ guarded by an exclusive file
+lock (every process of the embedded default runs on one machine, and a locked file read costs
+microseconds where a SQLite write transaction costs milliseconds); on PostgreSQL without Redis,
+in the database (table ``core_sharedkey``). Either way the web process, the worker and beat
+agree; no per-process memory is used. All backends expose the same async API:
 
 - ``hit_limits(checks)``: atomically check fixed-window counters and count one hit in all of
   them, or count nothing and answer how many seconds until the first full window resets;
@@ -15,12 +18,17 @@ Keys are namespaced with REDIS_KEY_PREFIX (Redis) and are plain strings otherwis
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import hashlib
 import json
 import math
+import os
 import time
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -137,15 +145,11 @@ class DatabaseSharedState:
             updated: dict[str, dict] = {}
             for scope, scope_checks in scopes.items():
                 row = rows.get(f"rl:{scope}")
-                windows = dict(row.data) if row is not None and row.expires_at > moment else {}
-                for check in scope_checks:
-                    bucket = math.floor(now / check.window_seconds)
-                    current_bucket, count = windows.get(str(check.window_seconds), (bucket, 0))
-                    if current_bucket != bucket:
-                        count = 0
-                    if count >= check.limit:
-                        return (bucket + 1) * check.window_seconds - now
-                    windows[str(check.window_seconds)] = (bucket, count + 1)
+                windows, retry_after = _windows_hit(
+                    row.data if row is not None and row.expires_at > moment else {}, scope_checks, now
+                )
+                if retry_after is not None:
+                    return retry_after
                 updated[scope] = windows
             for scope, windows in updated.items():
                 longest = max(int(w) for w in windows)
@@ -211,15 +215,115 @@ class DatabaseSharedState:
         await sync_to_async(self._delete)(keys)
 
 
-_state: RedisSharedState | DatabaseSharedState | None = None
+def _windows_hit(windows: dict, checks: list[LimitCheck], now: float) -> tuple[dict, float | None]:
+    """Count one hit in a scope's windows ({"60": [bucket, count], …}), or say how long to wait."""
+    windows = dict(windows)
+    for check in checks:
+        bucket = math.floor(now / check.window_seconds)
+        current_bucket, count = windows.get(str(check.window_seconds), (bucket, 0))
+        if current_bucket != bucket:
+            count = 0
+        if count >= check.limit:
+            return windows, (bucket + 1) * check.window_seconds - now
+        windows[str(check.window_seconds)] = (bucket, count + 1)
+    return windows, None
 
 
-def shared_state() -> RedisSharedState | DatabaseSharedState:
+class FileSharedState:
+    """The embedded default's backend: one small JSON file per key, all access under one flock."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock_path = self.directory / ".lock"
+
+    @contextmanager
+    def _locked(self):
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _path(self, key: str) -> Path:
+        return self.directory / f"{hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()}.json"
+
+    def _read(self, key: str) -> dict | None:
+        try:
+            entry = json.loads(self._path(key).read_bytes())
+        except (FileNotFoundError, ValueError):
+            return None
+        return entry if entry.get("expires", 0) > time.time() else None
+
+    def _write(self, key: str, entry: dict) -> None:
+        self._path(key).write_text(json.dumps(entry))
+
+    async def hit_limits(self, checks: list[LimitCheck]) -> float | None:
+        now = time.time()
+        scopes: dict[str, list[LimitCheck]] = {}
+        for check in checks:
+            scopes.setdefault(check.scope, []).append(check)
+        with self._locked():
+            updated = {}
+            for scope, scope_checks in scopes.items():
+                entry = self._read(f"rl:{scope}") or {}
+                windows, retry_after = _windows_hit(entry.get("data", {}), scope_checks, now)
+                if retry_after is not None:
+                    return retry_after
+                updated[scope] = windows
+            for scope, windows in updated.items():
+                longest = max(int(w) for w in windows)
+                self._write(f"rl:{scope}", {"data": windows, "expires": now + longest})
+        return None
+
+    async def get_record(self, key: str) -> dict:
+        with self._locked():
+            entry = self._read(key)
+        return entry["data"] if entry else {}
+
+    async def set_record(self, key: str, data: dict, ttl: float | None = None) -> None:
+        with self._locked():
+            self._write(key, {"data": data, "expires": time.time() + (ttl or 10 * 365 * 86400)})
+
+    async def incr(self, key: str, ttl: float, amount: int = 1) -> int:
+        with self._locked():
+            entry = self._read(key) or {"count": 0, "expires": time.time() + ttl}
+            entry["count"] = entry.get("count", 0) + amount
+            self._write(key, entry)
+        return entry["count"]
+
+    async def delete(self, *keys: str) -> None:
+        with self._locked():
+            for key in keys:
+                self._path(key).unlink(missing_ok=True)
+
+    def purge_expired(self) -> int:
+        removed = 0
+        now = time.time()
+        with self._locked():
+            for path in self.directory.glob("*.json"):
+                try:
+                    expired = json.loads(path.read_bytes()).get("expires", 0) <= now
+                except (FileNotFoundError, ValueError):
+                    expired = True
+                if expired:
+                    path.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
+
+_state: RedisSharedState | FileSharedState | DatabaseSharedState | None = None
+
+
+def shared_state() -> RedisSharedState | FileSharedState | DatabaseSharedState:
     global _state
     if _state is None:
-        _state = (
-            RedisSharedState(settings.REDIS_URL, settings.REDIS_KEY_PREFIX)
-            if settings.REDIS_URL
-            else DatabaseSharedState()
-        )
+        if settings.REDIS_URL:
+            _state = RedisSharedState(settings.REDIS_URL, settings.REDIS_KEY_PREFIX)
+        elif settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+            _state = FileSharedState(settings.VAR_DIR / "shared")
+        else:
+            _state = DatabaseSharedState()
     return _state

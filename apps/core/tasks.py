@@ -22,8 +22,12 @@ def purge_read_notifications() -> int:
 
 @shared_task(queue="bulk")
 def purge_expired_shared_keys() -> int:
-    """Delete expired rate-limit windows and records of the embedded default's shared state."""
+    """Delete expired rate-limit windows and records of the shared state kept without Redis."""
     from apps.core.models import SharedKey
+    from apps.core.shared import FileSharedState, shared_state
 
     deleted, _ = SharedKey.objects.filter(expires_at__lt=timezone.now()).delete()
+    state = shared_state()
+    if isinstance(state, FileSharedState):
+        deleted += state.purge_expired()
     return deleted

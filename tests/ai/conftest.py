@@ -21,6 +21,10 @@ def fake_llm():
 
 def _clear_shared_redis_keys() -> None:
     if not django_settings.REDIS_URL:
+        import shutil
+
+        shutil.rmtree(django_settings.VAR_DIR / "shared", ignore_errors=True)
+        (django_settings.VAR_DIR / "shared").mkdir(parents=True, exist_ok=True)
         return
     import redis
 
