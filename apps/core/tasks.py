@@ -24,10 +24,10 @@ def purge_read_notifications() -> int:
 def purge_expired_shared_keys() -> int:
     """Delete expired rate-limit windows and records of the shared state kept without Redis."""
     from apps.core.models import SharedKey
-    from apps.core.shared import FileSharedState, shared_state
+    from apps.core.shared import LocalSharedState, shared_state
 
     deleted, _ = SharedKey.objects.filter(expires_at__lt=timezone.now()).delete()
     state = shared_state()
-    if isinstance(state, FileSharedState):
+    if isinstance(state, LocalSharedState):
         deleted += state.purge_expired()
     return deleted

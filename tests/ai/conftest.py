@@ -21,10 +21,12 @@ def fake_llm():
 
 def _clear_shared_redis_keys() -> None:
     if not django_settings.REDIS_URL:
-        import shutil
+        from apps.core.shared import LocalSharedState, shared_state
 
-        shutil.rmtree(django_settings.VAR_DIR / "shared", ignore_errors=True)
-        (django_settings.VAR_DIR / "shared").mkdir(parents=True, exist_ok=True)
+        state = shared_state()
+        if isinstance(state, LocalSharedState):
+            with state._transaction() as connection:
+                connection.execute("DELETE FROM shared")
         return
     import redis
 

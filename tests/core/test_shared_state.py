@@ -7,7 +7,7 @@ import uuid
 import pytest
 from django.conf import settings
 
-from apps.core.shared import DatabaseSharedState, FileSharedState, LimitCheck, RedisSharedState
+from apps.core.shared import DatabaseSharedState, LimitCheck, LocalSharedState, RedisSharedState
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(params=["file", "database", "redis"])
 def state(request, tmp_path):
     if request.param == "file":
-        return FileSharedState(tmp_path / "shared")
+        return LocalSharedState(tmp_path / "shared-state.sqlite3")
     if request.param == "database":
         if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
             pytest.skip("the database backend serves PostgreSQL without Redis; on SQLite the file backend is used")
