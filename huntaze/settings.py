@@ -128,6 +128,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.ai",
+    "apps.studio",
 ]
 
 MIDDLEWARE = [

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from tests.accounts.factories import UserFactory
 
-OWN_APPS = {"accounts", "core"}
+OWN_APPS = {"accounts", "core", "ai", "studio"}
 
 
 def own_models():
