@@ -3,7 +3,9 @@
 from django.urls import path
 
 from apps.core.consumers import NotificationConsumer
+from apps.studio.consumers import StudioConsumer
 
 websocket_urlpatterns = [
     path("ws/notifications/", NotificationConsumer.as_asgi(), name="ws-notifications"),
+    path("ws/studio/", StudioConsumer.as_asgi(), name="ws-studio"),
 ]

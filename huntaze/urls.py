@@ -11,5 +11,6 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("", include("apps.accounts.urls")),
     path("", include("apps.ai.urls")),
+    path("", include("apps.studio.urls")),
     path("", include("apps.core.urls")),
 ]

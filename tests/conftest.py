@@ -89,3 +89,41 @@ async def _close_thread_connections():
     from django.db import connections
 
     await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture(scope="session")
+def fake_llm():
+    """The loopback OpenAI/Anthropic fake (tests/fakes/llm_server.py), one per test run."""
+    from tests.fakes.llm_server import FakeLLMServer
+
+    server = FakeLLMServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(settings):
+    """Each test starts with an empty Django cache (ids repeat across tests on a rolled-back DB).
+    With Redis only this run's cache keys are deleted, never the whole database."""
+    from django.core.cache import cache
+
+    if not settings.REDIS_URL:
+        cache.clear()
+        return
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}:1:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def _empty_ai_ledger():
+    """AI ledger rows a test buffered but did not flush must not reach another test's database."""
+    from apps.ai.ledger import ledger
+
+    ledger.discard()
+    yield
+    ledger.discard()

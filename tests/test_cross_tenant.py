@@ -24,6 +24,7 @@ from apps.accounts.models import ApiToken, Creator, Invitation, Membership
 from apps.ai.models import ProviderCredential
 from apps.core.models import Notification
 from apps.core.services import notification_send
+from apps.studio.models import ContentIdea, Generation
 from tests.conftest import World, build_world, login_client
 
 SKIPPED_NAMESPACES = {
@@ -42,6 +43,8 @@ UNIVERSAL_BODY = {
     "name": "Hijacked",
     "email": "intruder@example.com",
     "timezone": "UTC",
+    "favourite": True,
+    "outcome": "hijacked",
 }
 
 
@@ -69,6 +72,12 @@ def victim(db) -> tuple[World, dict]:
     invitation = Invitation.objects.create(agency=world.agency, email="secret-invitee@victim.example", role="chatter")
     token, _ = account_services.api_token_create(membership=world.owner, name="Victim integration")
     notification = notification_send(membership=world.owner, title="Victim payout ready")
+    generation = Generation.objects.create(
+        agency=world.agency, creator=world.creator, type="caption", status="done", text="Victim secret caption"
+    )
+    idea = ContentIdea.objects.create(
+        agency=world.agency, creator=world.creator, title="Victim secret idea", category="photo", fingerprint="victim"
+    )
     credential = ProviderCredential.objects.create(
         agency=world.agency,
         kind="openai",
@@ -83,6 +92,8 @@ def victim(db) -> tuple[World, dict]:
         "token_id": token.pk,
         "notification_id": notification.pk,
         "credential_id": credential.pk,
+        "generation_id": generation.pk,
+        "idea_id": idea.pk,
         "token": "forged-token",
         "uidb64": urlsafe_base64_encode(force_bytes(world.manager.user.pk)),
     }
@@ -90,7 +101,8 @@ def victim(db) -> tuple[World, dict]:
 
 
 KWARG_OBJECTS = {
-    "creator_id", "membership_id", "invitation_id", "token_id", "notification_id", "credential_id", "token", "uidb64",
+    "creator_id", "membership_id", "invitation_id", "token_id", "notification_id", "credential_id",
+    "generation_id", "idea_id", "token", "uidb64",
 }  # fmt: skip
 # Links whose secret is the capability (invitation and password-reset links): forged ones must
 # neither leak nor change anything, but they may render a friendly "invalid link" page.
@@ -109,6 +121,8 @@ def _markers(world: World) -> list[str]:
         "Victim payout ready",
         "Victim OpenAI",
         "sk-victim-secret-key-123456",
+        "Victim secret caption",
+        "Victim secret idea",
     ]
 
 
@@ -125,6 +139,8 @@ def _snapshot(world: World) -> dict:
         ),
         "tokens": list(ApiToken.objects.filter(agency=world.agency).values_list("pk", "revoked_at")),
         "notifications": list(Notification.objects.filter(agency=world.agency).values_list("pk", "read_at")),
+        "generations": list(Generation.objects.filter(agency=world.agency).values_list("pk", "saved", "status")),
+        "ideas": list(ContentIdea.objects.filter(agency=world.agency).values_list("pk", "is_favourite", "used_at")),
         "credentials": list(
             ProviderCredential.objects.filter(agency=world.agency).values_list("pk", "label", "last_tested_at")
         ),

@@ -14,7 +14,16 @@ class PostAdmin(admin.ModelAdmin):
 
 @admin.register(ContentIdea)
 class ContentIdeaAdmin(admin.ModelAdmin):
-    list_display = ["title", "creator", "agency", "category", "estimated_engagement", "trend_score", "is_favourite", "used_at"]
+    list_display = [
+        "title",
+        "creator",
+        "agency",
+        "category",
+        "estimated_engagement",
+        "trend_score",
+        "is_favourite",
+        "used_at",
+    ]
     list_filter = ["category", "difficulty", "is_favourite", "agency"]
     search_fields = ["title", "description", "creator__display_name", "agency__name"]
     list_select_related = ["creator", "agency"]

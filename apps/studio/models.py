@@ -98,11 +98,11 @@ class ContentIdea(models.Model):
     category = models.CharField(max_length=8, choices=Category.choices)
     tags = models.JSONField(default=list, blank=True)
     difficulty = models.CharField(max_length=8, choices=Difficulty.choices, default=Difficulty.MEDIUM)
-    estimated_engagement = _score_field("0–100, from the creator's history for this category and tags.")
-    trend_score = _score_field("0–100, from the agency's rising tags and categories.")
-    ppv_suitability = _score_field("0–100")
-    subscription_value = _score_field("0–100")
-    tip_potential = _score_field("0–100")
+    estimated_engagement = _score_field("0 to 100, from the creator's history for this category and tags.")
+    trend_score = _score_field("0 to 100, from the agency's rising tags and categories.")
+    ppv_suitability = _score_field("0 to 100")
+    subscription_value = _score_field("0 to 100")
+    tip_potential = _score_field("0 to 100")
     score_explanation = models.JSONField(default=dict, blank=True)
     fingerprint = models.CharField(max_length=64, db_index=True, help_text="Normalised title, for near-duplicates.")
     is_favourite = models.BooleanField(default=False)
@@ -124,7 +124,7 @@ class ContentIdea(models.Model):
                     ppv_suitability__lte=100,
                     subscription_value__lte=100,
                     tip_potential__lte=100,
-                ),  # fmt: skip
+                ),
                 name="idea_scores_at_most_100",
             ),
         ]

@@ -6,17 +6,9 @@ import pytest
 from django.conf import settings as django_settings
 
 from apps.ai.registry import registry
-from tests.fakes.llm_server import FakeLLMServer
 
 OPENAI_KEY = "sk-test-openai-0123456789abcdef"
 ANTHROPIC_KEY = "sk-ant-test-0123456789abcdef"
-
-
-@pytest.fixture(scope="session")
-def fake_llm():
-    server = FakeLLMServer().start()
-    yield server
-    server.stop()
 
 
 def _clear_shared_redis_keys() -> None:

@@ -1,0 +1,185 @@
+"""API for the content studio at /api/v1/studio/: generations (JSON or Server-Sent Events),
+idea history, and the creator's performance data."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, StreamingHttpResponse
+from ninja import Field, Router, Schema, Status
+from ninja.pagination import PageNumberPagination, paginate
+
+from apps.accounts.api import api_membership
+from apps.accounts.selectors import creator_get_for_member
+from apps.studio import selectors, services
+from apps.studio.models import Generation
+
+router = Router(tags=["studio"])
+
+
+class GenerateIn(Schema):
+    creator_id: int
+    type: str = Field(description="message, idea, caption, hashtags or comprehensive")
+    platform: str = "onlyfans"
+    tone: str = "playful"
+    message_type: str = "check_in"
+    idea_count: int = 5
+    caption_length: str = "medium"
+    hashtag_count: int = 10
+    variations: int = 1
+    media_description: str = Field("", max_length=2000)
+    goal: str = Field("", max_length=500)
+    strategy: str = "balanced"
+    fan: dict[str, Any] | None = None
+
+
+class GenerationOut(Schema):
+    id: int
+    creator_id: int
+    type: str
+    status: str
+    options: dict
+    result: dict
+    text: str
+    error: str
+    provider: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal
+    latency_ms: float
+    degraded: bool
+    saved: bool
+    created_at: datetime
+
+
+def _options(payload: GenerateIn) -> dict[str, Any]:
+    return payload.model_dump(exclude={"creator_id"})
+
+
+@router.post("/generations", response={201: GenerationOut, 502: GenerationOut})
+def generation_create(request: HttpRequest, payload: GenerateIn):
+    """Generate and wait for the whole result. A provider failure answers 502 with what was kept."""
+    membership = api_membership(request)
+    creator = creator_get_for_member(membership=membership, creator_id=payload.creator_id, include_archived=False)
+    generation = services.generation_run(membership=membership, creator=creator, data=_options(payload))
+    return Status(201 if generation.status == Generation.Status.DONE else 502, generation)
+
+
+def _sse(event: dict) -> str:
+    name = event.get("event", "message")
+    body = {k: v for k, v in event.items() if k != "event"}
+    return f"event: {name}\ndata: {json.dumps(body, ensure_ascii=False, default=str)}\n\n"
+
+
+@router.post("/generations/stream", response={200: None})
+async def generation_stream(request: HttpRequest, payload: GenerateIn):
+    """The same generation as Server-Sent Events: ``content`` events with text, then one
+    ``complete`` (the result and its metadata) or one ``error`` (message and the text so far)."""
+    membership = await sync_to_async(api_membership)(request)
+    creator = await sync_to_async(creator_get_for_member)(
+        membership=membership, creator_id=payload.creator_id, include_archived=False
+    )
+
+    async def events():
+        async for event in services.generation_stream(membership=membership, creator=creator, data=_options(payload)):
+            yield _sse(event)
+
+    response = StreamingHttpResponse(events(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+@router.get("/generations", response=list[GenerationOut])
+@paginate(PageNumberPagination, page_size=25)
+def generation_list(request: HttpRequest, creator_id: int | None = None, saved: bool | None = None):
+    return selectors.generation_list(membership=api_membership(request), creator_id=creator_id, saved=saved)
+
+
+@router.get("/generations/{generation_id}", response=GenerationOut)
+def generation_detail(request: HttpRequest, generation_id: int):
+    return selectors.generation_get_for_member(membership=api_membership(request), generation_id=generation_id)
+
+
+class SaveIn(Schema):
+    saved: bool = True
+
+
+@router.post("/generations/{generation_id}/save", response=GenerationOut)
+def generation_save(request: HttpRequest, generation_id: int, payload: SaveIn):
+    membership = api_membership(request)
+    generation = selectors.generation_get_for_member(membership=membership, generation_id=generation_id)
+    return services.generation_save_to_library(membership=membership, generation=generation, saved=payload.saved)
+
+
+class IdeaOut(Schema):
+    id: int
+    creator_id: int
+    title: str
+    description: str
+    category: str
+    tags: list[str]
+    difficulty: str
+    estimatedEngagement: int = Field(alias="estimated_engagement")
+    trendScore: int = Field(alias="trend_score")
+    monetizationPotential: dict[str, int]
+    why: dict = Field(alias="score_explanation")
+    is_favourite: bool
+    used_at: datetime | None
+    outcome: str
+    created_at: datetime
+
+    @staticmethod
+    def resolve_monetizationPotential(obj) -> dict[str, int]:
+        return {
+            "ppvSuitability": obj.ppv_suitability,
+            "subscriptionValue": obj.subscription_value,
+            "tipPotential": obj.tip_potential,
+        }
+
+
+@router.get("/ideas", response=list[IdeaOut])
+@paginate(PageNumberPagination, page_size=25)
+def idea_list(
+    request: HttpRequest,
+    creator_id: int | None = None,
+    category: str | None = None,
+    favourite: bool | None = None,
+    used: bool | None = None,
+    q: str = "",
+):
+    return selectors.idea_list(
+        membership=api_membership(request),
+        creator_id=creator_id,
+        category=category,
+        favourite=favourite,
+        used=used,
+        query=q.strip()[:100],
+    )
+
+
+class FavouriteIn(Schema):
+    favourite: bool = True
+
+
+@router.post("/ideas/{idea_id}/favourite", response=IdeaOut)
+def idea_favourite(request: HttpRequest, idea_id: int, payload: FavouriteIn):
+    membership = api_membership(request)
+    idea = selectors.idea_get_for_member(membership=membership, idea_id=idea_id)
+    return services.idea_set_favourite(membership=membership, idea=idea, favourite=payload.favourite)
+
+
+class UseIn(Schema):
+    outcome: str = Field("", max_length=2000)
+
+
+@router.post("/ideas/{idea_id}/use", response=IdeaOut)
+def idea_use(request: HttpRequest, idea_id: int, payload: UseIn):
+    membership = api_membership(request)
+    idea = selectors.idea_get_for_member(membership=membership, idea_id=idea_id)
+    return services.idea_mark_used(membership=membership, idea=idea, outcome=payload.outcome)

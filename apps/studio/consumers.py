@@ -1,0 +1,133 @@
+"""Live studio generations over a websocket (htmx ws extension on the studio page).
+
+The client sends {"action": "generate", "creator_id": …, "type": …, options…} or
+{"action": "cancel"}. The server answers with HTML fragments for htmx out-of-band swaps:
+streamed text (escaped, batched every 30 ms so tiny tokens do not become tiny frames), then
+the rendered result or the error with the partial text kept. One generation at a time per
+socket; cancel (or closing the tab) cancels the upstream call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.template.loader import render_to_string
+from django.utils.html import escape
+
+CLOSE_FORBIDDEN = 4403
+FLUSH_SECONDS = 0.03
+OPTION_FIELDS = (
+    "type", "platform", "tone", "message_type", "idea_count", "caption_length", "hashtag_count",
+    "variations", "media_description", "goal", "strategy",
+)  # fmt: skip
+
+
+class StudioConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.membership = await self._membership()
+        if self.membership is None:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.task: asyncio.Task | None = None
+        await self.accept()
+
+    @database_sync_to_async
+    def _membership(self):
+        from apps.accounts.middleware import SESSION_AGENCY
+        from apps.accounts.selectors import membership_current
+
+        session = self.scope.get("session") or {}
+        return membership_current(user=self.scope["user"], agency_id=session.get(SESSION_AGENCY))
+
+    async def disconnect(self, code: int) -> None:
+        await self._cancel()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            message = json.loads(text_data or "{}")
+        except ValueError:
+            await self._send_error("That request could not be read.")
+            return
+        if not isinstance(message, dict):
+            await self._send_error("That request could not be read.")
+            return
+        if message.get("action") == "cancel":
+            await self._cancel()
+            await self.send(text_data=render_to_string("studio/partials/status.html", {"status": "cancelled"}))
+            return
+        if self.task is not None and not self.task.done():
+            await self._send_error("A generation is already running: wait for it or cancel it.")
+            return
+        self.task = asyncio.create_task(self._generate(message))
+
+    async def _cancel(self) -> None:
+        if getattr(self, "task", None) is not None and not self.task.done():
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+    async def _send_error(self, message: str, partial: str = "") -> None:
+        html = render_to_string("studio/partials/error.html", {"message": message, "partial": partial})
+        await self.send(text_data=html)
+
+    @database_sync_to_async
+    def _creator(self, creator_id):
+        from django.http import Http404
+
+        from apps.accounts.selectors import creator_get_for_member
+
+        try:
+            return creator_get_for_member(
+                membership=self.membership, creator_id=int(creator_id), include_archived=False
+            )
+        except (Http404, TypeError, ValueError):
+            return None
+
+    async def _generate(self, message: dict) -> None:
+        from apps.studio.services import generation_stream
+
+        creator = await self._creator(message.get("creator_id"))
+        if creator is None:
+            await self._send_error("Choose one of your creators.")
+            return
+        data = {key: message[key] for key in OPTION_FIELDS if key in message and message[key] != ""}
+        await self.send(text_data=render_to_string("studio/partials/status.html", {"status": "running"}))
+        buffer: list[str] = []
+        last_flush = time.monotonic()
+        async for event in generation_stream(membership=self.membership, creator=creator, data=data):
+            if event["event"] == "content":
+                buffer.append(event["text"])
+                if time.monotonic() - last_flush >= FLUSH_SECONDS:
+                    await self._flush(buffer)
+                    last_flush = time.monotonic()
+            elif event["event"] == "complete":
+                await self._flush(buffer)
+                generation = await database_sync_to_async(_load)(event["generation"])
+                html = await database_sync_to_async(render_to_string)(
+                    "studio/partials/result.html", {"generation": generation, "event": event}
+                )
+                await self.send(text_data=html)
+            else:
+                await self._flush(buffer)
+                await self._send_error(event["message"], event.get("partial", ""))
+
+    async def _flush(self, buffer: list[str]) -> None:
+        if buffer:
+            text = escape("".join(buffer))
+            buffer.clear()
+            await self.send(text_data=f'<span id="studio-stream" hx-swap-oob="beforeend">{text}</span>')
+
+
+def _load(generation_id: int):
+    from apps.studio.models import Generation
+
+    return Generation.objects.select_related("creator").get(pk=generation_id)

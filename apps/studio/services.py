@@ -1,0 +1,522 @@
+"""The content studio: ContentGenerationService and the idea history's writes.
+
+One request type at a time (message, idea, caption, hashtags, comprehensive), in the creator's
+voice, through the AI gateway. The model is asked for JSON in a fixed shape (apps/studio/
+prompts.py); an answer that does not parse or fit the shape is repaired, or asked for once more,
+then reported. Every request and every answer goes through the safety policy
+(apps/studio/safety.py); the creator's do-not-say list is filtered, then the answer regenerated
+once if anything had to be removed. Idea scores come from the creator's own results
+(apps/studio/analytics.py), never from the model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import Creator, Membership
+from apps.accounts.permissions import Perm, require
+from apps.ai import gateway
+from apps.ai.types import AIError, AIRequest, AIResponse, Message, StreamChunk, StreamComplete, StreamError
+from apps.core.errors import ApplicationError
+from apps.studio import prompts
+from apps.studio.models import Category, ContentIdea, Difficulty, Generation, GenerationType
+from apps.studio.platforms import PLATFORMS, rules_for
+
+TONES = ("playful", "flirty", "friendly", "teasing", "grateful", "mysterious", "confident")
+MESSAGE_TYPES = ("check_in", "welcome", "ppv_offer", "re_engagement", "thank_you", "custom_request")
+STRATEGIES = ("balanced", "trending", "niche")
+MAX_IDEAS = 50
+MAX_VARIATIONS = 5
+IDEA_REPEAT_DAYS = 30
+
+
+@dataclass
+class StudioOptions:
+    type: str
+    platform: str = "onlyfans"
+    tone: str = "playful"
+    message_type: str = "check_in"
+    idea_count: int = 5
+    caption_length: str = "medium"
+    hashtag_count: int = 10
+    variations: int = 1
+    media_description: str = ""
+    goal: str = ""
+    strategy: str = "balanced"
+    fan: dict[str, Any] | None = None
+    trend_hint: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k not in {"trend_hint", "extra"}}
+        return data
+
+
+def _int(data: dict, name: str, default: int) -> int:
+    value = data.get(name, default)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ApplicationError(f"{name.replace('_', ' ').capitalize()} must be a whole number.", field=name) from None
+
+
+def options_from(data: dict[str, Any], *, creator: Creator) -> StudioOptions:
+    """Validated options, or an ApplicationError naming the field. No model is called before this."""
+    kind = data.get("type")
+    if kind not in GenerationType.values:
+        raise ApplicationError(f"Choose what to generate: {', '.join(GenerationType.values)}.", field="type")
+    platform = data.get("platform") or "onlyfans"
+    if platform not in PLATFORMS:
+        raise ApplicationError(f"Unknown platform “{platform}”.", field="platform")
+    options = StudioOptions(
+        type=kind,
+        platform=platform,
+        tone=data.get("tone") or "playful",
+        message_type=data.get("message_type") or "check_in",
+        idea_count=_int(data, "idea_count", 5),
+        caption_length=data.get("caption_length") or "medium",
+        hashtag_count=_int(data, "hashtag_count", 10),
+        variations=_int(data, "variations", 1),
+        media_description=str(data.get("media_description") or "").strip(),
+        goal=str(data.get("goal") or "").strip(),
+        strategy=data.get("strategy") or "balanced",
+        fan=data.get("fan") or None,
+    )
+    rules = rules_for(platform)
+    if options.tone not in TONES:
+        raise ApplicationError(f"Choose a tone: {', '.join(TONES)}.", field="tone")
+    if options.message_type not in MESSAGE_TYPES:
+        raise ApplicationError(f"Choose a message type: {', '.join(MESSAGE_TYPES)}.", field="message_type")
+    if options.strategy not in STRATEGIES:
+        raise ApplicationError(f"Choose a hashtag strategy: {', '.join(STRATEGIES)}.", field="strategy")
+    if not 1 <= options.idea_count <= MAX_IDEAS:
+        raise ApplicationError(f"Ask for between 1 and {MAX_IDEAS} ideas.", field="idea_count")
+    if not 1 <= options.variations <= MAX_VARIATIONS:
+        raise ApplicationError(f"Ask for between 1 and {MAX_VARIATIONS} variations.", field="variations")
+    if kind in {"caption", "comprehensive"} and options.caption_length not in rules.bands:
+        raise ApplicationError(
+            f"A {rules.label} cannot be {options.caption_length}: choose {' or '.join(rules.bands)}.",
+            field="caption_length",
+        )
+    if kind in {"hashtags", "comprehensive"} and rules.max_hashtags == 0:
+        raise ApplicationError(f"{rules.label}s take no hashtags.", field="platform")
+    if kind in {"hashtags", "comprehensive"} and not 1 <= options.hashtag_count <= rules.max_hashtags:
+        raise ApplicationError(f"A {rules.label} takes 1 to {rules.max_hashtags} hashtags.", field="hashtag_count")
+    if len(options.media_description) > 2000:
+        raise ApplicationError("Keep the media description under 2,000 characters.", field="media_description")
+    if len(options.goal) > 500:
+        raise ApplicationError("Keep the goal under 500 characters.", field="goal")
+    if options.fan is not None and not isinstance(options.fan, dict):
+        raise ApplicationError("Fan details must be an object.", field="fan")
+    if not creator.persona.strip():
+        raise ApplicationError(
+            f"{creator.display_name} has no persona yet: describe who they are in Settings → Creators first.",
+            field="persona",
+        )
+    return options
+
+
+# --- Parsing and shape checks -------------------------------------------------------------------
+
+FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
+
+
+def parse_json(text: str) -> dict | None:
+    """The JSON object in a model's answer: as is, without code fences, or the outermost {...}."""
+    candidates = [text, FENCE.sub("", text).strip()]
+    start, end = text.find("{"), text.rfind("}")
+    if 0 <= start < end:
+        candidates.append(text[start : end + 1])
+    for candidate in candidates:
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+def _clean_tags(values: Any, limit: int) -> list[str]:
+    tags: list[str] = []
+    for value in values if isinstance(values, list) else []:
+        tag = "#" + re.sub(r"[^\w]", "", str(value).lower().lstrip("#"), flags=re.UNICODE)
+        if len(tag) > 1 and tag not in tags:
+            tags.append(tag)
+    return tags[:limit]
+
+
+def normalise(kind: str, data: dict, options: StudioOptions) -> dict:
+    """Fit a parsed answer to the shape (repairing what can be repaired); ValueError otherwise."""
+    rules = rules_for(options.platform)
+    if kind in {"message", "caption"}:
+        key = "text" if kind == "message" else "caption"
+        items = data.get("variations")
+        if not isinstance(items, list):
+            raise ValueError("no list of variations")
+        texts = [
+            str(i.get(key) or i.get("text") or "").strip() if isinstance(i, dict) else str(i).strip() for i in items
+        ]
+        texts = [t[: rules.caption_limit] if kind == "caption" else t for t in texts if t]
+        if not texts:
+            raise ValueError("no usable variation")
+        return {"variations": [{key: t} for t in texts[: options.variations]]}
+    if kind == "hashtags":
+        tags = _clean_tags(data.get("hashtags"), options.hashtag_count)
+        if not tags:
+            raise ValueError("no hashtags")
+        return {"hashtags": tags}
+    items = data.get("ideas")
+    if not isinstance(items, list):
+        raise ValueError("no list of ideas")
+    ideas = []
+    for item in items:
+        if not isinstance(item, dict) or not str(item.get("title") or "").strip():
+            continue
+        category = str(item.get("category") or "").lower()
+        difficulty = str(item.get("difficulty") or "").lower()
+        idea = {
+            "title": str(item["title"]).strip()[:200],
+            "description": str(item.get("description") or "").strip()[:2000],
+            "category": category if category in Category.values else Category.PHOTO,
+            "tags": [t.lstrip("#") for t in _clean_tags(item.get("tags"), 10)],
+            "difficulty": difficulty if difficulty in Difficulty.values else Difficulty.MEDIUM,
+        }
+        if kind == "comprehensive":
+            idea["caption"] = str(item.get("caption") or "").strip()[: rules.caption_limit]
+            idea["hashtags"] = _clean_tags(item.get("hashtags"), options.hashtag_count)
+        ideas.append(idea)
+    if not ideas:
+        raise ValueError("no usable idea")
+    return {"ideas": ideas[: options.idea_count]}
+
+
+# --- The service ------------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    membership: Membership
+    creator: Creator
+    options: StudioOptions
+    generation: Generation
+    request: AIRequest
+
+
+def _texts_of(kind: str, result: dict) -> list[tuple[tuple, str]]:
+    """(path, text) pairs of every piece of generated prose in a result."""
+    if kind in {"message", "caption"}:
+        key = "text" if kind == "message" else "caption"
+        return [(("variations", i, key), v[key]) for i, v in enumerate(result["variations"])]
+    if kind == "hashtags":
+        return []
+    pairs = []
+    for i, idea in enumerate(result["ideas"]):
+        pairs += [(("ideas", i, "title"), idea["title"]), (("ideas", i, "description"), idea["description"])]
+        if kind == "comprehensive":
+            pairs.append((("ideas", i, "caption"), idea["caption"]))
+    return pairs
+
+
+def studio_prepare(*, membership: Membership, creator: Creator, data: dict[str, Any]) -> Prepared:
+    """Authorise, validate, apply the request-side safety policy and record the generation."""
+    from apps.studio import analytics, safety
+
+    require(membership, Perm.SEND_MESSAGES, creator)
+    options = options_from(data, creator=creator)
+    fan_notes = str((options.fan or {}).get("notes") or "")
+    violations = safety.check_request([options.media_description, options.goal, fan_notes])
+    if violations:
+        Generation.objects.create(
+            agency_id=creator.agency_id, creator=creator, user=membership.user, type=options.type,
+            options=options.public(), status=Generation.Status.REFUSED, error=violations[0].message[:300],
+        )  # fmt: skip
+        raise ApplicationError(
+            violations[0].message, field="media_description" if options.media_description else "goal"
+        )
+    if options.type in {"idea", "comprehensive", "hashtags"}:
+        trends = analytics.rising_trends(agency_id=creator.agency_id, creator=creator)
+        rising = [t.tag for t in getattr(trends, "tags", [])[:5]]
+        if rising:
+            options.trend_hint = "rising tags: " + ", ".join(rising)
+    shape = prompts.SHAPES[options.type]
+    count = options.variations if options.type in {"message", "caption"} else options.idea_count
+    if options.type == "hashtags":
+        count = options.hashtag_count
+    request = AIRequest(
+        feature=f"studio.{options.type}",
+        system=prompts.system_prompt(creator, shape),
+        messages=[Message("user", prompts.task_prompt(creator, options))],
+        agency_id=creator.agency_id,
+        creator_id=creator.pk,
+        user_id=membership.user_id,
+        json_mode=True,
+        temperature=0.8,
+        max_tokens=min(settings.AI_MAX_OUTPUT_TOKENS, 400 + 350 * count),
+        context={
+            "creator": {
+                "display_name": creator.display_name, "niche": creator.niche, "persona": creator.persona,
+                "voice": creator.voice, "sample_texts": creator.sample_texts, "avoid_words": creator.avoid_words,
+                "avoid_topics": creator.avoid_topics, "language": creator.language,
+            },
+            "fan": options.fan or {}, "platform": options.platform, "tone": options.tone,
+            "task": options.type if options.type != "comprehensive" else "idea",
+            "count": count, "json_example": shape,
+        },
+    )  # fmt: skip
+    generation = Generation.objects.create(
+        agency_id=creator.agency_id, creator=creator, user=membership.user, type=options.type, options=options.public()
+    )
+    return Prepared(membership, creator, options, generation, request)
+
+
+def _repair_request(request: AIRequest, answer: str) -> AIRequest:
+    return AIRequest(
+        **{**request.__dict__, "messages": [*request.messages, Message("assistant", answer[:4000]),
+           Message("user", "That answer did not match the JSON shape. Answer again with only the JSON object.")]},
+    )  # fmt: skip
+
+
+def _avoid_request(request: AIRequest, removed: list[str]) -> AIRequest:
+    note = (
+        "Your last answer used words the creator never says ("
+        + ", ".join(sorted(set(removed)))
+        + "). Write it again without them."
+    )
+    return AIRequest(**{**request.__dict__, "messages": [*request.messages, Message("user", note)]})
+
+
+def _apply_safety(prepared: Prepared, result: dict) -> tuple[dict, list, bool]:
+    """Filter every text; drop items the policy blocks. Returns (result, violations, regenerate?)."""
+    from apps.studio import safety
+
+    creator, options = prepared.creator, prepared.options
+    violations, regenerate, blocked_paths = [], False, set()
+    for path, text in _texts_of(options.type, result):
+        outcome = safety.apply_policy(
+            text, avoid_words=creator.avoid_words, avoid_topics=creator.avoid_topics, platform=options.platform
+        )
+        violations += outcome.violations
+        if outcome.blocked:
+            blocked_paths.add(path[:2])
+            continue
+        regenerate = regenerate or outcome.needs_regeneration
+        container = result[path[0]][path[1]]
+        container[path[2]] = outcome.text
+    if blocked_paths:
+        key = "variations" if options.type in {"message", "caption"} else "ideas"
+        result[key] = [item for i, item in enumerate(result[key]) if (key, i) not in blocked_paths]
+    return result, violations, regenerate
+
+
+def _hashtag_rules(prepared: Prepared, result: dict) -> dict:
+    from apps.studio import analytics
+
+    options, creator = prepared.options, prepared.creator
+    if options.type == "hashtags":
+        result["hashtags"] = analytics.hashtag_suggestions(
+            creator=creator, strategy=options.strategy, count=options.hashtag_count, platform=options.platform,
+            preferred=result["hashtags"],
+        )  # fmt: skip
+    elif options.type == "comprehensive":
+        for idea in result["ideas"]:
+            idea["hashtags"] = analytics.hashtag_suggestions(
+                creator=creator, strategy=options.strategy, count=options.hashtag_count, platform=options.platform,
+                preferred=idea["hashtags"],
+            )  # fmt: skip
+    return result
+
+
+@transaction.atomic
+def _save_ideas(prepared: Prepared, result: dict) -> dict:
+    """Score each idea from the creator's history, skip near-duplicates of recent ideas, store them."""
+    from apps.studio import analytics
+
+    creator = prepared.creator
+    since = timezone.now() - timedelta(days=IDEA_REPEAT_DAYS)
+    recent = list(ContentIdea.objects.for_agency(creator.agency_id).filter(creator=creator, created_at__gte=since)
+                  .values_list("title", flat=True)[:500])  # fmt: skip
+    trends = analytics.rising_trends(agency_id=creator.agency_id, creator=creator)
+    kept, rows = [], []
+    for idea in result["ideas"]:
+        duplicate = analytics.near_duplicate(idea["title"], recent)
+        if duplicate:
+            continue
+        recent.append(idea["title"])
+        scores = analytics.score_idea(creator=creator, category=idea["category"], tags=idea["tags"], trends=trends)
+        idea["scores"] = {
+            "estimated_engagement": scores.estimated_engagement, "trend_score": scores.trend_score,
+            "ppv_suitability": scores.ppv_suitability, "subscription_value": scores.subscription_value,
+            "tip_potential": scores.tip_potential,
+        }  # fmt: skip
+        idea["why"] = scores.explanation
+        kept.append(idea)
+        rows.append(
+            ContentIdea(
+                agency_id=creator.agency_id, creator=creator, generation=prepared.generation, title=idea["title"],
+                description=idea["description"], category=idea["category"], tags=idea["tags"],
+                difficulty=idea["difficulty"], fingerprint=analytics.title_fingerprint(idea["title"]),
+                score_explanation=scores.explanation, **idea["scores"],
+            )
+        )  # fmt: skip
+    ContentIdea.objects.bulk_create(rows)
+    result["ideas"] = kept
+    return result
+
+
+def _finish(prepared: Prepared, response: AIResponse, result: dict, violations: list) -> Generation:
+    generation = prepared.generation
+    if prepared.options.type in {"idea", "comprehensive"}:
+        result = _save_ideas(prepared, result)
+    result["policy"] = [{"rule": v.rule, "message": v.message} for v in violations]
+    generation.result = result
+    generation.text = generation.text or json.dumps(result, ensure_ascii=False)[:20000]
+    generation.status = Generation.Status.DONE
+    generation.provider, generation.model = response.provider, response.model
+    generation.input_tokens, generation.output_tokens = response.usage.input_tokens, response.usage.output_tokens
+    generation.cost_usd, generation.latency_ms, generation.degraded = (
+        response.cost_usd,
+        response.latency_ms,
+        response.degraded,
+    )
+    generation.save()
+    return generation
+
+
+def _fail(
+    generation: Generation, message: str, *, text: str = "", status: str = Generation.Status.FAILED
+) -> Generation:
+    generation.status = status
+    generation.error = message[:300]
+    if text:
+        generation.text = text
+    generation.save(update_fields=["status", "error", "text"])
+    return generation
+
+
+def _complete_from_answer(prepared: Prepared, answer: str) -> tuple[dict | None, str | None]:
+    data = parse_json(answer)
+    if data is None:
+        return None, "not JSON"
+    try:
+        return normalise(prepared.options.type, data, prepared.options), None
+    except ValueError as error:
+        return None, str(error)
+
+
+def generation_run(*, membership: Membership, creator: Creator, data: dict[str, Any]) -> Generation:
+    """Generate (not streamed): validate, call the model, repair once, apply the policy, save."""
+    prepared = studio_prepare(membership=membership, creator=creator, data=data)
+    request = prepared.request
+    try:
+        response = gateway.generate_sync(request)
+        result, problem = _complete_from_answer(prepared, response.text)
+        if result is None:
+            response = gateway.generate_sync(_repair_request(request, response.text))
+            result, problem = _complete_from_answer(prepared, response.text)
+        if result is None:
+            return _fail(prepared.generation, f"The model's answer could not be read ({problem}).", text=response.text)
+        result, violations, regenerate = _apply_safety(prepared, result)
+        if regenerate:
+            removed = [v.excerpt or v.message for v in violations if v.rule == "avoid_word"]
+            retry = gateway.generate_sync(_avoid_request(request, removed))
+            retried, _ = _complete_from_answer(prepared, retry.text)
+            if retried is not None:
+                response = retry
+                result, violations, _ = _apply_safety(prepared, retried)
+    except AIError as error:
+        return _fail(prepared.generation, f"{error.message}")
+    if prepared.options.type in {"hashtags", "comprehensive"}:
+        result = _hashtag_rules(prepared, result)
+    return _finish(prepared, response, result, violations)
+
+
+async def generation_stream(*, membership: Membership, creator: Creator, data: dict[str, Any]) -> AsyncIterator[dict]:
+    """Stream a generation: {"event": "content", "text"}…, then "complete" (with the generation) or
+    "error" (with the message and the text received so far, which stays saved). Closing the
+    iterator cancels the upstream call and marks the generation cancelled."""
+    try:
+        prepared = await sync_to_async(studio_prepare)(membership=membership, creator=creator, data=data)
+    except ApplicationError as error:
+        yield {"event": "error", "message": error.message, "field": error.field, "partial": ""}
+        return
+    parts: list[str] = []
+    stream = gateway.stream(prepared.request)
+    try:
+        async for event in stream:
+            if isinstance(event, StreamChunk):
+                parts.append(event.text)
+                yield {"event": "content", "text": event.text}
+            elif isinstance(event, StreamError):
+                text = event.partial_text or "".join(parts)
+                await sync_to_async(_fail)(prepared.generation, event.error.message, text=text)
+                yield {
+                    "event": "error",
+                    "message": event.error.message,
+                    "partial": text,
+                    "generation": prepared.generation.pk,
+                }
+                return
+            elif isinstance(event, StreamComplete):
+                response = event.response
+                prepared.generation.text = response.text
+                result, problem = _complete_from_answer(prepared, response.text)
+                if result is None:
+                    message = f"The model's answer could not be read ({problem})."
+                    await sync_to_async(_fail)(prepared.generation, message, text=response.text)
+                    yield {"event": "error", "message": "The model's answer could not be read. Try again.",
+                           "partial": response.text, "generation": prepared.generation.pk}  # fmt: skip
+                    return
+                result, violations, _ = _apply_safety(prepared, result)
+                if prepared.options.type in {"hashtags", "comprehensive"}:
+                    result = await sync_to_async(_hashtag_rules)(prepared, result)
+                generation = await sync_to_async(_finish)(prepared, response, result, violations)
+                yield {"event": "complete", "generation": generation.pk, "result": generation.result,
+                       "provider": response.provider, "model": response.model, "degraded": response.degraded,
+                       "cost_usd": str(response.cost_usd), "latency_ms": round(response.latency_ms, 1)}  # fmt: skip
+                return
+    except (GeneratorExit, Exception) as exc:
+        await stream.aclose()
+        if prepared.generation.status == Generation.Status.RUNNING:
+            await sync_to_async(_fail)(prepared.generation, "Cancelled.", text="".join(parts),
+                                       status=Generation.Status.CANCELLED)  # fmt: skip
+        if isinstance(exc, GeneratorExit):
+            raise
+        raise
+
+
+# --- Idea history -----------------------------------------------------------------------------
+
+
+def idea_set_favourite(*, membership: Membership, idea: ContentIdea, favourite: bool) -> ContentIdea:
+    require(membership, Perm.SEND_MESSAGES, idea.creator)
+    idea.is_favourite = favourite
+    idea.save(update_fields=["is_favourite"])
+    return idea
+
+
+def idea_mark_used(*, membership: Membership, idea: ContentIdea, outcome: str = "") -> ContentIdea:
+    require(membership, Perm.SEND_MESSAGES, idea.creator)
+    if len(outcome) > 2000:
+        raise ApplicationError("Keep the outcome under 2,000 characters.", field="outcome")
+    idea.used_at = idea.used_at or timezone.now()
+    idea.outcome = outcome.strip()
+    idea.save(update_fields=["used_at", "outcome"])
+    return idea
+
+
+def generation_save_to_library(*, membership: Membership, generation: Generation, saved: bool = True) -> Generation:
+    require(membership, Perm.SEND_MESSAGES, generation.creator)
+    generation.saved = saved
+    generation.save(update_fields=["saved"])
+    return generation

@@ -1,0 +1,137 @@
+"""Studio pages and the streaming websocket, with the built-in provider."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.urls import reverse
+
+from apps.ai.registry import registry
+from apps.studio.models import ContentIdea, Generation
+from huntaze.asgi import application
+from tests.conftest import build_world, login_client
+
+NO_KEYS = {"OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": "", "AZURE_OPENAI_API_KEY": "", "OPENAI_COMPATIBLE_BASE_URL": ""}
+
+
+@pytest.fixture(autouse=True)
+def builtin(settings):
+    for key, value in NO_KEYS.items():
+        setattr(settings, key, value)
+    registry.reset()
+    yield
+    registry.reset()
+
+
+def test_studio_page_shows_persona_and_streaming_form(world, client_for):
+    world.creator.persona = "<script>alert('x')</script> Calm yoga teacher"
+    world.creator.save()
+    client = client_for(world.manager)
+    session = client.session
+    session["huntaze_creator_id"] = world.creator.pk
+    session.save()
+    page = client.get(reverse("studio:index") + "?type=caption").content.decode()
+    assert "Calm yoga teacher" in page and "<script>alert" not in page and "&lt;script&gt;" in page
+    assert 'ws-connect="/ws/studio/"' in page and "ws-send" in page and 'name="caption_length"' in page
+
+
+def test_generate_without_javascript(world, client_for):
+    client = client_for(world.manager)
+    response = client.post(
+        reverse("studio:index"),
+        {"type": "message", "creator_id": world.creator.pk, "variations": "2", "tone": "flirty"},
+    )
+    assert response.status_code == 200
+    generation = Generation.objects.get()
+    assert generation.status == "done" and len(generation.result["variations"]) == 2
+    assert generation.result["variations"][0]["text"][:20] in response.content.decode()
+    assert "Built-in offline writer" in response.content.decode()
+
+
+def test_form_errors_are_shown_not_raised(world, client_for):
+    response = client_for(world.manager).post(
+        reverse("studio:index"), {"type": "idea", "creator_id": world.creator.pk, "idea_count": "99"}
+    )
+    assert response.status_code == 200 and "Ask for between 1 and 50 ideas." in response.content.decode()
+    assert not Generation.objects.exists()
+
+
+def test_viewer_cannot_generate(world, client_for):
+    client = client_for(world.viewer)
+    assert "but not generate" in client.get(reverse("studio:index")).content.decode()
+    response = client.post(reverse("studio:index"), {"type": "message", "creator_id": world.creator.pk})
+    assert response.status_code == 403 and not Generation.objects.exists()
+
+
+def test_history_and_idea_board(world, client_for, django_assert_max_num_queries):
+    client = client_for(world.manager)
+    client.post(reverse("studio:index"), {"type": "idea", "creator_id": world.creator.pk, "idea_count": "3"})
+    generation = Generation.objects.get()
+    client.post(reverse("studio:generation-save", args=[generation.pk]))
+    assert Generation.objects.get().saved
+    with django_assert_max_num_queries(12):
+        history = client.get(reverse("studio:history") + "?show=saved")
+    assert history.status_code == 200 and "saved" in history.content.decode()
+    idea = ContentIdea.objects.first()
+    client.post(reverse("studio:idea-update", args=[idea.pk]), {"favourite": "1"})
+    client.post(reverse("studio:idea-update", args=[idea.pk]), {"action": "use", "outcome": "did great"})
+    idea.refresh_from_db()
+    assert idea.is_favourite and idea.used_at and idea.outcome == "did great"
+    with django_assert_max_num_queries(12):
+        board = client.get(reverse("studio:ideas") + "?favourite=1")
+    assert idea.title in board.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_websocket_streams_escaped_text_then_the_result():
+    world = await sync_to_async(build_world)("Stream")
+    client = await sync_to_async(login_client)(world.manager)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    communicator = WebsocketCommunicator(
+        application, "/ws/studio/", headers=[(b"origin", b"http://127.0.0.1:8000"), (b"cookie", cookie)]
+    )
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    await communicator.send_to(
+        text_data=json.dumps({"action": "generate", "type": "message", "creator_id": str(world.creator.pk)})
+    )
+    frames = []
+    while True:
+        frame = await communicator.receive_from(timeout=10)
+        frames.append(frame)
+        if 'id="studio-result"' in frame and "hx-swap-oob" in frame and "Save to library" in frame:
+            break
+    assert any('id="studio-stream"' in f for f in frames)
+    generation = await Generation.objects.aget()
+    assert generation.status == "done"
+    await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_websocket_rejects_anonymous_and_bad_input():
+    communicator = WebsocketCommunicator(application, "/ws/studio/", headers=[(b"origin", b"http://127.0.0.1:8000")])
+    connected, code = await communicator.connect(timeout=5)
+    assert not connected and code == 4403
+    world = await sync_to_async(build_world)("Bad")
+    other = await sync_to_async(build_world)("Other")
+    client = await sync_to_async(login_client)(world.manager)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    communicator = WebsocketCommunicator(
+        application, "/ws/studio/", headers=[(b"origin", b"http://127.0.0.1:8000"), (b"cookie", cookie)]
+    )
+    assert (await communicator.connect(timeout=5))[0]
+    await communicator.send_to(text_data="not json")
+    assert "could not be read" in await communicator.receive_from(timeout=5)
+    await communicator.send_to(
+        text_data=json.dumps({"action": "generate", "type": "message", "creator_id": other.creator.pk})
+    )
+    assert "Choose one of your creators." in await communicator.receive_from(timeout=5)
+    await communicator.send_to(
+        text_data=json.dumps({"action": "generate", "type": "idea", "idea_count": "0", "creator_id": world.creator.pk})
+    )
+    frames = [await communicator.receive_from(timeout=5) for _ in range(2)]
+    assert any("Ask for between 1 and 50 ideas." in f for f in frames)
+    await communicator.disconnect()
