@@ -45,6 +45,7 @@ UNIVERSAL_BODY = {
     "timezone": "UTC",
     "favourite": True,
     "outcome": "hijacked",
+    "caption": "hijacked caption",
 }
 
 

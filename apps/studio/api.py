@@ -10,7 +10,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, StreamingHttpResponse
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import PageNumberPagination, paginate
 
 from apps.accounts.api import api_membership
@@ -183,3 +183,96 @@ def idea_use(request: HttpRequest, idea_id: int, payload: UseIn):
     membership = api_membership(request)
     idea = selectors.idea_get_for_member(membership=membership, idea_id=idea_id)
     return services.idea_mark_used(membership=membership, idea=idea, outcome=payload.outcome)
+
+
+# --- Performance data: trends, seasonality, caption analysis, posts --------------------------
+
+
+def _creator(request: HttpRequest, creator_id: int):
+    membership = api_membership(request)
+    return membership, creator_get_for_member(membership=membership, creator_id=creator_id, include_archived=False)
+
+
+@router.get("/creators/{creator_id}/trends")
+def trends(request: HttpRequest, creator_id: int):
+    """Rising tags and categories from the agency's own results (cached for an hour)."""
+    from dataclasses import asdict
+
+    from apps.studio import analytics
+
+    _, creator = _creator(request, creator_id)
+    result = analytics.rising_trends(agency_id=creator.agency_id, creator=creator)
+    return asdict(result)
+
+
+@router.get("/creators/{creator_id}/seasonality")
+def seasonality(request: HttpRequest, creator_id: int, days: int = Query(60, ge=1, le=366)):
+    """Dated events for the creator's locale plus their own weekly and yearly patterns."""
+    from dataclasses import asdict
+
+    from django.utils import timezone
+
+    from apps.studio import analytics
+
+    _, creator = _creator(request, creator_id)
+    events = analytics.seasonality(creator=creator, on=timezone.localdate(), horizon_days=days)
+    return {"events": [asdict(event) for event in events]}
+
+
+class CaptionIn(Schema):
+    caption: str = Field(min_length=1, max_length=5000)
+    platform: str = "onlyfans"
+
+
+@router.post("/creators/{creator_id}/caption-analysis")
+def caption_analysis(request: HttpRequest, creator_id: int, payload: CaptionIn):
+    """Length, emoji, call to action and question, against this creator's results, with advice."""
+    from dataclasses import asdict
+
+    from apps.core.errors import ApplicationError
+    from apps.studio import analytics
+    from apps.studio.platforms import PLATFORMS
+
+    if payload.platform not in PLATFORMS:
+        raise ApplicationError(f"Unknown platform “{payload.platform}”.", field="platform")
+    _, creator = _creator(request, creator_id)
+    return asdict(analytics.caption_analysis(creator=creator, caption=payload.caption, platform=payload.platform))
+
+
+class PostOut(Schema):
+    id: int
+    creator_id: int
+    platform: str
+    posted_at: datetime
+    caption: str
+    tags: list[str]
+    category: str
+    media_type: str
+    views: int
+    likes: int
+    comments: int
+    tips: Decimal
+    ppv_unlocks: int
+    revenue: Decimal
+
+
+@router.get("/posts", response=list[PostOut])
+@paginate(PageNumberPagination, page_size=50)
+def post_list(request: HttpRequest, creator_id: int | None = None):
+    return selectors.post_list(membership=api_membership(request), creator_id=creator_id)
+
+
+@router.post("/creators/{creator_id}/posts/import")
+def posts_import(request: HttpRequest, creator_id: int):
+    """Import posts from a CSV file (multipart field ``file``); answers a per-row report.
+    Columns are documented in docs/studio-data.md."""
+    from dataclasses import asdict
+
+    from apps.core.errors import ApplicationError
+    from apps.studio.imports import posts_import_csv
+
+    membership, creator = _creator(request, creator_id)
+    upload = request.FILES.get("file")
+    if upload is None:
+        raise ApplicationError("Attach the CSV file as the multipart field “file”.", field="file")
+    return asdict(posts_import_csv(membership=membership, creator=creator, file=upload))

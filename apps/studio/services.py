@@ -11,6 +11,7 @@ once if anything had to be removed. Idea scores come from the creator's own resu
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -485,13 +486,14 @@ async def generation_stream(*, membership: Membership, creator: Creator, data: d
                        "provider": response.provider, "model": response.model, "degraded": response.degraded,
                        "cost_usd": str(response.cost_usd), "latency_ms": round(response.latency_ms, 1)}  # fmt: skip
                 return
-    except (GeneratorExit, Exception) as exc:
+    except BaseException:  # cancelled (CancelledError), closed (GeneratorExit) or failed: keep the text
         await stream.aclose()
         if prepared.generation.status == Generation.Status.RUNNING:
-            await sync_to_async(_fail)(prepared.generation, "Cancelled.", text="".join(parts),
-                                       status=Generation.Status.CANCELLED)  # fmt: skip
-        if isinstance(exc, GeneratorExit):
-            raise
+            await asyncio.shield(
+                sync_to_async(_fail)(
+                    prepared.generation, "Cancelled.", text="".join(parts), status=Generation.Status.CANCELLED
+                )
+            )
         raise
 
 

@@ -135,3 +135,36 @@ async def test_websocket_rejects_anonymous_and_bad_input():
     frames = [await communicator.receive_from(timeout=5) for _ in range(2)]
     assert any("Ask for between 1 and 50 ideas." in f for f in frames)
     await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_websocket_cancel_stops_the_generation(settings, fake_llm):
+    fake_llm.reset()
+    fake_llm.reply_text = '{"variations": [{"text": "' + "slow words " * 200 + '"}]}'
+    fake_llm.chunk_delay = 0.02
+    settings.OPENAI_API_KEY = "sk-test-cancel-0123456789"
+    settings.OPENAI_BASE_URL = fake_llm.openai_base_url
+    settings.OPENAI_MODELS = ["gpt-4o-mini"]
+    registry.reset()
+    world = await sync_to_async(build_world)("Cancel")
+    client = await sync_to_async(login_client)(world.manager)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    communicator = WebsocketCommunicator(
+        application, "/ws/studio/", headers=[(b"origin", b"http://127.0.0.1:8000"), (b"cookie", cookie)]
+    )
+    assert (await communicator.connect(timeout=5))[0]
+    await communicator.send_to(
+        text_data=json.dumps({"action": "generate", "type": "message", "creator_id": str(world.creator.pk)})
+    )
+    while 'id="studio-stream" hx-swap-oob="beforeend"' not in await communicator.receive_from(timeout=10):
+        pass  # wait for the first streamed text
+    await communicator.send_to(text_data=json.dumps({"action": "cancel"}))
+    frame = ""
+    while "Cancelled." not in frame:
+        frame = await communicator.receive_from(timeout=10)
+    generation = await Generation.objects.aget()
+    assert generation.status == "cancelled"
+    assert generation.text and fake_llm.reply_text.startswith(generation.text)  # what arrived is kept
+    assert len(generation.text) < len(fake_llm.reply_text)
+    await communicator.disconnect()
+    fake_llm.reset()
