@@ -115,3 +115,21 @@ def test_forms_work_without_javascript(server, browser):
     page.get_by_role("button", name="Add creator").click()
     page.wait_for_url(server + "/settings/creators/")
     assert page.get_by_role("link", name="Plain Form").is_visible()
+
+
+def test_studio_streams_a_generation_into_the_page(server, browser):
+    world = build_world("Studio")
+    page = browser.new_context().new_page()
+    log_in(page, server, world.manager.user.email)
+    page.goto(server + "/studio/?type=caption")
+    page.wait_for_function(
+        "() => document.querySelector('.studio')['htmx-internal-data']?.webSocket?.socket?.readyState === 1"
+    )
+    page.get_by_label("Variations (1 to 5)").fill("2")
+    page.get_by_role("button", name="Generate").click()
+    result = page.locator("#studio-result")
+    result.get_by_role("button", name="Save to library").wait_for(timeout=15_000)
+    assert page.locator("#studio-stream").inner_text().strip().startswith("{")  # the raw stream was shown live
+    assert result.locator("ol.results li").count() == 2
+    result.get_by_role("button", name="Save to library").click()
+    page.get_by_text("Saved to the library.").wait_for()

@@ -40,10 +40,10 @@ def test_trends_seasonality_and_caption_analysis(api, world):
 
 def test_posts_import_and_list(api, world, django_capture_on_commit_callbacks):
     csv = (
-        "platform,posted_at,category,caption,tags,views,likes,comments,tips,ppv_unlocks,revenue,external_id\n"
-        "onlyfans,2026-10-01T20:00:00,photo,New set,cosplay beach,1000,120,8,5.00,0,5.00,a1\n"
-        "onlyfans,not-a-date,photo,Bad row,,10,1,0,0,0,0,a2\n"
-    ).encode()
+        b"platform,posted_at,category,caption,tags,views,likes,comments,tips,ppv_unlocks,revenue,external_id\n"
+        b"onlyfans,2026-10-01T20:00:00,photo,New set,cosplay beach,1000,120,8,5.00,0,5.00,a1\n"
+        b"onlyfans,not-a-date,photo,Bad row,,10,1,0,0,0,0,a2\n"
+    )
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(
             f"/api/v1/studio/creators/{world.creator.pk}/posts/import",
