@@ -22,6 +22,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import Creator, Membership
@@ -247,9 +248,16 @@ def studio_prepare(*, membership: Membership, creator: Creator, data: dict[str, 
         )
     if options.type in {"idea", "comprehensive", "hashtags"}:
         trends = analytics.rising_trends(agency_id=creator.agency_id, creator=creator)
-        rising = [t.tag for t in getattr(trends, "tags", [])[:5]]
+        hints = []
+        rising = [t.tag for t in trends.tags[:5]]
         if rising:
-            options.trend_hint = "rising tags: " + ", ".join(rising)
+            hints.append("rising tags: " + ", ".join(rising))
+        if options.type != "hashtags":
+            events = analytics.seasonality(creator=creator, on=timezone.localdate(), horizon_days=21)
+            upcoming = [f"{e.name} ({e.starts:%b %d})" for e in sorted(events, key=lambda e: -e.relevance)[:3]]
+            if upcoming:
+                hints.append("coming up: " + "; ".join(upcoming))
+        options.trend_hint = "; ".join(hints)
     shape = prompts.SHAPES[options.type]
     count = options.variations if options.type in {"message", "caption"} else options.idea_count
     if options.type == "hashtags":
@@ -345,8 +353,11 @@ def _save_ideas(prepared: Prepared, result: dict) -> dict:
 
     creator = prepared.creator
     since = timezone.now() - timedelta(days=IDEA_REPEAT_DAYS)
-    recent = list(ContentIdea.objects.for_agency(creator.agency_id).filter(creator=creator, created_at__gte=since)
-                  .values_list("title", flat=True)[:500])  # fmt: skip
+    recent = list(
+        ContentIdea.objects.for_agency(creator.agency_id)
+        .filter(Q(created_at__gte=since) | Q(used_at__gte=since), creator=creator)
+        .values_list("title", flat=True)[:500]
+    )  # fmt: skip
     trends = analytics.rising_trends(agency_id=creator.agency_id, creator=creator)
     kept, rows = [], []
     for idea in result["ideas"]:

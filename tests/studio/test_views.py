@@ -49,6 +49,7 @@ def test_generate_without_javascript(world, client_for):
     assert generation.status == "done" and len(generation.result["variations"]) == 2
     assert generation.result["variations"][0]["text"][:20] in response.content.decode()
     assert "Built-in offline writer" in response.content.decode()
+    assert response.content.decode().count("data-copy=") == 2
 
 
 def test_form_errors_are_shown_not_raised(world, client_for):
