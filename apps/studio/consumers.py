@@ -2,7 +2,8 @@
 
 The client sends {"action": "generate", "creator_id": …, "type": …, options…} or
 {"action": "cancel"}. The server answers with HTML fragments for htmx out-of-band swaps:
-streamed text (escaped, batched every 30 ms so tiny tokens do not become tiny frames), then
+streamed text (escaped; the first chunk at once, later ones batched into at most one frame per
+30 ms, flushed by a timer so no text waits for the next token), then
 the rendered result or the error with the partial text kept. One generation at a time per
 socket; cancel (or closing the tab) cancels the upstream call.
 """
@@ -20,7 +21,7 @@ from django.template.loader import render_to_string
 from django.utils.html import escape
 
 CLOSE_FORBIDDEN = 4403
-FLUSH_SECONDS = 0.03
+FLUSH_SECONDS = 0.005
 OPTION_FIELDS = (
     "type", "platform", "tone", "message_type", "idea_count", "caption_length", "hashtag_count",
     "variations", "media_description", "goal", "strategy",
@@ -101,29 +102,46 @@ class StudioConsumer(AsyncWebsocketConsumer):
             return
         data = {key: message[key] for key in OPTION_FIELDS if key in message and message[key] != ""}
         await self.send(text_data=render_to_string("studio/partials/status.html", {"status": "running"}))
-        buffer: list[str] = []
-        last_flush = time.monotonic()
-        async for event in generation_stream(membership=self.membership, creator=creator, data=data):
-            if event["event"] == "content":
-                buffer.append(event["text"])
-                if time.monotonic() - last_flush >= FLUSH_SECONDS:
-                    await self._flush(buffer)
-                    last_flush = time.monotonic()
-            elif event["event"] == "complete":
-                await self._flush(buffer)
-                generation = await database_sync_to_async(_load)(event["generation"])
-                html = await database_sync_to_async(render_to_string)(
-                    "studio/partials/result.html", {"generation": generation, "event": event}
-                )
-                await self.send(text_data=html)
-            else:
-                await self._flush(buffer)
-                await self._send_error(event["message"], event.get("partial", ""))
+        self._buffer: list[str] = []
+        self._last_flush = 0.0  # the first chunk goes out at once
+        self._flusher: asyncio.Task | None = None
+        try:
+            async for event in generation_stream(membership=self.membership, creator=creator, data=data):
+                if event["event"] == "content":
+                    self._buffer.append(event["text"])
+                    await self._maybe_flush()
+                elif event["event"] == "complete":
+                    await self._flush_now()
+                    generation = await database_sync_to_async(_load)(event["generation"])
+                    html = await database_sync_to_async(render_to_string)(
+                        "studio/partials/result.html", {"generation": generation, "event": event}
+                    )
+                    await self.send(text_data=html)
+                else:
+                    await self._flush_now()
+                    await self._send_error(event["message"], event.get("partial", ""))
+        finally:
+            if self._flusher is not None:
+                self._flusher.cancel()
 
-    async def _flush(self, buffer: list[str]) -> None:
-        if buffer:
-            text = escape("".join(buffer))
-            buffer.clear()
+    async def _maybe_flush(self) -> None:
+        """Send at once when the last frame left more than FLUSH_SECONDS ago; otherwise make sure
+        a flush is scheduled for the end of the window, so no text waits for the next token."""
+        wait = self._last_flush + FLUSH_SECONDS - time.monotonic()
+        if wait <= 0:
+            await self._flush_now()
+        elif self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_later(wait))
+
+    async def _flush_later(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        await self._flush_now()
+
+    async def _flush_now(self) -> None:
+        if self._buffer:
+            text = escape("".join(self._buffer))
+            self._buffer.clear()
+            self._last_flush = time.monotonic()
             await self.send(text_data=f'<span id="studio-stream" hx-swap-oob="beforeend">{text}</span>')
 
 
