@@ -95,6 +95,7 @@ def victim(db) -> tuple[World, dict]:
         "credential_id": credential.pk,
         "generation_id": generation.pk,
         "idea_id": idea.pk,
+        "index": 0,
         "token": "forged-token",
         "uidb64": urlsafe_base64_encode(force_bytes(world.manager.user.pk)),
     }
@@ -103,7 +104,7 @@ def victim(db) -> tuple[World, dict]:
 
 KWARG_OBJECTS = {
     "creator_id", "membership_id", "invitation_id", "token_id", "notification_id", "credential_id",
-    "generation_id", "idea_id", "token", "uidb64",
+    "generation_id", "idea_id", "index", "token", "uidb64",
 }  # fmt: skip
 # Links whose secret is the capability (invitation and password-reset links): forged ones must
 # neither leak nor change anything, but they may render a friendly "invalid link" page.

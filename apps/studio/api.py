@@ -117,6 +117,14 @@ def generation_save(request: HttpRequest, generation_id: int, payload: SaveIn):
     return services.generation_save_to_library(membership=membership, generation=generation, saved=payload.saved)
 
 
+@router.post("/generations/{generation_id}/variations/{index}/regenerate", response=GenerationOut)
+def variation_regenerate(request: HttpRequest, generation_id: int, index: int):
+    """Write one variation (0-based) of a message or caption again, keeping the others."""
+    membership = api_membership(request)
+    generation = selectors.generation_get_for_member(membership=membership, generation_id=generation_id)
+    return services.generation_regenerate_variation(membership=membership, generation=generation, index=index)
+
+
 class IdeaOut(Schema):
     id: int
     creator_id: int

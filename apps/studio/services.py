@@ -230,8 +230,11 @@ def _texts_of(kind: str, result: dict) -> list[tuple[tuple, str]]:
     return pairs
 
 
-def studio_prepare(*, membership: Membership, creator: Creator, data: dict[str, Any]) -> Prepared:
-    """Authorise, validate, apply the request-side safety policy and record the generation."""
+def studio_prepare(
+    *, membership: Membership, creator: Creator, data: dict[str, Any], generation: Generation | None = None
+) -> Prepared:
+    """Authorise, validate, apply the request-side safety policy and record the generation
+    (or reuse ``generation``, when one of its variations is being regenerated)."""
     from apps.studio import analytics, safety
 
     require(membership, Perm.SEND_MESSAGES, creator)
@@ -283,9 +286,14 @@ def studio_prepare(*, membership: Membership, creator: Creator, data: dict[str, 
             "count": count, "json_example": shape,
         },
     )  # fmt: skip
-    generation = Generation.objects.create(
-        agency_id=creator.agency_id, creator=creator, user=membership.user, type=options.type, options=options.public()
-    )
+    if generation is None:
+        generation = Generation.objects.create(
+            agency_id=creator.agency_id,
+            creator=creator,
+            user=membership.user,
+            type=options.type,
+            options=options.public(),
+        )
     return Prepared(membership, creator, options, generation, request)
 
 
@@ -426,31 +434,72 @@ def _complete_from_answer(prepared: Prepared, answer: str) -> tuple[dict | None,
         return None, str(error)
 
 
+class _Unreadable(Exception):
+    def __init__(self, text: str, problem: str) -> None:
+        super().__init__(problem)
+        self.text = text
+        self.problem = problem
+
+
+def _produce(prepared: Prepared) -> tuple[AIResponse, dict, list]:
+    """Call the model, repair once, apply the policy (regenerating once for avoided words)."""
+    request = prepared.request
+    response = gateway.generate_sync(request)
+    result, problem = _complete_from_answer(prepared, response.text)
+    if result is None:
+        response = gateway.generate_sync(_repair_request(request, response.text))
+        result, problem = _complete_from_answer(prepared, response.text)
+    if result is None:
+        raise _Unreadable(response.text, problem or "")
+    result, violations, regenerate = _apply_safety(prepared, result)
+    if regenerate:
+        removed = [v.excerpt or v.message for v in violations if v.rule == "avoid_word"]
+        retry = gateway.generate_sync(_avoid_request(request, removed))
+        retried, _ = _complete_from_answer(prepared, retry.text)
+        if retried is not None:
+            response = retry
+            result, violations, _ = _apply_safety(prepared, retried)
+    if prepared.options.type in {"hashtags", "comprehensive"}:
+        result = _hashtag_rules(prepared, result)
+    return response, result, violations
+
+
 def generation_run(*, membership: Membership, creator: Creator, data: dict[str, Any]) -> Generation:
     """Generate (not streamed): validate, call the model, repair once, apply the policy, save."""
     prepared = studio_prepare(membership=membership, creator=creator, data=data)
-    request = prepared.request
     try:
-        response = gateway.generate_sync(request)
-        result, problem = _complete_from_answer(prepared, response.text)
-        if result is None:
-            response = gateway.generate_sync(_repair_request(request, response.text))
-            result, problem = _complete_from_answer(prepared, response.text)
-        if result is None:
-            return _fail(prepared.generation, f"The model's answer could not be read ({problem}).", text=response.text)
-        result, violations, regenerate = _apply_safety(prepared, result)
-        if regenerate:
-            removed = [v.excerpt or v.message for v in violations if v.rule == "avoid_word"]
-            retry = gateway.generate_sync(_avoid_request(request, removed))
-            retried, _ = _complete_from_answer(prepared, retry.text)
-            if retried is not None:
-                response = retry
-                result, violations, _ = _apply_safety(prepared, retried)
+        response, result, violations = _produce(prepared)
+    except _Unreadable as error:
+        return _fail(prepared.generation, f"The model's answer could not be read ({error.problem}).", text=error.text)
     except AIError as error:
-        return _fail(prepared.generation, f"{error.message}")
-    if prepared.options.type in {"hashtags", "comprehensive"}:
-        result = _hashtag_rules(prepared, result)
+        return _fail(prepared.generation, error.message)
     return _finish(prepared, response, result, violations)
+
+
+def generation_regenerate_variation(*, membership: Membership, generation: Generation, index: int) -> Generation:
+    """Write one variation of a message or caption again, keeping the others."""
+    variations = (generation.result or {}).get("variations") or []
+    if generation.type not in {GenerationType.MESSAGE, GenerationType.CAPTION} or generation.status != "done":
+        raise ApplicationError("Only finished messages and captions have variations to regenerate.")
+    if not 0 <= index < len(variations):
+        raise ApplicationError("There is no such variation.", field="index")
+    data = {**generation.options, "variations": 1}
+    prepared = studio_prepare(membership=membership, creator=generation.creator, data=data, generation=generation)
+    try:
+        response, result, violations = _produce(prepared)
+    except _Unreadable:
+        raise ApplicationError("The model's answer could not be read. Try again.") from None
+    except AIError as error:
+        raise ApplicationError(error.message) from None
+    if not result["variations"]:
+        raise ApplicationError("The safety policy removed the new variation. Try again.")
+    generation.result["variations"][index] = result["variations"][0]
+    generation.result.setdefault("policy", []).extend({"rule": v.rule, "message": v.message} for v in violations)
+    generation.input_tokens += response.usage.input_tokens
+    generation.output_tokens += response.usage.output_tokens
+    generation.cost_usd += response.cost_usd
+    generation.save(update_fields=["result", "input_tokens", "output_tokens", "cost_usd"])
+    return generation
 
 
 async def generation_stream(*, membership: Membership, creator: Creator, data: dict[str, Any]) -> AsyncIterator[dict]:

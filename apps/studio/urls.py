@@ -10,4 +10,9 @@ urlpatterns = [
     path("studio/ideas/", views.ideas, name="ideas"),
     path("studio/ideas/<int:idea_id>/", views.idea_update, name="idea-update"),
     path("studio/generations/<int:generation_id>/save/", views.generation_save, name="generation-save"),
+    path(
+        "studio/generations/<int:generation_id>/variations/<int:index>/regenerate/",
+        views.variation_regenerate,
+        name="variation-regenerate",
+    ),
 ]

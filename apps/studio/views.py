@@ -111,3 +111,22 @@ def idea_update(request: HttpRequest, idea_id: int) -> HttpResponse:
     return redirect(
         request.POST.get("next") if str(request.POST.get("next", "")).startswith("/studio/") else "studio:ideas"
     )
+
+
+@member_required()
+@require_POST
+def variation_regenerate(request: HttpRequest, generation_id: int, index: int) -> HttpResponse:
+    membership = request.tenant.membership
+    generation = selectors.generation_get_for_member(membership=membership, generation_id=generation_id)
+    error = None
+    try:
+        generation = services.generation_regenerate_variation(membership=membership, generation=generation, index=index)
+    except ApplicationError as exc:
+        error = exc.message
+    if request.htmx:
+        return render(request, "studio/partials/result_body.html", {"generation": generation, "error": error})
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, f"Variation {index + 1} rewritten.")
+    return redirect("studio:history")

@@ -169,3 +169,29 @@ async def test_websocket_cancel_stops_the_generation(settings, fake_llm):
     assert len(generation.text) < len(fake_llm.reply_text)
     await communicator.disconnect()
     fake_llm.reset()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_regenerate_one_variation_keeps_the_others(world, client_for, settings, fake_llm):
+    fake_llm.reset()
+    settings.OPENAI_API_KEY = "sk-test-regen-0123456789"
+    settings.OPENAI_BASE_URL = fake_llm.openai_base_url
+    settings.OPENAI_MODELS = ["gpt-4o-mini"]
+    registry.reset()
+    fake_llm.reply_text = json.dumps({"variations": [{"text": "first take"}, {"text": "second take"}]})
+    client = client_for(world.manager)
+    client.post(reverse("studio:index"), {"type": "message", "creator_id": world.creator.pk, "variations": "2"})
+    generation = Generation.objects.get()
+    fake_llm.reply_text = json.dumps({"variations": [{"text": "a fresh second take"}]})
+    response = client.post(reverse("studio:variation-regenerate", args=[generation.pk, 1]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "a fresh second take" in response.content.decode()
+    generation.refresh_from_db()
+    assert [v["text"] for v in generation.result["variations"]] == ["first take", "a fresh second take"]
+    assert Generation.objects.count() == 1 and generation.output_tokens > 0
+    bad = client.post(reverse("studio:variation-regenerate", args=[generation.pk, 7]), HTTP_HX_REQUEST="true")
+    assert "There is no such variation." in bad.content.decode()
+    assert (
+        client_for(world.viewer).post(reverse("studio:variation-regenerate", args=[generation.pk, 0])).status_code
+        == 403
+    )
+    fake_llm.reset()
