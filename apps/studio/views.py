@@ -130,3 +130,45 @@ def variation_regenerate(request: HttpRequest, generation_id: int, index: int) -
     else:
         messages.success(request, f"Variation {index + 1} rewritten.")
     return redirect("studio:history")
+
+
+@member_required()
+def performance(request: HttpRequest) -> HttpResponse:
+    """The current creator's results: CSV import, tag performance, rising trends, dates ahead,
+    and caption analysis."""
+    from django.utils import timezone
+
+    from apps.studio import analytics
+    from apps.studio.imports import posts_import_csv
+
+    membership = request.tenant.membership
+    creator = request.tenant.creator
+    context: dict = {"creator": creator, "platforms": [(key, rules.label) for key, rules in PLATFORMS.items()]}
+    if creator is None:
+        return render(request, "studio/performance.html", context)
+    if request.method == "POST" and request.POST.get("form") == "import":
+        upload = request.FILES.get("file")
+        if upload is None:
+            context["import_error"] = "Choose a CSV file to import."
+        else:
+            try:
+                context["report"] = posts_import_csv(membership=membership, creator=creator, file=upload)
+            except ApplicationError as error:
+                context["import_error"] = error.message
+    if request.method == "POST" and request.POST.get("form") == "caption":
+        caption = request.POST.get("caption", "").strip()[:5000]
+        platform = request.POST.get("platform", "onlyfans")
+        if caption and platform in PLATFORMS:
+            context["caption_report"] = analytics.caption_analysis(creator=creator, caption=caption, platform=platform)
+            context["caption"] = caption
+        else:
+            context["caption_error"] = "Paste a caption and choose a platform."
+        if request.htmx:
+            return render(request, "studio/performance.html#caption-report", context)
+    context.update(
+        tags=analytics.tag_performance(creator=creator)[:15],
+        trends=analytics.rising_trends(agency_id=creator.agency_id, creator=creator),
+        events=analytics.seasonality(creator=creator, on=timezone.localdate(), horizon_days=45)[:8],
+        posts=selectors.post_list(membership=membership, creator_id=creator.pk).count(),
+    )
+    return render(request, "studio/performance.html", context)

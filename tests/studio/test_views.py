@@ -195,3 +195,48 @@ def test_regenerate_one_variation_keeps_the_others(world, client_for, settings, 
         == 403
     )
     fake_llm.reset()
+
+
+def test_performance_page_import_report_and_caption_check(world, client_for, django_capture_on_commit_callbacks):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = client_for(world.manager)
+    session = client.session
+    session["huntaze_creator_id"] = world.creator.pk
+    session.save()
+    page = client.get(reverse("studio:performance"))
+    assert page.status_code == 200 and "No posts yet" in page.content.decode()
+    csv = (
+        b"platform,posted_at,category,caption,tags,views,likes\n"
+        b"instagram,2026-10-02T20:00:00,photo,Hi <b>there</b>,beach,500,50\n"
+        b"instagram,2026-10-03T20:00:00,sculpture,Bad,,5,1\n"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("studio:performance"),
+            {"form": "import", "file": SimpleUploadedFile("p.csv", csv, content_type="text/csv")},
+        )
+    body = response.content.decode()
+    assert "<strong>1</strong> imported" in body and "category" in body and "#beach" in body
+    check = client.post(
+        reverse("studio:performance"),
+        {"form": "caption", "caption": "Want it? 🔥", "platform": "x"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert check.strip().startswith('<div id="caption-report">') and "asks a question" in check
+    empty = client.post(reverse("studio:performance"), {"form": "import"}).content.decode()
+    assert "Choose a CSV file to import." in empty
+
+
+def test_viewer_cannot_import_posts(world, client_for):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = client_for(world.viewer)
+    response = client.post(
+        reverse("studio:performance"),
+        {
+            "form": "import",
+            "file": SimpleUploadedFile("p.csv", b"platform,posted_at,category\n", content_type="text/csv"),
+        },
+    )
+    assert response.status_code == 403
