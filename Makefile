@@ -43,7 +43,7 @@ format: install
 
 bench: install
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.lock
-	@for script in bench/*.py; do [ -e "$$script" ] || continue; echo "== $$script"; $(PY) $$script --quick || exit 1; done
+	@for script in bench/[!_]*.py; do [ -e "$$script" ] || continue; echo "== $$script"; $(PY) $$script --quick || exit 1; done
 
 clean:
 	rm -rf $(VENV) var/

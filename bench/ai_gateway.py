@@ -46,6 +46,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _support import delete_redis_keys  # bench/ is the script's own folder
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -194,25 +196,6 @@ def check_import_network(env: dict[str, str]) -> tuple[int, list, str]:
             data = json.loads(line[len("IMPORT_CHECK ") :])
             return len(data["calls"]), data["calls"], data["error"]
     return -1, [], f"the import check printed nothing (exit {result.returncode}): {result.stderr[-1000:]}"
-
-
-def delete_redis_keys(url: str, prefix: str) -> int:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    deleted = 0
-    try:
-        batch: list[bytes] = []
-        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-            batch.append(key)
-            if len(batch) >= 500:
-                deleted += client.delete(*batch)
-                batch = []
-        if batch:
-            deleted += client.delete(*batch)
-    finally:
-        client.close()
-    return deleted
 
 
 # --- the measured calls ----------------------------------------------------------------------

@@ -73,6 +73,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _support import delete_redis_keys  # bench/ is the script's own folder
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -292,25 +294,6 @@ def app_environment(provider_url: str, var_dir: str, port: int) -> dict[str, str
     if os.environ.get("REDIS_URL") and not os.environ.get("REDIS_KEY_PREFIX"):
         env["REDIS_KEY_PREFIX"] = "bench-" + secrets.token_hex(4)
     return env
-
-
-def delete_redis_keys(url: str, prefix: str) -> int:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    deleted = 0
-    try:
-        batch: list[bytes] = []
-        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-            batch.append(key)
-            if len(batch) >= 500:
-                deleted += client.delete(*batch)
-                batch = []
-        if batch:
-            deleted += client.delete(*batch)
-    finally:
-        client.close()
-    return deleted
 
 
 # --- the database world ------------------------------------------------------------------------
