@@ -316,12 +316,16 @@ async def test_closing_a_stream_stops_the_upstream_call(ai):
 
 
 async def test_rate_limit_per_user_and_agency(ai, settings):
-    settings.AI_RATE_LIMITS = {**settings.AI_RATE_LIMITS, "openai": {"minute": 3, "hour": 100, "day": 1000}}
+    from tests.ai.test_processes import _not_at_the_end_of_an_hour
+
+    # An hour window (not a minute one): a test that straddles the window's end would be refilled.
+    settings.AI_RATE_LIMITS = {**settings.AI_RATE_LIMITS, "openai": {"minute": 1000, "hour": 3, "day": 10000}}
+    _not_at_the_end_of_an_hour()
     for index in range(3):
         await gateway.generate(ask(f"q{index}", user_id=5, agency_id=None))
     with pytest.raises(AIError) as caught:
         await gateway.generate(ask("q4", user_id=5))
-    assert caught.value.kind == ErrorKind.RATE_LIMIT and 0 < caught.value.retry_after <= 60
+    assert caught.value.kind == ErrorKind.RATE_LIMIT and 0 < caught.value.retry_after <= 3600
     assert ai.count() == 3
     await gateway.generate(ask("q5", user_id=6))  # another user has their own window
     assert ai.count() == 4

@@ -43,6 +43,14 @@ print(json.dumps(results))
 """
 
 
+def _not_at_the_end_of_an_hour() -> None:
+    import time
+
+    into_hour = time.time() % 3600
+    if into_hour > 3600 - 30:
+        time.sleep(3600 - into_hour + 1)
+
+
 def run_child(env: dict[str, str]) -> list[str]:
     result = subprocess.run(
         [sys.executable, "-c", CHILD],
@@ -58,7 +66,9 @@ def run_child(env: dict[str, str]) -> list[str]:
 
 @pytest.mark.django_db(transaction=True)
 def test_rate_limits_hold_across_two_processes(settings):
-    limits = {"builtin": {"minute": 3, "hour": 100, "day": 1000}}
+    # An hour window (not a minute one): a test that straddles the window's end would be refilled.
+    limits = {"builtin": {"minute": 1000, "hour": 3, "day": 10000}}
+    _not_at_the_end_of_an_hour()
     settings.AI_RATE_LIMITS = limits
     for key, value in NO_KEYS.items():
         setattr(settings, key, value)

@@ -27,19 +27,19 @@ def state(request, tmp_path):
 
 async def test_limits_count_hits_and_refuse_when_full(state):
     scope = f"s{uuid.uuid4().hex[:6]}"
-    checks = [LimitCheck(scope, 2, 60), LimitCheck(scope, 100, 3600)]
+    checks = [LimitCheck(scope, 2, 3600), LimitCheck(scope, 100, 86400)]
     assert await state.hit_limits(checks) is None
     assert await state.hit_limits(checks) is None
     retry_after = await state.hit_limits(checks)
-    assert retry_after is not None and 0 < retry_after <= 60
+    assert retry_after is not None and 0 < retry_after <= 3600
 
 
 async def test_a_refused_hit_counts_in_no_scope(state):
     full, other = f"full{uuid.uuid4().hex[:6]}", f"other{uuid.uuid4().hex[:6]}"
-    assert await state.hit_limits([LimitCheck(full, 1, 60)]) is None
+    assert await state.hit_limits([LimitCheck(full, 1, 3600)]) is None
     for _ in range(3):
-        assert await state.hit_limits([LimitCheck(other, 1, 60), LimitCheck(full, 1, 60)]) is not None
-    assert await state.hit_limits([LimitCheck(other, 1, 60)]) is None  # never counted while refused
+        assert await state.hit_limits([LimitCheck(other, 1, 3600), LimitCheck(full, 1, 3600)]) is not None
+    assert await state.hit_limits([LimitCheck(other, 1, 3600)]) is None  # never counted while refused
 
 
 async def test_records_counters_and_delete(state):
