@@ -40,6 +40,7 @@ STRATEGIES = ("balanced", "trending", "niche")
 MAX_IDEAS = 50
 MAX_VARIATIONS = 5
 IDEA_REPEAT_DAYS = 30
+LIVE_CHECK_CHARS = 120  # how often (in characters) a streamed answer is checked against the hard rules
 
 
 @dataclass
@@ -511,12 +512,29 @@ async def generation_stream(*, membership: Membership, creator: Creator, data: d
     except ApplicationError as error:
         yield {"event": "error", "message": error.message, "field": error.field, "partial": ""}
         return
+    from apps.studio import safety
+
     parts: list[str] = []
+    checked = 0
     stream = gateway.stream(prepared.request)
     try:
         async for event in stream:
             if isinstance(event, StreamChunk):
                 parts.append(event.text)
+                received = sum(map(len, parts))
+                if received - checked >= LIVE_CHECK_CHARS:
+                    # The member watches this text arrive: stop it as soon as it breaks a hard rule.
+                    checked = received
+                    outcome = safety.apply_policy("".join(parts))
+                    blocking = [v for v in outcome.violations if v.rule in {safety.MINORS, safety.NON_CONSENT}]
+                    if blocking:
+                        await stream.aclose()
+                        await sync_to_async(_fail)(
+                            prepared.generation, blocking[0].message, status=Generation.Status.REFUSED
+                        )
+                        yield {"event": "error", "message": blocking[0].message, "partial": "",
+                               "generation": prepared.generation.pk, "refused": True}  # fmt: skip
+                        return
                 yield {"event": "content", "text": event.text}
             elif isinstance(event, StreamError):
                 text = event.partial_text or "".join(parts)
