@@ -15,7 +15,7 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -299,10 +299,8 @@ def studio_prepare(
 
 
 def _repair_request(request: AIRequest, answer: str) -> AIRequest:
-    return AIRequest(
-        **{**request.__dict__, "messages": [*request.messages, Message("assistant", answer[:4000]),
-           Message("user", "That answer did not match the JSON shape. Answer again with only the JSON object.")]},
-    )  # fmt: skip
+    retry = "That answer did not match the JSON shape. Answer again with only the JSON object."
+    return replace(request, messages=[*request.messages, Message("assistant", answer[:4000]), Message("user", retry)])
 
 
 def _avoid_request(request: AIRequest, removed: list[str]) -> AIRequest:
@@ -311,7 +309,7 @@ def _avoid_request(request: AIRequest, removed: list[str]) -> AIRequest:
         + ", ".join(sorted(set(removed)))
         + "). Write it again without them."
     )
-    return AIRequest(**{**request.__dict__, "messages": [*request.messages, Message("user", note)]})
+    return replace(request, messages=[*request.messages, Message("user", note)])
 
 
 def _apply_safety(prepared: Prepared, result: dict) -> tuple[dict, list, bool]:
