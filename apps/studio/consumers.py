@@ -22,10 +22,6 @@ from django.utils.html import escape
 
 CLOSE_FORBIDDEN = 4403
 FLUSH_SECONDS = 0.005
-OPTION_FIELDS = (
-    "type", "platform", "tone", "message_type", "idea_count", "caption_length", "hashtag_count",
-    "variations", "media_description", "goal", "strategy",
-)  # fmt: skip
 
 
 class StudioConsumer(AsyncWebsocketConsumer):
@@ -94,7 +90,7 @@ class StudioConsumer(AsyncWebsocketConsumer):
             return None
 
     async def _generate(self, message: dict) -> None:
-        from apps.studio.services import generation_stream
+        from apps.studio.services import OPTION_FIELDS, generation_stream
 
         creator = await self._creator(message.get("creator_id"))
         if creator is None:

@@ -40,6 +40,11 @@ STRATEGIES = ("balanced", "trending", "niche")
 MAX_IDEAS = 50
 MAX_VARIATIONS = 5
 IDEA_REPEAT_DAYS = 30
+# The options a page or a websocket message may set (the API's schema lists the same ones).
+OPTION_FIELDS = (
+    "type", "platform", "tone", "message_type", "idea_count", "caption_length", "hashtag_count",
+    "variations", "media_description", "goal", "strategy",
+)  # fmt: skip
 LIVE_CHECK_CHARS = 120  # how often (in characters) a streamed answer is checked against the hard rules
 
 

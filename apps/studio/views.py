@@ -17,8 +17,6 @@ from apps.studio import selectors, services
 from apps.studio.models import Category, GenerationType
 from apps.studio.platforms import PLATFORMS
 
-FORM_FIELDS = services.StudioOptions.__dataclass_fields__.keys()
-
 
 @member_required()
 def studio(request: HttpRequest) -> HttpResponse:
@@ -29,7 +27,7 @@ def studio(request: HttpRequest) -> HttpResponse:
         kind = "message"
     generation, error, values = None, None, {"type": kind}
     if request.method == "POST":
-        values = {key: request.POST[key] for key in FORM_FIELDS if key in request.POST and request.POST[key] != ""}
+        values = {key: request.POST[key] for key in services.OPTION_FIELDS if request.POST.get(key, "") != ""}
         try:
             chosen = creator_get_for_member(membership=membership, creator_id=int(request.POST.get("creator_id", 0)))
             generation = services.generation_run(membership=membership, creator=chosen, data=values)
