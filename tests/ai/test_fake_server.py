@@ -368,7 +368,12 @@ async def test_hang_times_out_without_blocking_others(server, oai, claude):
     server.add_fault(Fault("hang"), times=2)
     hung_openai = asyncio.create_task(openai_call(oai, timeout=0.4))
     hung_claude = asyncio.create_task(claude_call(claude, stream=True, timeout=0.4))
-    await asyncio.sleep(0.05)
+    # Both hung requests must have reached the server (and taken the two faults) before the others
+    # are sent, or on a busy machine another request could take a fault.
+    for _ in range(200):
+        if server.count() >= 2:
+            break
+        await asyncio.sleep(0.01)
     # while both hang, other requests are served
     assert (await openai_call(oai)).choices[0].message.content == DEFAULT_REPLY
     assert (await claude_call(claude)).content[0].text == DEFAULT_REPLY
