@@ -370,10 +370,11 @@ async def test_hang_times_out_without_blocking_others(server, oai, claude):
     hung_claude = asyncio.create_task(claude_call(claude, stream=True, timeout=0.4))
     # Both hung requests must have reached the server (and taken the two faults) before the others
     # are sent, or on a busy machine another request could take a fault.
-    for _ in range(200):
-        if server.count() >= 2:
+    for _ in range(500):
+        if server.pending_faults() == 0:
             break
         await asyncio.sleep(0.01)
+    assert server.pending_faults() == 0, "the hung requests did not reach the fake server"
     # while both hang, other requests are served
     assert (await openai_call(oai)).choices[0].message.content == DEFAULT_REPLY
     assert (await claude_call(claude)).content[0].text == DEFAULT_REPLY
