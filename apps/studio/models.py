@@ -13,16 +13,10 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from apps.accounts.models import Agency, Creator, TenantQuerySet
+from apps.accounts.models import PLATFORMS, Agency, Creator, TenantQuerySet
 
-
-class Platform(models.TextChoices):
-    ONLYFANS = "onlyfans", "OnlyFans"
-    FANSLY = "fansly", "Fansly"
-    INSTAGRAM = "instagram", "Instagram"
-    X = "x", "X"
-    TIKTOK = "tiktok", "TikTok"
-    REDDIT = "reddit", "Reddit"
+# The platforms a creator has handles on (apps/accounts/models.py), as model choices.
+Platform = models.TextChoices("Platform", [(key.upper(), (key, label)) for key, label in PLATFORMS.items()])
 
 
 class Category(models.TextChoices):
