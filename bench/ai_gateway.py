@@ -3,7 +3,8 @@
 Starts the fake LLM server (tests/fakes/llm_server.py) as a separate process on loopback and,
 in one run and one event loop, sends chat completions through four paths:
 
-- ``raw``      the official ``openai.AsyncOpenAI`` client (max_retries=0): the floor;
+- ``raw``      the official ``openai.AsyncOpenAI`` client (max_retries=0) on the SDK's aiohttp
+               transport, as the gateway's providers use it: the floor;
 - ``gateway``  ``apps.ai.gateway.generate`` with the cache off (temperature 0.7, every prompt
                different, so neither the cache nor coalescing kicks in);
 - ``cache``    the gateway answering from its response cache (temperature 0, one fixed prompt);
@@ -218,7 +219,9 @@ class Paths:
         self.api_key = api_key
         self.agency_id = agency_id
         self.user_id = user_id
-        self.raw_client = openai.AsyncOpenAI(api_key=api_key, base_url=self.api_base, max_retries=0)
+        self.raw_client = openai.AsyncOpenAI(
+            api_key=api_key, base_url=self.api_base, max_retries=0, http_client=openai.DefaultAioHttpClient()
+        )
         self.counters = dict.fromkeys(PATHS, 0)
         self.anomalies = dict.fromkeys(PATHS, 0)
         self.cache_prompt = f"{BASE_PROMPT} (cached {secrets.token_hex(4)})"

@@ -88,6 +88,9 @@ async def _close_thread_connections():
     from asgiref.sync import sync_to_async
     from django.db import connections
 
+    from apps.ai.registry import registry
+
+    await registry.aclose_current_loop()  # the providers' HTTP clients belong to this test's loop
     await sync_to_async(connections.close_all)()
 
 

@@ -230,7 +230,10 @@ async def generate(request: AIRequest) -> AIResponse:
     return response
 
 
-generate_sync = async_to_sync(generate)
+def generate_sync(request: AIRequest) -> AIResponse:
+    """generate() for synchronous code: Celery tasks, management commands, sync views. Where
+    async_to_sync runs a loop of its own, the SDK clients made for it close with that loop."""
+    return async_to_sync(generate)(request)
 
 
 async def stream(request: AIRequest) -> AsyncIterator[StreamEvent]:

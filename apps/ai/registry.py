@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
+from collections.abc import AsyncIterator
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -110,12 +111,24 @@ class ProviderRegistry:
     def __init__(self) -> None:
         self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict] = weakref.WeakKeyDictionary()
         self._closing: set[asyncio.Task] = set()
+        self._closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncIterator[None]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._retired: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[Provider]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._versions: dict[int, tuple[float, int]] = {}
 
     async def providers_for(self, agency_id: int | None) -> list[Provider]:
         """Remote providers in priority order (the agency's own first), then the built-in one."""
         loop = asyncio.get_running_loop()
-        table = self._by_loop.setdefault(loop, {})
+        table = self._by_loop.get(loop)
+        if table is None:
+            table = self._by_loop[loop] = {}
+            if loop not in self._closers:
+                closer = self._close_with_loop()
+                await anext(closer)
+                self._closers[loop] = closer
         platform = table.get(PLATFORM)
         if platform is None:
             platform = [provider_from_config(**config) for config in platform_configs()] + [builtin_provider()]
@@ -149,10 +162,39 @@ class ProviderRegistry:
         """This process changed the agency's credentials: re-read the version on the next call."""
         self._versions.pop(agency_id, None)
 
+    async def _close_with_loop(self) -> AsyncIterator[None]:
+        """Suspended for the life of one loop. asyncio closes a loop's open async generators when
+        the loop shuts down (``shutdown_asyncgens``: ``asyncio.run``, asgiref's ``async_to_sync``
+        for Celery tasks and commands, test loops), and closing this one closes the loop's HTTP
+        clients, so a short-lived loop leaves no connection behind."""
+        try:
+            yield
+        finally:
+            await self.aclose_current_loop()
+
+    async def aclose_current_loop(self) -> None:
+        """Close and forget the running loop's providers: their HTTP clients belong to it."""
+        loop = asyncio.get_running_loop()
+        providers = {id(p): p for p in _providers_of(self._by_loop.pop(loop, None) or {})}
+        providers.update((id(p), p) for p in self._retired.pop(loop, []))
+        await asyncio.gather(*(provider.aclose() for provider in providers.values()), return_exceptions=True)
+
     def reset(self) -> None:
-        """Forget every provider (tests change settings between cases)."""
+        """Forget every provider (tests change settings between cases). Their clients are closed
+        by the next ``aclose_current_loop()`` on their loop."""
+        for loop, table in list(self._by_loop.items()):
+            self._retired.setdefault(loop, []).extend(_providers_of(table))
         self._by_loop = weakref.WeakKeyDictionary()
         self._versions.clear()
+
+
+def _providers_of(table: dict) -> list[Provider]:
+    """Every provider in one loop's table: the platform's, and each agency's own."""
+    providers = list(table.get(PLATFORM, []))
+    for key, value in table.items():
+        if key != PLATFORM:
+            providers += value[1]
+    return providers
 
 
 registry = ProviderRegistry()

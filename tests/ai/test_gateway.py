@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import os
 import random
 import time
 
@@ -334,6 +336,26 @@ async def test_rate_limit_per_user_and_agency(ai, settings):
 def test_sync_wrapper_for_tasks(ai):
     response = gateway.generate_sync(ask("from a task"))
     assert response.provider == "openai" and response.text == ai.reply_text
+
+
+def test_sync_calls_close_the_http_clients_of_their_own_loop(ai, caplog):
+    # A Celery task's call runs on a loop of its own; the SDK clients made for it must be closed
+    # with it, or every task leaves a connection to the provider open (a file descriptor each)
+    # and an "Unclosed client session" error in the log.
+    gc.collect()  # what earlier tests left is not this test's concern
+    caplog.set_level(logging.ERROR, logger="asyncio")
+
+    def open_files() -> int:
+        gc.collect()
+        return len(os.listdir("/proc/self/fd"))
+
+    gateway.generate_sync(ask("warm-up", cache=False))
+    before = open_files()
+    for index in range(5):
+        gateway.generate_sync(ask(f"task {index}", cache=False))
+    assert ai.count() == 6
+    assert open_files() - before < 5
+    assert "Unclosed" not in caplog.text
 
 
 async def test_api_keys_never_reach_the_logs(ai, caplog):

@@ -24,7 +24,9 @@ class AnthropicProvider(Provider):
     def __init__(self, *, name: str, models: tuple[str, ...], api_key: str, base_url: str | None = None) -> None:
         self.name = name
         self.models = models
-        self.client = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0)
+        self.client = anthropic.AsyncAnthropic(
+            api_key=api_key, base_url=base_url, max_retries=0, http_client=anthropic.DefaultAioHttpClient()
+        )  # the SDK's aiohttp transport, as for OpenAI
 
     def _params(self, request: AIRequest, model: str, timeout: float) -> dict[str, Any]:
         system = request.system
@@ -66,26 +68,37 @@ class AnthropicProvider(Provider):
         )
 
     async def stream(self, request: AIRequest, model: str, timeout: float) -> AsyncIterator[str | ProviderResult]:
+        body = self._params(request, model, timeout)
+        del body["timeout"]
+        body["stream"] = True
         parts: list[str] = []
         usage = Usage()
         stop_reason = "end_turn"
         served_model = model
         try:
-            stream = await self.client.messages.create(**self._params(request, model, timeout), stream=True)
+            # Events as plain dicts (the SDK still sends the request, decodes the SSE and raises
+            # in-stream errors): typed event models cost more than the rest of the trip.
+            stream = await self.client.post(
+                "/v1/messages", body=body, cast_to=object, options={"timeout": timeout},
+                stream=True, stream_cls=anthropic.AsyncStream[object],
+            )  # fmt: skip
             async for event in stream:
-                if event.type == "message_start":
-                    served_model = event.message.model or model
-                    start = event.message.usage
-                    usage.cached_input_tokens = getattr(start, "cache_read_input_tokens", 0) or 0
-                    usage.input_tokens = (start.input_tokens or 0) + usage.cached_input_tokens
-                elif event.type == "content_block_delta" and getattr(event.delta, "type", "") == "text_delta":
-                    parts.append(event.delta.text)
-                    yield event.delta.text
-                elif event.type == "message_delta":
-                    if event.delta.stop_reason:
-                        stop_reason = event.delta.stop_reason
-                    if event.usage is not None and event.usage.output_tokens is not None:
-                        usage.output_tokens = event.usage.output_tokens
+                kind = event.get("type")
+                if kind == "content_block_delta":
+                    delta = event.get("delta") or {}
+                    if delta.get("type") == "text_delta" and delta.get("text"):
+                        parts.append(delta["text"])
+                        yield delta["text"]
+                elif kind == "message_start":
+                    message = event.get("message") or {}
+                    served_model = message.get("model") or model
+                    start = message.get("usage") or {}
+                    usage.cached_input_tokens = start.get("cache_read_input_tokens") or 0
+                    usage.input_tokens = (start.get("input_tokens") or 0) + usage.cached_input_tokens
+                elif kind == "message_delta":
+                    stop_reason = (event.get("delta") or {}).get("stop_reason") or stop_reason
+                    if (event.get("usage") or {}).get("output_tokens") is not None:
+                        usage.output_tokens = event["usage"]["output_tokens"]
         except AIError:
             raise
         except Exception as exc:

@@ -72,9 +72,38 @@ def _body_type(body: object) -> str:
     return ""
 
 
+def _aiohttp_error(exc: BaseException, *, provider: str, model: str) -> AIError | None:
+    """What the SDKs' aiohttp transport really saw. Its error table turns every broken connection
+    into httpx's ConnectTimeout, so a stream cut mid-way would read as a timeout."""
+    import aiohttp
+
+    cause: BaseException | None = exc
+    for _ in range(6):
+        cause = cause.__cause__ or cause.__context__ if cause is not None else None
+        if cause is None:
+            return None
+        if isinstance(cause, aiohttp.ServerTimeoutError | aiohttp.SocketTimeoutError):
+            return AIError(
+                ErrorKind.TIMEOUT, "The model provider did not answer in time.", provider=provider, model=model
+            )
+        if isinstance(cause, aiohttp.ClientConnectorError):
+            return AIError(
+                ErrorKind.NETWORK_ERROR, "Could not reach the model provider.", provider=provider, model=model
+            )
+        if isinstance(cause, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError):
+            return AIError(
+                ErrorKind.NETWORK_ERROR, "The connection to the model provider broke.", provider=provider, model=model
+            )
+    return None
+
+
 def map_sdk_error(exc: BaseException, *, provider: str, model: str) -> AIError:
     if isinstance(exc, AIError):
         return exc
+    if isinstance(exc, httpx2.TransportError | openai.APIConnectionError | anthropic.APIConnectionError):
+        transport = _aiohttp_error(exc, provider=provider, model=model)
+        if transport is not None:
+            return transport
     # The SDKs let some transport errors through unwrapped (a stream cut mid-way).
     if isinstance(exc, httpx2.TimeoutException):
         return AIError(ErrorKind.TIMEOUT, "The model provider did not answer in time.", provider=provider, model=model)

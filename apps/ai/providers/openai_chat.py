@@ -7,7 +7,7 @@ backoff and breaker, so a failing provider is not hammered twice over.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import openai
@@ -36,13 +36,19 @@ class OpenAIChatProvider(Provider):
         self.name = name
         self.kind = kind
         self.models = models
+        # The SDK's aiohttp transport: a streamed chunk costs about half the CPU it costs on the
+        # default transport (docs/benchmarks.md, studio streaming).
+        http_client = openai.DefaultAioHttpClient()
         if kind == "azure":
             self.client: openai.AsyncOpenAI = openai.AsyncAzureOpenAI(
-                api_key=api_key, azure_endpoint=azure_endpoint, api_version=api_version, max_retries=0
-            )
+                api_key=api_key, azure_endpoint=azure_endpoint, api_version=api_version, max_retries=0,
+                http_client=http_client,
+            )  # fmt: skip
         else:
             # Local servers (Ollama, vLLM) accept any key; the SDK insists on a non-empty one.
-            self.client = openai.AsyncOpenAI(api_key=api_key or "not-needed", base_url=base_url, max_retries=0)
+            self.client = openai.AsyncOpenAI(
+                api_key=api_key or "not-needed", base_url=base_url, max_retries=0, http_client=http_client
+            )
 
     def _params(self, request: AIRequest, model: str, timeout: float) -> dict[str, Any]:
         messages: list[dict[str, str]] = []
@@ -65,14 +71,14 @@ class OpenAIChatProvider(Provider):
         return params
 
     @staticmethod
-    def _usage(usage: Any) -> Usage:
-        if usage is None:
+    def _usage(usage: Mapping[str, Any] | None) -> Usage:
+        if not usage:
             return Usage()
-        details = getattr(usage, "prompt_tokens_details", None)
+        details = usage.get("prompt_tokens_details") or {}
         return Usage(
-            input_tokens=usage.prompt_tokens or 0,
-            output_tokens=usage.completion_tokens or 0,
-            cached_input_tokens=(getattr(details, "cached_tokens", 0) or 0) if details else 0,
+            input_tokens=usage.get("prompt_tokens") or 0,
+            output_tokens=usage.get("completion_tokens") or 0,
+            cached_input_tokens=details.get("cached_tokens") or 0,
         )
 
     def _refused(self, model: str) -> AIError:
@@ -96,33 +102,39 @@ class OpenAIChatProvider(Provider):
         return ProviderResult(
             text=choice.message.content or "",
             model=response.model or model,
-            usage=self._usage(response.usage),
+            usage=self._usage(response.usage.model_dump() if response.usage else None),
             finish_reason=choice.finish_reason or "stop",
         )
 
     async def stream(self, request: AIRequest, model: str, timeout: float) -> AsyncIterator[str | ProviderResult]:
-        params = self._params(request, model, timeout)
+        body = self._params(request, model, timeout)
+        del body["timeout"]
+        body.update(stream=True, stream_options={"include_usage": True})
         parts: list[str] = []
         usage = Usage()
         finish_reason = "stop"
         served_model = model
         try:
-            stream = await self.client.chat.completions.create(
-                **params, stream=True, stream_options={"include_usage": True}
-            )
+            # The SDK's own request, SSE decoding and in-stream error handling, but chunks as
+            # plain dicts: building a typed ChatCompletionChunk costs ~0.1 ms, more than the
+            # rest of a chunk's trip to the browser (docs/benchmarks.md, studio streaming).
+            stream = await self.client.post(
+                "/chat/completions", body=body, cast_to=object, options={"timeout": timeout},
+                stream=True, stream_cls=openai.AsyncStream[object],
+            )  # fmt: skip
             async for chunk in stream:
-                if chunk.model:
-                    served_model = chunk.model
-                if chunk.choices:
-                    choice = chunk.choices[0]
-                    delta = choice.delta.content if choice.delta else None
+                served_model = chunk.get("model") or served_model
+                choices = chunk.get("choices")
+                if choices:
+                    choice = choices[0]
+                    delta = (choice.get("delta") or {}).get("content")
                     if delta:
                         parts.append(delta)
                         yield delta
-                    if choice.finish_reason:
-                        finish_reason = choice.finish_reason
-                if chunk.usage is not None:
-                    usage = self._usage(chunk.usage)
+                    if choice.get("finish_reason"):
+                        finish_reason = choice["finish_reason"]
+                if chunk.get("usage") is not None:
+                    usage = self._usage(chunk["usage"])
         except AIError:
             raise
         except Exception as exc:
