@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 
 from django.core.asgi import get_asgi_application
@@ -14,6 +15,18 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from huntaze.routing import websocket_urlpatterns  # noqa: E402
+
+# Modules the first AI request would otherwise import inside the event loop: the SDKs take about
+# 1.5 s, during which every open websocket of this process would stall.
+WARM_IMPORTS = (
+    "apps.ai.providers.openai_chat",
+    "apps.ai.providers.anthropic_messages",
+    "apps.ai.providers.builtin",
+    "apps.studio.services",
+    "apps.studio.safety",
+)
+for module in WARM_IMPORTS:
+    importlib.import_module(module)
 
 application = ProtocolTypeRouter(
     {

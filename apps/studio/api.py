@@ -72,7 +72,7 @@ def generation_create(request: HttpRequest, payload: GenerateIn):
 
 def _sse(event: dict) -> str:
     name = event.get("event", "message")
-    body = {k: v for k, v in event.items() if k != "event"}
+    body = {k: v for k, v in event.items() if k not in {"event", "record"}}
     return f"event: {name}\ndata: {json.dumps(body, ensure_ascii=False, default=str)}\n\n"
 
 

@@ -3,7 +3,7 @@
 The client sends {"action": "generate", "creator_id": …, "type": …, options…} or
 {"action": "cancel"}. The server answers with HTML fragments for htmx out-of-band swaps:
 streamed text (escaped; the first chunk at once, later ones batched into at most one frame per
-30 ms, flushed by a timer so no text waits for the next token), then
+FLUSH_SECONDS, flushed by a timer so no text waits for the next token), then
 the rendered result or the error with the partial text kept. One generation at a time per
 socket; cancel (or closing the tab) cancels the upstream call.
 """
@@ -15,10 +15,11 @@ import contextlib
 import json
 import time
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 from django.utils.html import escape
+
+from apps.core.asyncdb import database_call
 
 CLOSE_FORBIDDEN = 4403
 FLUSH_SECONDS = 0.005
@@ -37,7 +38,7 @@ class StudioConsumer(AsyncWebsocketConsumer):
         self.task: asyncio.Task | None = None
         await self.accept()
 
-    @database_sync_to_async
+    @database_call
     def _membership(self):
         from apps.accounts.middleware import SESSION_AGENCY
         from apps.accounts.selectors import membership_current
@@ -76,7 +77,7 @@ class StudioConsumer(AsyncWebsocketConsumer):
         html = render_to_string("studio/partials/error.html", {"message": message, "partial": partial})
         await self.send(text_data=html)
 
-    @database_sync_to_async
+    @database_call
     def _creator(self, creator_id):
         from django.http import Http404
 
@@ -100,7 +101,7 @@ class StudioConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=render_to_string("studio/partials/status.html", {"status": "running"}))
         self._buffer: list[str] = []
         self._last_flush = 0.0  # the first chunk goes out at once
-        self._flusher: asyncio.Task | None = None
+        self._flusher: asyncio.TimerHandle | None = None
         try:
             async for event in generation_stream(membership=self.membership, creator=creator, data=data):
                 if event["event"] == "content":
@@ -108,9 +109,8 @@ class StudioConsumer(AsyncWebsocketConsumer):
                     await self._maybe_flush()
                 elif event["event"] == "complete":
                     await self._flush_now()
-                    generation = await database_sync_to_async(_load)(event["generation"])
-                    html = await database_sync_to_async(render_to_string)(
-                        "studio/partials/result.html", {"generation": generation, "event": event}
+                    html = render_to_string(
+                        "studio/partials/result.html", {"generation": event["record"], "event": event}
                     )
                     await self.send(text_data=html)
                 else:
@@ -126,22 +126,21 @@ class StudioConsumer(AsyncWebsocketConsumer):
         wait = self._last_flush + FLUSH_SECONDS - time.monotonic()
         if wait <= 0:
             await self._flush_now()
-        elif self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_later(wait))
+        elif self._flusher is None:
+            # A plain timer (no task, no sleep future): this runs for most chunks of a fast stream.
+            self._flusher = asyncio.get_running_loop().call_later(wait, self._flush_due)
 
-    async def _flush_later(self, wait: float) -> None:
-        await asyncio.sleep(wait)
-        await self._flush_now()
+    def _flush_due(self) -> None:
+        self._flusher = None
+        if self._buffer:
+            self._sending = asyncio.ensure_future(self._flush_now())
 
     async def _flush_now(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            self._flusher = None
         if self._buffer:
             text = escape("".join(self._buffer))
             self._buffer.clear()
             self._last_flush = time.monotonic()
             await self.send(text_data=f'<span id="studio-stream" hx-swap-oob="beforeend">{text}</span>')
-
-
-def _load(generation_id: int):
-    from apps.studio.models import Generation
-
-    return Generation.objects.select_related("creator").get(pk=generation_id)

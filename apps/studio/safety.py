@@ -872,6 +872,23 @@ def check_request(texts: Iterable[str | None]) -> list[Violation]:
     return _hard_rules(plain, _word_views(plain), facts=None, request=True)
 
 
+def stream_violations(text: str) -> list[Violation]:
+    """The minors and non-consent violations in a piece of text that is still streaming in.
+
+    Meant for a sliding window over the text so far (see ``STREAM_OVERLAP``): context rules look
+    at most ``_CHILD_WINDOW`` characters around a trigger, so a window that overlaps the previous
+    one by ``STREAM_OVERLAP`` catches every such pair. An age stated far away from a sexual cue
+    is only caught by ``apply_policy`` on the finished text, which always runs."""
+    if not text.strip():
+        return []
+    plain = _plain(text)
+    return [v for v in _hard_rules(plain, _word_views(plain), facts=None, request=False) if v.rule in _STREAMING_RULES]
+
+
+_STREAMING_RULES = frozenset({MINORS, NON_CONSENT})
+STREAM_OVERLAP = _CHILD_WINDOW + 2 * _EXCERPT_LEN  # the widest trigger-and-cue pair a context rule joins
+
+
 def apply_policy(
     text: str,
     *,

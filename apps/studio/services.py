@@ -29,6 +29,7 @@ from apps.accounts.models import Creator, Membership
 from apps.accounts.permissions import Perm, require
 from apps.ai import gateway
 from apps.ai.types import AIError, AIRequest, AIResponse, Message, StreamChunk, StreamComplete, StreamError
+from apps.core.asyncdb import database_call
 from apps.core.errors import ApplicationError
 from apps.studio import prompts
 from apps.studio.models import Category, ContentIdea, Difficulty, Generation, GenerationType
@@ -45,7 +46,7 @@ OPTION_FIELDS = (
     "type", "platform", "tone", "message_type", "idea_count", "caption_length", "hashtag_count",
     "variations", "media_description", "goal", "strategy",
 )  # fmt: skip
-LIVE_CHECK_CHARS = 120  # how often (in characters) a streamed answer is checked against the hard rules
+LIVE_CHECK_CHARS = 240  # how often (in characters) a streamed answer is checked against the hard rules
 
 
 @dataclass
@@ -249,7 +250,7 @@ def studio_prepare(
     violations = safety.check_request([options.media_description, options.goal, fan_notes])
     if violations:
         Generation.objects.create(
-            agency_id=creator.agency_id, creator=creator, user=membership.user, type=options.type,
+            agency_id=creator.agency_id, creator=creator, user_id=membership.user_id, type=options.type,
             options=options.public(), status=Generation.Status.REFUSED, error=violations[0].message[:300],
         )  # fmt: skip
         raise ApplicationError(
@@ -296,7 +297,7 @@ def studio_prepare(
         generation = Generation.objects.create(
             agency_id=creator.agency_id,
             creator=creator,
-            user=membership.user,
+            user_id=membership.user_id,
             type=options.type,
             options=options.public(),
         )
@@ -507,29 +508,35 @@ def generation_regenerate_variation(*, membership: Membership, generation: Gener
 
 
 async def generation_stream(*, membership: Membership, creator: Creator, data: dict[str, Any]) -> AsyncIterator[dict]:
-    """Stream a generation: {"event": "content", "text"}…, then "complete" (with the generation) or
-    "error" (with the message and the text received so far, which stays saved). Closing the
-    iterator cancels the upstream call and marks the generation cancelled."""
+    """Stream a generation: {"event": "content", "text"}…, then "complete" (with the generation's
+    id, and the saved Generation itself as "record") or "error" (with the message and the text
+    received so far, which stays saved). Closing the iterator cancels the upstream call and marks
+    the generation cancelled."""
     try:
-        prepared = await sync_to_async(studio_prepare)(membership=membership, creator=creator, data=data)
+        prepared = await database_call(studio_prepare)(membership=membership, creator=creator, data=data)
     except ApplicationError as error:
         yield {"event": "error", "message": error.message, "field": error.field, "partial": ""}
         return
     from apps.studio import safety
 
     parts: list[str] = []
-    checked = 0
+    received = checked = 0
     stream = gateway.stream(prepared.request)
     try:
         async for event in stream:
             if isinstance(event, StreamChunk):
                 parts.append(event.text)
-                received = sum(map(len, parts))
+                received += len(event.text)
                 if received - checked >= LIVE_CHECK_CHARS:
-                    # The member watches this text arrive: stop it as soon as it breaks a hard rule.
+                    # The member watches this text arrive: stop it as soon as it breaks a hard
+                    # rule. Only the new text and an overlap are checked, so a long answer costs
+                    # linear time; the finished answer is checked whole below.
+                    parts[:] = ["".join(parts)]
+                    start = max(0, checked - safety.STREAM_OVERLAP)
+                    if start:
+                        start = parts[0].find(" ", start) + 1  # from a whole word
                     checked = received
-                    outcome = safety.apply_policy("".join(parts))
-                    blocking = [v for v in outcome.violations if v.rule in {safety.MINORS, safety.NON_CONSENT}]
+                    blocking = safety.stream_violations(parts[0][start:])
                     if blocking:
                         await stream.aclose()
                         await sync_to_async(_fail)(
@@ -562,9 +569,10 @@ async def generation_stream(*, membership: Membership, creator: Creator, data: d
                 result, violations, _ = _apply_safety(prepared, result)
                 if prepared.options.type in {"hashtags", "comprehensive"}:
                     result = await sync_to_async(_hashtag_rules)(prepared, result)
-                generation = await sync_to_async(_finish)(prepared, response, result, violations)
-                yield {"event": "complete", "generation": generation.pk, "result": generation.result,
-                       "provider": response.provider, "model": response.model, "degraded": response.degraded,
+                generation = await database_call(_finish)(prepared, response, result, violations)
+                yield {"event": "complete", "generation": generation.pk, "record": generation,
+                       "result": generation.result, "provider": response.provider, "model": response.model,
+                       "degraded": response.degraded,
                        "cost_usd": str(response.cost_usd), "latency_ms": round(response.latency_ms, 1)}  # fmt: skip
                 return
     except BaseException:  # cancelled (CancelledError), closed (GeneratorExit) or failed: keep the text

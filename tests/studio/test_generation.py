@@ -13,6 +13,7 @@ from apps.ai.ledger import ledger
 from apps.ai.models import AIRequestLog
 from apps.ai.registry import registry
 from apps.studio.models import ContentIdea, Generation
+from apps.studio.services import LIVE_CHECK_CHARS
 from tests.fakes.llm_server import Fault
 
 BUILTIN_ONLY = {
@@ -325,3 +326,26 @@ def test_a_stream_that_breaks_a_hard_rule_is_stopped_while_it_arrives(remote, ap
     assert len(shown) < len(remote.reply_text) // 2  # stopped early, not after the whole answer
     generation = Generation.objects.get(pk=data["generation"])
     assert generation.status == "refused" and generation.text == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hard_rule_broken_late_in_a_long_stream_is_still_caught_live(remote, api, world):
+    # Only the new text (and an overlap) is checked as it arrives: a violation that straddles
+    # two checks, far into the answer, must still stop the stream before it ends.
+    # The answer arrives in 5-character chunks and is checked every LIVE_CHECK_CHARS characters;
+    # the age ends exactly at a check and the flirty cue comes just after it.
+    head, age, cue = '{"variations": [{"text": "', "she is only 15", " in this flirty pic"
+    boundary = LIVE_CHECK_CHARS * 8
+    harmless = ("and more words to come " * 200)[: boundary - len(head) - len(age) - 1] + " "
+    assert len(head + harmless + age) == boundary
+    remote.configure(chunk_size=5, reply_text=head + harmless + age + cue + " lovely words follow" * 60 + '"}]}')
+    response = api.post(
+        "/api/v1/studio/generations/stream",
+        {"creator_id": world.creator.pk, "type": "message"},
+        content_type="application/json",
+    )
+    events = _sse_events(response)
+    name, data = events[-1]
+    assert name == "error" and data["refused"]
+    shown = "".join(d["text"] for n, d in events if n == "content")
+    assert harmless in shown and len(shown) < len(remote.reply_text) - 600
