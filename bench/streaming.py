@@ -1,18 +1,26 @@
 """How long a streamed token takes from the model provider to the browser, through the studio websocket.
 
-Runs three processes on loopback:
+Runs on loopback:
 
 - a minimal OpenAI-compatible provider (this file, ``--serve-provider``; aiohttp, server-sent
   events like ``/v1/chat/completions`` with ``stream=true``) that writes one content chunk every
   ``--chunk-delay-ms`` and puts the wall-clock time of the write *inside* each chunk's text, as a
-  marker ``⟦<chunk index>|<time.time_ns()>⟧``. The reply, once joined, is the JSON the studio asks
-  for (``{"variations": [{"text": "…markers…"}]}``), so every generation completes normally and
-  the markers go through the safety policy untouched (they contain no letters);
-- daphne serving ``huntaze.asgi:application`` with the real StudioConsumer (/ws/studio/), pointed
-  at that provider through the AI gateway (``OPENAI_BASE_URL``);
+  marker ``⟦<chunk index>┼<microseconds, modulo 10⁹>⟧`` followed by one token-sized word (a real
+  provider streams about one token, four characters, per chunk). The numbers are written with
+  box-drawing characters instead of digits (``─`` is 0, ``│`` 1 …): digits in every chunk would
+  make the safety policy's number and leetspeak rules work on each marker, which real text does
+  not ask of them, while these symbols pass through its normalisation untouched. Each stream
+  keeps its own schedule from the moment its request arrives. The reply, once joined, is the
+  JSON the studio asks for (``{"variations": [{"text": "…markers…"}]}``), so every generation
+  completes normally and the markers go through the safety policy untouched (no letters);
+- ``--servers`` daphne processes (default: one per CPU, as docs/configuration.md advises for
+  production) serving ``huntaze.asgi:application`` with the real StudioConsumer (/ws/studio/),
+  pointed at that provider through the AI gateway (``OPENAI_BASE_URL``), with DEBUG off as in
+  production;
 - this process: it prepares the database (migrate, an agency, an owner, a creator with a persona,
-  a logged-in session), then opens ``--streams`` websockets at once (aiohttp's client, with the
-  session cookie and an allowed Origin, as a browser would), sends one ``generate`` per socket
+  a logged-in session), then opens ``--streams`` websockets at once, spread over the servers in
+  turn as a load balancer would (aiohttp's client, with the session cookie and an allowed
+  Origin, as a browser would), sends one ``generate`` per socket
   and reads the HTML fragments until the result (``id="studio-result"`` … "Save to library") or an
   error fragment.
 
@@ -32,15 +40,14 @@ TCP hops, the openai SDK's SSE parsing, the gateway, ``generation_stream``, the 
 websocket framing and the client's own event loop. All processes share this machine's CPUs, and
 the CPU each one used during the measured phase is printed next to the figures.
 
-The consumer (apps/studio/consumers.py) batches streamed text: a chunk is sent at once only if
-``FLUSH_SECONDS`` (30 ms) have passed since the previous frame (the first "previous frame" is the
-start of the generation); otherwise it waits in a buffer until the *next* chunk that arrives
-after the window, or the completion. With chunks every 20 ms about every other chunk waits one
-chunk interval, which is by design and shows in ``chunk_overhead``; ``trigger_overhead`` shows
-what is left without it. Usage:
+The consumer (apps/studio/consumers.py) batches streamed text: a chunk is sent at once if
+``FLUSH_SECONDS`` (5 ms) have passed since the previous frame (the first chunk always is);
+otherwise it waits in a buffer for a timer at the end of the window. ``trigger_overhead`` shows
+the pipeline without that wait. ``--profile FILE`` records the first daphne with py-spy.
+Usage:
 
-    python bench/streaming.py                  # 100 streams x 40 chunks, 20 ms apart
-    python bench/streaming.py --quick          # 100 streams x 10 chunks (under a minute)
+    python bench/streaming.py                  # 100 streams x 200 chunks, 20 ms apart (a long answer)
+    python bench/streaming.py --quick          # 100 streams x 40 chunks (a short answer; ~10 s)
     python bench/streaming.py --streams 10 --chunks 200 --chunk-delay-ms 40 --ramp-ms 20
 
 ``DATABASE_URL`` / ``REDIS_URL`` from the environment are passed through (services mode; the
@@ -81,8 +88,8 @@ if str(ROOT) not in sys.path:
 
 MODEL = "gpt-4o-mini"
 STREAMS = 100
-CHUNKS = 40
-QUICK_CHUNKS = 10
+CHUNKS = 200
+QUICK_CHUNKS = 40
 CHUNK_DELAY_MS = 20.0
 WARMUP_STREAMS = 3
 STREAM_TIMEOUT = 60.0
@@ -94,9 +101,13 @@ TARGETS = {"chunk_overhead_p50_ms": 5.0, "first_frame_overhead_p50_ms": 5.0}
 
 # Markers: no letters at all, so nothing in the safety policy's normalisation can read a word
 # into them; brackets that HTML escaping leaves alone.
-CHUNK_MARKER = re.compile(r"⟦(\d{1,6})\|(\d{1,20})⟧")
-ARRIVAL_MARKER = re.compile(r"⟪(\d{1,20})⟫")
-FILLER = "lovely sunny morning "  # fixed-size tokens after each marker
+DIGITS = "─│┌┐└┘├┤┬┴"  # 0-9 in markers (see the module docstring)
+CHUNK_MARKER = re.compile(f"⟦([{DIGITS}]{{1,6}})┼([{DIGITS}]{{1,9}})⟧")
+ARRIVAL_MARKER = re.compile(f"⟪([{DIGITS}]{{1,9}})⟫")
+_TO_SYMBOLS = str.maketrans("0123456789", DIGITS)
+_TO_DIGITS = str.maketrans(DIGITS, "0123456789")
+FILLER = "sunny "  # one token-sized word after each marker
+WRAP_US = 10**9  # markers carry microseconds modulo this (1,000 s), to stay short like real tokens
 JSON_HEAD = '{"variations": [{"text": "'
 JSON_TAIL = '"}]}'
 ALERT = re.compile(r'role="alert">(.*?)</p>', re.S)
@@ -105,11 +116,29 @@ ALERT = re.compile(r'role="alert">(.*?)</p>', re.S)
 # --- the provider (its own process) -----------------------------------------------------------
 
 
+def symbols(number: int) -> str:
+    return str(number).translate(_TO_SYMBOLS)
+
+
+def number(text: str) -> int:
+    return int(text.translate(_TO_DIGITS))
+
+
+def stamp(ns: int) -> str:
+    """A wall-clock time as it travels in a marker: microseconds modulo WRAP_US, in symbols."""
+    return symbols(ns // 1000 % WRAP_US)
+
+
+def unstamp(value: str, received_ns: int) -> int:
+    """The wall-clock time (ns) of a marker's stamp, read at ``received_ns`` (less than WRAP_US later)."""
+    return received_ns - (received_ns // 1000 - number(value)) % WRAP_US * 1000
+
+
 def chunk_text(index: int, count: int, sent_ns: int, arrival_ns: int) -> str:
     """The content of chunk ``index``: its marker and filler; the first opens the JSON, the last closes it."""
-    text = f"⟦{index}|{sent_ns}⟧ {FILLER}"
+    text = f"⟦{symbols(index)}┼{stamp(sent_ns)}⟧ {FILLER}"
     if index == 0:
-        text = f"{JSON_HEAD}⟪{arrival_ns}⟫ {text}"
+        text = f"{JSON_HEAD}⟪{stamp(arrival_ns)}⟫ {text}"
     if index == count - 1:
         text = text.rstrip() + JSON_TAIL
     return text
@@ -153,8 +182,13 @@ def serve_provider(host: str, port: int, chunks: int, delay: float) -> int:
         try:
             await resp.prepare(request)
             await resp.write(chunk({"role": "assistant", "content": ""}))
+            # Each stream keeps its own schedule (chunk i at start + (i + 1) x delay): sleeping
+            # ``delay`` after each write would let the streams drift into step with each other,
+            # in bursts that independent upstream streams do not have.
+            loop = asyncio.get_running_loop()
+            start = loop.time()
             for index in range(chunks):
-                await asyncio.sleep(delay)
+                await asyncio.sleep(max(0.0, start + (index + 1) * delay - loop.time()))
                 sent = time.time_ns()
                 await resp.write(chunk({"content": chunk_text(index, chunks, sent, arrival)}))
                 stats["chunks_sent"] += 1
@@ -271,9 +305,16 @@ def log_tail(log: Any, limit: int = 3000) -> str:
 
 def app_environment(provider_url: str, var_dir: str, port: int) -> dict[str, str]:
     huge = {"minute": 1_000_000_000, "hour": 1_000_000_000, "day": 1_000_000_000}
+    from cryptography.fernet import Fernet
+
     env = {
         "DJANGO_SETTINGS_MODULE": "huntaze.settings",
-        "DEBUG": "true",
+        # As in production: DEBUG off (no per-query logging). Loopback has no TLS in front of it,
+        # so the HTTPS redirect is off.
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "SECURE_SSL_REDIRECT": "false",
         "HUNTAZE_VAR_DIR": var_dir,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SITE_URL": f"http://127.0.0.1:{port}",
@@ -386,10 +427,10 @@ class StreamResult:
 def classify(text: str, received_ns: int, result: StreamResult) -> bool:
     """Record one fragment; True when the stream is over (result or error)."""
     if text.startswith('<span id="studio-stream"'):
-        markers = [(int(i), int(t)) for i, t in CHUNK_MARKER.findall(text)]
+        markers = [(number(i), unstamp(t, received_ns)) for i, t in CHUNK_MARKER.findall(text)]
         arrival = ARRIVAL_MARKER.search(text)
         if arrival and result.arrival_ns is None:
-            result.arrival_ns = int(arrival.group(1))
+            result.arrival_ns = unstamp(arrival.group(1), received_ns)
         result.frames.append(Frame(received_ns, markers))
         return False
     if 'id="studio-result"' in text and "Save to library" in text:
@@ -453,20 +494,24 @@ async def run_stream(ws, payload: str, result: StreamResult, timeout: float, sta
 
 
 async def generations(
-    port: int, session_key: str, creator_id: int, count: int, timeout: float, ramp: float = 0.0
+    ports: list[int], session_key: str, creator_id: int, count: int, timeout: float, ramp: float = 0.0
 ) -> list[StreamResult]:
-    """Open ``count`` sockets, then start one generation on each: at the same moment, or spread
-    evenly over ``ramp`` seconds."""
+    """Open ``count`` sockets, spread over the servers in turn (as a load balancer would), then
+    start one generation on each: at the same moment, or spread evenly over ``ramp`` seconds."""
     import aiohttp
 
-    url = f"ws://127.0.0.1:{port}/ws/studio/"
-    headers = {"Origin": f"http://127.0.0.1:{port}", "Cookie": f"sessionid={session_key}"}
+    def url(i: int) -> str:
+        return f"ws://127.0.0.1:{ports[i % len(ports)]}/ws/studio/"
+
+    def headers(i: int) -> dict[str, str]:
+        return {"Origin": f"http://127.0.0.1:{ports[i % len(ports)]}", "Cookie": f"sessionid={session_key}"}
+
     payload = json.dumps({"action": "generate", "creator_id": creator_id, "type": "message",
                           "platform": "onlyfans", "tone": "friendly", "message_type": "check_in"})  # fmt: skip
     results = [StreamResult() for _ in range(count)]
     connector = aiohttp.TCPConnector(limit=0, force_close=True)
     async with aiohttp.ClientSession(connector=connector) as session:
-        sockets = await asyncio.gather(*(connect(session, url, headers, r) for r in results))
+        sockets = await asyncio.gather(*(connect(session, url(i), headers(i), r) for i, r in enumerate(results)))
         try:
             await asyncio.gather(
                 *(
@@ -594,8 +639,9 @@ def report(a: dict[str, Any], results: list[StreamResult], extra: dict[str, Any]
     errors = [r.error for r in results if r.error is not None]
     print()
     starts = f"starts spread over {extra['ramp_ms']:g} ms" if extra["ramp_ms"] else "all started at once"
-    print(f"Studio streaming benchmark — {extra['mode']} mode, {extra['streams']} concurrent websocket generations "
-          f"x {extra['chunks']} chunks, one chunk every {extra['chunk_delay_ms']:g} ms from the provider, "
+    servers = f"{extra['servers']} daphne process" + ("es" if extra["servers"] != 1 else "")
+    print(f"Studio streaming benchmark — {extra['mode']} mode, {servers}, {extra['streams']} concurrent websocket "
+          f"generations x {extra['chunks']} chunks, one chunk every {extra['chunk_delay_ms']:g} ms from the provider, "
           f"consumer flush window {extra['flush_window_ms']:g} ms, {extra['cpus']} CPU(s), {starts}")  # fmt: skip
     print()
     header = f"{'metric (ms)':<46} {'n':>6} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8}"
@@ -656,6 +702,7 @@ def report(a: dict[str, Any], results: list[StreamResult], extra: dict[str, Any]
         "chunks_per_stream": extra["chunks"],
         "chunk_delay_ms": extra["chunk_delay_ms"],
         "ramp_ms": extra["ramp_ms"],
+        "servers": extra["servers"],
         "errors": len(errors),
         "lost_chunks": a["lost_chunks"],
         "chunks_measured": every["n"],
@@ -702,13 +749,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ramp-ms", type=float, default=0.0,
                         help="spread the generate messages over this many ms (default 0: all at once)")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=STREAM_TIMEOUT, help="seconds per stream (default 60)")
+    parser.add_argument("--servers", type=int, default=os.cpu_count() or 1,
+                        help="daphne processes; the sockets are spread over them (default: one per CPU)")  # fmt: skip
+    parser.add_argument("--profile", metavar="FILE", help="record daphne with py-spy (pip install py-spy) into FILE")
+    parser.add_argument("--profile-format", default="speedscope", choices=["speedscope", "flamegraph", "raw"],
+                        help="py-spy output format (default speedscope)")  # fmt: skip
     parser.add_argument("--serve-provider", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.chunks is None:
         args.chunks = QUICK_CHUNKS if args.quick else CHUNKS
-    if not 1 <= args.streams <= 1000 or not 1 <= args.chunks <= 10_000:
-        parser.error("--streams must be 1..1000 and --chunks 1..10000")
+    if not 1 <= args.streams <= 1000 or not 1 <= args.chunks <= 10_000 or not 1 <= args.servers <= 64:
+        parser.error("--streams must be 1..1000, --chunks 1..10000 and --servers 1..64")
     if not 0 <= args.chunk_delay_ms <= 10_000 or not 1 <= args.timeout <= 3600 or not 0 <= args.ramp_ms <= 600_000:
         parser.error("--chunk-delay-ms must be 0..10000, --ramp-ms 0..600000 and --timeout 1..3600")
     return args
@@ -724,14 +776,15 @@ def main(argv: list[str] | None = None) -> int:
     provider_log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in finally)
     daphne_log = tempfile.TemporaryFile()  # noqa: SIM115
     provider: subprocess.Popen | None = None
-    daphne: subprocess.Popen | None = None
+    servers: list[subprocess.Popen] = []
     world: World | None = None
     services = bool(os.environ.get("DATABASE_URL") or os.environ.get("REDIS_URL"))
     out: dict[str, Any] | None = None
     try:
         provider, provider_url = start_provider(args.chunks, args.chunk_delay_ms / 1000, provider_log)
-        port = free_port()
-        env = app_environment(provider_url, var_dir, port)
+        ports = [free_port() for _ in range(args.servers)]
+        env = app_environment(provider_url, var_dir, ports[0])
+        env["ALLOWED_HOSTS"] = "127.0.0.1,localhost"
         os.environ.update(env)
 
         import django
@@ -739,22 +792,31 @@ def main(argv: list[str] | None = None) -> int:
         django.setup()
         world = build_world()
 
-        daphne = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "huntaze.asgi:application"],
-            cwd=ROOT, env={**os.environ}, stdout=daphne_log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        wait_for_server(f"http://127.0.0.1:{port}", daphne, STARTUP_TIMEOUT)
+        for index, port in enumerate(ports):
+            command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "huntaze.asgi:application"]
+            if args.profile and index == 0:  # py-spy samples the first daphne for the whole run
+                command = ["py-spy", "record", "--rate", "250", "--format", args.profile_format,
+                           "--output", args.profile, "--", *command]  # fmt: skip
+            servers.append(
+                subprocess.Popen(command, cwd=ROOT, env={**os.environ}, stdout=daphne_log, stderr=subprocess.STDOUT)
+            )
+        for port, server in zip(ports, servers, strict=True):
+            wait_for_server(f"http://127.0.0.1:{port}", server, STARTUP_TIMEOUT)
 
         # Warm-up, not measured: imports, templates, the provider's SDK client and its pool.
-        warm = asyncio.run(generations(port, world.session_key, world.creator_id, WARMUP_STREAMS, args.timeout))
+        warm = asyncio.run(generations(ports, world.session_key, world.creator_id, WARMUP_STREAMS * len(ports),
+                                       args.timeout))  # fmt: skip
         warm_errors = [r.error for r in warm if r.error]
         if len(warm_errors) == len(warm):
             raise RuntimeError(f"every warm-up generation failed: {sorted(set(warm_errors))[:3]}")
-        pids = {"daphne": daphne.pid, "provider": provider.pid, "clients": None}
+        # CPU by process: under --profile the first "daphne" is py-spy, so it is left out.
+        pids = {f"daphne{'' if len(servers) == 1 else index + 1}": server.pid
+                for index, server in enumerate(servers) if not (args.profile and index == 0)}  # fmt: skip
+        pids.update(provider=provider.pid, clients=None)
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         wall_before = time.monotonic()
         results = asyncio.run(
-            generations(port, world.session_key, world.creator_id, args.streams, args.timeout, args.ramp_ms / 1000)
+            generations(ports, world.session_key, world.creator_id, args.streams, args.timeout, args.ramp_ms / 1000)
         )
         wall = time.monotonic() - wall_before
         cpu = {}
@@ -772,6 +834,7 @@ def main(argv: list[str] | None = None) -> int:
             "chunks": args.chunks,
             "chunk_delay_ms": args.chunk_delay_ms,
             "ramp_ms": args.ramp_ms,
+            "servers": args.servers,
             "flush_window_ms": flush_window_ms(),
             "cpus": os.cpu_count(),
             "provider_stats": provider_stats,
@@ -783,7 +846,7 @@ def main(argv: list[str] | None = None) -> int:
         if warm_errors:
             print(f"Warm-up errors (not counted): {sorted(set(warm_errors))[:3]}")
         out = report(analyse(results, args.chunks), results, extra)
-        out["warmup_streams"] = WARMUP_STREAMS
+        out["warmup_streams"] = WARMUP_STREAMS * len(ports)
         out["warmup_errors"] = len(warm_errors)
         if out["errors"]:
             print(f"--- daphne log (tail) ---\n{log_tail(daphne_log)}")
@@ -794,7 +857,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"--- {name} log (tail) ---\n{tail}", file=sys.stderr)
         raise
     finally:
-        stop_process(daphne)
+        if args.profile and servers and servers[0].poll() is None:
+            servers[0].send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C, not on SIGTERM
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                servers[0].wait(timeout=30)
+        for server in servers:
+            stop_process(server)
         stop_process(provider)
         if world is not None and services:
             with contextlib.suppress(Exception):
