@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from django.db import connections
 
 from apps.accounts.models import Invitation
 from apps.accounts.selectors import invitation_token
@@ -57,6 +58,10 @@ def browser(monkeypatch):
         instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield instance
         instance.close()
+        # The connection the test's ORM calls opened while Playwright's loop ran is not the one
+        # pytest-django closes at the end; left open, it keeps PostgreSQL from dropping the test
+        # database ("being accessed by other users").
+        connections.close_all()
 
 
 def log_in(page, base: str, email: str, password: str = PASSWORD) -> None:
