@@ -6,7 +6,7 @@ prompts.py); an answer that does not parse or fit the shape is repaired, or aske
 then reported. Every request and every answer goes through the safety policy
 (apps/studio/safety.py); the creator's do-not-say list is filtered, then the answer regenerated
 once if anything had to be removed. Idea scores come from the creator's own results
-(apps/studio/analytics.py), never from the model.
+(apps/studio/analytics/), never from the model.
 """
 
 from __future__ import annotations
