@@ -4,7 +4,7 @@ One request type at a time (message, idea, caption, hashtags, comprehensive), in
 voice, through the AI gateway. The model is asked for JSON in a fixed shape (apps/studio/
 prompts.py); an answer that does not parse or fit the shape is repaired, or asked for once more,
 then reported. Every request and every answer goes through the safety policy
-(apps/studio/safety.py); the creator's do-not-say list is filtered, then the answer regenerated
+(apps/studio/safety/); the creator's do-not-say list is filtered, then the answer regenerated
 once if anything had to be removed. Idea scores come from the creator's own results
 (apps/studio/analytics/), never from the model.
 """
