@@ -20,10 +20,12 @@ COPY . .
 
 # Static files are collected into the image (WhiteNoise serves them when DEBUG is off). Settings
 # refuse to load without SECRET_KEY, ENCRYPTION_KEYS and ALLOWED_HOSTS when DEBUG is off, so this
-# step gets throwaway values that exist only for this RUN and are not kept in the image.
+# step gets throwaway values that exist only for this RUN and are not kept in the image. The
+# Fernet key must still be well formed (settings check it): it is base64 of a public 32-byte
+# phrase, never a secret. tests/test_dockerfile.py runs this exact step so it cannot break again.
 RUN DEBUG=false \
     SECRET_KEY=build-time-only-dummy-key-never-used-at-run-time-0123456789 \
-    ENCRYPTION_KEYS=build-time-only-dummy-never-used-at-run-time \
+    ENCRYPTION_KEYS=YnVpbGQtdGltZS1vbmx5LW5vdC1hLXJlYWwta2V5ISE= \
     ALLOWED_HOSTS=localhost \
     python manage.py collectstatic --noinput \
     && chown -R huntaze:huntaze /app/var
