@@ -23,7 +23,7 @@ WARM_IMPORTS = (
     "apps.ai.providers.anthropic_messages",
     "apps.ai.providers.builtin",
     "apps.studio.services",
-    "apps.studio.safety",
+    "apps.safety",
 )
 for module in WARM_IMPORTS:
     importlib.import_module(module)

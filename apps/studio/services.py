@@ -4,7 +4,7 @@ One request type at a time (message, idea, caption, hashtags, comprehensive), in
 voice, through the AI gateway. The model is asked for JSON in a fixed shape (apps/studio/
 prompts.py); an answer that does not parse or fit the shape is repaired, or asked for once more,
 then reported. Every request and every answer goes through the safety policy
-(apps/studio/safety/); the creator's do-not-say list is filtered, then the answer regenerated
+(apps/safety/); the creator's do-not-say list is filtered, then the answer regenerated
 once if anything had to be removed. Idea scores come from the creator's own results
 (apps/studio/analytics/), never from the model.
 """
@@ -242,7 +242,8 @@ def studio_prepare(
 ) -> Prepared:
     """Authorise, validate, apply the request-side safety policy and record the generation
     (or reuse ``generation``, when one of its variations is being regenerated)."""
-    from apps.studio import analytics, safety
+    from apps import safety
+    from apps.studio import analytics
 
     require(membership, Perm.SEND_MESSAGES, creator)
     options = options_from(data, creator=creator)
@@ -320,7 +321,7 @@ def _avoid_request(request: AIRequest, removed: list[str]) -> AIRequest:
 
 def _apply_safety(prepared: Prepared, result: dict) -> tuple[dict, list, bool]:
     """Filter every text; drop items the policy blocks. Returns (result, violations, regenerate?)."""
-    from apps.studio import safety
+    from apps import safety
 
     creator, options = prepared.creator, prepared.options
     violations, regenerate, blocked_paths = [], False, set()
@@ -517,7 +518,7 @@ async def generation_stream(*, membership: Membership, creator: Creator, data: d
     except ApplicationError as error:
         yield {"event": "error", "message": error.message, "field": error.field, "partial": ""}
         return
-    from apps.studio import safety
+    from apps import safety
 
     parts: list[str] = []
     received = checked = 0

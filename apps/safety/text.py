@@ -1,6 +1,6 @@
 """How the policy reads text: pattern building, normalisation and the anti-obfuscation views.
 
-Part of ``apps.studio.safety``; its docstring describes the policy.
+Part of ``apps.safety``; its docstring describes the policy.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 
-from apps.studio.safety.base import _EXCERPT_LEN
+from apps.safety.base import _EXCERPT_LEN
 
 # -- regex building -------------------------------------------------------------------------------
 #

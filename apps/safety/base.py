@@ -1,6 +1,6 @@
 """Rule names, messages, limits and the result types of the safety policy.
 
-Part of ``apps.studio.safety``; its docstring describes the policy.
+Part of ``apps.safety``; its docstring describes the policy.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The filters: the creator's do-not-say words and topics, and explicit wording on mainstream platforms.
 
-Part of ``apps.studio.safety``; its docstring describes the policy.
+Part of ``apps.safety``; its docstring describes the policy.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
-from apps.studio.safety.base import AVOID_TOPIC, AVOID_WORD, PLATFORM_EXPLICIT, Violation
-from apps.studio.safety.text import _category, _lead, _words
+from apps.safety.base import AVOID_TOPIC, AVOID_WORD, PLATFORM_EXPLICIT, Violation
+from apps.safety.text import _category, _lead, _words
 
 # -- filters --------------------------------------------------------------------------------------
 

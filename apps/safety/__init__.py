@@ -9,7 +9,7 @@ Pure Python, no database: callers pass the creator's lists and the platform. Eve
 compiled once at import and written so that matching stays linear in the input (bounded
 repetitions, disjoint character classes next to each other, numbers anchored to the start of a
 digit run, word lists compiled so re can skip ahead — see _lead): a 50 KB hostile string is
-checked in a few tens of milliseconds (tests/studio/test_safety.py allows 100 ms).
+checked in a few tens of milliseconds (tests/safety/test_policy.py allows 100 ms).
 
 Hard rules — the text is refused (``blocked``; ``apply_policy`` returns ``text=""``)
 ----------------------------------------------------------------------------------
@@ -101,7 +101,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from apps.studio.safety.base import (
+from apps.safety.base import (
     _CHILD_WINDOW,
     _EXCERPT_LEN,
     _EXPLICIT_ALLOWED,
@@ -115,9 +115,9 @@ from apps.studio.safety.base import (
     PolicyResult,
     Violation,
 )
-from apps.studio.safety.filters import _clean_list, _drop_explicit, _drop_topics, _drop_words, _tidy
-from apps.studio.safety.hard_rules import _hard_rules
-from apps.studio.safety.text import _plain, _word_views
+from apps.safety.filters import _clean_list, _drop_explicit, _drop_topics, _drop_words, _tidy
+from apps.safety.hard_rules import _hard_rules
+from apps.safety.text import _plain, _word_views
 
 __all__ = [
     "AVOID_TOPIC",

@@ -1,4 +1,4 @@
-"""The studio safety policy (apps/studio/safety.py): hard rules block, creator lists and platform
+"""The safety policy (apps/safety/): hard rules block, creator lists and platform
 rules filter. Pure functions: no database."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from apps.studio.safety import (
+from apps.safety import (
     AVOID_TOPIC,
     AVOID_WORD,
     BLOCKING_RULES,

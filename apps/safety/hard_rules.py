@@ -1,6 +1,6 @@
 """The hard rules: minors, non-consent and invented social proof, with their context checks.
 
-Part of ``apps.studio.safety``; its docstring describes the policy.
+Part of ``apps.safety``; its docstring describes the policy.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 
-from apps.studio.safety.base import (
+from apps.safety.base import (
     _ACT_WINDOW,
     _CHILD_WINDOW,
     _LEAK_WINDOW,
@@ -23,7 +23,7 @@ from apps.studio.safety.base import (
     NON_CONSENT,
     Violation,
 )
-from apps.studio.safety.text import _category, _excerpt, _lead, _prefixed, _words
+from apps.safety.text import _category, _excerpt, _lead, _prefixed, _words
 
 # -- context: is the text sexual or flirty? -------------------------------------------------------
 
