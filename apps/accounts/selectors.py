@@ -27,6 +27,16 @@ def membership_current(*, user: User, agency_id: int | None) -> Membership | Non
     return memberships.order_by("created_at", "id").first()
 
 
+def membership_refresh(*, membership: Membership) -> Membership | None:
+    """The same membership as it is now (role may have changed), or None when it was removed or
+    its user deactivated. Long-lived sessions (websockets) call this before each action."""
+    return (
+        Membership.objects.select_related("agency", "user")
+        .filter(pk=membership.pk, user_id=membership.user_id, user__is_active=True)
+        .first()
+    )
+
+
 def creator_list(*, membership: Membership, include_archived: bool = False) -> QuerySet[Creator]:
     """The creators this member may see: all of the agency's, or a chatter's assigned ones."""
     creators = Creator.objects.for_agency(membership.agency_id)

@@ -6,6 +6,12 @@ streamed text (escaped; the first chunk at once, later ones batched into at most
 FLUSH_SECONDS, flushed by a timer so no text waits for the next token), then
 the rendered result or the error with the partial text kept. One generation at a time per
 socket; cancel (or closing the tab) cancels the upstream call.
+
+Permissions hold for the whole life of the socket, not only at connect: every generate message
+re-reads the membership and the creator (one thread hop, two small queries) before anything
+runs, so a member removed or demoted to viewer mid-session gets the socket closed with 4403, and
+a chatter unassigned from a creator gets "Choose one of your creators." Streamed chunks of a
+generation already authorised are not re-checked.
 """
 
 from __future__ import annotations
@@ -78,22 +84,34 @@ class StudioConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=html)
 
     @database_call
-    def _creator(self, creator_id):
+    def _authorise(self, creator_id):
+        """The member's current membership and the creator, re-read for this message.
+
+        Answers (None, None) when the membership is gone or no longer allows generating, and
+        (membership, None) when the creator is not one this member may use."""
         from django.http import Http404
 
-        from apps.accounts.selectors import creator_get_for_member
+        from apps.accounts.permissions import Perm, has_perm
+        from apps.accounts.selectors import creator_get_for_member, membership_refresh
 
+        membership = membership_refresh(membership=self.membership)
+        if membership is None or not has_perm(membership, Perm.SEND_MESSAGES):
+            return None, None
         try:
-            return creator_get_for_member(
-                membership=self.membership, creator_id=int(creator_id), include_archived=False
-            )
+            creator = creator_get_for_member(membership=membership, creator_id=int(creator_id), include_archived=False)
         except (Http404, TypeError, ValueError):
-            return None
+            return membership, None
+        return membership, creator
 
     async def _generate(self, message: dict) -> None:
         from apps.studio.services import OPTION_FIELDS, generation_stream
 
-        creator = await self._creator(message.get("creator_id"))
+        membership, creator = await self._authorise(message.get("creator_id"))
+        if membership is None:
+            await self._send_error("You no longer have access to generate for this agency.")
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.membership = membership
         if creator is None:
             await self._send_error("Choose one of your creators.")
             return
@@ -103,7 +121,7 @@ class StudioConsumer(AsyncWebsocketConsumer):
         self._last_flush = 0.0  # the first chunk goes out at once
         self._flusher: asyncio.TimerHandle | None = None
         try:
-            async for event in generation_stream(membership=self.membership, creator=creator, data=data):
+            async for event in generation_stream(membership=membership, creator=creator, data=data):
                 if event["event"] == "content":
                     self._buffer.append(event["text"])
                     await self._maybe_flush()
