@@ -21,6 +21,7 @@ from apps.accounts.api import router as accounts_router
 from apps.core.api import router as core_router
 from apps.core.errors import ApplicationError
 from apps.core.logging import get_request_id
+from apps.notifications.api import router as notifications_router
 from apps.studio.api import router as studio_router
 
 logger = logging.getLogger(__name__)
@@ -92,4 +93,5 @@ def _server_error(request, exc):
 
 api.add_router("/", core_router)
 api.add_router("/", accounts_router)
+api.add_router("/", notifications_router)
 api.add_router("/studio", studio_router)

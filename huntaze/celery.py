@@ -18,6 +18,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "huntaze.settings")
 QUEUES = ("interactive", "default", "bulk")
 
 app = Celery("huntaze")
+# The current app in every thread (daphne runs views in worker threads), so library code and
+# apps/core/health.py reach it through celery.current_app without importing the project.
+app.set_default()
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES]
 app.conf.task_default_exchange = "default"

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.core.consumers import NotificationConsumer
+from apps.notifications.consumers import NotificationConsumer
 from apps.studio.consumers import StudioConsumer
 
 websocket_urlpatterns = [

@@ -127,6 +127,7 @@ INSTALLED_APPS = [
     "ninja",
     "apps.core",
     "apps.accounts",
+    "apps.notifications",
     "apps.ai",
     "apps.studio",
 ]
@@ -161,7 +162,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.accounts.context_processors.tenancy",
-                "apps.core.context_processors.notifications",
+                "apps.notifications.context_processors.notifications",
             ],
         },
     },
@@ -235,7 +236,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Written into django-celery-beat's tables each time beat starts (schedule edits in the admin are
 # overwritten then; disabling an entry there sticks).
 CELERY_BEAT_SCHEDULE = {
-    "purge-read-notifications": {"task": "apps.core.tasks.purge_read_notifications", "schedule": 24 * 3600},
+    "purge-read-notifications": {"task": "apps.notifications.tasks.purge_read_notifications", "schedule": 24 * 3600},
     "purge-expired-shared-keys": {"task": "apps.core.tasks.purge_expired_shared_keys", "schedule": 3600},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from huntaze import views
 from huntaze.api import api
 
 admin.site.site_header = "Huntaze administration"
@@ -12,5 +13,8 @@ urlpatterns = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.ai.urls")),
     path("", include("apps.studio.urls")),
-    path("", include("apps.core.urls")),
+    path("", include("apps.notifications.urls")),
+    # The home dashboard gathers every app, so it lives in the project package; it keeps the
+    # name core:dashboard that LOGIN_REDIRECT_URL, templates and redirects use.
+    path("", include(([path("", views.dashboard, name="dashboard")], "core"))),
 ]

@@ -22,8 +22,8 @@ from django.utils.http import urlsafe_base64_encode
 from apps.accounts import services as account_services
 from apps.accounts.models import ApiToken, Creator, Invitation, Membership
 from apps.ai.models import ProviderCredential
-from apps.core.models import Notification
-from apps.core.services import notification_send
+from apps.notifications.models import Notification
+from apps.notifications.services import notification_send
 from apps.studio.models import ContentIdea, Generation
 from tests.conftest import World, build_world, login_client
 

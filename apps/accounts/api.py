@@ -18,7 +18,7 @@ from ninja.pagination import PageNumberPagination, paginate
 from ninja.security import HttpBearer
 from pydantic import EmailStr, StringConstraints, field_validator
 
-from apps.accounts import selectors, services
+from apps.accounts import permissions, selectors, services
 from apps.accounts.models import PLATFORMS, ApiToken, Language, Membership, Role
 from apps.accounts.permissions import Perm, require
 from apps.core.errors import ApplicationError
@@ -41,6 +41,33 @@ def api_membership(request: HttpRequest) -> Membership:
     if membership is None:
         raise PermissionDenied("You are not a member of any agency yet.")
     return membership
+
+
+# --- Me --------------------------------------------------------------------------------------
+
+
+class MeOut(Schema):
+    email: str
+    full_name: str
+    agency_id: int
+    agency_name: str
+    role: str
+    permissions: list[str]
+    via_token: bool
+
+
+@router.get("/me", response=MeOut, tags=["me"])
+def me(request: HttpRequest):
+    membership = api_membership(request)
+    return {
+        "email": membership.user.email,
+        "full_name": membership.user.full_name,
+        "agency_id": membership.agency_id,
+        "agency_name": membership.agency.name,
+        "role": membership.role,
+        "permissions": [perm.value for perm in Perm if permissions.has_perm(membership, perm)],
+        "via_token": isinstance(request.auth, ApiToken),
+    }
 
 
 # --- Agency ----------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import (
@@ -28,8 +27,8 @@ from apps.accounts.models import (
     User,
 )
 from apps.accounts.permissions import Perm, can_grant, can_manage, require
+from apps.accounts.signals import member_joined
 from apps.core.errors import ApplicationError, ConflictError
-from apps.core.services import notification_send
 
 API_TOKEN_PREFIX = "hz_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -230,14 +229,9 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
     invitation.accepted_at = timezone.now()
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by"])
-    inviter = Membership.objects.for_agency(invitation.agency_id).filter(user_id=invitation.invited_by_id).first()
-    if created and inviter is not None:
-        notification_send(
-            membership=inviter,
-            title=f"{user.get_full_name()} joined as {membership.get_role_display().lower()}",
-            url=reverse("accounts:member-list"),
-            level="success",
-        )
+    if created:
+        inviter = Membership.objects.for_agency(invitation.agency_id).filter(user_id=invitation.invited_by_id).first()
+        member_joined.send(sender=Membership, membership=membership, inviter=inviter)
     return membership
 
 

@@ -1,14 +1,6 @@
 from django.contrib import admin
 
-from apps.core.models import Notification, SharedKey
-
-
-@admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
-    list_display = ["title", "user", "agency", "level", "created_at", "read_at"]
-    list_filter = ["agency", "level"]
-    search_fields = ["title", "user__email"]
-    list_select_related = ["user", "agency"]
+from apps.core.models import SharedKey
 
 
 @admin.register(SharedKey)

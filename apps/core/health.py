@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
+from celery import current_app
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
@@ -83,10 +84,10 @@ def check_channel_layer() -> CheckResult:
 
 
 def check_broker() -> CheckResult:
-    from huntaze.celery import app
-
+    # The project's Celery app (huntaze/celery.py makes it the default in every thread), found
+    # without core importing the project package.
     def run() -> None:
-        with app.connection_for_write() as conn:
+        with current_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
             _ = conn.default_channel  # opens a channel: proves the transport answers
 

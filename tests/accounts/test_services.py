@@ -11,7 +11,7 @@ from django.db import IntegrityError
 from apps.accounts import services
 from apps.accounts.models import Creator, Membership, Role
 from apps.core.errors import ApplicationError, ConflictError
-from apps.core.models import Notification
+from apps.notifications.models import Notification
 from tests.accounts.factories import MembershipFactory, UserFactory
 
 

@@ -45,3 +45,18 @@ def test_health_is_503_when_the_cache_is_unreachable(db, settings):
 def test_health_needs_no_login_and_leaks_no_secrets(db, path, settings):
     body = Client().get(path).content.decode()
     assert settings.SECRET_KEY not in body
+
+
+def test_broker_check_finds_the_project_celery_app_from_any_thread(db):
+    """core reaches the app through celery.current_app; daphne runs sync views in other threads,
+    where a thread-local current app would fall back to Celery's unconfigured default."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from celery import current_app
+
+    from apps.core.health import check_broker
+
+    with ThreadPoolExecutor(1) as pool:
+        app, result = pool.submit(lambda: (current_app._get_current_object(), check_broker())).result()
+    assert app is celery_app
+    assert result.ok, result.error

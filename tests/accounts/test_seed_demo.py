@@ -8,8 +8,8 @@ from django.test import Client
 
 from apps.accounts.demo import DEMO_PASSWORD
 from apps.accounts.models import Agency, Creator, Membership
-from apps.core.models import Notification
 from apps.core.registry import demo_seeders
+from apps.notifications.models import Notification
 
 
 def test_seed_demo_builds_agency_users_creators_and_prints_logins(db, capsys):
@@ -46,4 +46,4 @@ def test_seed_demo_rejects_bad_sizes(db, args):
 
 def test_demo_hooks_run_accounts_first():
     names = [module.__name__ for module in demo_seeders()]
-    assert names[0] == "apps.accounts.demo" and "apps.core.demo" in names
+    assert names[0] == "apps.accounts.demo" and "apps.notifications.demo" in names

@@ -1,4 +1,4 @@
-"""Home dashboard and notification pages."""
+"""Notification pages: the list, mark one as read, mark all as read."""
 
 from __future__ import annotations
 
@@ -9,29 +9,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.accounts.decorators import member_required
-from apps.core import registry, selectors, services
-
-DASHBOARD_CREATORS = 12
-
-
-@member_required()
-def dashboard(request: HttpRequest) -> HttpResponse:
-    tenant = request.tenant
-    creators = tenant.creators[:DASHBOARD_CREATORS]
-    stats = registry.creator_stats(request, creators)
-    context = {
-        "creator_tiles": [(creator, stats.get(creator.pk, [])) for creator in creators],
-        "more_creators": max(len(tenant.creators) - DASHBOARD_CREATORS, 0),
-        "cards": registry.dashboard_cards(request),
-    }
-    return render(request, "core/dashboard.html", context)
+from apps.notifications import selectors, services
 
 
 @member_required()
 def notification_list(request: HttpRequest) -> HttpResponse:
     items = selectors.notification_list(membership=request.tenant.membership)
     page = Paginator(items, 25).get_page(request.GET.get("page"))
-    return render(request, "core/notifications.html", {"page": page})
+    return render(request, "notifications/notification_list.html", {"page": page})
 
 
 @member_required()
@@ -41,7 +26,7 @@ def notification_read(request: HttpRequest, notification_id: int) -> HttpRespons
     services.notifications_mark_read(membership=request.tenant.membership, notification_id=notification.pk)
     if request.htmx:
         return HttpResponse("")
-    return redirect("core:notification-list")
+    return redirect("notifications:notification-list")
 
 
 @member_required()
@@ -49,4 +34,4 @@ def notification_read(request: HttpRequest, notification_id: int) -> HttpRespons
 def notification_read_all(request: HttpRequest) -> HttpResponse:
     count = services.notifications_mark_read(membership=request.tenant.membership)
     messages.success(request, f"{count} notification{'s' if count != 1 else ''} marked as read.")
-    return redirect("core:notification-list")
+    return redirect("notifications:notification-list")

@@ -1,11 +1,10 @@
 from django.urls import path
 
-from apps.core import views
+from apps.notifications import views
 
-app_name = "core"
+app_name = "notifications"
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
     path("notifications/", views.notification_list, name="notification-list"),
     path("notifications/read-all/", views.notification_read_all, name="notification-read-all"),
     path("notifications/<int:notification_id>/read/", views.notification_read, name="notification-read"),

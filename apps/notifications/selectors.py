@@ -1,10 +1,12 @@
+"""Reads of a member's own notifications, scoped to the membership's agency and user."""
+
 from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.http import Http404
 
 from apps.accounts.models import Membership
-from apps.core.models import Notification
+from apps.notifications.models import Notification
 
 
 def notification_list(*, membership: Membership) -> QuerySet[Notification]:
@@ -20,3 +22,8 @@ def notification_get(*, membership: Membership, notification_id: int) -> Notific
     if notification is None:
         raise Http404("No such notification.")
     return notification
+
+
+def notification_recipient_is_member(*, user_id: int, agency_id: int) -> bool:
+    """Whether an active user is still a member of the agency, so may receive its notifications."""
+    return Membership.objects.filter(user_id=user_id, agency_id=agency_id, user__is_active=True).exists()

@@ -1,4 +1,4 @@
-from apps.core.selectors import notification_unread_count
+from apps.notifications.selectors import notification_unread_count
 
 
 def notifications(request):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from apps.core.models import Notification
-from apps.core.services import notification_send
+from apps.notifications.models import Notification
+from apps.notifications.services import notification_send, user_group
 from huntaze.asgi import application
 from tests.conftest import build_world, login_client
 
@@ -59,6 +60,36 @@ async def test_notifications_for_another_agency_are_not_pushed():
 
 
 @pytest.mark.django_db(transaction=True)
+async def test_socket_is_closed_with_4403_once_the_membership_is_gone():
+    world = await sync_to_async(build_world)("Leaving")
+    cookie = await sync_to_async(_session_cookie)(world.manager)
+    communicator, connected, _ = await _connect([ORIGIN, (b"cookie", cookie)])
+    assert connected
+    await sync_to_async(notification_send)(membership=world.manager, title="Still here")
+    assert "Still here" in await communicator.receive_from(timeout=5)
+    await sync_to_async(world.manager.delete)()
+    event = {"type": "notification.message", "agency_id": world.agency.pk, "html": "<div>After removal</div>"}
+    await get_channel_layer().group_send(user_group(world.manager.user_id), event)
+    assert await communicator.receive_output(timeout=5) == {"type": "websocket.close", "code": 4403}
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.wait()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_socket_of_a_deactivated_user_is_closed_with_4403():
+    world = await sync_to_async(build_world)("Gone")
+    cookie = await sync_to_async(_session_cookie)(world.viewer)
+    communicator, connected, _ = await _connect([ORIGIN, (b"cookie", cookie)])
+    assert connected
+    user = world.viewer.user
+    user.is_active = False
+    await sync_to_async(user.save)(update_fields=["is_active"])
+    await sync_to_async(notification_send)(membership=world.viewer, title="Not for a deactivated user")
+    assert await communicator.receive_output(timeout=5) == {"type": "websocket.close", "code": 4403}
+    await communicator.wait()
+
+
+@pytest.mark.django_db(transaction=True)
 async def test_anonymous_socket_is_closed_with_4403():
     _communicator, connected, code = await _connect([ORIGIN])
     assert not connected and code == 4403
@@ -105,7 +136,7 @@ def test_read_notifications_are_purged_after_retention_unread_kept(world):
     from django.conf import settings
     from django.utils import timezone
 
-    from apps.core.tasks import purge_read_notifications
+    from apps.notifications.tasks import purge_read_notifications
 
     old_read = notification_send(membership=world.owner, title="old read")
     old_unread = notification_send(membership=world.owner, title="old unread")

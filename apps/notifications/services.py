@@ -9,7 +9,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from apps.accounts.models import Membership
-from apps.core.models import Notification
+from apps.notifications.models import Notification
 
 
 def user_group(user_id: int) -> str:
@@ -33,7 +33,7 @@ def _push(notification: Notification) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    html = render_to_string("core/partials/notification_toast.html", {"notification": notification})
+    html = render_to_string("notifications/partials/toast.html", {"notification": notification})
     async_to_sync(layer.group_send)(
         user_group(notification.user_id),
         {"type": "notification.message", "agency_id": notification.agency_id, "html": html},

@@ -1,4 +1,7 @@
-"""Build the demo agency: every app contributes through its ``demo.py`` hook (apps/core/registry.py)."""
+"""Build the demo agency: every app contributes through its ``demo.py`` hook (apps/core/registry.py).
+
+It lives in accounts, not core, because it knows the demo agency and its logins (apps/accounts/demo.py).
+"""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
-"""Demo data for core: a welcome notification for each demo member."""
+"""Demo data for notifications: a welcome notification for each demo member."""
 
 from __future__ import annotations
 
 from django.urls import reverse
 
-from apps.core.models import Notification
 from apps.core.registry import DemoContext
+from apps.notifications.models import Notification
 
 ORDER = 90
 
@@ -24,4 +24,4 @@ def seed(ctx: DemoContext) -> None:
             for membership in ctx.memberships.values()
         ]
     )
-    ctx.log(f"core: {len(ctx.memberships)} welcome notifications")
+    ctx.log(f"notifications: {len(ctx.memberships)} welcome notifications")

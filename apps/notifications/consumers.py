@@ -1,0 +1,67 @@
+"""Live per-user notifications over a websocket (htmx ws extension on every page).
+
+The client receives ready-to-swap HTML fragments (out-of-band swaps into the toast region),
+rendered with autoescaping from stored notifications. Only the logged-in user's own group is
+joined, for the agency of the membership current at connect; messages for another agency are
+dropped. The membership is read again before each notification is pushed: once it is gone (the
+member was removed, or the user deactivated) the socket is closed with 4403 and nothing more is
+sent. The socket never acts on what the client sends.
+"""
+
+from __future__ import annotations
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from apps.accounts.middleware import SESSION_AGENCY
+from apps.accounts.selectors import membership_current
+from apps.core.asyncdb import database_call
+from apps.core.logging import new_request_id, set_request_id
+from apps.notifications.selectors import notification_recipient_is_member
+from apps.notifications.services import user_group
+
+CLOSE_FORBIDDEN = 4403
+
+
+class NotificationConsumer(AsyncWebsocketConsumer):
+    agency_id: int | None = None
+
+    async def connect(self) -> None:
+        headers = dict(self.scope.get("headers") or [])
+        set_request_id(new_request_id(headers.get(b"x-request-id", b"").decode("latin-1")))
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        session = self.scope.get("session") or {}
+        membership = await database_call(membership_current)(user=user, agency_id=session.get(SESSION_AGENCY))
+        if membership is None:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.agency_id = membership.agency_id
+        self.group = user_group(user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        await self._leave()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Clients only listen; anything they send is ignored."""
+
+    async def notification_message(self, event: dict) -> None:
+        if self.agency_id is None or event.get("agency_id") != self.agency_id:
+            return
+        still_member = await database_call(notification_recipient_is_member)(
+            user_id=self.scope["user"].pk, agency_id=self.agency_id
+        )
+        if not still_member:
+            self.agency_id = None  # frames still queued for this socket are dropped too
+            await self._leave()
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        await self.send(text_data=event["html"])
+
+    async def _leave(self) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            del self.group
