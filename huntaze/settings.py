@@ -334,6 +334,9 @@ if AZURE_OPENAI_API_KEY and not (AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYME
     raise ImproperlyConfigured("AZURE_OPENAI_API_KEY needs AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENTS.")
 if OPENAI_COMPATIBLE_BASE_URL and not OPENAI_COMPATIBLE_MODELS:
     raise ImproperlyConfigured("OPENAI_COMPATIBLE_BASE_URL needs OPENAI_COMPATIBLE_MODELS (comma-separated).")
+# Whether an agency's own connection may point at loopback, private or link-local addresses (a
+# local Ollama); on by default only in the embedded default (no DATABASE_URL). apps/ai/egress.py.
+AI_ALLOW_PRIVATE_BASE_URLS = env_bool("AI_ALLOW_PRIVATE_BASE_URLS", default=not env.str("DATABASE_URL", default=""))
 
 AI_PROVIDER_KINDS = ("openai", "azure", "anthropic", "openai_compatible", "builtin")
 DEFAULT_AI_PROVIDER = env.str("DEFAULT_AI_PROVIDER", default="")

@@ -1,8 +1,14 @@
+"""The settings form for an agency's own provider connection."""
+
 from __future__ import annotations
+
+from typing import Any
 
 from django import forms
 
 from apps.ai.models import ProviderKind
+from apps.ai.services import credential_urls_check
+from apps.core.errors import ApplicationError
 
 
 class CredentialForm(forms.Form):
@@ -13,19 +19,20 @@ class CredentialForm(forms.Form):
         required=False,
         max_length=500,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="Stored encrypted. Leave empty when editing to keep the current key.",
+        help_text="Stored encrypted. Leave empty when editing to keep the current key; changing the URL "
+        "or the provider needs the key again.",
     )
     base_url = forms.URLField(
         assume_scheme="https",
         label="Base URL",
         required=False,
-        help_text="OpenAI-compatible servers, e.g. http://localhost:11434/v1",
+        help_text="OpenAI-compatible servers only, e.g. http://localhost:11434/v1",
     )
     azure_endpoint = forms.URLField(
         assume_scheme="https",
         label="Azure endpoint",
         required=False,
-        help_text="e.g. https://my-resource.openai.azure.com",
+        help_text="Azure OpenAI only, e.g. https://my-resource.openai.azure.com",
     )
     azure_api_version = forms.CharField(label="Azure API version", required=False, max_length=32, initial="2024-10-21")
     model_names = forms.CharField(
@@ -43,6 +50,19 @@ class CredentialForm(forms.Form):
         if len(names) > 20 or any(len(name) > 120 for name in names):
             raise forms.ValidationError("At most 20 model names of up to 120 characters.")
         return names
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if "kind" in cleaned and not self.has_error("base_url") and not self.has_error("azure_endpoint"):
+            try:
+                credential_urls_check(
+                    kind=cleaned["kind"],
+                    base_url=cleaned.get("base_url") or "",
+                    azure_endpoint=cleaned.get("azure_endpoint") or "",
+                )
+            except ApplicationError as error:
+                self.add_error(error.field, error.message)
+        return cleaned
 
     @classmethod
     def initial_for(cls, credential) -> dict:

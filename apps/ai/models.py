@@ -16,6 +16,12 @@ class ProviderKind(models.TextChoices):
     ANTHROPIC = "anthropic", "Anthropic"
 
 
+# The one URL field each kind may set; the others always talk to the provider's own API. Where
+# such a URL may point is apps/ai/egress.py's business.
+URL_FIELD_BY_KIND = {ProviderKind.OPENAI_COMPATIBLE: "base_url", ProviderKind.AZURE: "azure_endpoint"}
+URL_FIELDS = ("base_url", "azure_endpoint")
+
+
 class ProviderCredential(models.Model):
     """An agency's own key for a provider ("bring your own key"). The key is encrypted at rest."""
 
@@ -43,6 +49,16 @@ class ProviderCredential(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["agency", "label"], name="credential_unique_label_per_agency"),
             models.CheckConstraint(condition=models.Q(kind__in=ProviderKind.values), name="credential_kind_valid"),
+            models.CheckConstraint(
+                condition=models.Q(base_url="") | models.Q(kind=ProviderKind.OPENAI_COMPATIBLE),
+                name="credential_base_url_compatible_only",
+                violation_error_message="Only an OpenAI-compatible server takes a base URL.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(azure_endpoint="") | models.Q(kind=ProviderKind.AZURE),
+                name="credential_endpoint_azure_only",
+                violation_error_message="Only Azure OpenAI takes an endpoint.",
+            ),
         ]
 
     def __str__(self) -> str:

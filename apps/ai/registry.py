@@ -36,18 +36,20 @@ def builtin_provider() -> Provider:
 
 def provider_from_config(
     *, name: str, kind: str, models: tuple[str, ...], api_key: str = "", base_url: str = "",
-    azure_endpoint: str = "", api_version: str = "",
+    azure_endpoint: str = "", api_version: str = "", guarded: bool = False,
 ) -> Provider:  # fmt: skip
+    """``guarded``: an agency's own connection, whose every request passes the egress policy
+    (apps/ai/egress.py); the platform's, configured by the operator, are not."""
     if kind == "anthropic":
         from apps.ai.providers.anthropic_messages import AnthropicProvider
 
-        return AnthropicProvider(name=name, models=models, api_key=api_key, base_url=base_url or None)
+        return AnthropicProvider(name=name, models=models, api_key=api_key, base_url=base_url or None, guarded=guarded)
     if kind in {"openai", "azure", "openai_compatible"}:
         from apps.ai.providers.openai_chat import OpenAIChatProvider
 
         return OpenAIChatProvider(
             name=name, kind=kind, models=models, api_key=api_key, base_url=base_url or None,
-            azure_endpoint=azure_endpoint or None, api_version=api_version or None,
+            azure_endpoint=azure_endpoint or None, api_version=api_version or None, guarded=guarded,
         )  # fmt: skip
     if kind == "builtin":
         return builtin_provider()
@@ -99,6 +101,7 @@ def _agency_configs(agency_id: int) -> list[dict]:
             "base_url": credential.base_url,
             "azure_endpoint": credential.azure_endpoint,
             "api_version": credential.azure_api_version,
+            "guarded": True,
         }
         for credential in ProviderCredential.objects.for_agency(agency_id)
         .filter(is_enabled=True)

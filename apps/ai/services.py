@@ -1,4 +1,10 @@
-"""Writes for the AI gateway's settings: an agency's own provider credentials, and testing them."""
+"""Writes for the AI gateway's settings: an agency's own provider credentials, and testing them.
+
+Rules the database cannot state: a URL only where the kind takes one (the database states that
+too) and only where the egress policy allows (apps/ai/egress.py); a stored key is sent to a new
+URL or provider only when it is typed in again; "Test connection" reports the error kind and
+HTTP status in its own words, never the provider's answer.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +18,10 @@ from django.utils import timezone
 
 from apps.accounts.models import Membership
 from apps.accounts.permissions import Perm, require
-from apps.ai.models import ProviderCredential, ProviderKind
+from apps.ai import egress
+from apps.ai.models import URL_FIELD_BY_KIND, URL_FIELDS, ProviderCredential, ProviderKind
 from apps.ai.registry import credentials_version_key, provider_from_config, registry
-from apps.ai.types import AIError, AIRequest, Message
+from apps.ai.types import AIError, AIRequest, ErrorKind, Message
 from apps.core.errors import ApplicationError, ConflictError
 
 CREDENTIAL_FIELDS = (
@@ -22,6 +29,10 @@ CREDENTIAL_FIELDS = (
     "model_names", "priority", "is_enabled",
 )  # fmt: skip
 TEST_TIMEOUT = 15.0
+WRONG_KIND_MESSAGES = {
+    "base_url": "Only an OpenAI-compatible server takes a base URL.",
+    "azure_endpoint": "Only Azure OpenAI takes an endpoint.",
+}
 
 
 def _bump_version(agency_id: int) -> None:
@@ -32,6 +43,21 @@ def _bump_version(agency_id: int) -> None:
     except ValueError:
         cache.set(key, 1, timeout=None)
     registry.forget_version(agency_id)
+
+
+def credential_urls_check(*, kind: str, base_url: str = "", azure_endpoint: str = "") -> None:
+    """A URL only in the field its kind takes, pointing only where the egress policy allows
+    (apps/ai/egress.py). The settings form runs it too, so the member sees it on the field."""
+    values = {"base_url": base_url, "azure_endpoint": azure_endpoint}
+    allowed = URL_FIELD_BY_KIND.get(kind)
+    for field in URL_FIELDS:
+        if values[field] and field != allowed:
+            raise ApplicationError(WRONG_KIND_MESSAGES[field], field=field)
+    if allowed and values[allowed]:
+        try:
+            egress.check_url(values[allowed])
+        except egress.RefusedURL as refusal:
+            raise egress.RefusedURL(refusal.message, field=allowed) from None
 
 
 def _validate(data: dict[str, Any], *, creating: bool) -> None:
@@ -50,6 +76,20 @@ def _validate(data: dict[str, Any], *, creating: bool) -> None:
         raise ApplicationError("An OpenAI-compatible server needs its base URL.", field="base_url")
     if kind == ProviderKind.AZURE and not (data.get("azure_endpoint") and data.get("azure_api_version")):
         raise ApplicationError("Azure OpenAI needs its endpoint and API version.", field="azure_endpoint")
+    credential_urls_check(
+        kind=kind, base_url=data.get("base_url") or "", azure_endpoint=data.get("azure_endpoint") or ""
+    )
+
+
+def _require_key_to_redirect(credential: ProviderCredential, new: dict[str, Any]) -> None:
+    """The stored key goes only where it went when it was typed in: sending it to another URL
+    (or another provider) takes someone who knows it, not just someone allowed to edit."""
+    if not credential.api_key or new.get("api_key"):
+        return
+    if any((new.get(field) or "") != getattr(credential, field) for field in URL_FIELDS):
+        raise ApplicationError("Enter the API key again to change the URL.", field="api_key")
+    if new.get("kind", credential.kind) != credential.kind:
+        raise ApplicationError("Enter the API key again to change the provider.", field="api_key")
 
 
 def credential_create(*, membership: Membership, data: dict[str, Any]) -> ProviderCredential:
@@ -68,15 +108,18 @@ def credential_create(*, membership: Membership, data: dict[str, Any]) -> Provid
 def credential_update(
     *, membership: Membership, credential: ProviderCredential, data: dict[str, Any]
 ) -> ProviderCredential:
-    """Update a connection; an empty ``api_key`` keeps the stored one."""
+    """Update a connection; an empty ``api_key`` keeps the stored one, unless the URL or the
+    provider changes. Nothing is changed, not even in memory, when a rule refuses."""
     require(membership, Perm.EDIT)
-    changed = [key for key in CREDENTIAL_FIELDS if key in data and not (key == "api_key" and not data[key])]
-    for key in changed:
-        setattr(credential, key, data[key])
-    _validate({key: getattr(credential, key) for key in CREDENTIAL_FIELDS}, creating=False)
+    values = {key: data[key] for key in CREDENTIAL_FIELDS if key in data and not (key == "api_key" and not data[key])}
+    merged = {key: getattr(credential, key) for key in CREDENTIAL_FIELDS} | values
+    _require_key_to_redirect(credential, merged | {"api_key": values.get("api_key", "")})
+    _validate(merged, creating=False)
+    for key, value in values.items():
+        setattr(credential, key, value)
     try:
         with transaction.atomic():
-            credential.save(update_fields=[*changed, "updated_at"])
+            credential.save(update_fields=[*values, "updated_at"])
     except IntegrityError:
         raise ConflictError("Another connection already uses that name.", field="label") from None
     _bump_version(membership.agency_id)
@@ -89,18 +132,40 @@ def credential_delete(*, membership: Membership, credential: ProviderCredential)
     _bump_version(membership.agency_id)
 
 
+# What "Test connection" says about each failure: our words, the kind and the HTTP status, never
+# the provider's answer (a URL pointed at an internal service would otherwise read it back).
+FAILURE_HINTS = {
+    ErrorKind.AUTHENTICATION: "the provider refused the key.",
+    ErrorKind.RATE_LIMIT: "the provider is limiting requests; try again later.",
+    ErrorKind.INVALID_REQUEST: "the provider refused the request; check the model names.",
+    ErrorKind.SERVER_ERROR: "the provider failed to answer.",
+    ErrorKind.NETWORK_ERROR: "the provider could not be reached.",
+    ErrorKind.TIMEOUT: "the provider did not answer in time.",
+    ErrorKind.CONTENT_FILTER: "the provider's filter refused the test prompt.",
+    ErrorKind.UNKNOWN: "the provider's answer was not understood.",
+}
+
+
+def _failure_message(error: AIError) -> str:
+    refusal = egress.refusal_in(error)
+    if refusal is not None:
+        return f"Not connected: {refusal.message}"
+    status = f" (HTTP {error.status_code})" if error.status_code else ""
+    return f"{error.kind.value}{status}: {FAILURE_HINTS[error.kind]}"
+
+
 async def _probe(credential: ProviderCredential) -> tuple[bool, str, float]:
     provider = provider_from_config(
         name=credential.provider_name, kind=credential.kind, models=tuple(credential.model_names),
         api_key=credential.api_key, base_url=credential.base_url, azure_endpoint=credential.azure_endpoint,
-        api_version=credential.azure_api_version,
+        api_version=credential.azure_api_version, guarded=True,
     )  # fmt: skip
     request = AIRequest(feature="settings.test", messages=[Message("user", "Reply with the word: ok")], max_tokens=5)
     started = time.perf_counter()
     try:
         await provider.complete(request, credential.model_names[0], timeout=TEST_TIMEOUT)
     except AIError as error:
-        return False, f"{error.kind.value}: {error.message}"[:300], (time.perf_counter() - started) * 1000
+        return False, _failure_message(error), (time.perf_counter() - started) * 1000
     finally:
         await provider.aclose()
     latency = (time.perf_counter() - started) * 1000
@@ -108,12 +173,21 @@ async def _probe(credential: ProviderCredential) -> tuple[bool, str, float]:
 
 
 def credential_test(*, membership: Membership, credential: ProviderCredential) -> ProviderCredential:
-    """Call the provider once with a tiny prompt; store and return the outcome (latency or typed error)."""
+    """Call the provider once with a tiny prompt; store and return the outcome (latency or typed
+    error). A URL the egress policy refuses is reported without connecting."""
     require(membership, Perm.EDIT)
-    ok, message, latency = async_to_sync(_probe)(credential)
+    url_field = URL_FIELD_BY_KIND.get(credential.kind)
+    url = getattr(credential, url_field) if url_field else ""
+    try:
+        if url:
+            egress.check_url(url)
+    except egress.RefusedURL as refusal:
+        ok, message, latency = False, f"Not connected: {refusal.message}", 0.0
+    else:
+        ok, message, latency = async_to_sync(_probe)(credential)
     credential.last_tested_at = timezone.now()
     credential.last_test_ok = ok
-    credential.last_test_message = message
+    credential.last_test_message = message[:300]
     credential.last_test_latency_ms = round(latency, 1)
     credential.save(update_fields=["last_tested_at", "last_test_ok", "last_test_message", "last_test_latency_ms"])
     return credential

@@ -66,6 +66,9 @@ def ai(settings, fake_llm):
     settings.DEFAULT_AI_PROVIDER = ""
     settings.AI_ROUTING = "priority"
     settings.AI_TIMEOUT_SECONDS = 2.0
+    # The fake listens on loopback: agencies' own connections may point there in these tests, in
+    # both modes (tests/ai/test_credential_egress.py checks the refusal with it off).
+    settings.AI_ALLOW_PRIVATE_BASE_URLS = True
     settings.AI_MAX_ATTEMPTS = 3
     settings.AI_BREAKER = {
         "consecutive_failures": 3,

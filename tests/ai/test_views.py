@@ -94,7 +94,8 @@ def test_test_connection_reports_latency_or_the_typed_error(world, client_for, a
     assert credential.last_test_ok is False
 
 
-def test_credential_form_errors(world, client_for, fake_llm):
+def test_credential_form_errors(world, client_for, fake_llm, settings):
+    settings.AI_ALLOW_PRIVATE_BASE_URLS = True  # the fake listens on loopback
     client = client_for(world.owner)
     response = client.post(
         reverse("ai:credential-list"),
@@ -104,7 +105,9 @@ def test_credential_form_errors(world, client_for, fake_llm):
     assert response.status_code == 200 and "List at least one model name." in body
     response = client.post(reverse("ai:credential-list"), credential_form(fake_llm, base_url=""))
     assert "An OpenAI-compatible server needs its base URL." in response.content.decode()
-    response = client.post(reverse("ai:credential-list"), credential_form(fake_llm, kind="anthropic", api_key=""))
+    response = client.post(
+        reverse("ai:credential-list"), credential_form(fake_llm, kind="anthropic", api_key="", base_url="")
+    )
     assert "Paste the API key for this provider." in response.content.decode()
     assert not ProviderCredential.objects.exists()
 

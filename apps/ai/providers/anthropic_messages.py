@@ -11,6 +11,7 @@ from typing import Any
 
 import anthropic
 
+from apps.ai.egress import guarded_http_client
 from apps.ai.providers.base import Provider
 from apps.ai.providers.errors import map_sdk_error
 from apps.ai.types import AIError, AIRequest, ErrorKind, ProviderResult, Usage
@@ -21,12 +22,16 @@ JSON_INSTRUCTION = "Answer with a single JSON object and nothing else: no prose,
 class AnthropicProvider(Provider):
     kind = "anthropic"
 
-    def __init__(self, *, name: str, models: tuple[str, ...], api_key: str, base_url: str | None = None) -> None:
+    def __init__(
+        self, *, name: str, models: tuple[str, ...], api_key: str, base_url: str | None = None, guarded: bool = False
+    ) -> None:
         self.name = name
         self.models = models
+        # The SDK's aiohttp transport, as for OpenAI; behind the egress policy for an agency's own key.
+        http_client = guarded_http_client() if guarded else anthropic.DefaultAioHttpClient()
         self.client = anthropic.AsyncAnthropic(
-            api_key=api_key, base_url=base_url, max_retries=0, http_client=anthropic.DefaultAioHttpClient()
-        )  # the SDK's aiohttp transport, as for OpenAI
+            api_key=api_key, base_url=base_url, max_retries=0, http_client=http_client
+        )
 
     def _params(self, request: AIRequest, model: str, timeout: float) -> dict[str, Any]:
         system = request.system

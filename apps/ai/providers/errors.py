@@ -9,6 +9,7 @@ import anthropic
 import httpx2
 import openai
 
+from apps.ai.egress import refusal_in
 from apps.ai.types import AIError, ErrorKind
 
 STATUS_KINDS = {
@@ -100,6 +101,11 @@ def _aiohttp_error(exc: BaseException, *, provider: str, model: str) -> AIError 
 def map_sdk_error(exc: BaseException, *, provider: str, model: str) -> AIError:
     if isinstance(exc, AIError):
         return exc
+    refusal = refusal_in(exc)
+    if refusal is not None:
+        # The egress policy stopped the call before any connection: not worth a retry, but the
+        # next provider may answer.
+        return AIError(ErrorKind.NETWORK_ERROR, refusal.message, retryable=False, provider=provider, model=model)
     if isinstance(exc, httpx2.TransportError | openai.APIConnectionError | anthropic.APIConnectionError):
         transport = _aiohttp_error(exc, provider=provider, model=model)
         if transport is not None:

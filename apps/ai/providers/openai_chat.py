@@ -12,6 +12,7 @@ from typing import Any
 
 import openai
 
+from apps.ai.egress import guarded_http_client
 from apps.ai.providers.base import Provider
 from apps.ai.providers.errors import map_sdk_error
 from apps.ai.types import AIError, AIRequest, ErrorKind, ProviderResult, Usage
@@ -30,6 +31,7 @@ class OpenAIChatProvider(Provider):
         base_url: str | None = None,
         azure_endpoint: str | None = None,
         api_version: str | None = None,
+        guarded: bool = False,
     ) -> None:
         if kind not in {"openai", "azure", "openai_compatible"}:
             raise ValueError(f"unknown OpenAI provider kind {kind!r}")
@@ -37,8 +39,9 @@ class OpenAIChatProvider(Provider):
         self.kind = kind
         self.models = models
         # The SDK's aiohttp transport: a streamed chunk costs about half the CPU it costs on the
-        # default transport (docs/benchmarks.md, studio streaming).
-        http_client = openai.DefaultAioHttpClient()
+        # default transport (docs/benchmarks.md, studio streaming). An agency's own connection
+        # gets it behind the egress policy (apps/ai/egress.py).
+        http_client = guarded_http_client() if guarded else openai.DefaultAioHttpClient()
         if kind == "azure":
             self.client: openai.AsyncOpenAI = openai.AsyncAzureOpenAI(
                 api_key=api_key, azure_endpoint=azure_endpoint, api_version=api_version, max_retries=0,

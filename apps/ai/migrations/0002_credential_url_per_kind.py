@@ -1,0 +1,35 @@
+"""A custom URL only where the kind takes one (issue 8): OpenAI and Anthropic connections always
+talk to the provider's own API. Rows saved before with a URL on another kind lose it, so that
+connection keeps working against the real provider instead of a server someone typed in."""
+
+from django.db import migrations, models
+
+
+def clear_urls_on_other_kinds(apps, schema_editor):
+    ProviderCredential = apps.get_model("ai", "ProviderCredential")
+    ProviderCredential.objects.exclude(kind="openai_compatible").exclude(base_url="").update(base_url="")
+    ProviderCredential.objects.exclude(kind="azure").exclude(azure_endpoint="").update(azure_endpoint="")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("ai", "0001_initial")]
+
+    operations = [
+        migrations.RunPython(clear_urls_on_other_kinds, migrations.RunPython.noop),
+        migrations.AddConstraint(
+            model_name="providercredential",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("base_url", ""), ("kind", "openai_compatible"), _connector="OR"),
+                name="credential_base_url_compatible_only",
+                violation_error_message="Only an OpenAI-compatible server takes a base URL.",
+            ),
+        ),
+        migrations.AddConstraint(
+            model_name="providercredential",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("azure_endpoint", ""), ("kind", "azure"), _connector="OR"),
+                name="credential_endpoint_azure_only",
+                violation_error_message="Only Azure OpenAI takes an endpoint.",
+            ),
+        ),
+    ]
