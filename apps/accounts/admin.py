@@ -82,12 +82,22 @@ class InvitationAdmin(admin.ModelAdmin):
 class ApiTokenAdmin(admin.ModelAdmin):
     """Only the prefix is shown: the secret was never stored and its hash stays hidden."""
 
-    list_display = ["name", "agency", "prefix", "membership", "created_at", "last_used_at", "revoked_at"]
+    list_display = [
+        "name",
+        "agency",
+        "prefix",
+        "membership",
+        "scope",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     list_filter = ["agency"]
     search_fields = ["name", "prefix", "agency__name"]
     list_select_related = ["agency", "membership__user", "membership__agency"]
     exclude = ["token_hash"]
-    readonly_fields = ["agency", "membership", "prefix", "created_at", "last_used_at"]
+    readonly_fields = ["agency", "membership", "prefix", "scope", "created_at", "expires_at", "last_used_at"]
 
     def has_add_permission(self, request) -> bool:
         return False

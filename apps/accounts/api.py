@@ -19,8 +19,8 @@ from ninja.security import HttpBearer
 from pydantic import EmailStr, StringConstraints, field_validator
 
 from apps.accounts import permissions, selectors, services
-from apps.accounts.models import PLATFORMS, ApiToken, Language, Membership, Role
-from apps.accounts.permissions import Perm, require
+from apps.accounts.models import PLATFORMS, ApiToken, Language, Membership, Role, TokenScope
+from apps.accounts.permissions import Perm, require, scope_allows
 from apps.core.errors import ApplicationError
 
 router = Router()
@@ -28,15 +28,29 @@ router = Router()
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 class ApiTokenAuth(HttpBearer):
+    """A live token (else 401). A read-scoped token may only use safe methods (else 403)."""
+
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
-        return services.api_token_authenticate(token)
+        api_token = services.api_token_authenticate(token)
+        if api_token is not None and api_token.scope == TokenScope.READ and request.method not in SAFE_METHODS:
+            raise PermissionDenied("This API token has the read scope: it can only read.")
+        return api_token
 
 
-def api_membership(request: HttpRequest) -> Membership:
-    """The membership the request acts as: the token's, else the session's current one."""
+def api_membership(request: HttpRequest, *, scope: str | None = None) -> Membership:
+    """The membership the request acts as: the token's (narrowed to the token's scope), else the
+    session's current one. ``scope`` is the token scope the operation needs beyond what the
+    permission map already asks (admin-level reads such as listing tokens)."""
     if isinstance(request.auth, ApiToken):
-        return request.auth.membership
+        membership = request.auth.membership
+        membership.token_scope = request.auth.scope
+        if scope is not None and not scope_allows(request.auth.scope, scope):
+            raise PermissionDenied(f"This API token needs the “{scope}” scope for this.")
+        return membership
     membership = request.tenant.membership
     if membership is None:
         raise PermissionDenied("You are not a member of any agency yet.")
@@ -100,7 +114,8 @@ def agency_detail(request: HttpRequest):
 
 @router.put("/agency", response=AgencyOut, tags=["agency"])
 def agency_update(request: HttpRequest, payload: AgencyIn):
-    return services.agency_update(membership=api_membership(request), name=payload.name, timezone_name=payload.timezone)
+    membership = api_membership(request, scope=TokenScope.ADMIN)
+    return services.agency_update(membership=membership, name=payload.name, timezone_name=payload.timezone)
 
 
 # --- Creators --------------------------------------------------------------------------------
@@ -294,26 +309,42 @@ def invitation_revoke(request: HttpRequest, invitation_id: int):
 
 
 # --- API tokens (created on the settings page only: the secret is shown once there) ----------
+# Tokens manage tokens only with the admin scope; chatters and viewers see their own tokens.
 
 
 class ApiTokenOut(Schema):
     id: int
     name: str
     prefix: str
+    scope: TokenScope
+    member_email: str
     created_at: datetime
+    expires_at: datetime
+    expired: bool
     last_used_at: datetime | None
     revoked_at: datetime | None
+
+    @staticmethod
+    def resolve_member_email(obj: ApiToken) -> str:
+        return obj.membership.user.email
+
+    @staticmethod
+    def resolve_expired(obj: ApiToken) -> bool:
+        return obj.is_expired
 
 
 @router.get("/api-tokens", response=list[ApiTokenOut], tags=["api tokens"])
 @paginate(PageNumberPagination, page_size=50)
 def api_token_list(request: HttpRequest):
-    return selectors.api_token_list(agency_id=api_membership(request).agency_id)
+    """The agency's tokens for owners and managers; the caller's own for chatters and viewers."""
+    return selectors.api_token_list(membership=api_membership(request, scope=TokenScope.ADMIN))
 
 
 @router.delete("/api-tokens/{token_id}", response={204: None}, tags=["api tokens"])
 def api_token_revoke(request: HttpRequest, token_id: int):
-    membership = api_membership(request)
-    token = selectors.api_token_get(agency_id=membership.agency_id, token_id=token_id)
+    """Revoke a token: your own, or (owners and managers) another member's; a manager cannot
+    revoke an owner's token (403)."""
+    membership = api_membership(request, scope=TokenScope.ADMIN)
+    token = selectors.api_token_get(membership=membership, token_id=token_id)
     services.api_token_revoke(membership=membership, token=token)
     return Status(204, None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.contrib.auth.hashers import make_password
+from django.utils import timezone
 
 from apps.accounts.models import Agency, Creator, CreatorAssignment, Membership, User
 from apps.core.registry import DemoContext
@@ -98,8 +99,12 @@ def seed(ctx: DemoContext) -> None:
         ("chatter", "Chris Chatter"),
         ("viewer", "Vera Viewer"),
     ]
+    verified = timezone.now()  # demo logins work fully: inviting and adding provider keys included
     users = User.objects.bulk_create(
-        [User(email=f"{role}@{DEMO_DOMAIN}", full_name=name, password=password) for role, name in people]
+        [
+            User(email=f"{role}@{DEMO_DOMAIN}", full_name=name, password=password, email_verified_at=verified)
+            for role, name in people
+        ]
     )
     memberships = Membership.objects.bulk_create(
         [Membership(agency=agency, user=user, role=role) for user, (role, _) in zip(users, people, strict=True)]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import zoneinfo
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
+from django.utils import timezone
 
-from apps.accounts.models import PLATFORMS, Creator, Language, Role
+from apps.accounts.models import PLATFORMS, Creator, Language, Role, TokenScope
 
 TIMEZONE_CHOICES = [(name, name) for name in sorted(zoneinfo.available_timezones()) if "/" in name or name == "UTC"]
 
@@ -169,8 +171,42 @@ class AssignmentsForm(forms.Form):
         self.fields["creators"].queryset = creators
 
 
+EXPIRY_CHOICES = [("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("date", "On a date…")]
+
+
 class ApiTokenForm(forms.Form):
+    """Name, scope (only those the member's role allows) and expiry (default 90 days)."""
+
     name = forms.CharField(max_length=80, help_text="What will use it, e.g. “CRM sync”.")
+    scope = forms.ChoiceField(
+        choices=TokenScope.choices,
+        initial=TokenScope.READ,
+        help_text="Never more than your role: a token loses power at once if your role is lowered.",
+    )
+    expires_in = forms.ChoiceField(label="Expires", choices=EXPIRY_CHOICES, initial="90")
+    expires_on = forms.DateField(
+        label="Expiry date",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Only when “On a date…” is chosen; at most a year away.",
+    )
+
+    def __init__(self, *args, scopes: list[str] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if scopes is not None:
+            self.fields["scope"].choices = [(value, label) for value, label in TokenScope.choices if value in scopes]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("expires_in") == "date" and not data.get("expires_on"):
+            self.add_error("expires_on", "Choose the date the token stops working.")
+        return data
+
+    def expires_at(self) -> datetime:
+        data = self.cleaned_data
+        if data["expires_in"] == "date":
+            return datetime.combine(data["expires_on"], time.min, tzinfo=UTC)
+        return timezone.now() + timedelta(days=int(data["expires_in"]))
 
 
 class SwitchForm(forms.Form):

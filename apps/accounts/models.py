@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 
 class UserManager(BaseUserManager):
@@ -37,6 +38,7 @@ class UserManager(BaseUserManager):
     def create_superuser(self, email: str, password: str | None = None, **extra):
         extra.setdefault("is_staff", True)
         extra.setdefault("is_superuser", True)
+        extra.setdefault("email_verified_at", timezone.now())  # made by an operator, not a sign-up
         return self._create_user(email, password, **extra)
 
 
@@ -48,6 +50,12 @@ class User(AbstractUser):
     last_name = None
     email = models.EmailField("email address", unique=True)
     full_name = models.CharField(max_length=150, blank=True)
+    email_verified_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the user opened the verification link. Unverified accounts cannot "
+        "invite members or add AI provider keys.",
+    )
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
@@ -66,6 +74,10 @@ class User(AbstractUser):
 
     def get_short_name(self) -> str:
         return (self.full_name.split() or [self.email])[0]
+
+    @property
+    def is_email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
 
 class TenantQuerySet(models.QuerySet):
@@ -244,10 +256,21 @@ class Invitation(models.Model):
         return self.accepted_at is None and self.revoked_at is None
 
 
+class TokenScope(models.TextChoices):
+    """What an API token may do, each level including the ones before it. A token never acts
+    beyond its member's current role: the effective permission is scope ∩ role
+    (apps.accounts.permissions)."""
+
+    READ = "read", "Read: safe methods only"
+    WRITE = "write", "Write: read, plus creators, studio and messages"
+    ADMIN = "admin", "Admin: write, plus members, invitations, tokens and agency settings"
+
+
 class ApiToken(models.Model):
     """A per-agency API token. Only a SHA-256 of the secret is stored; the secret is shown once.
 
-    A token acts with the role of the membership that created it, and dies with it.
+    A token acts with the role of the membership that created it, limited by its scope, until it
+    expires; it dies with the membership.
     """
 
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="api_tokens")
@@ -255,7 +278,9 @@ class ApiToken(models.Model):
     name = models.CharField(max_length=80)
     prefix = models.CharField(max_length=12, db_index=True)
     token_hash = models.CharField(max_length=64, unique=True)
+    scope = models.CharField(max_length=8, choices=TokenScope.choices, default=TokenScope.READ)
     created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -263,6 +288,13 @@ class ApiToken(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(scope__in=TokenScope.values), name="apitoken_scope_valid"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()

@@ -8,9 +8,11 @@ from django.db.models import Count, Prefetch, QuerySet
 from django.http import Http404
 
 from apps.accounts.models import ApiToken, Creator, CreatorAssignment, Invitation, Membership, User
-from apps.accounts.permissions import sees_all_creators
+from apps.accounts.permissions import Perm, has_perm, sees_all_creators
 
 INVITATION_SALT = "huntaze.invitation"
+EMAIL_VERIFICATION_SALT = "huntaze.email-verification"
+EMAIL_VERIFICATION_MAX_AGE = 3 * 24 * 3600
 
 
 def membership_list_for_user(*, user: User) -> QuerySet[Membership]:
@@ -110,12 +112,39 @@ def invitation_from_token(token: str) -> Invitation:
     return invitation
 
 
-def api_token_list(*, agency_id: int) -> QuerySet[ApiToken]:
-    return ApiToken.objects.for_agency(agency_id).select_related("membership__user")
+def email_verification_token(user: User) -> str:
+    return signing.dumps({"id": user.pk, "email": user.email.lower()}, salt=EMAIL_VERIFICATION_SALT)
 
 
-def api_token_get(*, agency_id: int, token_id: int) -> ApiToken:
-    token = ApiToken.objects.for_agency(agency_id).filter(pk=token_id).first()
+def user_from_verification_token(token: str) -> User:
+    """The user an email verification link was sent to; 404 when forged, expired or for an
+    address the account no longer has."""
+    try:
+        data = signing.loads(token, salt=EMAIL_VERIFICATION_SALT, max_age=EMAIL_VERIFICATION_MAX_AGE)
+    except signing.SignatureExpired:
+        raise Http404("This verification link has expired. Log in and ask for a new one.") from None
+    except signing.BadSignature:
+        raise Http404("This verification link is not valid.") from None
+    user = User.objects.filter(pk=data.get("id"), email__iexact=data.get("email", ""), is_active=True).first()
+    if user is None:
+        raise Http404("This verification link is not valid.")
+    return user
+
+
+def sees_all_api_tokens(membership: Membership) -> bool:
+    """Owners and managers see the agency's tokens; chatters and viewers only their own."""
+    return has_perm(membership, Perm.MANAGE_MEMBERS)
+
+
+def api_token_list(*, membership: Membership) -> QuerySet[ApiToken]:
+    tokens = ApiToken.objects.for_agency(membership.agency_id).select_related("membership__user")
+    if not sees_all_api_tokens(membership):
+        tokens = tokens.filter(membership=membership)
+    return tokens
+
+
+def api_token_get(*, membership: Membership, token_id: int) -> ApiToken:
+    token = api_token_list(membership=membership).filter(pk=token_id).first()
     if token is None:
         raise Http404("No such API token.")
     return token

@@ -1,4 +1,5 @@
-"""Writes for accounts and tenancy: sign-up, creators, invitations, members, API tokens.
+"""Writes for accounts and tenancy: sign-up and email verification, creators, invitations,
+members, API tokens.
 
 Each action authorises through apps.accounts.permissions, so pages, the API and tasks enforce
 the same rules. Business rules that the database cannot state (the last owner stays, managers
@@ -9,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -24,14 +26,17 @@ from apps.accounts.models import (
     Invitation,
     Membership,
     Role,
+    TokenScope,
     User,
 )
-from apps.accounts.permissions import Perm, can_grant, can_manage, require
+from apps.accounts.permissions import Perm, can_grant, can_manage, require, require_verified, scopes_for_role
 from apps.accounts.signals import member_joined
 from apps.core.errors import ApplicationError, ConflictError
 
 API_TOKEN_PREFIX = "hz_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+API_TOKEN_DEFAULT_DAYS = 90
+API_TOKEN_MAX_DAYS = 366
 
 CREATOR_FIELDS = (
     "display_name",
@@ -61,10 +66,29 @@ def agency_create(*, user: User, name: str, timezone_name: str = "UTC") -> Membe
 
 @transaction.atomic
 def user_signup(*, email: str, password: str, full_name: str, agency_name: str) -> Membership:
+    """A new user, unverified, owning a new agency; the verification link is emailed on commit."""
     if User.objects.filter(email__iexact=email).exists():
         raise ConflictError("An account with this email already exists. Log in instead.", field="email")
     user = User.objects.create_user(email=email, password=password, full_name=full_name.strip())
+    from apps.accounts.tasks import send_verification_email
+
+    send_verification_email.delay_on_commit(user.pk)
     return agency_create(user=user, name=agency_name)
+
+
+def email_verify(*, user: User) -> bool:
+    """Mark the address verified; False when it already was (the link is safe to open twice)."""
+    updated = User.objects.filter(pk=user.pk, email_verified_at__isnull=True).update(email_verified_at=timezone.now())
+    user.refresh_from_db(fields=["email_verified_at"])
+    return bool(updated)
+
+
+def email_verification_resend(*, user: User) -> None:
+    if user.email_verified_at is not None:
+        raise ApplicationError("Your email address is already confirmed.")
+    from apps.accounts.tasks import send_verification_email
+
+    send_verification_email.delay_on_commit(user.pk)
 
 
 def agency_update(*, membership: Membership, name: str, timezone_name: str) -> Agency:
@@ -184,6 +208,7 @@ def member_set_assignments(*, by: Membership, member: Membership, creators: list
 
 def invitation_create(*, by: Membership, email: str, role: str) -> Invitation:
     require(by, Perm.MANAGE_MEMBERS)
+    require_verified(by.user)
     email = email.strip().lower()
     if role not in Role.values:
         raise ApplicationError(f"“{role}” is not a role.", field="role")
@@ -239,7 +264,10 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
 def invitation_accept_with_signup(*, invitation: Invitation, password: str, full_name: str) -> Membership:
     if User.objects.filter(email__iexact=invitation.email).exists():
         raise ConflictError("An account with this email already exists. Log in to accept the invitation.")
-    user = User.objects.create_user(email=invitation.email, password=password, full_name=full_name.strip())
+    # The invitation link reached this address: that verifies it.
+    user = User.objects.create_user(
+        email=invitation.email, password=password, full_name=full_name.strip(), email_verified_at=timezone.now()
+    )
     return invitation_accept(invitation=invitation, user=user)
 
 
@@ -250,27 +278,55 @@ def _hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def api_token_create(*, membership: Membership, name: str) -> tuple[ApiToken, str]:
+def api_token_create(
+    *, membership: Membership, name: str, scope: str | None = None, expires_at: datetime | None = None
+) -> tuple[ApiToken, str]:
     """A new token and its secret. The secret is returned once and never stored.
 
-    Any member may create tokens: a token acts with its creator's role, so it grants nothing new.
+    Any member may create tokens, with a scope up to what their role can use (``scope`` defaults
+    to that highest scope) and an expiry within API_TOKEN_MAX_DAYS (default API_TOKEN_DEFAULT_DAYS).
+    A token never grants more than its member's role at the time it is used.
     """
     require(membership, Perm.VIEW)
     name = name.strip()
     if not name:
         raise ApplicationError("Give the token a name so you can recognise it later.", field="name")
+    allowed = scopes_for_role(membership.role)
+    scope = scope or allowed[-1]
+    if scope not in TokenScope.values:
+        raise ApplicationError(f"“{scope}” is not a token scope.", field="scope")
+    if scope not in allowed:
+        raise ApplicationError(
+            f"Your role ({membership.get_role_display().lower()}) can give a token at most the “{allowed[-1]}” scope.",
+            field="scope",
+        )
+    now = timezone.now()
+    expires_at = expires_at or now + timedelta(days=API_TOKEN_DEFAULT_DAYS)
+    if expires_at <= now:
+        raise ApplicationError("Choose an expiry date in the future.", field="expires_at")
+    if expires_at > now + timedelta(days=API_TOKEN_MAX_DAYS, minutes=1):
+        raise ApplicationError(f"A token can last at most {API_TOKEN_MAX_DAYS} days.", field="expires_at")
     prefix = secrets.token_hex(4)
     raw = f"{API_TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     token = ApiToken.objects.create(
-        agency_id=membership.agency_id, membership=membership, name=name, prefix=prefix, token_hash=_hash_token(raw)
+        agency_id=membership.agency_id,
+        membership=membership,
+        name=name,
+        prefix=prefix,
+        token_hash=_hash_token(raw),
+        scope=scope,
+        expires_at=expires_at,
     )
     return token, raw
 
 
 def api_token_revoke(*, membership: Membership, token: ApiToken) -> ApiToken:
-    """Members revoke their own tokens; owners and managers revoke anyone's."""
+    """Members revoke their own tokens; owners and managers revoke other members' tokens, but a
+    manager cannot revoke an owner's (PermissionDenied, as for removing an owner)."""
     if token.membership_id != membership.pk:
-        require(membership, Perm.EDIT)
+        require(membership, Perm.MANAGE_MEMBERS)
+        if not can_manage(membership, token.membership):
+            raise PermissionDenied("Only an owner can revoke an owner's API token.")
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
@@ -278,12 +334,13 @@ def api_token_revoke(*, membership: Membership, token: ApiToken) -> ApiToken:
 
 
 def api_token_authenticate(raw: str) -> ApiToken | None:
-    """The live token for a secret, with its membership, agency and user; None otherwise."""
+    """The live (not revoked, not expired) token for a secret, with its membership, agency and
+    user, as they are now; None otherwise."""
     if not raw.startswith(API_TOKEN_PREFIX) or len(raw) > 128:
         return None
     token = (
         ApiToken.objects.select_related("membership__user", "membership__agency")
-        .filter(token_hash=_hash_token(raw), revoked_at__isnull=True)
+        .filter(token_hash=_hash_token(raw), revoked_at__isnull=True, expires_at__gt=timezone.now())
         .first()
     )
     if token is None or not token.membership.user.is_active:

@@ -1,4 +1,5 @@
-"""Background work for accounts: invitation emails (queue ``interactive``: someone is waiting)."""
+"""Background work for accounts: invitation and email verification emails (queue ``interactive``:
+someone is waiting)."""
 
 from __future__ import annotations
 
@@ -17,3 +18,17 @@ def send_invitation_email(invitation_id: int) -> bool:
     from apps.accounts.emails import invitation_email_send
 
     return invitation_email_send(invitation_id=invitation_id)
+
+
+@shared_task(
+    queue="interactive",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+)
+def send_verification_email(user_id: int) -> bool:
+    """Email the verification link. A verified address is left alone, so a retry sends nothing."""
+    from apps.accounts.emails import verification_email_send
+
+    return verification_email_send(user_id=user_id)

@@ -35,7 +35,7 @@ urlpatterns = [
     ),
     path(
         "accounts/password/reset/",
-        auth_views.PasswordResetView.as_view(
+        views.PasswordResetView.as_view(
             template_name="accounts/form_page.html",
             extra_context={
                 "heading": "Reset your password",
@@ -77,6 +77,8 @@ urlpatterns = [
         ),
         name="password-reset-complete",
     ),
+    path("accounts/verify/resend/", views.email_verification_resend, name="email-verify-resend"),
+    path("accounts/verify/<str:token>/", views.email_verify, name="email-verify"),
     path("invitations/<str:token>/", views.invitation_accept, name="invitation-accept"),
     path("agencies/new/", views.agency_create, name="agency-create"),
     path("switch/agency/", views.switch_agency, name="switch-agency"),

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -30,7 +32,8 @@ from apps.accounts.forms import (
 )
 from apps.accounts.middleware import SESSION_AGENCY, SESSION_CREATOR
 from apps.accounts.models import Role
-from apps.accounts.permissions import Perm, can_grant, can_manage, has_perm
+from apps.accounts.permissions import Perm, can_grant, can_manage, has_perm, scopes_for_role
+from apps.accounts.throttles import ThrottledError, client_address, throttle_hit
 from apps.core.errors import ApplicationError, form_add_error
 
 PAGE_SIZE = 25
@@ -45,17 +48,65 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("core:dashboard")
     form = SignupForm(request.POST or None)
+    status = 200
     if request.method == "POST" and form.is_valid():
         try:
+            throttle_hit(action="signup", address=client_address(request), email=form.cleaned_data["email"])
             membership = services.user_signup(**form.cleaned_data)
         except ApplicationError as error:
             form_add_error(form, error)
+            status = error.status_code if isinstance(error, ThrottledError) else 200
         else:
             login(request, membership.user, backend=AUTH_BACKEND)
             request.session[SESSION_AGENCY] = membership.agency_id
-            messages.success(request, f"Welcome to Huntaze. {membership.agency.name} is ready: add your first creator.")
+            messages.success(
+                request,
+                f"Welcome to Huntaze. {membership.agency.name} is ready: add your first creator. "
+                f"We emailed a link to confirm {membership.user.email}.",
+            )
             return redirect("accounts:creator-create")
-    return render(request, "accounts/signup.html", {"form": form})
+    return render(request, "accounts/signup.html", {"form": form}, status=status)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset view, throttled per address and per email (429 with a form error)."""
+
+    def form_valid(self, form):
+        try:
+            throttle_hit(
+                action="password_reset", address=client_address(self.request), email=form.cleaned_data["email"]
+            )
+        except ThrottledError as error:
+            form_add_error(form, error)
+            return self.render_to_response(self.get_context_data(form=form), status=error.status_code)
+        return super().form_valid(form)
+
+
+def email_verify(request: HttpRequest, token: str) -> HttpResponse:
+    """Opening the emailed link verifies the address (idempotent, so a mail scanner's visit is harmless)."""
+    user = selectors.user_from_verification_token(token)
+    services.email_verify(user=user)
+    return render(
+        request,
+        "accounts/message_page.html",
+        {"heading": "Email address confirmed", "text": f"Thank you: {user.email} is confirmed."},
+    )
+
+
+@login_required
+@require_POST
+def email_verification_resend(request: HttpRequest) -> HttpResponse:
+    try:
+        throttle_hit(action="verification_resend", address=client_address(request), email=request.user.email)
+        services.email_verification_resend(user=request.user)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"We sent a new confirmation link to {request.user.email}.")
+    next_url = request.POST.get("next", "")
+    if next_url.startswith("/") and not next_url.startswith("//"):
+        return redirect(next_url)
+    return redirect("core:dashboard")
 
 
 @login_required
@@ -325,21 +376,35 @@ def invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
 @member_required()
 def api_token_list(request: HttpRequest) -> HttpResponse:
     membership = request.tenant.membership
-    can_edit = has_perm(membership, Perm.EDIT)
-    form = ApiTokenForm(request.POST or None)
+    form = ApiTokenForm(request.POST or None, scopes=scopes_for_role(membership.role))
     new_secret = None
     if request.method == "POST" and form.is_valid():
         try:
-            _token, new_secret = services.api_token_create(membership=membership, name=form.cleaned_data["name"])
+            _token, new_secret = services.api_token_create(
+                membership=membership,
+                name=form.cleaned_data["name"],
+                scope=form.cleaned_data["scope"],
+                expires_at=form.expires_at(),
+            )
         except ApplicationError as error:
             form_add_error(form, error)
         else:
-            form = ApiTokenForm()
-    page = _page(request, selectors.api_token_list(agency_id=membership.agency_id))
+            form = ApiTokenForm(scopes=scopes_for_role(membership.role))
+    page = _page(request, selectors.api_token_list(membership=membership))
+    rows = [
+        {"token": token, "revocable": token.membership_id == membership.pk or can_manage(membership, token.membership)}
+        for token in page
+    ]
     response = render(
         request,
         "accounts/api_tokens.html",
-        {"page": page, "form": form, "new_secret": new_secret, "can_edit": can_edit},
+        {
+            "page": page,
+            "rows": rows,
+            "form": form,
+            "new_secret": new_secret,
+            "sees_all": selectors.sees_all_api_tokens(membership),
+        },
     )
     response["Cache-Control"] = "no-store"  # the page may hold a secret shown once
     return response
@@ -349,7 +414,11 @@ def api_token_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     membership = request.tenant.membership
-    token = selectors.api_token_get(agency_id=membership.agency_id, token_id=token_id)
-    services.api_token_revoke(membership=membership, token=token)
+    token = selectors.api_token_get(membership=membership, token_id=token_id)
+    try:
+        services.api_token_revoke(membership=membership, token=token)
+    except PermissionDenied as error:
+        messages.error(request, str(error))
+        return redirect("accounts:api-token-list")
     messages.success(request, f"Token “{token.name}” revoked. Anything using it stops working now.")
     return redirect("accounts:api-token-list")

@@ -3,6 +3,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import factory
+from django.utils import timezone
 
 from apps.accounts.models import Agency, Creator, CreatorAssignment, Invitation, Membership, Role, User
 
@@ -17,6 +18,9 @@ class UserFactory(factory.django.DjangoModelFactory):
     email = factory.Sequence(lambda n: f"user{n}@example.com")
     full_name = factory.Faker("name")
     password = factory.django.Password(PASSWORD)
+    # Verified by default, as every user who existed before verification was; tests of the
+    # unverified state pass email_verified_at=None.
+    email_verified_at = factory.LazyFunction(timezone.now)
 
 
 class AgencyFactory(factory.django.DjangoModelFactory):

@@ -157,7 +157,10 @@ def test_members_and_invitations(world, django_capture_on_commit_callbacks):
 def test_api_token_list_never_shows_secrets(world):
     client = token_client(world.owner)
     items = client.get("/api/v1/api-tokens").json()["items"]
-    assert items and set(items[0]) == {"id", "name", "prefix", "created_at", "last_used_at", "revoked_at"}
+    assert items and set(items[0]) == {
+        "id", "name", "prefix", "scope", "member_email", "created_at", "expires_at", "expired", "last_used_at",
+        "revoked_at",
+    }  # fmt: skip
     assert items[0]["last_used_at"] is not None
 
 

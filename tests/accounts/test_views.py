@@ -283,7 +283,7 @@ def test_remove_member_and_leave(world, client_for):
 
 def test_api_token_page_shows_secret_once(world, client_for):
     client = client_for(world.owner)
-    response = client.post(reverse("accounts:api-token-list"), {"name": "Zapier"})
+    response = client.post(reverse("accounts:api-token-list"), {"name": "Zapier", "scope": "read", "expires_in": "90"})
     secret = re.search(rb'value="(hz_[^"]+)"', response.content).group(1).decode()
     assert ApiToken.objects.get(name="Zapier").token_hash != secret
     again = client.get(reverse("accounts:api-token-list"))
