@@ -210,3 +210,98 @@ def test_chatter_cannot_reach_unassigned_creator(world, client_for):
     assert client.get(f"/settings/creators/{world.creator.pk}/").status_code == 200
     listing = client.get("/api/v1/creators").json()
     assert [item["id"] for item in listing["items"]] == [world.creator.pk]
+
+
+# --- Websockets ------------------------------------------------------------------------------
+# Every websocket route, opened by another agency's owner whose session names the victim's
+# agency, and sent messages carrying the victim's ids: the socket is refused with 4403, or it
+# carries on for the attacker's own agency and never sends a frame with the victim's data. A new
+# route fails the walk until it is registered in WS_PROBES with the messages to try.
+
+WS_PROBES = {
+    "ws-notifications": lambda ids: [{"action": "read", "notification_id": ids["notification_id"]}],
+    "ws-studio": lambda ids: [
+        {"action": "generate", "type": "caption", "creator_id": ids["creator_id"]},
+        {"action": "generate", "type": "idea", "creator_id": str(ids["creator_id"])},
+        {"action": "cancel"},
+    ],
+}
+
+
+def _websocket_routes() -> list[tuple[str, str]]:
+    from huntaze.routing import websocket_urlpatterns
+
+    return [(str(pattern.pattern), pattern.name) for pattern in websocket_urlpatterns]
+
+
+async def _open(path: str, membership: Membership | None, session_agency: int | None = None):
+    from asgiref.sync import sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from apps.accounts.middleware import SESSION_AGENCY
+    from huntaze.asgi import application
+
+    headers = [(b"origin", b"http://127.0.0.1:8000")]
+    if membership is not None:
+
+        def _cookie() -> bytes:
+            client = login_client(membership)
+            if session_agency is not None:
+                session = client.session
+                session[SESSION_AGENCY] = session_agency
+                session.save()
+            return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+        headers.append((b"cookie", await sync_to_async(_cookie)()))
+    communicator = WebsocketCommunicator(application, "/" + path, headers=headers)
+    connected, code = await communicator.connect(timeout=5)
+    return communicator, connected, code
+
+
+async def _frames(communicator) -> list[str]:
+    """Everything the socket sends until it goes quiet or closes."""
+    frames = []
+    while not await communicator.receive_nothing(timeout=0.5):
+        output = await communicator.receive_output(timeout=1)
+        if output["type"] == "websocket.close":
+            break
+        frames.append(output.get("text") or "")
+    return frames
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_every_websocket_hides_other_tenants_data():
+    import json
+
+    from asgiref.sync import sync_to_async
+
+    def _worlds():
+        victim = build_world("Victim Co")
+        attacker = build_world("Attacker Ltd")
+        generation = Generation.objects.create(
+            agency=victim.agency, creator=victim.creator, type="caption", status="done", text="Victim secret caption"
+        )
+        notification = notification_send(membership=victim.owner, title="Victim payout ready")
+        ids = {"creator_id": victim.creator.pk, "notification_id": notification.pk, "generation_id": generation.pk}
+        return victim, attacker, ids
+
+    victim, attacker, ids = await sync_to_async(_worlds)()
+    markers = await sync_to_async(_markers)(victim)
+    routes = _websocket_routes()
+    assert routes, "no websocket routes found"
+    for path, name in routes:
+        assert name in WS_PROBES, f"websocket {name} ({path}) is not in the walk: register it in WS_PROBES"
+        communicator, connected, code = await _open(path, None)
+        assert not connected and code == 4403, f"{name} accepted an anonymous socket"
+        communicator, connected, code = await _open(path, attacker.owner, session_agency=victim.agency.pk)
+        if not connected:
+            assert code == 4403, f"{name} refused with {code}, not 4403"
+            continue
+        for message in WS_PROBES[name](ids):
+            await communicator.send_to(text_data=json.dumps(message))
+        await sync_to_async(notification_send)(membership=victim.owner, title="Victim payout ready again")
+        body = "".join(await _frames(communicator))
+        leaked = [marker for marker in [*markers, "Victim payout ready again"] if marker in body]
+        assert not leaked, f"websocket {name} leaked {leaked}"
+        await communicator.disconnect()
+    assert await Generation.objects.filter(agency=victim.agency).acount() == 1, "a generation ran for the victim"
