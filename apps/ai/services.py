@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.accounts.models import Membership
-from apps.accounts.permissions import Perm, require
+from apps.accounts.permissions import Perm, require, require_verified
 from apps.ai import egress
 from apps.ai.models import URL_FIELD_BY_KIND, URL_FIELDS, ProviderCredential, ProviderKind
 from apps.ai.registry import credentials_version_key, provider_from_config, registry
@@ -94,6 +94,7 @@ def _require_key_to_redirect(credential: ProviderCredential, new: dict[str, Any]
 
 def credential_create(*, membership: Membership, data: dict[str, Any]) -> ProviderCredential:
     require(membership, Perm.EDIT)
+    require_verified(membership.user)
     values = {key: data[key] for key in CREDENTIAL_FIELDS if key in data}
     _validate(values, creating=True)
     try:
@@ -111,6 +112,7 @@ def credential_update(
     """Update a connection; an empty ``api_key`` keeps the stored one, unless the URL or the
     provider changes. Nothing is changed, not even in memory, when a rule refuses."""
     require(membership, Perm.EDIT)
+    require_verified(membership.user)
     values = {key: data[key] for key in CREDENTIAL_FIELDS if key in data and not (key == "api_key" and not data[key])}
     merged = {key: getattr(credential, key) for key in CREDENTIAL_FIELDS} | values
     _require_key_to_redirect(credential, merged | {"api_key": values.get("api_key", "")})

@@ -124,3 +124,29 @@ def test_invited_users_are_verified_by_accepting(world):
         invitation=invitation, password="velvet-lamp-1987", full_name="Guest"
     )
     assert membership.user.email_verified_at is not None
+
+
+def test_unverified_owner_cannot_add_or_change_provider_keys(world, client_for):
+    from apps.accounts.permissions import EmailNotVerifiedError
+    from apps.ai import services as ai_services
+    from apps.ai.models import ProviderCredential
+
+    credential = ProviderCredential.objects.create(
+        agency=world.agency, kind="openai", label="Existing", api_key="sk-existing-0123456789", model_names=["gpt-4o"]
+    )
+    User.objects.filter(pk=world.owner.user_id).update(email_verified_at=None)
+    world.owner.user.refresh_from_db()
+    data = {"kind": "openai", "label": "Mine", "api_key": "sk-unverified-0123456789", "model_names": ["gpt-4o-mini"]}
+    with pytest.raises(EmailNotVerifiedError):
+        ai_services.credential_create(membership=world.owner, data=data)
+    with pytest.raises(EmailNotVerifiedError):
+        ai_services.credential_update(
+            membership=world.owner, credential=credential, data={"api_key": "sk-new-0123456789"}
+        )
+    form = {
+        "kind": "openai", "label": "Mine", "api_key": "sk-unverified-0123456789", "base_url": "", "azure_endpoint": "",
+        "azure_api_version": "", "model_names": "gpt-4o-mini", "priority": "5", "is_enabled": "on",
+    }  # fmt: skip
+    response = client_for(world.owner).post(reverse("ai:credential-list"), form)
+    assert "Confirm your email address first" in response.content.decode()
+    assert list(ProviderCredential.objects.filter(agency=world.agency).values_list("label", flat=True)) == ["Existing"]
