@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import SessionAuth
@@ -83,6 +84,25 @@ def _permission_denied(request, exc):
 def _application_error(request, exc: ApplicationError):
     fields = {exc.field: [exc.message]} if exc.field else None
     return error_response(request, exc.status_code, exc.code, exc.message, fields)
+
+
+@api.exception_handler(MultiPartParserError)
+def _unreadable_multipart(request, exc):
+    # Raised while ninja reads request.FILES, e.g. multipart/form-data without a boundary.
+    return error_response(
+        request, 400, "bad_request", "The multipart body could not be read: send it with a boundary in Content-Type."
+    )
+
+
+@api.exception_handler(RequestDataTooBig)
+def _body_too_big(request, exc):
+    return error_response(request, 413, "too_large", "The request body is larger than this server accepts.")
+
+
+@api.exception_handler(BadRequest)
+@api.exception_handler(SuspiciousOperation)
+def _bad_request(request, exc):
+    return error_response(request, 400, "bad_request", "The request could not be read.")
 
 
 @api.exception_handler(Exception)

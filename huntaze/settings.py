@@ -315,6 +315,9 @@ WHITENOISE_USE_FINDERS = DEBUG
 if DEBUG:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
 
+# --- API (django-ninja) ----------------------------------------------------------------------
+NINJA_PAGINATION_CLASS = "apps.core.pagination.Pagination"  # bounded page numbers for every list
+
 # --- AI gateway (apps/ai) ---------------------------------------------------------------------
 # Platform-wide provider keys; agencies can add their own in Settings → AI providers.
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")

@@ -14,7 +14,7 @@ from typing import Annotated
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 from ninja.security import HttpBearer
 from pydantic import EmailStr, StringConstraints, field_validator
 
@@ -171,7 +171,7 @@ class CreatorPatch(CreatorIn):
 
 
 @router.get("/creators", response=list[CreatorOut], tags=["creators"])
-@paginate(PageNumberPagination, page_size=25)
+@paginate(page_size=25)
 def creator_list(request: HttpRequest, archived: bool = False):
     creators = selectors.creator_list(membership=api_membership(request), include_archived=archived)
     return creators.filter(is_archived=True) if archived else creators
@@ -240,7 +240,7 @@ class AssignmentsIn(Schema):
 
 
 @router.get("/members", response=list[MemberOut], tags=["members"])
-@paginate(PageNumberPagination, page_size=50)
+@paginate(page_size=50)
 def member_list(request: HttpRequest):
     return selectors.member_list(agency_id=api_membership(request).agency_id)
 
@@ -286,7 +286,7 @@ class InvitationIn(Schema):
 
 
 @router.get("/invitations", response=list[InvitationOut], tags=["members"])
-@paginate(PageNumberPagination, page_size=50)
+@paginate(page_size=50)
 def invitation_list(request: HttpRequest):
     membership = api_membership(request)
     require(membership, Perm.MANAGE_MEMBERS)
@@ -334,7 +334,7 @@ class ApiTokenOut(Schema):
 
 
 @router.get("/api-tokens", response=list[ApiTokenOut], tags=["api tokens"])
-@paginate(PageNumberPagination, page_size=50)
+@paginate(page_size=50)
 def api_token_list(request: HttpRequest):
     """The agency's tokens for owners and managers; the caller's own for chatters and viewers."""
     return selectors.api_token_list(membership=api_membership(request, scope=TokenScope.ADMIN))

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.http import HttpRequest
 from ninja import Router, Schema
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 
 from apps.accounts.api import api_membership
 from apps.notifications import selectors, services
@@ -25,7 +25,7 @@ class NotificationOut(Schema):
 
 
 @router.get("/notifications", response=list[NotificationOut], tags=["notifications"])
-@paginate(PageNumberPagination, page_size=25)
+@paginate(page_size=25)
 def notification_list(request: HttpRequest):
     return selectors.notification_list(membership=api_membership(request))
 

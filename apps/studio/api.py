@@ -11,7 +11,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema, Status
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 
 from apps.accounts.api import api_membership
 from apps.accounts.selectors import creator_get_for_member
@@ -96,7 +96,7 @@ async def generation_stream(request: HttpRequest, payload: GenerateIn):
 
 
 @router.get("/generations", response=list[GenerationOut])
-@paginate(PageNumberPagination, page_size=25)
+@paginate(page_size=25)
 def generation_list(request: HttpRequest, creator_id: int | None = None, saved: bool | None = None):
     return selectors.generation_list(membership=api_membership(request), creator_id=creator_id, saved=saved)
 
@@ -152,7 +152,7 @@ class IdeaOut(Schema):
 
 
 @router.get("/ideas", response=list[IdeaOut])
-@paginate(PageNumberPagination, page_size=25)
+@paginate(page_size=25)
 def idea_list(
     request: HttpRequest,
     creator_id: int | None = None,
@@ -265,7 +265,7 @@ class PostOut(Schema):
 
 
 @router.get("/posts", response=list[PostOut])
-@paginate(PageNumberPagination, page_size=50)
+@paginate(page_size=50)
 def post_list(request: HttpRequest, creator_id: int | None = None):
     return selectors.post_list(membership=api_membership(request), creator_id=creator_id)
 

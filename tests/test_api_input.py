@@ -1,0 +1,86 @@
+"""Malformed API input answers 4xx in the one error shape, for every endpoint at once.
+
+Regressions from a schemathesis run against /api/v1/openapi.json: a page number beyond the
+database's integer range and a multipart body without a boundary each answered 500. The causes
+are fixed where they live (the one pagination class, the API's exception handlers), and the schema
+test below holds every paginated list, present and future, to the same bounds.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from apps.accounts import services
+from apps.core.pagination import MAX_PAGE, MAX_PAGE_SIZE
+from apps.studio.models import Post
+
+HUGE_PAGE = 698323643016116864
+
+
+def token_client(membership) -> Client:
+    _, secret = services.api_token_create(membership=membership, name="input test")
+    return Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+
+def _paginated_operations(schema: dict) -> list[tuple[str, dict]]:
+    found = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            names = {parameter["name"] for parameter in operation.get("parameters", [])}
+            if method == "get" and "page" in names:
+                found.append((path, operation))
+    return found
+
+
+def test_every_paginated_list_declares_bounded_page_and_page_size(world):
+    schema = token_client(world.owner).get("/api/v1/openapi.json").json()
+    operations = _paginated_operations(schema)
+    assert len(operations) >= 6, "the API's lists (creators, members, invitations, tokens, studio …) are paginated"
+    for path, operation in operations:
+        parameters = {p["name"]: p["schema"] for p in operation["parameters"]}
+        assert parameters["page"].get("maximum") == MAX_PAGE, path
+        page_size = parameters["page_size"]
+        bounds = [page_size, *page_size.get("anyOf", [])]
+        assert any(b.get("maximum") == MAX_PAGE_SIZE for b in bounds), path
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"/api/v1/creators?archived=true&page={HUGE_PAGE}",
+        f"/api/v1/invitations?page={HUGE_PAGE}",
+        f"/api/v1/studio/generations?page={HUGE_PAGE}&page_size=271",
+    ],
+)
+def test_a_page_number_beyond_the_database_range_is_a_422_naming_the_field(world, url):
+    response = token_client(world.owner).get(url)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "validation_error" and "page" in error["fields"]
+
+
+def test_a_page_past_the_last_is_empty_not_an_error(world):
+    response = token_client(world.owner).get(f"/api/v1/creators?page={MAX_PAGE}")
+    assert response.status_code == 200
+    assert response.json()["items"] == [] and response.json()["count"] == 2
+
+
+def test_a_page_size_above_the_limit_is_refused_and_a_valid_one_is_honoured(world):
+    client = token_client(world.owner)
+    assert client.get(f"/api/v1/creators?page_size={MAX_PAGE_SIZE + 1}").status_code == 422
+    assert len(client.get("/api/v1/creators?page_size=1").json()["items"]) == 1
+
+
+def test_multipart_upload_without_a_boundary_is_a_400_and_imports_nothing(world):
+    client = token_client(world.owner)
+    response = client.generic(
+        "POST",
+        f"/api/v1/studio/creators/{world.creator.pk}/posts/import",
+        data=b"--x\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nposted_at,caption\r\n--x--\r\n",
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "bad_request" and "boundary" in error["message"]
+    assert not Post.objects.filter(creator=world.creator).exists()
