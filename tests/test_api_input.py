@@ -77,7 +77,7 @@ def test_multipart_upload_without_a_boundary_is_a_400_and_imports_nothing(world)
     response = client.generic(
         "POST",
         f"/api/v1/studio/creators/{world.creator.pk}/posts/import",
-        data=b"--x\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nposted_at,caption\r\n--x--\r\n",
+        data=b'--x\r\nContent-Disposition: form-data; name="file"\r\n\r\nposted_at,caption\r\n--x--\r\n',
         content_type="multipart/form-data",
     )
     assert response.status_code == 400
