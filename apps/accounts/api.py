@@ -68,6 +68,8 @@ class MeOut(Schema):
     role: str
     permissions: list[str]
     via_token: bool
+    token_scope: TokenScope | None = Field(None, description="The API token's scope; null for a browser session.")
+    token_expires_at: datetime | None = None
 
 
 @router.get("/me", response=MeOut, tags=["me"])
@@ -81,6 +83,8 @@ def me(request: HttpRequest):
         "role": membership.role,
         "permissions": [perm.value for perm in Perm if permissions.has_perm(membership, perm)],
         "via_token": isinstance(request.auth, ApiToken),
+        "token_scope": request.auth.scope if isinstance(request.auth, ApiToken) else None,
+        "token_expires_at": request.auth.expires_at if isinstance(request.auth, ApiToken) else None,
     }
 
 

@@ -246,6 +246,9 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
         raise ApplicationError(
             f"This invitation was sent to {invitation.email}. Log in with that address to accept it."
         )
+    if user.email_verified_at is None:  # the invitation reached this address: that verifies it
+        user.email_verified_at = timezone.now()
+        user.save(update_fields=["email_verified_at"])
     membership, created = Membership.objects.get_or_create(
         agency_id=invitation.agency_id,
         user=user,

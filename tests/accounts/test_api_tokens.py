@@ -57,6 +57,14 @@ def test_read_scope_can_only_use_safe_methods(world):
     assert not Creator.objects.filter(display_name="Nope").exists()
 
 
+def test_me_shows_the_tokens_scope_expiry_and_effective_permissions(world):
+    _, secret = services.api_token_create(membership=world.owner, name="r", scope="read")
+    me = bearer(secret).get("/api/v1/me").json()
+    assert me["token_scope"] == "read" and me["token_expires_at"] and me["permissions"] == ["view"]
+    _, secret = services.api_token_create(membership=world.chatter, name="w", scope="write")
+    assert bearer(secret).get("/api/v1/me").json()["permissions"] == ["view", "send_messages"]
+
+
 def test_write_scope_writes_but_cannot_administer(world):
     _, secret = services.api_token_create(membership=world.owner, name="w", scope="write")
     client = bearer(secret)

@@ -150,3 +150,11 @@ def test_unverified_owner_cannot_add_or_change_provider_keys(world, client_for):
     response = client_for(world.owner).post(reverse("ai:credential-list"), form)
     assert "Confirm your email address first" in response.content.decode()
     assert list(ProviderCredential.objects.filter(agency=world.agency).values_list("label", flat=True)) == ["Existing"]
+
+
+def test_an_unverified_user_accepting_an_invitation_is_verified(world):
+    guest = UserFactory(email="guest2@example.com", email_verified_at=None)
+    invitation = Invitation.objects.create(agency=world.agency, email="guest2@example.com", role="viewer")
+    services.invitation_accept(invitation=invitation, user=guest)
+    guest.refresh_from_db()
+    assert guest.email_verified_at is not None
