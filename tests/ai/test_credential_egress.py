@@ -273,17 +273,20 @@ async def test_an_agency_provider_refuses_loopback_at_call_time_without_retrying
         finally:
             await provider.aclose()
     assert ai.requests == []
-    # Allowed, the same guarded client reaches the loopback server.
+    # Allowed, the same guarded clients reach the loopback server, streamed or not.
     settings.AI_ALLOW_PRIVATE_BASE_URLS = True
-    provider = provider_from_config(
-        name="openai_compatible:1", kind="openai_compatible", models=("gpt-4o-mini",), api_key=OWNER_KEY,
-        base_url=f"http://127.0.0.1:{ai.port}/v1", guarded=True,
-    )  # fmt: skip
-    try:
-        result = await provider.complete(AIRequest(feature="t", messages=[Message("user", "hi")]), "gpt-4o-mini", 2)
-    finally:
-        await provider.aclose()
-    assert result.text and len(ai.requests) == 1
+    for kind, base_url in (("openai_compatible", ai.openai_base_url), ("anthropic", ai.anthropic_base_url)):
+        provider = provider_from_config(
+            name=f"{kind}:1", kind=kind, models=("m",), api_key=OWNER_KEY, base_url=base_url, guarded=True
+        )
+        request = AIRequest(feature="t", messages=[Message("user", "hi")])
+        try:
+            result = await provider.complete(request, "gpt-4o-mini", 2)
+            events = [event async for event in provider.stream(request, "gpt-4o-mini", 2)]
+        finally:
+            await provider.aclose()
+        assert result.text and events[-1].text == result.text
+    assert len(ai.requests) == 4
 
 
 async def test_an_agency_providers_client_follows_no_redirect_and_no_proxy():
@@ -380,3 +383,29 @@ def test_test_connection_shows_the_error_kind_and_status_not_the_upstream_body(w
     assert "hunter2" not in fragment and "root:x" not in fragment
     credential.refresh_from_db()
     assert "hunter2" not in credential.last_test_message and OWNER_KEY not in credential.last_test_message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_clears_urls_on_other_kinds_and_old_failure_messages(world):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("ai", "0001_initial")])
+    old_model = executor.loader.project_state([("ai", "0001_initial")]).apps.get_model("ai", "ProviderCredential")
+    common = {"agency_id": world.agency.pk, "model_names": ["m"], "api_key": ""}
+    openai = old_model.objects.create(
+        kind="openai", label="a", base_url="http://evil.test/v1", last_test_ok=False,
+        last_test_message="SERVER_ERROR: root:x:0:0", **common,
+    )  # fmt: skip
+    compatible = old_model.objects.create(
+        kind="openai_compatible", label="b", base_url="http://127.0.0.1:11434/v1", azure_endpoint="https://x.test",
+        last_test_ok=True, last_test_message="Connected", **common,
+    )  # fmt: skip
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    openai = ProviderCredential.objects.get(pk=openai.pk)
+    compatible = ProviderCredential.objects.get(pk=compatible.pk)
+    assert (openai.base_url, openai.last_test_message, openai.last_test_ok) == ("", "", None)
+    assert (compatible.base_url, compatible.azure_endpoint) == ("http://127.0.0.1:11434/v1", "")
+    assert compatible.last_test_message == "Connected"

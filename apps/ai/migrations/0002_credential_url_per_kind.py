@@ -1,6 +1,8 @@
 """A custom URL only where the kind takes one (issue 8): OpenAI and Anthropic connections always
 talk to the provider's own API. Rows saved before with a URL on another kind lose it, so that
-connection keeps working against the real provider instead of a server someone typed in."""
+connection keeps working against the real provider instead of a server someone typed in. Failed
+"Test connection" messages written before quoted the provider's answer, which may be an internal
+service's reply: they are cleared (the connection shows "not tested" until tested again)."""
 
 from django.db import migrations, models
 
@@ -9,6 +11,9 @@ def clear_urls_on_other_kinds(apps, schema_editor):
     ProviderCredential = apps.get_model("ai", "ProviderCredential")
     ProviderCredential.objects.exclude(kind="openai_compatible").exclude(base_url="").update(base_url="")
     ProviderCredential.objects.exclude(kind="azure").exclude(azure_endpoint="").update(azure_endpoint="")
+    ProviderCredential.objects.filter(last_test_ok=False).update(
+        last_tested_at=None, last_test_ok=None, last_test_message="", last_test_latency_ms=None
+    )
 
 
 class Migration(migrations.Migration):
