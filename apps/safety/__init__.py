@@ -1,15 +1,33 @@
-"""The content-studio safety policy, applied server-side to every generation.
+"""The content policy: what may be asked for and what may be said, for every feature.
 
-Every studio request (``check_request``: media description, goal, fan notes …) and every generated
-text (``apply_policy``: each caption, message, idea title and description) goes through this
-module before anything is shown or saved. It only decides *what may be said*; HTML escaping of
-the output is the templates' and the UI's job, done separately.
+Public API (import from ``apps.safety`` only; the submodules are internal):
+
+* ``check_request(texts)``: refuse a request (media description, goal, every fan field …);
+* ``apply_policy(text, …)``: check and clean one generated text (caption, message, idea title
+  and description);
+* ``stream_violations(text)``: the minors and non-consent rules on text still streaming in;
+* ``check_tags(tags)``: keep the tags and hashtags that pass, report the others.
+
+The studio uses it today; the fan inbox and campaigns are next. It only decides *what may be
+said*; HTML escaping of the output is the templates' and the UI's job, done separately. An
+outside moderation endpoint, when an agency has one, is the AI gateway's business
+(apps/ai/moderation.py): features combine its answer with this policy.
+
+Three layers, each tested on its own (tests/safety/):
+
+1. normalisation (``text.normalise``): one function, run once per text, producing the copies
+   the rules read: ``plain`` (digits kept) and the word ``views``;
+2. the lexicon (``lexicon.canonical``): misspelled, phonetic, split or slightly altered words
+   rewritten to the policy's terms ("skool gurl", "chi ld", "jailbiat", "school-girl");
+3. the phrase rules (``hard_rules``): word lists and phrases in English, French and Spanish,
+   with their context checks, run on ``plain`` and on each rewritten view.
 
 Pure Python, no database: callers pass the creator's lists and the platform. Every static regex is
 compiled once at import and written so that matching stays linear in the input (bounded
 repetitions, disjoint character classes next to each other, numbers anchored to the start of a
 digit run, word lists compiled so re can skip ahead — see _lead): a 50 KB hostile string is
-checked in a few tens of milliseconds (tests/safety/test_policy.py allows 100 ms).
+checked in a few tens of milliseconds (tests/safety/test_policy.py allows 100 ms). The lexicon
+precomputes its look-up structures at import and memoises each token.
 
 Hard rules — the text is refused (``blocked``; ``apply_policy`` returns ``text=""``)
 ----------------------------------------------------------------------------------
@@ -78,17 +96,33 @@ Filters — the text is cleaned and ``needs_regeneration`` is set
     (🍆💦, 🍑💦 …) — are replaced by a neutral word ("spicy", "exclusive") or removed. OnlyFans,
     Fansly, X and Reddit (NSFW subreddits) allow explicit wording, and so does "no platform".
 
-Normalisation (hard rules only; filters work on the original text)
-------------------------------------------------------------------
-NFKD with accents dropped ("tëen", full-width letters), case folding, zero-width characters and
-soft hyphens removed, typographic quotes and dashes made ASCII, common Cyrillic/Greek look-alike
-letters mapped to Latin, spaced-out letters joined ("t.e.e.n", "t e e n", "s-c-h-o-o-l"),
+Normalisation and lexicon (hard rules only; filters work on the original text)
+-----------------------------------------------------------------------------
+NFKD with accents dropped ("tëen", full-width letters; "ñ" kept apart as "nh" so "niña" is not
+the name "Nina"), case folding, zero-width characters and soft hyphens removed, typographic quotes
+and dashes made ASCII, look-alike letters of every script mapped to ASCII from the Unicode
+confusables data and character names (small capitals, dotless i, Cyrillic, Greek, mathematical
+letters: apps/safety/confusables.py), spaced-out letters joined ("t.e.e.n", "t e e n  n u d e s"),
 leetspeak undone inside words that contain a letter (0→o, 1→i or l, 3→e, 4→a, 5→s, 7→t, @→a,
 $→s: "t33n", "l0li"), and runs of three or more of the same letter cut to two ("teeeen"). Ages
-are read from a copy without leetspeak so "16yo" keeps its digits. Not handled (cheap-check
-trade-off): separators inside a word that is not fully spelled out ("sch.oolgirl"), number words
-other than thirteen to seventeen, other languages.
+are read from a copy without leetspeak so "16yo" keeps its digits. Then the lexicon joins words
+split by a space or a separator ("chi ld", "school-girl", "sch.oolgirl", "barely_legal",
+"drug'd"), maps known spellings ("skool", "gurl", "teeny", "lil"), phonetic keys ("skoolgirl")
+and words one edit away from a term ("jailbiat", "chlid"), except listed real words ("chill").
 Excerpts of hard-rule violations come from the normalised text (lower case).
+
+Also matched (English, French, Spanish): an age under 18 stated about anyone ("my cousin who is
+16", "step-sis is 16", "elle a 15 ans", "tiene 16 años"), ages in words ("twelve", "fifteen-year-
+old", "quinze ans", "doce años"), a child described without an age ("hasn't hit puberty", "lil
+girl", "avant la puberté"), and non-consent described without the listed words ("said no but
+kept going", "can't say no" next to a sexual act, "passed out", "spiked her drink", "dijo que no
+pero", "sans son consentement").
+
+Tags
+----
+``check_tags`` reads each tag as text on an adult creator's post (the context rules treat it as
+sexual, so "#teen" alone is refused) and also split into the words it is made of ("#teensex" →
+"teen sex", "#hotteen"); only the minors and non-consent rules apply.
 
 ``check_request`` checks all the texts of a request together (a flirty goal and "he's 16" in
 the fan notes combine), except that a child word needs its cue in the same sentence.
@@ -99,6 +133,7 @@ caller drops or refuses the item, and the filters are not run on text that is ne
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 from apps.safety.base import (
@@ -117,7 +152,8 @@ from apps.safety.base import (
 )
 from apps.safety.filters import _clean_list, _drop_explicit, _drop_topics, _drop_words, _tidy
 from apps.safety.hard_rules import _hard_rules
-from apps.safety.text import _plain, _word_views
+from apps.safety.lexicon import segment
+from apps.safety.text import normalise
 
 __all__ = [
     "AVOID_TOPIC",
@@ -132,6 +168,7 @@ __all__ = [
     "Violation",
     "apply_policy",
     "check_request",
+    "check_tags",
     "platform_allows_explicit",
     "stream_violations",
 ]
@@ -161,8 +198,7 @@ def check_request(texts: Iterable[str | None]) -> list[Violation]:
     joined = "\n".join(str(t) for t in texts if t)
     if not joined.strip():
         return []
-    plain = _plain(joined)
-    return _hard_rules(plain, _word_views(plain), facts=None, request=True)
+    return _hard_rules(normalise(joined), facts=None, request=True)
 
 
 def stream_violations(text: str) -> list[Violation]:
@@ -174,8 +210,7 @@ def stream_violations(text: str) -> list[Violation]:
     is only caught by ``apply_policy`` on the finished text, which always runs."""
     if not text.strip():
         return []
-    plain = _plain(text)
-    return [v for v in _hard_rules(plain, _word_views(plain), facts=None, request=False) if v.rule in _STREAMING_RULES]
+    return [v for v in _hard_rules(normalise(text), facts=None, request=False) if v.rule in _STREAMING_RULES]
 
 
 _STREAMING_RULES = frozenset({MINORS, NON_CONSENT})
@@ -196,8 +231,7 @@ def apply_policy(
     ``facts`` holds the numbers the creator supplied (e.g. ``{"unlocks": 23}``); a social-proof or
     scarcity claim is allowed only when its number is one of them."""
     text = text or ""
-    plain = _plain(text)
-    hard = _hard_rules(plain, _word_views(plain), facts=facts, request=False)
+    hard = _hard_rules(normalise(text), facts=facts, request=False)
     if hard:
         return PolicyResult(text="", violations=hard, blocked=True, needs_regeneration=False)
 
@@ -217,3 +251,35 @@ def apply_policy(
     if violations:
         cleaned = _tidy(cleaned)
     return PolicyResult(text=cleaned, violations=violations, blocked=False, needs_regeneration=bool(violations))
+
+
+_MAX_TAG = 60  # characters: a longer "tag" is cut before it is read (segmenting is quadratic)
+_TAG_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def check_tags(tags: Iterable[str | None]) -> tuple[list[str], list[Violation]]:
+    """The tags (hashtags, idea tags) that may be used, in order, and one violation per tag that
+    may not (its ``excerpt`` is the tag). A tag is refused by the minors and non-consent rules,
+    read as sexual text, whole and split into the words it is made of."""
+    kept: list[str] = []
+    violations: list[Violation] = []
+    for tag in tags:
+        if not tag or not str(tag).strip("# "):
+            continue
+        raw = str(tag).strip()[:_MAX_TAG]
+        name = raw.lstrip("#")
+        # "#TeenSex" → "Teen Sex"; "#teensex" → "teen sex" (the lexicon's segmentation)
+        words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name)
+        pieces = [segment(w.casefold()) for w in _TAG_LETTERS.findall(normalise(words).plain)]
+        text = f"{words}\n{name}\n{' '.join(pieces)}"
+        found = [
+            v
+            for v in _hard_rules(normalise(text), facts=None, request=False, assume_sexual=True)
+            if v.rule in _STREAMING_RULES
+        ]
+        if found:
+            message = f"Dropped the tag “#{name}”: {found[0].message}"
+            violations.append(Violation(found[0].rule, message, ("#" + name)[:_EXCERPT_LEN]))
+        else:
+            kept.append(str(tag))
+    return kept, violations

@@ -23,7 +23,8 @@ from apps.safety.base import (
     NON_CONSENT,
     Violation,
 )
-from apps.safety.text import _category, _excerpt, _lead, _prefixed, _words
+from apps.safety.lexicon import canonical
+from apps.safety.text import Normalised, _category, _excerpt, _lead, _prefixed, _words
 
 # -- context: is the text sexual or flirty? -------------------------------------------------------
 
@@ -40,6 +41,11 @@ _SEXUAL = (
                 r"|suck\w*|lick\w*|blowjob|bj|anal|oral|erotic|sensual|intimate|turn(?:s|ed)?\s+(?:me\s+)?on"
                 r"|sugar\s+daddy|babe|custom\s+content|feet\s+pics|cam\s*girl|camming|virgin\w*|lust\w*|penetrat\w*"
                 r"|grope\w*|obey|submissive|dominat\w*|mistress|slut\w*|whore\w*|escort\w*"
+                # French and Spanish
+                r"|sexe|sexo|nue|nues|nu|nus|string|strings|desnud\w*|seins|tetas|culo|cul|chatte|bite|polla|verga|cono|follar\w*"
+                r"|baise\w*|baiser|sucer|suce\w*|chupa\w*|coquin\w*|excit\w*|cachond\w*|caliente|chaud\w*"
+                r"|travies[ao]s?|picante|sensuel\w*|intime|lenceria|culotte|tanga|bragas|bisous?|besos?"
+                r"|deshabill\w*|desvist\w*|coquine|caline\w*|fantasme\w*|fantasia\w*"
             )
         }
     ),
@@ -54,6 +60,8 @@ _ACTS = (
                 r"|nude\w*|penetrat\w*|cum\w*|suck\w*|lick\w*|blowjob|bj|anal|oral|pussy|dick|cock|tits|boobs"
                 r"|porn\w*|xxx|nsfw|horny|orgasm\w*|moan\w*|kinky|fetish\w*|bdsm|bang\w*|screw\w*|finger\w*"
                 r"|spread\w*|sleep\s*sex|obey|submit"
+                r"|sexe|sexo|baise\w*|baiser|sucer|suce\w*|follar\w*|follad\w*|follando|chupa\w*|toucher|touchee?s?"
+                r"|toca(?:r|la|lo|rla|rlo|ndola|ndolo)|tocad[ao]s?|tocando|desnud\w*|deshabill\w*|desvist\w*|nue|nues|penetr\w*"
             )
         }
     ),
@@ -73,6 +81,7 @@ _PERSON = _lead(
         "person": _words(
             r"she|he|they|you|her|him|them|girls?|guys?|wom[ae]n|m[ae]n|wife|husband|gf|bf|sister|stepsis\w*"
             r"|roommates?|friends?|babes?|someone|somebody"
+            r"|elle|il|fille|filles|femme|copine|quelqu'?un|ella|chica|chicas|mujer|novia|esposa|alguien"
         )
     }
 )
@@ -82,10 +91,11 @@ _SENTENCE_STOP = re.compile(r"[.!?\n]")
 
 
 class _Context:
-    """Where the cue words of one view are, computed once and only when asked."""
+    """Where the cue words of one view are, computed once and only when asked. ``always``: the
+    cue is taken as present everywhere (a hashtag on an adult creator's post)."""
 
-    def __init__(self, view: str, patterns: tuple[re.Pattern[str], ...]):
-        self.view, self.patterns = view, patterns
+    def __init__(self, view: str, patterns: tuple[re.Pattern[str], ...], *, always: bool = False):
+        self.view, self.patterns, self.always = view, patterns, always
         self._starts: list[int] | None = None
         self._stops: list[int] | None = None
 
@@ -95,10 +105,12 @@ class _Context:
         return self._starts
 
     def anywhere(self) -> bool:
-        return bool(self.starts())
+        return self.always or bool(self.starts())
 
     def near(self, start: int, end: int, window: int, *, same_sentence: bool = False) -> bool:
         """A cue starts within ``window`` characters of [start, end) (and in the same sentence)."""
+        if self.always:
+            return True
         starts = self.starts()
         if not starts:
             return False
@@ -117,7 +129,24 @@ class _Context:
 # -- triggers: minors, non-consent, invented social proof (word views) ----------------------------
 
 _PRONOUNS = [r"i'?m", r"i\s+am", r"she'?s", r"she\s+is", r"he'?s", r"he\s+is", r"you'?re", r"you\s+are", "ur", r"u\s+r"]
-_AGE_WORDS = r"(?:thirteen|fourteen|fifteen|sixteen|seventeen)"
+_NUMBER_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen"
+)
+_AGE_WORDS = r"(?:ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen)"
+# "I'm ten minutes away": a number word followed by a unit is not an age.
+_WORD_UNITS = (
+    r"(?![\s-]*(?:minutes?|mins?|hours?|hrs?|days?|weeks?|months?|inch(?:es)?|feet|foot|ft|cm|kg|pounds?|lbs?"
+    r"|dollars?|bucks|euros?|times?|miles?|km|steps?|away|points?|spots?|percent|more|pics|photos|videos?"
+    r"|o'?clock|am|pm|things|ways|reasons|seconds?|secs?)\b)"
+)
+# Someone described by a relation or a role, whose age is then stated: "my cousin who is 16",
+# "step-sis is 16".
+_PERSON_NOUNS = (
+    "cousin|cousins|sis|sister|sisters|stepsis|stepsister|brother|bro|stepbro|stepbrother|niece|nephew|daughter"
+    "|stepdaughter|son|stepson|girl|boy|gf|bf|girlfriend|boyfriend|friend|neighbou?r|student|babysitter"
+    "|classmate|model|kid|child|partner|crush|who"
+)
+_PERSON_IS = r"(?:\s+[a-z']+){0,3}?(?:\s+is|\s+was|'s|\s+turned|\s+turns|\s+aged?)"
 _AGE_ADVERB = r"(?:\s+(?:only|just|barely|like|about|almost|nearly|still|now|literally))?"  # "she is only 15"
 _MINOR_NOT_PERSON = (
     r"(?!\s+(?:change|changes|tweak|tweaks|edit|edits|fix|fixes|issue|issues|detail|details|thing|things|update"
@@ -140,7 +169,16 @@ _TRIGGERS = _lead(
             r"lol(?:i|is|icon|ita|itas)|shota(?:s|con)?|jail\s*bait|barely\s*legal|under\s*aged?|paedo\w*|pedo\w*"
             r"|pre\s*-?\s*teens?|school\s*(?:girls?|boys?)|high\s*school(?:er)?s?\s*(?:girls?|boys?|students?"
             r"|cheerleaders?|freshm[ae]n|sophomores?)|highschoolers?|child\s*(?:porn\w*|sex\w*|abuse\s+material)"
-            r"|csam|kiddie\s*porn"
+            r"|csam|kiddie\s*porn|pre[\s-]*pubescen\w*|prepubert\w*|impubere\w*|pedofil\w*"
+            r"|ecolier(?:e|es|s)?|collegien(?:ne|nes|s)?|lyceen(?:ne|nes|s)?|colegial(?:a|as|es)?|pre[\s-]*ado\w*"
+            r"|menor(?:es)?\s+de\s+edad|still\s+in\s+(?:diapers|nappies|elementary|primary|middle|grade)\w*"
+            # a child described without an age
+            r"|(?:has|have|did|does|had)\s*n'?t\s+(?:(?:even|yet)\s+)?(?:hit|reached|started|gone\s+through"
+            r"|been\s+through|begun|had|finished)\s+(?:her\s+|his\s+|their\s+)?pubert\w*"
+            r"|(?:hasnt|havent|didnt|doesnt|not\s+yet|never|before|yet\s+to)\s+(?:(?:hit|reached|started|gone"
+            r"\s+through|been\s+through|begun|had|finished)\s+)?(?:her\s+|his\s+|their\s+)?pubert\w*"
+            r"|pre[\s-]*pubert\w*|(?:pas\s+encore|avant)\s+(?:eu\s+|fait\s+|atteint\s+)?(?:sa|la)\s+puberte"
+            r"|(?:antes\s+de|no\s+ha\s+(?:llegado\s+a|pasado|tenido))\s+(?:la|su)\s+pubertad"
         ),
         "minor_person": [
             *_words(
@@ -150,10 +188,21 @@ _TRIGGERS = _lead(
                 r"|like\s+a\s+(?:kid|child|teen))|little\s+(?:girls?|boys?)|young\s+(?:girls?|boys?)"
             ),
             *_prefixed([*_words("a|is|am|as|be|being|with|for"), *_PRONOUNS], r"\s+minor" + _MINOR_NOT_PERSON),
-            *_prefixed([*_PRONOUNS, r"just\s+turned", "turning", "only", "aged?"], _AGE_ADVERB + r"\s+" + _AGE_WORDS),
             *_prefixed(
-                ["thirteen", "fourteen", "fifteen", "sixteen", "seventeen"],
-                r"[\s-]*(?:yo|y/o|years?[\s-]*old|year[\s-]*old)",
+                [*_PRONOUNS, r"just\s+turned", "turning", "only", "aged?"],
+                _AGE_ADVERB + r"\s+" + _AGE_WORDS + _WORD_UNITS,
+            ),
+            *_prefixed(_words(_PERSON_NOUNS), _PERSON_IS + _AGE_ADVERB + r"\s+" + _AGE_WORDS + _WORD_UNITS),
+            *_prefixed(_words(_NUMBER_WORDS), r"[\s-]*(?:yo|y/o|years?[\s-]*old|year[\s-]*old)"),
+            *_words(
+                r"ados?|adolescent(?:e|es|s)?|mineure?s?|jovencitas?|jovencitos?|chiquillas?|petites?\s+filles?"
+                r"|jeunes?\s+filles?|(?:dix|onze|douze|treize|quatorze|quinze|seize|dix[\s-]*sept)\s+ans\b(?!\s*d'|\s+de\s)"
+                r"|(?:diez|once|doce|trece|catorce|quince|dieciseis|diecisiete)\s+anh?(?:os|itos)\b(?!\s+de\s(?!edad))"
+            ),
+            *_prefixed(
+                _words("una|es|eres|soy|sea|era|une|est|suis|etait"),
+                r"\s+menor\b(?!\s+(?:precio|costo|coste|cantidad|parte|medida|problema|importancia|tamanh?o|valor"
+                r"|numero|riesgo))",
             ),
             *_prefixed(
                 _words("first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh"),
@@ -161,8 +210,9 @@ _TRIGGERS = _lead(
             ),
         ],
         "minor_child": _words(
-            r"child|children|childs|kids?|kiddies|kiddos?|toddlers?|infants?|youngsters?|tweens?|juveniles?"
-            r"|girl\s*child"
+            r"child|children|childs|kids?|kiddies?|kiddos?|toddlers?|infants?|youngsters?|tweens?|juveniles?"
+            r"|girl\s*child|enfants?|gamin(?:e|es|s)?|fillettes?|bambins?|ninh?os?|ninh?itos?|ninh?itas?|ninh?as"
+            r"|ninha|(?:una|la|las|unas|esta|mi|tu|su)\s+nina"
         ),
         "nc_always": _words(
             r"rap(?:e|es|ed|ing|ist|ists|ey)|non[\s-]*con(?:s?ensual|sent(?:ed|ing)?)?|noncon\w*|dub[\s-]*con\w*"
@@ -170,19 +220,59 @@ _TRIGGERS = _lead(
             r"|against\s+(?:her|his|their|my|your|our)\s+will|revenge\s*porn\w*|up\s*skirts?|down\s*blouses?"
             r"|creep\s*shots?|hidden[\s-]*(?:cams?|cameras?)|secret[\s-]*(?:cams?|cameras?)|spy[\s-]*(?:cams?"
             r"|cameras?)|sextort\w*|drugged|drugging|roof(?:ie|ies|ied|ying)|somnophil\w*"
-            r"|secretly\s+(?:film|record|tap)\w*"
+            r"|secretly\s+(?:film|record|tap)\w*|molest\w*|rape[\s-]*play\w*|spiked\s+(?:her|his|their|my|your)\s+drinks?"
+            r"|slipped\s+(?:[a-z]+\s+){0,2}(?:in|into)\s+(?:her|his|their|my|your)\s+drinks?"
+            r"|ignored\s+(?:her|his|their|my|your)\s+(?:no|noes|protests?|pleas?|begging|screams?|tears)"
+            r"|viol|viols|violer|viole(?:e|es|s)?|violait|violad[oa]s?|violar(?:la|lo|las)?|violador(?:es)?"
+            r"|sans\s+(?:(?:son|leur|mon|ton|votre|notre|le)\s+)?consentement"
+            r"|contre\s+(?:son|sa|leur|mon|ma|ton|ta)\s+(?:gre|volonte)"
+            r"|sin\s+(?:(?:su|el|mi|tu|nuestro)\s+)?consentimiento|contra\s+(?:su|mi|tu)\s+voluntad"
+            r"|cam(?:e|a)ras?\s+(?:cachee?s?|ocultas?|escondidas?)|drogu(?:ee|ees|er)|drogad[oa]s?"
+            r"|non[\s-]*consent(?:ant|ante|antes|ants|ement)|no\s+consentid[oa]s?|no\s+consensual"
+            r"|(?:a|avait)\s+dit\s+non\s+mais|disait\s+non\s+mais|malgre\s+(?:son|leur|mon|ses)\s+(?:refus|non)"
+            r"|(?:dijo|decia)\s+que\s+no\s+pero|a\s+pesar\s+de\s+(?:su\s+negativa|que\s+dijo\s+que\s+no)"
         ),
+        "nc_always_said_no": [
+            *_prefixed(
+                _words(
+                    r"said|says|saying|screamed|screaming|yelled|begged|begging|cried|kept\s+saying"
+                    r"|(?:told|begged|asked|pleaded\s+with|screamed\s+at|yelled\s+at)\s+(?:me|him|her|them|us)\s+to"
+                ),
+                r"\s+(?:no|stop)\b[^.!?\n]{0,40}?\b(?:kept\s+going|kept\s+on|continued|carried\s+on|anyway"
+                r"|did\s*n'?t\s+stop|would\s*n'?t\s+stop|didnt\s+stop|wouldnt\s+stop|ignored|went\s+on"
+                r"|still\s+(?:went|did|took|fucked|kept|had))",
+            ),
+            *_prefixed(
+                _words(r"kept|keep|keeps"),
+                r"\s+(?:on\s+)?going\s+(?:after|when|even\s+(?:though|after|when|as)|though|while|as)"
+                r"\s+(?:she|he|they|i|you)\s+(?:said|says|was\s+saying|were\s+saying|screamed|begged|cried)"
+                r"\s+(?:no|stop)",
+            ),
+        ],
         "nc_act": [
             r"forc(?:ed|ing|ibly)" + _FORCED_NOT_SEXUAL,
             *_words(
-                r"force\s+(?:her|him|them|you|u|me)|blackmail\w*|coerc\w*|extort\w*|molest\w*|grop(?:e|ed|es|ing)"
+                r"force\s+(?:her|him|them|you|u|me)|blackmail\w*|coerc\w*|extort\w*|grop(?:e|ed|es|ing)"
                 r"|did\s*n'?t\s+consent\w*|does\s*n'?t\s+consent\w*|do\s*n'?t\s+consent\w*|never\s+consent\w*"
                 r"|not\s+consent\w*"
+                r"|can'?t\s+say\s+no|cannot\s+say\s+no|could\s*n'?t\s+say\s+no|couldnt\s+say\s+no"
+                r"|unable\s+to\s+(?:say\s+no|refuse|fight\s+back)|too\s+(?:weak|drunk|scared|high)\s+to\s+(?:say"
+                r"\s+no|refuse|fight\s+back|move|stop\s+(?:him|her|them|it))|can'?t\s+(?:refuse|fight\s+back)"
+                r"|did\s*n'?t\s+want\s+it|(?:held|pinned)\s+(?:her|him|them|me)\s+down"
+                r"|would\s*n'?t\s+take\s+no\s+for\s+an\s+answer|forcees?|forzad[oa]s?|a\s+la\s+fuerza"
+                r"|(?:pas\s+pu|peut\s+pas|pouvait\s+pas|pu\s+pas)\s+dire\s+non"
+                r"|(?:no\s+pudo|no\s+puede|no\s+podia)\s+decir\s+que\s+no|abusad[oa]s?|abusar\s+de"
+                r"|violacion(?:es)?|abusee?s?"
             ),
         ],
         "nc_sleep": _words(
-            r"asleep|sleeping|unconscious|passed[\s-]*out|blacked[\s-]*out|knocked[\s-]*out|too\s+drunk"
+            r"asleep|sleeping|too\s+drunk"
             r"|drunk\s+(?:girls?|guys?|wom[ae]n|m[ae]n|wife|husband|gf|bf|babes?|her|him|stepsis\w*|roommates?)"
+        ),
+        # Words that already describe someone out of it: a sexual act nearby is enough.
+        "nc_out": _words(
+            r"unconscious|out\s+cold|endormie?s?|inconscient(?:e|es|s)?|evanouie?s?|dormid[oa]s?|desmayad[oa]s?"
+            r"|ivre\s+morte?|borrach[oa]\s+perdid[oa]|passed[\s-]*out|blacked[\s-]*out|knocked[\s-]*out"
         ),
         "nc_leak": [r"leak(?:s|ed|ing)?"],
         "invent": [
@@ -230,6 +320,22 @@ _FACTS = _lead(
             *_prefixed([*_PRONOUNS, r"just\s+turned", "turning"], _AGE_ADVERB + r"\s+1[0-7]" + _UNITS),
             r"(?<![\d.,])[1-9](?:(?<=1)[0-2])?(?:st|nd|rd|th)?[\s-]*grade(?:rs?)?\b",
             r"under[\s-]*(?:1[0-7]|18)" + _UNITS,
+            *_prefixed(
+                _words(_PERSON_NOUNS + r"|step[\s-]*(?:sis|sister|bro|brother|daughter|son)"),
+                _PERSON_IS + _AGE_ADVERB + r"\s+(?:1[0-7]|[1-9])(?!['\"]\s*\d)" + _UNITS,
+            ),
+            *_prefixed(
+                _words(_PERSON_NOUNS + r"|step[\s-]*(?:sis|sister|bro|brother|daughter|son)"),
+                r"\s*[,(]\s*(?:1[0-7]|[1-9])\s*[,)]",
+            ),
+            *_prefixed(
+                _words(r"a|ai|as|avait|avoir|de|d'|agee?\s+de|age\s+de|elle|il"),
+                r"\s*(?:1[0-7]|[1-9])\s*ans\b(?!\s*(?:d'|de\s))",
+            ),
+            *_prefixed(
+                _words(r"tiene|tengo|tienes|tenia|tenga|de|con|cumplio|cumple|cumplir"),
+                r"\s+(?:1[0-7]|[1-9])\s*anh?(?:os|itos)\b(?!\s+de\s(?!edad))",
+            ),
             r"below[\s-]*(?:1[0-7]|18)" + _UNITS,
         ],
         "claim": [
@@ -262,13 +368,35 @@ _FACTS = _lead(
 _FIRST_NUMBER = re.compile(r"(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(\s?k\b)?")
 
 
+_KINDS = {name: name.partition("__")[0] for name in _TRIGGERS.groupindex}
+_RULE_OF = {
+    kind: MINORS if kind.startswith("minor") else NON_CONSENT if kind.startswith("nc") else FABRICATED_CLAIM
+    for kind in _KINDS.values()
+}
+_ALWAYS = frozenset({"minor_always", "nc_always", "nc_always_said_no", "invent"})
+_NEEDS = {
+    "minor_child": "sexual",
+    "nc_act": "acts",
+    "nc_out": "acts",
+    "nc_sleep": "acts",
+    "nc_leak": "leaks",
+}  # context required
+
+
 def _violations(rule: str, excerpts: Iterable[str], message: str | None = None) -> list[Violation]:
     unique = list(dict.fromkeys(excerpts))[:_MAX_PER_RULE]
     return [Violation(rule, message or MESSAGES[rule], excerpt) for excerpt in unique]
 
 
-def _hard_rules(plain: str, views: list[str], *, facts: Mapping[str, object] | None, request: bool) -> list[Violation]:
-    """Every hard-rule violation of one text (request or output), at most _MAX_PER_RULE per rule."""
+def _hard_rules(
+    text: Normalised, *, facts: Mapping[str, object] | None, request: bool, assume_sexual: bool = False
+) -> list[Violation]:
+    """Every hard-rule violation of one text (request or output), at most _MAX_PER_RULE per rule.
+
+    The phrase rules run on ``text.plain`` (ages, claims) and on each view rewritten by the
+    lexicon (apps/safety/lexicon.py). ``assume_sexual``: context rules treat the text as sexual
+    (a tag on an adult creator's post has no sentence around it to tell)."""
+    plain = text.plain
     found: dict[str, list[str]] = {MINORS: [], NON_CONSENT: [], FABRICATED_CLAIM: []}
     person: list[str] = []
     known = _fact_numbers(facts)
@@ -289,21 +417,33 @@ def _hard_rules(plain: str, views: list[str], *, facts: Mapping[str, object] | N
         elif not (facts or {}).get(kind):
             found[FABRICATED_CLAIM].append(_excerpt(m))
 
-    for view in views:
-        sexual, acts, leaks = _Context(view, _SEXUAL), _Context(view, _ACTS), _Context(view, _LEAK_CONTEXT)
+    for view in map(canonical, text.views):
+        sexual = _Context(view, _SEXUAL, always=assume_sexual)
+        acts = _Context(view, _ACTS, always=assume_sexual)
+        leaks = _Context(view, _LEAK_CONTEXT, always=assume_sexual)
+        # A kind whose context is absent from the whole view is skipped without looking at each
+        # match: a long text that repeats a trigger word costs one look-up per match.
+        skip = {kind for kind, context in _NEEDS.items() if not {"sexual": sexual, "acts": acts, "leaks": leaks}[
+            context].anywhere()}  # fmt: skip
+        if full(MINORS):
+            skip |= {"minor_always", "minor_child"}
         for m in _TRIGGERS.finditer(view):
-            kind, start, end = _category(m), m.start(), m.end()
+            kind = _KINDS[m.lastgroup]
+            if kind in skip:
+                continue
             if kind == "minor_person":
                 if len(person) < _MAX_PER_RULE:
                     person.append(_excerpt(m))
                 continue
-            rule = MINORS if kind.startswith("minor") else NON_CONSENT if kind.startswith("nc") else FABRICATED_CLAIM
+            rule = _RULE_OF[kind]
             if full(rule) or (kind == "invent" and not request):
+                skip |= {k for k, r in _RULE_OF.items() if r == rule}
                 continue
+            start, end = m.start(), m.end()
             if (
-                kind in {"minor_always", "nc_always", "invent"}
+                kind in _ALWAYS
                 or (kind == "minor_child" and sexual.near(start, end, _CHILD_WINDOW, same_sentence=True))
-                or (kind == "nc_act" and acts.near(start, end, _ACT_WINDOW))
+                or (kind in {"nc_act", "nc_out"} and acts.near(start, end, _ACT_WINDOW))
                 or (kind == "nc_leak" and leaks.near(start, end, _LEAK_WINDOW))
                 or (
                     kind == "nc_sleep"

@@ -8,8 +8,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from apps.safety.base import _EXCERPT_LEN
+from apps.safety.confusables import LOOKALIKES
 
 # -- regex building -------------------------------------------------------------------------------
 #
@@ -42,6 +44,29 @@ def _top_level_alternatives(pattern: str) -> list[str]:
     return [*parts, pattern[start:]]
 
 
+def _expand(alternative: str) -> list[str]:
+    """``(?:a|b)rest`` as ``arest``, ``brest`` (recursively), so every alternative starts with a
+    literal character or a class, as _lead needs."""
+    if not alternative.startswith("(?:"):
+        return [alternative]
+    depth, escaped = 0, False
+    for i, char in enumerate(alternative):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                inner, rest = alternative[3:i], alternative[i + 1 :]
+                if rest[:1] in {"?", "*", "+", "{"}:
+                    raise ValueError(f"an optional group cannot lead an alternative: {alternative!r}")
+                return [e for part in _top_level_alternatives(inner) for e in _expand(part + rest)]
+    raise ValueError(f"unbalanced group: {alternative!r}")
+
+
 def _lead(groups: Mapping[str, Iterable[str]], *, end: str = r"\b", ignore_case: bool = False) -> re.Pattern[str]:
     """Compile ``{category: [alternative, …]}`` in the fast form described above.
 
@@ -52,7 +77,7 @@ def _lead(groups: Mapping[str, Iterable[str]], *, end: str = r"\b", ignore_case:
     by_first: dict[str, dict[str, list[str]]] = {}  # first letter → category → rests (in order)
     custom: list[str] = []
     for name, alternatives in groups.items():
-        for alternative in alternatives:
+        for alternative in (e for a in alternatives for e in _expand(a)):
             boundary = _CUSTOM_BOUNDARY.match(alternative)
             if boundary:
                 alternative = alternative[boundary.end() :]
@@ -102,10 +127,11 @@ _PUNCT = str.maketrans(
         **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb", '"'),
         **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d\u2043", "-"),
         **dict.fromkeys("·•∙⋅・", "."),
-        # look-alike letters (Cyrillic, Greek) → Latin
-        **dict(zip("аеорсхуіјѕԁһкмтвпαεικνορτυχ", "aeopcxyijsdhkmtbnaeikvoptux", strict=True)),
     }
 )
+# Look-alike letters of every script → ASCII, from the Unicode data (apps/safety/confusables.py).
+_PUNCT = {**LOOKALIKES, **_PUNCT}
+_ENYE = str.maketrans({"ñ": "nh", "Ñ": "NH"})
 _LEET_I = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
 _LEET_L = str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
 # A token with at least one letter and at least one leet character ("t33n", "l0li", "$exy").
@@ -146,14 +172,31 @@ _DISCLAIMERS = _lead(
 
 
 def _plain(text: str) -> str:
-    """NFKC, case-folded, invisible characters removed, ASCII punctuation, disclaimers removed."""
-    text = _COMBINING.sub("", unicodedata.normalize("NFKD", text)).translate(_INVISIBLE).casefold().translate(_PUNCT)
+    """Case-folded NFKD without accents (ñ kept apart as "nh": "niña" is not the name "Nina"),
+    look-alike letters made ASCII, invisible characters removed, ASCII punctuation, disclaimers
+    removed."""
+    text = (
+        _COMBINING.sub("", unicodedata.normalize("NFKD", text.translate(_ENYE)))
+        .translate(_INVISIBLE)
+        .casefold()
+        .translate(_PUNCT)
+    )
     return _DISCLAIMERS.sub(" ", text)
 
 
+def _join_spaced(match: re.Match[str]) -> str:
+    """ "t e e n  n u d e s" → "teen nudes": the shortest separator is inside words, longer ones
+    are between them."""
+    text = match.group()
+    shortest = min(len(run) for run in _SEPARATORS.findall(text))
+    return _SEPARATORS.sub(lambda run: "" if len(run.group()) == shortest else " ", text)
+
+
 def _word_views(plain: str) -> list[str]:
-    """Copies of the text with spacing tricks and leetspeak undone (1 read as i, then as l)."""
-    joined = _SPACED.sub(lambda m: _SEPARATORS.sub("", m.group()), plain)
+    """Copies of the text with spaced-out letters joined and leetspeak undone (1 read as i, then
+    as l). Separators inside a word ("sch.oolgirl") are left to the lexicon, which knows whether
+    the halves make one of its words (apps/safety/lexicon.py)."""
+    joined = _SPACED.sub(_join_spaced, plain)
     views: list[str] = []
     for table in (_LEET_I, _LEET_L):
         view = _LEET_TOKEN.sub(lambda m, table=table: m.group().translate(table), joined)
@@ -167,3 +210,22 @@ def _word_views(plain: str) -> list[str]:
 
 def _excerpt(match: re.Match[str]) -> str:
     return " ".join(match.group().split())[:_EXCERPT_LEN]
+
+
+@dataclass(frozen=True)
+class Normalised:
+    """The copies of one text that the rules run on.
+
+    ``plain``: accents, case, invisible characters, look-alike letters and typographic punctuation
+    normalised, disclaimers removed; digits and word boundaries kept (ages, numbers, claims).
+    ``views``: ``plain`` with spaced-out letters joined, leetspeak undone and long letter runs
+    cut (one view per reading of "1": i, then l)."""
+
+    plain: str
+    views: tuple[str, ...]
+
+
+def normalise(text: str) -> Normalised:
+    """The one normalisation step: every rule reads one of these copies, computed once per text."""
+    plain = _plain(text or "")
+    return Normalised(plain, tuple(_word_views(plain)))

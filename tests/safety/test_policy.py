@@ -422,6 +422,17 @@ def test_violation_is_frozen():
 # -- linear time ----------------------------------------------------------------------------------
 
 _N = 50_000
+
+
+def _distinct_word(i: int) -> str:
+    """A different six-letter word for each i: no look-up is served from the lexicon's memo."""
+    letters = []
+    for _ in range(6):
+        letters.append(chr(97 + i % 26))
+        i //= 26
+    return "".join(letters)
+
+
 HOSTILE = {
     "letters": "a" * _N,
     "spaces": " " * _N,
@@ -432,6 +443,13 @@ HOSTILE = {
     "leet and separators": ("$@1" + "." * 3 + "t3en! ") * (_N // 12),
     "person and sleep": ("she " + " " * 40 + "x" * 20 + " asleep sex ") * (_N // 76),
     "emoji": "🍆💦😈" * (_N // 3),
+    # the lexicon and the phrase rules added for obfuscation
+    "distinct words (fuzzy look-ups)": " ".join(_distinct_word(i * 7919) for i in range(_N // 7)),
+    "split fragments": "chi ld sch ool ki ds " * (_N // 21),
+    "separators": "a-b_c.d'e " * (_N // 10),
+    "said no": "she said no and " * (_N // 16),
+    "person ages": "my cousin who is is is 1 " * (_N // 25),
+    "look-alike letters": "\u1d1b\u0131\u0455\U0001d42d " * (_N // 5),
 }
 
 
