@@ -403,7 +403,7 @@ def test_the_migration_clears_urls_on_other_kinds_and_old_failure_messages(world
         last_test_ok=True, last_test_message="Connected", **common,
     )  # fmt: skip
     executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    executor.migrate(executor.loader.graph.leaf_nodes())  # 0002 then 0003, as a deployment runs them
     openai = ProviderCredential.objects.get(pk=openai.pk)
     compatible = ProviderCredential.objects.get(pk=compatible.pk)
     assert (openai.base_url, openai.last_test_message, openai.last_test_ok) == ("", "", None)
