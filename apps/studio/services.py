@@ -3,10 +3,11 @@
 One request type at a time (message, idea, caption, hashtags, comprehensive), in the creator's
 voice, through the AI gateway. The model is asked for JSON in a fixed shape (apps/studio/
 prompts.py); an answer that does not parse or fit the shape is repaired, or asked for once more,
-then reported. Every request and every answer goes through the safety policy
-(apps/safety/); the creator's do-not-say list is filtered, then the answer regenerated
-once if anything had to be removed. Idea scores come from the creator's own results
-(apps/studio/analytics/), never from the model.
+then reported. Every request (every fan field included) and every answer (tags and hashtags
+included) goes through the safety policy (apps/safety/), and every answer through the agency's
+moderation endpoint when it has one (apps/ai/moderation.py); the creator's do-not-say list is
+filtered, then the answer regenerated once if anything had to be removed. Idea scores come
+from the creator's own results (apps/studio/analytics/), never from the model.
 """
 
 from __future__ import annotations
@@ -237,6 +238,12 @@ def _texts_of(kind: str, result: dict) -> list[tuple[tuple, str]]:
     return pairs
 
 
+def _fan_texts(fan: dict[str, Any] | None) -> list[str]:
+    """Every fan field the prompt carries (prompts.task_prompt): each goes through the request check."""
+    fan = fan or {}
+    return [str(fan[key]) for key in ("display_name", "notes", "total_spent") if fan.get(key) not in (None, "")]
+
+
 def studio_prepare(
     *, membership: Membership, creator: Creator, data: dict[str, Any], generation: Generation | None = None
 ) -> Prepared:
@@ -247,16 +254,18 @@ def studio_prepare(
 
     require(membership, Perm.SEND_MESSAGES, creator)
     options = options_from(data, creator=creator)
-    fan_notes = str((options.fan or {}).get("notes") or "")
-    violations = safety.check_request([options.media_description, options.goal, fan_notes])
+    fan_texts = _fan_texts(options.fan)
+    violations = safety.check_request([options.media_description, options.goal, *fan_texts])
     if violations:
         Generation.objects.create(
             agency_id=creator.agency_id, creator=creator, user_id=membership.user_id, type=options.type,
             options=options.public(), status=Generation.Status.REFUSED, error=violations[0].message[:300],
         )  # fmt: skip
-        raise ApplicationError(
-            violations[0].message, field="media_description" if options.media_description else "goal"
-        )
+        if fan_texts and safety.check_request(fan_texts):
+            field = "fan"
+        else:
+            field = "media_description" if options.media_description else "goal"
+        raise ApplicationError(violations[0].message, field=field)
     if options.type in {"idea", "comprehensive", "hashtags"}:
         trends = analytics.rising_trends(agency_id=creator.agency_id, creator=creator)
         hints = []
@@ -325,6 +334,16 @@ def _apply_safety(prepared: Prepared, result: dict) -> tuple[dict, list, bool]:
 
     creator, options = prepared.creator, prepared.options
     violations, regenerate, blocked_paths = [], False, set()
+    # Tags and hashtags pass the same hard rules; a failing one is dropped and reported.
+    if options.type == "hashtags":
+        result["hashtags"], found = safety.check_tags(result["hashtags"])
+        violations += found
+    for idea in result.get("ideas", []):
+        idea["tags"], found = safety.check_tags(idea["tags"])
+        violations += found
+        if "hashtags" in idea:
+            idea["hashtags"], found = safety.check_tags(idea["hashtags"])
+            violations += found
     for path, text in _texts_of(options.type, result):
         outcome = safety.apply_policy(
             text, avoid_words=creator.avoid_words, avoid_topics=creator.avoid_topics, platform=options.platform
@@ -336,10 +355,38 @@ def _apply_safety(prepared: Prepared, result: dict) -> tuple[dict, list, bool]:
         regenerate = regenerate or outcome.needs_regeneration
         container = result[path[0]][path[1]]
         container[path[2]] = outcome.text
+    return _drop_items(options, result, blocked_paths), violations, regenerate
+
+
+def _drop_items(options: StudioOptions, result: dict, blocked_paths: set[tuple]) -> dict:
     if blocked_paths:
         key = "variations" if options.type in {"message", "caption"} else "ideas"
         result[key] = [item for i, item in enumerate(result[key]) if (key, i) not in blocked_paths]
-    return result, violations, regenerate
+    return result
+
+
+# Categories of an outside moderation answer that are hard rules here (OpenAI's names).
+MODERATION_RULES = {"sexual/minors": "minors"}
+MODERATION_MESSAGE = "The moderation service flagged this as sexual content involving minors; it was removed."
+
+
+def _moderate(prepared: Prepared, result: dict) -> tuple[dict, list]:
+    """The agency's moderation endpoint, when it has one, on every text the local policy let
+    through (apps/ai/moderation.py); an item it flags for a hard rule is dropped and reported.
+    Without an endpoint, or when the call fails, the local policy stands alone."""
+    from apps import safety
+    from apps.ai import moderation
+
+    pairs = _texts_of(prepared.options.type, result)
+    answer = moderation.moderate(agency_id=prepared.creator.agency_id, texts=[text for _, text in pairs])
+    if not answer:
+        return result, []
+    violations, blocked_paths = [], set()
+    for (path, text), categories in zip(pairs, answer, strict=True):
+        for rule in sorted({MODERATION_RULES[c] for c in categories if c in MODERATION_RULES}):
+            violations.append(safety.Violation(rule, MODERATION_MESSAGE, " ".join(text.split())[:60]))
+            blocked_paths.add(path[:2])
+    return _drop_items(prepared.options, result, blocked_paths), violations
 
 
 def _hashtag_rules(prepared: Prepared, result: dict) -> dict:
@@ -465,6 +512,8 @@ def _produce(prepared: Prepared) -> tuple[AIResponse, dict, list]:
         if retried is not None:
             response = retry
             result, violations, _ = _apply_safety(prepared, retried)
+    result, flagged = _moderate(prepared, result)
+    violations += flagged
     if prepared.options.type in {"hashtags", "comprehensive"}:
         result = _hashtag_rules(prepared, result)
     return response, result, violations
@@ -568,6 +617,8 @@ async def generation_stream(*, membership: Membership, creator: Creator, data: d
                            "partial": response.text, "generation": prepared.generation.pk}  # fmt: skip
                     return
                 result, violations, _ = _apply_safety(prepared, result)
+                result, flagged = await database_call(_moderate)(prepared, result)
+                violations += flagged
                 if prepared.options.type in {"hashtags", "comprehensive"}:
                     result = await sync_to_async(_hashtag_rules)(prepared, result)
                 generation = await database_call(_finish)(prepared, response, result, violations)

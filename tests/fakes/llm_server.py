@@ -21,6 +21,12 @@ Routes:
 - ``POST /v1/chat/completions``                                            (api "openai")
 - ``POST /openai/deployments/{deployment}/chat/completions?api-version=``  (api "openai", Azure)
 - ``POST /v1/messages``                                                    (api "anthropic")
+- ``POST /v1/moderations``                                                 (api "moderation")
+
+Moderation answers in OpenAI's format (every category, scores, applied input types); an input
+containing one of ``moderation_flagged`` (case-insensitive) is flagged ``sexual`` and
+``sexual/minors``, anything else is not flagged. Faults added for api "moderation" of kind
+``status`` and ``hang`` apply.
 
 Usage, unless ``usage_override`` says otherwise: input tokens = whitespace-separated words of every
 message's text (plus ``system`` for Anthropic), output tokens = the number of streamed chunks
@@ -51,7 +57,7 @@ from aiohttp import web
 __all__ = ["DEFAULT_REPLY", "FAULT_KINDS", "FakeLLMServer", "Fault", "RecordedRequest", "RemoteControl"]
 
 DEFAULT_REPLY = "Hello from the fake model."
-APIS = ("openai", "anthropic")
+APIS = ("openai", "anthropic", "moderation")
 FAULT_KINDS = frozenset(
     {"status", "slow_first_byte", "hang", "drop_mid_stream", "malformed_chunk", "content_filter", "stream_error"}
 )
@@ -149,7 +155,7 @@ class Fault:
 
 @dataclass
 class RecordedRequest:
-    api: str  # "openai" (Azure included) or "anthropic"
+    api: str  # "openai" (Azure included), "anthropic" or "moderation"
     path: str
     headers: dict[str, str]  # lower-case keys
     json: Any  # the parsed body, as received (not copied)
@@ -234,10 +240,15 @@ class FakeLLMServer:
         self.usage_override: dict | None = None
         self.chunk_delay: float = 0.0  # extra: seconds between streamed events
         self.azure_filter_results: bool = True  # extra: Azure's prompt_filter_results first chunk
+        self.moderation_flagged: list[str] = []  # extra: inputs containing one of these are flagged
 
     def configure(self, **settings: Any) -> None:
-        """Set any of reply_text, chunk_size, latency, usage_override, chunk_delay, azure_filter_results."""
-        allowed = {"reply_text", "chunk_size", "latency", "usage_override", "chunk_delay", "azure_filter_results"}
+        """Set any of reply_text, chunk_size, latency, usage_override, chunk_delay, azure_filter_results,
+        moderation_flagged."""
+        allowed = {
+            "reply_text", "chunk_size", "latency", "usage_override", "chunk_delay", "azure_filter_results",
+            "moderation_flagged",
+        }  # fmt: skip
         unknown = set(settings) - allowed
         if unknown:
             raise ValueError(f"unknown settings: {sorted(unknown)}")
@@ -259,6 +270,8 @@ class FakeLLMServer:
             self.chunk_delay = max(0.0, float(settings["chunk_delay"]))
         if "azure_filter_results" in settings:
             self.azure_filter_results = bool(settings["azure_filter_results"])
+        if "moderation_flagged" in settings:
+            self.moderation_flagged = [str(s) for s in settings["moderation_flagged"]]
 
     def _snapshot(self) -> _Settings:
         return _Settings(
@@ -282,12 +295,13 @@ class FakeLLMServer:
         with self._lock:
             self._faults.append([fault, int(times), api])
 
-    def _take_fault(self, api: str) -> Fault | None:
+    def _take_fault(self, api: str, *, exact: bool = False) -> Fault | None:
+        """The next fault for ``api`` (``exact``: only one added for that api, not for any)."""
         if not self._faults:  # fast path, no lock
             return None
         with self._lock:
             for i, entry in enumerate(self._faults):
-                if entry[2] is None or entry[2] == api:
+                if entry[2] == api or (entry[2] is None and not exact):
                     entry[1] -= 1
                     if entry[1] <= 0:
                         del self._faults[i]
@@ -390,6 +404,7 @@ class FakeLLMServer:
         app.router.add_post("/v1/chat/completions", self._openai_handler)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._azure_handler)
         app.router.add_post("/v1/messages", self._anthropic_handler)
+        app.router.add_post("/v1/moderations", self._moderation_handler)
         app.router.add_post("/_control/faults", self._control_faults)
         app.router.add_post("/_control/reset", self._control_reset)
         app.router.add_post("/_control/config", self._control_config)
@@ -841,6 +856,46 @@ class FakeLLMServer:
         await resp.write_eof()
         return resp
 
+    # -- moderation --------------------------------------------------------------------------
+
+    async def _moderation_handler(self, request: web.Request) -> web.StreamResponse:
+        body = await self._read_json(request)
+        self._record("moderation", request, None if body is _INVALID else body)
+        if not isinstance(body, dict) or "input" not in body:
+            return self._bad_request("openai", "'input' is a required property", "missing_required_parameter")
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        if not all(isinstance(item, str) for item in inputs):
+            return self._bad_request("openai", "Only text inputs are supported by this fake.")
+        fault = self._take_fault("moderation", exact=True)  # faults for any api are the completions'
+        if fault is not None and fault.kind == "hang":
+            assert self._stopping is not None
+            await self._stopping.wait()
+            return _abort(request)
+        if fault is not None and fault.kind == "status":
+            return self._error_response("openai", fault.status, fault)
+        flagged_words = [word.casefold() for word in self.moderation_flagged]
+        results = []
+        for text in inputs:
+            flagged = any(word in text.casefold() for word in flagged_words)
+            categories = dict.fromkeys(_MODERATION_CATEGORIES, False)
+            if flagged:
+                categories["sexual"] = categories["sexual/minors"] = True
+            results.append(
+                {
+                    "flagged": flagged,
+                    "categories": categories,
+                    "category_scores": {c: 0.97 if on else 0.0001 for c, on in categories.items()},
+                    "category_applied_input_types": {c: ["text"] for c in categories},
+                }
+            )
+        payload = {
+            "id": "modr-" + secrets.token_hex(12),
+            "model": str(body.get("model") or "omni-moderation-latest"),
+            "results": results,
+        }
+        headers = {"x-request-id": "req_" + secrets.token_hex(16), "openai-processing-ms": "1"}
+        return web.Response(body=_dumps(payload).encode(), content_type="application/json", headers=headers)
+
     # -- control endpoints -------------------------------------------------------------------
 
     async def _control_faults(self, request: web.Request) -> web.Response:
@@ -883,6 +938,11 @@ class FakeLLMServer:
 
 
 _INVALID = object()
+_MODERATION_CATEGORIES = (
+    "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
+    "self-harm", "self-harm/intent", "self-harm/instructions", "sexual", "sexual/minors", "violence",
+    "violence/graphic",
+)  # fmt: skip
 
 
 def _abort(request: web.Request, resp: web.StreamResponse | None = None) -> web.StreamResponse:

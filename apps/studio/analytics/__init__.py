@@ -23,7 +23,6 @@ cache (``rising_trends``/``invalidate_trends``).
 from __future__ import annotations
 
 from apps.studio.analytics.captions import (  # noqa: F401
-    ALWAYS_FORBIDDEN_TAGS,
     CTA_PHRASES,
     CTA_RE,
     EMOJI_RE,

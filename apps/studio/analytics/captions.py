@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from apps import safety
 from apps.core.errors import ApplicationError
 from apps.studio.analytics.history import (
     MIN_EFFECT,
@@ -237,9 +238,6 @@ def caption_analysis(*, creator: Creator, caption: str, platform: str) -> Captio
 
 # --- Hashtags -------------------------------------------------------------------------------
 
-# Never suggested anywhere: they signal minors, whatever the platform.
-ALWAYS_FORBIDDEN_TAGS = frozenset({"teen", "teens", "underage", "schoolgirl", "barelylegal", "jailbait", "loli",
-                                   "minor", "minors", "child"})  # fmt: skip
 _MAINSTREAM_FORBIDDEN = frozenset({"nsfw", "nude", "nudes", "naked", "onlyfans", "fansly", "porn", "sex", "xxx",
                                    "adult", "18plus", "lewd", "nudity", "onlyfansgirl", "camgirl"})  # fmt: skip
 # Tags a platform bans or shadow-bans (mainstream platforms hide adult-platform promotion).
@@ -269,7 +267,8 @@ def hashtag_suggestions(
     niche = the creator's tags by lift (at least 2 posts, lift ≥ 0); trending = the creator's own
     rising tags by growth, then the agency's; balanced = the two alternated. ``preferred`` (e.g. a
     model's proposals for one idea) alternate with those picks. Tags the creator's own posts show
-    hurt (lift ≤ -10% over MIN_SUPPORT posts) are never suggested. One query, plus up to four for
+    hurt (lift ≤ -10% over MIN_SUPPORT posts) are never suggested, nor are tags the safety policy
+    refuses (``apps.safety.check_tags``: minors, non-consent, whatever the platform). One query, plus up to four for
     trends when they are not cached.
     """
     if platform not in PLATFORMS:
@@ -287,13 +286,19 @@ def hashtag_suggestions(
         own = [t.tag for t in rising_trends(agency_id=creator.agency_id, creator=creator).tags]
         trending = own + [t.tag for t in rising_trends(agency_id=creator.agency_id).tags if t.tag not in own]
     picks = {"niche": niche, "trending": trending, "balanced": _alternate(niche, trending)}[strategy]
-    blocked = ALWAYS_FORBIDDEN_TAGS | PLATFORM_FORBIDDEN_TAGS.get(platform, frozenset()) | {tag_key(b) for b in banned}
+    blocked = PLATFORM_FORBIDDEN_TAGS.get(platform, frozenset()) | {tag_key(b) for b in banned}
     blocked |= hurting
 
     def usable(tags: Iterable[str]) -> list[str]:
         return [tag for tag in map(normalise_hashtag, tags) if tag and tag[1:] not in blocked]
 
-    return list(dict.fromkeys(_alternate(usable(preferred), usable(picks))))[:limit]
+    suggestions: list[str] = []
+    for tag in dict.fromkeys(_alternate(usable(preferred), usable(picks))):  # checked only until enough pass
+        if len(suggestions) >= limit:
+            break
+        if safety.check_tags([tag])[0]:
+            suggestions.append(tag)
+    return suggestions
 
 
 def _alternate(first: Sequence[str], second: Sequence[str]) -> list[str]:

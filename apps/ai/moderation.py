@@ -1,0 +1,86 @@
+"""An outside moderation check of generated text: OpenAI's moderation endpoint (or an
+OpenAI-compatible server's), through the official ``openai`` SDK.
+
+``moderate(agency_id=…, texts=[…])`` answers, for each text, the categories the endpoint flagged
+(OpenAI's names: ``sexual/minors``, ``violence`` …), or ``None`` when there is no answer:
+
+* no provider with a moderation endpoint is configured: the agency's own enabled OpenAI or
+  OpenAI-compatible credential (by priority), else the platform's ``OPENAI_API_KEY`` /
+  ``OPENAI_BASE_URL``, else ``OPENAI_COMPATIBLE_BASE_URL``. Azure and Anthropic have no such
+  endpoint, and the built-in provider needs none;
+* the call fails (timeout, network, an error status, a server without the endpoint): logged,
+  and the caller keeps its local rules (apps.safety), which always run. Moderation fails open
+  because it is a second opinion, not the policy.
+
+What it does not do: decide anything. Features map categories to their own rules (the studio
+refuses ``sexual/minors``; see apps/studio/services.py). The call is synchronous (a Celery task or
+a ``sync_to_async`` thread), with the SDK's retries off and a timeout of at most 10 seconds; it
+is not recorded in the AI ledger because moderation is not billed per token.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import openai
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+MODEL = "omni-moderation-latest"
+MAX_TIMEOUT_SECONDS = 10.0
+
+
+def moderation_config(*, agency_id: int | None) -> dict[str, str] | None:
+    """The endpoint to ask for ``agency_id``: {"name", "api_key", "base_url"}, or None."""
+    if agency_id is not None:
+        from apps.ai.models import ProviderCredential, ProviderKind
+
+        credential = (
+            ProviderCredential.objects.for_agency(agency_id)
+            .filter(is_enabled=True, kind__in=[ProviderKind.OPENAI, ProviderKind.OPENAI_COMPATIBLE])
+            .order_by("priority", "id")
+            .first()
+        )
+        if credential is not None:
+            return {"name": credential.provider_name, "api_key": credential.api_key, "base_url": credential.base_url}
+    if settings.OPENAI_API_KEY:
+        return {"name": "openai", "api_key": settings.OPENAI_API_KEY, "base_url": settings.OPENAI_BASE_URL}
+    if settings.OPENAI_COMPATIBLE_BASE_URL:
+        return {
+            "name": "openai_compatible",
+            "api_key": settings.OPENAI_COMPATIBLE_API_KEY,
+            "base_url": settings.OPENAI_COMPATIBLE_BASE_URL,
+        }
+    return None
+
+
+def moderate(*, agency_id: int | None, texts: Sequence[str]) -> list[frozenset[str]] | None:
+    """The flagged categories of each text, in order, or None (see the module docstring)."""
+    if not texts:
+        return []
+    config = moderation_config(agency_id=agency_id)
+    if config is None:
+        return None
+    timeout = min(float(settings.AI_TIMEOUT_SECONDS), MAX_TIMEOUT_SECONDS)
+    try:
+        # Local servers accept any key; the SDK insists on a non-empty one.
+        with openai.OpenAI(
+            api_key=config["api_key"] or "not-needed", base_url=config["base_url"] or None, max_retries=0
+        ) as client:
+            response = client.moderations.create(model=MODEL, input=list(texts), timeout=timeout)
+        results = [
+            frozenset(name for name, on in result.categories.model_dump(by_alias=True).items() if on)
+            for result in response.results
+        ]
+    except (openai.OpenAIError, ValueError, TypeError, AttributeError) as error:
+        logger.warning(
+            "moderation unavailable, local rules only",
+            extra={"provider": config["name"], "error": type(error).__name__, "agency_id": agency_id},
+        )
+        return None
+    if len(results) != len(texts):
+        logger.warning("moderation answered %d results for %d texts; ignored", len(results), len(texts))
+        return None
+    return results

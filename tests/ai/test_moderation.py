@@ -1,0 +1,56 @@
+"""The moderation check (apps/ai/moderation.py) through the real openai SDK against the loopback
+fake (tests/fakes/llm_server.py): categories per text, the agency's own credential first, and
+failing open to the local rules."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from apps.ai.models import ProviderCredential
+from apps.ai.moderation import MODEL, moderate
+from tests.ai.conftest import OPENAI_KEY
+from tests.fakes.llm_server import Fault
+
+
+def test_flagged_categories_per_text_in_order(ai, db):
+    ai.configure(moderation_flagged=["sunflower"])
+    answer = moderate(agency_id=None, texts=["a beach set at dawn", "the sunflower set"])
+    assert answer == [frozenset(), frozenset({"sexual", "sexual/minors"})]
+    [request] = [r for r in ai.requests if r.api == "moderation"]
+    assert request.path == "/v1/moderations"
+    assert request.json == {"model": MODEL, "input": ["a beach set at dawn", "the sunflower set"]}
+    assert request.headers["authorization"] == f"Bearer {OPENAI_KEY}"
+    assert ai.count("openai") == 0  # no completion was asked for
+
+
+def test_the_agencys_own_openai_compatible_credential_comes_first(ai, world):
+    ProviderCredential.objects.create(
+        agency=world.agency, kind="openai_compatible", label="local", api_key="sk-agency-own-key-123",
+        base_url=ai.openai_base_url, model_names=["llama"],
+    )  # fmt: skip
+    assert moderate(agency_id=world.agency.pk, texts=["hello"]) == [frozenset()]
+    [request] = [r for r in ai.requests if r.api == "moderation"]
+    assert request.headers["authorization"] == "Bearer sk-agency-own-key-123"
+
+
+def test_without_a_provider_that_moderates_there_is_no_answer_and_no_call(ai, settings, db):
+    settings.OPENAI_API_KEY = ""
+    settings.OPENAI_COMPATIBLE_BASE_URL = ""
+    assert moderate(agency_id=None, texts=["hello"]) is None
+    assert ai.count("moderation") == 0
+
+
+@pytest.mark.parametrize("fault", [Fault("status", status=500), Fault("status", status=404), Fault("hang")])
+def test_a_failing_endpoint_fails_open_and_is_logged(ai, settings, db, caplog, fault):
+    settings.AI_TIMEOUT_SECONDS = 0.5
+    ai.add_fault(fault, api="moderation")
+    with caplog.at_level(logging.WARNING, logger="apps.ai.moderation"):
+        assert moderate(agency_id=None, texts=["hello"]) is None
+    assert "moderation unavailable" in caplog.text
+
+
+def test_nothing_to_check_needs_no_call(ai, db):
+    assert moderate(agency_id=None, texts=[]) == []
+    assert ai.count("moderation") == 0

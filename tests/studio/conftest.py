@@ -1,0 +1,52 @@
+"""Fixtures for the studio's generation tests: the built-in provider only, or the loopback
+OpenAI fake (tests/fakes/llm_server.py) as the platform's provider; an API client."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from apps.accounts import services as account_services
+from apps.ai.ledger import ledger
+from apps.ai.registry import registry
+
+BUILTIN_ONLY = {
+    "OPENAI_API_KEY": "",
+    "ANTHROPIC_API_KEY": "",
+    "AZURE_OPENAI_API_KEY": "",
+    "OPENAI_COMPATIBLE_BASE_URL": "",
+    "DEFAULT_AI_PROVIDER": "",
+}
+
+
+@pytest.fixture
+def builtin(settings):
+    for key, value in BUILTIN_ONLY.items():
+        setattr(settings, key, value)
+    registry.reset()
+    ledger.discard()
+    yield
+    ledger.discard()
+    registry.reset()
+
+
+@pytest.fixture
+def api(world):
+    _, secret = account_services.api_token_create(membership=world.manager, name="studio")
+    return Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+
+@pytest.fixture
+def remote(settings, fake_llm):
+    fake_llm.reset()
+    for key, value in BUILTIN_ONLY.items():
+        setattr(settings, key, value)
+    settings.OPENAI_API_KEY = "sk-test-studio-0123456789"
+    settings.OPENAI_BASE_URL = fake_llm.openai_base_url
+    settings.OPENAI_MODELS = ["gpt-4o-mini"]
+    settings.AI_MAX_ATTEMPTS = 1
+    registry.reset()
+    ledger.discard()
+    yield fake_llm
+    ledger.discard()
+    registry.reset()
