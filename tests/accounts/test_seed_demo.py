@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from apps.accounts.demo import DEMO_PASSWORD
-from apps.accounts.models import Agency, Creator, Membership
+from apps.accounts.models import Agency, Creator, Membership, User
 from apps.core.registry import demo_seeders
 from apps.notifications.models import Notification
 
@@ -21,6 +21,8 @@ def test_seed_demo_builds_agency_users_creators_and_prints_logins(db, capsys):
     assert len(set(Creator.objects.values_list("language", flat=True))) >= 4
     assert len(set(Creator.objects.values_list("timezone", flat=True))) >= 4
     assert set(Membership.objects.values_list("role", flat=True)) == {"owner", "manager", "chatter", "viewer"}
+    # Demo logins work fully: inviting and adding provider keys need a verified address.
+    assert not User.objects.filter(email_verified_at__isnull=True).exists()
     assert Notification.objects.count() == 4
     client = Client()
     response = client.post("/accounts/login/", {"username": "owner@demo.huntaze.local", "password": DEMO_PASSWORD})
