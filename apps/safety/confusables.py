@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import unicodedata
 from collections import deque
 from importlib import resources
@@ -79,6 +78,3 @@ def _build() -> dict[int, str]:
 
 
 LOOKALIKES: dict[int, str] = _build()
-
-if "pytest" in sys.modules:  # keep the table honest where it is cheap to check
-    assert LOOKALIKES.get(ord("\u0430")) == "a" and LOOKALIKES.get(ord("\u1d1b")) == "t"

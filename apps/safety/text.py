@@ -114,7 +114,20 @@ def _words(pattern: str) -> list[str]:
 
 
 def _prefixed(prefixes: Iterable[str], tail: str) -> list[str]:
-    return [prefix + tail for prefix in prefixes]
+    """``prefix + tail`` for each prefix. Prefixes that start with the same letter share one
+    copy of ``tail`` ("c(?:ousin|hild)tail"), which keeps long tails from multiplying the
+    pattern's size (and its compile time at import)."""
+    by_letter: dict[str, list[str]] = {}
+    alternatives: list[str] = []
+    for prefix in prefixes:
+        if prefix[:1].isalpha() and prefix[:1].islower():
+            by_letter.setdefault(prefix[0], []).append(prefix[1:])
+        else:
+            alternatives.append(prefix + tail)
+    for letter, rests in by_letter.items():
+        rest = rests[0] if len(rests) == 1 else "(?:" + "|".join(rests) + ")"
+        alternatives.append(letter + rest + tail)
+    return alternatives
 
 
 # -- normalisation --------------------------------------------------------------------------------
