@@ -14,16 +14,7 @@ from apps.studio.models import ContentIdea, Generation
 from huntaze.asgi import application
 from tests.conftest import build_world, login_client
 
-NO_KEYS = {"OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": "", "AZURE_OPENAI_API_KEY": "", "OPENAI_COMPATIBLE_BASE_URL": ""}
-
-
-@pytest.fixture(autouse=True)
-def builtin(settings):
-    for key, value in NO_KEYS.items():
-        setattr(settings, key, value)
-    registry.reset()
-    yield
-    registry.reset()
+pytestmark = pytest.mark.usefixtures("builtin")  # tests/studio/conftest.py: the built-in provider only
 
 
 def test_studio_page_shows_persona_and_streaming_form(world, client_for):

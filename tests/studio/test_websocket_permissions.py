@@ -9,21 +9,13 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from apps.accounts.models import CreatorAssignment, Membership, Role
-from apps.ai.registry import registry
 from huntaze.asgi import application
 from tests.conftest import build_world, login_client
 
-NO_KEYS = {"OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": "", "AZURE_OPENAI_API_KEY": "", "OPENAI_COMPATIBLE_BASE_URL": ""}
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
 
 
-@pytest.fixture(autouse=True)
-def builtin(settings):
-    for key, value in NO_KEYS.items():
-        setattr(settings, key, value)
-    registry.reset()
-    yield
-    registry.reset()
+pytestmark = pytest.mark.usefixtures("builtin")  # tests/studio/conftest.py: the built-in provider only
 
 
 async def _socket(membership: Membership) -> WebsocketCommunicator:
