@@ -12,6 +12,11 @@ OpenAI-compatible server's), through the official ``openai`` SDK.
   and the caller keeps its local rules (apps.safety), which always run. Moderation fails open
   because it is a second opinion, not the policy.
 
+An agency's own credential is held to the egress policy of apps/ai/egress.py like its chat calls:
+the URL is checked (and its host resolved) just before the call, redirects are not followed and
+no proxy from the environment is used, so the moderation request cannot carry the key or the
+text to an internal address either.
+
 What it does not do: decide anything. Features map categories to their own rules (the studio
 refuses ``sexual/minors``; see apps/studio/services.py). The call is synchronous (a Celery task or
 a ``sync_to_async`` thread), with the SDK's retries off and a timeout of at most 10 seconds; it
@@ -23,8 +28,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+import httpx2
 import openai
 from django.conf import settings
+
+from apps.ai.egress import RefusedURL, check_url
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +52,12 @@ def moderation_config(*, agency_id: int | None) -> dict[str, str] | None:
             .first()
         )
         if credential is not None:
-            return {"name": credential.provider_name, "api_key": credential.api_key, "base_url": credential.base_url}
+            return {
+                "name": credential.provider_name,
+                "api_key": credential.api_key,
+                "base_url": credential.base_url,
+                "agency": True,
+            }
     if settings.OPENAI_API_KEY:
         return {"name": "openai", "api_key": settings.OPENAI_API_KEY, "base_url": settings.OPENAI_BASE_URL}
     if settings.OPENAI_COMPATIBLE_BASE_URL:
@@ -56,6 +69,18 @@ def moderation_config(*, agency_id: int | None) -> dict[str, str] | None:
     return None
 
 
+def _client(config: dict, timeout: float) -> openai.OpenAI:
+    options: dict = {}
+    if config.get("agency"):
+        if config["base_url"]:
+            check_url(config["base_url"])
+        options["http_client"] = httpx2.Client(timeout=timeout, follow_redirects=False, trust_env=False)
+    # Local servers accept any key; the SDK insists on a non-empty one.
+    return openai.OpenAI(
+        api_key=config["api_key"] or "not-needed", base_url=config["base_url"] or None, max_retries=0, **options
+    )
+
+
 def moderate(*, agency_id: int | None, texts: Sequence[str]) -> list[frozenset[str]] | None:
     """The flagged categories of each text, in order, or None (see the module docstring)."""
     if not texts:
@@ -65,16 +90,13 @@ def moderate(*, agency_id: int | None, texts: Sequence[str]) -> list[frozenset[s
         return None
     timeout = min(float(settings.AI_TIMEOUT_SECONDS), MAX_TIMEOUT_SECONDS)
     try:
-        # Local servers accept any key; the SDK insists on a non-empty one.
-        with openai.OpenAI(
-            api_key=config["api_key"] or "not-needed", base_url=config["base_url"] or None, max_retries=0
-        ) as client:
+        with _client(config, timeout) as client:
             response = client.moderations.create(model=MODEL, input=list(texts), timeout=timeout)
         results = [
             frozenset(name for name, on in result.categories.model_dump(by_alias=True).items() if on)
             for result in response.results
         ]
-    except (openai.OpenAIError, ValueError, TypeError, AttributeError) as error:
+    except (openai.OpenAIError, RefusedURL, ValueError, TypeError, AttributeError) as error:
         logger.warning(
             "moderation unavailable, local rules only",
             extra={"provider": config["name"], "error": type(error).__name__, "agency_id": agency_id},

@@ -54,3 +54,17 @@ def test_a_failing_endpoint_fails_open_and_is_logged(ai, settings, db, caplog, f
 def test_nothing_to_check_needs_no_call(ai, db):
     assert moderate(agency_id=None, texts=[]) == []
     assert ai.count("moderation") == 0
+
+
+def test_an_agency_url_the_egress_policy_refuses_is_never_called(ai, world, settings, caplog):
+    """A connection saved while private addresses were allowed (or edited in the database) is
+    refused at call time: neither the key nor the text reaches the address."""
+    ProviderCredential.objects.create(
+        agency=world.agency, kind="openai_compatible", label="local", api_key="sk-agency-own-key-123",
+        base_url=ai.openai_base_url, model_names=["llama"],
+    )  # fmt: skip
+    settings.AI_ALLOW_PRIVATE_BASE_URLS = False
+    with caplog.at_level(logging.WARNING, logger="apps.ai.moderation"):
+        assert moderate(agency_id=world.agency.pk, texts=["hello"]) is None
+    assert ai.count("moderation") == 0
+    assert [record.error for record in caplog.records] == ["RefusedURL"]
