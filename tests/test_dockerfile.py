@@ -55,9 +55,7 @@ def test_the_dockerfile_collectstatic_step_succeeds_with_its_own_environment(tmp
     env["HUNTAZE_VAR_DIR"] = str(tmp_path)  # the image's /app/var does not exist here
     env["PATH"] = os.environ["PATH"]
 
-    result = subprocess.run(
-        [sys.executable, *argv[1:]], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
+    result = subprocess.run([sys.executable, *argv[1:]], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
     assert result.returncode == 0, result.stderr[-2000:]
     collected = tmp_path / "staticfiles"
