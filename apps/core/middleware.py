@@ -1,10 +1,12 @@
-"""Request id middleware (see apps/core/logging.py)."""
+"""Request id middleware (see apps/core/logging.py) and the Content-Security-Policy middleware."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from csp.middleware import CSPMiddleware, PolicyParts
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from apps.core.logging import new_request_id, set_request_id
 
@@ -22,3 +24,17 @@ class RequestIdMiddleware:
         response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's middleware, with one exception: paths in ``CSP_INLINE_STYLE_PATH_PREFIXES``
+    (third-party pages: the Django admin, the API docs) may use inline styles. Scripts stay
+    'self' only everywhere."""
+
+    def get_policy_parts(
+        self, request: HttpRequest, response: HttpResponseBase, report_only: bool = False
+    ) -> PolicyParts:
+        parts = super().get_policy_parts(request, response, report_only)
+        if not report_only and request.path_info.startswith(tuple(settings.CSP_INLINE_STYLE_PATH_PREFIXES)):
+            parts.update = {**(parts.update or {}), "style-src": ["'unsafe-inline'"]}
+        return parts

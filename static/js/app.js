@@ -1,4 +1,4 @@
-// Small page behaviours that need no library: copy-to-clipboard buttons.
+// Small page behaviours that need no library: copy-to-clipboard buttons, and the ones below.
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("[data-copy]");
   if (!button) return;
@@ -16,4 +16,15 @@ document.addEventListener("click", async (event) => {
     button.textContent = "Selected: press Ctrl+C";
   }
   setTimeout(() => { button.textContent = "Copy"; }, 2000);
+});
+
+// Behaviours declared with data attributes, because the Content-Security-Policy refuses inline
+// on*= handlers: a select that submits its form when changed, an input that selects its text.
+document.addEventListener("change", (event) => {
+  const field = event.target.closest("[data-submit-on-change]");
+  if (field && field.form) field.form.requestSubmit();
+});
+document.addEventListener("focusin", (event) => {
+  const field = event.target.closest("[data-select-on-focus]");
+  if (field) field.select();
 });
