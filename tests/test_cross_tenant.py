@@ -70,6 +70,12 @@ def all_routes() -> list[tuple[str, str]]:
 @pytest.fixture
 def victim(db) -> tuple[World, dict]:
     world = build_world("Victim Co")
+    return world, register_objects(world)
+
+
+def register_objects(world: World) -> dict:
+    """One object of ``world``'s agency per URL kwarg: the registry of the walks over every route
+    (this one, and the XSS gate in tests/xss/)."""
     invitation = Invitation.objects.create(agency=world.agency, email="secret-invitee@victim.example", role="chatter")
     token, _ = account_services.api_token_create(membership=world.owner, name="Victim integration")
     notification = notification_send(membership=world.owner, title="Victim payout ready")
@@ -86,7 +92,7 @@ def victim(db) -> tuple[World, dict]:
         api_key="sk-victim-secret-key-123456",
         model_names=["gpt-4o-mini"],
     )
-    objects = {
+    return {
         "creator_id": world.creator.pk,
         "membership_id": world.manager.pk,
         "invitation_id": invitation.pk,
@@ -99,7 +105,6 @@ def victim(db) -> tuple[World, dict]:
         "token": "forged-token",
         "uidb64": urlsafe_base64_encode(force_bytes(world.manager.user.pk)),
     }
-    return world, objects
 
 
 KWARG_OBJECTS = {
