@@ -146,6 +146,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "apps.accounts.middleware.TenancyMiddleware",
+    "apps.accounts.middleware.SessionActivityMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 

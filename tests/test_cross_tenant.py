@@ -20,7 +20,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from apps.accounts import services as account_services
-from apps.accounts.models import ApiToken, Creator, Invitation, Membership
+from apps.accounts.models import ApiToken, Creator, Invitation, Membership, UserSession
 from apps.ai.models import ProviderCredential
 from apps.notifications.models import Notification
 from apps.notifications.services import notification_send
@@ -104,12 +104,13 @@ def register_objects(world: World) -> dict:
         "index": 0,
         "token": "forged-token",
         "uidb64": urlsafe_base64_encode(force_bytes(world.manager.user.pk)),
+        "session_id": _logged_in_session(world.manager).pk,
     }
 
 
 KWARG_OBJECTS = {
     "creator_id", "membership_id", "invitation_id", "token_id", "notification_id", "credential_id",
-    "generation_id", "idea_id", "index", "token", "uidb64",
+    "generation_id", "idea_id", "index", "token", "uidb64", "session_id",
 }  # fmt: skip
 # Links whose secret is the capability (invitation and password-reset links): forged ones must
 # neither leak nor change anything, but they may render a friendly "invalid link" page.
@@ -133,6 +134,11 @@ def _markers(world: World) -> list[str]:
     ]
 
 
+def _logged_in_session(membership: Membership) -> UserSession:
+    """A live session of the member, as the sessions page lists it (a user's, not an agency's)."""
+    return UserSession.objects.get(session_key=login_client(membership).session.session_key)
+
+
 def _snapshot(world: World) -> dict:
     return {
         "creators": list(
@@ -151,6 +157,7 @@ def _snapshot(world: World) -> dict:
         "credentials": list(
             ProviderCredential.objects.filter(agency=world.agency).values_list("pk", "label", "last_tested_at")
         ),
+        "sessions": list(UserSession.objects.filter(user__memberships__agency=world.agency).values_list("pk")),
     }
 
 

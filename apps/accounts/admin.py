@@ -1,7 +1,16 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from apps.accounts.models import Agency, ApiToken, Creator, CreatorAssignment, Invitation, Membership, User
+from apps.accounts.models import (
+    Agency,
+    ApiToken,
+    Creator,
+    CreatorAssignment,
+    Invitation,
+    Membership,
+    User,
+    UserSession,
+)
 
 
 @admin.register(User)
@@ -98,6 +107,20 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_select_related = ["agency", "membership__user", "membership__agency"]
     exclude = ["token_hash"]
     readonly_fields = ["agency", "membership", "prefix", "scope", "created_at", "expires_at", "last_used_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(UserSession)
+class UserSessionAdmin(admin.ModelAdmin):
+    """Read-only: who is logged in where. The session key stays hidden (it is the login)."""
+
+    list_display = ["user", "created_at", "last_seen_at", "ip_address", "user_agent"]
+    search_fields = ["user__email", "ip_address"]
+    list_select_related = ["user"]
+    exclude = ["session_key"]
+    readonly_fields = ["user", "created_at", "last_seen_at", "ip_address", "user_agent"]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -5,3 +5,12 @@ class AccountsConfig(AppConfig):
     name = "apps.accounts"
     label = "accounts"
     verbose_name = "Accounts and tenancy"
+
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+
+        from apps.accounts.sessions import session_started
+
+        # Every way in (the login form, sign-up, an accepted invitation, the second factor)
+        # ends in django.contrib.auth.login, which sends this.
+        user_logged_in.connect(session_started, dispatch_uid="accounts.session_started")

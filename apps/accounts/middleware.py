@@ -1,4 +1,5 @@
-"""Puts the request's tenancy on ``request.tenant``: current membership, agency and creator.
+"""Puts the request's tenancy on ``request.tenant``: current membership, agency and creator;
+and records a logged-in session's activity for the sessions page (apps/accounts/sessions.py).
 
 Everything is resolved lazily, so static files and anonymous pages cost no queries. The agency
 and creator chosen by the switcher live in the session and are re-checked on every request: a
@@ -14,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 
 from apps.accounts.models import Creator, Membership
 from apps.accounts.selectors import creator_list, membership_current, membership_list_for_user
+from apps.accounts.sessions import user_session_touch
 
 SESSION_AGENCY = "huntaze_agency_id"
 SESSION_CREATOR = "huntaze_creator_id"
@@ -61,3 +63,23 @@ class TenancyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request.tenant = Tenant(request)
         return self.get_response(request)
+
+
+class SessionActivityMiddleware:
+    """After the view (so the login request itself counts), note that the user's session was
+    used: a write at most every few minutes per session, nothing on other requests."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and hasattr(request, "session"):
+            user_session_touch(
+                user=user,
+                session=request.session,
+                ip_address=request.META.get("REMOTE_ADDR"),
+                user_agent=request.headers.get("User-Agent", ""),
+            )
+        return response

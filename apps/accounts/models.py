@@ -298,3 +298,23 @@ class ApiToken(models.Model):
     @property
     def is_expired(self) -> bool:
         return self.expires_at <= timezone.now()
+
+
+class UserSession(models.Model):
+    """What a user sees of one of their logged-in sessions: when and where it started, when it
+    was last used. The session itself lives in Django's session store under ``session_key``;
+    this row is written at login and refreshed at most every few minutes (apps/accounts/sessions.py).
+    A user's own, not a tenant's: it lists sessions across every agency they belong to."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="user_sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(db_index=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user} since {self.created_at:%Y-%m-%d %H:%M}"

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from apps.accounts import views
+from apps.accounts import security_views, views
 from apps.accounts.forms import LoginForm
 
 app_name = "accounts"
@@ -94,4 +94,7 @@ urlpatterns = [
     path("settings/invitations/<int:invitation_id>/revoke/", views.invitation_revoke, name="invitation-revoke"),
     path("settings/api-tokens/", views.api_token_list, name="api-token-list"),
     path("settings/api-tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api-token-revoke"),
+    path("settings/sessions/", security_views.session_list, name="session-list"),
+    path("settings/sessions/end-all/", security_views.session_end_all, name="session-end-all"),
+    path("settings/sessions/<int:session_id>/end/", security_views.session_end, name="session-end"),
 ]
