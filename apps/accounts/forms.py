@@ -211,3 +211,28 @@ class ApiTokenForm(forms.Form):
 
 class SwitchForm(forms.Form):
     id = forms.IntegerField(min_value=1)
+
+
+class SecondFactorForm(forms.Form):
+    code = forms.CharField(
+        label="Code",
+        max_length=32,
+        help_text="The 6-digit code from your authenticator app, or one of your recovery codes.",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True, "inputmode": "text"}),
+    )
+
+
+class TotpConfirmForm(forms.Form):
+    code = forms.CharField(
+        label="Code from the app",
+        max_length=12,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+
+class TwoFactorProofForm(forms.Form):
+    proof = forms.CharField(
+        label="A current code, or your password",
+        max_length=128,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )

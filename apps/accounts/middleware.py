@@ -1,5 +1,6 @@
 """Puts the request's tenancy on ``request.tenant``: current membership, agency and creator;
-and records a logged-in session's activity for the sessions page (apps/accounts/sessions.py).
+records a logged-in session's activity for the sessions page (apps/accounts/sessions.py); and
+holds members of an agency that requires two-factor sign-in at its set-up page until they use it.
 
 Everything is resolved lazily, so static files and anonymous pages cost no queries. The agency
 and creator chosen by the switcher live in the session and are re-checked on every request: a
@@ -11,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cached_property
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import urlencode
 
 from apps.accounts.models import Creator, Membership
 from apps.accounts.selectors import creator_list, membership_current, membership_list_for_user
@@ -83,3 +87,43 @@ class SessionActivityMiddleware:
                 user_agent=request.headers.get("User-Agent", ""),
             )
         return response
+
+
+class TwoFactorRequiredMiddleware:
+    """A member whose current agency requires two factor, in a session not verified with a
+    second factor, gets the two-factor page instead of the agency's pages (and a 403 from the
+    API with session auth). The pages needed to comply or leave stay open: two-factor set-up,
+    log out, sessions, switching agency. API tokens are their own credential and pass."""
+
+    OPEN_PREFIXES = ("/settings/two-factor/", "/settings/sessions/", "/accounts/", "/switch/agency/")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self._held(request):
+            if request.path_info.startswith("/api/"):
+                return JsonResponse(
+                    {
+                        "error": {
+                            "code": "two_factor_required",
+                            "message": "This agency requires two-factor sign-in: turn it on in Settings.",
+                            "request_id": getattr(request, "request_id", ""),
+                        }
+                    },
+                    status=403,
+                )
+            url = reverse("accounts:two-factor")
+            if request.method == "GET":
+                url += "?" + urlencode({"next": request.get_full_path()})
+            return redirect(url)
+        return self.get_response(request)
+
+    def _held(self, request: HttpRequest) -> bool:
+        user = request.user
+        if not user.is_authenticated or request.path_info.startswith(self.OPEN_PREFIXES):
+            return False
+        if request.path_info.startswith("/api/") and "Authorization" in request.headers:
+            return False
+        membership = request.tenant.membership
+        return membership is not None and membership.agency.require_two_factor and not user.is_verified()

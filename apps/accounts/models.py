@@ -92,6 +92,11 @@ class Agency(models.Model):
 
     name = models.CharField(max_length=120)
     timezone = models.CharField(max_length=64, default="UTC")
+    require_two_factor = models.BooleanField(
+        default=False,
+        help_text="Members must sign in with a second factor before using the agency's pages "
+        "(set by an owner; apps/accounts/two_factor.py).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

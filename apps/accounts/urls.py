@@ -2,19 +2,13 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from apps.accounts import security_views, views
-from apps.accounts.forms import LoginForm
 
 app_name = "accounts"
 
 urlpatterns = [
     path("accounts/signup/", views.signup, name="signup"),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(
-            template_name="accounts/login.html", authentication_form=LoginForm, redirect_authenticated_user=True
-        ),
-        name="login",
-    ),
+    path("accounts/login/", security_views.LoginView.as_view(), name="login"),
+    path("accounts/login/code/", security_views.login_code, name="login-code"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "accounts/password/change/",
@@ -94,6 +88,15 @@ urlpatterns = [
     path("settings/invitations/<int:invitation_id>/revoke/", views.invitation_revoke, name="invitation-revoke"),
     path("settings/api-tokens/", views.api_token_list, name="api-token-list"),
     path("settings/api-tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api-token-revoke"),
+    path("settings/agency/two-factor/", security_views.agency_two_factor, name="agency-two-factor"),
+    path("settings/two-factor/", security_views.two_factor_settings, name="two-factor"),
+    path("settings/two-factor/setup/", security_views.two_factor_setup, name="two-factor-setup"),
+    path("settings/two-factor/disable/", security_views.two_factor_disable, name="two-factor-disable"),
+    path(
+        "settings/two-factor/recovery-codes/",
+        security_views.recovery_codes_regenerate,
+        name="two-factor-recovery-codes",
+    ),
     path("settings/sessions/", security_views.session_list, name="session-list"),
     path("settings/sessions/end-all/", security_views.session_end_all, name="session-end-all"),
     path("settings/sessions/<int:session_id>/end/", security_views.session_end, name="session-end"),

@@ -6,6 +6,7 @@ can go red.
 
 from __future__ import annotations
 
+from tests.accounts.factories import PASSWORD
 from tests.conftest import build_world
 from tests.e2e.conftest import E2E, log_in
 
@@ -109,4 +110,34 @@ def test_admin_and_api_docs_run_under_their_policy(server, browser):
         assert page.goto(server + path).status == 200, path
         page.wait_for_load_state("networkidle")
     page.locator(".swagger-ui .info").wait_for()
+    assert problems(page) == []
+
+
+def test_two_factor_set_up_and_login_in_the_browser(server, browser):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tests.accounts.test_two_factor import code_now
+
+    world = build_world("Twofa")
+    page = watched_page(browser)
+    log_in(page, server, world.owner.user.email)
+    page.goto(server + "/settings/two-factor/")
+    page.get_by_role("button", name="Set up two-factor sign-in").click()
+    qr = page.get_by_alt_text("QR code for your authenticator app")
+    qr.wait_for()
+    assert page.evaluate("img => img.naturalWidth", qr.element_handle()) > 0  # img-src data: allows it
+    device = TOTPDevice.objects.get(user=world.owner.user, confirmed=False)
+    page.get_by_label("Code from the app").fill(code_now(device))
+    page.get_by_role("button", name="Turn on").click()
+    page.get_by_text("Save your recovery codes now.").wait_for()
+    assert page.locator("#recovery-codes li").count() == 10
+
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_label("Email").fill(world.owner.user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(server + "/accounts/login/code/")
+    page.get_by_label("Code").fill(code_now(device))
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(server + "/")
     assert problems(page) == []
