@@ -85,6 +85,10 @@ class PasswordResetView(auth_views.PasswordResetView):
 def email_verify(request: HttpRequest, token: str) -> HttpResponse:
     """Opening the emailed link verifies the address (idempotent, so a mail scanner's visit is harmless)."""
     user = selectors.user_from_verification_token(token)
+    if request.user.pk == user.pk:
+        # Verify the request's own user object (middleware may have loaded it already), so the
+        # page below no longer shows the "confirm your email address" banner.
+        user = request.user
     services.email_verify(user=user)
     return render(
         request,

@@ -46,6 +46,19 @@ def test_signup_emails_a_verification_link_that_verifies(db, django_capture_on_c
     assert "Confirm your email address" not in client.get(reverse("core:dashboard")).content.decode()
 
 
+def test_the_confirmation_page_no_longer_asks_to_confirm(db):
+    # Middleware may load request.user before the view verifies the address; the page rendered
+    # right after must not show the stale "Confirm your email address" banner.
+    user = UserFactory(email_verified_at=None)
+    client = Client()
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    from apps.accounts.selectors import email_verification_token
+
+    page = client.get(reverse("accounts:email-verify", args=[email_verification_token(user)])).content.decode()
+    assert "Email address confirmed" in page
+    assert "Confirm your email address" not in page
+
+
 def test_forged_or_stale_verification_links_are_refused(db):
     user = UserFactory(email_verified_at=None)
     assert Client().get(reverse("accounts:email-verify", args=["forged"])).status_code == 404
