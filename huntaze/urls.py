@@ -17,4 +17,5 @@ urlpatterns = [
     # The home dashboard gathers every app, so it lives in the project package; it keeps the
     # name core:dashboard that LOGIN_REDIRECT_URL, templates and redirects use.
     path("", include(([path("", views.dashboard, name="dashboard")], "core"))),
+    path("favicon.ico", views.favicon, name="favicon"),
 ]

@@ -1,4 +1,5 @@
-"""The home dashboard (``/``): the agency's creators with every app's numbers, and every app's cards.
+"""The home dashboard (``/``): the agency's creators with every app's numbers, and every app's cards;
+and ``/favicon.ico``, which browsers ask for on every page, templated or not.
 
 It lives in the project package because it gathers all apps: tiles and cards come from each
 app's ``dashboard.py`` through core's registry, the creators and the member check from accounts.
@@ -7,7 +8,8 @@ app's ``dashboard.py`` through core's registry, the creators and the member chec
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 
 from apps.accounts.decorators import member_required
 from apps.core import registry
@@ -26,3 +28,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "cards": registry.dashboard_cards(request),
     }
     return render(request, "dashboard.html", context)
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    # Resolved per request: the hashed name exists only once collectstatic has written the manifest.
+    return redirect(static("favicon.svg"), permanent=True)

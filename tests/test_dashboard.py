@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from django.conf import settings
 
 from tests.accounts.factories import CreatorFactory, MembershipFactory
 
@@ -37,3 +40,11 @@ def test_dashboard_query_count_is_constant(world, client_for, django_assert_num_
     client.get("/")
     with django_assert_num_queries(12):
         assert client.get("/").status_code == 200
+
+
+def test_favicon_redirects_to_the_static_icon(client):
+    # Browsers ask for /favicon.ico on every page; a 404 there is a console error in every journey.
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"] == "/static/favicon.svg"
+    assert (Path(settings.BASE_DIR) / "static" / "favicon.svg").is_file()
