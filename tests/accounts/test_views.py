@@ -322,3 +322,15 @@ def test_settings_pages_have_constant_query_counts(world, client_for, django_ass
     ):
         with django_assert_max_num_queries(12):
             assert client.get(reverse(name)).status_code == 200
+
+
+def test_pending_invitations_say_whether_the_email_went_out(world, client_for):
+    from django.utils import timezone
+
+    Invitation.objects.create(agency=world.agency, email="waiting@example.com", role="chatter")
+    Invitation.objects.create(
+        agency=world.agency, email="sent@example.com", role="viewer", email_sent_at=timezone.now()
+    )
+    page = client_for(world.owner).get(reverse("accounts:member-list")).content.decode()
+    assert re.search(r"waiting@example.com · Chatter · <span[^>]*>email queued</span>", page)
+    assert "sent@example.com · Viewer · sent 0\xa0minutes ago" in page
