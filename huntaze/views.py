@@ -32,4 +32,4 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 def favicon(request: HttpRequest) -> HttpResponse:
     # Resolved per request: the hashed name exists only once collectstatic has written the manifest.
-    return redirect(static("favicon.svg"), permanent=True)
+    return redirect(static("img/favicon.svg"), permanent=True)

@@ -46,5 +46,5 @@ def test_favicon_redirects_to_the_static_icon(client):
     # Browsers ask for /favicon.ico on every page; a 404 there is a console error in every journey.
     response = client.get("/favicon.ico")
     assert response.status_code == 301
-    assert response["Location"] == "/static/favicon.svg"
-    assert (Path(settings.BASE_DIR) / "static" / "favicon.svg").is_file()
+    assert response["Location"] == "/static/img/favicon.svg"
+    assert (Path(settings.BASE_DIR) / "static" / "img" / "favicon.svg").is_file()
