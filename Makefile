@@ -5,13 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format install migrate seed bench clean help
+.PHONY: run test lint format install migrate seed bench screenshots clean help
 
 help:
 	@echo "make run    set up (virtualenv, install, migrate, demo data) and serve web + worker + beat"
 	@echo "make test   run the test suite (embedded default, or services when DATABASE_URL/REDIS_URL are set)"
 	@echo "make lint   ruff"
 	@echo "make bench  run every benchmark under bench/"
+	@echo "make screenshots  run the browser journeys and save each step under docs/screenshots/"
 
 $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +46,11 @@ format: install
 bench: install
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.lock
 	@for script in bench/[!_]*.py; do [ -e "$$script" ] || continue; echo "== $$script"; $(PY) $$script --quick || exit 1; done
+
+# The journeys of tests/e2e/test_journeys.py, saving a PNG per step (shown in README.md and docs/journeys.md).
+screenshots: install
+	rm -f docs/screenshots/*.png
+	HUNTAZE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PY) -m pytest -q -m e2e tests/e2e/test_journeys.py
 
 clean:
 	rm -rf $(VENV) var/

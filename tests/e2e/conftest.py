@@ -1,8 +1,9 @@
 """Browser tests (marked ``e2e``): Debian's Chromium, driven by Playwright, against a real daphne
 process on the test run's database. Shared by every file in tests/e2e.
 
-``server`` starts daphne; ``browser`` launches Chromium; ``log_in`` signs a member in through the
-login form. Each test file sets ``pytestmark = E2E``.
+``server`` starts daphne (emails into ``mailbox``, links pointing at the server); ``worker`` a
+Celery worker with the same environment; ``browser`` launches Chromium; ``log_in`` signs a
+member in through the login form. Each test file sets ``pytestmark = E2E``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import pytest
 from django.db import connections
 
 from tests.accounts.factories import PASSWORD
-from tests.processes import daphne_args, free_port, running, wait_for_http
+from tests.e2e.journey import Mailbox
+from tests.processes import celery_worker_args, daphne_args, free_port, running, wait_for_http
 
 CHROMIUM = "/usr/bin/chromium"
 E2E = [
@@ -37,12 +39,42 @@ def _fast_password_hashing():
 
 
 @pytest.fixture
-def server(transactional_db):
+def mailbox(tmp_path) -> Mailbox:
+    """Where the server and the worker write their emails (Django's file backend)."""
+    (tmp_path / "mailbox").mkdir()
+    return Mailbox(tmp_path / "mailbox")
+
+
+@pytest.fixture
+def server_env(mailbox) -> dict[str, str]:
+    """Environment shared by the daphne server and the Celery worker: emails into the mailbox,
+    links in them pointing at this server, and the AI ledger written in the background as in
+    production (the test process itself flushes it by hand)."""
     port = free_port()
-    with running(daphne_args(port)):
-        base = f"http://127.0.0.1:{port}"
+    return {"SITE_URL": f"http://127.0.0.1:{port}", "EMAIL_URL": mailbox.email_url, "AI_LEDGER_FLUSH_SECONDS": "1"}
+
+
+@pytest.fixture
+def server(transactional_db, server_env):
+    base = server_env["SITE_URL"]
+    with running(daphne_args(int(base.rsplit(":", 1)[1])), env=server_env):
         wait_for_http(base + "/accounts/login/")
         yield base
+
+
+@pytest.fixture
+def worker(transactional_db, server_env):
+    """A real Celery worker on the test database and broker, for journeys whose emails are tasks."""
+    # kombu's SQLAlchemy transport (the embedded broker) creates a queue's row by reading, then
+    # inserting: a starting worker and the server's first publish can both insert it, and the
+    # loser's request fails (UNIQUE constraint failed: kombu_queue.name). Declared here first.
+    from huntaze.celery import app
+
+    with app.connection_for_write() as connection:
+        for queue in app.amqp.queues.values():
+            queue.bind(connection.default_channel).declare()
+    with running(celery_worker_args(), env=server_env):
+        yield
 
 
 @pytest.fixture
