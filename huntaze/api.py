@@ -22,12 +22,42 @@ from apps.accounts.api import router as accounts_router
 from apps.core.api import router as core_router
 from apps.core.errors import ApplicationError
 from apps.core.logging import get_request_id
+from apps.core.openapi import Producer, declare_errors, declare_links
 from apps.notifications.api import router as notifications_router
 from apps.studio.api import router as studio_router
 
 logger = logging.getLogger(__name__)
 
-api = NinjaAPI(
+# The operations that answer ids of each kind, keyed by the parameter name other operations take
+# them as; apps.core.openapi links them to every such operation (schemathesis's stateful phase
+# follows these links, so objects it creates are read, changed and deleted again).
+ID_PRODUCERS = {
+    "creator_id": [Producer("POST", "/creators", 201, "/id"), Producer("GET", "/creators", 200, "/items/0/id")],
+    "membership_id": [Producer("GET", "/members", 200, "/items/0/id")],
+    "invitation_id": [
+        Producer("POST", "/invitations", 201, "/id"),
+        Producer("GET", "/invitations", 200, "/items/0/id"),
+    ],
+    "token_id": [Producer("GET", "/api-tokens", 200, "/items/0/id")],
+    "notification_id": [Producer("GET", "/notifications", 200, "/items/0/id")],
+    "generation_id": [
+        Producer("POST", "/studio/generations", 201, "/id"),
+        Producer("GET", "/studio/generations", 200, "/items/0/id"),
+    ],
+    "idea_id": [Producer("GET", "/studio/ideas", 200, "/items/0/id")],
+}
+
+
+class HuntazeAPI(NinjaAPI):
+    def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: dict | None = None):
+        """ninja's document, plus every operation's error answers and the links between operations."""
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        root = self.get_root_path(path_params or {}) if path_prefix is None else path_prefix
+        declare_errors(schema)
+        return declare_links(schema, ID_PRODUCERS, prefix=root.rstrip("/"))
+
+
+api = HuntazeAPI(
     title="Huntaze API",
     version="1",
     description="Creators, members and agency data for integrators. Authenticate with an API token "

@@ -84,3 +84,31 @@ def test_multipart_upload_without_a_boundary_is_a_400_and_imports_nothing(world)
     error = response.json()["error"]
     assert error["code"] == "bad_request" and "boundary" in error["message"]
     assert not Post.objects.filter(creator=world.creator).exists()
+
+
+def test_under_daphne_a_multipart_body_without_parts_reaches_django_and_answers_json(transactional_db):
+    """Twisted used to parse multipart bodies itself and answer an unparsable one with an empty
+    400 before Django saw it (found by schemathesis; fixed in huntaze/asgi.py)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from tests.accounts.factories import MembershipFactory
+    from tests.processes import daphne_args, free_port, running, wait_for_http
+
+    owner = MembershipFactory(role="owner")
+    _, secret = services.api_token_create(membership=owner, name="daphne")
+    port = free_port()
+    with running(daphne_args(port)):
+        base = f"http://127.0.0.1:{port}"
+        wait_for_http(base + "/api/v1/health")
+        request = urllib.request.Request(
+            f"{base}/api/v1/studio/creators/1/posts/import",
+            data=b"--x--\r\n",
+            headers={"Authorization": f"Bearer {secret}", "Content-Type": "multipart/form-data; boundary=x"},
+            method="POST",
+        )
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(request, timeout=10)
+    assert answer.value.code == 404  # the creator is not the caller's: Django answered, in the error shape
+    assert json.loads(answer.value.read())["error"]["code"] == "not_found"

@@ -22,6 +22,7 @@ from apps.accounts import permissions, selectors, services
 from apps.accounts.models import PLATFORMS, ApiToken, Language, Membership, Role, TokenScope
 from apps.accounts.permissions import Perm, require, scope_allows
 from apps.core.errors import ApplicationError
+from apps.core.openapi import ErrorOut, Id
 
 router = Router()
 
@@ -181,18 +182,18 @@ def creator_list(request: HttpRequest, archived: bool = False):
     return creators.filter(is_archived=True) if archived else creators
 
 
-@router.post("/creators", response={201: CreatorOut}, tags=["creators"])
+@router.post("/creators", response={201: CreatorOut, 409: ErrorOut}, tags=["creators"])
 def creator_create(request: HttpRequest, payload: CreatorIn):
     return Status(201, services.creator_create(membership=api_membership(request), data=payload.model_dump()))
 
 
 @router.get("/creators/{creator_id}", response=CreatorOut, tags=["creators"])
-def creator_detail(request: HttpRequest, creator_id: int):
+def creator_detail(request: HttpRequest, creator_id: Id):
     return selectors.creator_get_for_member(membership=api_membership(request), creator_id=creator_id)
 
 
-@router.patch("/creators/{creator_id}", response=CreatorOut, tags=["creators"])
-def creator_update(request: HttpRequest, creator_id: int, payload: CreatorPatch):
+@router.patch("/creators/{creator_id}", response={200: CreatorOut, 409: ErrorOut}, tags=["creators"])
+def creator_update(request: HttpRequest, creator_id: Id, payload: CreatorPatch):
     membership = api_membership(request)
     creator = selectors.creator_get_for_member(membership=membership, creator_id=creator_id)
     data = payload.model_dump(exclude_unset=True)
@@ -204,7 +205,7 @@ class ArchiveIn(Schema):
 
 
 @router.post("/creators/{creator_id}/archive", response=CreatorOut, tags=["creators"])
-def creator_archive(request: HttpRequest, creator_id: int, payload: ArchiveIn):
+def creator_archive(request: HttpRequest, creator_id: Id, payload: ArchiveIn):
     """Archive (``{"archived": true}``) or restore a creator; archived creators keep their data."""
     membership = api_membership(request)
     creator = selectors.creator_get_for_member(membership=membership, creator_id=creator_id)
@@ -219,7 +220,7 @@ class MemberOut(Schema):
     email: str
     full_name: str
     role: str
-    creator_ids: list[int]
+    creator_ids: list[Id]
     created_at: datetime
 
     @staticmethod
@@ -240,7 +241,7 @@ class RoleIn(Schema):
 
 
 class AssignmentsIn(Schema):
-    creator_ids: list[int] = Field(max_length=1000)
+    creator_ids: list[Id] = Field(max_length=1000)
 
 
 @router.get("/members", response=list[MemberOut], tags=["members"])
@@ -250,7 +251,7 @@ def member_list(request: HttpRequest):
 
 
 @router.patch("/members/{membership_id}", response=MemberOut, tags=["members"])
-def member_change_role(request: HttpRequest, membership_id: int, payload: RoleIn):
+def member_change_role(request: HttpRequest, membership_id: Id, payload: RoleIn):
     actor = api_membership(request)
     member = selectors.member_get(agency_id=actor.agency_id, membership_id=membership_id)
     services.member_change_role(by=actor, member=member, role=payload.role)
@@ -258,7 +259,7 @@ def member_change_role(request: HttpRequest, membership_id: int, payload: RoleIn
 
 
 @router.put("/members/{membership_id}/assignments", response=MemberOut, tags=["members"])
-def member_set_assignments(request: HttpRequest, membership_id: int, payload: AssignmentsIn):
+def member_set_assignments(request: HttpRequest, membership_id: Id, payload: AssignmentsIn):
     actor = api_membership(request)
     member = selectors.member_get(agency_id=actor.agency_id, membership_id=membership_id)
     creators = list(selectors.creator_list(membership=actor).filter(pk__in=payload.creator_ids))
@@ -269,7 +270,7 @@ def member_set_assignments(request: HttpRequest, membership_id: int, payload: As
 
 
 @router.delete("/members/{membership_id}", response={204: None}, tags=["members"])
-def member_remove(request: HttpRequest, membership_id: int):
+def member_remove(request: HttpRequest, membership_id: Id):
     actor = api_membership(request)
     member = selectors.member_get(agency_id=actor.agency_id, membership_id=membership_id)
     services.member_remove(by=actor, member=member)
@@ -297,14 +298,14 @@ def invitation_list(request: HttpRequest):
     return selectors.invitation_list_pending(agency_id=membership.agency_id)
 
 
-@router.post("/invitations", response={201: InvitationOut}, tags=["members"])
+@router.post("/invitations", response={201: InvitationOut, 409: ErrorOut}, tags=["members"])
 def invitation_create(request: HttpRequest, payload: InvitationIn):
     invitation = services.invitation_create(by=api_membership(request), email=payload.email, role=payload.role)
     return Status(201, invitation)
 
 
 @router.delete("/invitations/{invitation_id}", response={204: None}, tags=["members"])
-def invitation_revoke(request: HttpRequest, invitation_id: int):
+def invitation_revoke(request: HttpRequest, invitation_id: Id):
     actor = api_membership(request)
     require(actor, Perm.MANAGE_MEMBERS)
     invitation = selectors.invitation_get(agency_id=actor.agency_id, invitation_id=invitation_id)
@@ -345,7 +346,7 @@ def api_token_list(request: HttpRequest):
 
 
 @router.delete("/api-tokens/{token_id}", response={204: None}, tags=["api tokens"])
-def api_token_revoke(request: HttpRequest, token_id: int):
+def api_token_revoke(request: HttpRequest, token_id: Id):
     """Revoke a token: your own, or (owners and managers) another member's; a manager cannot
     revoke an owner's token (403)."""
     membership = api_membership(request, scope=TokenScope.ADMIN)

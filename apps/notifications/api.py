@@ -9,6 +9,7 @@ from ninja import Router, Schema
 from ninja.pagination import paginate
 
 from apps.accounts.api import api_membership
+from apps.core.openapi import Id
 from apps.notifications import selectors, services
 
 router = Router()
@@ -31,7 +32,7 @@ def notification_list(request: HttpRequest):
 
 
 @router.post("/notifications/{notification_id}/read", response=NotificationOut, tags=["notifications"])
-def notification_read(request: HttpRequest, notification_id: int):
+def notification_read(request: HttpRequest, notification_id: Id):
     membership = api_membership(request)
     notification = selectors.notification_get(membership=membership, notification_id=notification_id)
     services.notifications_mark_read(membership=membership, notification_id=notification.pk)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, StreamingHttpResponse
@@ -15,31 +15,48 @@ from ninja.pagination import paginate
 
 from apps.accounts.api import api_membership
 from apps.accounts.selectors import creator_get_for_member
-from apps.studio import selectors, services
-from apps.studio.models import Generation
+from apps.core.openapi import MAX_ID, ErrorOut, Id
+from apps.studio import analytics, selectors, services
+from apps.studio.analytics import CaptionReport, SeasonalEvent, Trends
+from apps.studio.imports import ImportReport, posts_import_csv
+from apps.studio.models import Generation, GenerationType
+from apps.studio.platforms import PLATFORMS
 
 router = Router(tags=["studio"])
 
 
+# The choices and ranges services.options_from accepts, stated in the schema so a client (and the
+# fuzzer) can tell a valid request from one answering 422. Rules across fields (a platform's own
+# hashtag limit and caption lengths, a creator without a persona) remain the service's: 400, or an
+# ``error`` event on the stream.
+GenerationKind = Literal[tuple(GenerationType.values)]
+Platform = Literal[tuple(PLATFORMS)]
+Tone = Literal[services.TONES]
+MessageType = Literal[services.MESSAGE_TYPES]
+Strategy = Literal[services.STRATEGIES]
+CaptionLength = Literal["short", "medium", "long"]
+MAX_HASHTAGS = max(rules.max_hashtags for rules in PLATFORMS.values())
+
+
 class GenerateIn(Schema):
-    creator_id: int
-    type: str = Field(description="message, idea, caption, hashtags or comprehensive")
-    platform: str = "onlyfans"
-    tone: str = "playful"
-    message_type: str = "check_in"
-    idea_count: int = 5
-    caption_length: str = "medium"
-    hashtag_count: int = 10
-    variations: int = 1
+    creator_id: Id
+    type: GenerationKind
+    platform: Platform = "onlyfans"
+    tone: Tone = "playful"
+    message_type: MessageType = "check_in"
+    idea_count: int = Field(5, ge=1, le=services.MAX_IDEAS)
+    caption_length: CaptionLength = "medium"
+    hashtag_count: int = Field(10, ge=1, le=MAX_HASHTAGS, description="Up to the platform's own limit.")
+    variations: int = Field(1, ge=1, le=services.MAX_VARIATIONS)
     media_description: str = Field("", max_length=2000)
     goal: str = Field("", max_length=500)
-    strategy: str = "balanced"
+    strategy: Strategy = "balanced"
     fan: dict[str, Any] | None = None
 
 
 class GenerationOut(Schema):
     id: int
-    creator_id: int
+    creator_id: Id
     type: str
     status: str
     options: dict
@@ -76,7 +93,25 @@ def _sse(event: dict) -> str:
     return f"event: {name}\ndata: {json.dumps(body, ensure_ascii=False, default=str)}\n\n"
 
 
-@router.post("/generations/stream", response={200: None})
+# Each event: its name, and its data as one JSON object (OpenAPI 3.1: the schema describes an event).
+SSE_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"enum": ["content", "complete", "error"]},
+        "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": {"type": "object"}},
+    },
+}
+SSE_RESPONSE = {
+    "200": {
+        "description": "Server-Sent Events: `content` (text), then one `complete` (the result) or one `error` "
+        "(message, field, the text so far).",
+        "content": {"text/event-stream": {"schema": SSE_EVENT}},
+    }
+}
+
+
+@router.post("/generations/stream", response={200: None}, openapi_extra={"responses": SSE_RESPONSE})
 async def generation_stream(request: HttpRequest, payload: GenerateIn):
     """The same generation as Server-Sent Events: ``content`` events with text, then one
     ``complete`` (the result and its metadata) or one ``error`` (message and the text so far)."""
@@ -97,12 +132,14 @@ async def generation_stream(request: HttpRequest, payload: GenerateIn):
 
 @router.get("/generations", response=list[GenerationOut])
 @paginate(page_size=25)
-def generation_list(request: HttpRequest, creator_id: int | None = None, saved: bool | None = None):
+def generation_list(
+    request: HttpRequest, creator_id: int | None = Query(None, ge=1, le=MAX_ID), saved: bool | None = None
+):
     return selectors.generation_list(membership=api_membership(request), creator_id=creator_id, saved=saved)
 
 
 @router.get("/generations/{generation_id}", response=GenerationOut)
-def generation_detail(request: HttpRequest, generation_id: int):
+def generation_detail(request: HttpRequest, generation_id: Id):
     return selectors.generation_get_for_member(membership=api_membership(request), generation_id=generation_id)
 
 
@@ -111,14 +148,14 @@ class SaveIn(Schema):
 
 
 @router.post("/generations/{generation_id}/save", response=GenerationOut)
-def generation_save(request: HttpRequest, generation_id: int, payload: SaveIn):
+def generation_save(request: HttpRequest, generation_id: Id, payload: SaveIn):
     membership = api_membership(request)
     generation = selectors.generation_get_for_member(membership=membership, generation_id=generation_id)
     return services.generation_save_to_library(membership=membership, generation=generation, saved=payload.saved)
 
 
 @router.post("/generations/{generation_id}/variations/{index}/regenerate", response=GenerationOut)
-def variation_regenerate(request: HttpRequest, generation_id: int, index: int):
+def variation_regenerate(request: HttpRequest, generation_id: Id, index: int):
     """Write one variation (0-based) of a message or caption again, keeping the others."""
     membership = api_membership(request)
     generation = selectors.generation_get_for_member(membership=membership, generation_id=generation_id)
@@ -127,7 +164,7 @@ def variation_regenerate(request: HttpRequest, generation_id: int, index: int):
 
 class IdeaOut(Schema):
     id: int
-    creator_id: int
+    creator_id: Id
     title: str
     description: str
     category: str
@@ -155,7 +192,7 @@ class IdeaOut(Schema):
 @paginate(page_size=25)
 def idea_list(
     request: HttpRequest,
-    creator_id: int | None = None,
+    creator_id: int | None = Query(None, ge=1, le=MAX_ID),
     category: str | None = None,
     favourite: bool | None = None,
     used: bool | None = None,
@@ -176,7 +213,7 @@ class FavouriteIn(Schema):
 
 
 @router.post("/ideas/{idea_id}/favourite", response=IdeaOut)
-def idea_favourite(request: HttpRequest, idea_id: int, payload: FavouriteIn):
+def idea_favourite(request: HttpRequest, idea_id: Id, payload: FavouriteIn):
     membership = api_membership(request)
     idea = selectors.idea_get_for_member(membership=membership, idea_id=idea_id)
     return services.idea_set_favourite(membership=membership, idea=idea, favourite=payload.favourite)
@@ -187,7 +224,7 @@ class UseIn(Schema):
 
 
 @router.post("/ideas/{idea_id}/use", response=IdeaOut)
-def idea_use(request: HttpRequest, idea_id: int, payload: UseIn):
+def idea_use(request: HttpRequest, idea_id: Id, payload: UseIn):
     membership = api_membership(request)
     idea = selectors.idea_get_for_member(membership=membership, idea_id=idea_id)
     return services.idea_mark_used(membership=membership, idea=idea, outcome=payload.outcome)
@@ -196,60 +233,46 @@ def idea_use(request: HttpRequest, idea_id: int, payload: UseIn):
 # --- Performance data: trends, seasonality, caption analysis, posts --------------------------
 
 
-def _creator(request: HttpRequest, creator_id: int):
+def _creator(request: HttpRequest, creator_id: Id):
     membership = api_membership(request)
     return membership, creator_get_for_member(membership=membership, creator_id=creator_id, include_archived=False)
 
 
-@router.get("/creators/{creator_id}/trends")
-def trends(request: HttpRequest, creator_id: int):
+@router.get("/creators/{creator_id}/trends", response=Trends)
+def trends(request: HttpRequest, creator_id: Id):
     """Rising tags and categories from the agency's own results (cached for an hour)."""
-    from dataclasses import asdict
-
-    from apps.studio import analytics
-
     _, creator = _creator(request, creator_id)
-    result = analytics.rising_trends(agency_id=creator.agency_id, creator=creator)
-    return asdict(result)
+    return analytics.rising_trends(agency_id=creator.agency_id, creator=creator)
 
 
-@router.get("/creators/{creator_id}/seasonality")
-def seasonality(request: HttpRequest, creator_id: int, days: int = Query(60, ge=1, le=366)):
+class SeasonalityOut(Schema):
+    events: list[SeasonalEvent]
+
+
+@router.get("/creators/{creator_id}/seasonality", response=SeasonalityOut)
+def seasonality(request: HttpRequest, creator_id: Id, days: int = Query(60, ge=1, le=366)):
     """Dated events for the creator's locale plus their own weekly and yearly patterns."""
-    from dataclasses import asdict
-
     from django.utils import timezone
 
-    from apps.studio import analytics
-
     _, creator = _creator(request, creator_id)
-    events = analytics.seasonality(creator=creator, on=timezone.localdate(), horizon_days=days)
-    return {"events": [asdict(event) for event in events]}
+    return {"events": analytics.seasonality(creator=creator, on=timezone.localdate(), horizon_days=days)}
 
 
 class CaptionIn(Schema):
     caption: str = Field(min_length=1, max_length=5000)
-    platform: str = "onlyfans"
+    platform: Platform = "onlyfans"
 
 
-@router.post("/creators/{creator_id}/caption-analysis")
-def caption_analysis(request: HttpRequest, creator_id: int, payload: CaptionIn):
+@router.post("/creators/{creator_id}/caption-analysis", response=CaptionReport)
+def caption_analysis(request: HttpRequest, creator_id: Id, payload: CaptionIn):
     """Length, emoji, call to action and question, against this creator's results, with advice."""
-    from dataclasses import asdict
-
-    from apps.core.errors import ApplicationError
-    from apps.studio import analytics
-    from apps.studio.platforms import PLATFORMS
-
-    if payload.platform not in PLATFORMS:
-        raise ApplicationError(f"Unknown platform “{payload.platform}”.", field="platform")
     _, creator = _creator(request, creator_id)
-    return asdict(analytics.caption_analysis(creator=creator, caption=payload.caption, platform=payload.platform))
+    return analytics.caption_analysis(creator=creator, caption=payload.caption, platform=payload.platform)
 
 
 class PostOut(Schema):
     id: int
-    creator_id: int
+    creator_id: Id
     platform: str
     posted_at: datetime
     caption: str
@@ -266,21 +289,40 @@ class PostOut(Schema):
 
 @router.get("/posts", response=list[PostOut])
 @paginate(page_size=50)
-def post_list(request: HttpRequest, creator_id: int | None = None):
+def post_list(request: HttpRequest, creator_id: int | None = Query(None, ge=1, le=MAX_ID)):
     return selectors.post_list(membership=api_membership(request), creator_id=creator_id)
 
 
-@router.post("/creators/{creator_id}/posts/import")
-def posts_import(request: HttpRequest, creator_id: int):
-    """Import posts from a CSV file (multipart field ``file``); answers a per-row report.
-    Columns are documented in docs/studio-data.md."""
-    from dataclasses import asdict
+CSV_UPLOAD = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary", "description": "The CSV file."}},
+                "required": ["file"],
+            },
+            "encoding": {"file": {"contentType": "text/csv"}},
+            "example": {
+                "file": "platform,posted_at,category,views,likes\nonlyfans,2026-10-01T20:00:00Z,photo,1000,120\n"
+            },
+        }
+    },
+}
 
+
+@router.post(
+    "/creators/{creator_id}/posts/import",
+    response={200: ImportReport, 409: ErrorOut},
+    openapi_extra={"requestBody": CSV_UPLOAD},
+)
+def posts_import(request: HttpRequest, creator_id: Id):
+    """Import posts from a CSV file (multipart field ``file``); answers a per-row report.
+    Columns are documented in docs/studio-data.md. 409 when another import for the creator runs."""
     from apps.core.errors import ApplicationError
-    from apps.studio.imports import posts_import_csv
 
     membership, creator = _creator(request, creator_id)
     upload = request.FILES.get("file")
     if upload is None:
         raise ApplicationError("Attach the CSV file as the multipart field “file”.", field="file")
-    return asdict(posts_import_csv(membership=membership, creator=creator, file=upload))
+    return posts_import_csv(membership=membership, creator=creator, file=upload)

@@ -35,7 +35,7 @@ def test_trends_seasonality_and_caption_analysis(api, world):
         {"caption": "hi", "platform": "myspace"},
         content_type="application/json",
     )
-    assert bad.status_code == 400 and "platform" in bad.json()["error"]["fields"]
+    assert bad.status_code == 422 and "platform" in bad.json()["error"]["fields"]
 
 
 def test_posts_import_and_list(api, world, django_capture_on_commit_callbacks):

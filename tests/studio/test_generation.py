@@ -78,21 +78,23 @@ def test_comprehensive_gives_each_idea_a_caption_and_hashtags(builtin, api, worl
 
 
 @pytest.mark.parametrize(
-    "options, field",
+    "options, field, status",
     [
-        ({"type": "poem"}, "type"),
-        ({"type": "idea", "idea_count": 0}, "idea_count"),
-        ({"type": "idea", "idea_count": 51}, "idea_count"),
-        ({"type": "message", "variations": 6}, "variations"),
-        ({"type": "caption", "platform": "x", "caption_length": "long"}, "caption_length"),
-        ({"type": "caption", "platform": "myspace"}, "platform"),
-        ({"type": "hashtags", "platform": "reddit"}, "platform"),
-        ({"type": "message", "tone": "angry"}, "tone"),
+        # outside the API schema's choices and ranges: 422
+        ({"type": "poem"}, "type", 422),
+        ({"type": "idea", "idea_count": 0}, "idea_count", 422),
+        ({"type": "idea", "idea_count": 51}, "idea_count", 422),
+        ({"type": "message", "variations": 6}, "variations", 422),
+        ({"type": "caption", "platform": "myspace"}, "platform", 422),
+        ({"type": "message", "tone": "angry"}, "tone", 422),
+        # rules across fields, the service's: 400
+        ({"type": "caption", "platform": "x", "caption_length": "long"}, "caption_length", 400),
+        ({"type": "hashtags", "platform": "reddit"}, "platform", 400),
     ],
 )
-def test_bad_options_are_field_errors_without_a_model_call(builtin, api, world, options, field):
+def test_bad_options_are_field_errors_without_a_model_call(builtin, api, world, options, field, status):
     response = generate(api, world.creator, **options)
-    assert response.status_code == 400, response.content
+    assert response.status_code == status, response.content
     assert field in response.json()["error"]["fields"]
     assert ledger.pending() == 0 and not AIRequestLog.objects.exists()
 
@@ -233,12 +235,20 @@ def test_sse_stream_failure_keeps_partial_text(remote, api, world):
 
 
 def test_sse_stream_bad_input_is_an_error_event(builtin, api, world):
-    response = api.post(
+    """A value outside the schema is refused before the stream starts; a rule across fields (a
+    platform without hashtags) is the stream's error event."""
+    out_of_range = api.post(
         "/api/v1/studio/generations/stream", {"creator_id": world.creator.pk, "type": "idea", "idea_count": 0},
         content_type="application/json",
     )  # fmt: skip
+    assert out_of_range.status_code == 422 and "idea_count" in out_of_range.json()["error"]["fields"]
+    response = api.post(
+        "/api/v1/studio/generations/stream",
+        {"creator_id": world.creator.pk, "type": "hashtags", "platform": "reddit"},
+        content_type="application/json",
+    )
     name, data = _sse_events(response)[-1]
-    assert name == "error" and data["field"] == "idea_count"
+    assert name == "error" and data["field"] == "platform"
 
 
 def test_idea_history_favourite_use_and_filters(builtin, api, world):

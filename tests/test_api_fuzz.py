@@ -1,0 +1,241 @@
+"""The API fuzz gate: schemathesis against a live daphne server, from /api/v1/openapi.json.
+
+Every phase runs (examples, coverage, fuzzing, and stateful, following the links
+apps.core.openapi declares between operations, so objects it creates are read, changed and
+deleted again), with three checks: no server error, every answer's status declared for its
+operation, every body matching the declared schema. Three runs, in this order, each with its own
+token:
+
+1. a chatter's token (the role with the narrowest view: most answers are 403 and 404);
+2. an owner's token, every operation except those that could take the caller's own access away;
+3. those operations (removing a member or changing a role, revoking a token) last, with a token of
+   their own that they may revoke.
+
+CI uses a fixed seed (``FUZZ_SEED``, default below) and a bounded number of examples
+(``FUZZ_MAX_EXAMPLES``); ``make fuzz`` draws a random seed, prints it and runs more examples. A
+failure names the seed, so ``FUZZ_SEED=<seed> make fuzz`` replays it.
+
+A gate that tests nothing passes vacuously, so each run must have tested every operation it
+selected, with a minimum of generated cases, and the owner's run must have had a 2xx answer from
+every operation; and ``test_the_gate_goes_red_on_a_broken_endpoint`` serves two deliberately
+broken operations (tests/fuzz_selftest_app.py) and requires the same harness to report both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from apps.accounts.models import Role
+from apps.accounts.services import api_token_create
+from apps.notifications.models import Notification
+from tests.accounts.factories import MembershipFactory
+from tests.conftest import build_world
+from tests.processes import ROOT, daphne_args, database_url, free_port, wait_for_http
+from tests.studio.factories import ContentIdeaFactory, PostFactory
+
+pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(900)]
+
+DEFAULT_SEED = 17  # issue 17
+SEED = int(os.environ.get("FUZZ_SEED", DEFAULT_SEED))
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", 10))
+CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance"
+SCHEMA_PATH = "/api/v1/openapi.json"
+
+# Operations that could take the caller's own access away (removing a member, changing a role,
+# revoking a token): run last, with their own token.
+SELF_DESTRUCTIVE = [
+    "apps_accounts_api_member_remove",
+    "apps_accounts_api_member_change_role",
+    "apps_accounts_api_api_token_revoke",
+]
+# The lists that give the last run's stateful phase ids to follow.
+SELF_DESTRUCTIVE_SOURCES = ["apps_accounts_api_member_list", "apps_accounts_api_api_token_list"]
+# Operations whose valid input random generation cannot find; their successes are tested elsewhere.
+NO_2XX_EXPECTED = {
+    "POST /api/v1/studio/creators/{creator_id}/posts/import": "a well-formed CSV: tests/studio/test_api_data.py",
+    "PUT /api/v1/members/{membership_id}/assignments": "a chatter's id with this agency's creator ids: "
+    "tests/accounts/test_api.py",
+}
+
+
+def _schemathesis() -> str:
+    beside_python = Path(sys.executable).with_name("st")
+    return str(beside_python) if beside_python.exists() else (shutil.which("st") or "st")
+
+
+@dataclass
+class FuzzRun:
+    """One schemathesis run: its JSON report and its console output."""
+
+    name: str
+    report: dict
+    output: str
+    seconds: float
+
+    @property
+    def cases(self) -> int:
+        return self.report["test_cases"]["generated"]
+
+    def summary(self) -> str:
+        failures = ", ".join(f"{f['code']} {f['title']}: {f['count']}" for f in self.report["failures"]) or "none"
+        return (
+            f"{self.name}: seed {self.report['seed']}, {self.report['operations']['tested']} operations, "
+            f"{self.cases} cases, {self.seconds:.0f}s, failures: {failures}, errors: {len(self.report['errors'])}"
+        )
+
+    def explain(self) -> str:
+        """The console's failure details (with curl commands to reproduce) and how to replay."""
+        start = self.output.find("=== FAILURES")
+        start = self.output.find("=== ERRORS") if start == -1 else start
+        details = self.output[start if start != -1 else -6000 :]
+        return f"{self.summary()}\nReplay with FUZZ_SEED={self.report['seed']} make fuzz\n\n{details[-12000:]}"
+
+
+def run_schemathesis(name: str, base: str, token: str, report_dir: Path, *args: str) -> FuzzRun:
+    report_path = report_dir / f"{name}.json"
+    command = [
+        _schemathesis(), "run", base + SCHEMA_PATH,
+        "--header", f"Authorization: Bearer {token}",
+        "--checks", CHECKS,
+        "--phases", "examples,coverage,fuzzing,stateful",
+        "--seed", str(SEED),
+        "--max-examples", str(MAX_EXAMPLES),
+        "--workers", "1",
+        "--generation-database", "none",
+        "--request-timeout", "30",
+        "--no-color",
+        "--report", "json",
+        "--report-json-path", str(report_path),
+        *args,
+    ]  # fmt: skip
+    started = time.monotonic()
+    # In the report directory: schemathesis keeps a cache of past crashes under its working directory.
+    completed = subprocess.run(command, cwd=report_dir, capture_output=True, text=True, timeout=800, check=False)
+    seconds = time.monotonic() - started
+    output = completed.stdout + completed.stderr
+    if not report_path.exists():
+        raise AssertionError(f"schemathesis wrote no report (exit {completed.returncode}):\n{output[-6000:]}")
+    run = FuzzRun(name, json.loads(report_path.read_text()), output, seconds)
+    print(run.summary())
+    return run
+
+
+def assert_clean(run: FuzzRun, *, min_operations: int, min_cases: int, server_log: Path) -> None:
+    report = run.report
+    assert report["seed"] == SEED
+    assert report["complete"], run.explain()
+    assert not report["failures"] and not report["errors"], run.explain() + server_tracebacks(server_log)
+    assert report["exit_code"] == 0, run.explain()
+    operations = report["operations"]
+    assert operations["tested"] == operations["selected"] >= min_operations, run.summary()
+    assert operations["errored"] == 0, run.explain()
+    assert run.cases >= min_cases, f"{run.summary()}: too few cases to mean anything"
+
+
+def accepted_by_operation(run: FuzzRun) -> dict[str, int]:
+    """2xx answers per operation over the phases that report them."""
+    return {
+        operation: sum(phase.get("accepted", 0) for phase in phases.values())
+        for operation, phases in run.report["valid_rates"].items()
+    }
+
+
+@contextmanager
+def serving(app: str, log_path: Path):
+    """A daphne process serving ``app`` on the test database. Its log goes to a file: thousands of
+    requests would fill a pipe nobody reads and stall the server."""
+    port = free_port()
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [*daphne_args(port)[:-1], app],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": database_url()},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_for_http(base + "/api/v1/health")
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def server_tracebacks(log_path: Path, limit: int = 3) -> str:
+    """The server's first few tracebacks, to show with a failure."""
+    blocks = log_path.read_text(errors="replace").split("Traceback (most recent call last):")[1 : limit + 1]
+    return "".join(f"\nServer traceback:{block[:3000]}" for block in blocks)
+
+
+@pytest.fixture
+def fuzz_world(transactional_db):
+    """An agency with every role, creators with posts and ideas, notifications, invitations, a
+    second agency (its ids must answer 404), and the three runs' tokens."""
+    world = build_world("Velvet")
+    build_world("Rival")
+    spare = MembershipFactory(agency=world.agency, role=Role.CHATTER)  # the owner's runs may remove it
+    for creator in (world.creator, world.other_creator):
+        for index in range(3):
+            PostFactory(creator=creator, tags=["lingerie", f"set{index}"])
+            ContentIdeaFactory(creator=creator)
+    for membership in (world.owner, world.chatter):
+        Notification.objects.create(agency=world.agency, user=membership.user, title="Welcome")
+    tokens = {
+        "chatter": api_token_create(membership=world.chatter, name="fuzz chatter")[1],
+        "owner": api_token_create(membership=world.owner, name="fuzz owner")[1],
+        "self_destructive": api_token_create(membership=world.owner, name="fuzz self-destructive")[1],
+    }
+    api_token_create(membership=spare, name="a token to revoke")
+    return world, tokens
+
+
+def test_fuzzing_the_api_finds_no_server_error_and_no_schema_mismatch(fuzz_world, tmp_path):
+    _, tokens = fuzz_world
+    server_log = tmp_path / "daphne.log"
+    with serving("huntaze.asgi:application", server_log) as base:
+        exclude = [arg for operation_id in SELF_DESTRUCTIVE for arg in ("--exclude-operation-id", operation_id)]
+        chatter = run_schemathesis("chatter", base, tokens["chatter"], tmp_path, *exclude)
+        owner = run_schemathesis("owner", base, tokens["owner"], tmp_path, *exclude)
+        last_run = SELF_DESTRUCTIVE + SELF_DESTRUCTIVE_SOURCES
+        include = [arg for operation_id in last_run for arg in ("--include-operation-id", operation_id)]
+        last = run_schemathesis("self-destructive", base, tokens["self_destructive"], tmp_path, *include)
+
+    all_but_three = {"min_operations": 30, "min_cases": 30 * MAX_EXAMPLES, "server_log": server_log}
+    assert_clean(chatter, **all_but_three)
+    assert_clean(owner, **all_but_three)
+    assert_clean(last, min_operations=5, min_cases=5 * MAX_EXAMPLES, server_log=server_log)
+    never_accepted = sorted(
+        op for op, accepted in accepted_by_operation(owner).items() if accepted == 0 and op not in NO_2XX_EXPECTED
+    )
+    assert not never_accepted, f"the owner's run never got a 2xx answer from: {never_accepted}\n{owner.summary()}"
+
+
+def test_the_gate_goes_red_on_a_broken_endpoint(fuzz_world, tmp_path):
+    """The same harness, against the app with a crashing operation and one whose answer does not
+    match its schema (tests/fuzz_selftest_app.py), reports both: the gate can fail."""
+    _, tokens = fuzz_world
+    server_log = tmp_path / "daphne.log"
+    with serving("tests.fuzz_selftest_app:application", server_log) as base:
+        run = run_schemathesis("self-test", base, tokens["owner"], tmp_path, "--include-path-regex", "fuzz-selftest")
+
+    assert run.report["operations"]["tested"] == 2, run.summary()
+    assert run.report["exit_code"] != 0, run.summary()
+    failures = {failure["title"]: failure["operations"] for failure in run.report["failures"]}
+    assert "GET /api/v1/fuzz-selftest/crash" in failures.get("Server error", []), run.explain()
+    assert "GET /api/v1/fuzz-selftest/lies" in failures.get("Response violates schema", []), run.explain()
+    assert "deliberately broken" in server_tracebacks(server_log)
