@@ -7,8 +7,9 @@
 Pipeline: validation → rate limits (per user, per agency) → budget checks (AI_BUDGET_CHECKS) →
 response cache → coalescing of identical in-flight requests → routing → per-provider circuit
 breaker → call with timeout and retries (full-jitter backoff, Retry-After honoured, retryable
-kinds only) → fallback along the chain (streams: until the first token) → degradation to a
-cached answer or the built-in provider, marked ``degraded`` → ledger row.
+kinds only; a stream's every wait for the provider's next event bounded by the timeout) →
+fallback along the chain (streams: until the first token) → degradation to a cached answer or
+the built-in provider, marked ``degraded`` → ledger row.
 """
 
 from __future__ import annotations
@@ -258,6 +259,7 @@ async def stream(request: AIRequest) -> AsyncIterator[StreamEvent]:
         yield StreamComplete(response)
         return
     use_cache = resilience.should_cache(request)
+    loop = asyncio.get_running_loop()
 
     attempts = 0
     last_error: AIError | None = None
@@ -274,16 +276,30 @@ async def stream(request: AIRequest) -> AsyncIterator[StreamEvent]:
             parts: list[str] = []
             ttft_ms: float | None = None
             final: ProviderResult | None = None
-            upstream = provider.stream(request, route.model, _timeout(request))
+            timeout = _timeout(request)
+            upstream = provider.stream(request, route.model, timeout)
             try:
-                async for item in upstream:
-                    if isinstance(item, str):
-                        if ttft_ms is None:
-                            ttft_ms = (time.perf_counter() - started) * 1000
-                        parts.append(item)
-                        yield StreamChunk(item)
-                    else:
-                        final = item
+                # Each wait for the provider's next event is bounded by the request's timeout, so a
+                # provider that stalls mid-answer ends this stream alone. The timer is disarmed
+                # while the caller holds a chunk: a slow reader is not the provider's stall.
+                async with asyncio.timeout(None) as stall:
+                    while True:
+                        stall.reschedule(loop.time() + timeout)
+                        try:
+                            item = await anext(upstream)
+                        except StopAsyncIteration:
+                            break
+                        stall.reschedule(None)
+                        if isinstance(item, str):
+                            if ttft_ms is None:
+                                ttft_ms = (time.perf_counter() - started) * 1000
+                            parts.append(item)
+                            yield StreamChunk(item)
+                        else:
+                            final = item
+            except TimeoutError:
+                last_error = AIError(ErrorKind.TIMEOUT, "The model provider stopped sending before the answer was "
+                                     "complete.", provider=provider.name, model=route.model)  # fmt: skip
             except AIError as error:
                 last_error = error
             except (GeneratorExit, asyncio.CancelledError):

@@ -121,6 +121,7 @@ class ProviderRegistry:
             weakref.WeakKeyDictionary()
         )
         self._versions: dict[int, tuple[float, int]] = {}
+        self._reading: dict[int, asyncio.Future] = {}
 
     async def providers_for(self, agency_id: int | None) -> list[Provider]:
         """Remote providers in priority order (the agency's own first), then the built-in one."""
@@ -141,29 +142,60 @@ class ProviderRegistry:
         version = await self._version(agency_id)
         entry = table.get(agency_id)
         if entry is None or entry[0] != version:
+            # One load per agency and version: concurrent callers share it (one thread hop).
+            building = table.get(("building", agency_id))
+            if building is None or building[0] != version:
+                building = (version, asyncio.ensure_future(self._build(table, agency_id, version, platform)))
+                table[("building", agency_id)] = building
+            entry = await asyncio.shield(building[1])
+        return entry[2]
+
+    async def _build(self, table: dict, agency_id: int, version: int, platform: list[Provider]) -> tuple:
+        try:
             configs = await sync_to_async(_agency_configs)(agency_id)
             own = [provider_from_config(**config) for config in configs]
-            if entry is not None:
-                for old in entry[1]:
-                    task = loop.create_task(old.aclose())
+            old = table.get(agency_id)
+            if old is not None:
+                loop = asyncio.get_running_loop()
+                for provider in old[1]:
+                    task = loop.create_task(provider.aclose())
                     self._closing.add(task)
                     task.add_done_callback(self._closing.discard)
             entry = (version, own, own + platform)
             table[agency_id] = entry
-        return entry[2]
+            return entry
+        finally:
+            if table.get(("building", agency_id), (None, None))[1] is asyncio.current_task():
+                table.pop(("building", agency_id), None)
 
     async def _version(self, agency_id: int) -> int:
+        """The agency's credentials version, read from the shared cache at most once per
+        VERSION_SNAPSHOT_SECONDS per process. When the snapshot is stale, one caller reads it and
+        every concurrent caller awaits that same read: fifty requests in flight when the snapshot
+        expires make one cache read (a thread hop), not fifty."""
         now = time.monotonic()
         known = self._versions.get(agency_id)
         if known is not None and now - known[0] < VERSION_SNAPSHOT_SECONDS:
             return known[1]
-        version = await cache.aget(credentials_version_key(agency_id), 0)
-        self._versions[agency_id] = (now, version)
-        return version
+        pending = self._reading.get(agency_id)
+        if pending is None or pending.get_loop() is not asyncio.get_running_loop():
+            pending = asyncio.ensure_future(self._read_version(agency_id))
+            self._reading[agency_id] = pending
+        return await asyncio.shield(pending)
+
+    async def _read_version(self, agency_id: int) -> int:
+        try:
+            version = await cache.aget(credentials_version_key(agency_id), 0)
+            self._versions[agency_id] = (time.monotonic(), version)
+            return version
+        finally:
+            if self._reading.get(agency_id) is asyncio.current_task():
+                self._reading.pop(agency_id, None)
 
     def forget_version(self, agency_id: int) -> None:
         """This process changed the agency's credentials: re-read the version on the next call."""
         self._versions.pop(agency_id, None)
+        self._reading.pop(agency_id, None)
 
     async def _close_with_loop(self) -> AsyncIterator[None]:
         """Suspended for the life of one loop. asyncio closes a loop's open async generators when
@@ -189,13 +221,14 @@ class ProviderRegistry:
             self._retired.setdefault(loop, []).extend(_providers_of(table))
         self._by_loop = weakref.WeakKeyDictionary()
         self._versions.clear()
+        self._reading.clear()
 
 
 def _providers_of(table: dict) -> list[Provider]:
     """Every provider in one loop's table: the platform's, and each agency's own."""
     providers = list(table.get(PLATFORM, []))
     for key, value in table.items():
-        if key != PLATFORM:
+        if key != PLATFORM and not isinstance(key, tuple):
             providers += value[1]
     return providers
 

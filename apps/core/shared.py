@@ -243,6 +243,7 @@ class LocalSharedState:
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
         self._pid: int | None = None
+        self._batches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list] = weakref.WeakKeyDictionary()
 
     def _conn(self) -> sqlite3.Connection:
         if self._connection is None or self._pid != os.getpid():  # a forked worker needs its own
@@ -284,21 +285,56 @@ class LocalSharedState:
         )
 
     async def hit_limits(self, checks: list[LimitCheck]) -> float | None:
+        """Checks that arrive in the same turn of the event loop share one transaction (one
+        ``BEGIN IMMEDIATE``, one read and one write per scope): each is still judged on its own,
+        in arrival order, against the counts the earlier ones left. Fifty requests in flight
+        then cost a few transactions per turn instead of fifty."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        batch = self._batches.get(loop)
+        if batch is None:
+            batch = self._batches[loop] = []
+            loop.call_soon(self._hit_batch, loop)
+        batch.append((checks, future))
+        return await future
+
+    def _hit_batch(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch = self._batches.pop(loop, [])
         now = time.time()
-        scopes: dict[str, list[LimitCheck]] = {}
-        for check in checks:
-            scopes.setdefault(check.scope, []).append(check)
-        with self._transaction() as connection:
-            updated = {}
-            for scope, scope_checks in scopes.items():
-                row = self._row(connection, f"rl:{scope}")
-                windows, retry_after = _windows_hit(row[1] if row else {}, scope_checks, now)
-                if retry_after is not None:
-                    return retry_after
-                updated[scope] = windows
-            for scope, windows in updated.items():
-                self._put(connection, f"rl:{scope}", 0, windows, now + max(int(w) for w in windows))
-        return None
+        answers: list[float | None] = []
+        try:
+            with self._transaction() as connection:
+                windows: dict[str, dict] = {}
+                changed: set[str] = set()
+                for checks, _ in batch:
+                    scopes: dict[str, list[LimitCheck]] = {}
+                    for check in checks:
+                        scopes.setdefault(check.scope, []).append(check)
+                    updated, retry_after = {}, None
+                    for scope, scope_checks in scopes.items():
+                        if scope not in windows:
+                            row = self._row(connection, f"rl:{scope}")
+                            windows[scope] = row[1] if row else {}
+                        updated[scope], retry_after = _windows_hit(windows[scope], scope_checks, now)
+                        if retry_after is not None:
+                            break
+                    if retry_after is None:
+                        windows.update(updated)
+                        changed.update(updated)
+                    answers.append(retry_after)
+                for scope in changed:
+                    counts = windows[scope]
+                    self._put(connection, f"rl:{scope}", 0, counts, now + max(int(w) for w in counts))
+        except BaseException as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, future), answer in zip(batch, answers, strict=True):
+            if not future.done():
+                future.set_result(answer)
 
     async def get_record(self, key: str) -> dict:
         with self._transaction() as connection:

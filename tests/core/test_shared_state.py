@@ -60,3 +60,18 @@ async def test_expired_records_are_gone(state):
 
     await asyncio.sleep(0.2)
     assert await state.get_record(key) == {}
+
+
+async def test_concurrent_hits_are_each_judged_in_turn(state):
+    """Fifty requests at once (one event-loop turn: one transaction on the file backend) count
+    exactly up to the limit, and the refused ones count in no scope."""
+    import asyncio
+
+    user, agency = f"u{uuid.uuid4().hex[:6]}", f"a{uuid.uuid4().hex[:6]}"
+    checks = [LimitCheck(user, 20, 3600), LimitCheck(agency, 100, 3600)]
+    answers = await asyncio.gather(*(state.hit_limits(checks) for _ in range(50)))
+    assert sum(answer is None for answer in answers) == 20
+    assert all(0 < answer <= 3600 for answer in answers if answer is not None)
+    # the agency's window counted only the 20 allowed hits: 80 more fit
+    answers = await asyncio.gather(*(state.hit_limits([LimitCheck(agency, 100, 3600)]) for _ in range(81)))
+    assert sum(answer is None for answer in answers) == 80

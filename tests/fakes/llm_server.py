@@ -59,7 +59,16 @@ __all__ = ["DEFAULT_REPLY", "FAULT_KINDS", "FakeLLMServer", "Fault", "RecordedRe
 DEFAULT_REPLY = "Hello from the fake model."
 APIS = ("openai", "anthropic", "moderation")
 FAULT_KINDS = frozenset(
-    {"status", "slow_first_byte", "hang", "drop_mid_stream", "malformed_chunk", "content_filter", "stream_error"}
+    {
+        "status",
+        "slow_first_byte",
+        "hang",
+        "drop_mid_stream",
+        "malformed_chunk",
+        "content_filter",
+        "stream_error",
+        "stall_mid_stream",
+    }
 )
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -114,6 +123,8 @@ class Fault:
     - ``hang``: never answer (until the client gives up or the server stops).
     - ``drop_mid_stream``: stream ``after_chunks`` content events then cut the connection (no
       terminating chunk); a non-stream request has its connection closed before any response.
+    - ``stall_mid_stream`` (extra): stream ``after_chunks`` content events, then send nothing more
+      with the connection left open (until the client gives up or the server stops).
     - ``malformed_chunk``: after ``after_chunks`` content events send one ``data:`` line that is
       not JSON (then the rest of the stream); a non-stream request gets a truncated JSON body.
     - ``content_filter``: OpenAI ``finish_reason: "content_filter"`` with no content; Anthropic
@@ -521,7 +532,7 @@ class FakeLLMServer:
             return _abort(request)
         if fault.kind == "status" or (fault.kind == "stream_error" and not call.stream):
             return self._error_response(call.api, fault.status, fault)
-        if fault.kind == "drop_mid_stream" and not call.stream:
+        if fault.kind in ("drop_mid_stream", "stall_mid_stream") and not call.stream:
             return _abort(request)
         return None
 
@@ -811,10 +822,16 @@ class FakeLLMServer:
 
         fault = call.fault
         kind = fault.kind if fault is not None else None
-        if kind in ("drop_mid_stream", "malformed_chunk", "stream_error"):
+        if kind in ("drop_mid_stream", "malformed_chunk", "stream_error", "stall_mid_stream"):
             assert fault is not None
             n = min(fault.after_chunks, len(content))
             prefix = b"".join(head) + b"".join(content[:n])
+            if kind == "stall_mid_stream":
+                await resp.write(prefix)
+                await _flush(request)
+                assert self._stopping is not None
+                await self._stopping.wait()  # or cancelled when the client gives up
+                return _abort(request, resp)
             if kind == "drop_mid_stream":
                 await resp.write(prefix)
                 await _flush(request)
