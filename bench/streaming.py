@@ -33,7 +33,16 @@ For every marker found in a streamed ``<span id="studio-stream" …>`` fragment,
   arrival made the consumer send the frame — excluding frames that hold the last chunk: this is
   the pipeline without the consumer's batching;
 - ``last_chunk_overhead``: the last chunk of each stream, which may wait for the completion
-  (answer parsed, safety policy, the generation saved) when it fell inside a batching window.
+  (answer parsed, safety policy, the generation saved) when it fell inside a batching window;
+- what a user feels: ``setup`` (the ``generate`` message sent -> the provider receives the
+  upstream request: permission check, options, request-side safety check, prompt, gateway),
+  ``ttft_overhead`` (``generate`` sent -> first streamed frame, less the provider's own delay
+  before its first chunk) and ``last_quarter_chunk`` (chunk overhead p50 over the last quarter
+  of each answer, when other streams finish and start around it).
+
+By default two runs follow the warm-up: ``--streams`` generations started spread evenly over
+1 s (what real traffic looks like; the JSON's top-level fields), then the same number started
+all at once (the burst; the JSON's ``burst``). ``--ramp-ms N`` makes one run with that spread.
 
 The overhead covers everything between the provider's write and the client's read: two loopback
 TCP hops, the openai SDK's SSE parsing, the gateway, ``generation_stream``, the consumer, daphne's
@@ -47,7 +56,7 @@ the pipeline without that wait. ``--profile FILE`` records the first daphne with
 Usage:
 
     python bench/streaming.py                  # 100 streams x 200 chunks, 20 ms apart (a long answer)
-    python bench/streaming.py --quick          # 100 streams x 40 chunks (a short answer; ~10 s)
+    python bench/streaming.py --quick          # 100 streams x 40 chunks (a short answer; ~10 s a run)
     python bench/streaming.py --streams 10 --chunks 200 --chunk-delay-ms 40 --ramp-ms 20
 
 ``DATABASE_URL`` / ``REDIS_URL`` from the environment are passed through (services mode; the
@@ -97,7 +106,16 @@ CONNECT_TIMEOUT = 30.0
 STARTUP_TIMEOUT = 60.0
 MAX_FRAMES = 10_000  # per stream: a bound on the read loop, far above what a stream sends
 FLUSH_WINDOW_MS = 30  # apps/studio/consumers.py FLUSH_SECONDS (read from the module when importable)
-TARGETS = {"chunk_overhead_p50_ms": 5.0, "first_frame_overhead_p50_ms": 5.0}
+TARGETS = {
+    "chunk_overhead_p50_ms": 5.0,
+    "first_frame_overhead_p50_ms": 5.0,
+    "ttft_overhead_p50_ms": 5.0,
+    "last_quarter_chunk_p50_ms": 5.0,
+    "setup_p50_ms": 20.0,  # starts ramped over RAMP_MS
+    "setup_p99_ms": 100.0,
+    "burst_setup_p50_ms": 100.0,  # all started at once
+}
+RAMP_MS = 1000.0  # the default run: starts spread over 1 s, as real traffic arrives
 
 # Markers: no letters at all, so nothing in the safety policy's normalisation can read a word
 # into them; brackets that HTML escaping leaves alone.
@@ -551,6 +569,7 @@ def r3(value: float | None) -> float | None:
 def analyse(results: list[StreamResult], chunks: int) -> dict[str, Any]:
     ms = 1e-6
     first, every, trigger, held, last, setup, ttff, tail, to_result = [], [], [], [], [], [], [], [], []
+    ttft_overhead: list[float] = []
     multi_frames = frames = lost = result_mismatch = policy_notes = 0
     by_quarter: list[list[float]] = [[], [], [], []]  # chunk overhead by position in the stream
     markers_per_frame: list[float] = []
@@ -592,6 +611,11 @@ def analyse(results: list[StreamResult], chunks: int) -> dict[str, Any]:
         stream_frames = [f for f in r.frames if f.markers]
         if stream_frames:
             ttff.append((stream_frames[0].received_ns - r.sent_ns) * ms)
+            first_chunk = min(stream_frames[0].markers)
+            if r.arrival_ns is not None and first_chunk[0] == 0:
+                # what the user waited for the first word, less the provider's own delay before it
+                provider_delay = first_chunk[1] - r.arrival_ns
+                ttft_overhead.append((stream_frames[0].received_ns - r.sent_ns - provider_delay) * ms)
             if r.result_ns is not None:
                 tail.append((r.result_ns - stream_frames[-1].received_ns) * ms)
         if r.result_ns is not None:
@@ -604,6 +628,7 @@ def analyse(results: list[StreamResult], chunks: int) -> dict[str, Any]:
         "last": summary(last),
         "setup": summary(setup),
         "ttff": summary(ttff),
+        "ttft_overhead": summary(ttft_overhead),
         "tail": summary(tail),
         "to_result": summary(to_result),
         "by_quarter": [summary(q) for q in by_quarter],
@@ -645,6 +670,7 @@ def report(a: dict[str, Any], results: list[StreamResult], extra: dict[str, Any]
         ("  last chunk of each stream", a["last"]),
         ("generate sent -> upstream request", a["setup"]),
         ("generate sent -> first streamed frame", a["ttff"]),
+        ("  less the provider's delay (ttft overhead)", a["ttft_overhead"]),
         ("last streamed frame -> result fragment", a["tail"]),
         ("generate sent -> result fragment", a["to_result"]),
     ]
@@ -667,6 +693,8 @@ def report(a: dict[str, Any], results: list[StreamResult], extra: dict[str, Any]
     for message in sorted(set(errors))[:5]:
         print(f"  {errors.count(message)} x {message}")
 
+    q4 = a["by_quarter"][3]["p50"]
+    burst = not extra["ramp_ms"]
     checks = [
         ("chunk_overhead p50 <= 5 ms", a["every"]["p50"], a["every"]["p50"] <= TARGETS["chunk_overhead_p50_ms"]),
         (
@@ -675,12 +703,23 @@ def report(a: dict[str, Any], results: list[StreamResult], extra: dict[str, Any]
             a["first"]["p50"] <= TARGETS["first_frame_overhead_p50_ms"],
         ),
         ("no errors", float(len(errors)), not errors and not a["lost_chunks"]),
-    ]
+        ("ttft_overhead p50 <= 5 ms", a["ttft_overhead"]["p50"],
+         a["ttft_overhead"]["p50"] <= TARGETS["ttft_overhead_p50_ms"]),
+        ("last_quarter_chunk p50 <= 5 ms", q4, q4 <= TARGETS["last_quarter_chunk_p50_ms"]),
+    ]  # fmt: skip
+    if burst:
+        checks.append(("setup p50 <= 100 ms (all at once)", a["setup"]["p50"],
+                       a["setup"]["p50"] <= TARGETS["burst_setup_p50_ms"]))  # fmt: skip
+    else:
+        checks += [
+            ("setup p50 <= 20 ms (ramped)", a["setup"]["p50"], a["setup"]["p50"] <= TARGETS["setup_p50_ms"]),
+            ("setup p99 <= 100 ms (ramped)", a["setup"]["p99"], a["setup"]["p99"] <= TARGETS["setup_p99_ms"]),
+        ]
     print()
     print("Targets:")
     for label, value, passed in checks:
         shown = f"{value:.3f} ms" if "ms" in label else str(int(value))
-        print(f"  {'pass  ' if passed else 'MISSED'}  {label:<36} {shown}")
+        print(f"  {'pass  ' if passed else 'MISSED'}  {label:<40} {shown}")
     print(
         f"  (without the consumer's batching — the trigger chunk of each frame — p50 is "
         f"{a['trigger']['p50']:.3f} ms; chunks that waited in the buffer: p50 {a['held']['p50']:.3f} ms)"
@@ -713,11 +752,26 @@ def report(a: dict[str, Any], results: list[StreamResult], extra: dict[str, Any]
         "frames": a["frames"],
         "batched_frames": a["multi_frames"],
         "flush_window_ms": extra["flush_window_ms"],
+        "setup_p50_ms": r3(a["setup"]["p50"]),
+        "setup_p99_ms": r3(a["setup"]["p99"]),
+        "ttft_p50_ms": r3(a["ttff"]["p50"]),
+        "ttft_overhead_p50_ms": r3(a["ttft_overhead"]["p50"]),
+        "ttft_overhead_p99_ms": r3(a["ttft_overhead"]["p99"]),
+        "last_quarter_chunk_p50_ms": r3(q4),
+        "last_quarter_chunk_p90_ms": r3(a["by_quarter"][3]["p90"]),
         "targets": {
             "chunk_overhead_p50_le_5ms": checks[0][2],
             "first_frame_overhead_p50_le_5ms": checks[1][2],
             "no_errors": checks[2][2],
+            "ttft_overhead_p50_le_5ms": checks[3][2],
+            "last_quarter_chunk_p50_le_5ms": checks[4][2],
+            **(
+                {"setup_p50_le_100ms": checks[5][2]}
+                if burst
+                else {"setup_p50_le_20ms": checks[5][2], "setup_p99_le_100ms": checks[6][2]}
+            ),
         },
+        "missed": [label for label, _, passed in checks if not passed],
         "python": sys.version.split()[0],
         "cpus": extra["cpus"],
         "cpu_percent": extra["cpu"],
@@ -736,8 +790,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                                                  f"{QUICK_CHUNKS})")  # fmt: skip
     parser.add_argument("--chunk-delay-ms", type=float, default=CHUNK_DELAY_MS,
                         help=f"time between the provider's chunks (default {CHUNK_DELAY_MS:g})")  # fmt: skip
-    parser.add_argument("--ramp-ms", type=float, default=0.0,
-                        help="spread the generate messages over this many ms (default 0: all at once)")  # fmt: skip
+    parser.add_argument("--ramp-ms", type=float, default=None,
+                        help=f"spread the generate messages over this many ms, one run (default: a run ramped "
+                             f"over {RAMP_MS:g} ms, then one with all at once)")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=STREAM_TIMEOUT, help="seconds per stream (default 60)")
     parser.add_argument("--servers", type=int, default=os.cpu_count() or 1,
                         help="daphne processes; the sockets are spread over them (default: one per CPU)")  # fmt: skip
@@ -751,7 +806,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.chunks = QUICK_CHUNKS if args.quick else CHUNKS
     if not 1 <= args.streams <= 1000 or not 1 <= args.chunks <= 10_000 or not 1 <= args.servers <= 64:
         parser.error("--streams must be 1..1000, --chunks 1..10000 and --servers 1..64")
-    if not 0 <= args.chunk_delay_ms <= 10_000 or not 1 <= args.timeout <= 3600 or not 0 <= args.ramp_ms <= 600_000:
+    ramp_ok = args.ramp_ms is None or 0 <= args.ramp_ms <= 600_000
+    if not 0 <= args.chunk_delay_ms <= 10_000 or not 1 <= args.timeout <= 3600 or not ramp_ok:
         parser.error("--chunk-delay-ms must be 0..10000, --ramp-ms 0..600000 and --timeout 1..3600")
     return args
 
@@ -803,43 +859,57 @@ def main(argv: list[str] | None = None) -> int:
         pids = {f"daphne{'' if len(servers) == 1 else index + 1}": server.pid
                 for index, server in enumerate(servers) if not (args.profile and index == 0)}  # fmt: skip
         pids.update(provider=provider.pid, clients=None)
-        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        wall_before = time.monotonic()
-        results = asyncio.run(
-            generations(ports, world.session_key, world.creator_id, args.streams, args.timeout, args.ramp_ms / 1000)
-        )
-        wall = time.monotonic() - wall_before
-        cpu = {}
-        for name, pid in pids.items():
-            after = cpu_seconds(pid)
-            if after is not None and cpu_before[name] is not None:
-                cpu[name] = round(100 * (after - cpu_before[name]) / wall)
+        # The ramped run (what real traffic looks like) and the burst (all at once), unless
+        # --ramp-ms names one run.
+        ramps = [args.ramp_ms] if args.ramp_ms is not None else [RAMP_MS, 0.0]
+        outs = []
+        for ramp_ms in ramps:
+            cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            wall_before = time.monotonic()
+            results = asyncio.run(
+                generations(ports, world.session_key, world.creator_id, args.streams, args.timeout, ramp_ms / 1000)
+            )
+            wall = time.monotonic() - wall_before
+            cpu = {}
+            for name, pid in pids.items():
+                after = cpu_seconds(pid)
+                if after is not None and cpu_before[name] is not None:
+                    cpu[name] = round(100 * (after - cpu_before[name]) / wall)
 
-        with urllib.request.urlopen(provider_url + "/_stats", timeout=5) as response:
-            provider_stats = json.loads(response.read())
-        saved = generation_check(world)
-        extra = {
-            "mode": "services" if services else "embedded",
-            "streams": args.streams,
-            "chunks": args.chunks,
-            "chunk_delay_ms": args.chunk_delay_ms,
-            "ramp_ms": args.ramp_ms,
-            "servers": args.servers,
-            "flush_window_ms": flush_window_ms(),
-            "cpus": os.cpu_count(),
-            "provider_stats": provider_stats,
-            "saved": saved,
-            "cpu": cpu,
-            "wall_s": wall,
-            "began": began,
-        }
-        if warm_errors:
-            print(f"Warm-up errors (not counted): {sorted(set(warm_errors))[:3]}")
-        out = report(analyse(results, args.chunks), results, extra)
+            with urllib.request.urlopen(provider_url + "/_stats", timeout=5) as response:
+                provider_stats = json.loads(response.read())
+            saved = generation_check(world)
+            extra = {
+                "mode": "services" if services else "embedded",
+                "streams": args.streams,
+                "chunks": args.chunks,
+                "chunk_delay_ms": args.chunk_delay_ms,
+                "ramp_ms": ramp_ms,
+                "servers": args.servers,
+                "flush_window_ms": flush_window_ms(),
+                "cpus": os.cpu_count(),
+                "provider_stats": provider_stats,
+                "saved": saved,
+                "cpu": cpu,
+                "wall_s": wall,
+                "began": began,
+            }
+            if warm_errors:
+                print(f"Warm-up errors (not counted): {sorted(set(warm_errors))[:3]}")
+            outs.append(report(analyse(results, args.chunks), results, extra))
+            if outs[-1]["errors"]:
+                print(f"--- daphne log (tail) ---\n{log_tail(daphne_log)}")
+        out = outs[0]
+        if len(outs) > 1:
+            burst = outs[1]
+            out["burst"] = {key: burst[key] for key in (
+                "ramp_ms", "errors", "lost_chunks", "setup_p50_ms", "setup_p99_ms", "ttft_p50_ms",
+                "ttft_overhead_p50_ms", "first_frame_overhead_p50_ms", "chunk_overhead_p50_ms",
+                "chunk_overhead_p90_ms", "last_quarter_chunk_p50_ms", "last_quarter_chunk_p90_ms", "targets",
+                "missed", "cpu_percent")}  # fmt: skip
+            out["missed"] = out["missed"] + [f"burst: {label}" for label in burst["missed"]]
         out["warmup_streams"] = WARMUP_STREAMS * len(ports)
         out["warmup_errors"] = len(warm_errors)
-        if out["errors"]:
-            print(f"--- daphne log (tail) ---\n{log_tail(daphne_log)}")
     except BaseException:
         for name, log in (("provider", provider_log), ("daphne", daphne_log)):
             tail = log_tail(log)

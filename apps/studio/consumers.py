@@ -8,10 +8,17 @@ the rendered result or the error with the partial text kept. One generation at a
 socket; cancel (or closing the tab) cancels the upstream call.
 
 Permissions hold for the whole life of the socket, not only at connect: every generate message
-re-reads the membership and the creator (one thread hop, two small queries) before anything
-runs, so a member removed or demoted to viewer mid-session gets the socket closed with 4403, and
-a chatter unassigned from a creator gets "Choose one of your creators." Streamed chunks of a
-generation already authorised are not re-checked.
+re-reads the membership and the creator (two small queries) before anything runs, so a member
+removed or demoted to viewer mid-session gets the socket closed with 4403, and a chatter
+unassigned from a creator gets "Choose one of your creators." Streamed chunks of a generation
+already authorised are not re-checked.
+
+A start costs one thread hop: the permission check, the options, the request-side safety check
+and the prompt run together in it (``_authorise_and_prepare``); the generation row is written
+while the upstream request is on its way (``generation_stream``). At most STARTS_AT_ONCE starts
+per process run that hop at once, so a burst of starts queues instead of taking the GIL from the
+streams already running. A client that stops reading is disconnected once more than
+MAX_PENDING_BYTES wait in the server's send buffer for it, instead of the buffer growing.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ import asyncio
 import contextlib
 import json
 import time
+import weakref
+from functools import partial
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
@@ -28,7 +37,20 @@ from django.utils.html import escape
 from apps.core.asyncdb import database_call
 
 CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_SLOW = 4408  # the client stopped reading (the send buffer passed MAX_PENDING_BYTES)
 FLUSH_SECONDS = 0.005
+STARTS_AT_ONCE = 2  # generation starts per process in their thread hop at the same time
+MAX_PENDING_BYTES = 1024 * 1024
+_admission: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _starts() -> asyncio.Semaphore:
+    """This event loop's admission of generation starts (first come, first served)."""
+    loop = asyncio.get_running_loop()
+    semaphore = _admission.get(loop)
+    if semaphore is None:
+        semaphore = _admission[loop] = asyncio.Semaphore(STARTS_AT_ONCE)
+    return semaphore
 
 
 class StudioConsumer(AsyncWebsocketConsumer):
@@ -84,29 +106,40 @@ class StudioConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=html)
 
     @database_call
-    def _authorise(self, creator_id):
-        """The member's current membership and the creator, re-read for this message.
+    def _authorise_and_prepare(self, creator_id, data: dict):
+        """The member's current membership and the creator, re-read for this message, then the
+        generation prepared (options, request-side safety check, prompt; not yet saved), in one
+        thread hop.
 
-        Answers (None, None) when the membership is gone or no longer allows generating, and
-        (membership, None) when the creator is not one this member may use."""
+        Answers (None, None, None) when the membership is gone or no longer allows generating,
+        (membership, None, None) when the creator is not one this member may use, and
+        (membership, creator, Prepared or ApplicationError) otherwise."""
         from django.http import Http404
 
         from apps.accounts.permissions import Perm, has_perm
         from apps.accounts.selectors import creator_get_for_member, membership_refresh
+        from apps.core.errors import ApplicationError
+        from apps.studio.services import studio_prepare
 
         membership = membership_refresh(membership=self.membership)
         if membership is None or not has_perm(membership, Perm.SEND_MESSAGES):
-            return None, None
+            return None, None, None
         try:
             creator = creator_get_for_member(membership=membership, creator_id=int(creator_id), include_archived=False)
         except (Http404, TypeError, ValueError):
-            return membership, None
-        return membership, creator
+            return membership, None, None
+        try:
+            return membership, creator, studio_prepare(membership=membership, creator=creator, data=data, save=False)
+        except ApplicationError as error:
+            return membership, creator, error
 
     async def _generate(self, message: dict) -> None:
+        from apps.core.errors import ApplicationError
         from apps.studio.services import OPTION_FIELDS, generation_stream
 
-        membership, creator = await self._authorise(message.get("creator_id"))
+        data = {key: message[key] for key in OPTION_FIELDS if key in message and message[key] != ""}
+        async with _starts():
+            membership, creator, prepared = await self._authorise_and_prepare(message.get("creator_id"), data)
         if membership is None:
             await self._send_error("You no longer have access to generate for this agency.")
             await self.close(code=CLOSE_FORBIDDEN)
@@ -115,13 +148,15 @@ class StudioConsumer(AsyncWebsocketConsumer):
         if creator is None:
             await self._send_error("Choose one of your creators.")
             return
-        data = {key: message[key] for key in OPTION_FIELDS if key in message and message[key] != ""}
         await self.send(text_data=render_to_string("studio/partials/status.html", {"status": "running"}))
+        if isinstance(prepared, ApplicationError):
+            await self._send_error(prepared.message)
+            return
         self._buffer: list[str] = []
         self._last_flush = 0.0  # the first chunk goes out at once
         self._flusher: asyncio.TimerHandle | None = None
         try:
-            async for event in generation_stream(membership=membership, creator=creator, data=data):
+            async for event in generation_stream(prepared=prepared):
                 if event["event"] == "content":
                     self._buffer.append(event["text"])
                     await self._maybe_flush()
@@ -134,9 +169,28 @@ class StudioConsumer(AsyncWebsocketConsumer):
                 else:
                     await self._flush_now()
                     await self._send_error(event["message"], event.get("partial", ""))
+        except _ClientTooSlow:
+            await self.close(code=CLOSE_TOO_SLOW)
         finally:
             if self._flusher is not None:
                 self._flusher.cancel()
+
+    def _pending_bytes(self) -> int | None:
+        """Bytes written for this client that its connection has not taken yet, when the server
+        shows them (daphne: the Twisted transport's buffer); None elsewhere (tests' communicator)."""
+        send = getattr(self, "base_send", None)
+        protocol = send.args[0] if isinstance(send, partial) and send.args else None
+        transport = getattr(protocol, "transport", None)
+        if transport is None:
+            return None
+        buffered = getattr(transport, "dataBuffer", b"")
+        return len(buffered) + getattr(transport, "_tempDataLen", 0)
+
+    async def send(self, text_data=None, bytes_data=None, close=False) -> None:
+        pending = self._pending_bytes()
+        if pending is not None and pending > MAX_PENDING_BYTES:
+            raise _ClientTooSlow(pending)
+        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
 
     async def _maybe_flush(self) -> None:
         """Send at once when the last frame left more than FLUSH_SECONDS ago; otherwise make sure
@@ -152,6 +206,12 @@ class StudioConsumer(AsyncWebsocketConsumer):
         self._flusher = None
         if self._buffer:
             self._sending = asyncio.ensure_future(self._flush_now())
+            self._sending.add_done_callback(self._flush_done)
+
+    def _flush_done(self, sending: asyncio.Future) -> None:
+        if not sending.cancelled() and isinstance(sending.exception(), _ClientTooSlow) and self.task is not None:
+            self.task.cancel()  # the generation stops (and is marked cancelled); the socket closes
+            self._closing = asyncio.ensure_future(self.close(code=CLOSE_TOO_SLOW))
 
     async def _flush_now(self) -> None:
         if self._flusher is not None:
@@ -162,3 +222,7 @@ class StudioConsumer(AsyncWebsocketConsumer):
             self._buffer.clear()
             self._last_flush = time.monotonic()
             await self.send(text_data=f'<span id="studio-stream" hx-swap-oob="beforeend">{text}</span>')
+
+
+class _ClientTooSlow(Exception):
+    """The client's send buffer passed MAX_PENDING_BYTES: it is not reading."""

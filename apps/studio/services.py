@@ -245,10 +245,17 @@ def _fan_texts(fan: dict[str, Any] | None) -> list[str]:
 
 
 def studio_prepare(
-    *, membership: Membership, creator: Creator, data: dict[str, Any], generation: Generation | None = None
+    *,
+    membership: Membership,
+    creator: Creator,
+    data: dict[str, Any],
+    generation: Generation | None = None,
+    save: bool = True,
 ) -> Prepared:
     """Authorise, validate, apply the request-side safety policy and record the generation
-    (or reuse ``generation``, when one of its variations is being regenerated)."""
+    (or reuse ``generation``, when one of its variations is being regenerated). With
+    ``save=False`` the new generation is built but not written: a stream writes it while its
+    upstream request is already on its way (generation_stream)."""
     from apps import safety
     from apps.studio import analytics
 
@@ -304,13 +311,15 @@ def studio_prepare(
         },
     )  # fmt: skip
     if generation is None:
-        generation = Generation.objects.create(
+        generation = Generation(
             agency_id=creator.agency_id,
             creator=creator,
             user_id=membership.user_id,
             type=options.type,
             options=options.public(),
         )
+        if save:
+            generation.save()
     return Prepared(membership, creator, options, generation, request)
 
 
@@ -557,23 +566,52 @@ def generation_regenerate_variation(*, membership: Membership, generation: Gener
     return generation
 
 
-async def generation_stream(*, membership: Membership, creator: Creator, data: dict[str, Any]) -> AsyncIterator[dict]:
+async def generation_stream(
+    *,
+    membership: Membership | None = None,
+    creator: Creator | None = None,
+    data: dict[str, Any] | None = None,
+    prepared: Prepared | None = None,
+) -> AsyncIterator[dict]:
     """Stream a generation: {"event": "content", "text"}…, then "complete" (with the generation's
     id, and the saved Generation itself as "record") or "error" (with the message and the text
     received so far, which stays saved). Closing the iterator cancels the upstream call and marks
-    the generation cancelled."""
-    try:
-        prepared = await database_call(studio_prepare)(membership=membership, creator=creator, data=data)
-    except ApplicationError as error:
-        yield {"event": "error", "message": error.message, "field": error.field, "partial": ""}
-        return
+    the generation cancelled.
+
+    ``prepared``: the result of ``studio_prepare(..., save=False)`` when the caller already ran it
+    (the websocket consumer does, in the same thread hop as its permission check). The upstream
+    request is sent first and the generation row written while it is on its way, so the row's
+    INSERT is not part of the time to the first token."""
+    if prepared is None:
+        try:
+            prepared = await database_call(studio_prepare)(
+                membership=membership, creator=creator, data=data, save=False
+            )
+        except ApplicationError as error:
+            yield {"event": "error", "message": error.message, "field": error.field, "partial": ""}
+            return
     from apps import safety
 
     parts: list[str] = []
     received = checked = 0
     stream = gateway.stream(prepared.request)
+    # Started now, run once this task waits for the provider: the upstream request goes out
+    # first, and the INSERT overlaps the time to the first token. Only the steps that update the
+    # row wait for it (``_saved``); streamed text does not.
+    saving = (
+        asyncio.ensure_future(database_call(prepared.generation.save)()) if prepared.generation.pk is None else None
+    )
+
+    async def _saved() -> None:
+        nonlocal saving
+        if saving is not None:
+            await asyncio.shield(saving)
+            saving = None
+
     try:
         async for event in stream:
+            if not isinstance(event, StreamChunk):
+                await _saved()
             if isinstance(event, StreamChunk):
                 parts.append(event.text)
                 received += len(event.text)
@@ -589,6 +627,7 @@ async def generation_stream(*, membership: Membership, creator: Creator, data: d
                     blocking = safety.stream_violations(parts[0][start:])
                     if blocking:
                         await stream.aclose()
+                        await _saved()
                         await sync_to_async(_fail)(
                             prepared.generation, blocking[0].message, status=Generation.Status.REFUSED
                         )
@@ -629,7 +668,11 @@ async def generation_stream(*, membership: Membership, creator: Creator, data: d
                 return
     except BaseException:  # cancelled (CancelledError), closed (GeneratorExit) or failed: keep the text
         await stream.aclose()
-        if prepared.generation.status == Generation.Status.RUNNING:
+        if saving is not None:
+            await asyncio.wait([saving])  # the row is being written in a thread: let it land, then mark it
+            if not saving.cancelled():
+                saving.exception()  # retrieved here; a failed INSERT leaves nothing to mark
+        if prepared.generation.pk is not None and prepared.generation.status == Generation.Status.RUNNING:
             await asyncio.shield(
                 sync_to_async(_fail)(
                     prepared.generation, "Cancelled.", text="".join(parts), status=Generation.Status.CANCELLED
