@@ -150,6 +150,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "apps.accounts.middleware.TenancyMiddleware",
+    "apps.core.middleware.RejectNulMiddleware",  # after tenancy: its 400 page is the full layout
     "apps.accounts.middleware.SessionActivityMiddleware",
     "apps.accounts.middleware.TwoFactorRequiredMiddleware",
     "axes.middleware.AxesMiddleware",

@@ -1,4 +1,5 @@
-"""Request id middleware (see apps/core/logging.py) and the Content-Security-Policy middleware."""
+"""Request id middleware (see apps/core/logging.py), the Content-Security-Policy middleware, and
+the refusal of NUL characters in request text."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from collections.abc import Callable
 
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.shortcuts import render
 
-from apps.core.logging import new_request_id, set_request_id
+from apps.core.logging import get_request_id, new_request_id, set_request_id
 
 
 class RequestIdMiddleware:
@@ -24,6 +26,43 @@ class RequestIdMiddleware:
         response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
+
+
+class RejectNulMiddleware:
+    """A query string, form body or JSON body carrying a NUL character (``%00``, ``\\u0000``) gets
+    a 400 before any view runs.
+
+    No text a person types holds NUL, and PostgreSQL cannot store or even compare it: a search box
+    (``?q=``) or an API string with one answered 500 there while SQLite took it. Django forms
+    refuse NUL themselves, but query parameters and API bodies reach the database without a form.
+    In multipart bodies only the text fields are checked: uploaded files may be binary.
+    """
+
+    MESSAGE = "Text cannot contain NUL (0x00) characters."
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if self._has_nul(request):
+            if request.path.startswith("/api/"):
+                error = {"code": "bad_request", "message": self.MESSAGE, "request_id": get_request_id()}
+                return JsonResponse({"error": error}, status=400)
+            return render(request, "400.html", {"exception": self.MESSAGE}, status=400)
+        return self.get_response(request)
+
+    @staticmethod
+    def _has_nul(request: HttpRequest) -> bool:
+        if "%00" in request.META.get("QUERY_STRING", ""):
+            return True
+        content_type = request.META.get("CONTENT_TYPE", "")
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return False
+        if content_type.startswith("multipart/"):
+            return any("\x00" in value for values in request.POST.lists() for value in values[1])
+        body = request.body
+        escaped = b"%00" if content_type.startswith("application/x-www-form-urlencoded") else b"\\u0000"
+        return b"\x00" in body or escaped in body
 
 
 class ContentSecurityPolicyMiddleware(CSPMiddleware):

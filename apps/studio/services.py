@@ -456,8 +456,20 @@ def _save_ideas(prepared: Prepared, result: dict) -> dict:
     return result
 
 
+def _storable(value: Any) -> Any:
+    """Model text without NUL characters: a model may write them, and PostgreSQL cannot store them."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _storable(item) for key, item in value.items()}
+    return value
+
+
 def _finish(prepared: Prepared, response: AIResponse, result: dict, violations: list) -> Generation:
     generation = prepared.generation
+    result, generation.text = _storable(result), _storable(generation.text)
     if prepared.options.type in {"idea", "comprehensive"}:
         result = _save_ideas(prepared, result)
     result["policy"] = [{"rule": v.rule, "message": v.message} for v in violations]
@@ -481,7 +493,7 @@ def _fail(
     generation.status = status
     generation.error = message[:300]
     if text:
-        generation.text = text
+        generation.text = _storable(text)
     generation.save(update_fields=["status", "error", "text"])
     return generation
 

@@ -138,6 +138,11 @@ PAYLOADS: tuple[Payload, ...] = (
 )
 
 
+def storable(n: int) -> bool:
+    """PostgreSQL text cannot hold NUL: forms refuse that payload, and rows written directly skip it."""
+    return "\x00" not in PAYLOADS[n].template
+
+
 def payload_text(n: int, slot: str) -> str:
     """Payload ``n`` with its marker for one use (``slot``)."""
     return PAYLOADS[n].template.replace("MARK", f"{MARKER_PREFIX}{n}-{slot}").replace("NUM", str(n))
