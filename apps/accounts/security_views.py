@@ -72,8 +72,8 @@ def _pending_user(request: HttpRequest) -> tuple[dict, User] | None:
 def login_code(request: HttpRequest) -> HttpResponse:
     found = _pending_user(request)
     if found is None:
-        request.session.pop(PENDING, None)
-        messages.info(request, "Log in again: the step for your code timed out.")
+        if request.session.pop(PENDING, None) is not None:
+            messages.info(request, "Log in again: the step for your code timed out.")
         return redirect("accounts:login")
     pending, user = found
     form = SecondFactorForm(request.POST or None)
