@@ -12,7 +12,9 @@ Runs on loopback:
   not ask of them, while these symbols pass through its normalisation untouched. Each stream
   keeps its own schedule from the moment its request arrives. The reply, once joined, is the
   JSON the studio asks for (``{"variations": [{"text": "…markers…"}]}``), so every generation
-  completes normally and the markers go through the safety policy untouched (no letters);
+  completes normally and the markers go through the safety policy untouched (no letters). It
+  also answers ``/v1/moderations`` (nothing flagged), which the studio asks about every finished
+  answer when an OpenAI provider is configured, as here;
 - ``--servers`` daphne processes (default: one per CPU, as docs/configuration.md advises for
   production) serving ``huntaze.asgi:application`` with the real StudioConsumer (/ws/studio/),
   pointed at that provider through the AI gateway (``OPENAI_BASE_URL``), with DEBUG off as in
@@ -219,12 +221,26 @@ def serve_provider(host: str, port: int, chunks: int, delay: float) -> int:
             raise
         return resp
 
+    async def moderations(request: web.Request) -> web.Response:
+        # The studio asks the OpenAI provider's moderation endpoint about every finished answer
+        # (apps/ai/moderation.py): answer as OpenAI does, nothing flagged.
+        body = await request.json()
+        inputs = body.get("input") if isinstance(body.get("input"), list) else [body.get("input")]
+        stats["moderations"] = stats.get("moderations", 0) + 1
+        categories = {"sexual": False, "sexual/minors": False, "harassment": False, "violence": False}
+        return web.json_response({
+            "id": "modr-" + secrets.token_hex(12), "model": "omni-moderation-latest",
+            "results": [{"flagged": False, "categories": categories,
+                         "category_scores": dict.fromkeys(categories, 0.0001)} for _ in inputs],
+        })  # fmt: skip
+
     async def get_stats(request: web.Request) -> web.Response:
         return web.json_response(stats)
 
     async def run() -> None:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", completions)
+        app.router.add_post("/v1/moderations", moderations)
         app.router.add_get("/_stats", get_stats)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, handler_cancellation=True)
         await runner.setup()
