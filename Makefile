@@ -12,6 +12,7 @@ help:
 	@echo "make test   run the test suite (embedded default, or services when DATABASE_URL/REDIS_URL are set)"
 	@echo "make lint   ruff"
 	@echo "make bench  run every benchmark under bench/"
+	@echo "make load   load test: 50 members browsing while 20 generations stream (locust, loopback, 60 s)"
 	@echo "make screenshots  run the browser journeys and save each step under docs/screenshots/"
 
 $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
@@ -46,6 +47,12 @@ format: install
 bench: install
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.lock
 	@for script in bench/[!_]*.py; do [ -e "$$script" ] || continue; echo "== $$script"; $(PY) $$script --quick || exit 1; done
+
+# bench/load.py: locust's members on the dashboard, studio and idea board while studio
+# websockets stream generations, on daphne and a database of its own (LOAD_ARGS=--quick: 20 s).
+load: install
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.lock
+	$(PY) bench/load.py $(LOAD_ARGS)
 
 # The journeys of tests/e2e/test_journeys.py, saving a PNG per step (shown in README.md and docs/journeys.md).
 screenshots: install
