@@ -1,11 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from apps.accounts import security_views
 from huntaze import views
 from huntaze.api import api
 
 admin.site.site_header = "Huntaze administration"
 admin.site.site_title = "Huntaze admin"
+admin.site.login = security_views.admin_login  # staff sign in with the product's login (second factor)
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.test import Client
 from django.urls import reverse
 
-from tests.accounts.factories import UserFactory
+from tests.accounts.factories import PASSWORD, UserFactory
 
 OWN_APPS = {"accounts", "core", "ai", "studio"}
 
@@ -52,3 +52,22 @@ def test_api_token_admin_never_shows_the_hash(staff_client, world):
 def test_members_are_not_admins(world, client_for):
     response = client_for(world.owner).get("/admin/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_the_admin_signs_in_through_the_product_login(db, client):
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    response = client.get("/admin/login/?next=/admin/accounts/user/")
+    assert response["Location"] == "/accounts/login/?next=/admin/accounts/user/"
+    # The admin's own form would take a password alone, bypassing the second factor: it is gone.
+    response = client.post("/admin/login/", {"username": staff.email, "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert client.get("/admin/").status_code == 302
+    assert client.get("/admin/login/?next=https://evil.example/")["Location"] == "/accounts/login/?next=/admin/"
+
+
+def test_the_admin_login_sends_staff_on_and_refuses_members(world, client_for):
+    staff = UserFactory(is_staff=True)
+    client = Client()
+    client.force_login(staff, backend="django.contrib.auth.backends.ModelBackend")
+    assert client.get("/admin/login/?next=/admin/accounts/")["Location"] == "/admin/accounts/"
+    assert client_for(world.owner).get("/admin/login/").status_code == 403

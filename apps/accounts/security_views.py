@@ -18,9 +18,11 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -100,6 +102,17 @@ def login_code(request: HttpRequest) -> HttpResponse:
         else:
             form.add_error("code", "That code is not right.")
     return render(request, "accounts/login_code.html", {"form": form})
+
+
+def admin_login(request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+    """Replaces the Django admin's own login form, which would take a password alone: staff sign
+    in through ``LoginView`` (second factor, lockout) and come back."""
+    next_url = _safe_next(request, request.GET.get("next", "")) or reverse("admin:index")
+    if request.user.is_authenticated:
+        if request.user.is_active and request.user.is_staff:
+            return redirect(next_url)
+        raise PermissionDenied("The admin is for staff.")
+    return redirect_to_login(next_url, login_url=reverse("accounts:login"))
 
 
 # --- Two-factor set-up -----------------------------------------------------------------------
