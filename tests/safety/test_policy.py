@@ -459,15 +459,16 @@ def test_hostile_50kb_input_is_checked_in_linear_time(name):
     assert len(text) >= _N * 0.9
 
     def run() -> float:
-        """The slower of the two entry points, each on the whole string."""
-        start = time.perf_counter()
+        """The slower of the two entry points, each on the whole string, in this thread's CPU time
+        (other processes on a busy machine delay the wall clock, not the work being measured)."""
+        start = time.thread_time()
         apply_policy(text, avoid_words=["cat", "x y z"], avoid_topics=["feet", "ex boyfriend"], platform="tiktok")
-        middle = time.perf_counter()
+        middle = time.thread_time()
         check_request([text])
-        return max(middle - start, time.perf_counter() - middle)
+        return max(middle - start, time.thread_time() - middle)
 
     apply_policy("warm up", avoid_words=["cat", "x y z"], avoid_topics=["feet", "ex boyfriend"])
     elapsed = run()
-    if elapsed >= 0.1:  # one retry, so a busy machine does not make the test flaky
+    if elapsed >= 0.1:  # one retry, for a cold cache
         elapsed = min(elapsed, run())
     assert elapsed < 0.1, f"{name}: {elapsed * 1000:.0f} ms"
