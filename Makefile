@@ -24,6 +24,7 @@ install: $(STAMP)
 
 migrate: install
 	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
+	DEBUG=$${DEBUG:-true} $(PY) manage.py declare_queues
 
 seed: migrate
 	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo --if-empty

@@ -8,9 +8,11 @@ member in through the login form. Each test file sets ``pytestmark = E2E``.
 
 from __future__ import annotations
 
+import io
 import shutil
 
 import pytest
+from django.core.management import call_command
 from django.db import connections
 
 from tests.accounts.factories import PASSWORD
@@ -65,14 +67,7 @@ def server(transactional_db, server_env):
 @pytest.fixture
 def worker(transactional_db, server_env):
     """A real Celery worker on the test database and broker, for journeys whose emails are tasks."""
-    # kombu's SQLAlchemy transport (the embedded broker) creates a queue's row by reading, then
-    # inserting: a starting worker and the server's first publish can both insert it, and the
-    # loser's request fails (UNIQUE constraint failed: kombu_queue.name). Declared here first.
-    from huntaze.celery import app
-
-    with app.connection_for_write() as connection:
-        for queue in app.amqp.queues.values():
-            queue.bind(connection.default_channel).declare()
+    call_command("declare_queues", stdout=io.StringIO())  # as `make run` does before its processes
     with running(celery_worker_args(), env=server_env):
         yield
 
