@@ -25,6 +25,16 @@ def test_chatter_dashboard_shows_only_assigned_creators(world, client_for):
     assert world.other_creator.display_name not in page
 
 
+def test_cards_offer_only_the_actions_the_member_may_take(world, client_for, settings):
+    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AZURE_OPENAI_API_KEY", "OPENAI_COMPATIBLE_BASE_URL"):
+        setattr(settings, key, "")  # the built-in writer answers, so the AI card suggests a connection
+    owner = client_for(world.owner).get("/").content.decode()
+    assert "Manage the team" in owner and "Connect OpenAI or Anthropic" in owner
+    chatter = client_for(world.chatter).get("/").content.decode()
+    assert "See the team" in chatter and "Manage the team" not in chatter
+    assert "Connect OpenAI or Anthropic" not in chatter and "An owner or manager can connect" in chatter
+
+
 def test_empty_states(db, client_for):
     owner = MembershipFactory(role="owner")
     page = client_for(owner).get("/").content.decode()
