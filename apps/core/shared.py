@@ -70,6 +70,8 @@ class RedisSharedState:
         self.url = url
         self.prefix = prefix
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._batches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list] = weakref.WeakKeyDictionary()
+        self._running: set[asyncio.Task] = set()
 
     def _client(self):
         """One client (and connection pool) per event loop: pools cannot cross loops."""
@@ -87,14 +89,50 @@ class RedisSharedState:
         return f"{self.prefix}:shared:{key}"
 
     async def hit_limits(self, checks: list[LimitCheck]) -> float | None:
+        """Checks that arrive in the same turn of the event loop go to Redis in one pipeline (one
+        round trip); each is still its own atomic script run, judged in arrival order."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        batch = self._batches.get(loop)
+        if batch is None:
+            batch = self._batches[loop] = []
+            loop.call_soon(self._start_batch, loop)
+        batch.append((checks, future))
+        return await future
+
+    def _start_batch(self, loop: asyncio.AbstractEventLoop) -> None:
+        task = loop.create_task(self._hit_batch(self._batches.pop(loop, [])))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _hit_batch(self, batch: list) -> None:
         now = time.time()
-        client = self._client()
-        keys = [self._k(check.key(now)) for check in checks]
-        args: list[int] = []
-        for check in checks:
-            args += [check.limit, check.window_seconds * 1000]
-        result = int(await client.hit_script(keys=keys, args=args))
-        return None if result < 0 else result / 1000
+        calls = []
+        for checks, _ in batch:
+            args: list[int] = []
+            for check in checks:
+                args += [check.limit, check.window_seconds * 1000]
+            calls.append(([self._k(check.key(now)) for check in checks], args))
+        try:
+            client = self._client()
+            if len(calls) == 1:
+                results = [await client.hit_script(keys=calls[0][0], args=calls[0][1])]
+            else:
+                async with client.pipeline(transaction=False) as pipe:
+                    for keys, args in calls:
+                        await client.hit_script(keys=keys, args=args, client=pipe)
+                    results = await pipe.execute()
+        except BaseException as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                value = int(result)
+                future.set_result(None if value < 0 else value / 1000)
 
     async def get_record(self, key: str) -> dict:
         raw = await self._client().get(self._k(key))
