@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format install migrate seed bench screenshots clean help
+.PHONY: run test lint format install migrate seed bench screenshots fuzz clean help
 
 help:
 	@echo "make run    set up (virtualenv, install, migrate, demo data) and serve web + worker + beat"
@@ -14,6 +14,7 @@ help:
 	@echo "make bench  run every benchmark under bench/"
 	@echo "make load   load test: 50 members browsing while 20 generations stream (locust, loopback, 60 s)"
 	@echo "make screenshots  run the browser journeys and save each step under docs/screenshots/"
+	@echo "make fuzz   fuzz the API with schemathesis, random seed (printed; FUZZ_SEED=<seed> make fuzz replays it)"
 
 $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +60,14 @@ load: install
 screenshots: install
 	rm -f docs/screenshots/*.png
 	HUNTAZE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PY) -m pytest -q -m e2e tests/e2e/test_journeys.py
+
+# The API fuzz gate of tests/test_api_fuzz.py (in `make test` with seed 17 and 10 examples per
+# operation), with a random seed and FUZZ_MAX_EXAMPLES examples (default 100).
+fuzz: install
+	@seed=$${FUZZ_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; \
+	echo "make fuzz: seed $$seed"; \
+	FUZZ_SEED=$$seed FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-100} $(PY) -m pytest -q -s -m fuzz tests/test_api_fuzz.py $(PYTEST_ARGS); \
+	status=$$?; echo "make fuzz: seed $$seed (replay: FUZZ_SEED=$$seed make fuzz)"; exit $$status
 
 clean:
 	rm -rf $(VENV) var/

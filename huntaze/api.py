@@ -15,9 +15,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
-from ninja.security import SessionAuth
 
-from apps.accounts.api import ApiTokenAuth
+from apps.accounts.api import ApiTokenAuth, MemberSessionAuth
 from apps.accounts.api import router as accounts_router
 from apps.core.api import router as core_router
 from apps.core.errors import ApplicationError
@@ -33,7 +32,9 @@ logger = logging.getLogger(__name__)
 # follows these links, so objects it creates are read, changed and deleted again).
 ID_PRODUCERS = {
     "creator_id": [Producer("POST", "/creators", 201, "/id"), Producer("GET", "/creators", 200, "/items/0/id")],
-    "membership_id": [Producer("GET", "/members", 200, "/items/0/id")],
+    # The first member listed is the agency's first owner, often the caller; the second is someone
+    # the caller can change or remove.
+    "membership_id": [Producer("GET", "/members", 200, "/items/0/id"), Producer("GET", "/members", 200, "/items/1/id")],
     "invitation_id": [
         Producer("POST", "/invitations", 201, "/id"),
         Producer("GET", "/invitations", 200, "/items/0/id"),
@@ -62,7 +63,7 @@ api = HuntazeAPI(
     version="1",
     description="Creators, members and agency data for integrators. Authenticate with an API token "
     "(Settings → API tokens) sent as `Authorization: Bearer <token>`.",
-    auth=[ApiTokenAuth(), SessionAuth()],
+    auth=[ApiTokenAuth(), MemberSessionAuth()],
     docs_url="/docs",
     urls_namespace="api",
 )

@@ -112,3 +112,15 @@ def test_under_daphne_a_multipart_body_without_parts_reaches_django_and_answers_
             urllib.request.urlopen(request, timeout=10)
     assert answer.value.code == 404  # the creator is not the caller's: Django answered, in the error shape
     assert json.loads(answer.value.read())["error"]["code"] == "not_found"
+
+
+def test_a_write_with_a_revoked_unknown_or_no_token_is_a_401_not_a_csrf_failure(world):
+    """ninja's session auth answered such writes 403 "CSRF check Failed" (found by the fuzz gate
+    once a run had revoked its own token); a logged-in browser session still needs its CSRF token."""
+    token, secret = services.api_token_create(membership=world.owner, name="soon revoked")
+    services.api_token_revoke(membership=world.owner, token=token)
+    for header in ({"HTTP_AUTHORIZATION": f"Bearer {secret}"}, {"HTTP_AUTHORIZATION": "Bearer hz_unknown"}, {}):
+        client = Client(enforce_csrf_checks=True, **header)
+        response = client.post("/api/v1/creators", {"display_name": "X"}, content_type="application/json")
+        assert response.status_code == 401, header
+        assert response.json()["error"]["code"] == "not_authenticated"

@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
-from ninja.security import HttpBearer
+from ninja.security import HttpBearer, SessionAuth
 from pydantic import EmailStr, StringConstraints, field_validator
 
 from apps.accounts import permissions, selectors, services
@@ -40,6 +40,18 @@ class ApiTokenAuth(HttpBearer):
         if api_token is not None and api_token.scope == TokenScope.READ and request.method not in SAFE_METHODS:
             raise PermissionDenied("This API token has the read scope: it can only read.")
         return api_token
+
+
+class MemberSessionAuth(SessionAuth):
+    """The browser session, with CSRF on unsafe methods. Without a logged-in session it does not
+    apply, so a write with no token or an expired or revoked one is a 401, not ninja's 403 "CSRF
+    check Failed" (which it raises before looking for a session at all)."""
+
+    def __call__(self, request: HttpRequest):
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        return super().__call__(request)
 
 
 def api_membership(request: HttpRequest, *, scope: str | None = None) -> Membership:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import render
 
 from apps.core.logging import get_request_id, new_request_id, set_request_id
@@ -39,17 +40,26 @@ class RejectNulMiddleware:
     """
 
     MESSAGE = "Text cannot contain NUL (0x00) characters."
+    UNREADABLE_MULTIPART = "The multipart body could not be read: send it with a boundary in Content-Type."
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        if self._has_nul(request):
-            if request.path.startswith("/api/"):
-                error = {"code": "bad_request", "message": self.MESSAGE, "request_id": get_request_id()}
-                return JsonResponse({"error": error}, status=400)
-            return render(request, "400.html", {"exception": self.MESSAGE}, status=400)
+        try:
+            has_nul = self._has_nul(request)
+        except MultiPartParserError:  # reading the fields failed: answered here, as the view cannot
+            return self._bad_request(request, self.UNREADABLE_MULTIPART)
+        if has_nul:
+            return self._bad_request(request, self.MESSAGE)
         return self.get_response(request)
+
+    @staticmethod
+    def _bad_request(request: HttpRequest, message: str) -> HttpResponseBase:
+        if request.path.startswith("/api/"):
+            error = {"code": "bad_request", "message": message, "request_id": get_request_id()}
+            return JsonResponse({"error": error}, status=400)
+        return render(request, "400.html", {"exception": message}, status=400)
 
     @staticmethod
     def _has_nul(request: HttpRequest) -> bool:

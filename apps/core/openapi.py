@@ -149,6 +149,9 @@ def declare_links(
                     link["requestBody"] = {name: expression}
                 else:
                     continue
+                links = response.setdefault("links", {})
                 link_name = f"{name}_to_{operation['operationId']}"
-                response.setdefault("links", {})[link_name] = link
+                if link_name in links:  # a second pointer into the same answer (another list item)
+                    link_name += "_from_" + source.pointer.strip("/").replace("/", "_")
+                links[link_name] = link
     return schema
