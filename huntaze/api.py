@@ -22,6 +22,7 @@ from apps.core.api import router as core_router
 from apps.core.errors import ApplicationError
 from apps.core.logging import get_request_id
 from apps.core.openapi import Producer, declare_errors, declare_links
+from apps.messaging.api import router as messaging_router
 from apps.notifications.api import router as notifications_router
 from apps.studio.api import router as studio_router
 
@@ -146,3 +147,4 @@ api.add_router("/", core_router)
 api.add_router("/", accounts_router)
 api.add_router("/", notifications_router)
 api.add_router("/studio", studio_router)
+api.add_router("/", messaging_router)

@@ -134,6 +134,7 @@ INSTALLED_APPS = [
     "apps.notifications",
     "apps.ai",
     "apps.studio",
+    "apps.messaging",
 ]
 
 MIDDLEWARE = [

@@ -22,6 +22,7 @@ from django.utils.http import urlsafe_base64_encode
 from apps.accounts import services as account_services
 from apps.accounts.models import ApiToken, Creator, Invitation, Membership, UserSession
 from apps.ai.models import ProviderCredential
+from apps.messaging.models import Conversation, Draft, Fan, FanImport, FanNote, Message, MessageTemplate, Segment
 from apps.notifications.models import Notification
 from apps.notifications.services import notification_send
 from apps.studio.models import ContentIdea, Generation
@@ -92,7 +93,45 @@ def register_objects(world: World) -> dict:
         api_key="sk-victim-secret-key-123456",
         model_names=["gpt-4o-mini"],
     )
+    fan = Fan.objects.create(
+        agency=world.agency,
+        creator=world.creator,
+        platform="onlyfans",
+        platform_fan_id="victim-fan",
+        username="victimfan",
+        display_name="Victim Secret Fan",
+    )
+    conversation = Conversation.objects.create(
+        agency=world.agency, creator=world.creator, fan=fan, needs_reply=True, waiting_since=world.creator.created_at
+    )
+    message = Message.objects.create(
+        agency=world.agency,
+        creator=world.creator,
+        conversation=conversation,
+        fan=fan,
+        direction="in",
+        source="fan",
+        status="received",
+        text="Victim secret fan message",
+        created_at=world.creator.created_at,
+    )
+    FanNote.objects.create(agency=world.agency, fan=fan, text="Victim secret note")
+    segment = Segment.objects.create(agency=world.agency, name="Victim secret segment", filters={"tiers": ["whale"]})
+    template = MessageTemplate.objects.create(agency=world.agency, name="Victim secret template", text="Hi {fan.name}")
+    draft = Draft.objects.create(
+        agency=world.agency, creator=world.creator, conversation=conversation, text="Victim secret draft", score=50
+    )
+    fan_import = FanImport.objects.create(
+        agency=world.agency, creator=world.creator, kind="fans", filename="victim-secret.csv", content="x"
+    )
     return {
+        "fan_id": fan.pk,
+        "conversation_id": conversation.pk,
+        "message_id": message.pk,
+        "segment_id": segment.pk,
+        "template_id": template.pk,
+        "draft_id": draft.pk,
+        "import_id": fan_import.pk,
         "creator_id": world.creator.pk,
         "membership_id": world.manager.pk,
         "invitation_id": invitation.pk,
@@ -111,6 +150,7 @@ def register_objects(world: World) -> dict:
 KWARG_OBJECTS = {
     "creator_id", "membership_id", "invitation_id", "token_id", "notification_id", "credential_id",
     "generation_id", "idea_id", "index", "token", "uidb64", "session_id",
+    "fan_id", "conversation_id", "message_id", "segment_id", "template_id", "draft_id", "import_id",
 }  # fmt: skip
 # Links whose secret is the capability (invitation and password-reset links): forged ones must
 # neither leak nor change anything, but they may render a friendly "invalid link" page.
@@ -131,6 +171,14 @@ def _markers(world: World) -> list[str]:
         "sk-victim-secret-key-123456",
         "Victim secret caption",
         "Victim secret idea",
+        "Victim Secret Fan",
+        "victimfan",
+        "Victim secret fan message",
+        "Victim secret note",
+        "Victim secret segment",
+        "Victim secret template",
+        "Victim secret draft",
+        "victim-secret.csv",
     ]
 
 
@@ -157,6 +205,18 @@ def _snapshot(world: World) -> dict:
         "credentials": list(
             ProviderCredential.objects.filter(agency=world.agency).values_list("pk", "label", "last_tested_at")
         ),
+        "fans": list(Fan.objects.filter(agency=world.agency).values_list("pk", "display_name", "total_spent")),
+        "conversations": list(
+            Conversation.objects.filter(agency=world.agency).values_list(
+                "pk", "needs_reply", "locked_by", "message_count"
+            )
+        ),
+        "messages": list(Message.objects.filter(agency=world.agency).values_list("pk", "text", "status")),
+        "notes": list(FanNote.objects.filter(agency=world.agency).values_list("pk", "text")),
+        "segments": list(Segment.objects.filter(agency=world.agency).values_list("pk", "name", "filters")),
+        "templates": list(MessageTemplate.objects.filter(agency=world.agency).values_list("pk", "name", "text")),
+        "drafts": list(Draft.objects.filter(agency=world.agency).values_list("pk", "status", "text")),
+        "imports": list(FanImport.objects.filter(agency=world.agency).values_list("pk", "status")),
         "sessions": list(UserSession.objects.filter(user__memberships__agency=world.agency).values_list("pk")),
     }
 

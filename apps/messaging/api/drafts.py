@@ -1,0 +1,5 @@
+"""drafts API."""
+
+from ninja import Router
+
+router = Router(tags=["drafts"])

@@ -1,0 +1,5 @@
+"""fans API."""
+
+from ninja import Router
+
+router = Router(tags=["fans"])

@@ -1,0 +1,121 @@
+"""Segment filters: the keys a saved segment may hold, their validation, and their SQL.
+
+A segment's ``filters`` is a JSON object; every key is optional and all given keys must hold
+(AND). Inside a list the values are alternatives (OR):
+
+| key | value | fans who |
+|---|---|---|
+| ``tiers`` | list of whale, high, mid, low, free | are in one of these spend tiers |
+| ``lifecycles`` | list of new, active, at_risk, churned, expired | are in one of these stages |
+| ``subscription_states`` | list of active, expired, none | have one of these states |
+| ``platforms`` | list of platform keys | are on one of these platforms |
+| ``tags`` | list of tag names | carry at least one of these tags |
+| ``purchased_within_days`` | 1-3650 | bought something in the last N days |
+| ``no_purchase_for_days`` | 1-3650 | bought nothing in the last N days (or never) |
+| ``active_within_days`` | 1-3650 | were active in the last N days |
+| ``inactive_for_days`` | 1-3650 | were not active in the last N days (or never) |
+| ``spent_min`` / ``spent_max`` | amount ≥ 0 | spent at least / at most this in total |
+
+Tiers and stages use the agency's rules (tiers.py). Unknown keys and bad values are refused
+with the key named, so a typo never silently widens an audience.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from apps.core.errors import ApplicationError
+from apps.messaging.models import FanRules, FanTag, Platform, SubscriptionState
+from apps.messaging.tiers import Lifecycle, Tier, lifecycle_q, tier_q
+
+Days = Annotated[int, Field(ge=1, le=3650)]
+Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+
+
+class SegmentFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tiers: list[Tier] = []
+    lifecycles: list[Lifecycle] = []
+    subscription_states: list[SubscriptionState] = []
+    platforms: list[Platform] = []
+    tags: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(default=[], max_length=50)
+    purchased_within_days: Days | None = None
+    no_purchase_for_days: Days | None = None
+    active_within_days: Days | None = None
+    inactive_for_days: Days | None = None
+    spent_min: Money | None = None
+    spent_max: Money | None = None
+
+    @field_validator("tags")
+    @classmethod
+    def _normalise_tags(cls, tags: list[str]) -> list[str]:
+        return sorted({tag.strip().lower() for tag in tags if tag.strip()})
+
+    @model_validator(mode="after")
+    def _ranges(self) -> SegmentFilters:
+        if self.spent_min is not None and self.spent_max is not None and self.spent_min > self.spent_max:
+            raise ValueError("spent_min must not be above spent_max.")
+        return self
+
+    def as_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_defaults=True)
+
+
+def segment_filters_parse(raw: Any) -> SegmentFilters:
+    """Validate a segment's filters; ApplicationError names the first bad key."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ApplicationError("Segment filters must be an object of filter keys.", field="filters")
+    try:
+        return SegmentFilters.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "filters"
+        message = "is not a filter key." if first["type"] == "extra_forbidden" else first["msg"]
+        raise ApplicationError(f"Segment filter “{key}”: {message}", field="filters", extra={"key": key}) from exc
+
+
+def segment_q(filters: SegmentFilters, rules: FanRules, now: datetime | None = None) -> Q:
+    """The filters as one ``Q`` over ``Fan``."""
+    now = now or timezone.now()
+    q = Q()
+    if filters.tiers:
+        q &= _any(tier_q(tier, rules) for tier in filters.tiers)
+    if filters.lifecycles:
+        q &= _any(lifecycle_q(stage, rules, now) for stage in filters.lifecycles)
+    if filters.subscription_states:
+        q &= Q(subscription_state__in=[str(s) for s in filters.subscription_states])
+    if filters.platforms:
+        q &= Q(platform__in=[str(p) for p in filters.platforms])
+    if filters.tags:
+        q &= Q(Exists(FanTag.objects.filter(fan=OuterRef("pk"), name__in=filters.tags)))
+    if filters.purchased_within_days:
+        q &= Q(last_purchase_at__gte=now - timedelta(days=filters.purchased_within_days))
+    if filters.no_purchase_for_days:
+        cut = now - timedelta(days=filters.no_purchase_for_days)
+        q &= Q(last_purchase_at__isnull=True) | Q(last_purchase_at__lt=cut)
+    if filters.active_within_days:
+        q &= Q(last_active_at__gte=now - timedelta(days=filters.active_within_days))
+    if filters.inactive_for_days:
+        cut = now - timedelta(days=filters.inactive_for_days)
+        q &= Q(last_active_at__isnull=True) | Q(last_active_at__lt=cut)
+    if filters.spent_min is not None:
+        q &= Q(total_spent__gte=filters.spent_min)
+    if filters.spent_max is not None:
+        q &= Q(total_spent__lte=filters.spent_max)
+    return q
+
+
+def _any(parts) -> Q:
+    combined = Q()
+    for part in parts:
+        combined |= part
+    return combined

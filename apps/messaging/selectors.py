@@ -1,0 +1,237 @@
+"""Reads for the fan CRM and inbox. Every getter answers 404 for "missing" and "not yours"
+alike; every list is scoped to the creators the member may see (chatters: their assigned ones).
+
+Lists return querysets with a fixed number of queries whatever the data size: the inbox and
+fan lists are one indexed query per page plus a constant number of prefetches.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from apps.accounts.models import Membership
+from apps.accounts.selectors import creator_list
+from apps.messaging.models import (
+    Conversation,
+    Direction,
+    Draft,
+    Fan,
+    FanImport,
+    FanRules,
+    Message,
+    MessageTemplate,
+    Purchase,
+    Segment,
+)
+from apps.messaging.segments import SegmentFilters, segment_filters_parse, segment_q
+from apps.messaging.tiers import rules_for
+
+
+def _visible_creator_ids(membership: Membership) -> QuerySet:
+    return creator_list(membership=membership).values("pk")
+
+
+# --- Fans -------------------------------------------------------------------------------------
+
+
+def fan_list(
+    *,
+    membership: Membership,
+    creator_id: int | None = None,
+    segment: Segment | None = None,
+    filters: SegmentFilters | None = None,
+    search: str = "",
+    rules: FanRules | None = None,
+    now: datetime | None = None,
+) -> QuerySet[Fan]:
+    """Fans the member may see, narrowed by creator, a saved segment, ad-hoc filters and a search
+    on username or display name; highest spend first."""
+    fans = Fan.objects.for_agency(membership.agency_id).filter(creator__in=_visible_creator_ids(membership))
+    if creator_id is not None:
+        fans = fans.filter(creator_id=creator_id)
+    rules = rules or rules_for(membership.agency_id)
+    if segment is not None:
+        if segment.creator_id is not None:
+            fans = fans.filter(creator_id=segment.creator_id)
+        fans = fans.filter(segment_q(segment_filters_parse(segment.filters), rules, now))
+    if filters is not None:
+        fans = fans.filter(segment_q(filters, rules, now))
+    search = (search or "").strip()
+    if search:
+        fans = fans.filter(Q(username__icontains=search) | Q(display_name__icontains=search))
+    return fans.select_related("creator").order_by("-total_spent", "id")
+
+
+def fan_get_for_member(*, membership: Membership, fan_id: int) -> Fan:
+    fan = (
+        Fan.objects.for_agency(membership.agency_id)
+        .filter(creator__in=_visible_creator_ids(membership), pk=fan_id)
+        .select_related("creator")
+        .first()
+    )
+    if fan is None:
+        raise Http404("No such fan.")
+    return fan
+
+
+def fan_purchases_recent(*, fan: Fan, limit: int = 5) -> list[Purchase]:
+    return list(Purchase.objects.filter(fan=fan).order_by("-purchased_at", "-id")[:limit])
+
+
+# --- Conversations and messages -----------------------------------------------------------------
+
+
+def conversation_list(
+    *,
+    membership: Membership,
+    creator_id: int | None = None,
+    segment: Segment | None = None,
+    tag: str = "",
+    search: str = "",
+    waiting_only: bool = False,
+    rules: FanRules | None = None,
+    now: datetime | None = None,
+) -> QuerySet[Conversation]:
+    """The inbox: conversations the member may see, by priority: waiting for a reply first, then
+    the most valuable fan, then the longest wait; answered ones by latest message."""
+    conversations = Conversation.objects.for_agency(membership.agency_id).filter(
+        creator__in=_visible_creator_ids(membership)
+    )
+    if creator_id is not None:
+        conversations = conversations.filter(creator_id=creator_id)
+    if waiting_only:
+        conversations = conversations.filter(needs_reply=True)
+    fan_filter = Q()
+    if segment is not None:
+        rules = rules or rules_for(membership.agency_id)
+        if segment.creator_id is not None:
+            conversations = conversations.filter(creator_id=segment.creator_id)
+        fan_ids = Fan.objects.filter(segment_q(segment_filters_parse(segment.filters), rules, now)).values("pk")
+        fan_filter &= Q(fan_id__in=fan_ids)
+    tag = (tag or "").strip().lower()
+    if tag:
+        fan_filter &= Q(fan__tags__name=tag)
+    search = (search or "").strip()
+    if search:
+        fan_filter &= Q(fan__username__icontains=search) | Q(fan__display_name__icontains=search)
+    if fan_filter:
+        conversations = conversations.filter(fan_filter)
+    return conversations.select_related("fan", "creator", "locked_by").order_by(
+        "-needs_reply", "-fan_value", "waiting_since", "-last_message_at", "-id"
+    )
+
+
+def conversation_get_for_member(*, membership: Membership, conversation_id: int) -> Conversation:
+    conversation = (
+        Conversation.objects.for_agency(membership.agency_id)
+        .filter(creator__in=_visible_creator_ids(membership), pk=conversation_id)
+        .select_related("fan", "creator", "locked_by")
+        .first()
+    )
+    if conversation is None:
+        raise Http404("No such conversation.")
+    return conversation
+
+
+def message_page(*, conversation: Conversation, before_id: int | None = None, limit: int = 30) -> list[Message]:
+    """A page of the conversation's history, newest last; ``before_id`` pages back in time."""
+    messages = Message.objects.filter(conversation=conversation).select_related("sent_by")
+    if before_id is not None:
+        anchor = messages.filter(pk=before_id).values_list("created_at", flat=True).first()
+        if anchor is None:
+            return []
+        messages = messages.filter(Q(created_at__lt=anchor) | Q(created_at=anchor, pk__lt=before_id))
+    page = list(messages.order_by("-created_at", "-id")[: max(1, min(limit, 100))])
+    page.reverse()
+    return page
+
+
+def draft_list_pending(*, conversation: Conversation) -> list[Draft]:
+    return list(Draft.objects.filter(conversation=conversation, status="pending").order_by("created_at", "id"))
+
+
+def draft_get_for_member(*, membership: Membership, draft_id: int) -> Draft:
+    draft = (
+        Draft.objects.for_agency(membership.agency_id)
+        .filter(creator__in=_visible_creator_ids(membership), pk=draft_id)
+        .select_related("conversation")
+        .first()
+    )
+    if draft is None:
+        raise Http404("No such draft.")
+    return draft
+
+
+def audit_list(
+    *,
+    membership: Membership,
+    creator_id: int | None = None,
+    sent_by_id: int | None = None,
+    source: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[Message]:
+    """Messages sent in the creators' names: who sent them, from what, how much was edited."""
+    messages = Message.objects.for_agency(membership.agency_id).filter(
+        direction=Direction.OUTBOUND, creator__in=_visible_creator_ids(membership)
+    )
+    if creator_id is not None:
+        messages = messages.filter(creator_id=creator_id)
+    if sent_by_id is not None:
+        messages = messages.filter(sent_by_id=sent_by_id)
+    if source:
+        messages = messages.filter(source=source)
+    if since is not None:
+        messages = messages.filter(created_at__gte=since)
+    if until is not None:
+        messages = messages.filter(created_at__lt=until)
+    return messages.select_related("creator", "fan", "sent_by").order_by("-created_at", "-id")
+
+
+# --- Segments and templates ---------------------------------------------------------------------
+
+
+def segment_list(*, membership: Membership) -> QuerySet[Segment]:
+    visible = Q(creator__isnull=True) | Q(creator__in=_visible_creator_ids(membership))
+    return Segment.objects.for_agency(membership.agency_id).filter(visible).select_related("creator")
+
+
+def segment_get_for_member(*, membership: Membership, segment_id: int) -> Segment:
+    segment = segment_list(membership=membership).filter(pk=segment_id).first()
+    if segment is None:
+        raise Http404("No such segment.")
+    return segment
+
+
+def segment_count(*, membership: Membership, segment: Segment, now: datetime | None = None) -> int:
+    """The live number of fans in the segment that the member may see."""
+    return fan_list(membership=membership, segment=segment, now=now).order_by().count()
+
+
+def template_list(*, membership: Membership, creator_id: int | None = None) -> QuerySet[MessageTemplate]:
+    visible = Q(creator__isnull=True) | Q(creator__in=_visible_creator_ids(membership))
+    templates = MessageTemplate.objects.for_agency(membership.agency_id).filter(visible)
+    if creator_id is not None:
+        templates = templates.filter(Q(creator__isnull=True) | Q(creator_id=creator_id))
+    return templates.select_related("creator")
+
+
+def template_get_for_member(*, membership: Membership, template_id: int) -> MessageTemplate:
+    template = template_list(membership=membership).filter(pk=template_id).first()
+    if template is None:
+        raise Http404("No such template.")
+    return template
+
+
+def fan_import_get_for_member(*, membership: Membership, import_id: int) -> FanImport:
+    job = (
+        FanImport.objects.for_agency(membership.agency_id)
+        .filter(creator__in=_visible_creator_ids(membership), pk=import_id)
+        .first()
+    )
+    if job is None:
+        raise Http404("No such import.")
+    return job

@@ -1,0 +1,447 @@
+"""Writes for the fan CRM and inbox: fans and what they do (ingest), and what members send.
+
+Ingest (``fan_upsert``, ``message_receive``, ``purchase_record``) is called by whatever brings
+platform events in: the simulated fans today (management command ``simulate_fans``), CSV imports,
+real connectors later. These run without a member and are idempotent on the platform's ids.
+
+Member actions authorise first (``require``). Rules the database cannot state:
+
+- nothing goes to a fan without a member's action (``message_send`` needs a membership allowed to
+  send for that creator); automations are the campaigns app's, with their own rule;
+- the text passes the safety policy and the platform's length limit before anything is stored;
+- a PPV price lies within the creator's PPV range;
+- two members answering the same conversation at once: the first wins; the second is told who
+  answered (``ConflictError``) and nothing of theirs is stored or sent. A repeated submission of
+  the same message (same idempotency key) returns the message already sent, never a second one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import secrets
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from apps.accounts.models import Creator, Membership
+from apps.accounts.permissions import Perm, require
+from apps.core.errors import ApplicationError, ConflictError
+from apps.delivery.connectors import text_limit
+from apps.delivery.services import delivery_enqueue
+from apps.messaging import events
+from apps.messaging.models import (
+    Conversation,
+    Direction,
+    Draft,
+    DraftStatus,
+    Fan,
+    FanNote,
+    FanTag,
+    Message,
+    MessageStatus,
+    MessageTemplate,
+    Purchase,
+    PurchaseKind,
+    Source,
+)
+from apps.messaging.templating import template_render
+from apps.safety import apply_policy
+
+PREVIEW_LENGTH = 140
+LOCK_SECONDS = 90
+SPEND_FIELD = {
+    PurchaseKind.SUBSCRIPTION: "spent_subscriptions",
+    PurchaseKind.TIP: "spent_tips",
+    PurchaseKind.PPV: "spent_ppv",
+    PurchaseKind.MESSAGE: "spent_messages",
+}
+FAN_FIELDS = (
+    "username",
+    "display_name",
+    "subscribed_since",
+    "subscription_state",
+    "renew_on",
+    "subscription_expires_at",
+    "last_active_at",
+    "timezone",
+    "custom_fields",
+)
+
+
+# --- Ingest: fans and what they do ------------------------------------------------------------
+
+
+def fan_upsert(*, creator: Creator, platform: str, platform_fan_id: str, **fields) -> tuple[Fan, bool]:
+    """Create the fan or update the given fields; answers (fan, created)."""
+    unknown = set(fields) - set(FAN_FIELDS)
+    if unknown:
+        raise ValueError(f"Unknown fan fields: {sorted(unknown)}")
+    defaults = {"agency_id": creator.agency_id, **fields}
+    fan, created = Fan.objects.update_or_create(
+        creator=creator, platform=platform, platform_fan_id=platform_fan_id, defaults=defaults
+    )
+    return fan, created
+
+
+def _conversation_for(fan: Fan) -> Conversation:
+    conversation, _ = Conversation.objects.get_or_create(
+        fan=fan, defaults={"agency_id": fan.agency_id, "creator_id": fan.creator_id, "fan_value": fan.total_spent}
+    )
+    return conversation
+
+
+@transaction.atomic
+def message_receive(
+    *,
+    fan: Fan,
+    text: str,
+    media_count: int = 0,
+    platform_message_id: str = "",
+    at: datetime | None = None,
+) -> Message:
+    """Store a message from the fan; the conversation now waits for a reply. Idempotent on the
+    platform's message id."""
+    at = at or timezone.now()
+    conversation = _conversation_for(fan)
+    if platform_message_id:
+        existing = Message.objects.filter(conversation=conversation, platform_message_id=platform_message_id).first()
+        if existing is not None:
+            return existing
+    message = Message.objects.create(
+        agency_id=fan.agency_id,
+        creator_id=fan.creator_id,
+        conversation=conversation,
+        fan=fan,
+        direction=Direction.INBOUND,
+        text=text,
+        media_count=media_count,
+        source=Source.FAN,
+        status=MessageStatus.RECEIVED,
+        platform_message_id=platform_message_id,
+        created_at=at,
+        sent_at=at,
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(
+        needs_reply=True,
+        waiting_since=conversation.waiting_since if conversation.needs_reply else at,
+        unread_count=F("unread_count") + 1,
+        message_count=F("message_count") + 1,
+        last_message_at=at,
+        last_message_preview=_preview(text, media_count),
+        last_message_direction=Direction.INBOUND,
+    )
+    Fan.objects.filter(pk=fan.pk).update(last_active_at=at)
+    events.conversation_changed(agency_id=fan.agency_id, conversation_id=conversation.pk)
+    return message
+
+
+@transaction.atomic
+def purchase_record(
+    *,
+    fan: Fan,
+    kind: str,
+    amount: Decimal,
+    at: datetime | None = None,
+    message: Message | None = None,
+    platform_purchase_id: str = "",
+    currency: str | None = None,
+) -> Purchase:
+    """Record money the fan paid and add it to their spend; idempotent on the platform's id.
+    A PPV purchase tied to a message unlocks it."""
+    if kind not in SPEND_FIELD:
+        raise ApplicationError(f"Unknown purchase kind “{kind}”.", field="kind")
+    amount = Decimal(amount)
+    if amount <= 0:
+        raise ApplicationError("A purchase amount must be above zero.", field="amount")
+    if platform_purchase_id:
+        existing = Purchase.objects.filter(creator_id=fan.creator_id, platform_purchase_id=platform_purchase_id).first()
+        if existing is not None:
+            return existing
+    at = at or timezone.now()
+    purchase = Purchase.objects.create(
+        agency_id=fan.agency_id,
+        creator_id=fan.creator_id,
+        fan=fan,
+        kind=kind,
+        amount=amount,
+        currency=currency or fan.creator.currency,
+        purchased_at=at,
+        message=message,
+        platform_purchase_id=platform_purchase_id,
+    )
+    updates = {
+        SPEND_FIELD[kind]: F(SPEND_FIELD[kind]) + amount,
+        "total_spent": F("total_spent") + amount,
+        "last_active_at": at,
+    }
+    Fan.objects.filter(pk=fan.pk).update(**updates)
+    Fan.objects.filter(pk=fan.pk, last_purchase_at__isnull=True).update(last_purchase_at=at)
+    Fan.objects.filter(pk=fan.pk, last_purchase_at__lt=at).update(last_purchase_at=at)
+    unlocks = kind == PurchaseKind.PPV and message is not None and message.unlocked_at is None
+    if unlocks and Message.objects.filter(pk=message.pk, unlocked_at__isnull=True).update(unlocked_at=at):
+        Fan.objects.filter(pk=fan.pk, ppv_bought__lt=F("ppv_offered")).update(ppv_bought=F("ppv_bought") + 1)
+    Conversation.objects.filter(fan=fan).update(fan_value=F("fan_value") + amount)
+    fan.refresh_from_db()
+    events.conversation_changed(agency_id=fan.agency_id, conversation_id=None, fan_id=fan.pk)
+    return purchase
+
+
+# --- Member actions -----------------------------------------------------------------------------
+
+
+def edit_ratio(suggested: str, sent: str) -> Decimal:
+    """How much of the suggestion the member changed: 0 = sent as suggested, 1 = rewritten."""
+    ratio = difflib.SequenceMatcher(None, suggested, sent, autojunk=False).ratio()
+    return Decimal(str(round(1 - ratio, 3)))
+
+
+def new_idempotency_key() -> str:
+    return secrets.token_hex(16)
+
+
+def message_validate(*, creator: Creator, fan: Fan, text: str, ppv_price: Decimal | None, media_count: int) -> str:
+    """The text to send, or ApplicationError naming the field: empty, over the platform's limit,
+    refused by the safety policy, or a PPV price outside the creator's range."""
+    text = (text or "").strip()
+    if not text and not media_count:
+        raise ApplicationError("Write a message (or attach media) before sending.", field="text")
+    limit = text_limit(fan.platform)
+    if len(text) > limit:
+        raise ApplicationError(
+            f"This message is {len(text)} characters; {fan.get_platform_display()} allows {limit}.", field="text"
+        )
+    if ppv_price is not None:
+        if ppv_price <= 0:
+            raise ApplicationError("A PPV price must be above zero.", field="ppv_price")
+        if not creator.ppv_price_min <= ppv_price <= creator.ppv_price_max:
+            raise ApplicationError(
+                f"{creator.display_name}'s PPV prices go from {creator.ppv_price_min} to "
+                f"{creator.ppv_price_max} {creator.currency}.",
+                field="ppv_price",
+            )
+        if not media_count:
+            raise ApplicationError("A PPV message needs media to unlock.", field="ppv_price")
+    policy = apply_policy(
+        text, avoid_words=creator.avoid_words, avoid_topics=creator.avoid_topics, platform=fan.platform
+    )
+    if policy.blocked or policy.violations:
+        raise ApplicationError(f"Not sent: {policy.violations[0].message}", field="text")
+    return text
+
+
+def message_send(
+    *,
+    membership: Membership,
+    conversation: Conversation,
+    text: str,
+    ppv_price: Decimal | None = None,
+    media_count: int = 0,
+    draft: Draft | None = None,
+    template: MessageTemplate | None = None,
+    idempotency_key: str | None = None,
+    seen_message_count: int | None = None,
+) -> Message:
+    """Send a message in the creator's name, as ``membership``, through the delivery pipeline.
+
+    ``seen_message_count`` is the conversation's message count the member was looking at; when
+    the conversation moved on since (a colleague answered, the fan wrote again) the send is
+    refused with ConflictError so the member can read first. ``idempotency_key`` makes a repeated
+    submission return the first message."""
+    creator = conversation.creator
+    require(membership, Perm.SEND_MESSAGES, creator=creator)
+    key = (idempotency_key or "").strip()[:64] or new_idempotency_key()
+    existing = Message.objects.filter(agency_id=membership.agency_id, idempotency_key=key).first()
+    if existing is not None:
+        return existing
+    fan = conversation.fan
+    text = message_validate(creator=creator, fan=fan, text=text, ppv_price=ppv_price, media_count=media_count)
+    if draft is not None and draft.conversation_id != conversation.pk:
+        raise ApplicationError("That draft belongs to another conversation.", field="draft")
+    if template is not None and template.agency_id != membership.agency_id:
+        raise ApplicationError("No such template.", field="template")
+    suggested = draft.text if draft is not None else ""
+    source = Source.AI_DRAFT if draft is not None else Source.TEMPLATE if template is not None else Source.HUMAN
+    if template is not None and draft is None:
+        suggested = template_render(template.text, fan=fan, creator=creator).text
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            claim = Conversation.objects.filter(pk=conversation.pk)
+            if seen_message_count is not None:
+                claim = claim.filter(message_count=seen_message_count)
+            changed = claim.update(
+                needs_reply=False,
+                waiting_since=None,
+                unread_count=0,
+                message_count=F("message_count") + 1,
+                last_message_at=now,
+                last_message_preview=_preview(text, media_count),
+                last_message_direction=Direction.OUTBOUND,
+            )
+            if not changed:
+                raise _conflict(conversation)
+            message = Message.objects.create(
+                agency_id=membership.agency_id,
+                creator=creator,
+                conversation=conversation,
+                fan=fan,
+                direction=Direction.OUTBOUND,
+                text=text,
+                media_count=media_count,
+                ppv_price=ppv_price,
+                source=source,
+                status=MessageStatus.QUEUED,
+                sent_by=membership.user,
+                sent_by_email=membership.user.email,
+                draft=draft,
+                template=template,
+                suggested_text=suggested,
+                edit_ratio=edit_ratio(suggested, text) if suggested else None,
+                idempotency_key=key,
+                created_at=now,
+            )
+            if draft is not None:
+                Draft.objects.filter(conversation=conversation, status=DraftStatus.PENDING).update(
+                    status=DraftStatus.DISCARDED
+                )
+                Draft.objects.filter(pk=draft.pk).update(status=DraftStatus.SENT)
+            if template is not None:
+                MessageTemplate.objects.filter(pk=template.pk).update(use_count=F("use_count") + 1)
+            if ppv_price is not None:
+                Fan.objects.filter(pk=fan.pk).update(ppv_offered=F("ppv_offered") + 1)
+            delivery_enqueue(
+                agency_id=membership.agency_id,
+                creator_id=creator.pk,
+                platform=fan.platform,
+                recipient_id=fan.platform_fan_id,
+                text=text,
+                ppv_price=ppv_price,
+                media_count=media_count,
+                idempotency_key=key,
+                queue="interactive",
+                source="messaging.message",
+                source_id=message.pk,
+            )
+    except IntegrityError:
+        # The same idempotency key committed by a concurrent submission: that one was sent.
+        existing = Message.objects.filter(agency_id=membership.agency_id, idempotency_key=key).first()
+        if existing is None:
+            raise
+        return existing
+    events.conversation_changed(agency_id=membership.agency_id, conversation_id=conversation.pk)
+    return message
+
+
+def _conflict(conversation: Conversation) -> ConflictError:
+    latest = (
+        Message.objects.filter(conversation=conversation)
+        .order_by("-created_at", "-id")
+        .select_related("sent_by")
+        .first()
+    )
+    if latest is not None and latest.direction == Direction.OUTBOUND:
+        who = latest.sent_by_email or "another member"
+        text = f"{who} just answered this fan. Read the conversation again before sending."
+    else:
+        text = "The fan wrote again while you were typing. Read the new message before sending."
+    return ConflictError(text, field="text")
+
+
+def message_delivery_update(
+    *, message_id: int, status: str, platform_message_id: str = "", error: str = "", at: datetime | None = None
+) -> None:
+    """Reflect a delivery's progress on its message (called from the delivery signal receiver)."""
+    at = at or timezone.now()
+    updates: dict = {"status": status}
+    if status == MessageStatus.SENT:
+        updates["sent_at"] = at
+        updates["error"] = ""
+        if platform_message_id:
+            updates["platform_message_id"] = platform_message_id
+    elif status == MessageStatus.DELIVERED:
+        updates["delivered_at"] = at
+    elif status == MessageStatus.READ:
+        updates["read_at"] = at
+    elif status == MessageStatus.FAILED:
+        updates["error"] = error[:300]
+    message = Message.objects.filter(pk=message_id, direction=Direction.OUTBOUND).first()
+    if message is None:
+        return
+    Message.objects.filter(pk=message_id).update(**updates)
+    events.conversation_changed(agency_id=message.agency_id, conversation_id=message.conversation_id)
+
+
+def conversation_mark_read(*, membership: Membership, conversation: Conversation) -> None:
+    require(membership, Perm.VIEW, creator=conversation.creator)
+    Conversation.objects.filter(pk=conversation.pk, unread_count__gt=0).update(unread_count=0)
+
+
+def conversation_lock(*, membership: Membership, conversation: Conversation) -> tuple[bool, int | None]:
+    """Take or refresh the soft lock that shows others who is answering. Answers (taken, holder's
+    user id): another member's live lock is left alone and reported."""
+    require(membership, Perm.SEND_MESSAGES, creator=conversation.creator)
+    now = timezone.now()
+    until = now + timedelta(seconds=LOCK_SECONDS)
+    user_id = membership.user_id
+    free = Conversation.objects.filter(pk=conversation.pk).exclude(_locked_by_other(user_id, now))
+    if free.update(locked_by_id=user_id, locked_until=until):
+        events.conversation_changed(agency_id=membership.agency_id, conversation_id=conversation.pk)
+        return True, user_id
+    holder = Conversation.objects.filter(pk=conversation.pk).values_list("locked_by_id", flat=True).first()
+    return False, holder
+
+
+def conversation_unlock(*, membership: Membership, conversation: Conversation) -> None:
+    if Conversation.objects.filter(pk=conversation.pk, locked_by_id=membership.user_id).update(
+        locked_by=None, locked_until=None
+    ):
+        events.conversation_changed(agency_id=membership.agency_id, conversation_id=conversation.pk)
+
+
+def _locked_by_other(user_id: int, now: datetime) -> Q:
+    return Q(locked_by__isnull=False, locked_until__gt=now) & ~Q(locked_by_id=user_id)
+
+
+# --- Fan notes and tags ---------------------------------------------------------------------------
+
+
+def fan_note_add(*, membership: Membership, fan: Fan, text: str) -> FanNote:
+    require(membership, Perm.SEND_MESSAGES, creator=fan.creator)
+    text = (text or "").strip()
+    if not text:
+        raise ApplicationError("A note needs some text.", field="text")
+    if len(text) > 2000:
+        raise ApplicationError(f"A note holds at most 2000 characters (this one has {len(text)}).", field="text")
+    return FanNote.objects.create(agency_id=fan.agency_id, fan=fan, author=membership.user, text=text)
+
+
+def fan_tags_set(*, membership: Membership, fan: Fan, tags: list[str]) -> list[str]:
+    """Replace the fan's tags; answers the tags kept (lower-cased, unique, sorted)."""
+    require(membership, Perm.SEND_MESSAGES, creator=fan.creator)
+    names = sorted({t.strip().lower() for t in tags if t and t.strip()})
+    too_long = [n for n in names if len(n) > 40]
+    if too_long:
+        raise ApplicationError(f"A tag holds at most 40 characters: “{too_long[0][:50]}”.", field="tags")
+    if len(names) > 50:
+        raise ApplicationError("A fan holds at most 50 tags.", field="tags")
+    with transaction.atomic():
+        FanTag.objects.filter(fan=fan).exclude(name__in=names).delete()
+        have = set(FanTag.objects.filter(fan=fan).values_list("name", flat=True))
+        FanTag.objects.bulk_create(
+            [
+                FanTag(agency_id=fan.agency_id, creator_id=fan.creator_id, fan=fan, name=n)
+                for n in names
+                if n not in have
+            ]
+        )
+    return names
+
+
+def _preview(text: str, media_count: int) -> str:
+    preview = " ".join(text.split())
+    if media_count and not preview:
+        preview = "📎 media"
+    return preview[:PREVIEW_LENGTH]

@@ -1,0 +1,3 @@
+"""audit pages."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""fans pages."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""inbox pages."""
+
+urlpatterns: list = []

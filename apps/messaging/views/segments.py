@@ -1,0 +1,3 @@
+"""segments pages."""
+
+urlpatterns: list = []
