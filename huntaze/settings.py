@@ -133,6 +133,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.notifications",
     "apps.ai",
+    "apps.delivery",
     "apps.studio",
     "apps.messaging",
 ]
@@ -248,6 +249,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "purge-read-notifications": {"task": "apps.notifications.tasks.purge_read_notifications", "schedule": 24 * 3600},
     "purge-expired-shared-keys": {"task": "apps.core.tasks.purge_expired_shared_keys", "schedule": 3600},
+    "sweep-deliveries": {"task": "apps.delivery.tasks.sweep_deliveries", "schedule": 60},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
@@ -418,6 +420,22 @@ AI_BREAKER = {
 }
 AI_BUDGET_CHECKS = env_list("AI_BUDGET_CHECKS", default=[])
 AI_LEDGER_FLUSH_SECONDS = env.float("AI_LEDGER_FLUSH_SECONDS", default=1.0)
+
+# --- Delivery (apps/delivery): outbound messages to fans -----------------------------------------
+# Platform → dotted path of its connector, e.g. onlyfans=apps.integrations.onlyfans.Connector; a
+# platform not named here is served by the simulated connector (docs/delivery.md).
+DELIVERY_CONNECTORS = env.dict("DELIVERY_CONNECTORS", default={})
+DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=5)
+DELIVERY_RETRY_BASE_SECONDS = env.float("DELIVERY_RETRY_BASE_SECONDS", default=10.0)
+DELIVERY_RETRY_MAX_SECONDS = env.float("DELIVERY_RETRY_MAX_SECONDS", default=900.0)
+DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", default=120)
+DELIVERY_SWEEP_GRACE_SECONDS = env.int("DELIVERY_SWEEP_GRACE_SECONDS", default=120)
+if not 1 <= DELIVERY_MAX_ATTEMPTS <= 100:
+    raise ImproperlyConfigured("DELIVERY_MAX_ATTEMPTS must be between 1 and 100.")
+if DELIVERY_RETRY_BASE_SECONDS < 0 or DELIVERY_RETRY_MAX_SECONDS < DELIVERY_RETRY_BASE_SECONDS:
+    raise ImproperlyConfigured("DELIVERY_RETRY_BASE_SECONDS must be >= 0 and at most DELIVERY_RETRY_MAX_SECONDS.")
+if DELIVERY_LEASE_SECONDS < 4 or DELIVERY_SWEEP_GRACE_SECONDS < 1:
+    raise ImproperlyConfigured("DELIVERY_LEASE_SECONDS must be at least 4 and DELIVERY_SWEEP_GRACE_SECONDS at least 1.")
 
 # --- Logging ---------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()

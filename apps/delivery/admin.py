@@ -1,0 +1,77 @@
+"""Admin for deliveries (read-only, with the dead-letter re-queue action) and for the simulated
+platform's received messages (read-only, labelled simulated)."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+
+from apps.delivery.models import Delivery, SimulatedOutboundMessage
+from apps.delivery.services import delivery_requeue_for_staff
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # deliveries are data that must never be lost
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id", "agency", "creator", "platform", "recipient_id", "queue", "status", "attempts", "max_attempts",
+        "next_attempt_at", "sent_at", "created_at",
+    ]  # fmt: skip
+    list_filter = ["status", "queue", "platform", "agency"]
+    search_fields = ["idempotency_key", "recipient_id", "platform_message_id", "agency__name"]
+    list_select_related = ["agency", "creator"]
+    date_hierarchy = "created_at"
+    actions = ["requeue_dead"]
+
+    def get_readonly_fields(self, request, obj=None) -> list[str]:
+        return [field.name for field in Delivery._meta.fields]
+
+    def has_requeue_permission(self, request) -> bool:
+        return request.user.has_perm("delivery.change_delivery")
+
+    @admin.action(description="Re-queue selected dead deliveries", permissions=["requeue"])
+    def requeue_dead(self, request, queryset) -> None:
+        try:
+            count = delivery_requeue_for_staff(
+                user=request.user, delivery_ids=list(queryset.values_list("pk", flat=True))
+            )
+        except PermissionDenied as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return
+        skipped = queryset.count() - count
+        text = f"Re-queued {count} dead deliver{'y' if count == 1 else 'ies'}."
+        if skipped > 0:
+            text += f" {skipped} not dead, left alone."
+        self.message_user(request, text, messages.SUCCESS if count else messages.WARNING)
+
+
+@admin.register(SimulatedOutboundMessage)
+class SimulatedOutboundMessageAdmin(ReadOnlyAdmin):
+    """What the SIMULATED platform received; nothing here reached a real platform."""
+
+    list_display = [
+        "platform_message_id",
+        "agency",
+        "creator",
+        "platform",
+        "recipient_id",
+        "idempotency_key",
+        "received_at",
+    ]
+    list_filter = ["platform", "agency"]
+    search_fields = ["idempotency_key", "recipient_id", "platform_message_id", "agency__name"]
+    list_select_related = ["agency", "creator"]
+    date_hierarchy = "received_at"
+
+    def get_readonly_fields(self, request, obj=None) -> list[str]:
+        return [field.name for field in SimulatedOutboundMessage._meta.fields]

@@ -1,0 +1,101 @@
+"""The SIMULATED connector: the demo's and the tests' stand-in for OnlyFans, Fansly and the rest.
+
+It sends nothing anywhere. It stores what a platform would have received in
+``SimulatedOutboundMessage`` and answers a made-up platform message id (``sim_…``). Like a real
+idempotent send endpoint, a second send with the same agency and idempotency key answers the
+first message's id and stores nothing new, so a delivery re-sent after a worker was killed is
+still one message on the "platform".
+
+Faults are chosen by the data, never by patching code: a recipient id (the fan's platform id)
+starting with
+
+- ``fail-permanent`` → ``PermanentSendError`` (the fan blocked the creator), on every attempt;
+- ``fail-retry-<n>`` → ``RetryableSendError`` on the first ``n`` attempts, then sent;
+- ``fail-retry`` (no number) → ``RetryableSendError`` on every attempt;
+- ``fail-ratelimit-<s>`` → ``RetryableSendError(retry_after=s)`` on the first attempt, then sent;
+- ``slow-<s>`` → stores the message, then waits ``s`` seconds before answering (a platform that
+  accepted the message while the worker is about to be killed).
+
+It enforces the platform's text limit as a platform would (``PermanentSendError``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.delivery.connectors import Connector, PermanentSendError, RetryableSendError, SendResult
+from apps.delivery.models import Delivery, SimulatedOutboundMessage
+
+_RETRY_N = re.compile(r"fail-retry-(\d+)")
+_RATE_LIMIT = re.compile(r"fail-ratelimit-(\d+(?:\.\d+)?)")
+_SLOW = re.compile(r"slow-(\d+(?:\.\d+)?)")
+
+
+class SimulatedConnector(Connector):
+    """Stores outbound messages in the database instead of sending them (simulated)."""
+
+    def send(self, delivery: Delivery) -> SendResult:
+        self._fault_before_send(delivery)
+        if len(delivery.text) > self.max_text_length:
+            raise PermanentSendError(
+                f"The simulated {self.platform} refused a {len(delivery.text)}-character message "
+                f"(limit {self.max_text_length})."
+            )
+        message = self._store(delivery)
+        slow = _SLOW.match(delivery.recipient_id)
+        if slow:
+            time.sleep(float(slow.group(1)))
+        return SendResult(platform_message_id=message.platform_message_id, sent_at=message.received_at)
+
+    def _fault_before_send(self, delivery: Delivery) -> None:
+        recipient, attempt = delivery.recipient_id, delivery.attempts
+        if recipient.startswith("fail-permanent"):
+            raise PermanentSendError("The simulated platform refused the message: the fan has blocked this creator.")
+        match = _RETRY_N.match(recipient)
+        if match and attempt <= int(match.group(1)):
+            raise RetryableSendError(f"The simulated platform is unavailable (attempt {attempt}).")
+        if recipient.startswith("fail-retry") and not match:
+            raise RetryableSendError(f"The simulated platform is unavailable (attempt {attempt}).")
+        match = _RATE_LIMIT.match(recipient)
+        if match and attempt <= 1:
+            seconds = float(match.group(1))
+            raise RetryableSendError(
+                f"The simulated platform is rate limiting: retry after {seconds:g} s.", retry_after=seconds
+            )
+
+    def _store(self, delivery: Delivery) -> SimulatedOutboundMessage:
+        existing = self._existing(delivery)
+        if existing is not None:
+            return existing
+        try:
+            with transaction.atomic():
+                return SimulatedOutboundMessage.objects.create(
+                    agency_id=delivery.agency_id,
+                    creator_id=delivery.creator_id,
+                    platform=delivery.platform,
+                    recipient_id=delivery.recipient_id,
+                    text=delivery.text,
+                    ppv_price=delivery.ppv_price,
+                    media_count=delivery.media_count,
+                    idempotency_key=delivery.idempotency_key,
+                    platform_message_id=f"sim_{uuid.uuid4().hex[:24]}",
+                    received_at=timezone.now(),
+                )
+        except IntegrityError:  # the same key sent at the same moment by another worker
+            existing = self._existing(delivery)
+            if existing is None:
+                raise
+            return existing
+
+    @staticmethod
+    def _existing(delivery: Delivery) -> SimulatedOutboundMessage | None:
+        return (
+            SimulatedOutboundMessage.objects.for_agency(delivery.agency_id)
+            .filter(idempotency_key=delivery.idempotency_key)
+            .first()
+        )
