@@ -127,6 +127,9 @@ INSTALLED_APPS = [
     "ninja",
     "csp",
     "django_otp",
+    # Two factor uses its own devices (apps.accounts: AuthenticatorDevice, RecoveryCodeDevice, secrets
+    # encrypted or hashed). These two plugins stay installed because accounts migration 0007 reads
+    # their tables to move older devices out; they can go once that migration is squashed away.
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "apps.core",

@@ -1,13 +1,19 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import Count
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.models import (
     Agency,
     ApiToken,
+    AuthenticatorDevice,
     Creator,
     CreatorAssignment,
     Invitation,
     Membership,
+    RecoveryCode,
+    RecoveryCodeDevice,
     User,
     UserSession,
 )
@@ -123,4 +129,67 @@ class UserSessionAdmin(admin.ModelAdmin):
     readonly_fields = ["user", "created_at", "last_seen_at", "ip_address", "user_agent"]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+# django-otp's own device admins show the TOTP seed (and a QR code of it) and the recovery codes,
+# and would let staff make devices with plain secrets; two factor uses the devices below instead.
+for plain_device in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(plain_device):
+        admin.site.unregister(plain_device)
+
+
+class SecondFactorDeviceAdmin(admin.ModelAdmin):
+    """Read-only, secrets hidden: staff see whether a user has a device and may delete it, for a
+    user who lost both phone and recovery codes (they then set two factor up again)."""
+
+    list_display = ["user", "name", "confirmed", "created_at", "last_used_at", "throttling_failure_count"]
+    list_filter = ["confirmed"]
+    search_fields = ["user__email"]
+    list_select_related = ["user"]
+    fields = ["user", "name", "confirmed", "created_at", "last_used_at", "throttling_failure_count"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AuthenticatorDevice)
+class AuthenticatorDeviceAdmin(SecondFactorDeviceAdmin):
+    """The seed (``key``) is never shown, not even encrypted."""
+
+
+@admin.register(RecoveryCodeDevice)
+class RecoveryCodeDeviceAdmin(SecondFactorDeviceAdmin):
+    """Shows how many codes are left, never the codes or their hashes."""
+
+    list_display = [*SecondFactorDeviceAdmin.list_display, "codes_left"]
+    fields = [*SecondFactorDeviceAdmin.fields, "codes_left"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(codes_count=Count("codes"))
+
+    @admin.display(description="codes left", ordering="codes_count")
+    def codes_left(self, device: RecoveryCodeDevice) -> int:
+        return device.codes_count
+
+
+@admin.register(RecoveryCode)
+class RecoveryCodeAdmin(admin.ModelAdmin):
+    """Whose unused codes these are; the salt and the hash stay hidden."""
+
+    list_display = ["device", "id"]
+    search_fields = ["device__user__email"]
+    list_select_related = ["device__user"]
+    fields = ["device"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

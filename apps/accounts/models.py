@@ -1,4 +1,5 @@
-"""Accounts and tenancy: users, agencies (the tenant), memberships, creators.
+"""Accounts and tenancy: users, agencies (the tenant), memberships, creators; and a user's
+second-factor devices (an authenticator app, recovery codes) with their secrets protected at rest.
 
 Every tenant-owned row carries an indexed ``agency`` foreign key and is read through a scoped
 queryset (``for_agency``) in selectors; there is no other sanctioned way to reach tenant data.
@@ -8,15 +9,24 @@ context (last owner, who may grant what) live in services.py.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
+import time
 import zoneinfo
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+from django_otp.oath import TOTP
+
+from apps.core.crypto import EncryptedTextField
 
 
 class UserManager(BaseUserManager):
@@ -323,3 +333,116 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} since {self.created_at:%Y-%m-%d %H:%M}"
+
+
+# --- Second-factor devices -------------------------------------------------------------------
+# Our own django-otp devices rather than its TOTPDevice and StaticDevice, which keep the TOTP seed
+# in plain hex and recovery codes in plain text. They plug into django-otp unchanged (verify_token,
+# OTPMiddleware, the session's persistent id); the rules around them live in two_factor.py.
+
+
+def totp_key_new() -> str:
+    """A new TOTP seed: 20 random bytes (160 bits, RFC 4226's recommendation), hex."""
+    return secrets.token_hex(20)
+
+
+class AuthenticatorDevice(TimestampMixin, ThrottlingMixin, Device):
+    """An authenticator app (TOTP, RFC 6238). Field for field django-otp's ``TOTPDevice``, except
+    that the seed is Fernet-encrypted at rest (``EncryptedTextField``, ``ENCRYPTION_KEYS``; moved
+    to the newest key by ``rotate_encryption_keys``). It is never shown after set-up."""
+
+    key = EncryptedTextField(default=totp_key_new, help_text="The TOTP seed, hex; stored encrypted.")
+    step = models.PositiveSmallIntegerField(default=30, help_text="The time step in seconds.")
+    t0 = models.BigIntegerField(default=0, help_text="The Unix time at which to begin counting steps.")
+    digits = models.PositiveSmallIntegerField(choices=[(6, 6), (8, 8)], default=6)
+    tolerance = models.PositiveSmallIntegerField(default=1, help_text="Time steps in the past or future allowed.")
+    drift = models.SmallIntegerField(default=0, help_text="Time steps the app is known to be off our clock.")
+    last_t = models.BigIntegerField(default=-1, help_text="The time step of the last accepted code (never reused).")
+
+    class Meta(Device.Meta):
+        verbose_name = "authenticator app"
+
+    @property
+    def bin_key(self) -> bytes:
+        return bytes.fromhex(self.key)
+
+    def get_throttle_factor(self) -> int:
+        return getattr(settings, "OTP_TOTP_THROTTLE_FACTOR", 1)
+
+    def verify_token(self, token) -> bool:
+        """django-otp's ``TOTPDevice.verify_token`` (1.7): a code within ``tolerance`` steps of
+        now and later than the last accepted one; drift kept in sync (``OTP_TOTP_SYNC``);
+        throttled. Saves only the counters, so the seed is not re-encrypted on every attempt."""
+        if not self.verify_is_allowed()[0]:
+            return False
+        try:
+            code = int(token)
+        except (TypeError, ValueError):
+            verified = False
+        else:
+            totp = TOTP(self.bin_key, self.step, self.t0, self.digits, self.drift)
+            totp.time = time.time()
+            verified = totp.verify(code, self.tolerance, self.last_t + 1)
+        if verified:
+            self.last_t = totp.t()
+            if getattr(settings, "OTP_TOTP_SYNC", True):
+                self.drift = totp.drift
+            self.throttle_reset(commit=False)
+            self.set_last_used_timestamp(commit=False)
+            self.save(update_fields=[*_THROTTLE_FIELDS, "last_used_at", "last_t", "drift"])
+        else:
+            self.throttle_increment(commit=False)
+            self.save(update_fields=_THROTTLE_FIELDS)
+        return verified
+
+
+_THROTTLE_FIELDS = ["throttling_failure_timestamp", "throttling_failure_count"]
+
+
+def recovery_code_digest(code: str, *, salt: str) -> str:
+    """SHA-256 of a recovery code with its own salt. A fast hash is enough for random codes of
+    80 bits; a slow password hash would cost seconds per attempt over ten codes."""
+    return hashlib.sha256(bytes.fromhex(salt) + code.encode()).hexdigest()
+
+
+class RecoveryCodeDevice(TimestampMixin, ThrottlingMixin, Device):
+    """A user's recovery codes, each accepted once instead of an authenticator code. Like
+    django-otp's ``StaticDevice``, but the codes are stored hashed (``RecoveryCode``)."""
+
+    class Meta(Device.Meta):
+        verbose_name = "recovery codes"
+        verbose_name_plural = "recovery codes"
+
+    def get_throttle_factor(self) -> int:
+        return getattr(settings, "OTP_STATIC_THROTTLE_FACTOR", 1)
+
+    def verify_token(self, token) -> bool:
+        """Compares with every code in constant time (no early exit); the matching code is used
+        up by deleting its row, and only the request that deletes it is let in."""
+        if not self.verify_is_allowed()[0]:
+            return False
+        match = None
+        for code in self.codes.all():
+            if hmac.compare_digest(recovery_code_digest(str(token), salt=code.salt), code.digest):
+                match = code
+        used = match is not None and RecoveryCode.objects.filter(pk=match.pk).delete()[0] == 1
+        if used:
+            self.throttle_reset(commit=False)
+            self.set_last_used_timestamp(commit=False)
+            self.save(update_fields=[*_THROTTLE_FIELDS, "last_used_at"])
+        else:
+            self.throttle_increment(commit=False)
+            self.save(update_fields=_THROTTLE_FIELDS)
+        return used
+
+
+class RecoveryCode(models.Model):
+    """One unused recovery code, as a salted SHA-256: the code itself is shown once and never
+    stored."""
+
+    device = models.ForeignKey(RecoveryCodeDevice, on_delete=models.CASCADE, related_name="codes")
+    salt = models.CharField(max_length=32)
+    digest = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"recovery code of {self.device}"

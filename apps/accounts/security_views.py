@@ -27,12 +27,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
-from django_otp.plugins.otp_static.models import StaticDevice
 
 from apps.accounts import sessions, two_factor
 from apps.accounts.decorators import member_required
 from apps.accounts.forms import LoginForm, SecondFactorForm, TotpConfirmForm, TwoFactorProofForm
-from apps.accounts.models import User
+from apps.accounts.models import RecoveryCodeDevice, User
 from apps.core.errors import ApplicationError, form_add_error
 
 PENDING = "huntaze_two_factor_pending"
@@ -87,7 +86,7 @@ def login_code(request: HttpRequest) -> HttpResponse:
             del request.session[PENDING]
             user.otp_device = device  # django_otp's user_logged_in receiver marks the session verified
             login(request, user, backend=pending["backend"])
-            if isinstance(device, StaticDevice):
+            if isinstance(device, RecoveryCodeDevice):
                 left = two_factor.recovery_codes_left(user=user)
                 messages.warning(request, f"You used a recovery code; {left} left. Make new ones in Settings.")
             return redirect(_safe_next(request, pending["next"]) or "core:dashboard")

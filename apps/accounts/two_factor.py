@@ -1,10 +1,20 @@
 """Two-factor sign-in: an authenticator app (TOTP) with ten one-time recovery codes, on
-django-otp's devices; and an agency's requirement that every member use it.
+django-otp; and an agency's requirement that every member use it.
 
-A user has two factor on when they have a confirmed ``TOTPDevice``; their recovery codes are the
-tokens of their one ``StaticDevice``, each accepted once. django-otp throttles each device
-(``OTP_TOTP_THROTTLE_FACTOR``: after n wrong codes in a row, every code is refused for
-2^(n-1) seconds). Rules the database cannot state, enforced here:
+A user has two factor on when they have a confirmed ``AuthenticatorDevice``; their recovery codes
+are the ``RecoveryCode`` rows of their one ``RecoveryCodeDevice``, each accepted once. Both are
+our own django-otp devices (apps/accounts/models.py), not django-otp's ``TOTPDevice`` and
+``StaticDevice``: those store the secrets in plain text, and a concrete model's field cannot be
+swapped for an encrypted one (a subclass would keep the plain column in the parent table).
+
+Secrets at rest: the TOTP seed is Fernet-encrypted with ``ENCRYPTION_KEYS`` (apps/core/crypto.py)
+and shown only during set-up; a recovery code is stored as a salted SHA-256 and shown only when
+made. Neither is ever logged. Migration ``0007_second_factor_secrets_at_rest`` moved the devices
+made before out of django-otp's tables.
+
+django-otp throttles each device (``OTP_TOTP_THROTTLE_FACTOR``, ``OTP_STATIC_THROTTLE_FACTOR``:
+after n wrong codes in a row, every code is refused for 2^(n-1) seconds) and marks the session
+verified. Rules the database cannot state, enforced here:
 
 - owners and managers may turn it on, and so may every member of an agency that requires it;
 - turning it off, or new recovery codes, needs a current code or the password;
@@ -19,18 +29,28 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from base64 import b32encode
+from urllib.parse import quote, urlencode
 
 import segno
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
 from django_otp import verify_token
 from django_otp.models import Device
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from apps.accounts.models import Agency, Membership, Role, User
+from apps.accounts.models import (
+    Agency,
+    AuthenticatorDevice,
+    Membership,
+    RecoveryCode,
+    RecoveryCodeDevice,
+    Role,
+    User,
+    recovery_code_digest,
+)
 from apps.core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -42,12 +62,12 @@ TOTP_PATTERN = re.compile(r"^\d{6}$")
 # --- Reads -----------------------------------------------------------------------------------
 
 
-def two_factor_device(*, user: User) -> TOTPDevice | None:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).first()
+def two_factor_device(*, user: User) -> AuthenticatorDevice | None:
+    return AuthenticatorDevice.objects.filter(user=user, confirmed=True).first()
 
 
 def two_factor_enabled(*, user: User) -> bool:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return AuthenticatorDevice.objects.filter(user=user, confirmed=True).exists()
 
 
 def agencies_requiring_two_factor(*, user: User) -> list[Agency]:
@@ -61,15 +81,28 @@ def two_factor_allowed(*, user: User) -> bool:
 
 
 def recovery_codes_left(*, user: User) -> int:
-    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+    return RecoveryCode.objects.filter(device__user=user, device__confirmed=True).count()
 
 
-def totp_qr_data_uri(device: TOTPDevice) -> str:
+def totp_config_url(device: AuthenticatorDevice) -> str:
+    """The otpauth:// URL an authenticator app scans (Google's Key Uri Format, as django-otp's
+    ``TOTPDevice.config_url`` makes it). It holds the seed: shown during set-up only."""
+    issuer = str(getattr(settings, "OTP_TOTP_ISSUER", "") or "").replace(":", "")
+    label = device.user.get_username()
+    secret = b32encode(device.bin_key).decode()
+    params = {"secret": secret, "algorithm": "SHA1", "digits": device.digits, "period": device.step}
+    if issuer:
+        label = f"{issuer}:{label}"
+        params["issuer"] = issuer
+    return f"otpauth://totp/{quote(label)}?{urlencode(params, quote_via=quote)}"
+
+
+def totp_qr_data_uri(device: AuthenticatorDevice) -> str:
     """The otpauth:// URL as an SVG data URI (allowed by the policy's img-src data:)."""
-    return segno.make(device.config_url, error="m").svg_data_uri(scale=5, border=2)
+    return segno.make(totp_config_url(device), error="m").svg_data_uri(scale=5, border=2)
 
 
-def totp_manual_key(device: TOTPDevice) -> str:
+def totp_manual_key(device: AuthenticatorDevice) -> str:
     key = b32encode(device.bin_key).decode().rstrip("=")
     return " ".join(key[i : i + 4] for i in range(0, len(key), 4))
 
@@ -77,27 +110,27 @@ def totp_manual_key(device: TOTPDevice) -> str:
 # --- Writes ----------------------------------------------------------------------------------
 
 
-def totp_setup_start(*, user: User) -> TOTPDevice:
+def totp_setup_start(*, user: User) -> AuthenticatorDevice:
     """A new, unconfirmed authenticator for the user to scan (any earlier unconfirmed one goes)."""
     if not two_factor_allowed(user=user):
         raise PermissionDenied("Two-factor sign-in is for owners and managers, or members of an agency requiring it.")
-    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
-    return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    AuthenticatorDevice.objects.filter(user=user, confirmed=False).delete()
+    return AuthenticatorDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
 
 
-def totp_setup_pending(*, user: User) -> TOTPDevice | None:
-    return TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
+def totp_setup_pending(*, user: User) -> AuthenticatorDevice | None:
+    return AuthenticatorDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
 
 
 @transaction.atomic
-def totp_setup_confirm(*, user: User, device: TOTPDevice, code: str) -> list[str]:
+def totp_setup_confirm(*, user: User, device: AuthenticatorDevice, code: str) -> list[str]:
     """Confirm the authenticator with a code it shows; returns the new recovery codes (shown once)."""
-    device = TOTPDevice.objects.select_for_update().get(pk=device.pk, user=user, confirmed=False)
+    device = AuthenticatorDevice.objects.select_for_update().get(pk=device.pk, user=user, confirmed=False)
     if not device.verify_is_allowed()[0]:
         raise ApplicationError("Too many wrong codes. Wait a minute and try again.", field="code")
     if not device.verify_token(_digits(code)):
         raise ApplicationError("That code is not right. Check the time on your phone and try again.", field="code")
-    TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+    AuthenticatorDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
     device.confirmed = True
     device.save(update_fields=["confirmed"])
     logger.info("user %s turned on two-factor sign-in", user.pk)
@@ -116,8 +149,8 @@ def two_factor_disable(*, user: User, proof: str) -> None:
     if requiring:
         raise ApplicationError(f"{requiring[0].name} requires two-factor sign-in for all members.")
     _require_proof(user=user, proof=proof)
-    TOTPDevice.objects.filter(user=user).delete()
-    StaticDevice.objects.filter(user=user).delete()
+    AuthenticatorDevice.objects.filter(user=user).delete()
+    RecoveryCodeDevice.objects.filter(user=user).delete()
     logger.info("user %s turned off two-factor sign-in", user.pk)
 
 
@@ -128,14 +161,14 @@ def second_factor_verify(*, user: User, code: str) -> Device | None:
     if TOTP_PATTERN.match(_digits(code)):
         device = two_factor_device(user=user)
         return verify_token(user, device.persistent_id, _digits(code)) if device else None
-    static = StaticDevice.objects.filter(user=user, confirmed=True).first()
-    if static is None:
+    recovery = RecoveryCodeDevice.objects.filter(user=user, confirmed=True).first()
+    if recovery is None:
         return None
-    return verify_token(user, static.persistent_id, code.lower().replace(" ", "").replace("-", ""))
+    return verify_token(user, recovery.persistent_id, code.lower().replace(" ", "").replace("-", ""))
 
 
 def second_factor_throttled(*, user: User) -> bool:
-    devices = [two_factor_device(user=user), StaticDevice.objects.filter(user=user).first()]
+    devices = [two_factor_device(user=user), RecoveryCodeDevice.objects.filter(user=user).first()]
     return any(device is not None and not device.verify_is_allowed()[0] for device in devices)
 
 
@@ -163,8 +196,14 @@ def _require_proof(*, user: User, proof: str) -> None:
 
 
 def _new_recovery_codes(*, user: User) -> list[str]:
-    StaticDevice.objects.filter(user=user).delete()
-    device = StaticDevice.objects.create(user=user, name="Recovery codes", confirmed=True)
-    codes = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
-    StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    """Ten new codes of 16 base32 letters (80 random bits, which makes a salted SHA-256 enough),
+    returned to be shown once; only their hashes are kept."""
+    RecoveryCodeDevice.objects.filter(user=user).delete()
+    device = RecoveryCodeDevice.objects.create(user=user, name="Recovery codes", confirmed=True)
+    codes = [b32encode(secrets.token_bytes(10)).decode().lower() for _ in range(RECOVERY_CODE_COUNT)]
+    salts = [secrets.token_hex(16) for _ in codes]
+    RecoveryCode.objects.bulk_create(
+        RecoveryCode(device=device, salt=salt, digest=recovery_code_digest(code, salt=salt))
+        for code, salt in zip(codes, salts, strict=True)
+    )
     return codes

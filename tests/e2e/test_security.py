@@ -114,8 +114,7 @@ def test_admin_and_api_docs_run_under_their_policy(server, browser):
 
 
 def test_two_factor_set_up_and_login_in_the_browser(server, browser):
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
+    from apps.accounts.models import AuthenticatorDevice
     from tests.accounts.test_two_factor import code_now
 
     world = build_world("Twofa")
@@ -126,7 +125,7 @@ def test_two_factor_set_up_and_login_in_the_browser(server, browser):
     qr = page.get_by_alt_text("QR code for your authenticator app")
     qr.wait_for()
     assert page.evaluate("img => img.naturalWidth", qr.element_handle()) > 0  # img-src data: allows it
-    device = TOTPDevice.objects.get(user=world.owner.user, confirmed=False)
+    device = AuthenticatorDevice.objects.get(user=world.owner.user, confirmed=False)
     page.get_by_label("Code from the app").fill(code_now(device))
     page.get_by_role("button", name="Turn on").click()
     page.get_by_text("Save your recovery codes now.").wait_for()
