@@ -32,7 +32,7 @@ seed: migrate
 
 run: seed
 	@echo "Huntaze is starting at http://127.0.0.1:8000 (web, worker and beat; Ctrl-C stops all three)"
-	DEBUG=$${DEBUG:-true} PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile start
+	DEBUG=$${DEBUG:-true} SIMULATE_FANS=$${SIMULATE_FANS:-true} PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile start
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -253,7 +253,11 @@ CELERY_BEAT_SCHEDULE = {
     "purge-read-notifications": {"task": "apps.notifications.tasks.purge_read_notifications", "schedule": 24 * 3600},
     "purge-expired-shared-keys": {"task": "apps.core.tasks.purge_expired_shared_keys", "schedule": 3600},
     "sweep-deliveries": {"task": "apps.delivery.tasks.sweep_deliveries", "schedule": 60},
+    "simulate-fans": {"task": "apps.messaging.tasks.simulate_fans_tick", "schedule": 30},
 }
+# SIMULATED fans for the demo (apps/messaging/simulation.py): beat's simulate-fans entry makes the
+# demo agency's fans write, subscribe and buy every 30 s. `make run` turns it on; never in production.
+SIMULATE_FANS = env_bool("SIMULATE_FANS", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep LOGGING below (JSON in production) in workers
