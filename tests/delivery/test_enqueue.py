@@ -9,17 +9,7 @@ import pytest
 from apps.core.errors import ApplicationError
 from apps.delivery.connectors import PLATFORM_LIMITS, text_limit
 from apps.delivery.models import Delivery
-from tests.delivery.conftest import enqueue
-
-
-def dispatched(callbacks) -> list[tuple[tuple, dict]]:
-    """(args, options) of each deliver task published by the captured on-commit callbacks."""
-    found = []
-    for callback in callbacks:
-        keywords = dict(getattr(callback, "keywords", {}) or {})
-        if getattr(getattr(callback, "func", None), "__self__", None) is not None and "args" in keywords:
-            found.append((keywords.pop("args"), keywords))
-    return found
+from tests.delivery.conftest import dispatched, enqueue
 
 
 @pytest.mark.parametrize(

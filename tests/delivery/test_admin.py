@@ -1,0 +1,64 @@
+"""The delivery admin: read-only lists with filters and search, and the dead-letter re-queue action."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib import admin
+from django.test import Client
+from django.urls import reverse
+
+from apps.delivery.models import Delivery, SimulatedOutboundMessage
+from apps.delivery.tasks import deliver
+from tests.accounts.factories import UserFactory
+from tests.delivery.conftest import enqueue
+
+
+@pytest.fixture
+def staff_client(db):
+    client = Client()
+    client.force_login(
+        UserFactory(is_staff=True, is_superuser=True), backend="django.contrib.auth.backends.ModelBackend"
+    )
+    return client
+
+
+def test_both_models_are_registered_and_labelled(world, staff_client):
+    assert Delivery in admin.site._registry and SimulatedOutboundMessage in admin.site._registry
+    assert "simulated" in str(SimulatedOutboundMessage._meta.verbose_name_plural)
+    delivery = enqueue(world, recipient_id="fan-velvet")
+    deliver(delivery.pk)
+    for model in (Delivery, SimulatedOutboundMessage):
+        url = reverse(f"admin:delivery_{model._meta.model_name}_changelist")
+        page = staff_client.get(url, {"q": "fan-velvet"})
+        assert page.status_code == 200 and "fan-velvet" in page.content.decode()
+    page = staff_client.get(reverse("admin:delivery_delivery_changelist"), {"status": "sent", "queue": "interactive"})
+    assert page.status_code == 200
+    assert (
+        "simulated platform"
+        in staff_client.get(reverse("admin:delivery_simulatedoutboundmessage_changelist")).content.decode()
+    )
+    change = staff_client.get(reverse("admin:delivery_delivery_change", args=[delivery.pk]))
+    assert change.status_code == 200 and 'name="status"' not in change.content.decode()  # read-only
+
+
+def test_the_requeue_action_sends_dead_deliveries_again_and_leaves_the_others(world, staff_client, settings):
+    settings.DELIVERY_RETRY_BASE_SECONDS = settings.DELIVERY_RETRY_MAX_SECONDS = 0
+    settings.DELIVERY_MAX_ATTEMPTS = 1
+    dead = enqueue(world, recipient_id="fail-retry-1-fan")
+    sent = enqueue(world)
+    assert (deliver(dead.pk), deliver(sent.pk)) == ("dead", "sent")
+    response = staff_client.post(
+        reverse("admin:delivery_delivery_changelist"),
+        {"action": "requeue_dead", "_selected_action": [dead.pk, sent.pk]},
+        follow=True,
+    )
+    assert "Re-queued 1 dead delivery. 1 not dead, left alone." in response.content.decode()
+    assert Delivery.objects.get(pk=dead.pk).status == "pending"
+    assert deliver(dead.pk) == "sent"
+    assert Delivery.objects.get(pk=sent.pk).attempts == 1
+
+
+def test_staff_without_the_change_permission_get_no_requeue_action(world, db):
+    client = Client()
+    client.force_login(UserFactory(is_staff=True), backend="django.contrib.auth.backends.ModelBackend")
+    assert client.get(reverse("admin:delivery_delivery_changelist")).status_code == 403
