@@ -5,7 +5,8 @@ The session itself (who is logged in) lives in Django's session store (``SESSION
 browser). It is written at login (``session_started``, on Django's ``user_logged_in``) and then by
 ``SessionActivityMiddleware`` (apps/accounts/middleware.py) at most every ``TOUCH_INTERVAL``, so
 an ordinary page costs no extra query. Ending a session deletes it from the store, which logs that browser out
-on its next request; the row goes with it.
+on its next request, and closes its open websockets at once (apps/accounts/realtime.py); the row
+goes with it.
 
 Rows whose session has gone by itself (expired, logged out, key cycled at a password change)
 are left out of the user's list and deleted the next time one of their sessions starts.
@@ -23,6 +24,7 @@ from django.http import Http404, HttpRequest
 from django.utils import timezone
 
 from apps.accounts.models import User, UserSession
+from apps.accounts.realtime import sockets_close_for_sessions
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +36,8 @@ def _store(session_key: str | None = None) -> SessionBase:
     return import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
 
 
-def _alive(session_key: str) -> bool:
+def session_alive(session_key: str) -> bool:
+    """Whether the session is still in the store (not ended, logged out or expired)."""
     return _store().exists(session_key)
 
 
@@ -79,6 +82,7 @@ def user_session_end(*, user: User, user_session: UserSession) -> None:
     """Log one of the user's sessions out: delete it from the store, and its row."""
     _store().delete(user_session.session_key)
     user_session.delete()
+    sockets_close_for_sessions([user_session.session_key])
     logger.info("session %s of user %s ended by the user", user_session.pk, user.pk)
 
 
@@ -90,12 +94,20 @@ def user_sessions_end_all(*, user: User, keep: str | None = None) -> int:
     for row in rows:
         store.delete(row.session_key)
     UserSession.objects.filter(pk__in=[row.pk for row in rows]).delete()
+    sockets_close_for_sessions([row.session_key for row in rows])
     logger.info("user %s ended %d sessions (%s)", user.pk, len(rows), "all" if keep is None else "all but this one")
     return len(rows)
 
 
+def session_ended(sender: type, request: HttpRequest | None, user: User | None, **kwargs: object) -> None:
+    """Receiver of ``user_logged_out``: the websockets of the session that logged out close too."""
+    session = getattr(request, "session", None)
+    if session is not None and session.session_key:
+        sockets_close_for_sessions([session.session_key])
+
+
 def _drop_gone(*, user: User) -> None:
-    gone = [row.pk for row in UserSession.objects.filter(user=user) if not _alive(row.session_key)]
+    gone = [row.pk for row in UserSession.objects.filter(user=user) if not session_alive(row.session_key)]
     if gone:
         UserSession.objects.filter(pk__in=gone).delete()
 
@@ -107,7 +119,7 @@ def user_session_list(*, user: User) -> list[UserSession]:
     """The user's sessions that are still in the store, most recently used first (one store
     lookup per row: a user has a handful)."""
     rows = list(UserSession.objects.filter(user=user).order_by("-last_seen_at"))
-    return [row for row in rows if _alive(row.session_key)]
+    return [row for row in rows if session_alive(row.session_key)]
 
 
 def user_session_get_for_user(*, user: User, session_id: int) -> UserSession:

@@ -2,8 +2,9 @@
 
 The client receives ready-to-swap HTML fragments (out-of-band swaps into the toast region),
 rendered with autoescaping from stored notifications. Only the logged-in user's own group is
-joined, for the agency of the membership current at connect; messages for another agency are
-dropped. The membership is read again before each notification is pushed: once it is gone (the
+joined, for the agency of the membership current at connect (the session must be live and have
+passed the agency's second factor: apps/accounts/realtime.py; ending it closes the socket);
+messages for another agency are dropped. The membership is read again before each notification is pushed: once it is gone (the
 member was removed, or the user deactivated) the socket is closed with 4403 and nothing more is
 sent. The socket never acts on what the client sends.
 """
@@ -12,37 +13,29 @@ from __future__ import annotations
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from apps.accounts.middleware import SESSION_AGENCY
-from apps.accounts.selectors import membership_current
+from apps.accounts.realtime import CLOSE_FORBIDDEN, MemberSocketMixin
 from apps.core.asyncdb import database_call
 from apps.core.logging import new_request_id, set_request_id
 from apps.notifications.selectors import notification_recipient_is_member
 from apps.notifications.services import user_group
 
-CLOSE_FORBIDDEN = 4403
 
-
-class NotificationConsumer(AsyncWebsocketConsumer):
+class NotificationConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
     agency_id: int | None = None
 
     async def connect(self) -> None:
         headers = dict(self.scope.get("headers") or [])
         set_request_id(new_request_id(headers.get(b"x-request-id", b"").decode("latin-1")))
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_FORBIDDEN)
-            return
-        session = self.scope.get("session") or {}
-        membership = await database_call(membership_current)(user=user, agency_id=session.get(SESSION_AGENCY))
+        membership = await self.member_connect()
         if membership is None:
-            await self.close(code=CLOSE_FORBIDDEN)
             return
         self.agency_id = membership.agency_id
-        self.group = user_group(user.pk)
+        self.group = user_group(membership.user_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
+        await self.member_disconnect()
         await self._leave()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

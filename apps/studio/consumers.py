@@ -7,6 +7,8 @@ FLUSH_SECONDS, flushed by a timer so no text waits for the next token), then
 the rendered result or the error with the partial text kept. One generation at a time per
 socket; cancel (or closing the tab) cancels the upstream call.
 
+Connecting needs a live session that passed the agency's second factor when it requires one, and
+a membership (apps/accounts/realtime.py); ending the session closes the socket at once.
 Permissions hold for the whole life of the socket, not only at connect: every generate message
 re-reads the membership and the creator (two small queries) before anything runs, so a member
 removed or demoted to viewer mid-session gets the socket closed with 4403, and a chatter
@@ -34,9 +36,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 from django.utils.html import escape
 
+from apps.accounts.realtime import CLOSE_FORBIDDEN, MemberSocketMixin
 from apps.core.asyncdb import database_call
 
-CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_SLOW = 4408  # the client stopped reading (the send buffer passed MAX_PENDING_BYTES)
 FLUSH_SECONDS = 0.005
 STARTS_AT_ONCE = 2  # generation starts per process in their thread hop at the same time
@@ -53,28 +55,16 @@ def _starts() -> asyncio.Semaphore:
     return semaphore
 
 
-class StudioConsumer(AsyncWebsocketConsumer):
+class StudioConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_FORBIDDEN)
-            return
-        self.membership = await self._membership()
-        if self.membership is None:
-            await self.close(code=CLOSE_FORBIDDEN)
-            return
         self.task: asyncio.Task | None = None
+        self.membership = await self.member_connect()
+        if self.membership is None:
+            return
         await self.accept()
 
-    @database_call
-    def _membership(self):
-        from apps.accounts.middleware import SESSION_AGENCY
-        from apps.accounts.selectors import membership_current
-
-        session = self.scope.get("session") or {}
-        return membership_current(user=self.scope["user"], agency_id=session.get(SESSION_AGENCY))
-
     async def disconnect(self, code: int) -> None:
+        await self.member_disconnect()
         await self._cancel()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
