@@ -16,7 +16,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 from typing import IO, Any
 
 from django.db import IntegrityError, transaction
@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Creator, Membership
 from apps.accounts.permissions import Perm, require
+from apps.core.csvfiles import column_name, parse_datetime, parse_money, read_csv_upload
 from apps.core.errors import ApplicationError, ConflictError
 from apps.studio.analytics import creator_zone, invalidate_trends, tag_key
 from apps.studio.models import Category, Platform, Post
@@ -36,7 +37,6 @@ OPTIONAL_COLUMNS = (
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 MEDIA_TYPES = ("photo", "video", "gallery", "audio", "text")
 PLATFORM_ALIASES = {"twitter": "x", "of": "onlyfans", "ig": "instagram"}
-CSV_CONTENT_TYPES = {"text/csv", "application/csv", "text/plain", "application/vnd.ms-excel", "text/x-csv"}
 MAX_COUNT = 2_147_483_647  # PositiveIntegerField
 MAX_MONEY = Decimal("99999999.99")  # DecimalField(max_digits=10, decimal_places=2)
 MAX_TAGS = 30
@@ -70,7 +70,9 @@ def posts_import_csv(*, membership: Membership, creator: Creator, file: IO, max_
     """Import posts for ``creator`` from a CSV upload (a Django UploadedFile or any binary or
     text file object). Needs the edit permission on the creator."""
     require(membership, Perm.EDIT, creator)
-    reader = csv.reader(io.StringIO(_read_text(file)))
+    reader = csv.reader(
+        io.StringIO(read_csv_upload(file, max_bytes=MAX_FILE_BYTES, hint="export your posts as CSV first"))
+    )
     header = _header(next(reader, None))
     report = ImportReport()
     zone = creator_zone(creator)
@@ -122,38 +124,10 @@ def _note(report: ImportReport, error: RowError) -> None:
         report.errors.append(error)
 
 
-def _read_text(file: IO) -> str:
-    name = str(getattr(file, "name", "") or "")
-    if name and not name.lower().endswith(".csv"):
-        raise ApplicationError("Upload a .csv file (export your posts as CSV first).", field="file")
-    content_type = (getattr(file, "content_type", "") or "").split(";")[0].strip().lower()
-    if content_type and content_type not in CSV_CONTENT_TYPES:
-        raise ApplicationError(f"Upload a CSV file, not {content_type}.", field="file")
-    size = getattr(file, "size", None)
-    if size is not None and size > MAX_FILE_BYTES:
-        raise ApplicationError("The file is larger than 5 MB: split it and import the parts.", field="file")
-    if hasattr(file, "seek"):
-        file.seek(0)
-    raw = file.read(MAX_FILE_BYTES + 1)
-    if isinstance(raw, str):
-        raw = raw.encode()
-    if len(raw) > MAX_FILE_BYTES:
-        raise ApplicationError("The file is larger than 5 MB: split it and import the parts.", field="file")
-    if b"\x00" in raw:
-        raise ApplicationError("This is not a CSV file (it contains binary data).", field="file")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ApplicationError("Save the CSV as UTF-8 and upload it again.", field="file")
-    if not text.strip():
-        raise ApplicationError("The file is empty.", field="file")
-    return text
-
-
 def _header(row: list[str] | None) -> list[str]:
     if not row:
         raise ApplicationError("The file is empty.", field="file")
-    names = [re.sub(r"[\s-]+", "_", name.strip().lower()) for name in row]
+    names = [column_name(name) for name in row]
     unknown = [name or "(blank)" for name in names if name not in COLUMNS]
     if unknown:
         raise ApplicationError(
@@ -184,7 +158,7 @@ def _parse_row(row: dict[str, str], number: int, zone: tzinfo, now: datetime) ->
         fail("platform", f"Unknown platform “{value('platform')}”: use one of {', '.join(Platform.values)}.")
     data["platform"] = platform
 
-    posted_at = _datetime(value("posted_at"), zone)
+    posted_at = parse_datetime(value("posted_at"), zone)
     if posted_at is None:
         fail("posted_at", f"“{value('posted_at')}” is not an ISO 8601 date and time (2026-03-01T20:30:00).")
     elif posted_at > now + timedelta(days=1):
@@ -228,19 +202,6 @@ def _parse_row(row: dict[str, str], number: int, zone: tzinfo, now: datetime) ->
     return data, errors
 
 
-def _datetime(text: str, zone: tzinfo) -> datetime | None:
-    """ISO 8601 (a date alone means midnight); naive times are in the creator's time zone."""
-    if not text:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if timezone.is_naive(parsed):
-        parsed = parsed.replace(tzinfo=zone)
-    return parsed
-
-
 _THOUSANDS = re.compile(r"^\d{1,3}(?:[,\s]\d{3})+$")
 
 
@@ -260,21 +221,5 @@ def _count(text: str) -> tuple[int, str | None]:
 
 
 def _money(text: str) -> tuple[Decimal, str | None]:
-    if not text:
-        return Decimal("0.00"), None
-    cleaned = re.sub(r"[\s$€£]", "", text)
-    if re.fullmatch(r"-?\d+,\d{1,2}", cleaned):  # decimal comma: 12,50
-        cleaned = cleaned.replace(",", ".")
-    elif re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", cleaned):  # thousands: 1,234.50
-        cleaned = cleaned.replace(",", "")
-    try:
-        amount = Decimal(cleaned)
-    except InvalidOperation:
-        return Decimal("0.00"), f"“{text}” is not an amount."
-    if not amount.is_finite():
-        return Decimal("0.00"), f"“{text}” is not an amount."
-    if amount < 0:
-        return Decimal("0.00"), "Must be 0 or more."
-    if amount > MAX_MONEY:
-        return Decimal("0.00"), "Too large."
-    return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP), None
+    amount, message = parse_money(text, max_value=MAX_MONEY)
+    return (amount if amount is not None else Decimal("0.00")), message
