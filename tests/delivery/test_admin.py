@@ -62,3 +62,12 @@ def test_staff_without_the_change_permission_get_no_requeue_action(world, db):
     client = Client()
     client.force_login(UserFactory(is_staff=True), backend="django.contrib.auth.backends.ModelBackend")
     assert client.get(reverse("admin:delivery_delivery_changelist")).status_code == 403
+
+
+def test_the_staff_requeue_service_refuses_a_member(world):
+    from django.core.exceptions import PermissionDenied
+
+    from apps.delivery.services import delivery_requeue_for_staff
+
+    with pytest.raises(PermissionDenied):
+        delivery_requeue_for_staff(user=world.owner.user, delivery_ids=[1])
