@@ -77,7 +77,7 @@ class Fan(models.Model):
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
     creator = models.ForeignKey(Creator, on_delete=models.CASCADE, related_name="fans")
     platform = models.CharField(max_length=16, choices=Platform.choices)
-    platform_fan_id = models.CharField(max_length=64, help_text="The fan's id on the platform.")
+    platform_fan_id = models.CharField(max_length=128, help_text="The fan's id on the platform.")
     username = models.CharField(max_length=80)
     display_name = models.CharField(max_length=120, blank=True)
     subscribed_since = models.DateTimeField(null=True, blank=True)
@@ -289,7 +289,7 @@ class Message(models.Model):
         validators=[MinValueValidator(0), MaxValueValidator(1)],
     )
     idempotency_key = models.CharField(max_length=64, blank=True)
-    platform_message_id = models.CharField(max_length=64, blank=True)
+    platform_message_id = models.CharField(max_length=128, blank=True)
     error = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -353,7 +353,7 @@ class Purchase(models.Model):
     currency = models.CharField(max_length=3, default="USD")
     purchased_at = models.DateTimeField()
     message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="purchases")
-    platform_purchase_id = models.CharField(max_length=64, blank=True)
+    platform_purchase_id = models.CharField(max_length=128, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantQuerySet.as_manager()
