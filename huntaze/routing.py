@@ -2,10 +2,12 @@
 
 from django.urls import path
 
+from apps.messaging.consumers import InboxConsumer
 from apps.notifications.consumers import NotificationConsumer
 from apps.studio.consumers import StudioConsumer
 
 websocket_urlpatterns = [
     path("ws/notifications/", NotificationConsumer.as_asgi(), name="ws-notifications"),
     path("ws/studio/", StudioConsumer.as_asgi(), name="ws-studio"),
+    path("ws/inbox/", InboxConsumer.as_asgi(), name="ws-inbox"),
 ]

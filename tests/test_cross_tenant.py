@@ -297,6 +297,12 @@ WS_PROBES = {
         {"action": "generate", "type": "idea", "creator_id": str(ids["creator_id"])},
         {"action": "cancel"},
     ],
+    "ws-inbox": lambda ids: [
+        {"action": "watch", "conversation_id": ids["conversation_id"]},
+        {"action": "lock", "conversation_id": ids["conversation_id"]},
+        {"action": "drafts", "conversation_id": ids["conversation_id"], "kind": "reply"},
+        {"action": "unlock", "conversation_id": ids["conversation_id"]},
+    ],
 }
 
 
@@ -354,7 +360,17 @@ async def test_every_websocket_hides_other_tenants_data():
             agency=victim.agency, creator=victim.creator, type="caption", status="done", text="Victim secret caption"
         )
         notification = notification_send(membership=victim.owner, title="Victim payout ready")
-        ids = {"creator_id": victim.creator.pk, "notification_id": notification.pk, "generation_id": generation.pk}
+        fan = Fan.objects.create(
+            agency=victim.agency, creator=victim.creator, platform="onlyfans", platform_fan_id="victim-fan",
+            username="victimfan", display_name="Victim Secret Fan",
+        )  # fmt: skip
+        conversation = Conversation.objects.create(agency=victim.agency, creator=victim.creator, fan=fan)
+        ids = {
+            "creator_id": victim.creator.pk,
+            "notification_id": notification.pk,
+            "generation_id": generation.pk,
+            "conversation_id": conversation.pk,
+        }
         return victim, attacker, ids
 
     victim, attacker, ids = await sync_to_async(_worlds)()
@@ -377,3 +393,4 @@ async def test_every_websocket_hides_other_tenants_data():
         assert not leaked, f"websocket {name} leaked {leaked}"
         await communicator.disconnect()
     assert await Generation.objects.filter(agency=victim.agency).acount() == 1, "a generation ran for the victim"
+    assert not await Conversation.objects.filter(agency=victim.agency, locked_by__isnull=False).aexists()
