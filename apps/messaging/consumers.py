@@ -16,6 +16,9 @@ Where changes come from, in both modes, with no branch on the mode:
   messages. The embedded default's channel layer lives in one process, so a message stored or
   delivered by the worker reaches the page through this poll; with Redis it is a cheap backstop.
 
+Connecting needs a live session that passed the agency's second factor when it requires one,
+and a membership (apps/accounts/realtime.py); ending the session closes the socket at once.
+
 Client actions: ``watch``, ``lock`` (inbox.js repeats it every 30 s while the composer has focus),
 ``unlock``, ``drafts`` (``kind`` reply or upsell) and ``cancel``. Every action re-reads the
 membership and checks the permission it needs (and the conversation, through the member's own
@@ -37,9 +40,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import escape
 
+from apps.accounts.realtime import CLOSE_FORBIDDEN, MemberSocketMixin
 from apps.core.asyncdb import database_call
 
-CLOSE_FORBIDDEN = 4403
 POLL_SECONDS = 3.0
 COALESCE_SECONDS = 0.3
 FLUSH_SECONDS = 0.04  # streamed draft text: at most one frame per draft per window
@@ -48,23 +51,23 @@ HISTORY_WATCHED = 30  # latest messages whose status the poll watches (one histo
 ACTIONS = {"watch", "lock", "unlock", "drafts", "cancel"}
 
 
-class InboxConsumer(AsyncJsonWebsocketConsumer):
+class InboxConsumer(MemberSocketMixin, AsyncJsonWebsocketConsumer):
     membership = None
     watching: int | None = None
 
     # --- Connection ---------------------------------------------------------------------------
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_FORBIDDEN)
-            return
-        membership = await self._membership()
+        membership = await self.member_connect()  # a live session, its second factor, a membership
         if membership is None:
-            await self.close(code=CLOSE_FORBIDDEN)
             return
+        from apps.accounts.permissions import Perm, has_perm
         from apps.messaging.events import inbox_group
 
+        if not has_perm(membership, Perm.VIEW):
+            await self.member_disconnect()
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
         self.membership = membership
         self.group = inbox_group(membership.agency_id)
         self.pending_ids: set[int] = set()
@@ -76,17 +79,8 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         self.poller = asyncio.create_task(self._poll())
 
-    @database_call
-    def _membership(self):
-        from apps.accounts.middleware import SESSION_AGENCY
-        from apps.accounts.permissions import Perm, has_perm
-        from apps.accounts.selectors import membership_current
-
-        session = self.scope.get("session") or {}
-        membership = membership_current(user=self.scope["user"], agency_id=session.get(SESSION_AGENCY))
-        return membership if has_perm(membership, Perm.VIEW) else None
-
     async def disconnect(self, code: int) -> None:
+        await self.member_disconnect()
         for name in ("poller", "flusher", "drafting"):
             task = getattr(self, name, None)
             if task is not None and not task.done():

@@ -99,6 +99,20 @@ async def test_anonymous_and_users_without_an_agency_are_refused():
     assert not connected and code == 4403
 
 
+async def test_ending_the_session_closes_the_inbox_socket():
+    from apps.accounts import sessions
+    from apps.accounts.models import UserSession
+
+    world = await sync_to_async(build_world)("Session ended")
+    client = await sync_to_async(login_client)(world.chatter)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    communicator = WebsocketCommunicator(application, "/ws/inbox/", headers=[ORIGIN, (b"cookie", cookie)])
+    assert (await communicator.connect(timeout=5))[0]
+    row = await UserSession.objects.aget(session_key=client.session.session_key)
+    await sync_to_async(sessions.user_session_end)(user=world.chatter.user, user_session=row)
+    await _expect_closed_4403(communicator)
+
+
 async def test_members_of_every_role_may_listen():
     world = await sync_to_async(build_world)("Listeners")
     for role in ("owner", "manager", "chatter", "viewer"):

@@ -518,3 +518,18 @@ def test_a_draft_of_another_conversation_is_not_used(world, client_for):
     response = _send(client, conversation, {**fields, "draft": draft.pk, "text": "typed"})
     assert "That draft is no longer available" in response.content.decode()
     assert not Message.objects.filter(direction="out").exists()
+
+
+def test_live_refresh_of_the_history_marks_read_and_carries_the_lock_banner(world, client_for):
+    conversation = _conversation(world.creator, name="Refreshed", waiting_minutes=1)
+    world.manager.user.full_name = "Anna Keller"
+    world.manager.user.save()
+    _page(client_for(world.manager), conversation)  # the manager holds the lock
+    _inbound(conversation, text="one more thing", minutes_ago=0)
+    response = client_for(world.chatter).get(f"/inbox/c/{conversation.pk}/history/", HTTP_HX_REQUEST="true")
+    body = response.content.decode()
+    assert body.lstrip().startswith('<ol id="conversation-history"')
+    assert "one more thing" in body
+    assert 'id="conversation-lock" aria-live="polite" hx-swap-oob="true"' in body and "Anna is answering" in body
+    conversation.refresh_from_db()
+    assert conversation.unread_count == 0

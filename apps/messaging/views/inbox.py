@@ -158,7 +158,9 @@ def conversation_history(request: HttpRequest, conversation_id: int) -> HttpResp
     before_id = _positive_int(request.GET.get("before_id"))
     if before_id is None:
         services.conversation_mark_read(membership=membership, conversation=thread)
-        return render(request, "messaging/inbox/conversation.html#history", _history_context(thread, None))
+        history = render(request, "messaging/inbox/conversation.html#history", _history_context(thread, None))
+        lock = render(request, "messaging/inbox/conversation.html#lock", _lock_context(membership, thread, True))
+        return HttpResponse(history.content + lock.content)
     return render(request, "messaging/inbox/conversation.html#earlier", _history_context(thread, before_id))
 
 
