@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from typing import Any
 
@@ -49,6 +50,7 @@ FLUSH_SECONDS = 0.04  # streamed draft text: at most one frame per draft per win
 DRAFT_COUNT = 3
 HISTORY_WATCHED = 30  # latest messages whose status the poll watches (one history page)
 ACTIONS = {"watch", "lock", "unlock", "drafts", "cancel"}
+logger = logging.getLogger(__name__)
 
 
 class InboxConsumer(MemberSocketMixin, AsyncJsonWebsocketConsumer):
@@ -236,6 +238,9 @@ class InboxConsumer(MemberSocketMixin, AsyncJsonWebsocketConsumer):
         except ApplicationError as error:
             await flush()
             await self.send_json({"type": "draft.error", "index": None, "message": error.message})
+        except Exception:  # the page must not wait forever for drafts that will not come
+            logger.exception("inbox drafts stream failed for conversation %s", conversation.pk)
+            await self.send_json({"type": "draft.error", "index": None, "message": "Drafts could not be written."})
         await self.send_json({"type": "drafts.done"})
 
     # --- Changes ----------------------------------------------------------------------------------

@@ -388,3 +388,20 @@ async def test_drafts_need_the_right_to_send_and_a_known_kind(fake_drafts):
     await _send(viewer, action="drafts", conversation_id=mine.pk)
     await _expect_closed_4403(viewer)
     assert fake_drafts == []
+
+
+async def test_a_failing_drafts_stream_ends_with_an_error_not_silence(monkeypatch):
+    async def drafts_stream(**kwargs):
+        yield FakeEvent("chunk", 0, text="Hel")
+        raise RuntimeError("provider exploded")
+
+    module = types.ModuleType("apps.messaging.drafts")
+    module.drafts_stream = drafts_stream
+    monkeypatch.setitem(sys.modules, "apps.messaging.drafts", module)
+    world, mine, _ = await sync_to_async(_world_with_conversations)("Drafts fail")
+    owner = await _open(world.owner)
+    await _send(owner, action="drafts", conversation_id=mine.pk)
+    frames = await _collect_drafts(owner)
+    assert {"type": "draft.error", "index": None, "message": "Drafts could not be written."} in frames
+    assert "provider exploded" not in json.dumps(frames)
+    await owner.disconnect()
