@@ -21,6 +21,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--creators", type=int, default=4, help="Number of creators (1 to 500, default 4).")
         parser.add_argument("--fans", type=int, default=200, help="Fans per creator, for apps that seed fans.")
+        parser.add_argument(
+            "--messages",
+            type=int,
+            default=None,
+            help="Messages in all, across every creator's fans (default: 10 a fan).",
+        )
         parser.add_argument("--seed", type=int, default=2026, help="Random seed, for repeatable data.")
         parser.add_argument("--reset", action="store_true", help="Delete the existing demo agency and users first.")
         parser.add_argument("--if-empty", action="store_true", help="Do nothing when demo data already exists.")
@@ -30,6 +36,8 @@ class Command(BaseCommand):
             raise CommandError("--creators must be between 1 and 500.")
         if not 0 <= options["fans"] <= 100_000:
             raise CommandError("--fans must be between 0 and 100000.")
+        if options["messages"] is not None and not 0 <= options["messages"] <= 50_000_000:
+            raise CommandError("--messages must be between 0 and 50000000.")
         if accounts_demo.exists():
             if options["if_empty"]:
                 self.stdout.write("Demo data already present; nothing to do.")
@@ -40,7 +48,7 @@ class Command(BaseCommand):
             accounts_demo.reset()
         started = time.perf_counter()
         ctx = DemoContext(
-            options={key: options[key] for key in ("creators", "fans", "seed")},
+            options={key: options[key] for key in ("creators", "fans", "messages", "seed")},
             log=lambda message: self.stdout.write(f"  {message}"),
             rng=random.Random(options["seed"]),
         )
