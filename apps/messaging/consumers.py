@@ -83,22 +83,32 @@ class InboxConsumer(MemberSocketMixin, AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         await self.member_disconnect()
-        for name in ("poller", "flusher", "drafting"):
-            task = getattr(self, name, None)
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        await self._stop_tasks()
         if getattr(self, "group", None):
             await self.channel_layer.group_discard(self.group, self.channel_name)
         if self.membership is not None and self.watching is not None:
             with contextlib.suppress(Exception):
                 await self._release(self.membership, self.watching)
 
+    async def _stop_tasks(self) -> None:
+        current = asyncio.current_task()
+        for name in ("poller", "flusher", "drafting"):
+            task = getattr(self, name, None)
+            if task is not None and task is not current and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
     async def _forbidden(self) -> None:
         await self.send_json({"type": "error", "message": "You no longer have access to this inbox."})
         self.membership = None  # the release in disconnect() needs a current membership
+        await self._stop_tasks()
         await self.close(code=CLOSE_FORBIDDEN)
+
+    async def session_ended(self, event: dict) -> None:
+        self.membership = None
+        await self._stop_tasks()
+        await super().session_ended(event)
 
     # --- Client actions -------------------------------------------------------------------------
 
