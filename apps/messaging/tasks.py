@@ -18,3 +18,13 @@ def simulate_fans_tick(events: int = SIMULATED_EVENTS_PER_TICK) -> int:
     from apps.messaging.simulation import simulate_demo_tick
 
     return simulate_demo_tick(events=events)
+
+
+@shared_task(queue="bulk", acks_late=True, reject_on_worker_lost=True, time_limit=900, soft_time_limit=870)
+def fan_import_task(import_id: int) -> None:
+    """Run a large CSV import (apps/messaging/imports.py). Idempotent: the run claims the import
+    with a conditional UPDATE (queued → running), so a redelivered task returns at once, and the
+    rows are written in one transaction, so a worker lost mid-write leaves nothing half-imported."""
+    from apps.messaging.imports import fan_import_run
+
+    fan_import_run(import_id=import_id)
