@@ -198,7 +198,9 @@ def test_empty_inbox_explains_how_fans_arrive(world, client_for):
     body = client_for(world.owner).get(INBOX).content.decode()
     assert "No fans yet" in body
     assert "simulate_fans" in body
-    assert "CSV" in body
+    assert '<a href="/fans/import/">import them from a CSV file</a>' in body
+    chatter = client_for(world.chatter).get(INBOX).content.decode()
+    assert "No fans yet" in chatter and 'href="/fans/import/"' not in chatter  # they may not import
 
 
 def test_anonymous_is_sent_to_log_in(client):
