@@ -848,13 +848,14 @@ def seed_creator_fans(
     builder = HistoryBuilder(rng, creator=creator, now=now, senders=senders, templates=templates)
     totals = {"fans": 0, "conversations": 0, "messages": 0, "purchases": 0, "tags": 0, "notes": 0}
     plans = builder.plans(fans, messages)
+    noted = {plan.index for plan in sorted(plans, key=lambda p: -p.wealth)[:3]}  # the biggest fans get notes
     notes: list[FanNote] = []
     for start in range(0, len(plans), CHUNK_FANS):
         chunk = plans[start : start + CHUNK_FANS]
         histories = [builder.build(plan) for plan in chunk]
         written = write_histories(histories, creator=creator, now=now)
         for fan_id, history, plan in zip(written.pop("_fan_ids"), histories, chunk, strict=True):
-            if note_authors and (plan.wealth > 60 or rng.random() < 0.004):
+            if note_authors and (plan.index in noted or rng.random() < 0.004):
                 notes.append(FanNote(agency_id=creator.agency_id, fan_id=fan_id, author_id=rng.choice(note_authors),
                                      text=rng.choice(NOTES)))  # fmt: skip
             del history
