@@ -248,6 +248,9 @@
   document.addEventListener("htmx:afterSettle", () => {
     const textarea = document.querySelector("#composer textarea[name=text]");
     if (textarea) updateCounter(textarea);
+    // A sent message replaces the composer (and releases the lock): stop renewing it.
+    const composer = document.getElementById("composer");
+    if (heartbeat && !(composer && composer.contains(document.activeElement))) stopHeartbeat();
     if (isList) saveOrder();
   });
 

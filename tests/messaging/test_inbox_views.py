@@ -374,6 +374,7 @@ def test_send_queues_a_message_and_a_delivery(world, client_for, django_capture_
     assert delivery.idempotency_key == fields["idempotency_key"] and delivery.text == message.text
     conversation.refresh_from_db()
     assert not conversation.needs_reply
+    assert conversation.locked_by_id is None  # answered: the lock is released for colleagues
     follow = client.get(f"/inbox/c/{conversation.pk}/").content.decode()
     assert "Hey you, thanks for writing!" in follow and ">Queued</span>" in follow
 
@@ -535,3 +536,24 @@ def test_live_refresh_of_the_history_marks_read_and_carries_the_lock_banner(worl
     assert 'id="conversation-lock" aria-live="polite" hx-swap-oob="true"' in body and "Anna is answering" in body
     conversation.refresh_from_db()
     assert conversation.unread_count == 0
+
+
+@pytest.mark.parametrize("count", [3, 60])
+def test_conversation_query_count_does_not_grow(world, client_for, django_assert_max_num_queries, count):
+    conversation = _conversation(world.creator, name="Busy Fan", value="120", waiting_minutes=2)
+    for number in range(count):
+        direction = "out" if number % 2 else "in"
+        MessageFactory(
+            conversation=conversation,
+            direction=direction,
+            source="human" if direction == "out" else "fan",
+            sent_by=world.manager.user if direction == "out" else None,
+        )
+        PurchaseFactory(fan=conversation.fan)
+        FanNote.objects.create(agency=world.agency, fan=conversation.fan, author=world.owner.user, text=f"n{number}")
+        FanTagFactory(fan=conversation.fan, name=f"tag{number}")
+        TemplateFactory(agency=world.agency)
+    client = client_for(world.chatter)
+    _page(client, conversation)
+    with django_assert_max_num_queries(21):
+        _page(client, conversation)

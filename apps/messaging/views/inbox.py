@@ -192,6 +192,9 @@ def conversation_send(request: HttpRequest, conversation_id: int) -> HttpRespons
             )
         except ApplicationError as error:
             form_add_error(form, error)
+        else:
+            # Answered: colleagues see the conversation free again (typing takes it back).
+            services.conversation_unlock(membership=membership, conversation=thread)
     if form.errors:
         # The member reads what changed (a colleague's answer) and may send again.
         thread = selectors.conversation_get_for_member(membership=membership, conversation_id=conversation_id)
