@@ -543,14 +543,21 @@ class _MessageRows(_Rows):
             for start in range(0, len(missing), BATCH):
                 chunk = missing[start : start + BATCH]
                 conversations.update(Conversation.objects.filter(fan_id__in=chunk).values_list("fan_id", "pk"))
-        existing: dict[tuple[int, str], Message] = {}
-        message_ids = sorted({r["platform_message_id"] for r in self.records})
-        for start in range(0, len(message_ids), BATCH):
-            for message in Message.objects.filter(
-                creator=creator, platform_message_id__in=message_ids[start : start + BATCH]
-            ):
-                existing[(message.conversation_id, message.platform_message_id)] = message
-        new, changed = [], []
+        # (conversation, platform id) → (pk, sent through Huntaze, unlocked_at), read through the
+        # unique index on (conversation, platform_message_id).
+        existing: dict[tuple[int, str], tuple[int, bool, datetime | None]] = {}
+        conversation_ids = sorted({conversations[pk] for pk in fan_ids})
+        for start in range(0, len(conversation_ids), BATCH):
+            rows = (
+                Message.objects.filter(conversation_id__in=conversation_ids[start : start + BATCH])
+                .exclude(platform_message_id="")
+                .values_list("conversation_id", "platform_message_id", "pk", "idempotency_key", "unlocked_at")
+            )
+            for conversation_id, platform_id, pk, key, unlocked_at in rows:
+                existing[(conversation_id, platform_id)] = (pk, bool(key), unlocked_at)
+        fields = ["direction", "text", "media_count", "ppv_price", "unlocked_at", "source", "created_at", "sent_at",
+                  "status"]  # fmt: skip
+        new, changed, unlocked = [], [], []
         for r in self.records:
             fan_id = self.fans[r["fan"]]
             conversation_id = conversations[fan_id]
@@ -560,19 +567,24 @@ class _MessageRows(_Rows):
                 "created_at": r["at"], "sent_at": r["at"],
                 "status": MessageStatus.RECEIVED if r["direction"] == Direction.INBOUND else MessageStatus.SENT,
             }  # fmt: skip
-            message = existing.get((conversation_id, r["platform_message_id"]))
-            if message is None:
+            found = existing.get((conversation_id, r["platform_message_id"]))
+            if found is None:
                 new.append(Message(agency_id=agency_id, creator=creator, conversation_id=conversation_id, fan_id=fan_id,
                                    platform_message_id=r["platform_message_id"], **values))  # fmt: skip
+            elif found[1]:
+                # Sent through Huntaze: its text, sender, source and edit ratio are the audit
+                # record and stay; the platform may only tell us it was unlocked since.
+                if found[2] is None and r["unlocked_at"] is not None:
+                    unlocked.append(Message(pk=found[0], unlocked_at=r["unlocked_at"]))
+                changed.append(found[0])
             else:
-                for name, value in values.items():
-                    setattr(message, name, value)
-                changed.append(message)
+                changed.append(Message(pk=found[0], **values))
         Message.objects.bulk_create(new, batch_size=BATCH)
-        if changed:
-            fields = ["direction", "text", "media_count", "ppv_price", "unlocked_at", "source", "created_at",
-                      "sent_at", "status"]  # fmt: skip
-            Message.objects.bulk_update(changed, fields, batch_size=BATCH)
+        updates = [m for m in changed if isinstance(m, Message)]
+        if updates:
+            Message.objects.bulk_update(updates, fields, batch_size=BATCH)
+        if unlocked:
+            Message.objects.bulk_update(unlocked, ["unlocked_at"], batch_size=BATCH)
         _conversations_refresh(sorted({conversations[pk] for pk in fan_ids}))
         _fans_refresh_activity(fan_ids)
         return len(new), len(changed)

@@ -405,3 +405,31 @@ def test_import_pages_refuse_chatters_and_outsiders(world, other_world):
     )
     assert response.status_code == 400 and "Select a valid choice" in response.content.decode()
     assert FanImport.objects.count() == 1
+
+
+def test_reimport_never_rewrites_a_message_sent_through_huntaze(world):
+    from tests.messaging.factories import ConversationFactory, MessageFactory
+
+    run(world, "fans", FANS)
+    fan = Fan.objects.get(platform_fan_id="u1")
+    ours = MessageFactory(
+        conversation=ConversationFactory(fan=fan),
+        direction="out",
+        source="ai_draft",
+        status="read",
+        text="Our words",
+        suggested_text="Our draft",
+        edit_ratio=Decimal("0.2"),
+        sent_by=world.chatter.user,
+        idempotency_key="k1",
+        platform_message_id="m2",
+        ppv_price=Decimal("12.50"),
+        media_count=1,
+    )
+    job = run(world, "messages", MESSAGES)
+    assert (job.status, job.created_rows, job.updated_rows) == ("done", 3, 1), job.errors
+    ours.refresh_from_db()
+    assert (ours.text, ours.source, ours.status, ours.sent_by, ours.edit_ratio) == (
+        "Our words", "ai_draft", "read", world.chatter.user, Decimal("0.200"),
+    )  # fmt: skip
+    assert ours.unlocked_at.isoformat() == "2026-03-01T21:30:00+00:00"  # the platform says it was unlocked
