@@ -82,7 +82,7 @@ def test_list_puts_waiting_first_then_value_then_longest_wait(world, client_for)
     response = client_for(world.owner).get(INBOX)
     assert _names(response) == ["Big Waiting", "Small Waiting Longer", "Small Waiting", "Answered Whale"]
     body = response.content.decode()
-    assert "waiting 1\xa0hour, 30\xa0minutes" in body or "waiting 1 hour, 30 minutes" in body
+    assert "waiting 1 h 30 min" in body and "waiting 5 min" in body
     assert "Hello from Big Waiting" in body
     assert "Velvet Star" in body  # the creator of each conversation
 
@@ -557,3 +557,14 @@ def test_conversation_query_count_does_not_grow(world, client_for, django_assert
     _page(client, conversation)
     with django_assert_max_num_queries(21):
         _page(client, conversation)
+
+
+@pytest.mark.parametrize(
+    ("minutes", "text"),
+    [(0, "<1 min"), (12, "12 min"), (60, "1 h"), (125, "2 h 5 min"), (1440, "1 day"), (4000, "2 days")],
+)
+def test_waiting_time_reads_short(minutes, text):
+    from apps.messaging.views.inbox import waited
+
+    now = timezone.now()
+    assert waited(now - timedelta(minutes=minutes, seconds=30), now) == text

@@ -85,6 +85,21 @@ class Row:
     lifecycle: str
     lifecycle_label: str
     lock_holder: str  # the name of another member answering it now, else ""
+    waited: str  # "12 min" since the fan has been waiting, "" when nobody waits
+
+
+def waited(since, now) -> str:
+    """How long a fan has been waiting, short: "<1 min", "12 min", "2 h 5 min", "3 days"."""
+    minutes = int((now - since).total_seconds() // 60)
+    if minutes < 1:
+        return "<1 min"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days = hours // 24
+    return f"{days} day{'s' if days != 1 else ''}"
 
 
 def _rows(membership: Membership, conversations: list[Conversation]) -> list[Row]:
@@ -103,6 +118,7 @@ def _rows(membership: Membership, conversations: list[Conversation]) -> list[Row
                 lifecycle=fan_badges.lifecycle.value,
                 lifecycle_label=fan_badges.lifecycle.label,
                 lock_holder=_lock_holder(conversation, membership, now),
+                waited=waited(conversation.waiting_since, now) if conversation.needs_reply else "",
             )
         )
     return rows
