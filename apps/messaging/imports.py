@@ -227,10 +227,16 @@ class _Report:
             self.errors.append({"row": row, "field": field or "", "message": message})
 
 
-def fan_import_run(*, import_id: int) -> None:
+def fan_import_run(*, import_id: int, reclaim: bool = False) -> None:
     """Run a queued import once: claims it (a second call returns at once), validates every row,
-    then writes all rows in one transaction or none."""
-    if not FanImport.objects.filter(pk=import_id, status=ImportStatus.QUEUED).update(status=ImportStatus.RUNNING):
+    then writes all rows in one transaction or none. ``reclaim`` also takes an import left
+    running by a worker that died (the broker redelivered its task): that worker wrote nothing,
+    since the rows are written in one transaction."""
+    claimable = [ImportStatus.QUEUED, ImportStatus.RUNNING] if reclaim else [ImportStatus.QUEUED]
+    claimed = FanImport.objects.filter(pk=import_id, status__in=claimable).update(
+        status=ImportStatus.RUNNING, processed_rows=0
+    )
+    if not claimed:
         return
     job = FanImport.objects.select_related("creator").get(pk=import_id)
     try:

@@ -20,11 +20,13 @@ def simulate_fans_tick(events: int = SIMULATED_EVENTS_PER_TICK) -> int:
     return simulate_demo_tick(events=events)
 
 
-@shared_task(queue="bulk", acks_late=True, reject_on_worker_lost=True, time_limit=900, soft_time_limit=870)
-def fan_import_task(import_id: int) -> None:
-    """Run a large CSV import (apps/messaging/imports.py). Idempotent: the run claims the import
-    with a conditional UPDATE (queued → running), so a redelivered task returns at once, and the
-    rows are written in one transaction, so a worker lost mid-write leaves nothing half-imported."""
+@shared_task(bind=True, queue="bulk", acks_late=True, reject_on_worker_lost=True, time_limit=900, soft_time_limit=870)
+def fan_import_task(self, import_id: int) -> None:
+    """Run a large CSV import (apps/messaging/imports.py). The run claims the import with a
+    conditional UPDATE (queued → running), so a duplicate task returns at once; the rows are
+    written in one transaction, so a worker lost mid-import wrote nothing, and the broker's
+    redelivery of its task (acks_late) takes the import over again."""
     from apps.messaging.imports import fan_import_run
 
-    fan_import_run(import_id=import_id)
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    fan_import_run(import_id=import_id, reclaim=redelivered)

@@ -433,3 +433,14 @@ def test_reimport_never_rewrites_a_message_sent_through_huntaze(world):
         "Our words", "ai_draft", "read", world.chatter.user, Decimal("0.200"),
     )  # fmt: skip
     assert ours.unlocked_at.isoformat() == "2026-03-01T21:30:00+00:00"  # the platform says it was unlocked
+
+
+def test_an_import_left_running_by_a_dead_worker_is_taken_over_on_redelivery(world, monkeypatch):
+    monkeypatch.setattr(imports, "INLINE_MAX_ROWS", 1)
+    job = run(world, "fans", FANS)
+    FanImport.objects.filter(pk=job.pk).update(status="running", processed_rows=1)  # the worker died here
+    imports.fan_import_run(import_id=job.pk)  # an ordinary duplicate does not touch it
+    assert FanImport.objects.get(pk=job.pk).status == "running" and not Fan.objects.exists()
+    imports.fan_import_run(import_id=job.pk, reclaim=True)
+    job.refresh_from_db()
+    assert (job.status, job.created_rows) == ("done", 2)
