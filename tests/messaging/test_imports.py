@@ -313,17 +313,26 @@ def test_exported_fans_file_imports_back(world):
 
 def test_large_file_runs_as_a_task_on_commit(world, monkeypatch, django_capture_on_commit_callbacks, eager_celery):
     monkeypatch.setattr(imports, "INLINE_MAX_ROWS", 1)
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+    published = []
+    monkeypatch.setattr(imports, "fan_import_run", _spy(imports.fan_import_run, published))
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
         job = run(world, "fans", FANS)
-    assert job.status == "queued" and not Fan.objects.exists()
-    for callback in callbacks:
-        callback()
+        assert job.status == "queued" and not Fan.objects.exists()  # nothing ran in the request
+    assert len(callbacks) == 1 and published == [job.pk]
     job.refresh_from_db()
     assert (job.status, job.created_rows) == ("done", 2)
     from apps.messaging.imports import fan_import_run
 
-    fan_import_run(import_id=job.pk)  # a redelivered task finds it claimed and does nothing
+    fan_import_run(import_id=job.pk)  # a duplicate task finds it done and does nothing
     assert Fan.objects.count() == 2
+
+
+def _spy(function, calls):
+    def spy(**kwargs):
+        calls.append(kwargs["import_id"])
+        return function(**kwargs)
+
+    return spy
 
 
 def test_twenty_thousand_fans_import_in_seconds(world):
