@@ -210,8 +210,10 @@ class InboxConsumer(MemberSocketMixin, AsyncJsonWebsocketConsumer):
                 await self.drafting
 
     async def _drafts(self, membership, conversation, kind: str) -> None:
+        from django.core.exceptions import PermissionDenied
+        from django.http import Http404
+
         from apps.core.errors import ApplicationError
-        from apps.messaging.drafts import drafts_stream
 
         await self.send_json({"type": "drafts.start", "kind": kind, "count": DRAFT_COUNT})
         buffers: dict[int, list[str]] = {}
@@ -225,10 +227,12 @@ class InboxConsumer(MemberSocketMixin, AsyncJsonWebsocketConsumer):
                     parts.clear()
             last_flush = time.monotonic()
 
+        stream = None
         try:
-            async for event in drafts_stream(
-                membership=membership, conversation_id=conversation.pk, kind=kind, count=DRAFT_COUNT
-            ):
+            from apps.messaging.drafts import drafts_stream
+
+            stream = drafts_stream(membership=membership, conversation_id=conversation.pk, kind=kind, count=DRAFT_COUNT)
+            async for event in stream:
                 kind_of = getattr(event, "type", "")
                 index = getattr(event, "index", 0)
                 if kind_of == "chunk":
@@ -248,9 +252,14 @@ class InboxConsumer(MemberSocketMixin, AsyncJsonWebsocketConsumer):
         except ApplicationError as error:
             await flush()
             await self.send_json({"type": "draft.error", "index": None, "message": error.message})
+        except (Http404, PermissionDenied):
+            await self.send_json({"type": "draft.error", "index": None, "message": "No such conversation."})
         except Exception:  # the page must not wait forever for drafts that will not come
             logger.exception("inbox drafts stream failed for conversation %s", conversation.pk)
             await self.send_json({"type": "draft.error", "index": None, "message": "Drafts could not be written."})
+        finally:
+            if stream is not None and hasattr(stream, "aclose"):
+                await stream.aclose()  # closing it cancels the upstream calls
         await self.send_json({"type": "drafts.done"})
 
     # --- Changes ----------------------------------------------------------------------------------

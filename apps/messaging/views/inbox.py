@@ -22,6 +22,7 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.html import escape
 from django.views.decorators.http import require_POST
 
 from apps.accounts.decorators import member_required
@@ -255,9 +256,15 @@ def draft_discard(request: HttpRequest, draft_id: int) -> HttpResponse:
     draft = selectors.draft_get_for_member(membership=membership, draft_id=draft_id)
     from apps.messaging.drafts import draft_discard as discard
 
-    discard(membership=membership, draft=draft)
-    if request.htmx:
-        return HttpResponse("")
+    try:
+        discard(membership=membership, draft=draft)
+    except ApplicationError as error:
+        if request.htmx:
+            return HttpResponse(f'<p class="danger" role="alert">{escape(error.message)}</p>')
+        messages.error(request, error.message)
+    else:
+        if request.htmx:
+            return HttpResponse("")
     return redirect(reverse("messaging:conversation", args=[draft.conversation_id]) + "#drafts")
 
 
