@@ -127,6 +127,32 @@ sexual, so "#teen" alone is refused) and also split into the words it is made of
 ``check_request`` checks all the texts of a request together (a flirty goal and "he's 16" in
 the fan notes combine), except that a child word needs its cue in the same sentence.
 
+Direct-message conduct (``apply_policy(..., direct_message=True)``; conduct.py)
+-------------------------------------------------------------------------------
+For messages sent in a creator's name to one fan (the inbox's AI drafts), where the fan's own
+words may have steered the model. Hard rules, matched on the normalised copies like the rules
+above, in English, French and Spanish:
+
+``off_platform``
+    payment or contact outside the platform: CashApp, PayPal, Venmo, Zelle, crypto and wallet
+    addresses, gift cards, wire or bank transfers, Telegram, WhatsApp, Snapchat, Kik, Discord,
+    "my number", "text me at", "outside OnlyFans", a $cashtag, an e-mail address, a phone number;
+``meeting``
+    meeting in person: "in person", "irl", "let's meet", "meet you at/for/tonight…" (not "meet me
+    in my DMs/live"), "come over", "my place", "hotel room", "go on a date", "se voir", "en persona";
+``false_promise``
+    refunds and free content: "refund", "money back", "for free", "free video/pics/PPV…", "on the
+    house", "remboursé", "gratuit", "reembolso", "gratis" ("feel free" and "free trial" pass);
+``persona_break``
+    speaking as what writes the draft rather than the creator: "as an AI", "language model",
+    "chatbot", "ChatGPT", "my instructions", "system prompt", "I'm her assistant/manager", "this is
+    the agency", the refusal boilerplate "I'm sorry, but I can't …", "en tant qu'IA", "soy una IA".
+
+Naming an app or a refund even to decline counts: the draft prompt tells the model to decline
+without naming it. ``prompt_leak`` (``apply_policy(..., prompt=…)``): the text repeats eight or
+more consecutive words of the protected prompt (the instructions alone, never the data the fan
+or the creator wrote), case and punctuation ignored.
+
 ``blocked`` results carry only the hard-rule violations and ``needs_regeneration=False``: the
 caller drops or refuses the item, and the filters are not run on text that is never shown.
 """
@@ -150,6 +176,16 @@ from apps.safety.base import (
     PolicyResult,
     Violation,
 )
+from apps.safety.conduct import (
+    CONDUCT_RULES,
+    FALSE_PROMISE,
+    MEETING,
+    OFF_PLATFORM,
+    PERSONA_BREAK,
+    PROMPT_LEAK,
+    conduct_violations,
+    prompt_leak,
+)
 from apps.safety.filters import _clean_list, _drop_explicit, _drop_topics, _drop_words, _tidy
 from apps.safety.hard_rules import _hard_rules
 from apps.safety.lexicon import segment
@@ -159,10 +195,16 @@ __all__ = [
     "AVOID_TOPIC",
     "AVOID_WORD",
     "BLOCKING_RULES",
+    "CONDUCT_RULES",
     "FABRICATED_CLAIM",
+    "FALSE_PROMISE",
+    "MEETING",
     "MINORS",
     "NON_CONSENT",
+    "OFF_PLATFORM",
+    "PERSONA_BREAK",
     "PLATFORM_EXPLICIT",
+    "PROMPT_LEAK",
     "STREAM_OVERLAP",
     "PolicyResult",
     "Violation",
@@ -224,14 +266,23 @@ def apply_policy(
     avoid_topics: Iterable[str] | None = (),
     platform: str | None = None,
     facts: Mapping[str, object] | None = None,
+    direct_message: bool = False,
+    prompt: str | None = None,
 ) -> PolicyResult:
     """Check and clean one generated text: hard rules block; the do-not-say lists and the
     platform's rules filter.
 
     ``facts`` holds the numbers the creator supplied (e.g. ``{"unlocks": 23}``); a social-proof or
-    scarcity claim is allowed only when its number is one of them."""
+    scarcity claim is allowed only when its number is one of them. ``direct_message`` adds the
+    conduct rules of a message to one fan; ``prompt`` is the instruction text the message was
+    written from (a long span of it in ``text`` is a leak)."""
     text = text or ""
-    hard = _hard_rules(normalise(text), facts=facts, request=False)
+    normalised = normalise(text)
+    hard = _hard_rules(normalised, facts=facts, request=False)
+    if direct_message:
+        hard += conduct_violations(normalised)
+    if prompt:
+        hard += prompt_leak(text, prompt)
     if hard:
         return PolicyResult(text="", violations=hard, blocked=True, needs_regeneration=False)
 

@@ -13,7 +13,9 @@ FABRICATED_CLAIM = "fabricated_claim"
 AVOID_WORD = "avoid_word"
 AVOID_TOPIC = "avoid_topic"
 PLATFORM_EXPLICIT = "platform_explicit"
-BLOCKING_RULES = frozenset({MINORS, NON_CONSENT, FABRICATED_CLAIM})
+BLOCKING_RULES = frozenset(
+    {MINORS, NON_CONSENT, FABRICATED_CLAIM, "off_platform", "meeting", "false_promise", "persona_break", "prompt_leak"}
+)  # the last five: conduct.py's direct-message rules
 
 MESSAGES = {
     MINORS: "Mentions of minors are never allowed: anything that involves or suggests someone under 18 is refused.",
@@ -37,7 +39,7 @@ _PERSON_BEFORE, _PERSON_AFTER = 40, 20  # someone asleep: a person word this clo
 
 @dataclass(frozen=True)
 class Violation:
-    rule: str  # one of MINORS, NON_CONSENT, FABRICATED_CLAIM, AVOID_WORD, AVOID_TOPIC, PLATFORM_EXPLICIT
+    rule: str  # one of MINORS, NON_CONSENT, FABRICATED_CLAIM, AVOID_WORD, AVOID_TOPIC, PLATFORM_EXPLICIT, conduct.py's
     message: str  # a sentence for the member
     excerpt: str = ""  # the offending fragment (short)
 
