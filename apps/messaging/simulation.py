@@ -518,7 +518,6 @@ class HistoryBuilder:
             cents = int(rng.choice((500, 1000, 1000, 2000, 2500, 5000)) * (1 + wealth / 25))
             at = first_seen + (end - first_seen) * rng.random()
             purchases.append((PurchaseKind.TIP, min(cents, 50_000), at, None, ""))
-        _exact_in_floating_point(purchases, first_seen, end, rng)
         spent = {kind: 0 for kind in PurchaseKind.values}
         last_purchase = None
         for kind, cents, at, _, _ in purchases:
@@ -664,32 +663,6 @@ class HistoryBuilder:
             "message_count": n,
             "created_at": messages[0][12],
         }
-
-
-def _sums_agree(spent: dict[str, int]) -> bool:
-    """Whether the database's check ``total = subscriptions + tips + ppv + messages`` holds when the
-    database adds them as binary floating point (SQLite stores decimals as REAL)."""
-    parts = [float(_money(spent[k])) for k in (PurchaseKind.SUBSCRIPTION, PurchaseKind.TIP, PurchaseKind.PPV,
-                                               PurchaseKind.MESSAGE)]  # fmt: skip
-    return ((parts[0] + parts[1]) + parts[2]) + parts[3] == float(_money(sum(spent.values())))
-
-
-def _exact_in_floating_point(purchases: list[tuple], start: datetime, end: datetime, rng: random.Random) -> None:
-    """Nudge the fan's tips by a cent until the spend check holds on SQLite too (same data on
-    every database)."""
-    for _ in range(200):
-        spent = {kind: 0 for kind in PurchaseKind.values}
-        for kind, cents, *_ in purchases:
-            spent[kind] += cents
-        if _sums_agree(spent):
-            return
-        tips = [i for i, p in enumerate(purchases) if p[0] == PurchaseKind.TIP and p[3] is None]
-        if tips:
-            kind, cents, at, index, platform_id = purchases[tips[0]]
-            purchases[tips[0]] = (kind, cents + 1, at, index, platform_id)
-        else:
-            purchases.append((PurchaseKind.TIP, 500, start + (end - start) * rng.random(), None, ""))
-    raise AssertionError("could not make the spend buckets add up")
 
 
 # --- Writing ------------------------------------------------------------------------------------
