@@ -28,6 +28,10 @@ containing one of ``moderation_flagged`` (case-insensitive) is flagged ``sexual`
 ``sexual/minors``, anything else is not flagged. Faults added for api "moderation" of kind
 ``status`` and ``hang`` apply.
 
+Answers: ``reply_text`` for every completion, unless ``reply_queue`` holds answers, which are used
+one per completion in arrival order first. Every request is recorded (``requests``); a recorded
+request's ``prompt`` is all the text the model was given, for tests that check what reached it.
+
 Usage, unless ``usage_override`` says otherwise: input tokens = whitespace-separated words of every
 message's text (plus ``system`` for Anthropic), output tokens = the number of streamed chunks
 (``ceil(len(reply_text) / chunk_size)``), cached 0; a stream and a plain call of the same request
@@ -177,6 +181,26 @@ class RecordedRequest:
     def stream(self) -> bool:
         return isinstance(self.json, dict) and bool(self.json.get("stream"))
 
+    @property
+    def prompt(self) -> str:
+        """Every text the model was given, in order (Anthropic's ``system``, then each message's
+        text), joined by blank lines: what a test reads to check what reached the model."""
+        if not isinstance(self.json, dict):
+            return ""
+        texts: list[str] = []
+        system = self.json.get("system")
+        if isinstance(system, str):
+            texts.append(system)
+        elif isinstance(system, list):
+            texts += [part.get("text", "") for part in system if isinstance(part, dict)]
+        for message in self.json.get("messages") or []:
+            content = message.get("content") if isinstance(message, dict) else None
+            if isinstance(content, str):
+                texts.append(content)
+            elif isinstance(content, list):
+                texts += [part.get("text", "") for part in content if isinstance(part, dict)]
+        return "\n\n".join(texts)
+
 
 @dataclass
 class _Settings:
@@ -252,13 +276,14 @@ class FakeLLMServer:
         self.chunk_delay: float = 0.0  # extra: seconds between streamed events
         self.azure_filter_results: bool = True  # extra: Azure's prompt_filter_results first chunk
         self.moderation_flagged: list[str] = []  # extra: inputs containing one of these are flagged
+        self.reply_queue: list[str] = []  # extra: answers used in turn, one per completion, before reply_text
 
     def configure(self, **settings: Any) -> None:
         """Set any of reply_text, chunk_size, latency, usage_override, chunk_delay, azure_filter_results,
-        moderation_flagged."""
+        moderation_flagged, reply_queue."""
         allowed = {
             "reply_text", "chunk_size", "latency", "usage_override", "chunk_delay", "azure_filter_results",
-            "moderation_flagged",
+            "moderation_flagged", "reply_queue",
         }  # fmt: skip
         unknown = set(settings) - allowed
         if unknown:
@@ -283,6 +308,9 @@ class FakeLLMServer:
             self.azure_filter_results = bool(settings["azure_filter_results"])
         if "moderation_flagged" in settings:
             self.moderation_flagged = [str(s) for s in settings["moderation_flagged"]]
+        if "reply_queue" in settings:
+            with self._lock:
+                self.reply_queue = [str(s) for s in settings["reply_queue"]]
 
     def _snapshot(self) -> _Settings:
         return _Settings(
@@ -491,6 +519,10 @@ class FakeLLMServer:
         settings = self._snapshot()
         fault = self._take_fault(api)
         text = settings.reply_text
+        if self.reply_queue:
+            with self._lock:
+                if self.reply_queue:
+                    text = self.reply_queue.pop(0)
         size = settings.chunk_size
         if fault is not None and fault.kind == "content_filter":
             chunks: list[str] = []

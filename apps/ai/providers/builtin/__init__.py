@@ -12,7 +12,11 @@ Rules another developer can rely on:
 - Context (all optional, wrong types are ignored): ``creator`` {display_name, niche, persona,
   voice, sample_texts, avoid_words, avoid_topics, language}; top-level ``fan`` {display_name,
   notes, total_spent}, ``platform``, ``tone``, ``task``, ``count``, ``json_example``. Any of the
-  creator keys may also be given top-level (top-level wins; avoid lists are merged).
+  creator keys may also be given top-level (top-level wins; avoid lists are merged). For inbox
+  drafts: ``reply_to`` (the fan's message being answered, read like a user message: untrusted,
+  it only picks the reply category and the echoed noun) and ``angle`` (question, tease,
+  appreciation for replies; curiosity, personal, loyalty for ``task`` ppv) so the three drafts of
+  one request differ.
 - Words from ``avoid_words`` (whole word, case-insensitive) and phrases from ``avoid_topics`` are
   removed from every generated string, and hashtags containing them are never produced.
 - Message content is untrusted: it only picks a reply category and, in English, echoes at most

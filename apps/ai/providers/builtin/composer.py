@@ -88,6 +88,10 @@ class _Composer:
         messages = _messages(request)
         user_texts = [content for role, content in messages if role == "user"]
         self.last_user = user_texts[-1][:4000] if user_texts else ""
+        reply_to = ctx.get("reply_to")
+        if isinstance(reply_to, str) and reply_to.strip():
+            self.last_user = reply_to[:4000]  # the fan's message, when the user message is the task
+        self.angle = _text(ctx.get("angle"), 20).lower()
         self.prompt = "\n".join(text[:4000] for text in user_texts[-3:])
         self.kind = _fan_kind(self.last_user) if self.last_user.strip() else "greeting"
         self.topic = self._topic(self.last_user) if self.lang == "en" else ""
@@ -187,6 +191,8 @@ class _Composer:
         return self._pick("greet_named") if self.name else self._pick("greet_pet")
 
     def reply(self) -> str:
+        if self.angle in ("question", "tease", "appreciation"):
+            return self._angled_reply()
         parts = []
         if self.name or self.rng.random() < 0.5:
             parts.append(self.greeting())
@@ -205,7 +211,30 @@ class _Composer:
             parts.append(self._pick("close" if asked else self.rng.choice(("ask", "ask", "close"))))
         return self._join(parts[:3])
 
+    def _angled_reply(self) -> str:
+        """An inbox draft with one angle: each of a request's drafts takes another."""
+        generic = self.kind == "generic" and self.topic
+        body = self._pick("topic") if generic else self._pick("answer", self.kind, niche=0.5)
+        if self.angle == "question":
+            end = self._pick("ask")
+        elif self.angle == "tease":
+            end = self._pick("react", "teasing" if self.tone != "flirty" else "flirty")
+        else:
+            end = self._pick("vip") if self.vip else self._pick("react", "grateful")
+        if end == body:
+            end = self._pick("close")
+        return self._join([self.greeting(), body, end])
+
     def message(self) -> str:
+        if self.angle in ("curiosity", "personal", "loyalty"):
+            first = self._pick("react", "grateful") if self.angle == "loyalty" else self.greeting()
+            middle = self._pick("tease", niche=1.0)
+            if self.angle == "personal":
+                end = self._pick("vip") if self.vip else self._pick("ask")
+            else:
+                end = self._pick("cta_fan")
+            parts = [self.greeting(), first, middle, end] if self.angle == "loyalty" else [first, middle, end]
+            return self._join(parts[:4])
         parts = [self.greeting(), self._pick("tease", niche=1.0)]
         if self.vip and self.rng.random() < 0.4:
             parts.append(self._pick("vip"))

@@ -41,6 +41,8 @@ _SEED_KEYS = (
     "avoid_words",
     "avoid_topics",
     "display_name",
+    "reply_to",
+    "angle",
 )
 
 
