@@ -11,9 +11,10 @@ Five factors, points out of their weight (the weights sum to 100):
     The fan's first name (display name), or their username when they have none, appears as a
     word in the text.
 ``refers to history`` (25)
-    25 when the text picks up a word of the fan's recent messages or the subject of something
-    they bought (the PPV message they unlocked: "gym video"); 12 for a generic reference to the
-    past ("last time", "you unlocked", "remember"); 0 otherwise.
+    25 when the text picks up a word of the fan's recent messages (three letters or more, not a
+    function word or an endearment such as "babe") or the subject of something they bought (the
+    PPV message they unlocked: "gym video"); 12 for a generic reference to the past ("last
+    time", "you unlocked", "remember"); 0 otherwise.
 ``fits the tier`` (20)
     12 for the spend tier — whales and high spenders get appreciation ("thank", "special", "just
     for you" …: 4 without), a fan who never paid is not pushed with a price or "unlock" first (6
@@ -79,6 +80,14 @@ STOPWORDS = frozenset(
     wont youre thats whats gonna wanna gotta u ur ya yo
     """.split()  # noqa: SIM905
 )
+# Endearments and chat words every fan and creator use: not a reference to anything said before.
+CHAT_WORDS = frozenset(
+    """
+    all any new day now how who why was has had her his its our out own too lot bit try say let put use man guy
+    sir hun bae xxx ily btw idk tbh wow aww hmm yay ugh did babe baby love loved sexy hot cute want miss kiss
+    kisses xoxo honey darling sweet sweetie handsome beautiful gorgeous pretty naughty fun time thanks thank
+    """.split()  # noqa: SIM905
+)
 # Sales words in a PPV caption: not the subject of what was bought.
 SALES_WORDS = frozenset(
     """
@@ -131,7 +140,9 @@ def _has_cue(lowered: str, cues: Sequence[str]) -> bool:
 
 
 def _content_words(text: str, *, exclude: frozenset[str] = frozenset()) -> list[str]:
-    return [w for w in _words(text) if len(w) >= 4 and w not in STOPWORDS and w not in exclude]
+    """Words that can name a subject ("gym", "Biscuit", "beach"): three letters or more, not a
+    function word, not an endearment."""
+    return [w for w in _words(text) if len(w) >= 3 and w not in STOPWORDS and w not in CHAT_WORDS and w not in exclude]
 
 
 def _money(amount: Decimal, currency: str) -> str:
