@@ -162,6 +162,8 @@ def test_template_errors_name_the_field(world, other_world):
     foreign_fan = FanFactory(creator=other_world.creator)
     assert client.get(f"/api/v1/templates/{template.pk}/render?fan_id={foreign_fan.pk}").status_code == 404
     response = client.get(f"/api/v1/templates/{template.pk}/render")
+    assert response.status_code == 400 and "fan_id" in error(response)["fields"]
+    response = client.get(f"/api/v1/templates/{template.pk}/render?fan_id=0")
     assert response.status_code == 422 and "fan_id" in error(response)["fields"]
 
 

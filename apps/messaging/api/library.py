@@ -16,6 +16,7 @@ from ninja.pagination import paginate
 
 from apps.accounts.api import api_membership
 from apps.accounts.selectors import creator_get_for_member
+from apps.core.errors import ApplicationError
 from apps.core.openapi import MAX_ID, ErrorOut, Id
 from apps.messaging import library, selectors
 from apps.messaging.api.common import PageHookPagination
@@ -200,10 +201,16 @@ def template_delete(request: HttpRequest, template_id: Id):
 
 
 @router.get("/templates/{template_id}/render", response=RenderOut, tags=["templates"])
-def template_render_for_fan(request: HttpRequest, template_id: Id, fan_id: Id):
+def template_render_for_fan(
+    request: HttpRequest,
+    template_id: Id,
+    fan_id: int | None = Query(None, ge=1, le=MAX_ID, description="Required: the fan to render it for."),
+):
     """The template's text for one fan: each variable replaced, with the fallbacks that were used."""
     membership = api_membership(request)
     template = selectors.template_get_for_member(membership=membership, template_id=template_id)
+    if fan_id is None:  # checked after the lookup, so another agency's template is a 404 either way
+        raise ApplicationError("Give the fan to render the template for (fan_id).", field="fan_id")
     fan = selectors.fan_get_for_member(membership=membership, fan_id=fan_id)
     rendered = template_render(template.text, fan=fan, creator=fan.creator)
     return {
