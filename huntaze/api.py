@@ -47,6 +47,7 @@ ID_PRODUCERS = {
         Producer("GET", "/studio/generations", 200, "/items/0/id"),
     ],
     "idea_id": [Producer("GET", "/studio/ideas", 200, "/items/0/id")],
+    "draft_id": [Producer("POST", "/conversations/{conversation_id}/drafts", 201, "/drafts/0/id")],
 }
 
 
