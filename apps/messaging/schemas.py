@@ -229,10 +229,17 @@ class TemplatePatchIn(Schema):
     creator_id: Id | None = Field(None, description="Send null to share it with all creators; omit to keep.")
 
 
+class PersonalizationOut(Schema):
+    score: int = Field(ge=0, le=100)
+    factors: dict[str, int] = Field(description="Points per factor: uses name, refers to history, fits the tier, …")
+    suggestions: list[str]
+
+
 class RenderOut(Schema):
     text: str
     variables: list[str]
     fallbacks_used: list[str] = Field(description="Variables the fan had no value for: their fallback was used.")
+    personalization: PersonalizationOut = Field(description="apps/messaging/personalization.py explains the factors.")
 
 
 # --- Conversations and messages -----------------------------------------------------------------

@@ -139,6 +139,11 @@ def test_template_crud_and_rendering(world):
     assert body["text"] == f"Hi Marco, it's {first}" and body["fallbacks_used"] == []
     body = client.get(f"/api/v1/templates/{template_id}/render?fan_id={anonymous.pk}").json()
     assert body["text"] == f"Hi babe, it's {first}" and body["fallbacks_used"] == ["fan.first_name"]
+    score = body["personalization"]
+    assert 0 <= score["score"] <= 100 and sum(score["factors"].values()) == score["score"]
+    named_score = client.get(f"/api/v1/templates/{template_id}/render?fan_id={named.pk}").json()["personalization"]
+    assert named_score["score"] > score["score"]  # the fan's own name beats the fallback
+    assert any("name" in suggestion.lower() for suggestion in score["suggestions"])
     response = client.patch(f"/api/v1/templates/{template_id}", {"category": "thank_you"}, content_type=JSON)
     assert response.status_code == 200 and response.json()["category"] == "thank_you"
     assert response.json()["text"].startswith("Hi {fan.first_name|babe}")

@@ -20,6 +20,9 @@ from apps.core.errors import ApplicationError
 from apps.core.openapi import MAX_ID, ErrorOut, Id
 from apps.messaging import library, selectors
 from apps.messaging.api.common import PageHookPagination
+from apps.messaging.models import Conversation
+from apps.messaging.personalization import template_score
+from apps.messaging.prompts import WINDOW_MESSAGES
 from apps.messaging.schemas import (
     CategoryName,
     CountOut,
@@ -33,7 +36,6 @@ from apps.messaging.schemas import (
     TemplatePatchIn,
     request_rules,
 )
-from apps.messaging.templating import template_render
 
 router = Router()
 
@@ -206,15 +208,26 @@ def template_render_for_fan(
     template_id: Id,
     fan_id: int | None = Query(None, ge=1, le=MAX_ID, description="Required: the fan to render it for."),
 ):
-    """The template's text for one fan: each variable replaced, with the fallbacks that were used."""
+    """The template's text for one fan: each variable replaced, the fallbacks that were used, and
+    the rendering's personalization score (0-100) with its factors and what to change."""
     membership = api_membership(request)
     template = selectors.template_get_for_member(membership=membership, template_id=template_id)
     if fan_id is None:  # checked after the lookup, so another agency's template is a 404 either way
         raise ApplicationError("Give the fan to render the template for (fan_id).", field="fan_id")
     fan = selectors.fan_get_for_member(membership=membership, fan_id=fan_id)
-    rendered = template_render(template.text, fan=fan, creator=fan.creator)
+    conversation = Conversation.objects.filter(fan=fan).first()
+    recent = selectors.message_page(conversation=conversation, limit=WINDOW_MESSAGES) if conversation else []
+    rendered, score = template_score(
+        template=template,
+        fan=fan,
+        creator=fan.creator,
+        recent_messages=recent,
+        purchases=selectors.fan_purchases_recent(fan=fan),
+        rules=request_rules(request, membership.agency_id),
+    )
     return {
         "text": rendered.text,
         "variables": rendered.variables,
         "fallbacks_used": rendered.fallbacks_used,
+        "personalization": {"score": score.score, "factors": score.factors, "suggestions": score.suggestions},
     }
