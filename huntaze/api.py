@@ -48,6 +48,10 @@ ID_PRODUCERS = {
     ],
     "idea_id": [Producer("GET", "/studio/ideas", 200, "/items/0/id")],
     "draft_id": [Producer("POST", "/conversations/{conversation_id}/drafts", 201, "/drafts/0/id")],
+    "fan_id": [Producer("GET", "/fans", 200, "/items/0/id")],
+    "conversation_id": [Producer("GET", "/conversations", 200, "/items/0/id")],
+    "segment_id": [Producer("POST", "/segments", 201, "/id"), Producer("GET", "/segments", 200, "/items/0/id")],
+    "template_id": [Producer("POST", "/templates", 201, "/id"), Producer("GET", "/templates", 200, "/items/0/id")],
 }
 
 

@@ -42,9 +42,11 @@ import pytest
 
 from apps.accounts.models import Role
 from apps.accounts.services import api_token_create
+from apps.messaging.services import message_receive
 from apps.notifications.models import Notification
 from tests.accounts.factories import MembershipFactory
 from tests.conftest import build_world
+from tests.messaging.factories import FanFactory, PurchaseFactory
 from tests.processes import ROOT, daphne_args, database_url, free_port, wait_for_http
 from tests.studio.factories import ContentIdeaFactory, PostFactory
 
@@ -73,6 +75,8 @@ NO_2XX_EXPECTED = {
     "POST /api/v1/studio/creators/{creator_id}/posts/import": "a well-formed CSV: tests/studio/test_api_data.py",
     "PUT /api/v1/members/{membership_id}/assignments": "a chatter's id with this agency's creator ids: "
     "tests/accounts/test_api.py",
+    "GET /api/v1/templates/{template_id}/render": "a template id and a fan id of the same agency together: "
+    "tests/messaging/test_api_library.py",
 }
 
 
@@ -217,6 +221,9 @@ def fuzz_world(transactional_db):
         for index in range(3):
             PostFactory(creator=creator, tags=["lingerie", f"set{index}"])
             ContentIdeaFactory(creator=creator)
+            fan = FanFactory(creator=creator)  # fans waiting in the inbox, with a purchase each
+            message_receive(fan=fan, text=f"are you there? {index}")
+            PurchaseFactory(fan=fan)
     for membership in (world.owner, world.chatter):
         Notification.objects.create(agency=world.agency, user=membership.user, title="Welcome")
     tokens = {
