@@ -21,11 +21,14 @@ Nothing here talks to a platform or the network. Two halves:
   call them, each with a platform id (messages and purchases), so an event delivered twice is
   stored once, as the services promise.
 
-Writing: rows are built in chunks of ``CHUNK_FANS`` fans to bound memory. On PostgreSQL the
-big tables are written with ``COPY … FROM STDIN`` (psycopg 3 ``cursor.copy``) with ids reserved
-from the table's sequence first; everywhere else, and for the small tables, ``bulk_create``.
-docs/benchmarks.md has the measured difference (COPY was chosen because bulk_create spent most
-of the 2,000,000 messages' time building and adapting model instances).
+Writing: rows are built in chunks of ``CHUNK_FANS`` fans to bound memory and written as plain
+tuples, not model instances: on PostgreSQL with ``COPY … FROM STDIN`` (psycopg 3
+``cursor.copy``) after reserving the ids from the table's sequence, on SQLite with one
+``executemany`` after reserving ids above the table's largest (seed_demo holds SQLite's write
+lock for its whole transaction); rules, templates, segments and notes use ``bulk_create``. Hand
+written because ``bulk_create`` was measurably too slow here: building, adapting and batching
+model instances made ``seed_demo`` at 20,000 fans and 200,000 messages take 128 s on PostgreSQL
+against 44 to 50 s with COPY (``FAST_INSERT = False`` switches back; docs/benchmarks.md).
 """
 
 from __future__ import annotations
