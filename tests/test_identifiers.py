@@ -62,6 +62,14 @@ def cases(attacker: Membership, target: Creator, own_chatter: Membership) -> dic
         "api member assignments {creator_ids}": Case(
             "put", f"/api/v1/members/{own_chatter.pk}/assignments", {"creator_ids": [cid]}
         ),
+        "api fans list ?creator_id": Case("get", f"/api/v1/fans?creator_id={cid}"),
+        "api conversations list ?creator_id": Case("get", f"/api/v1/conversations?creator_id={cid}"),
+        "api segments list ?creator_id": Case("get", f"/api/v1/segments?creator_id={cid}"),
+        "api templates list ?creator_id": Case("get", f"/api/v1/templates?creator_id={cid}"),
+        "api segment create {creator_id}": Case("post", "/api/v1/segments", {"name": "Probe", "creator_id": cid}),
+        "api template create {creator_id}": Case(
+            "post", "/api/v1/templates", {"name": "Probe", "text": "Hi", "creator_id": cid}
+        ),
         "page studio generate creator_id": Case("post", "/studio/", {"creator_id": cid, "type": "caption"}, json=False),
         "page switch creator id": Case("post", "/switch/creator/", {"id": cid}, json=False),
         "page member assignments creators": Case(
@@ -77,6 +85,12 @@ CASE_NAMES = [
     "api generate {creator_id}",
     "api generate stream {creator_id}",
     "api member assignments {creator_ids}",
+    "api fans list ?creator_id",
+    "api conversations list ?creator_id",
+    "api segments list ?creator_id",
+    "api templates list ?creator_id",
+    "api segment create {creator_id}",
+    "api template create {creator_id}",
     "page studio generate creator_id",
     "page switch creator id",
     "page member assignments creators",
