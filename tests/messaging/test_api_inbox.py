@@ -250,6 +250,8 @@ def test_audit_log_filters_and_roles(world, other_world):
     response = client.get(f"/api/v1/audit?since={since}&until={since}")
     assert response.status_code == 400 and "until" in error(response)["fields"]
     assert client.get("/api/v1/audit?source=fan").status_code == 422
+    response = client.get("/api/v1/audit?since=0001-01-01T00:00:00%2B01:00")
+    assert response.status_code == 400 and "since" in error(response)["fields"]
     assert client.get(f"/api/v1/audit?membership_id={other_world.owner.pk}").status_code == 404
     for membership in (world.chatter, world.viewer):
         response = token_client(membership).get("/api/v1/audit")

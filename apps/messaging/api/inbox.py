@@ -168,11 +168,17 @@ SINCE = Query(None, description="Sent at or after (ISO 8601; UTC when it has no 
 UNTIL = Query(None, description="Sent before (ISO 8601; UTC when it has no offset).")
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    """A time without an offset is read as UTC."""
-    if moment is None or timezone.is_aware(moment):
-        return moment
-    return timezone.make_aware(moment, UTC)
+def _utc(moment: datetime | None, field: str) -> datetime | None:
+    """The moment in UTC (a time without an offset is read as UTC); one the database cannot hold
+    (year 1 an hour east of Greenwich is year 0 in UTC) is a 400 naming the field."""
+    if moment is None:
+        return None
+    if timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ApplicationError("That time is out of range.", field=field) from None
 
 
 @router.get("/audit", response=list[AuditOut], tags=["audit"])
@@ -194,7 +200,7 @@ def audit_list(
     sent_by_id = None
     if membership_id is not None:
         sent_by_id = member_get(agency_id=membership.agency_id, membership_id=membership_id).user_id
-    since, until = _aware(since), _aware(until)
+    since, until = _utc(since, "since"), _utc(until, "until")
     if since is not None and until is not None and until <= since:
         raise ApplicationError("“until” must be after “since”.", field="until")
     return selectors.audit_list(
