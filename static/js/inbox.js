@@ -8,6 +8,10 @@
 
   const page = document.querySelector(".inbox-page");
   if (!page) return;
+  // htmx copies "style" from a swapped element to its replacement while settling; the CSP refuses
+  // inline style, so a style attribute left by anything (a browser tool, an extension) would turn
+  // every composer swap into violations. Classes and sizes are all the inbox settles.
+  htmx.config.attributesToSettle = ["class", "width", "height"];
   const conversationId = page.dataset.conversationId ? Number(page.dataset.conversationId) : null;
   const isList = page.hasAttribute("data-inbox-list");
   const canSend = page.hasAttribute("data-can-send");

@@ -91,7 +91,7 @@ class FanNoteForm(forms.Form):
 
 class FanTagsForm(forms.Form):
     tags = forms.CharField(
-        label="Tags",
+        label="Edit tags",
         required=False,
         max_length=2000,
         help_text="Separated by commas.",
