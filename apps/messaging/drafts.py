@@ -186,6 +186,7 @@ def drafts_prepare(
     return Prepared(membership, conversation, kind, count, prompt, requests, rules, purchases, price)
 
 
+_BLOCK_TAG = re.compile(r"data-[0-9a-f]{16}")
 _QUOTES = {'"': '"', "“": "”", "«": "»", "'": "'"}
 
 
@@ -203,8 +204,8 @@ def draft_check(prepared: Prepared, text: str) -> tuple[str, str]:
     text = _tidy(text)
     if not text:
         return "", "The model's answer was empty."
-    if prepared.prompt.boundary in text:
-        return "", LEAK_MESSAGE
+    if prepared.prompt.boundary in text or _BLOCK_TAG.search(text):
+        return "", LEAK_MESSAGE  # this request's boundary, or the shape of any: nothing a fan should read
     creator, fan = prepared.conversation.creator, prepared.conversation.fan
     outcome = apply_policy(
         text,
@@ -215,8 +216,9 @@ def draft_check(prepared: Prepared, text: str) -> tuple[str, str]:
         prompt=prepared.prompt.protected,
     )
     if outcome.blocked:
-        violation = outcome.violations[0]
-        return "", LEAK_MESSAGE if violation.rule == PROMPT_LEAK else f"Refused: {violation.message}"
+        if any(v.rule == PROMPT_LEAK for v in outcome.violations):
+            return "", LEAK_MESSAGE  # a leaked prompt trips other rules too (it names them): say what it is
+        return "", f"Refused: {outcome.violations[0].message}"
     if not outcome.text.strip():
         return "", f"Nothing was left once {creator.display_name}'s words and topics to avoid were removed."
     return outcome.text.strip(), ""

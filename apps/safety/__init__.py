@@ -149,7 +149,11 @@ above, in English, French and Spanish:
     the agency", the refusal boilerplate "I'm sorry, but I can't …", "en tant qu'IA", "soy una IA".
 
 Naming an app or a refund even to decline counts: the draft prompt tells the model to decline
-without naming it. ``prompt_leak`` (``apply_policy(..., prompt=…)``): the text repeats eight or
+without naming it. A direct message is also read as sexual by the minors rules (it goes from an
+adult creator to a fan on an adult platform): an age under 18, a teen word or a child word is
+refused without a flirty word next to it ("your little 16 year old stepsister is all yours").
+
+``prompt_leak`` (``apply_policy(..., prompt=…)``): the text repeats eight or
 more consecutive words of the protected prompt (the instructions alone, never the data the fan
 or the creator wrote), case and punctuation ignored.
 
@@ -278,7 +282,7 @@ def apply_policy(
     written from (a long span of it in ``text`` is a leak)."""
     text = text or ""
     normalised = normalise(text)
-    hard = _hard_rules(normalised, facts=facts, request=False)
+    hard = _hard_rules(normalised, facts=facts, request=False, adult_context=direct_message)
     if direct_message:
         hard += conduct_violations(normalised)
     if prompt:

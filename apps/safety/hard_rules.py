@@ -389,13 +389,20 @@ def _violations(rule: str, excerpts: Iterable[str], message: str | None = None) 
 
 
 def _hard_rules(
-    text: Normalised, *, facts: Mapping[str, object] | None, request: bool, assume_sexual: bool = False
+    text: Normalised,
+    *,
+    facts: Mapping[str, object] | None,
+    request: bool,
+    assume_sexual: bool = False,
+    adult_context: bool = False,
 ) -> list[Violation]:
     """Every hard-rule violation of one text (request or output), at most _MAX_PER_RULE per rule.
 
     The phrase rules run on ``text.plain`` (ages, claims) and on each view rewritten by the
     lexicon (apps/safety/lexicon.py). ``assume_sexual``: context rules treat the text as sexual
-    (a tag on an adult creator's post has no sentence around it to tell)."""
+    (a tag on an adult creator's post has no sentence around it to tell). ``adult_context``: only
+    the minors rules do (a direct message from an adult creator to a fan: an age under 18 or a
+    child word needs no flirty word next to it), while non-consent keeps its own context."""
     plain = text.plain
     found: dict[str, list[str]] = {MINORS: [], NON_CONSENT: [], FABRICATED_CLAIM: []}
     person: list[str] = []
@@ -418,7 +425,7 @@ def _hard_rules(
             found[FABRICATED_CLAIM].append(_excerpt(m))
 
     for view in map(canonical, text.views):
-        sexual = _Context(view, _SEXUAL, always=assume_sexual)
+        sexual = _Context(view, _SEXUAL, always=assume_sexual or adult_context)
         acts = _Context(view, _ACTS, always=assume_sexual)
         leaks = _Context(view, _LEAK_CONTEXT, always=assume_sexual)
         # A kind whose context is absent from the whole view is skipped without looking at each

@@ -67,6 +67,11 @@ def remote(settings, fake_llm):
     settings.OPENAI_BASE_URL = fake_llm.openai_base_url
     settings.OPENAI_MODELS = ["gpt-4o-mini"]
     settings.AI_MAX_ATTEMPTS = 1
+    # Three calls a batch, many batches a minute: the limits are not what these tests are about.
+    settings.AI_RATE_LIMITS = {
+        **settings.AI_RATE_LIMITS,
+        "openai": {"minute": 100_000, "hour": 100_000, "day": 100_000},
+    }
     registry.reset()
     ledger.discard()
     yield fake_llm
