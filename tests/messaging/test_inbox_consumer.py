@@ -405,3 +405,41 @@ async def test_a_failing_drafts_stream_ends_with_an_error_not_silence(monkeypatc
     assert {"type": "draft.error", "index": None, "message": "Drafts could not be written."} in frames
     assert "provider exploded" not in json.dumps(frames)
     await owner.disconnect()
+
+
+# --- Drafts with the real writer (apps/messaging/drafts.py, the built-in offline provider) ---------
+
+
+@pytest.fixture
+def builtin_ai(settings):
+    from apps.ai.ledger import ledger
+    from apps.ai.registry import registry
+
+    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AZURE_OPENAI_API_KEY", "OPENAI_COMPATIBLE_BASE_URL"):
+        setattr(settings, key, "")
+    settings.DEFAULT_AI_PROVIDER = ""
+    registry.reset()
+    ledger.discard()
+    yield
+    ledger.discard()
+    registry.reset()
+
+
+@pytest.mark.parametrize("kind", ["reply", "upsell"])
+async def test_real_drafts_stream_into_three_scored_cards(builtin_ai, kind):
+    world, mine, _ = await sync_to_async(_world_with_conversations)(f"Real drafts {kind}")
+    await sync_to_async(services.message_receive)(fan=mine.fan, text="missed you! what are you up to?")
+    chatter = await _open(world.chatter)
+    await _send(chatter, action="drafts", conversation_id=mine.pk, kind=kind)
+    frames = await _collect_drafts(chatter)
+    assert any(f["type"] == "draft.chunk" for f in frames)
+    cards = [f for f in frames if f["type"] == "draft"]
+    assert sorted(card["index"] for card in cards) == [0, 1, 2]
+    for card in cards:
+        assert "Personalization" in card["html"] and "/100" in card["html"] and "data-use-draft" in card["html"]
+    drafts = [d async for d in Draft.objects.filter(conversation=mine, status="pending")]
+    assert len(drafts) == 3 and {d.kind for d in drafts} == {kind}
+    if kind == "upsell":
+        assert all("Suggested price" in card["html"] for card in cards)
+    assert not await Message.objects.filter(direction="out").aexists()
+    await chatter.disconnect()

@@ -568,3 +568,50 @@ def test_waiting_time_reads_short(minutes, text):
 
     now = timezone.now()
     assert waited(now - timedelta(minutes=minutes, seconds=30), now) == text
+
+
+@pytest.fixture
+def builtin_ai(settings):
+    from apps.ai.ledger import ledger
+    from apps.ai.registry import registry
+
+    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AZURE_OPENAI_API_KEY", "OPENAI_COMPATIBLE_BASE_URL"):
+        setattr(settings, key, "")
+    settings.DEFAULT_AI_PROVIDER = ""
+    registry.reset()
+    ledger.discard()
+    yield
+    ledger.discard()
+    registry.reset()
+
+
+def test_drafts_without_javascript_are_written_then_shown_and_discarded(world, client_for, builtin_ai):
+    conversation = _conversation(world.creator, name="No Script", waiting_minutes=1)
+    _inbound(conversation, text="hey you")
+    client = client_for(world.chatter)
+    response = client.post(f"/inbox/c/{conversation.pk}/drafts/", {"kind": "reply"})
+    assert response.status_code == 302 and response["Location"].endswith("#drafts")
+    drafts = list(Draft.objects.filter(conversation=conversation, status="pending"))
+    assert len(drafts) == 3
+    page = _page(client, conversation).content.decode()
+    assert page.count('class="draft-card"') == 3 and "Personalization" in page
+    assert f"?draft={drafts[0].pk}#composer" in page
+    assert not Message.objects.filter(direction="out").exists()  # nothing sent
+    discarded = client.post(f"/inbox/drafts/{drafts[0].pk}/discard/")
+    assert discarded.status_code == 302
+    drafts[0].refresh_from_db()
+    assert drafts[0].status == "discarded"
+    assert _page(client, conversation).content.decode().count('class="draft-card"') == 2
+    assert client_for(world.viewer).post(f"/inbox/c/{conversation.pk}/drafts/", {"kind": "reply"}).status_code == 403
+    assert client_for(world.viewer).post(f"/inbox/drafts/{drafts[1].pk}/discard/").status_code == 403
+
+
+def test_discarding_a_sent_draft_is_a_message_not_an_error(world, client_for):
+    conversation = _conversation(world.creator, name="Sent Draft", waiting_minutes=1)
+    draft = Draft.objects.create(
+        agency=world.agency, creator=world.creator, conversation=conversation, text="hi", score=50, status="sent"
+    )
+    response = client_for(world.chatter).post(f"/inbox/drafts/{draft.pk}/discard/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "cannot be discarded" in response.content.decode()
+    draft.refresh_from_db()
+    assert draft.status == "sent"
