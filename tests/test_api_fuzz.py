@@ -75,8 +75,9 @@ NO_2XX_EXPECTED = {
     "POST /api/v1/studio/creators/{creator_id}/posts/import": "a well-formed CSV: tests/studio/test_api_data.py",
     "PUT /api/v1/members/{membership_id}/assignments": "a chatter's id with this agency's creator ids: "
     "tests/accounts/test_api.py",
-    "GET /api/v1/templates/{template_id}/render": "a template id and a fan id of the same agency together: "
-    "tests/messaging/test_api_library.py",
+    "POST /api/v1/conversations/{conversation_id}/messages": "a visible conversation's id with a body that leaves "
+    "out draft, template, PPV and a stale seen_message_count and holds text the safety policy and the platform "
+    "accept: tests/messaging/test_api_inbox.py",
 }
 
 

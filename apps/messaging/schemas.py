@@ -319,7 +319,9 @@ class MessagePageOut(Schema):
 
 
 class SendIn(Schema):
-    text: str = Field("", max_length=20000, description="Checked against the platform's own limit.")
+    text: str = Field(
+        "", max_length=20000, description="Checked against the platform's own limit.", examples=["Missed you! 💕"]
+    )
     ppv_price: Decimal | None = Field(None, gt=0, max_digits=8, decimal_places=2)
     media_count: int = Field(0, ge=0, le=100)
     draft_id: Id | None = None
