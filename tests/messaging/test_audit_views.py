@@ -100,3 +100,10 @@ def test_outsider_sees_nothing_of_ours(world, other_world):
     body = b"".join(client.get("/audit/export.csv").streaming_content).decode()
     assert "our private message" not in body
     assert "Select a valid choice" in client.get(f"/audit/?creator={world.creator.pk}").content.decode()
+
+
+def test_a_message_without_a_sender_is_listed(world):
+    message = sent(world, world.owner, text="automation said hi", source=Source.AUTOMATION)
+    type(message).objects.filter(pk=message.pk).update(sent_by=None, sent_by_email="")
+    response = login_client(world.owner).get("/audit/")
+    assert response.status_code == 200 and "automation said hi" in response.content.decode()
