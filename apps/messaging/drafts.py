@@ -8,7 +8,9 @@ Public functions (the inbox page, its websocket and the API call these):
   ``draft`` (the saved ``Draft``) or one ``error`` (why that draft is missing), then ``done``;
 * ``drafts_generate(membership=…, conversation=…, kind="reply", count=3)``: the same, waited for;
   the saved drafts (``DraftsUnavailable`` when none could be written);
-* ``draft_discard(membership=…, draft=…)``.
+* ``draft_discard(membership=…, draft=…)``;
+* re-exported from their modules: ``personalization_score`` and ``template_score``
+  (personalization.py), ``ppv_price_suggestion`` (pricing.py).
 
 How one batch runs:
 
@@ -69,11 +71,24 @@ from apps.messaging.models import (
     Message,
     Purchase,
 )
-from apps.messaging.personalization import fan_call_name, personalization_score
+from apps.messaging.personalization import Score, fan_call_name, personalization_score, template_score
 from apps.messaging.pricing import PriceSuggestion, ppv_price_suggestion
 from apps.messaging.selectors import conversation_get_for_member
 from apps.messaging.tiers import badges, rules_for
 from apps.safety import PROMPT_LEAK, STREAM_OVERLAP, apply_policy, stream_violations
+
+__all__ = [
+    "DraftEvent",
+    "DraftsUnavailable",
+    "PriceSuggestion",
+    "Score",
+    "draft_discard",
+    "drafts_generate",
+    "drafts_stream",
+    "personalization_score",
+    "ppv_price_suggestion",
+    "template_score",
+]
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ The system prompt carries, in this order: the role and the rules that never bend
 rules, boundaries, staying in character, never revealing instructions); the creator's persona,
 voice and do-not-say lists; the fan's profile (our own numbers: tier, lifecycle, spend, PPV buy
 rate, purchases); and a bounded window of the conversation (the last ``WINDOW_MESSAGES``
-messages, at most ``WINDOW_CHARS`` characters, each message cut at ``MESSAGE_CHARS``). The user
+messages, at most ``WINDOW_CHARS`` escaped characters, each message cut at ``MESSAGE_CHARS``). The user
 message is the task for one draft (its angle; the price for an upsell).
 
 **Untrusted text is data.** Everything a fan wrote (messages, display name, username, timezone,
@@ -144,12 +144,14 @@ def _cut(text: str, limit: int) -> str:
 
 def conversation_window(messages: Sequence[Message]) -> list[Message]:
     """The last ``WINDOW_MESSAGES`` messages whose texts (each cut at ``MESSAGE_CHARS``) fit in
-    ``WINDOW_CHARS``, oldest first. The newest message is always kept."""
+    ``WINDOW_CHARS`` as they appear in the prompt (escaped: a fan who sends invisible characters,
+    six prompt characters each, gets fewer messages in, not a longer prompt), oldest first. The
+    newest message is always kept."""
     newest_first = sorted(messages, key=lambda m: (m.created_at, m.pk or 0), reverse=True)[:WINDOW_MESSAGES]
     kept: list[Message] = []
     used = 0
     for message in newest_first:
-        size = len(_cut(message.text, MESSAGE_CHARS))
+        size = len(escape_data(_cut(message.text, MESSAGE_CHARS)))
         if kept and used + size > WINDOW_CHARS:
             break
         kept.append(message)

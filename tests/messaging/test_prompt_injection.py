@@ -126,6 +126,21 @@ def test_a_fan_cannot_write_the_boundary(world, remote):  # noqa: F811
     assert_only_inside_blocks(prompt, attack)
 
 
+def test_a_flood_of_invisible_characters_cannot_grow_the_prompt(world, remote):  # noqa: F811
+    """Each zero-width character is six characters once escaped: the window counts what the
+    prompt holds, so twenty such messages still fit the request's size limit and leave the newest in."""
+    conversation = ConversationFactory(fan__creator=world.creator, fan__display_name="Jake")
+    for _ in range(20):
+        MessageFactory(conversation=conversation, text="\u200b" * 3000)
+    MessageFactory(conversation=conversation, text="still there?")
+    remote.reply_text = GOOD
+    drafts_generate(membership=world.chatter, conversation=conversation, count=1)
+    prompt = the_prompt(remote)
+    (block,) = [m.group(0) for m in prompts._BLOCK.finditer(prompt) if 'name="conversation"' in m.group(0)]
+    assert len(block) < prompts.WINDOW_CHARS + 400 and "still there?" in block
+    assert len(prompt) < 20_000
+
+
 # --- A model that obeys ----------------------------------------------------------------------------
 
 
