@@ -245,8 +245,10 @@
   });
   document.addEventListener("change", (event) => {
     if (event.target.matches("#composer select[name=template]") && event.target.value) {
+      // A click, not requestSubmit(insert): htmx takes the pressed button (action=template) from
+      // its click, and without it the post would be a send.
       const insert = event.target.form.querySelector("[data-insert-template]");
-      if (insert) event.target.form.requestSubmit(insert);
+      if (insert) insert.click();
     }
   });
   document.addEventListener("htmx:afterSettle", () => {
@@ -261,7 +263,7 @@
   function sendNow() {
     const composer = document.getElementById("composer");
     if (!composer) return;
-    composer.requestSubmit(composer.querySelector("[data-send]"));
+    composer.querySelector("[data-send]").click();
   }
 
   // --- List selection and order --------------------------------------------------------------------

@@ -19,7 +19,7 @@ from apps.messaging.models import Message, Source
 from tests.conftest import build_world
 from tests.e2e.conftest import E2E, log_in
 from tests.e2e.journey import Journey
-from tests.messaging.factories import FanFactory
+from tests.messaging.factories import FanFactory, TemplateFactory
 
 pytestmark = E2E
 
@@ -56,6 +56,9 @@ def test_chatter_answers_the_top_fan_with_an_edited_ai_draft(server, worker, bro
     world.chatter.user.full_name = "Cole Martin"
     world.chatter.user.save()
     _in_a_thread(_fans, world)
+    TemplateFactory(
+        agency=world.agency, name="Thanks for the tip", text="Thank you {fan.first_name|babe}, you spoil me!"
+    )
 
     with Journey.start(browser, server, "inbox") as journey:
         page = journey.new_page("chatter")
@@ -90,6 +93,11 @@ def test_chatter_answers_the_top_fan_with_an_edited_ai_draft(server, worker, bro
         page.get_by_text("Did you get my tip?").wait_for()
         assert page.locator(".fan-sidebar").get_by_text("$650.00").first.is_visible()
         journey.step(page, "conversation")
+
+        # Choosing a template fills the composer with it, rendered for Walter; nothing is sent.
+        page.get_by_label("Template").select_option(label="Thanks for the tip")
+        page.wait_for_function("() => document.querySelector('#composer-text').value.startsWith('Thank you Walter')")
+        assert not Message.objects.filter(direction="out").exists()
 
         # Three drafts stream in; each shows its score and factors.
         page.get_by_role("button", name="Suggest replies").click()
