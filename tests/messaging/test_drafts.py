@@ -113,6 +113,17 @@ def test_three_different_drafts_are_saved_pending_scored_and_nothing_is_sent(wor
     assert not Delivery.objects.exists()
 
 
+def test_the_built_in_writer_answers_what_the_fan_wrote(world, builtin):
+    """The task is the user message; the fan's last message reaches the offline writer as
+    ``reply_to``, so a thank-you for a purchase is answered as one in every angle."""
+    from apps.ai.providers.builtin.phrases import PHRASE_BANKS
+
+    thanks = PHRASE_BANKS["en"]["answer"]["purchase"]
+    conversation = thread(world, texts=("just unlocked your new video and sent you a tip",))
+    drafts = drafts_generate(membership=world.chatter, conversation=conversation)
+    assert all(any(phrase in d.text for phrase in thanks) for d in drafts), [d.text for d in drafts]
+
+
 def test_usage_is_recorded_under_the_feature_name(world, builtin):
     conversation = thread(world)
     drafts_generate(membership=world.owner, conversation=conversation, kind="upsell", count=2)
