@@ -615,3 +615,50 @@ def test_discarding_a_sent_draft_is_a_message_not_an_error(world, client_for):
     assert response.status_code == 200 and "cannot be discarded" in response.content.decode()
     draft.refresh_from_db()
     assert draft.status == "sent"
+
+
+def test_hostile_text_everywhere_on_the_inbox_renders_inert(world, client_for):
+    """Every stored payload of the XSS corpus (tests/xss/payloads.py) in every free text the inbox
+    shows (fan names, messages, previews, notes, tags, templates, drafts, a colleague's name) is
+    text on the list, the conversation, its fragments and a draft card, never markup."""
+    from tests.xss.checker import scan_html
+    from tests.xss.payloads import PAYLOADS, payload_text, storable
+
+    client = client_for(world.owner)
+    world.manager.user.full_name = payload_text(1, "holder")
+    world.manager.user.save()
+    for n in [n for n in range(len(PAYLOADS)) if storable(n)]:
+        text = payload_text(n, "x")
+
+        def fit(limit: int, text=text, n=n) -> str:  # a column too short for the payload gets plain text
+            return text if len(text) <= limit else f"plain {n}"
+
+        fan = FanFactory(creator=world.creator, display_name=text, username=fit(80), total_spent=Decimal("0"))
+        conversation = ConversationFactory(
+            fan=fan, needs_reply=True, waiting_since=timezone.now(), last_message_at=timezone.now(),
+            last_message_preview=fit(140), locked_by=world.manager.user,
+            locked_until=timezone.now() + timedelta(seconds=60),
+        )  # fmt: skip
+        MessageFactory(conversation=conversation, text=text)
+        MessageFactory(
+            conversation=conversation, direction="out", source="human", status="failed", error=fit(300), text=text
+        )
+        FanNote.objects.create(agency=world.agency, fan=fan, author=world.manager.user, text=text)
+        FanTagFactory(fan=fan, name=fit(40))
+        TemplateFactory(agency=world.agency, name=fit(80) if len(text) <= 80 else f"{n} plain", text="Hi")
+        Draft.objects.create(
+            agency=world.agency, creator=world.creator, conversation=conversation, text=text, score=40,
+            factors={fit(60): 5}, suggestions=[text], suggested_price=Decimal("9.00"), price_reason=fit(300),
+        )  # fmt: skip
+        pages = [
+            client.get(f"/inbox/c/{conversation.pk}/"),
+            client.get(f"/inbox/c/{conversation.pk}/history/", HTTP_HX_REQUEST="true"),
+            client.get(INBOX, {"q": fit(80)}, HTTP_HX_REQUEST="true"),
+        ]
+        for response in pages:
+            assert response.status_code == 200
+            scan = scan_html(response.content.decode())
+            assert not scan.findings, (n, scan.findings)
+        assert f"xss-17-{n}-x" in scan_html(pages[0].content.decode()).shown, n
+    listing = client.get(INBOX)
+    assert not scan_html(listing.content.decode()).findings
