@@ -139,7 +139,8 @@ above, in English, French and Spanish:
     "my number", "text me at", "outside OnlyFans", a $cashtag, an e-mail address, a phone number;
 ``meeting``
     meeting in person: "in person", "irl", "let's meet", "meet you at/for/tonight…" (not "meet me
-    in my DMs/live"), "come over", "my place", "hotel room", "go on a date", "se voir", "en persona";
+    in my DMs/live"), "come over", "come to my place", "at your hotel", "go on a date", "se voir",
+    "viens chez moi", "en persona" (not "back at my place", "je suis chez moi", "en mi casa");
 ``false_promise``
     refunds and free content: "refund", "money back", "for free", "free video/pics/PPV…", "on the
     house", "remboursé", "gratuit", "reembolso", "gratis" ("feel free" and "free trial" pass);

@@ -44,9 +44,11 @@ def _words(*alternatives: str) -> re.Pattern[str]:
 _OFF_PLATFORM = _words(
     r"cash ?app", r"pay ?pal", r"venmo", r"zelle", r"bitcoins?", r"btc", r"crypto(?:currency)?", r"usdt",
     r"ethereum", r"(?:eth|btc|crypto|wallet) address", r"gift ?cards?", r"western union", r"money ?gram",
-    r"(?:wire|bank) transfer", r"iban", r"revolut", r"skrill", r"apple ?pay", r"google ?pay", r"wise transfer",
+    r"(?:wire|bank) transfer", r"(?:my|mi|mon) iban", r"iban:", r"revolut", r"skrill", r"apple ?pay",
+    r"google ?pay", r"wise transfer",
     r"tele ?gram", r"whats ?app", r"snap ?chat", r"my snap", r"kik", r"wickr", r"signal app", r"discord",
-    r"(?:text|call|message|dm|add|find) me (?:at|on)", r"my (?:phone |cell |mobile )?number", r"phone number",
+    r"(?:text|call|message|dm|add|find) me (?:at|on)", r"phone number",
+    r"my (?:phone |cell |mobile )?number(?! ?(?:one|1|#|two|2)\b)",  # not "my number one fan"
     r"my e-?mail", r"e-?mail me", r"off (?:the )?(?:platform|site|app)",
     r"outside (?:of )?(?:onlyfans|fansly|the app|the platform|this app|this site|here)",
     r"hors de la plateforme", r"en dehors (?:de la plateforme|du site|d'onlyfans)", r"mon (?:numero|num|mail)",
@@ -63,17 +65,18 @@ _MEETING = _words(
     r"meet (?:you|u|me)(?! (?:in|on|at) (?:my|the) (?:dms?|live|stream|chat|inbox|comments|page|feed))"
     r"(?= (?:at|in|for|tonight|tomorrow|this|next|after|somewhere|irl|near|downtown|soon|later|someday|sometime))",
     r"hook ?up", r"come over", r"(?:come|coming) to (?:my|your) (?:place|house|apartment|flat|hotel|room)",
-    r"(?:at|to) (?:my|your) (?:place|house|apartment|flat|hotel)", r"my address", r"your address",
-    r"hotel room", r"go(?:ing)? on a date",
+    r"(?:at|to) your (?:place|house|apartment|flat|hotel)", r"my address", r"your address", r"go(?:ing)? on a date",
     r"(?:grab|get) (?:a )?(?:drink|drinks|coffee|dinner|lunch) (?:with|together)",
-    r"see you in person", r"visit you", r"come visit",
-    r"se voir(?: en vrai)?", r"se rencontrer", r"on se voit", r"rendez-vous", r"chez (?:moi|toi)",
-    r"en persona", r"vernos", r"quedar (?:contigo|conmigo)", r"conocernos", r"(?:en|a) mi casa", r"(?:en|a) tu casa",
+    r"see you in person", r"visit you", r"come (?:and )?visit me(?! (?:in|on) (?:my )?(?:live|page|stream|dms?))",
+    r"se voir(?: en vrai)?", r"se rencontrer", r"on se voit", r"rendez-vous", r"viens chez moi",
+    r"(?:passer|venir|aller|passe|viens|vais) chez toi", r"en persona", r"vernos", r"quedar (?:contigo|conmigo)",
+    r"conocernos", r"ven a mi casa", r"(?:voy|ir|paso|pasar) a tu casa",
 )  # fmt: skip
 
 _FALSE_PROMISE = _words(
     r"refund(?:s|ed|ing)?", r"money back", r"reimburs\w{0,12}", r"for free", r"free of charge", r"on the house",
-    r"no charge", r"won'?t (?:charge|cost)", r"at no cost", r"(?:it|this|that)'?s free",
+    r"(?:at|for|with) no charge", r"no charge for you", r"won'?t (?:charge|cost)", r"at no cost",
+    r"(?:it|this|that)'?s free",
     r"free (?:ppvs?|videos?|vids?|pics?|pictures?|photos?|content|unlocks?|customs?|nudes|access|subs?|"
     r"subscriptions?|months?|sets?|clips?|stuff|gifts?)",
     r"rembours\w{0,12}", r"gratuit\w{0,3}", r"reembols\w{0,12}", r"gratis", r"devolver(?:te)? (?:el|tu) dinero",

@@ -68,6 +68,8 @@ BREAKS: dict[str, list[str]] = {
         "viens chez moi",
         "podemos vernos en persona",
         "ven a mi casa",
+        "come visit me in Miami",
+        "je passe chez toi ce soir",
     ],
     FALSE_PROMISE: [
         "I'll refund you right now",
@@ -76,6 +78,7 @@ BREAKS: dict[str, list[str]] = {
         "free video for you",
         "the next set is on the house",
         "no charge for you babe",
+        "you get it at no charge",
         "je te rembourse",
         "c'est gratuit pour toi",
         "te hago un reembolso",
@@ -122,6 +125,14 @@ ALLOWED = [
     "¡Gracias por todo, guapo! ¿Qué quieres ver?",
     "Tu es libre ce soir ? J'ai une surprise",
     "Te extrañé mucho, ¿cómo estás?",
+    "You're my number one fan 😘",
+    "just got back to my place, so tired",
+    "new hotel room set is up 😈",
+    "come visit my page tomorrow, new set",
+    "sorry, my phone had no charge all day",
+    "Je suis chez moi ce soir, tu fais quoi ?",
+    "Estoy en mi casa, aburrida 😘",
+    "Ellos iban a la playa y yo me quedé",
 ]
 
 
