@@ -162,6 +162,36 @@ class PurchaseOut(Schema):
     platform_purchase_id: str
 
 
+# --- Fan rules ----------------------------------------------------------------------------------
+
+Threshold = Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=2)]
+
+
+class FanRulesOut(Schema):
+    whale_min: Decimal
+    high_min: Decimal
+    mid_min: Decimal
+    low_min: Decimal
+    new_days: int
+    at_risk_days: int
+    churned_days: int
+    updated_at: datetime | None = Field(description="null while the agency uses the defaults.")
+
+    @staticmethod
+    def resolve_updated_at(obj: FanRules) -> datetime | None:
+        return obj.updated_at if obj.pk else None
+
+
+class FanRulesPatchIn(Schema):
+    whale_min: Threshold | None = None
+    high_min: Threshold | None = None
+    mid_min: Threshold | None = None
+    low_min: Threshold | None = None
+    new_days: int | None = Field(None, ge=1, le=365)
+    at_risk_days: int | None = Field(None, ge=1, le=365)
+    churned_days: int | None = Field(None, ge=2, le=730)
+
+
 # --- Segments -----------------------------------------------------------------------------------
 
 

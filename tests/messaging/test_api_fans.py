@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from apps.messaging.models import FanNote, FanTag
+from apps.messaging.models import FanNote, FanRules, FanTag
 from tests.messaging.api_helpers import error, token_client
 from tests.messaging.factories import FanFactory, FanTagFactory, PurchaseFactory, SegmentFactory
 
@@ -176,3 +176,35 @@ def test_purchases_are_paged_newest_first(world):
     assert body["count"] == 5
     assert [Decimal(str(item["amount"])) for item in body["items"]] == [10, 11]
     assert body["items"][0]["kind"] == "ppv"
+
+
+def test_fan_rules_read_and_changed_by_owners_and_managers(world):
+    _whale(world)  # 600 spent: a whale under the default rules
+    body = token_client(world.chatter).get("/api/v1/fan-rules").json()
+    assert (body["whale_min"], body["churned_days"], body["updated_at"]) == ("500.00", 30, None)
+    manager = token_client(world.manager)
+    response = manager.patch(
+        "/api/v1/fan-rules", {"whale_min": "1000.00", "churned_days": 60}, content_type="application/json"
+    )
+    assert response.status_code == 200 and Decimal(str(response.json()["whale_min"])) == 1000
+    assert response.json()["churned_days"] == 60 and response.json()["high_min"] == "100.00"
+    assert manager.get("/api/v1/fans").json()["items"][0]["tier"] == "high"  # the badges follow the rules
+
+
+def test_fan_rules_errors_and_roles(world):
+    client = token_client(world.owner)
+    response = client.patch("/api/v1/fan-rules", {"high_min": "900"}, content_type="application/json")
+    assert response.status_code == 400 and "high_min" in error(response)["fields"]  # above whale_min (500)
+    response = client.patch("/api/v1/fan-rules", {"new_days": 0}, content_type="application/json")
+    assert response.status_code == 422 and "new_days" in error(response)["fields"]
+    for membership in (world.chatter, world.viewer):
+        assert (
+            token_client(membership).patch("/api/v1/fan-rules", {}, content_type="application/json").status_code == 403
+        )
+    assert (
+        token_client(world.owner, scope="read")
+        .patch("/api/v1/fan-rules", {}, content_type="application/json")
+        .status_code
+        == 403
+    )
+    assert not FanRules.objects.filter(agency=world.agency).exists()

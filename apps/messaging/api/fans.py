@@ -1,9 +1,11 @@
-"""API: fans (list with filters, a fan's profile, tags, notes, purchases).
+"""API: fans (list with filters, a fan's profile, tags, notes, purchases) and the agency's fan
+rules (the tier thresholds and lifecycle days the badges use).
 
 Every member reads the fans of the creators they may see (chatters: their assigned ones); another
 agency's fan, or a creator a chatter does not handle, answers 404. Tags and notes need the send
 permission on the fan's creator (services.fan_tags_set / fan_note_add decide), so a viewer, or a
-read-scoped token, gets 403.
+read-scoped token, gets 403. Every member reads the fan rules; owners and managers change them
+(library.fan_rules_update).
 """
 
 # No `from __future__ import annotations`: @paginate resolves parameter annotations in ninja's
@@ -16,12 +18,14 @@ from apps.accounts.api import api_membership
 from apps.accounts.permissions import Perm, require
 from apps.accounts.selectors import creator_get_for_member
 from apps.core.openapi import MAX_ID, Id
-from apps.messaging import selectors, services
+from apps.messaging import library, selectors, services
 from apps.messaging.models import Conversation, Fan, FanNote, Purchase
 from apps.messaging.schemas import (
     FanDetailOut,
     FanOut,
     FanPatchIn,
+    FanRulesOut,
+    FanRulesPatchIn,
     LifecycleName,
     NoteIn,
     NoteOut,
@@ -30,6 +34,7 @@ from apps.messaging.schemas import (
     request_rules,
 )
 from apps.messaging.segments import SegmentFilters
+from apps.messaging.tiers import rules_for
 
 router = Router(tags=["fans"])
 
@@ -107,3 +112,17 @@ def fan_purchases(request: HttpRequest, fan_id: Id):
     membership = api_membership(request)
     fan = selectors.fan_get_for_member(membership=membership, fan_id=fan_id)
     return Purchase.objects.for_agency(membership.agency_id).filter(fan=fan).order_by("-purchased_at", "-id")
+
+
+@router.get("/fan-rules", response=FanRulesOut, tags=["fan rules"])
+def fan_rules_detail(request: HttpRequest):
+    """The agency's spend tier thresholds and lifecycle days (the defaults until changed)."""
+    return rules_for(api_membership(request).agency_id)
+
+
+@router.patch("/fan-rules", response=FanRulesOut, tags=["fan rules"])
+def fan_rules_update(request: HttpRequest, payload: FanRulesPatchIn):
+    """Change some of the rules (owners and managers); the others keep their values. Tiers must
+    rise (low < mid < high < whale) and churned_days be above at_risk_days: a 400 names the field."""
+    membership = api_membership(request)
+    return library.fan_rules_update(membership=membership, **payload.model_dump(exclude_none=True))
