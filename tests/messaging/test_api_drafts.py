@@ -14,7 +14,7 @@ from apps.accounts import services as account_services
 from apps.messaging.models import Draft, DraftStatus, Message
 from tests.conftest import build_world, login_client
 from tests.messaging.factories import ConversationFactory, MessageFactory
-from tests.messaging.test_drafts import GOOD, builtin, remote  # noqa: F401 (fixtures)
+from tests.messaging.test_drafts import GOOD, builtin, remote, short_lived_connections  # noqa: F401 (fixtures)
 
 
 def token_client(membership) -> Client:
@@ -130,6 +130,7 @@ def test_read_and_discard_a_draft(world, builtin):  # noqa: F811
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("short_lived_connections")
 def test_stream_answers_server_sent_events(remote):  # noqa: F811
     world = build_world("SSE")
     conversation = thread(world)
@@ -149,6 +150,7 @@ def test_stream_answers_server_sent_events(remote):  # noqa: F811
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("short_lived_connections")
 def test_stream_refuses_before_streaming(builtin):  # noqa: F811
     world = build_world("SSE rights")
     conversation = thread(world)

@@ -80,6 +80,19 @@ def remote(settings, fake_llm):
     fake_llm.reset()
 
 
+@pytest.fixture
+def short_lived_connections():
+    """Streams save drafts from a thread pool (database_call); those threads' connections would
+    outlive the test (CONN_MAX_AGE) and keep PostgreSQL from dropping the test database."""
+    from django.db import connections
+
+    settings_dict = connections.settings["default"]
+    saved = settings_dict.get("CONN_MAX_AGE", 0)
+    settings_dict["CONN_MAX_AGE"] = 0
+    yield
+    settings_dict["CONN_MAX_AGE"] = saved
+
+
 def thread(world, *, texts=("hey how was your day? I loved the gym video",), name="Jake Miller", **fan):
     fields = {f"fan__{key}": value for key, value in fan.items()}
     conversation = ConversationFactory(fan__creator=world.creator, fan__display_name=name, **fields)
@@ -287,6 +300,7 @@ async def _collect(**kwargs) -> list:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("short_lived_connections")
 def test_stream_sends_chunks_then_saved_drafts_then_done(remote):
     world = build_world("Streamers")
     conversation = thread(world)
@@ -306,6 +320,7 @@ def test_stream_sends_chunks_then_saved_drafts_then_done(remote):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("short_lived_connections")
 def test_stream_stops_a_draft_that_breaks_a_hard_rule_while_streaming(remote):
     world = build_world("Live check")
     conversation = thread(world)
@@ -320,6 +335,7 @@ def test_stream_stops_a_draft_that_breaks_a_hard_rule_while_streaming(remote):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("short_lived_connections")
 def test_stream_authorises_before_any_model_call(remote):
     world = build_world("Stream rights")
     conversation = thread(world)
@@ -333,6 +349,7 @@ def test_stream_authorises_before_any_model_call(remote):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("short_lived_connections")
 def test_closing_the_stream_cancels_the_drafts_still_running(remote):
     world = build_world("Cancel")
     conversation = thread(world)
@@ -352,6 +369,7 @@ def test_closing_the_stream_cancels_the_drafts_still_running(remote):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("short_lived_connections")
 def test_stream_reports_a_provider_refusal_per_draft(remote):
     world = build_world("Failing")
     remote.add_fault(Fault("content_filter"), times=10)
