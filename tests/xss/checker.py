@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import unquote_plus
 
-from tests.xss.payloads import MARKER, MARKER_PREFIX, payload_text
+from tests.xss.payloads import MARKER, MARKER_PREFIX, PAYLOADS, payload_text
 
 URL_ATTRIBUTES = {
     "href", "src", "action", "formaction", "data", "poster", "background", "xlink:href", "codebase", "cite",
@@ -41,6 +41,9 @@ ACTIVE_PREFIXES = ("on", "hx-", "data-hx-", "ws-", "sse-")
 INVISIBLE = re.compile(r"[\x00-\x20\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
 DANGEROUS_SCHEME = re.compile(r"^(javascript|vbscript|data):", re.IGNORECASE)
 HTML_ENTITY = re.compile(r"&(lt|gt|quot|amp|#x?[0-9a-f]+);", re.IGNORECASE)
+
+
+CUT_MARKER = re.compile(re.escape(MARKER_PREFIX) + r"\d*-?$")
 
 
 def _squash(text: str) -> str:
@@ -55,6 +58,10 @@ def faithful(text: str) -> bool:
         squashed = _squash(candidate)
         payloads = [_squash(payload_text(int(n), slot)) for n, slot in MARKER.findall(candidate)]
         if payloads and all(p in squashed or p.startswith(squashed) for p in payloads):
+            return True
+        # Cut inside its only marker ("…xss-17-" or "…xss-17-3"): still the start of one payload.
+        cut_marker = not payloads and CUT_MARKER.search(squashed)
+        if cut_marker and any(_squash(payload_text(n, "0")).startswith(squashed) for n in range(len(PAYLOADS))):
             return True
     return False
 

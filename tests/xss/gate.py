@@ -71,6 +71,7 @@ NOT_FREE_TEXT = {
     "timezone", "currency", "prefix", "token_hash", "fingerprint", "key", "request_id", "price_version",
     "error_kind", "password", "media_type", "provider", "model", "feature", "azure_api_version",
     "url",  # a notification's link: set by code to one of our own pages, never by a member
+    "last_message_direction",  # a conversation's copy of its last message's "in" or "out"
 }  # fmt: skip
 
 
@@ -513,8 +514,12 @@ def seed_stored_text(agency_id: int, report: Report, slots: Slots) -> int:
                 else:
                     limit = f.max_length or 10_000
                     text = make(label)()
+                    tries = 1
                     while len(text) > limit:
+                        # A column too short for every payload is not free text: say so rather than spin.
+                        assert tries < len(PAYLOADS), f"no payload fits {label} ({limit} characters): NOT_FREE_TEXT?"
                         text = make(label)()
+                        tries += 1
                     setattr(row, f.name, text)
             row.save(update_fields=[f.name for f in text_fields])
             rows += 1

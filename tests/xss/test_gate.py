@@ -83,6 +83,16 @@ def test_json_check_catches_html_escaped_and_changed_values():
     assert scan_json({"name": text[:-3]}, {"name": text}).findings
 
 
+def test_a_search_box_that_keeps_the_start_of_a_payload_is_faithful_even_cut_inside_its_marker():
+    """A search box keeps its first 80 characters, which may end inside the marker ("…xss-17-");
+    a value that is not the start of a payload is still reported."""
+    text = payload_text(39, "225")
+    cut = text[: text.index("xss-17-") + len("xss-17-")]
+    assert not scan_html(f'<input name="q" value="{escape(cut)}">').findings
+    assert not scan_html(f'<input name="q" value="{escape(cut + "3")}">').findings
+    assert scan_html(f'<input name="q" value="{escape("changed " + cut)}">').findings
+
+
 # --- The gate ----------------------------------------------------------------------------------
 
 
