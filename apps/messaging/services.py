@@ -225,7 +225,11 @@ def message_validate(*, creator: Creator, fan: Fan, text: str, ppv_price: Decima
         if not media_count:
             raise ApplicationError("A PPV message needs media to unlock.", field="ppv_price")
     policy = apply_policy(
-        text, avoid_words=creator.avoid_words, avoid_topics=creator.avoid_topics, platform=fan.platform
+        text,
+        avoid_words=creator.avoid_words,
+        avoid_topics=creator.avoid_topics,
+        platform=fan.platform,
+        direct_message=True,
     )
     if policy.blocked or policy.violations:
         raise ApplicationError(f"Not sent: {policy.violations[0].message}", field="text")
@@ -282,7 +286,7 @@ def message_send(
                 last_message_direction=Direction.OUTBOUND,
             )
             if not changed:
-                raise _conflict(conversation)
+                raise _conflict(conversation, membership)
             message = Message.objects.create(
                 agency_id=membership.agency_id,
                 creator=creator,
@@ -335,16 +339,15 @@ def message_send(
     return message
 
 
-def _conflict(conversation: Conversation) -> ConflictError:
-    latest = (
-        Message.objects.filter(conversation=conversation)
-        .order_by("-created_at", "-id")
-        .select_related("sent_by")
-        .first()
-    )
+def _conflict(conversation: Conversation, membership: Membership) -> ConflictError:
+    latest = Message.objects.filter(conversation=conversation).order_by("-created_at", "-id").first()
     if latest is not None and latest.direction == Direction.OUTBOUND:
-        who = latest.sent_by_email or "another member"
-        text = f"{who} just answered this fan. Read the conversation again before sending."
+        if latest.sent_by_id is not None and latest.sent_by_id == membership.user_id:
+            # The same member a second time: a double click, or a second tab on this conversation.
+            text = "You just answered this fan (from another tab or a second click). Read the conversation again."
+        else:
+            who = latest.sent_by_email or "another member"
+            text = f"{who} just answered this fan. Read the conversation again before sending."
     else:
         text = "The fan wrote again while you were typing. Read the new message before sending."
     return ConflictError(text, field="text")

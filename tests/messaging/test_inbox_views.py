@@ -416,6 +416,17 @@ def test_two_members_answer_at_once_the_second_is_told_and_nothing_of_theirs_is_
     assert Message.objects.filter(direction="out").count() == 2
 
 
+def test_one_member_answering_from_two_tabs_is_told_it_was_them(world, client_for):
+    conversation = _conversation(world.creator, name="Two tabs", waiting_minutes=1)
+    client = client_for(world.chatter)
+    first_tab = _composer_fields(_page(client, conversation))
+    second_tab = _composer_fields(_page(client, conversation))  # a new idempotency key of its own
+    assert _send(client, conversation, {**first_tab, "text": "From the first tab"}).status_code == 302
+    body = _send(client, conversation, {**second_tab, "text": "From the second tab"}).content.decode()
+    assert "You just answered this fan" in body
+    assert list(Message.objects.values_list("text", flat=True)) == ["From the first tab"]
+
+
 def test_double_submit_with_the_same_key_sends_one_message(world, client_for):
     conversation = _conversation(world.creator, name="Double", waiting_minutes=1)
     client = client_for(world.chatter)

@@ -110,6 +110,9 @@ def test_the_same_submission_twice_sends_once(world):
         ("my pics", Decimal("500"), 1, "ppv_price", "PPV prices go from"),
         ("unlock me", Decimal("10"), 0, "ppv_price", "needs media"),
         ("send it to my cashapp, I'm 16 btw 😈", None, 0, "text", "Not sent"),
+        # A member types it, not the AI: a direct message's conduct rules still apply.
+        ("add me on telegram babe, it's cheaper there", None, 0, "text", "Not sent"),
+        ("let's meet up at my hotel tonight, room 12", None, 0, "text", "Not sent"),
     ],
 )
 def test_bad_messages_are_refused_with_the_field_and_nothing_is_stored(world, text, price, media, field, message):
