@@ -185,7 +185,7 @@ class FanTag(models.Model):
         ordering = ["name"]
         indexes = [
             models.Index(fields=["creator", "name"], name="fantag_creator_name"),
-            # The segments' tag EXISTS (fan id and tag name, no agency in the subquery) ...
+            # The segments' tag filter (fan ids by tag name, no agency in the subquery) ...
             models.Index(fields=["name", "fan"], name="fantag_name_fan"),
             # ... and the inbox's list of an agency's tag names, read in name order.
             models.Index(fields=["agency", "name", "creator"], name="fantag_agency_name"),
