@@ -4,9 +4,9 @@ The client receives ready-to-swap HTML fragments (out-of-band swaps into the toa
 rendered with autoescaping from stored notifications. Only the logged-in user's own group is
 joined, for the agency of the membership current at connect (the session must be live and have
 passed the agency's second factor: apps/accounts/realtime.py; ending it closes the socket);
-messages for another agency are dropped. The membership is read again before each notification is pushed: once it is gone (the
-member was removed, or the user deactivated) the socket is closed with 4403 and nothing more is
-sent. The socket never acts on what the client sends.
+messages for another agency are dropped. The membership is read again before each notification
+is pushed: once it is gone (the member was removed, or the user deactivated) the socket is closed
+with 4403 and nothing more is sent. The socket never acts on what the client sends.
 """
 
 from __future__ import annotations
