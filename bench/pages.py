@@ -20,7 +20,7 @@ What it does:
     chatter (2 creators);
   - ``conversation``: ``GET /inbox/c/<id>/``, the biggest conversation (thousands of messages);
   - ``fan_list_at_risk`` / ``fan_list_tags``: ``GET /fans/?segment=<id>`` for "At risk
-    subscribers" (a lifecycle rule) and "Night owls who spend" (tags EXISTS and a spend floor);
+    subscribers" (a lifecycle rule) and "Night owls who spend" (a tag IN and a spend floor);
   - ``segment_count_at_risk`` / ``segment_count_tags``: ``GET /api/v1/segments/<id>/count``;
 
 - counts each page's queries (``CaptureQueriesContext``) on the small and the big data set.
