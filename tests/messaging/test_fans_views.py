@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from apps.messaging.models import FanNote, FanRules, FanTag
+from apps.core.pagination import CappedPaginator
+from apps.messaging.models import Fan, FanNote, FanRules, FanTag
 from tests.conftest import login_client
 from tests.messaging.factories import ConversationFactory, FanFactory, FanTagFactory, PurchaseFactory, SegmentFactory
 
@@ -113,6 +114,32 @@ def test_pagination_50_a_page(world):
     assert "Page 1 of 2" in first
     second = client.get("/fans/?page=2").content.decode()
     assert second.count('href="/fans/') >= 1 and "Page 2 of 2" in second
+
+
+def test_a_list_past_ten_thousand_fans_says_more_than_and_pages_the_first_ten_thousand(world):
+    now = timezone.now()
+    Fan.objects.bulk_create(
+        Fan(agency=world.agency, creator=world.creator, platform="onlyfans", platform_fan_id=f"bulk-{n}",
+            username=f"bulk{n}", subscribed_since=now, last_active_at=now)
+        for n in range(10_001)
+    )  # fmt: skip
+    client = login_client(world.owner)
+    body = client.get("/fans/").content.decode()
+    assert "More than 10,000 fans" in body and "export them all" in body
+    assert "Page 1 of 200" in body
+    assert "Page 200 of 200" in client.get("/fans/?page=201").content.decode()  # past the cap: the last page
+    FanFactory.create_batch(2, creator=world.other_creator)
+    exact = client.get(f"/fans/?creator={world.other_creator.pk}").content.decode()
+    assert "2 fans match these filters" in exact and "More than" not in exact
+
+
+def test_the_capped_paginator_counts_exactly_below_its_cap(world):
+    FanFactory.create_batch(3, creator=world.creator)
+    below = CappedPaginator(Fan.objects.all(), 2, cap=3)
+    assert (below.count, below.capped, below.num_pages) == (3, False, 2)
+    FanFactory(creator=world.creator)
+    above = CappedPaginator(Fan.objects.all(), 2, cap=3)
+    assert (above.count, above.capped, above.num_pages) == (3, True, 2)
 
 
 @pytest.mark.parametrize("extra", [0, 60])

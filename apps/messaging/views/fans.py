@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST
 from apps.accounts.decorators import member_required
 from apps.accounts.permissions import Perm, has_perm, require
 from apps.core.errors import ApplicationError, form_add_error
+from apps.core.pagination import CappedPaginator
 from apps.messaging import exports, imports, library, selectors, services
 from apps.messaging.forms.fans import FanFilterForm, FanImportForm, FanRulesForm
 from apps.messaging.forms.inbox import FanNoteForm, FanTagsForm
@@ -31,6 +32,7 @@ from apps.messaging.models import Conversation, Fan, FanImport, FanNote, FanRule
 from apps.messaging.tiers import FanBadges, badges, rules_for
 
 PAGE_SIZE = 50
+COUNT_CAP = 10_000  # the list counts and pages this many fans at most; the export has them all
 PURCHASES_PAGE = 20
 NOTES_SHOWN = 50
 SEGMENT_CHOICES = 200
@@ -70,9 +72,8 @@ def fan_list(request: HttpRequest) -> HttpResponse:
     membership = request.tenant.membership
     rules = rules_for(membership.agency_id)
     form, fans = _filtered_fans(request, rules)
-    page = Paginator(fans.prefetch_related("tags") if fans is not None else Fan.objects.none(), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    listed = fans.prefetch_related("tags") if fans is not None else Fan.objects.none()
+    page = CappedPaginator(listed, PAGE_SIZE, cap=COUNT_CAP).get_page(request.GET.get("page"))
     now = timezone.now()
     rows = [FanRow(fan, badges(fan, rules, now)) for fan in page.object_list]
     query = request.GET.copy()
