@@ -197,7 +197,7 @@
   function draftsDone() {
     draftButtons(false);
     document.querySelectorAll(".draft-card.streaming").forEach((card) => card.classList.remove("streaming"));
-    status("Use a draft, edit it if you like, then press Send. Nothing is sent before that.");
+    status("Drafts ready: use one, edit it if you like, then press Send.");
   }
 
   document.addEventListener("submit", (event) => {
