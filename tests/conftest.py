@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from django.conf import settings as django_settings
 from django.test import Client
 
 from apps.accounts.middleware import SESSION_AGENCY
@@ -104,6 +105,50 @@ def fake_llm():
     server.stop()
 
 
+def _clear_shared_state() -> None:
+    if not django_settings.REDIS_URL:
+        from apps.core.shared import LocalSharedState, shared_state
+
+        state = shared_state()
+        if isinstance(state, LocalSharedState):
+            with state._transaction() as connection:
+                connection.execute("DELETE FROM shared")
+        return
+    import redis
+
+    client = redis.Redis.from_url(django_settings.REDIS_URL)
+    prefix = django_settings.REDIS_KEY_PREFIX
+    for pattern in (f"{prefix}:shared:*", f"{prefix}:1:ai:*"):
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        if keys:
+            client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_ai_state():
+    """Breakers, rate-limit windows and cached answers must not leak between tests, in every
+    directory: the windows are keyed by user and agency id, which SQLite hands out again after
+    each rollback, so the drafts tests' calls used up the XSS tests' AI limit in the embedded
+    default (both failed with a rate-limited generation)."""
+    from django.core.cache import cache
+
+    from apps.ai import resilience, router
+    from apps.ai.ledger import ledger
+    from apps.ai.registry import registry
+
+    ledger.discard()
+    _clear_shared_state()
+    if not django_settings.REDIS_URL:
+        cache.clear()  # local memory: only this process's own cache
+    resilience.breaker.forget()
+    registry.reset()
+    router.forget_latencies()
+    yield
+    ledger.discard()
+    registry.reset()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache(settings):
     """Each test starts with an empty Django cache (ids repeat across tests on a rolled-back DB).
@@ -120,13 +165,3 @@ def _fresh_cache(settings):
     if keys:
         client.delete(*keys)
     client.close()
-
-
-@pytest.fixture(autouse=True)
-def _empty_ai_ledger():
-    """AI ledger rows a test buffered but did not flush must not reach another test's database."""
-    from apps.ai.ledger import ledger
-
-    ledger.discard()
-    yield
-    ledger.discard()

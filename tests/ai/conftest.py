@@ -3,52 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from django.conf import settings as django_settings
 
 from apps.ai.registry import registry
 
 OPENAI_KEY = "sk-test-openai-0123456789abcdef"
 ANTHROPIC_KEY = "sk-ant-test-0123456789abcdef"
-
-
-def _clear_shared_redis_keys() -> None:
-    if not django_settings.REDIS_URL:
-        from apps.core.shared import LocalSharedState, shared_state
-
-        state = shared_state()
-        if isinstance(state, LocalSharedState):
-            with state._transaction() as connection:
-                connection.execute("DELETE FROM shared")
-        return
-    import redis
-
-    client = redis.Redis.from_url(django_settings.REDIS_URL)
-    prefix = django_settings.REDIS_KEY_PREFIX
-    for pattern in (f"{prefix}:shared:*", f"{prefix}:1:ai:*"):
-        keys = list(client.scan_iter(match=pattern, count=1000))
-        if keys:
-            client.delete(*keys)
-    client.close()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_ai_state():
-    """Breakers, rate-limit windows and cached answers must not leak between tests."""
-    from django.core.cache import cache
-
-    from apps.ai import resilience, router
-    from apps.ai.ledger import ledger
-
-    ledger.discard()
-    _clear_shared_redis_keys()
-    if not django_settings.REDIS_URL:
-        cache.clear()  # local memory: only this process's own cache
-    resilience.breaker.forget()
-    registry.reset()
-    router.forget_latencies()
-    yield
-    ledger.discard()
-    registry.reset()
 
 
 @pytest.fixture
