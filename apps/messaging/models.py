@@ -185,8 +185,10 @@ class FanTag(models.Model):
         ordering = ["name"]
         indexes = [
             models.Index(fields=["creator", "name"], name="fantag_creator_name"),
-            # The segments' tag filter (fan ids by tag name, no agency in the subquery) ...
+            # The segments' tag filter, fan ids by tag name read from the index: PostgreSQL's
+            # (name only) and SQLite's (the agency's); segments._tagged_q says why they differ ...
             models.Index(fields=["name", "fan"], name="fantag_name_fan"),
+            models.Index(fields=["agency", "name", "fan"], name="fantag_agency_name_fan"),
             # ... and the inbox's list of an agency's tag names, read in name order.
             models.Index(fields=["agency", "name", "creator"], name="fantag_agency_name"),
         ]
