@@ -63,6 +63,7 @@ def _filtered_fans(request: HttpRequest, rules: FanRules):
         filters=parsed,
         search=data["q"],
         rules=rules,
+        visible_creator_ids=[creator.pk for creator in request.tenant.creators],
     )
     return form, fans
 
