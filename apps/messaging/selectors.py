@@ -53,8 +53,8 @@ def fan_list(
 
     ``visible_creator_ids``: the ids of ``creator_list(membership=membership)`` when the caller
     has them already (a page's ``request.tenant.creators``). As literal ids they let PostgreSQL
-    plan the tag filter as a hash semi-join instead of a nested loop over the creators' subquery
-    (docs/explain/messaging.md)."""
+    read a tag segment's first page by walking the spend index (0.5 ms at 200,000 fans) instead
+    of planning around the creators' subquery (docs/benchmarks.md, the fan CRM pages)."""
     if visible_creator_ids is None:
         visible_creator_ids = _visible_creator_ids(membership)
     fans = Fan.objects.for_agency(membership.agency_id).filter(creator__in=visible_creator_ids)
