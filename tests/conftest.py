@@ -105,10 +105,17 @@ def fake_llm():
     server.stop()
 
 
-def _clear_shared_state() -> None:
-    if not django_settings.REDIS_URL:
-        from apps.core.shared import LocalSharedState, shared_state
+def _clear_cache_and_shared_state() -> None:
+    """The Django cache and apps.core.shared's state (rate-limit windows, breakers, cached AI
+    answers): with Redis only this run's keys are deleted, never the whole database; without it
+    the local-memory cache and the embedded default's shared-state file are emptied (on
+    PostgreSQL without Redis the shared state is a table, rolled back with the test)."""
+    from django.core.cache import cache
 
+    from apps.core.shared import LocalSharedState, shared_state
+
+    if not django_settings.REDIS_URL:
+        cache.clear()
         state = shared_state()
         if isinstance(state, LocalSharedState):
             with state._transaction() as connection:
@@ -118,7 +125,7 @@ def _clear_shared_state() -> None:
 
     client = redis.Redis.from_url(django_settings.REDIS_URL)
     prefix = django_settings.REDIS_KEY_PREFIX
-    for pattern in (f"{prefix}:shared:*", f"{prefix}:1:ai:*"):
+    for pattern in (f"{prefix}:shared:*", f"{prefix}:1:*"):
         keys = list(client.scan_iter(match=pattern, count=1000))
         if keys:
             client.delete(*keys)
@@ -126,42 +133,21 @@ def _clear_shared_state() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_ai_state():
-    """Breakers, rate-limit windows and cached answers must not leak between tests, in every
-    directory: the windows are keyed by user and agency id, which SQLite hands out again after
-    each rollback, so the drafts tests' calls used up the XSS tests' AI limit in the embedded
-    default (both failed with a rate-limited generation)."""
-    from django.core.cache import cache
-
+def _fresh_state():
+    """Nothing cached or counted leaks from one test to the next, in every directory. Cache keys,
+    rate-limit windows and breakers are keyed by ids, and SQLite hands ids out again after each
+    rollback: the drafts tests' AI calls once used up the XSS tests' limit in the embedded
+    default (both failed with a rate-limited generation). The AI gateway's per-process state
+    (breaker snapshots, registry, router latencies, unflushed ledger rows) is reset too."""
     from apps.ai import resilience, router
     from apps.ai.ledger import ledger
     from apps.ai.registry import registry
 
     ledger.discard()
-    _clear_shared_state()
-    if not django_settings.REDIS_URL:
-        cache.clear()  # local memory: only this process's own cache
+    _clear_cache_and_shared_state()
     resilience.breaker.forget()
     registry.reset()
     router.forget_latencies()
     yield
     ledger.discard()
     registry.reset()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache(settings):
-    """Each test starts with an empty Django cache (ids repeat across tests on a rolled-back DB).
-    With Redis only this run's cache keys are deleted, never the whole database."""
-    from django.core.cache import cache
-
-    if not settings.REDIS_URL:
-        cache.clear()
-        return
-    import redis
-
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    keys = list(client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}:1:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()

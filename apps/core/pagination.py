@@ -40,10 +40,15 @@ class CappedPaginator(Paginator):
     def __init__(self, object_list, per_page, *, cap: int = 10_000, **kwargs) -> None:
         super().__init__(object_list, per_page, **kwargs)
         self.cap = cap
-        self.capped = False
+
+    @cached_property
+    def _found(self) -> int:
+        return self.object_list.order_by()[: self.cap + 1].count()
 
     @cached_property
     def count(self) -> int:
-        found = self.object_list.order_by()[: self.cap + 1].count()
-        self.capped = found > self.cap
-        return min(found, self.cap)
+        return min(self._found, self.cap)
+
+    @property
+    def capped(self) -> bool:
+        return self._found > self.cap
