@@ -437,12 +437,44 @@ DELIVERY_RETRY_BASE_SECONDS = env.float("DELIVERY_RETRY_BASE_SECONDS", default=1
 DELIVERY_RETRY_MAX_SECONDS = env.float("DELIVERY_RETRY_MAX_SECONDS", default=900.0)
 DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", default=120)
 DELIVERY_SWEEP_GRACE_SECONDS = env.int("DELIVERY_SWEEP_GRACE_SECONDS", default=120)
+# Send rate limits, layer → {limit, seconds, burst}: `limit` sends per `seconds` on average, at most
+# `burst` at once (apps/delivery/limits.py; "account:<platform>" overrides one platform's accounts).
+DELIVERY_RATE_LIMITS = env.json(
+    "DELIVERY_RATE_LIMITS",
+    default={
+        "account": {"limit": 1, "seconds": 3, "burst": 1},
+        "creator": {"limit": 1, "seconds": 1, "burst": 3},
+        "agency": {"limit": 25, "seconds": 1, "burst": 50},
+        "global": {"limit": 500, "seconds": 1, "burst": 1000},
+    },
+)
 if not 1 <= DELIVERY_MAX_ATTEMPTS <= 100:
     raise ImproperlyConfigured("DELIVERY_MAX_ATTEMPTS must be between 1 and 100.")
 if DELIVERY_RETRY_BASE_SECONDS < 0 or DELIVERY_RETRY_MAX_SECONDS < DELIVERY_RETRY_BASE_SECONDS:
     raise ImproperlyConfigured("DELIVERY_RETRY_BASE_SECONDS must be >= 0 and at most DELIVERY_RETRY_MAX_SECONDS.")
 if DELIVERY_LEASE_SECONDS < 4 or DELIVERY_SWEEP_GRACE_SECONDS < 1:
     raise ImproperlyConfigured("DELIVERY_LEASE_SECONDS must be at least 4 and DELIVERY_SWEEP_GRACE_SECONDS at least 1.")
+
+
+def _rate_limit_problems(limits: object) -> list[str]:
+    layers = ("account", "creator", "agency", "global")
+    if not isinstance(limits, dict):
+        return ["it must be a JSON object"]
+    problems = [f"the {layer!r} layer is missing" for layer in layers if layer not in limits]
+    for name, config in limits.items():
+        if name not in layers and not name.startswith("account:"):
+            problems.append(f"{name!r} is not a layer (use {', '.join(layers)} or account:<platform>)")
+        elif not isinstance(config, dict) or not {"limit", "seconds"} <= set(config) <= {"limit", "seconds", "burst"}:
+            problems.append(f"{name!r} must be an object with limit, seconds and optionally burst")
+        elif not all(isinstance(config.get(k, 1), int) and config.get(k, 1) >= 1 for k in ("limit", "burst")):
+            problems.append(f"{name!r}: limit and burst must be whole numbers of at least 1")
+        elif not isinstance(config["seconds"], int | float) or config["seconds"] <= 0:
+            problems.append(f"{name!r}: seconds must be a number above 0")
+    return problems
+
+
+if _problems := _rate_limit_problems(DELIVERY_RATE_LIMITS):
+    raise ImproperlyConfigured(f"DELIVERY_RATE_LIMITS: {'; '.join(_problems)}.")
 
 # --- Logging ---------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()

@@ -2,15 +2,15 @@
 password reset and resending the verification link. Login guessing is handled by django-axes.
 
 Counters live in the one shared limiter (apps.core.shared), so every web process agrees; each
-action counts per client address and per email address in an hourly window. The first full
-window refuses the attempt with ``ThrottledError`` (429), which pages show as a form error.
+action counts per client address and per email address: the hourly number at once, then one
+more each 1/N hour. A refused attempt raises ``ThrottledError`` (429), which pages show as a form
+error.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-from asgiref.sync import async_to_sync
 from django.http import HttpRequest
 
 from apps.core.errors import ApplicationError
@@ -43,7 +43,7 @@ def throttle_hit(*, action: str, address: str, email: str) -> None:
         LimitCheck(f"accounts:{action}:ip:{address}", per_address, HOUR),
         LimitCheck(f"accounts:{action}:email:{email_key}", per_email, HOUR),
     ]
-    retry_after = async_to_sync(shared_state().hit_limits)(checks)
+    retry_after = shared_state().hit_limits_sync(checks)
     if retry_after is not None:
         minutes = max(1, round(retry_after / 60))
         raise ThrottledError(

@@ -6,8 +6,17 @@ on the embedded default, in a SQLite file of its own (var/shared-state.sqlite3) 
 AI call; on PostgreSQL without Redis, in the database (table ``core_sharedkey``). Either way
 the web process, the worker and beat agree; no per-process memory is used. All backends expose the same async API:
 
-- ``hit_limits(checks)``: atomically check fixed-window counters and count one hit in all of
-  them, or count nothing and answer how many seconds until the first full window resets;
+- ``hit_limits(checks)`` (and ``hit_limits_sync`` for synchronous callers such as Celery tasks):
+  the product's one rate limiter. Each ``LimitCheck`` is a GCRA (generic cell rate algorithm)
+  layer: ``limit`` per ``window_seconds`` on average, at most ``burst`` at once. All layers are
+  judged in one atomic step (one Lua script on Redis, one transaction otherwise): either every
+  layer admits the hit and counts it, or none counts it and the answer is how many seconds until
+  all would admit it. In any window of W seconds a layer admits at most
+  ``limit * W / window_seconds + burst`` hits;
+- ``penalize(check, retry_after)`` / ``limit_status(check)``: adaptive layers (AIMD). A platform
+  that answers 429 halves the layer's rate (down to ``ADAPTIVE_FLOOR`` of it) and blocks it for
+  ``retry_after``; the rate grows back linearly, ``ADAPTIVE_RECOVERY_PER_S`` of the full rate a
+  second, with no write per success. ``limit_status`` says the rate in force;
 - ``get_record(key)`` / ``set_record(key, data, ttl)`` / ``delete(*keys)``: small JSON records;
 - ``incr(key, ttl, amount=1)``: a counter that expires.
 
@@ -18,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import os
 import sqlite3
 import threading
@@ -26,7 +34,7 @@ import time
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,33 +44,188 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+ADAPTIVE_DECREASE = 0.5  # a 429 multiplies an adaptive layer's rate by this …
+ADAPTIVE_FLOOR = 0.1  # … but never below this share of its configured rate
+ADAPTIVE_RECOVERY_PER_S = 0.5 / 300  # back from half to full rate in five minutes without 429s
+
 
 @dataclass(frozen=True)
 class LimitCheck:
-    scope: str  # e.g. "ai:agency:12"
+    """One layer of a rate limit: ``limit`` hits per ``window_seconds`` on average, ``burst`` at
+    once (default ``limit``: a fresh layer admits a whole window's worth at once, like a quota).
+    ``adaptive`` layers slow down when ``penalize``d (a platform's 429) and recover by themselves."""
+
+    scope: str  # e.g. "ai:openai:agency:12", "delivery:account:7:onlyfans"
     limit: int
-    window_seconds: int
+    window_seconds: float
+    burst: int | None = None
+    adaptive: bool = False
 
-    def key(self, now: float) -> str:
-        bucket = math.floor(now / self.window_seconds)
-        return f"rl:{self.scope}:{self.window_seconds}:{bucket}"
+    def __post_init__(self) -> None:
+        if self.limit < 1 or self.window_seconds <= 0 or (self.burst is not None and self.burst < 1):
+            raise ValueError(f"{self!r}: limit and burst must be at least 1 and the window positive")
+
+    def key(self) -> str:
+        return f"rl:{self.scope}:{self.window_seconds:g}"
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two hits at the full rate (GCRA's emission interval)."""
+        return self.window_seconds / self.limit
+
+    @property
+    def burst_size(self) -> int:
+        return self.burst if self.burst is not None else self.limit
 
 
+@dataclass(frozen=True)
+class LimitStatus:
+    scope: str
+    rate_per_s: float  # the rate in force now (below the configured one after a 429)
+    configured_rate_per_s: float
+    factor: float  # rate_per_s / configured_rate_per_s
+    wait_s: float  # how long the next hit would wait (0: admitted now)
+
+
+def _factor(record: dict, check: LimitCheck, now: float) -> float:
+    if not check.adaptive or "f0" not in record:
+        return 1.0
+    return min(1.0, record["f0"] + (now - record["t0"]) * ADAPTIVE_RECOVERY_PER_S)
+
+
+def _gcra(record: dict, check: LimitCheck, now: float) -> tuple[float, float]:
+    """(the layer's new theoretical arrival time if it admits a hit, seconds to wait or 0)."""
+    interval = check.interval / _factor(record, check, now)
+    new_tat = max(record.get("tat", now), now) + interval
+    allow_at = new_tat - interval * check.burst_size
+    return new_tat, max(0.0, allow_at - now)
+
+
+def _expires(record: dict, check: LimitCheck, now: float) -> float:
+    """When a layer's record may be forgotten: its TAT passed and its rate fully recovered."""
+    until = record.get("tat", now)
+    factor = _factor(record, check, now)
+    if factor < 1.0:
+        until = max(until, now + (1.0 - factor) / ADAPTIVE_RECOVERY_PER_S)
+    return max(until, now) + 1.0
+
+
+def _judge(records: dict[str, dict], checks: list[LimitCheck], now: float) -> tuple[dict[str, dict], float | None]:
+    """All layers admit one hit (their updated records) or none does (the longest wait)."""
+    updated: dict[str, dict] = {}
+    wait = 0.0
+    for check in checks:
+        key = check.key()
+        new_tat, layer_wait = _gcra(updated.get(key) or records.get(key) or {}, check, now)
+        wait = max(wait, layer_wait)
+        updated[key] = {**(records.get(key) or {}), "tat": new_tat}
+    if wait > 0:
+        return {}, wait
+    return updated, None
+
+
+def _penalized(record: dict, check: LimitCheck, retry_after: float, now: float) -> dict:
+    """A 429: the rate halves (AIMD) and nothing passes before ``retry_after``."""
+    factor = max(ADAPTIVE_FLOOR, _factor(record, check, now) * ADAPTIVE_DECREASE)
+    interval = check.interval / factor
+    blocked_tat = now + max(0.0, retry_after) + interval * (check.burst_size - 1)
+    return {"tat": max(record.get("tat", now), blocked_tat), "f0": factor, "t0": now}
+
+
+def _status(record: dict, check: LimitCheck, now: float) -> LimitStatus:
+    factor = _factor(record, check, now)
+    configured = check.limit / check.window_seconds
+    return LimitStatus(check.scope, configured * factor, configured, factor, _gcra(record, check, now)[1])
+
+
+# GCRA over every layer in one step. Time is Redis's own clock (TIME), so workers on several
+# machines agree. KEYS: one hash per layer (tat, f0, t0; microseconds). ARGV[1]: recovery per µs;
+# then one "interval_µs,burst,adaptive(0/1)" per layer (one argument a layer keeps the command
+# short: encoding arguments is most of a decision's client-side cost). Answers -1 or the wait (µs).
 _HIT_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local recovery = tonumber(ARGV[1])
+local wait = 0
+local tats, ttls = {}, {}
 for i, key in ipairs(KEYS) do
-  local current = tonumber(redis.call('GET', key) or '0')
-  if current >= tonumber(ARGV[2 * i - 1]) then
-    local ttl = redis.call('PTTL', key)
-    if ttl < 0 then ttl = tonumber(ARGV[2 * i]) end
-    return ttl
+  local a, b, c = string.match(ARGV[i + 1], '([^,]+),([^,]+),([^,]+)')
+  local interval, burst = tonumber(a), tonumber(b)
+  local v = redis.call('HMGET', key, 'tat', 'f0', 't0')
+  local factor = 1
+  if c == '1' and v[2] then
+    factor = math.min(1, tonumber(v[2]) + (now - tonumber(v[3])) * recovery)
   end
+  interval = interval / factor
+  local tat = tonumber(v[1]) or now
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  local allow_at = new_tat - interval * burst
+  if allow_at - now > wait then wait = allow_at - now end
+  local ttl = new_tat - now
+  if factor < 1 then ttl = math.max(ttl, (1 - factor) / recovery) end
+  tats[i], ttls[i] = new_tat, ttl
 end
+if wait > 0 then return math.ceil(wait) end
 for i, key in ipairs(KEYS) do
-  local value = redis.call('INCR', key)
-  if value == 1 then redis.call('PEXPIRE', key, ARGV[2 * i]) end
+  redis.call('HSET', key, 'tat', string.format('%.0f', tats[i]))
+  redis.call('PEXPIRE', key, math.ceil(ttls[i] / 1000) + 1000)
 end
 return -1
 """
+
+# A platform's 429 on an adaptive layer. KEYS[1]; ARGV: interval (µs), burst, retry_after (µs),
+# decrease, floor, recovery per µs.
+_PENALIZE_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval, burst, retry_after = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local decrease, floor, recovery = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local v = redis.call('HMGET', KEYS[1], 'tat', 'f0', 't0')
+local factor = 1
+if v[2] then factor = math.min(1, tonumber(v[2]) + (now - tonumber(v[3])) * recovery) end
+factor = math.max(floor, factor * decrease)
+local tat = math.max(tonumber(v[1]) or now, now + retry_after + interval / factor * (burst - 1))
+redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', tat), 'f0', tostring(factor), 't0', string.format('%.0f', now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(math.max(tat - now, (1 - factor) / recovery) / 1000) + 1000)
+return tostring(factor)
+"""
+
+# Read-only: a layer's record with Redis's clock, for limit_status.
+_READ_SCRIPT = """
+local t = redis.call('TIME')
+local v = redis.call('HMGET', KEYS[1], 'tat', 'f0', 't0')
+return {t[1], t[2], v[1] or '', v[2] or '', v[3] or ''}
+"""
+
+
+def _redis_args(checks: list[LimitCheck]) -> list[bytes]:
+    args = [repr(ADAPTIVE_RECOVERY_PER_S / 1e6).encode()]
+    for check in checks:
+        args.append(f"{check.interval * 1e6!r},{check.burst_size},{1 if check.adaptive else 0}".encode())
+    return args
+
+
+def _redis_wait(result) -> float | None:
+    value = int(result)
+    return None if value < 0 else value / 1e6
+
+
+def _redis_record(raw: list) -> tuple[float, dict]:
+    """(now in seconds, the layer's record in seconds) from _READ_SCRIPT's answer."""
+    values = [item.decode() if isinstance(item, bytes) else str(item) for item in raw]
+    now = int(values[0]) + int(values[1]) / 1e6
+    record: dict = {}
+    if values[2]:
+        record["tat"] = float(values[2]) / 1e6
+    if values[3]:
+        record["f0"], record["t0"] = float(values[3]), float(values[4]) / 1e6
+    return now, record
+
+
+def _unique(checks: list[LimitCheck]) -> list[LimitCheck]:
+    """One check per layer key (the same layer twice would be judged against a stale record)."""
+    return list({check.key(): check for check in checks}.values())
 
 
 class RedisSharedState:
@@ -72,6 +235,8 @@ class RedisSharedState:
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
         self._batches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list] = weakref.WeakKeyDictionary()
         self._running: set[asyncio.Task] = set()
+        self._sync: tuple[int, Any] | None = None
+        self._calls: dict[tuple[LimitCheck, ...], tuple[list[bytes], list[bytes]]] = {}
 
     def _client(self):
         """One client (and connection pool) per event loop: pools cannot cross loops."""
@@ -81,16 +246,46 @@ class RedisSharedState:
         client = self._clients.get(loop)
         if client is None:
             client = redis_asyncio.Redis.from_url(self.url)
-            client.hit_script = client.register_script(_HIT_SCRIPT)
+            self._register(client)
             self._clients[loop] = client
         return client
+
+    def _sync_client(self):
+        """The synchronous client (Celery tasks, form views): one pool per process."""
+        import redis
+
+        if self._sync is None or self._sync[0] != os.getpid():
+            client = redis.Redis.from_url(self.url)
+            self._register(client)
+            self._sync = (os.getpid(), client)
+        return self._sync[1]
+
+    @staticmethod
+    def _register(client) -> None:
+        client.hit_script = client.register_script(_HIT_SCRIPT)
+        client.penalize_script = client.register_script(_PENALIZE_SCRIPT)
+        client.read_script = client.register_script(_READ_SCRIPT)
 
     def _k(self, key: str) -> str:
         return f"{self.prefix}:shared:{key}"
 
+    def _call(self, checks: list[LimitCheck]) -> tuple[list[bytes], list[bytes]]:
+        """(keys, args) of the hit script, encoded once per distinct list of layers."""
+        frozen = tuple(checks)
+        call = self._calls.get(frozen)
+        if call is None:
+            unique = _unique(checks)
+            call = [self._k(check.key()).encode() for check in unique], _redis_args(unique)
+            if len(self._calls) >= 4096:
+                self._calls.clear()
+            self._calls[frozen] = call
+        return call
+
     async def hit_limits(self, checks: list[LimitCheck]) -> float | None:
         """Checks that arrive in the same turn of the event loop go to Redis in one pipeline (one
         round trip); each is still its own atomic script run, judged in arrival order."""
+        if not checks:
+            return None
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         batch = self._batches.get(loop)
@@ -100,19 +295,19 @@ class RedisSharedState:
         batch.append((checks, future))
         return await future
 
+    def hit_limits_sync(self, checks: list[LimitCheck]) -> float | None:
+        if not checks:
+            return None
+        keys, args = self._call(checks)
+        return _redis_wait(self._sync_client().hit_script(keys=keys, args=args))
+
     def _start_batch(self, loop: asyncio.AbstractEventLoop) -> None:
         task = loop.create_task(self._hit_batch(self._batches.pop(loop, [])))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
     async def _hit_batch(self, batch: list) -> None:
-        now = time.time()
-        calls = []
-        for checks, _ in batch:
-            args: list[int] = []
-            for check in checks:
-                args += [check.limit, check.window_seconds * 1000]
-            calls.append(([self._k(check.key(now)) for check in checks], args))
+        calls = [self._call(checks) for checks, _ in batch]
         try:
             client = self._client()
             if len(calls) == 1:
@@ -131,8 +326,26 @@ class RedisSharedState:
             return
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
-                value = int(result)
-                future.set_result(None if value < 0 else value / 1000)
+                future.set_result(_redis_wait(result))
+
+    def _penalize_args(self, check: LimitCheck, retry_after: float) -> dict:
+        args = [check.interval * 1e6, check.burst_size, max(0.0, retry_after) * 1e6]
+        args += [ADAPTIVE_DECREASE, ADAPTIVE_FLOOR, ADAPTIVE_RECOVERY_PER_S / 1e6]
+        return {"keys": [self._k(check.key())], "args": args}
+
+    async def penalize(self, check: LimitCheck, retry_after: float = 0.0) -> None:
+        await self._client().penalize_script(**self._penalize_args(check, retry_after))
+
+    def penalize_sync(self, check: LimitCheck, retry_after: float = 0.0) -> None:
+        self._sync_client().penalize_script(**self._penalize_args(check, retry_after))
+
+    async def limit_status(self, check: LimitCheck) -> LimitStatus:
+        now, record = _redis_record(await self._client().read_script(keys=[self._k(check.key())]))
+        return _status(record, check, now)
+
+    def limit_status_sync(self, check: LimitCheck) -> LimitStatus:
+        now, record = _redis_record(self._sync_client().read_script(keys=[self._k(check.key())]))
+        return _status(record, check, now)
 
     async def get_record(self, key: str) -> dict:
         raw = await self._client().get(self._k(key))
@@ -155,51 +368,76 @@ class RedisSharedState:
 
 
 class DatabaseSharedState:
-    """The embedded default's backend: rows in core_sharedkey, one transaction per operation."""
+    """PostgreSQL without Redis: rows in core_sharedkey, one transaction per operation; a layer's
+    row is locked (``SELECT … FOR UPDATE``) while it is judged, so processes take turns."""
 
-    def _hit_limits(self, checks: list[LimitCheck]) -> float | None:
-        for _ in range(3):
-            try:
-                return self._hit_limits_once(checks)
-            except IntegrityError:  # two processes created the same scope's row at once
-                continue
-        raise RuntimeError("could not update rate-limit counters")
-
-    def _hit_limits_once(self, checks: list[LimitCheck]) -> float | None:
-        """One row per scope holds all of its windows: {"60": [bucket, count], "3600": …}."""
+    @staticmethod
+    def _locked(keys: list[str]) -> dict:
         from apps.core.models import SharedKey
 
+        return {row.key: row for row in SharedKey.objects.select_for_update().filter(key__in=keys).order_by("key")}
+
+    @staticmethod
+    def _save(rows: dict, key: str, record: dict, expires_at: float) -> None:
+        from apps.core.models import SharedKey
+
+        expires = datetime.fromtimestamp(expires_at, tz=UTC)
+        if key in rows:
+            SharedKey.objects.filter(key=key).update(data=record, expires_at=expires)
+        else:
+            SharedKey.objects.create(key=key, data=record, count=0, expires_at=expires)
+
+    @staticmethod
+    def _retrying(operation):
+        for _ in range(3):
+            try:
+                return operation()
+            except IntegrityError:  # two processes created the same layer's row at once
+                continue
+        raise RuntimeError("could not update rate-limit state")
+
+    def hit_limits_sync(self, checks: list[LimitCheck]) -> float | None:
+        checks = _unique(checks)
+        if not checks:
+            return None
+        return self._retrying(lambda: self._hit_once(checks))
+
+    def _hit_once(self, checks: list[LimitCheck]) -> float | None:
         now = time.time()
-        moment = timezone.now()
-        scopes: dict[str, list[LimitCheck]] = {}
-        for check in checks:
-            scopes.setdefault(check.scope, []).append(check)
         with transaction.atomic():
-            rows = {
-                row.key: row
-                for row in SharedKey.objects.select_for_update().filter(key__in=[f"rl:{scope}" for scope in scopes])
-            }
-            updated: dict[str, dict] = {}
-            for scope, scope_checks in scopes.items():
-                row = rows.get(f"rl:{scope}")
-                windows, retry_after = _windows_hit(
-                    row.data if row is not None and row.expires_at > moment else {}, scope_checks, now
-                )
-                if retry_after is not None:
-                    return retry_after
-                updated[scope] = windows
-            for scope, windows in updated.items():
-                longest = max(int(w) for w in windows)
-                expires = moment + timedelta(seconds=longest)
-                key = f"rl:{scope}"
-                if key in rows:
-                    SharedKey.objects.filter(key=key).update(data=windows, expires_at=expires)
-                else:
-                    SharedKey.objects.create(key=key, data=windows, count=0, expires_at=expires)
-        return None
+            rows = self._locked([check.key() for check in checks])
+            records = {key: row.data for key, row in rows.items() if row.expires_at.timestamp() > now}
+            updated, wait = _judge(records, checks, now)
+            for check in checks:
+                if check.key() in updated:
+                    record = updated[check.key()]
+                    self._save(rows, check.key(), record, _expires(record, check, now))
+        return wait
 
     async def hit_limits(self, checks: list[LimitCheck]) -> float | None:
-        return await sync_to_async(self._hit_limits)(checks)
+        return await sync_to_async(self.hit_limits_sync)(checks)
+
+    def penalize_sync(self, check: LimitCheck, retry_after: float = 0.0) -> None:
+        def once() -> None:
+            now = time.time()
+            with transaction.atomic():
+                rows = self._locked([check.key()])
+                row = rows.get(check.key())
+                record = row.data if row is not None and row.expires_at.timestamp() > now else {}
+                record = _penalized(record, check, retry_after, now)
+                self._save(rows, check.key(), record, _expires(record, check, now))
+
+        self._retrying(once)
+
+    async def penalize(self, check: LimitCheck, retry_after: float = 0.0) -> None:
+        await sync_to_async(self.penalize_sync)(check, retry_after)
+
+    def limit_status_sync(self, check: LimitCheck) -> LimitStatus:
+        now = time.time()
+        return _status(self._get(check.key()), check, now)
+
+    async def limit_status(self, check: LimitCheck) -> LimitStatus:
+        return await sync_to_async(self.limit_status_sync)(check)
 
     def _get(self, key: str) -> dict:
         from apps.core.models import SharedKey
@@ -250,20 +488,6 @@ class DatabaseSharedState:
 
     async def delete(self, *keys: str) -> None:
         await sync_to_async(self._delete)(keys)
-
-
-def _windows_hit(windows: dict, checks: list[LimitCheck], now: float) -> tuple[dict, float | None]:
-    """Count one hit in a scope's windows ({"60": [bucket, count], …}), or say how long to wait."""
-    windows = dict(windows)
-    for check in checks:
-        bucket = math.floor(now / check.window_seconds)
-        current_bucket, count = windows.get(str(check.window_seconds), (bucket, 0))
-        if current_bucket != bucket:
-            count = 0
-        if count >= check.limit:
-            return windows, (bucket + 1) * check.window_seconds - now
-        windows[str(check.window_seconds)] = (bucket, count + 1)
-    return windows, None
 
 
 class LocalSharedState:
@@ -336,33 +560,38 @@ class LocalSharedState:
         batch.append((checks, future))
         return await future
 
-    def _hit_batch(self, loop: asyncio.AbstractEventLoop) -> None:
-        batch = self._batches.pop(loop, [])
+    def _judge_all(self, batch_checks: list[list[LimitCheck]]) -> list[float | None]:
+        """Judge each hit in turn inside one transaction, against the records the earlier ones left."""
         now = time.time()
         answers: list[float | None] = []
+        with self._transaction() as connection:
+            records: dict[str, dict] = {}
+            layers: dict[str, LimitCheck] = {}
+            changed: set[str] = set()
+            for checks in batch_checks:
+                checks = _unique(checks)
+                for check in checks:
+                    key = check.key()
+                    if key not in records:
+                        row = self._row(connection, key)
+                        records[key] = row[1] if row else {}
+                    layers[key] = check
+                updated, wait = _judge(records, checks, now)
+                records.update(updated)
+                changed.update(updated)
+                answers.append(wait)
+            for key in changed:
+                record = records[key]
+                self._put(connection, key, 0, record, _expires(record, layers[key], now))
+        return answers
+
+    def hit_limits_sync(self, checks: list[LimitCheck]) -> float | None:
+        return self._judge_all([checks])[0] if checks else None
+
+    def _hit_batch(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch = self._batches.pop(loop, [])
         try:
-            with self._transaction() as connection:
-                windows: dict[str, dict] = {}
-                changed: set[str] = set()
-                for checks, _ in batch:
-                    scopes: dict[str, list[LimitCheck]] = {}
-                    for check in checks:
-                        scopes.setdefault(check.scope, []).append(check)
-                    updated, retry_after = {}, None
-                    for scope, scope_checks in scopes.items():
-                        if scope not in windows:
-                            row = self._row(connection, f"rl:{scope}")
-                            windows[scope] = row[1] if row else {}
-                        updated[scope], retry_after = _windows_hit(windows[scope], scope_checks, now)
-                        if retry_after is not None:
-                            break
-                    if retry_after is None:
-                        windows.update(updated)
-                        changed.update(updated)
-                    answers.append(retry_after)
-                for scope in changed:
-                    counts = windows[scope]
-                    self._put(connection, f"rl:{scope}", 0, counts, now + max(int(w) for w in counts))
+            answers = self._judge_all([checks for checks, _ in batch])
         except BaseException as exc:
             for _, future in batch:
                 if not future.done():
@@ -373,6 +602,25 @@ class LocalSharedState:
         for (_, future), answer in zip(batch, answers, strict=True):
             if not future.done():
                 future.set_result(answer)
+
+    def penalize_sync(self, check: LimitCheck, retry_after: float = 0.0) -> None:
+        now = time.time()
+        with self._transaction() as connection:
+            row = self._row(connection, check.key())
+            record = _penalized(row[1] if row else {}, check, retry_after, now)
+            self._put(connection, check.key(), 0, record, _expires(record, check, now))
+
+    async def penalize(self, check: LimitCheck, retry_after: float = 0.0) -> None:
+        self.penalize_sync(check, retry_after)
+
+    def limit_status_sync(self, check: LimitCheck) -> LimitStatus:
+        now = time.time()
+        with self._transaction() as connection:
+            row = self._row(connection, check.key())
+        return _status(row[1] if row else {}, check, now)
+
+    async def limit_status(self, check: LimitCheck) -> LimitStatus:
+        return self.limit_status_sync(check)
 
     async def get_record(self, key: str) -> dict:
         with self._transaction() as connection:

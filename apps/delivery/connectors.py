@@ -2,8 +2,8 @@
 
 A connector sends one ``Delivery`` to its platform and answers a ``SendResult``, or raises
 ``PermanentSendError`` (the platform will never take it: fan blocked or unsubscribed, text
-refused) or ``RetryableSendError`` (try again later: rate limited, platform down, timeout; with
-``retry_after`` when the platform said how long to wait). A connector must pass
+refused) or ``RetryableSendError`` (try again later: platform down, timeout; with ``retry_after``
+when the platform said how long to wait), or its subclass ``RateLimitedSendError`` for a 429. A connector must pass
 ``delivery.idempotency_key`` (qualified by the agency, e.g. with ``delivery.agency_id``) to the
 platform so that sending the same delivery twice (a worker killed after the platform accepted it)
 gives the same platform message, not a second one.
@@ -15,7 +15,7 @@ are named there by the project's settings; this module never imports them.
 
 Text limits live in ``PLATFORM_LIMITS``, one table for every platform. They are the *simulated
 limits until real connectors exist*; a real connector may state its own ``max_text_length``.
-This module does not rate-limit, retry or record anything: services.py and tasks.py do.
+This module does not rate-limit, retry or record anything: limits.py, services.py and tasks.py do.
 """
 
 from __future__ import annotations
@@ -86,6 +86,13 @@ class RetryableSendError(SendError):
 
     code = "delivery_retryable"
     retryable = True
+
+
+class RateLimitedSendError(RetryableSendError):
+    """The platform said "too many requests" (HTTP 429), with ``retry_after`` when it gave one.
+    Besides the retry, the account's send rate is halved for a while (apps/delivery/limits.py)."""
+
+    code = "delivery_rate_limited"
 
 
 class UnknownPlatformError(ApplicationError):

@@ -22,9 +22,14 @@ so a worker that lost its lease cannot overwrite a newer owner's result. Every t
 ``delivery_status_changed`` after commit. A re-send of the same delivery is safe because the
 connector passes the idempotency key to the platform.
 
+Between the claim and the connector call, the send rate limits (limits.py: per platform account,
+creator, agency and in all) admit the send or answer a wait: then the delivery is given back
+(``deferred``: not an attempt, due again after the wait, its task published with that countdown).
+A ``RateLimitedSendError`` (the platform's 429) also slows the account's layer down (AIMD).
+
 Rules the database cannot state and that live here: text within the platform's limit, a creator
-of the same agency, only a dead delivery can be re-queued, who may re-queue. This module does not
-rate-limit sends or break circuits (the campaigns issue adds both around the connector call).
+of the same agency, only a dead delivery can be re-queued, who may re-queue. Circuit breaking
+around the connector comes with the campaigns pipeline.
 """
 
 from __future__ import annotations
@@ -44,7 +49,15 @@ from tenacity import wait_random_exponential
 from apps.accounts.models import Creator, Membership, Role, User
 from apps.accounts.permissions import Perm, require
 from apps.core.errors import ApplicationError, ConflictError
-from apps.delivery.connectors import PermanentSendError, RetryableSendError, SendError, SendResult, connector_for
+from apps.delivery import limits
+from apps.delivery.connectors import (
+    PermanentSendError,
+    RateLimitedSendError,
+    RetryableSendError,
+    SendError,
+    SendResult,
+    connector_for,
+)
 from apps.delivery.models import Delivery
 from apps.delivery.selectors import delivery_get_for_member
 from apps.delivery.signals import delivery_status_changed
@@ -241,10 +254,18 @@ def delivery_send(*, delivery_id: int) -> str:
     delivery = delivery_claim(delivery_id=delivery_id)
     if delivery is None:
         return "skipped"
+    wait = limits.send_admit(agency_id=delivery.agency_id, creator_id=delivery.creator_id, platform=delivery.platform)
+    if wait is not None:
+        return _defer(delivery, wait)
     try:
         result = connector_for(delivery.platform).send(delivery)
     except PermanentSendError as error:
         return _record_failure(delivery, error.message, permanent=True)
+    except RateLimitedSendError as error:
+        limits.account_slow_down(
+            creator_id=delivery.creator_id, platform=delivery.platform, retry_after=error.retry_after
+        )
+        return _record_failure(delivery, error.message, retry_after=error.retry_after)
     except RetryableSendError as error:
         return _record_failure(delivery, error.message, retry_after=error.retry_after)
     except SendError as error:  # a connector's own subclass: trust what it says
@@ -254,6 +275,26 @@ def delivery_send(*, delivery_id: int) -> str:
         logger.exception("connector %s raised on delivery %s", delivery.platform, delivery.pk)
         return _record_failure(delivery, f"Unexpected error: {type(error).__name__}: {error}")
     return _record_sent(delivery, result)
+
+
+def _defer(delivery: Delivery, wait: float) -> str:
+    """The rate limits said wait: give the claim back (not an attempt) and come back after ``wait``."""
+    now = timezone.now()
+    status = Status.FAILED if delivery.last_error else Status.PENDING
+    with transaction.atomic():
+        changed = Delivery.objects.filter(pk=delivery.pk, attempts=delivery.attempts, status=Status.SENDING).update(
+            status=status,
+            attempts=F("attempts") - 1,
+            lease_until=None,
+            next_attempt_at=now + timedelta(seconds=wait),
+            updated_at=now,
+        )
+        if not changed:
+            return "skipped"
+        _announce(delivery, status)
+        _dispatch(delivery.pk, delivery.queue, countdown=wait)
+    logger.debug("delivery %s waits %.2f s for the send rate limits", delivery.pk, wait)
+    return "deferred"
 
 
 def _record_sent(delivery: Delivery, result: SendResult) -> str:

@@ -12,7 +12,8 @@ starting with
 - ``fail-permanent`` → ``PermanentSendError`` (the fan blocked the creator), on every attempt;
 - ``fail-retry-<n>`` → ``RetryableSendError`` on the first ``n`` attempts, then sent;
 - ``fail-retry`` (no number) → ``RetryableSendError`` on every attempt;
-- ``fail-ratelimit-<s>`` → ``RetryableSendError(retry_after=s)`` on the first attempt, then sent;
+- ``fail-ratelimit-<s>`` → ``RateLimitedSendError(retry_after=s)`` (a 429) on the first attempt,
+  then sent;
 - ``slow-<s>`` → stores the message, then waits ``s`` seconds before answering (a platform that
   accepted the message while the worker is about to be killed).
 
@@ -28,7 +29,13 @@ import uuid
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.delivery.connectors import Connector, PermanentSendError, RetryableSendError, SendResult
+from apps.delivery.connectors import (
+    Connector,
+    PermanentSendError,
+    RateLimitedSendError,
+    RetryableSendError,
+    SendResult,
+)
 from apps.delivery.models import Delivery, SimulatedOutboundMessage
 
 _RETRY_N = re.compile(r"fail-retry-(\d+)")
@@ -64,7 +71,7 @@ class SimulatedConnector(Connector):
         match = _RATE_LIMIT.match(recipient)
         if match and attempt <= 1:
             seconds = float(match.group(1))
-            raise RetryableSendError(
+            raise RateLimitedSendError(
                 f"The simulated platform is rate limiting: retry after {seconds:g} s.", retry_after=seconds
             )
 

@@ -75,3 +75,70 @@ async def test_concurrent_hits_are_each_judged_in_turn(state):
     # the agency's window counted only the 20 allowed hits: 80 more fit
     answers = await asyncio.gather(*(state.hit_limits([LimitCheck(agency, 100, 3600)]) for _ in range(81)))
     assert sum(answer is None for answer in answers) == 80
+
+
+# --- GCRA: rate, burst, adaptive layers (the one limiter of the product) ---------------------
+
+
+def _hits_until_refused(state, checks, most=100) -> int:
+    for admitted in range(most):
+        if state.hit_limits_sync(checks) is not None:
+            return admitted
+    return most
+
+
+def test_a_burst_is_admitted_at_once_then_one_hit_per_interval(state):
+    """2 per second with a burst of 3: three at once, then the fourth waits about half a second
+    and is admitted once that has passed."""
+    import time
+
+    layer = LimitCheck(f"g{uuid.uuid4().hex[:6]}", 2, 1, burst=3)
+    assert _hits_until_refused(state, [layer]) == 3
+    wait = state.hit_limits_sync([layer])
+    assert wait is not None and 0.3 < wait <= 0.5
+    time.sleep(wait + 0.02)
+    assert state.hit_limits_sync([layer]) is None
+    assert state.hit_limits_sync([layer]) is not None
+
+
+def test_layers_are_judged_together_and_the_longest_wait_is_answered(state):
+    account = LimitCheck(f"acct{uuid.uuid4().hex[:6]}", 1, 3, burst=1)  # one message every 3 s
+    agency = LimitCheck(f"agcy{uuid.uuid4().hex[:6]}", 100, 3600)
+    assert state.hit_limits_sync([account, agency]) is None
+    wait = state.hit_limits_sync([account, agency])
+    assert wait is not None and 2.5 < wait <= 3
+    # the refused hit did not count in the agency's layer: 99 more fit there
+    assert _hits_until_refused(state, [agency], most=150) == 99
+
+
+def test_a_penalized_layer_halves_its_rate_blocks_for_retry_after_and_recovers(state):
+    from apps.core import shared
+
+    layer = LimitCheck(f"ad{uuid.uuid4().hex[:6]}", 10, 1, burst=1, adaptive=True)
+    status = state.limit_status_sync(layer)
+    assert status.rate_per_s == pytest.approx(10) and status.factor == 1 and status.wait_s == 0
+    state.penalize_sync(layer, retry_after=2)
+    status = state.limit_status_sync(layer)
+    assert status.factor == pytest.approx(shared.ADAPTIVE_DECREASE, abs=0.01)
+    assert status.rate_per_s == pytest.approx(10 * shared.ADAPTIVE_DECREASE, abs=0.1)
+    assert 1.8 < status.wait_s <= 2.0
+    wait = state.hit_limits_sync([layer])
+    assert wait is not None and wait > 1.8
+    for _ in range(10):  # many 429s in a row never stop the layer altogether
+        state.penalize_sync(layer)
+    assert state.limit_status_sync(layer).factor == pytest.approx(shared.ADAPTIVE_FLOOR, abs=0.01)
+
+
+async def test_penalize_and_status_are_also_async(state):
+    layer = LimitCheck(f"aa{uuid.uuid4().hex[:6]}", 4, 1, burst=1, adaptive=True)
+    await state.penalize(layer, retry_after=0)
+    status = await state.limit_status(layer)
+    assert status.rate_per_s == pytest.approx(2, abs=0.05)
+    assert status.configured_rate_per_s == 4
+
+
+def test_a_layer_that_is_not_adaptive_ignores_nothing_but_keeps_its_rate():
+    layer = LimitCheck("x", 1, 3)
+    with pytest.raises(ValueError):
+        LimitCheck("x", 0, 3)
+    assert layer.interval == 3 and layer.burst_size == 1

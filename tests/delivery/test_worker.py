@@ -1,6 +1,8 @@
 """Delivery guarantees with a real Celery worker process (tests/processes.py), on the same broker
 and database as the test run: retries, dead letters, and a worker killed with SIGKILL while the
-platform had the message, rescued by the sweeper without a second message."""
+platform had the message, rescued by the sweeper without a second message; and a worker killed in
+the middle of a mass send, on the run's broker and on RabbitMQ, leaving every fan exactly one
+message."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from apps.delivery.services import delivery_sweep
 from tests.conftest import build_world
 from tests.delivery.conftest import enqueue
 from tests.processes import celery_worker_args, running
+
+RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
 
 WORKER_ENV = {
     "DELIVERY_RETRY_BASE_SECONDS": "0.2",
@@ -29,6 +33,42 @@ def wait_for(condition, timeout: float = 60, what: str = "the worker") -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def port_open(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(params=["run's broker", "rabbitmq"])
+def broker(request):
+    """Worker environment for a broker: the run's own (Redis with services, the SQLite broker in
+    the embedded default), or RabbitMQ, to which this process then publishes too."""
+    if request.param != "rabbitmq":
+        yield {}
+        return
+    if not port_open(5672):
+        pytest.skip("RabbitMQ is not listening on 127.0.0.1:5672 (.ci/run starts it)")
+    from huntaze.celery import QUEUES, app
+
+    saved = app.conf.broker_url, app.conf.broker_transport_options
+    app.conf.broker_url, app.conf.broker_transport_options = RABBITMQ_URL, {}
+    app._after_fork()  # Celery's own reset of its pooled connections, so publishing reaches RabbitMQ
+    with app.connection_for_write() as connection:  # what an earlier run left behind
+        channel = connection.default_channel
+        for name in QUEUES:
+            try:
+                channel.queue_purge(name)
+            except Exception:  # the queue does not exist yet (a closed channel is reopened below)
+                channel = connection.channel()
+    try:
+        yield {"CELERY_BROKER_URL": RABBITMQ_URL}
+    finally:
+        app.conf.broker_url, app.conf.broker_transport_options = saved
+        app._after_fork()
 
 
 def statuses(*deliveries) -> list[str]:
@@ -75,3 +115,46 @@ def test_a_worker_killed_mid_send_leaves_one_message_after_the_sweeper_and_anoth
     message = SimulatedOutboundMessage.objects.get()  # one message, whatever was re-sent
     assert delivery.platform_message_id == message.platform_message_id
     assert delivery.attempts == 2
+
+
+@pytest.mark.worker
+@pytest.mark.timeout(240)
+def test_a_worker_killed_in_the_middle_of_a_mass_send_leaves_every_fan_exactly_one_message(
+    transactional_db, settings, broker
+):
+    """SIGKILL while one send is in flight (the slow fan: the platform has the message, the worker
+    waits 3 s for its answer, less than the lease) and most of the batch still waits in the
+    broker; a new worker and the sweeper (beat's job, run here) finish it, re-sending the slow
+    fan's message by its key. The simulated platform keeps one message per idempotency key, and
+    each fan has a key of their own: one message per fan."""
+    # The sweeper runs in this process; a task it re-publishes before the worker drained the
+    # broker's queue is only a duplicate (claimed once), but a flood of them slows the worker.
+    settings.DELIVERY_SWEEP_GRACE_SECONDS = 8
+    world = build_world("Mass send")
+    fans = [f"fan-{i:03d}" for i in range(30)] + ["slow-3-fan-030"] + [f"fan-{i:03d}" for i in range(31, 120)]
+    env = {**WORKER_ENV, **broker}
+    with running(celery_worker_args(), env=env) as worker:
+        deliveries = [enqueue(world, recipient_id=fan, queue="bulk") for fan in fans]
+        wait_for(
+            lambda: SimulatedOutboundMessage.objects.filter(recipient_id="slow-3-fan-030").exists(),
+            what="the platform to receive the slow fan's message",
+        )
+        worker.kill()  # SIGKILL: no clean-up, the in-flight task is never acknowledged
+        worker.wait(timeout=10)
+    received_before = SimulatedOutboundMessage.objects.count()
+    assert 31 <= received_before < len(fans), "the worker was killed in the middle of the batch"
+
+    with running(celery_worker_args(), env=env):
+
+        def everything_sent() -> bool:
+            time.sleep(0.8)
+            delivery_sweep()
+            return Delivery.objects.filter(pk__in=[d.pk for d in deliveries], status="sent").count() == len(fans)
+
+        wait_for(everything_sent, timeout=90, what="the second worker and the sweeper to finish the batch")
+    received = list(SimulatedOutboundMessage.objects.values_list("recipient_id", flat=True))
+    assert sorted(received) == sorted(fans)  # every fan, each exactly once
+    slow = Delivery.objects.get(recipient_id="slow-3-fan-030")
+    assert slow.attempts == 2 and slow.platform_message_id == (
+        SimulatedOutboundMessage.objects.get(recipient_id="slow-3-fan-030").platform_message_id
+    )

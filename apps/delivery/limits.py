@@ -1,0 +1,63 @@
+"""How fast deliveries may go out: layered send rate limits on the product's one limiter
+(``apps.core.shared``: GCRA, every layer judged in one atomic step across all processes).
+
+Four layers, from ``DELIVERY_RATE_LIMITS`` (docs/configuration.md):
+
+- ``account``: one platform account, i.e. a creator on one platform (default one direct message
+  every 3 seconds, no burst); ``account:<platform>`` overrides it for one platform. This layer is
+  *adaptive*: a platform's 429 (``RateLimitedSendError``) halves its rate and blocks it for the
+  Retry-After; the rate grows back by itself (``limit_status`` shows the rate in force);
+- ``creator``: all of a creator's accounts together;
+- ``agency``: all of an agency's creators;
+- ``global``: every send of this installation, whatever the agency.
+
+A delivery whose layers are full is not sent and not charged an attempt: ``delivery_send``
+gives it back with the wait (services.py).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from apps.core.shared import LimitCheck, LimitStatus, shared_state
+
+LAYERS = ("account", "creator", "agency", "global")
+MAX_HOLD_SECONDS = 6 * 3600  # a platform's Retry-After holds an account at most this long
+
+
+def _layer(name: str, scope: str, *, platform: str | None = None, adaptive: bool = False) -> LimitCheck:
+    limits = settings.DELIVERY_RATE_LIMITS
+    config = (platform and limits.get(f"{name}:{platform}")) or limits[name]
+    return LimitCheck(
+        f"delivery:{scope}", int(config["limit"]), float(config["seconds"]), config.get("burst"), adaptive=adaptive
+    )
+
+
+def account_layer(*, creator_id: int, platform: str) -> LimitCheck:
+    return _layer("account", f"account:{creator_id}:{platform}", platform=platform, adaptive=True)
+
+
+def send_layers(*, agency_id: int, creator_id: int, platform: str) -> list[LimitCheck]:
+    return [
+        account_layer(creator_id=creator_id, platform=platform),
+        _layer("creator", f"creator:{creator_id}"),
+        _layer("agency", f"agency:{agency_id}"),
+        _layer("global", "global"),
+    ]
+
+
+def send_admit(*, agency_id: int, creator_id: int, platform: str) -> float | None:
+    """Count one send in every layer (None), or count nothing and answer the seconds to wait."""
+    return shared_state().hit_limits_sync(send_layers(agency_id=agency_id, creator_id=creator_id, platform=platform))
+
+
+def account_slow_down(*, creator_id: int, platform: str, retry_after: float | None) -> None:
+    """The platform answered 429: halve the account's rate and hold it for the Retry-After."""
+    shared_state().penalize_sync(
+        account_layer(creator_id=creator_id, platform=platform), min(retry_after or 0.0, MAX_HOLD_SECONDS)
+    )
+
+
+def account_status(*, creator_id: int, platform: str) -> LimitStatus:
+    """The account's send rate in force now (lower than configured after a 429) and its wait."""
+    return shared_state().limit_status_sync(account_layer(creator_id=creator_id, platform=platform))
