@@ -214,21 +214,31 @@ def test_leak_detection_needs_a_prompt():
     assert apply_policy(PROMPT, prompt="short prompt").violations == []
 
 
-def test_a_hostile_50kb_direct_message_is_checked_in_linear_time():
-    texts = [
-        "cash app paypal venmo meet me in person refund " * 1100,
-        "a" * 50_000,
-        "555-201-7788 x@y.co " * 2500,
-        "word " * 10_000,
+def _hostile_messages(scale: int) -> list[str]:
+    """Hostile direct messages of about 50,000 / ``scale`` characters."""
+    return [
+        "cash app paypal venmo meet me in person refund " * (1100 // scale),
+        "a" * (50_000 // scale),
+        "555-201-7788 x@y.co " * (2500 // scale),
+        "word " * (10_000 // scale),
     ]
+
+
+def test_a_hostile_50kb_direct_message_is_checked_in_linear_time():
+    """Four times the text costs about four times the time (quadratic: sixteen; the bound is
+    eight), and 50 KB stays under a second: a ratio in one run holds on a slow or busy machine."""
     prompt = " ".join(f"w{i}" for i in range(600))
     apply_policy("warm up", direct_message=True, prompt=prompt)
-    for text in texts:
-        start = time.thread_time()
-        apply_policy(text, direct_message=True, prompt=prompt)
-        elapsed = time.thread_time() - start
-        if elapsed >= 0.3:  # one retry, for a cold cache
+
+    def cost(text: str) -> float:
+        best = float("inf")
+        for _ in range(3):  # best of three, in this thread's CPU time
             start = time.thread_time()
             apply_policy(text, direct_message=True, prompt=prompt)
-            elapsed = min(elapsed, time.thread_time() - start)
-        assert elapsed < 0.3, f"{text[:20]!r}: {elapsed * 1000:.0f} ms"
+            best = min(best, time.thread_time() - start)
+        return best
+
+    for text, quarter in zip(_hostile_messages(1), _hostile_messages(4), strict=True):
+        small, full = cost(quarter), cost(text)
+        assert full < 1.0, f"{text[:20]!r}: {full * 1000:.0f} ms"
+        assert full < 8.0 * max(small, 0.002), f"{text[:20]!r}: {small * 1000:.1f} ms at 12.5 KB, {full * 1000:.1f} ms"

@@ -433,42 +433,54 @@ def _distinct_word(i: int) -> str:
     return "".join(letters)
 
 
-HOSTILE = {
-    "letters": "a" * _N,
-    "spaces": " " * _N,
-    "digits": "1" * _N,
-    "spaced-out letters": "t . e . e . n " * (_N // 14),
-    "trigger words": "kid sexy forced asleep leaked under " * (_N // 36),
-    "ages and claims": "16 yo 17 only 1 1,000,000 fans just 40% of " * (_N // 44),
-    "leet and separators": ("$@1" + "." * 3 + "t3en! ") * (_N // 12),
-    "person and sleep": ("she " + " " * 40 + "x" * 20 + " asleep sex ") * (_N // 76),
-    "emoji": "🍆💦😈" * (_N // 3),
-    # the lexicon and the phrase rules added for obfuscation
-    "distinct words (fuzzy look-ups)": " ".join(_distinct_word(i * 7919) for i in range(_N // 7)),
-    "split fragments": "chi ld sch ool ki ds " * (_N // 21),
-    "separators": "a-b_c.d'e " * (_N // 10),
-    "said no": "she said no and " * (_N // 16),
-    "person ages": "my cousin who is is is 1 " * (_N // 25),
-    "look-alike letters": "\u1d1b\u0131\u0455\U0001d42d " * (_N // 5),
-}
+def _hostile(n: int) -> dict[str, str]:
+    """Hostile inputs of about n characters (distinct words differ between sizes, so no size
+    is served from another's memo)."""
+    return {
+        "letters": "a" * n,
+        "spaces": " " * n,
+        "digits": "1" * n,
+        "spaced-out letters": "t . e . e . n " * (n // 14),
+        "trigger words": "kid sexy forced asleep leaked under " * (n // 36),
+        "ages and claims": "16 yo 17 only 1 1,000,000 fans just 40% of " * (n // 44),
+        "leet and separators": ("$@1" + "." * 3 + "t3en! ") * (n // 12),
+        "person and sleep": ("she " + " " * 40 + "x" * 20 + " asleep sex ") * (n // 76),
+        "emoji": "🍆💦😈" * (n // 3),
+        # the lexicon and the phrase rules added for obfuscation
+        "distinct words (fuzzy look-ups)": " ".join(_distinct_word(i * 7919 + n) for i in range(n // 7)),
+        "split fragments": "chi ld sch ool ki ds " * (n // 21),
+        "separators": "a-b_c.d'e " * (n // 10),
+        "said no": "she said no and " * (n // 16),
+        "person ages": "my cousin who is is is 1 " * (n // 25),
+        "look-alike letters": "\u1d1b\u0131\u0455\U0001d42d " * (n // 5),
+    }
+
+
+HOSTILE = _hostile(_N)
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))
 def test_hostile_50kb_input_is_checked_in_linear_time(name):
+    """Four times the input costs about four times the time (a quadratic check would cost sixteen
+    times; the bound is eight), and 50 KB stays well under a second. A ratio measured in one run
+    holds on a slow or busy machine where an absolute budget in milliseconds does not."""
     text = HOSTILE[name]
-    assert len(text) >= _N * 0.9
+    quarter = _hostile(_N // 4)[name]
+    assert len(text) >= _N * 0.9 and len(quarter) >= _N * 0.2
 
-    def run() -> float:
-        """The slower of the two entry points, each on the whole string, in this thread's CPU time
-        (other processes on a busy machine delay the wall clock, not the work being measured)."""
-        start = time.thread_time()
-        apply_policy(text, avoid_words=["cat", "x y z"], avoid_topics=["feet", "ex boyfriend"], platform="tiktok")
-        middle = time.thread_time()
-        check_request([text])
-        return max(middle - start, time.thread_time() - middle)
+    def cost(value: str) -> float:
+        """The slower of the two entry points on the whole string, in this thread's CPU time, best
+        of three (other processes delay the wall clock, not the work being measured)."""
+        best = float("inf")
+        for _ in range(3):
+            start = time.thread_time()
+            apply_policy(value, avoid_words=["cat", "x y z"], avoid_topics=["feet", "ex boyfriend"], platform="tiktok")
+            middle = time.thread_time()
+            check_request([value])
+            best = min(best, max(middle - start, time.thread_time() - middle))
+        return best
 
     apply_policy("warm up", avoid_words=["cat", "x y z"], avoid_topics=["feet", "ex boyfriend"])
-    elapsed = run()
-    if elapsed >= 0.1:  # one retry, for a cold cache
-        elapsed = min(elapsed, run())
-    assert elapsed < 0.1, f"{name}: {elapsed * 1000:.0f} ms"
+    small, full = cost(quarter), cost(text)
+    assert full < 1.0, f"{name}: {full * 1000:.0f} ms for 50 KB"
+    assert full < 8.0 * max(small, 0.002), f"{name}: {small * 1000:.1f} ms for 12.5 KB, {full * 1000:.1f} ms for 50 KB"
