@@ -39,16 +39,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import secrets
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-from _support import percentile
+from _support import configure_django, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -66,40 +64,7 @@ BENCH_DOMAIN = "bench-pages.huntaze.local"
 
 def configure(var_dir: Path) -> str:
     """Environment for settings; answers "services" or "embedded"."""
-    var_dir.mkdir(parents=True, exist_ok=True)
-    keys_file = var_dir / "bench-keys.json"
-    if not keys_file.exists():
-        from cryptography.fernet import Fernet
-
-        keys_file.write_text(
-            json.dumps({"secret": secrets.token_urlsafe(50), "fernet": Fernet.generate_key().decode()})
-        )
-    keys = json.loads(keys_file.read_text())
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "huntaze.settings",
-            "DEBUG": "false",
-            "SECRET_KEY": keys["secret"],
-            "ENCRYPTION_KEYS": keys["fernet"],
-            "SECURE_SSL_REDIRECT": "false",
-            "HUNTAZE_VAR_DIR": str(var_dir),
-            "ALLOWED_HOSTS": "testserver,127.0.0.1,localhost",
-            "LOG_LEVEL": "WARNING",
-            "SIMULATE_FANS": "false",
-        }
-    )
-    url = os.environ.get("DATABASE_URL", "")
-    if not url:
-        return "embedded"
-    parts = urlsplit(url)
-    os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path="/" + PG_DATABASE))
-    import psycopg
-
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [PG_DATABASE]).fetchone():
-            conn.execute(f'CREATE DATABASE "{PG_DATABASE}"')
-    return "services"
+    return configure_django(var_dir, PG_DATABASE)
 
 
 @dataclass

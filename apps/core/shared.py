@@ -93,10 +93,10 @@ def _factor(record: dict, check: LimitCheck, now: float) -> float:
     return min(1.0, record["f0"] + (now - record["t0"]) * ADAPTIVE_RECOVERY_PER_S)
 
 
-def _gcra(record: dict, check: LimitCheck, now: float) -> tuple[float, float]:
-    """(the layer's new theoretical arrival time if it admits a hit, seconds to wait or 0)."""
+def _gcra(record: dict, check: LimitCheck, now: float, cost: int = 1) -> tuple[float, float]:
+    """(the layer's new theoretical arrival time if it admits ``cost`` hits, seconds to wait or 0)."""
     interval = check.interval / _factor(record, check, now)
-    new_tat = max(record.get("tat", now), now) + interval
+    new_tat = max(record.get("tat", now), now) + interval * cost
     allow_at = new_tat - interval * check.burst_size
     return new_tat, max(0.0, allow_at - now)
 
@@ -110,13 +110,15 @@ def _expires(record: dict, check: LimitCheck, now: float) -> float:
     return max(until, now) + 1.0
 
 
-def _judge(records: dict[str, dict], checks: list[LimitCheck], now: float) -> tuple[dict[str, dict], float | None]:
-    """All layers admit one hit (their updated records) or none does (the longest wait)."""
+def _judge(
+    records: dict[str, dict], checks: list[LimitCheck], now: float, cost: int = 1
+) -> tuple[dict[str, dict], float | None]:
+    """All layers admit ``cost`` hits (their updated records) or none does (the longest wait)."""
     updated: dict[str, dict] = {}
     wait = 0.0
     for check in checks:
         key = check.key()
-        new_tat, layer_wait = _gcra(updated.get(key) or records.get(key) or {}, check, now)
+        new_tat, layer_wait = _gcra(updated.get(key) or records.get(key) or {}, check, now, cost)
         wait = max(wait, layer_wait)
         updated[key] = {**(records.get(key) or {}), "tat": new_tat}
     if wait > 0:
@@ -140,16 +142,18 @@ def _status(record: dict, check: LimitCheck, now: float) -> LimitStatus:
 
 # GCRA over every layer in one step. Time is Redis's own clock (TIME), so workers on several
 # machines agree. KEYS: one hash per layer (tat, f0, t0; microseconds). ARGV[1]: recovery per µs;
-# then one "interval_µs,burst,adaptive(0/1)" per layer (one argument a layer keeps the command
-# short: encoding arguments is most of a decision's client-side cost). Answers -1 or the wait (µs).
+# ARGV[2]: the hits asked for (cost); then one "interval_µs,burst,adaptive(0/1)" per layer (one
+# argument a layer keeps the command short: encoding arguments is most of a decision's client-side
+# cost). Answers -1 or the wait (µs).
 _HIT_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local recovery = tonumber(ARGV[1])
+local cost = tonumber(ARGV[2])
 local wait = 0
 local tats, ttls = {}, {}
 for i, key in ipairs(KEYS) do
-  local a, b, c = string.match(ARGV[i + 1], '([^,]+),([^,]+),([^,]+)')
+  local a, b, c = string.match(ARGV[i + 2], '([^,]+),([^,]+),([^,]+)')
   local interval, burst = tonumber(a), tonumber(b)
   local v = redis.call('HMGET', key, 'tat', 'f0', 't0')
   local factor = 1
@@ -159,7 +163,7 @@ for i, key in ipairs(KEYS) do
   interval = interval / factor
   local tat = tonumber(v[1]) or now
   if tat < now then tat = now end
-  local new_tat = tat + interval
+  local new_tat = tat + interval * cost
   local allow_at = new_tat - interval * burst
   if allow_at - now > wait then wait = allow_at - now end
   local ttl = new_tat - now
@@ -199,8 +203,11 @@ return {t[1], t[2], v[1] or '', v[2] or '', v[3] or ''}
 """
 
 
+_RECOVERY_ARG = repr(ADAPTIVE_RECOVERY_PER_S / 1e6).encode()
+
+
 def _redis_args(checks: list[LimitCheck]) -> list[bytes]:
-    args = [repr(ADAPTIVE_RECOVERY_PER_S / 1e6).encode()]
+    args = []
     for check in checks:
         args.append(f"{check.interval * 1e6!r},{check.burst_size},{1 if check.adaptive else 0}".encode())
     return args
@@ -295,11 +302,12 @@ class RedisSharedState:
         batch.append((checks, future))
         return await future
 
-    def hit_limits_sync(self, checks: list[LimitCheck]) -> float | None:
+    def hit_limits_sync(self, checks: list[LimitCheck], cost: int = 1) -> float | None:
+        """``cost`` hits at once (a pump's batch): all admitted, or none and the wait for all."""
         if not checks:
             return None
         keys, args = self._call(checks)
-        return _redis_wait(self._sync_client().hit_script(keys=keys, args=args))
+        return _redis_wait(self._sync_client().hit_script(keys=keys, args=[_RECOVERY_ARG, cost, *args]))
 
     def _start_batch(self, loop: asyncio.AbstractEventLoop) -> None:
         task = loop.create_task(self._hit_batch(self._batches.pop(loop, [])))
@@ -311,11 +319,11 @@ class RedisSharedState:
         try:
             client = self._client()
             if len(calls) == 1:
-                results = [await client.hit_script(keys=calls[0][0], args=calls[0][1])]
+                results = [await client.hit_script(keys=calls[0][0], args=[_RECOVERY_ARG, b"1", *calls[0][1]])]
             else:
                 async with client.pipeline(transaction=False) as pipe:
                     for keys, args in calls:
-                        await client.hit_script(keys=keys, args=args, client=pipe)
+                        await client.hit_script(keys=keys, args=[_RECOVERY_ARG, b"1", *args], client=pipe)
                     results = await pipe.execute()
         except BaseException as exc:
             for _, future in batch:
@@ -396,18 +404,18 @@ class DatabaseSharedState:
                 continue
         raise RuntimeError("could not update rate-limit state")
 
-    def hit_limits_sync(self, checks: list[LimitCheck]) -> float | None:
+    def hit_limits_sync(self, checks: list[LimitCheck], cost: int = 1) -> float | None:
         checks = _unique(checks)
         if not checks:
             return None
-        return self._retrying(lambda: self._hit_once(checks))
+        return self._retrying(lambda: self._hit_once(checks, cost))
 
-    def _hit_once(self, checks: list[LimitCheck]) -> float | None:
+    def _hit_once(self, checks: list[LimitCheck], cost: int = 1) -> float | None:
         now = time.time()
         with transaction.atomic():
             rows = self._locked([check.key() for check in checks])
             records = {key: row.data for key, row in rows.items() if row.expires_at.timestamp() > now}
-            updated, wait = _judge(records, checks, now)
+            updated, wait = _judge(records, checks, now, cost)
             for check in checks:
                 if check.key() in updated:
                     record = updated[check.key()]
@@ -560,7 +568,7 @@ class LocalSharedState:
         batch.append((checks, future))
         return await future
 
-    def _judge_all(self, batch_checks: list[list[LimitCheck]]) -> list[float | None]:
+    def _judge_all(self, batch_checks: list[list[LimitCheck]], cost: int = 1) -> list[float | None]:
         """Judge each hit in turn inside one transaction, against the records the earlier ones left."""
         now = time.time()
         answers: list[float | None] = []
@@ -576,7 +584,7 @@ class LocalSharedState:
                         row = self._row(connection, key)
                         records[key] = row[1] if row else {}
                     layers[key] = check
-                updated, wait = _judge(records, checks, now)
+                updated, wait = _judge(records, checks, now, cost)
                 records.update(updated)
                 changed.update(updated)
                 answers.append(wait)
@@ -585,8 +593,9 @@ class LocalSharedState:
                 self._put(connection, key, 0, record, _expires(record, layers[key], now))
         return answers
 
-    def hit_limits_sync(self, checks: list[LimitCheck]) -> float | None:
-        return self._judge_all([checks])[0] if checks else None
+    def hit_limits_sync(self, checks: list[LimitCheck], cost: int = 1) -> float | None:
+        """``cost`` hits at once (a pump's batch): all admitted, or none and the wait for all."""
+        return self._judge_all([checks], cost)[0] if checks else None
 
     def _hit_batch(self, loop: asyncio.AbstractEventLoop) -> None:
         batch = self._batches.pop(loop, [])

@@ -116,6 +116,18 @@ class Connector(ABC):
     def send(self, delivery: Delivery) -> SendResult:
         """Send ``delivery`` once (idempotently, by its key) or raise a ``SendError``."""
 
+    def send_many(self, deliveries: list[Delivery]) -> list[SendResult | Exception]:
+        """Send several deliveries of one account (the pump's batch): one outcome per delivery,
+        in order, a ``SendResult`` or the exception its send raised. One by one unless the
+        platform has a batch endpoint; a connector that has one overrides this."""
+        outcomes: list[SendResult | Exception] = []
+        for delivery in deliveries:
+            try:
+                outcomes.append(self.send(delivery))
+            except Exception as error:
+                outcomes.append(error)
+        return outcomes
+
 
 def connector_paths() -> dict[str, str]:
     """Platform → dotted path of its connector: the setting, the simulated one elsewhere."""

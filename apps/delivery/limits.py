@@ -46,9 +46,17 @@ def send_layers(*, agency_id: int, creator_id: int, platform: str) -> list[Limit
     ]
 
 
-def send_admit(*, agency_id: int, creator_id: int, platform: str) -> float | None:
-    """Count one send in every layer (None), or count nothing and answer the seconds to wait."""
-    return shared_state().hit_limits_sync(send_layers(agency_id=agency_id, creator_id=creator_id, platform=platform))
+def send_admit(*, agency_id: int, creator_id: int, platform: str, count: int = 1) -> float | None:
+    """Count ``count`` sends in every layer (None), or count nothing and answer the seconds to
+    wait. More than the smallest burst of the layers is never admitted (see ``batch_size``)."""
+    layers = send_layers(agency_id=agency_id, creator_id=creator_id, platform=platform)
+    return shared_state().hit_limits_sync(layers, count)
+
+
+def batch_size(*, agency_id: int, creator_id: int, platform: str, most: int) -> int:
+    """The most sends that can be admitted at once for an account: its layers' smallest burst."""
+    layers = send_layers(agency_id=agency_id, creator_id=creator_id, platform=platform)
+    return max(1, min(most, *(layer.burst_size for layer in layers)))
 
 
 def account_slow_down(*, creator_id: int, platform: str, retry_after: float | None) -> None:

@@ -90,6 +90,9 @@ class Delivery(models.Model):
             models.Index(fields=["lease_until"], condition=Q(status=DeliveryStatus.SENDING), name="delivery_lease_idx"),
             # Dead letters and status counts per agency (admin, notifications, later pages).
             models.Index(fields=["agency", "status", "-created_at"], name="delivery_agency_status_idx"),
+            # The account pump's claim: one account's pending bulk deliveries, oldest first. Not
+            # partial: SQLite uses a partial index only for literal values, never bound ones.
+            models.Index(fields=["creator", "platform", "queue", "status", "id"], name="delivery_pump_idx"),
             # Higher layers find their row's delivery without delivery importing them.
             models.Index(fields=["source", "source_id"], name="delivery_source_idx"),
         ]

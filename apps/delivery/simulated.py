@@ -59,6 +59,64 @@ class SimulatedConnector(Connector):
             time.sleep(float(slow.group(1)))
         return SendResult(platform_message_id=message.platform_message_id, sent_at=message.received_at)
 
+    def send_many(self, deliveries: list[Delivery]) -> list[SendResult | Exception]:
+        """The batch endpoint: faults and slow fans one by one, the rest stored with one read and
+        one insert (a key stored before answers its first message, as ``send`` does)."""
+        outcomes: dict[int, SendResult | Exception] = {}
+        plain: list[Delivery] = []
+        for delivery in deliveries:
+            if _SLOW.match(delivery.recipient_id):
+                outcomes[delivery.pk] = super().send_many([delivery])[0]
+                continue
+            try:
+                self._fault_before_send(delivery)
+                if len(delivery.text) > self.max_text_length:
+                    raise PermanentSendError(
+                        f"The simulated {self.platform} refused a {len(delivery.text)}-character message "
+                        f"(limit {self.max_text_length})."
+                    )
+            except Exception as error:
+                outcomes[delivery.pk] = error
+                continue
+            plain.append(delivery)
+        if plain:
+            stored = self._store_many(plain)
+            for delivery in plain:
+                message_id, received_at = stored[(delivery.agency_id, delivery.idempotency_key)]
+                outcomes[delivery.pk] = SendResult(platform_message_id=message_id, sent_at=received_at)
+        return [outcomes[delivery.pk] for delivery in deliveries]
+
+    @staticmethod
+    def _store_many(deliveries: list[Delivery]) -> dict[tuple[int, str], tuple[str, object]]:
+        now = timezone.now()
+        SimulatedOutboundMessage.objects.bulk_create(
+            [
+                SimulatedOutboundMessage(
+                    agency_id=delivery.agency_id,
+                    creator_id=delivery.creator_id,
+                    platform=delivery.platform,
+                    recipient_id=delivery.recipient_id,
+                    text=delivery.text,
+                    ppv_price=delivery.ppv_price,
+                    media_count=delivery.media_count,
+                    idempotency_key=delivery.idempotency_key,
+                    platform_message_id=f"sim_{uuid.uuid4().hex[:24]}",
+                    received_at=now,
+                )
+                for delivery in deliveries
+            ],
+            ignore_conflicts=True,  # a key stored before (a re-send) keeps its first message
+        )
+        stored: dict[tuple[int, str], tuple[str, object]] = {}
+        for agency_id in {delivery.agency_id for delivery in deliveries}:
+            keys = [delivery.idempotency_key for delivery in deliveries if delivery.agency_id == agency_id]
+            rows = SimulatedOutboundMessage.objects.filter(agency_id=agency_id, idempotency_key__in=keys).values_list(
+                "idempotency_key", "platform_message_id", "received_at"
+            )
+            for key, message_id, received_at in rows:
+                stored[(agency_id, key)] = (message_id, received_at)
+        return stored
+
     def _fault_before_send(self, delivery: Delivery) -> None:
         recipient, attempt = delivery.recipient_id, delivery.attempts
         if recipient.startswith("fail-permanent"):

@@ -27,6 +27,20 @@ def deliver(delivery_id: int) -> str:
     return delivery_send(delivery_id=delivery_id)
 
 
+@shared_task(
+    queue="bulk",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=max(1, settings.DELIVERY_LEASE_SECONDS // 2 - 5),
+    time_limit=max(2, settings.DELIVERY_LEASE_SECONDS // 2),
+)
+def pump_deliveries(creator_id: int, platform: str) -> dict[str, int]:
+    """Send one platform account's due bulk deliveries at its pace (services.delivery_pump)."""
+    from apps.delivery.services import delivery_pump
+
+    return delivery_pump(creator_id=creator_id, platform=platform)
+
+
 @shared_task(queue="default")
 def sweep_deliveries() -> dict[str, int]:
     """Beat's rescue pass (CELERY_BEAT_SCHEDULE): expired leases and deliveries whose task was lost."""

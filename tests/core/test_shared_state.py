@@ -142,3 +142,17 @@ def test_a_layer_that_is_not_adaptive_ignores_nothing_but_keeps_its_rate():
     with pytest.raises(ValueError):
         LimitCheck("x", 0, 3)
     assert layer.interval == 3 and layer.burst_size == 1
+
+
+def test_several_hits_at_once_take_the_burst_or_nothing(state):
+    """A pump asks for a batch: 10 per second with a burst of 10 admits 10 at once, then refuses
+    another 10 without counting them (one still fits after a tenth of a second)."""
+    import time
+
+    layer = LimitCheck(f"c{uuid.uuid4().hex[:6]}", 10, 1, burst=10)
+    assert state.hit_limits_sync([layer], 10) is None
+    wait = state.hit_limits_sync([layer], 10)
+    assert wait is not None and 0.9 < wait <= 1.0
+    time.sleep(0.12)
+    assert state.hit_limits_sync([layer]) is None
+    assert state.hit_limits_sync([layer]) is not None

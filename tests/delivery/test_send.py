@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from apps.core.errors import ConflictError
 from apps.delivery.models import Delivery, SimulatedOutboundMessage
-from apps.delivery.services import delivery_claim, delivery_requeue, delivery_sweep, retry_delay
+from apps.delivery.services import delivery_claim, delivery_pump, delivery_requeue, delivery_sweep, retry_delay
 from apps.delivery.tasks import deliver, sweep_deliveries
 from apps.notifications.models import Notification
 from tests.delivery.conftest import dispatched, enqueue
@@ -264,15 +264,22 @@ def test_the_sweeper_declares_dead_a_delivery_that_lost_its_worker_on_every_atte
 
 
 def test_the_sweeper_republishes_a_lost_task_once_per_grace_period(world, django_capture_on_commit_callbacks):
+    """An interactive delivery gets its own task again; bulk ones get their account's pump."""
     long_ago = timezone.now() - timedelta(minutes=10)
-    lost = DeliveryFactory(creator=world.creator, next_attempt_at=long_ago, queue="bulk")
+    lost = DeliveryFactory(creator=world.creator, next_attempt_at=long_ago)
+    lost_bulk = [DeliveryFactory(creator=world.creator, next_attempt_at=long_ago, queue="bulk") for _ in range(2)]
     DeliveryFactory(creator=world.creator)  # due now, its task is on its way: left alone
     DeliveryFactory(creator=world.creator, status="sent", sent_at=long_ago, next_attempt_at=long_ago)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        assert delivery_sweep() == {"lease_expired": 0, "dead": 0, "redispatched": 1}
+        assert delivery_sweep() == {"lease_expired": 0, "dead": 0, "redispatched": 3}
         assert delivery_sweep()["redispatched"] == 0
-    assert dispatched(callbacks) == [((lost.pk,), {"queue": "bulk"})]
+    assert dispatched(callbacks) == [
+        ((lost.pk,), {"queue": "interactive"}),
+        ((world.creator.pk, "onlyfans"), {"queue": "bulk"}),
+    ]
     assert deliver(lost.pk) == "sent"
+    assert delivery_pump(creator_id=world.creator.pk, platform="onlyfans") == {"sent": 2}
+    assert set(Delivery.objects.filter(pk__in=[d.pk for d in lost_bulk]).values_list("status", flat=True)) == {"sent"}
 
 
 def test_the_sweeper_is_on_beats_schedule(settings):

@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 
 import pytest
+from django.db.models import Count
 
 from apps.delivery.models import Delivery, SimulatedOutboundMessage
-from apps.delivery.services import delivery_sweep
+from apps.delivery.services import Outbound, delivery_enqueue_many, delivery_sweep
 from tests.conftest import build_world
 from tests.delivery.conftest import enqueue
 from tests.processes import celery_worker_args, running
@@ -134,15 +135,23 @@ def test_a_worker_killed_in_the_middle_of_a_mass_send_leaves_every_fan_exactly_o
     fans = [f"fan-{i:03d}" for i in range(30)] + ["slow-3-fan-030"] + [f"fan-{i:03d}" for i in range(31, 120)]
     env = {**WORKER_ENV, **broker}
     with running(celery_worker_args(), env=env) as worker:
-        deliveries = [enqueue(world, recipient_id=fan, queue="bulk") for fan in fans]
+        # A campaign's way: one batch, sent by the account's pump (not a task per delivery).
+        delivery_enqueue_many(
+            agency_id=world.agency.pk,
+            creator_id=world.creator.pk,
+            platform="onlyfans",
+            messages=[Outbound(recipient_id=fan, text=f"Hi {fan}!", idempotency_key=f"mass-{fan}") for fan in fans],
+        )
+        deliveries = list(Delivery.objects.filter(agency=world.agency))
         wait_for(
             lambda: SimulatedOutboundMessage.objects.filter(recipient_id="slow-3-fan-030").exists(),
             what="the platform to receive the slow fan's message",
         )
         worker.kill()  # SIGKILL: no clean-up, the in-flight task is never acknowledged
         worker.wait(timeout=10)
-    received_before = SimulatedOutboundMessage.objects.count()
-    assert 31 <= received_before < len(fans), "the worker was killed in the middle of the batch"
+    left = dict(Delivery.objects.filter(agency=world.agency).values_list("status").annotate(n=Count("id")))
+    assert left.get("sending") and left.get("pending"), f"the worker was killed in the middle of the batch: {left}"
+    assert SimulatedOutboundMessage.objects.count() < len(fans)
 
     with running(celery_worker_args(), env=env):
 

@@ -1,0 +1,133 @@
+"""Bulk deliveries: written in batches by ``delivery_enqueue_many`` and sent by their platform
+account's pump at the pace the send rate limits allow, each fan once."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.core.errors import ApplicationError
+from apps.delivery.models import Delivery, SimulatedOutboundMessage
+from apps.delivery.services import Outbound, delivery_enqueue_many, delivery_pump
+
+PLATFORM_LIKE = {
+    "account": {"limit": 1, "seconds": 3, "burst": 1},
+    "creator": {"limit": 100, "seconds": 1},
+    "agency": {"limit": 100, "seconds": 1},
+    "global": {"limit": 1000, "seconds": 1},
+}
+
+
+def outbound(count: int, prefix: str = "fan", **overrides) -> list[Outbound]:
+    return [
+        Outbound(
+            **{"recipient_id": f"{prefix}-{i}", "text": f"Hi {i}!", "idempotency_key": f"{prefix}-k{i}", **overrides}
+        )
+        for i in range(count)
+    ]
+
+
+def enqueue_many(world, messages, **overrides):
+    return delivery_enqueue_many(
+        **{"agency_id": world.agency.pk, "creator_id": world.creator.pk, "platform": "onlyfans", "messages": messages}
+        | overrides
+    )
+
+
+def test_a_batch_is_written_at_once_and_one_pump_is_published(world, after_commit):
+    with after_commit() as published:
+        assert enqueue_many(world, outbound(120), source="campaigns.campaign") == 120
+    rows = Delivery.objects.filter(agency=world.agency)
+    assert rows.count() == 120 and set(rows.values_list("status", "queue", "source")) == {
+        ("pending", "bulk", "campaigns.campaign")
+    }
+    [(args, options)] = published
+    assert args == (world.creator.pk, "onlyfans") and options["queue"] == "bulk"
+
+
+def test_a_bad_message_names_its_place_and_nothing_is_written(world):
+    messages = outbound(5)
+    messages[3] = Outbound(recipient_id="fan-3", text="x" * 1001, idempotency_key="k3")
+    with pytest.raises(ApplicationError) as caught:
+        enqueue_many(world, messages)
+    assert "Message 4:" in caught.value.message and "1000" in caught.value.message
+    assert caught.value.extra["index"] == 3
+    assert not Delivery.objects.exists()
+
+
+def test_another_agencys_creator_is_refused(world, other_world):
+    with pytest.raises(ApplicationError):
+        enqueue_many(world, outbound(2), creator_id=other_world.creator.pk)
+    assert not Delivery.objects.exists()
+
+
+def test_a_key_already_used_is_not_a_second_delivery(world):
+    enqueue_many(world, outbound(3))
+    enqueue_many(world, outbound(5))
+    assert Delivery.objects.count() == 5
+
+
+def test_the_pump_sends_every_due_delivery_of_its_account_once(world):
+    enqueue_many(world, outbound(120))
+    enqueue_many(world, outbound(3, prefix="other"), creator_id=world.other_creator.pk)
+    outcomes = delivery_pump(creator_id=world.creator.pk, platform="onlyfans", seconds=30)
+    assert outcomes == {"sent": 120}
+    received = sorted(SimulatedOutboundMessage.objects.values_list("recipient_id", flat=True))
+    assert received == sorted(f"fan-{i}" for i in range(120))  # the other account's are not its job
+    assert delivery_pump(creator_id=world.creator.pk, platform="onlyfans") == {}  # nothing left
+
+
+def test_the_pump_keeps_the_accounts_pace_and_comes_back_when_it_may(world, settings, after_commit):
+    settings.DELIVERY_RATE_LIMITS = PLATFORM_LIKE
+    enqueue_many(world, outbound(10))
+    with after_commit() as published:
+        assert delivery_pump(creator_id=world.creator.pk, platform="onlyfans", seconds=30) == {"sent": 1}
+    [(args, options)] = published
+    assert args == (world.creator.pk, "onlyfans") and 2.0 < options["countdown"] <= 3.0
+    waiting = Delivery.objects.exclude(status="sent")
+    assert waiting.count() == 9 and set(waiting.values_list("status", "attempts")) == {("pending", 0)}
+
+
+def test_failures_in_a_batch_are_each_handled_as_in_a_single_send(world, settings):
+    settings.DELIVERY_RETRY_BASE_SECONDS = settings.DELIVERY_RETRY_MAX_SECONDS = 0
+    messages = [
+        *outbound(3),
+        Outbound(recipient_id="fail-permanent-fan", text="Hi", idempotency_key="perm"),
+        Outbound(recipient_id="fail-retry-1-fan", text="Hi", idempotency_key="flaky"),
+    ]
+    enqueue_many(world, messages)
+    outcomes = delivery_pump(creator_id=world.creator.pk, platform="onlyfans", seconds=30)
+    assert outcomes == {"sent": 3, "dead": 1, "failed": 1}
+    assert Delivery.objects.get(idempotency_key="perm").status == "dead"
+    flaky = Delivery.objects.get(idempotency_key="flaky")
+    assert flaky.status == "failed" and flaky.attempts == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_pumps_of_one_account_at_once_send_each_message_once():
+    """Two threads (two database connections) pump the same account: on PostgreSQL the second
+    skips the rows the first has locked; on SQLite the conditional claim decides."""
+    import threading
+
+    from django.db import connection
+
+    from tests.conftest import build_world
+
+    world = build_world("Racing pumps")
+    enqueue_many(world, outbound(200))
+    results = []
+
+    def pump() -> None:
+        try:
+            results.append(delivery_pump(creator_id=world.creator.pk, platform="onlyfans", seconds=60))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=pump) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(result.get("sent", 0) for result in results) == 200
+    received = list(SimulatedOutboundMessage.objects.values_list("recipient_id", flat=True))
+    assert len(received) == 200 and len(set(received)) == 200
+    assert set(Delivery.objects.values_list("attempts", flat=True)) == {1}
