@@ -56,7 +56,6 @@ from apps.delivery import limits
 from apps.delivery.connectors import (
     PermanentSendError,
     RateLimitedSendError,
-    RetryableSendError,
     SendError,
     SendResult,
     connector_for,
@@ -404,21 +403,8 @@ def _send_claimed(delivery: Delivery) -> str:
     """The connector call of a claimed and admitted delivery, and its recorded outcome."""
     try:
         result = connector_for(delivery.platform).send(delivery)
-    except PermanentSendError as error:
-        return _record_failure(delivery, error.message, permanent=True)
-    except RateLimitedSendError as error:
-        limits.account_slow_down(
-            creator_id=delivery.creator_id, platform=delivery.platform, retry_after=error.retry_after
-        )
-        return _record_failure(delivery, error.message, retry_after=error.retry_after)
-    except RetryableSendError as error:
-        return _record_failure(delivery, error.message, retry_after=error.retry_after)
-    except SendError as error:  # a connector's own subclass: trust what it says
-        return _record_failure(delivery, error.message, permanent=not error.retryable, retry_after=error.retry_after)
     except Exception as error:
-        # An unexpected error (a connector bug, a timeout) is retried: sends are idempotent by key.
-        logger.exception("connector %s raised on delivery %s", delivery.platform, delivery.pk)
-        return _record_failure(delivery, f"Unexpected error: {type(error).__name__}: {error}")
+        return _record_error(delivery, error)
     return _record_sent(delivery, result)
 
 
@@ -527,6 +513,7 @@ def _send_batch(batch: list[Delivery]) -> list[str]:
 
 
 def _record_error(delivery: Delivery, error: Exception) -> str:
+    """Record a failed send by the error's kind: permanent → dead; a 429 also slows the account."""
     if isinstance(error, PermanentSendError):
         return _record_failure(delivery, error.message, permanent=True)
     if isinstance(error, RateLimitedSendError):
@@ -534,9 +521,10 @@ def _record_error(delivery: Delivery, error: Exception) -> str:
             creator_id=delivery.creator_id, platform=delivery.platform, retry_after=error.retry_after
         )
         return _record_failure(delivery, error.message, retry_after=error.retry_after)
-    if isinstance(error, SendError):
+    if isinstance(error, SendError):  # RetryableSendError, or a connector's own subclass: trust it
         return _record_failure(delivery, error.message, permanent=not error.retryable, retry_after=error.retry_after)
-    logger.error("connector %s failed on delivery %s", delivery.platform, delivery.pk, exc_info=error)
+    # An unexpected error (a connector bug, a timeout) is retried: sends are idempotent by key.
+    logger.error("connector %s raised on delivery %s", delivery.platform, delivery.pk, exc_info=error)
     return _record_failure(delivery, f"Unexpected error: {type(error).__name__}: {error}")
 
 

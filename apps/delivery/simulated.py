@@ -26,7 +26,6 @@ import re
 import time
 import uuid
 
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.delivery.connectors import (
@@ -34,6 +33,7 @@ from apps.delivery.connectors import (
     PermanentSendError,
     RateLimitedSendError,
     RetryableSendError,
+    SendError,
     SendResult,
 )
 from apps.delivery.models import Delivery, SimulatedOutboundMessage
@@ -47,21 +47,16 @@ class SimulatedConnector(Connector):
     """Stores outbound messages in the database instead of sending them (simulated)."""
 
     def send(self, delivery: Delivery) -> SendResult:
-        self._fault_before_send(delivery)
-        if len(delivery.text) > self.max_text_length:
-            raise PermanentSendError(
-                f"The simulated {self.platform} refused a {len(delivery.text)}-character message "
-                f"(limit {self.max_text_length})."
-            )
-        message = self._store(delivery)
+        self._refuse(delivery)
+        message_id, received_at = self._store_many([delivery])[(delivery.agency_id, delivery.idempotency_key)]
         slow = _SLOW.match(delivery.recipient_id)
         if slow:
             time.sleep(float(slow.group(1)))
-        return SendResult(platform_message_id=message.platform_message_id, sent_at=message.received_at)
+        return SendResult(platform_message_id=message_id, sent_at=received_at)
 
     def send_many(self, deliveries: list[Delivery]) -> list[SendResult | Exception]:
-        """The batch endpoint: faults and slow fans one by one, the rest stored with one read and
-        one insert (a key stored before answers its first message, as ``send`` does)."""
+        """The batch endpoint: slow fans one by one, the rest stored with one insert and one read
+        (a key stored before answers its first message, as ``send`` does)."""
         outcomes: dict[int, SendResult | Exception] = {}
         plain: list[Delivery] = []
         for delivery in deliveries:
@@ -69,13 +64,8 @@ class SimulatedConnector(Connector):
                 outcomes[delivery.pk] = super().send_many([delivery])[0]
                 continue
             try:
-                self._fault_before_send(delivery)
-                if len(delivery.text) > self.max_text_length:
-                    raise PermanentSendError(
-                        f"The simulated {self.platform} refused a {len(delivery.text)}-character message "
-                        f"(limit {self.max_text_length})."
-                    )
-            except Exception as error:
+                self._refuse(delivery)
+            except SendError as error:
                 outcomes[delivery.pk] = error
                 continue
             plain.append(delivery)
@@ -86,8 +76,20 @@ class SimulatedConnector(Connector):
                 outcomes[delivery.pk] = SendResult(platform_message_id=message_id, sent_at=received_at)
         return [outcomes[delivery.pk] for delivery in deliveries]
 
+    def _refuse(self, delivery: Delivery) -> None:
+        """Raise what the simulated platform answers this delivery instead of taking it, if anything."""
+        self._fault_before_send(delivery)
+        if len(delivery.text) > self.max_text_length:
+            raise PermanentSendError(
+                f"The simulated {self.platform} refused a {len(delivery.text)}-character message "
+                f"(limit {self.max_text_length})."
+            )
+
     @staticmethod
     def _store_many(deliveries: list[Delivery]) -> dict[tuple[int, str], tuple[str, object]]:
+        """(agency, key) → (platform message id, received at) of each delivery's stored message:
+        one insert that skips keys already stored (another worker's send of the same key at the
+        same moment included), then one read per agency."""
         now = timezone.now()
         SimulatedOutboundMessage.objects.bulk_create(
             [
@@ -132,35 +134,3 @@ class SimulatedConnector(Connector):
             raise RateLimitedSendError(
                 f"The simulated platform is rate limiting: retry after {seconds:g} s.", retry_after=seconds
             )
-
-    def _store(self, delivery: Delivery) -> SimulatedOutboundMessage:
-        existing = self._existing(delivery)
-        if existing is not None:
-            return existing
-        try:
-            with transaction.atomic():
-                return SimulatedOutboundMessage.objects.create(
-                    agency_id=delivery.agency_id,
-                    creator_id=delivery.creator_id,
-                    platform=delivery.platform,
-                    recipient_id=delivery.recipient_id,
-                    text=delivery.text,
-                    ppv_price=delivery.ppv_price,
-                    media_count=delivery.media_count,
-                    idempotency_key=delivery.idempotency_key,
-                    platform_message_id=f"sim_{uuid.uuid4().hex[:24]}",
-                    received_at=timezone.now(),
-                )
-        except IntegrityError:  # the same key sent at the same moment by another worker
-            existing = self._existing(delivery)
-            if existing is None:
-                raise
-            return existing
-
-    @staticmethod
-    def _existing(delivery: Delivery) -> SimulatedOutboundMessage | None:
-        return (
-            SimulatedOutboundMessage.objects.for_agency(delivery.agency_id)
-            .filter(idempotency_key=delivery.idempotency_key)
-            .first()
-        )

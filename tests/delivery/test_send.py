@@ -286,9 +286,12 @@ def test_the_sweeper_is_on_beats_schedule(settings):
     assert settings.CELERY_BEAT_SCHEDULE["sweep-deliveries"]["task"] == sweep_deliveries.name
 
 
-def test_the_send_task_is_acknowledged_late_and_rejected_on_worker_loss():
-    assert deliver.acks_late and deliver.reject_on_worker_lost
-    assert deliver.time_limit < 120  # below the default lease
+def test_the_send_tasks_are_acknowledged_late_and_rejected_on_worker_loss():
+    from apps.delivery.tasks import pump_deliveries
+
+    for task in (deliver, pump_deliveries):
+        assert task.acks_late and task.reject_on_worker_lost
+        assert task.time_limit < 120  # below the default lease
 
 
 # --- Smoke test through Celery (eager) ---------------------------------------------------------
