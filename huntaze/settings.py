@@ -437,6 +437,12 @@ DELIVERY_RETRY_BASE_SECONDS = env.float("DELIVERY_RETRY_BASE_SECONDS", default=1
 DELIVERY_RETRY_MAX_SECONDS = env.float("DELIVERY_RETRY_MAX_SECONDS", default=900.0)
 DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", default=120)
 DELIVERY_SWEEP_GRACE_SECONDS = env.int("DELIVERY_SWEEP_GRACE_SECONDS", default=120)
+# A platform failing at least this many sends, half of a minute's sends or more, is paused for the
+# cooldown, then probed with one send (apps/delivery/breaker.py).
+DELIVERY_BREAKER_FAILURES = env.int("DELIVERY_BREAKER_FAILURES", default=5)
+DELIVERY_BREAKER_COOLDOWN_SECONDS = env.float("DELIVERY_BREAKER_COOLDOWN_SECONDS", default=30.0)
+if DELIVERY_BREAKER_FAILURES < 1 or DELIVERY_BREAKER_COOLDOWN_SECONDS <= 0:
+    raise ImproperlyConfigured("DELIVERY_BREAKER_FAILURES must be at least 1 and the cooldown above 0 seconds.")
 # Send rate limits, layer → {limit, seconds, burst}: `limit` sends per `seconds` on average, at most
 # `burst` at once (apps/delivery/limits.py; "account:<platform>" overrides one platform's accounts).
 DELIVERY_RATE_LIMITS = env.json(

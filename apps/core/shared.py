@@ -18,7 +18,8 @@ the web process, the worker and beat agree; no per-process memory is used. All b
   ``retry_after``; the rate grows back linearly, ``ADAPTIVE_RECOVERY_PER_S`` of the full rate a
   second, with no write per success. ``limit_status`` says the rate in force;
 - ``get_record(key)`` / ``set_record(key, data, ttl)`` / ``delete(*keys)``: small JSON records;
-- ``incr(key, ttl, amount=1)``: a counter that expires.
+- ``incr(key, ttl, amount=1)``: a counter that expires;
+- each of them also as ``…_sync`` for synchronous callers (Celery tasks).
 
 Keys are namespaced with REDIS_KEY_PREFIX (Redis) and are plain strings otherwise.
 """
@@ -374,6 +375,24 @@ class RedisSharedState:
         if keys:
             await self._client().delete(*[self._k(key) for key in keys])
 
+    def get_record_sync(self, key: str) -> dict:
+        raw = self._sync_client().get(self._k(key))
+        return json.loads(raw) if raw else {}
+
+    def set_record_sync(self, key: str, data: dict, ttl: float | None = None) -> None:
+        self._sync_client().set(self._k(key), json.dumps(data), px=int(ttl * 1000) if ttl else None)
+
+    def incr_sync(self, key: str, ttl: float, amount: int = 1) -> int:
+        with self._sync_client().pipeline(transaction=True) as pipe:
+            pipe.incrby(self._k(key), amount)
+            pipe.pexpire(self._k(key), int(ttl * 1000), nx=True)
+            value, _ = pipe.execute()
+        return int(value)
+
+    def delete_sync(self, *keys: str) -> None:
+        if keys:
+            self._sync_client().delete(*[self._k(key) for key in keys])
+
 
 class DatabaseSharedState:
     """PostgreSQL without Redis: rows in core_sharedkey, one transaction per operation; a layer's
@@ -442,30 +461,30 @@ class DatabaseSharedState:
 
     def limit_status_sync(self, check: LimitCheck) -> LimitStatus:
         now = time.time()
-        return _status(self._get(check.key()), check, now)
+        return _status(self.get_record_sync(check.key()), check, now)
 
     async def limit_status(self, check: LimitCheck) -> LimitStatus:
         return await sync_to_async(self.limit_status_sync)(check)
 
-    def _get(self, key: str) -> dict:
+    def get_record_sync(self, key: str) -> dict:
         from apps.core.models import SharedKey
 
         row = SharedKey.objects.filter(key=key, expires_at__gt=timezone.now()).first()
         return row.data if row else {}
 
     async def get_record(self, key: str) -> dict:
-        return await sync_to_async(self._get)(key)
+        return await sync_to_async(self.get_record_sync)(key)
 
-    def _set(self, key: str, data: dict, ttl: float | None) -> None:
+    def set_record_sync(self, key: str, data: dict, ttl: float | None = None) -> None:
         from apps.core.models import SharedKey
 
         expires = timezone.now() + timedelta(seconds=ttl if ttl else 10 * 365 * 86400)
         SharedKey.objects.update_or_create(key=key, defaults={"data": data, "count": 0, "expires_at": expires})
 
     async def set_record(self, key: str, data: dict, ttl: float | None = None) -> None:
-        await sync_to_async(self._set)(key, data, ttl)
+        await sync_to_async(self.set_record_sync)(key, data, ttl)
 
-    def _incr(self, key: str, ttl: float, amount: int = 1) -> int:
+    def incr_sync(self, key: str, ttl: float, amount: int = 1) -> int:
         from apps.core.models import SharedKey
 
         moment = timezone.now()
@@ -487,15 +506,15 @@ class DatabaseSharedState:
         raise RuntimeError(f"could not increment shared counter {key!r}")
 
     async def incr(self, key: str, ttl: float, amount: int = 1) -> int:
-        return await sync_to_async(self._incr)(key, ttl, amount)
+        return await sync_to_async(self.incr_sync)(key, ttl, amount)
 
-    def _delete(self, keys: tuple[str, ...]) -> None:
+    def delete_sync(self, *keys: str) -> None:
         from apps.core.models import SharedKey
 
         SharedKey.objects.filter(key__in=keys).delete()
 
     async def delete(self, *keys: str) -> None:
-        await sync_to_async(self._delete)(keys)
+        await sync_to_async(self.delete_sync)(*keys)
 
 
 class LocalSharedState:
@@ -631,16 +650,22 @@ class LocalSharedState:
     async def limit_status(self, check: LimitCheck) -> LimitStatus:
         return self.limit_status_sync(check)
 
-    async def get_record(self, key: str) -> dict:
+    def get_record_sync(self, key: str) -> dict:
         with self._transaction() as connection:
             row = self._row(connection, key)
         return row[1] if row else {}
 
-    async def set_record(self, key: str, data: dict, ttl: float | None = None) -> None:
+    async def get_record(self, key: str) -> dict:
+        return self.get_record_sync(key)
+
+    def set_record_sync(self, key: str, data: dict, ttl: float | None = None) -> None:
         with self._transaction() as connection:
             self._put(connection, key, 0, data, time.time() + (ttl or 10 * 365 * 86400))
 
-    async def incr(self, key: str, ttl: float, amount: int = 1) -> int:
+    async def set_record(self, key: str, data: dict, ttl: float | None = None) -> None:
+        self.set_record_sync(key, data, ttl)
+
+    def incr_sync(self, key: str, ttl: float, amount: int = 1) -> int:
         with self._transaction() as connection:
             row = self._row(connection, key)
             count = (row[0] if row else 0) + amount
@@ -651,9 +676,15 @@ class LocalSharedState:
                 self._put(connection, key, count, {}, expires)
         return count
 
-    async def delete(self, *keys: str) -> None:
+    async def incr(self, key: str, ttl: float, amount: int = 1) -> int:
+        return self.incr_sync(key, ttl, amount)
+
+    def delete_sync(self, *keys: str) -> None:
         with self._transaction() as connection:
             connection.executemany("DELETE FROM shared WHERE key = ?", [(key,) for key in keys])
+
+    async def delete(self, *keys: str) -> None:
+        self.delete_sync(*keys)
 
     def purge_expired(self) -> int:
         with self._transaction() as connection:

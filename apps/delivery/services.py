@@ -53,6 +53,7 @@ from apps.accounts.models import Creator, Membership, Role, User
 from apps.accounts.permissions import Perm, require
 from apps.core.errors import ApplicationError, ConflictError
 from apps.delivery import limits
+from apps.delivery.breaker import breaker_record, breaker_wait
 from apps.delivery.connectors import (
     PermanentSendError,
     RateLimitedSendError,
@@ -393,6 +394,9 @@ def delivery_send(*, delivery_id: int) -> str:
     delivery = delivery_claim(delivery_id=delivery_id)
     if delivery is None:
         return "skipped"
+    paused, _probe = breaker_wait(delivery.platform)
+    if paused is not None:
+        return _defer(delivery, paused)
     wait = limits.send_admit(agency_id=delivery.agency_id, creator_id=delivery.creator_id, platform=delivery.platform)
     if wait is not None:
         return _defer(delivery, wait)
@@ -404,8 +408,18 @@ def _send_claimed(delivery: Delivery) -> str:
     try:
         result = connector_for(delivery.platform).send(delivery)
     except Exception as error:
+        breaker_record(delivery.platform, sends=1, failures=int(_is_outage(error)))
         return _record_error(delivery, error)
+    breaker_record(delivery.platform, sends=1, failures=0)
     return _record_sent(delivery, result)
+
+
+def _is_outage(error: Exception) -> bool:
+    """A failure that says the platform is down (the breaker counts it): not a refusal of this
+    message, not a 429 (the account's rate limit slows down for that)."""
+    if isinstance(error, RateLimitedSendError):
+        return False
+    return error.retryable if isinstance(error, SendError) else True
 
 
 # --- The account pump: bulk deliveries, paced per platform account ------------------------------
@@ -473,7 +487,11 @@ def delivery_pump(*, creator_id: int, platform: str, seconds: float | None = Non
         return outcomes
     account = {"agency_id": agency_id, "creator_id": creator_id, "platform": platform}
     while time.monotonic() < deadline:
-        taken, wait = _admit_up_to(PUMP_BATCH, **account)
+        paused, probe = breaker_wait(platform)
+        if paused is not None:  # the platform is failing: come back when the breaker lets a probe through
+            _dispatch_pump(creator_id, platform, countdown=paused)
+            return outcomes
+        taken, wait = _admit_up_to(1 if probe else PUMP_BATCH, **account)
         if not taken:
             if wait is not None and wait <= PUMP_SLEEP_MAX and time.monotonic() + wait < deadline:
                 time.sleep(wait)
@@ -499,6 +517,8 @@ def _send_batch(batch: list[Delivery]) -> list[str]:
     except Exception as error:  # the batch call itself failed: each delivery is retried
         logger.exception("connector %s raised on a batch of %s", batch[0].platform, len(batch))
         results = [error] * len(batch)
+    outages = sum(1 for result in results if isinstance(result, Exception) and _is_outage(result))
+    breaker_record(batch[0].platform, sends=len(batch), failures=outages)
     sent = [
         (delivery, result) for delivery, result in zip(batch, results, strict=True) if isinstance(result, SendResult)
     ]
