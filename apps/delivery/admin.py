@@ -6,8 +6,13 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
+from apps.accounts.models import PLATFORMS
+from apps.delivery.breaker import breaker_status
+from apps.delivery.limits import account_status
 from apps.delivery.models import Delivery, SimulatedOutboundMessage
 from apps.delivery.services import delivery_requeue_for_staff
+
+BUSIEST_ACCOUNTS = 10  # accounts with the most waiting deliveries shown above the list
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -32,9 +37,29 @@ class DeliveryAdmin(ReadOnlyAdmin):
     list_select_related = ["agency", "creator"]
     date_hierarchy = "created_at"
     actions = ["requeue_dead"]
+    change_list_template = "admin/delivery/delivery/change_list.html"
 
     def get_readonly_fields(self, request, obj=None) -> list[str]:
         return [field.name for field in Delivery._meta.fields]
+
+    def changelist_view(self, request, extra_context=None):
+        """Above the list: each platform's circuit breaker, and the send rate in force for the
+        accounts with the most deliveries waiting (lower than configured after a 429)."""
+        from django.db.models import Count
+
+        waiting = (
+            Delivery.objects.filter(status__in=[Delivery.Status.PENDING, Delivery.Status.FAILED])
+            .values("creator_id", "creator__display_name", "platform")
+            .annotate(waiting=Count("id"))
+            .order_by("-waiting")[:BUSIEST_ACCOUNTS]
+        )
+        accounts = []
+        for row in waiting:
+            status = account_status(creator_id=row["creator_id"], platform=row["platform"])
+            accounts.append({**row, "platform_name": PLATFORMS.get(row["platform"], row["platform"]), "limit": status})
+        breakers = [{"platform": name, **breaker_status(key)} for key, name in PLATFORMS.items()]
+        context = {**(extra_context or {}), "send_accounts": accounts, "send_breakers": breakers}
+        return super().changelist_view(request, extra_context=context)
 
     def has_requeue_permission(self, request) -> bool:
         return request.user.has_perm("delivery.change_delivery")

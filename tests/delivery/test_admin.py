@@ -71,3 +71,20 @@ def test_the_staff_requeue_service_refuses_a_member(world):
 
     with pytest.raises(PermissionDenied):
         delivery_requeue_for_staff(user=world.owner.user, delivery_ids=[1])
+
+
+def test_the_list_shows_each_platforms_breaker_and_the_rate_in_force_of_busy_accounts(world, staff_client, settings):
+    settings.DELIVERY_RATE_LIMITS = {
+        "account": {"limit": 10, "seconds": 1, "burst": 1},
+        "creator": {"limit": 100, "seconds": 1},
+        "agency": {"limit": 100, "seconds": 1},
+        "global": {"limit": 1000, "seconds": 1},
+    }
+    url = reverse("admin:delivery_delivery_changelist")
+    assert "No delivery is waiting to be sent." in staff_client.get(url).content.decode()
+    assert deliver(enqueue(world, recipient_id="fail-ratelimit-30-fan").pk) == "failed"  # a 429 halves the rate
+    enqueue(world, recipient_id="fan-waiting")
+    page = staff_client.get(url).content.decode()
+    assert "Circuit breaker per platform" in page and "OnlyFans" in page and "paused (outage)" not in page
+    row = page[page.index(world.creator.display_name, page.index("Rate now")) :]
+    assert "5.000/s (slowed after a 429)" in row[:600] and "10.000/s" in row[:600]
