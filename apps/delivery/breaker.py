@@ -53,13 +53,13 @@ def breaker_wait(platform: str) -> tuple[float | None, bool]:
     return wait, wait is None
 
 
-def breaker_record(platform: str, *, sends: int, failures: int) -> None:
-    """Count ``sends`` attempts of which ``failures`` were outages; open, close or reopen."""
+def breaker_record(platform: str, *, sends: int, failures: int, probe: bool = False) -> None:
+    """Count ``sends`` attempts of which ``failures`` were outages; open the breaker, or, for the
+    half-open ``probe`` (``breaker_wait`` said so), close or reopen it."""
     if sends <= 0:
         return
     state = shared_state()
-    record = state.get_record_sync(_open_key(platform))
-    if record:  # half-open: this was the probe
+    if probe:
         if failures:
             _open(platform, reason="the probe failed")
         else:

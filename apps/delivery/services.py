@@ -394,23 +394,24 @@ def delivery_send(*, delivery_id: int) -> str:
     delivery = delivery_claim(delivery_id=delivery_id)
     if delivery is None:
         return "skipped"
-    paused, _probe = breaker_wait(delivery.platform)
+    paused, probe = breaker_wait(delivery.platform)
     if paused is not None:
         return _defer(delivery, paused)
     wait = limits.send_admit(agency_id=delivery.agency_id, creator_id=delivery.creator_id, platform=delivery.platform)
     if wait is not None:
         return _defer(delivery, wait)
-    return _send_claimed(delivery)
+    return _send_claimed(delivery, probe=probe)
 
 
-def _send_claimed(delivery: Delivery) -> str:
-    """The connector call of a claimed and admitted delivery, and its recorded outcome."""
+def _send_claimed(delivery: Delivery, *, probe: bool = False) -> str:
+    """The connector call of a claimed and admitted delivery (the breaker's ``probe`` or not),
+    and its recorded outcome."""
     try:
         result = connector_for(delivery.platform).send(delivery)
     except Exception as error:
-        breaker_record(delivery.platform, sends=1, failures=int(_is_outage(error)))
+        breaker_record(delivery.platform, sends=1, failures=int(_is_outage(error)), probe=probe)
         return _record_error(delivery, error)
-    breaker_record(delivery.platform, sends=1, failures=0)
+    breaker_record(delivery.platform, sends=1, failures=0, probe=probe)
     return _record_sent(delivery, result)
 
 
@@ -499,7 +500,7 @@ def delivery_pump(*, creator_id: int, platform: str, seconds: float | None = Non
             _dispatch_pump(creator_id, platform, countdown=wait)
             return outcomes
         batch = _claim_batch(creator_id=creator_id, platform=platform, limit=taken)
-        for outcome in _send_batch(batch):
+        for outcome in _send_batch(batch, probe=probe):
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
         if len(batch) < taken:  # nothing more is due now (retries come back by their own tasks)
             return outcomes
@@ -507,9 +508,9 @@ def delivery_pump(*, creator_id: int, platform: str, seconds: float | None = Non
     return outcomes
 
 
-def _send_batch(batch: list[Delivery]) -> list[str]:
+def _send_batch(batch: list[Delivery], *, probe: bool = False) -> list[str]:
     """The pump's send: the connector's batch call, the sent ones recorded together, every other
-    outcome as a single send would record it."""
+    outcome as a single send would record it. ``probe``: the batch is the breaker's probe."""
     if not batch:
         return []
     try:
@@ -518,7 +519,7 @@ def _send_batch(batch: list[Delivery]) -> list[str]:
         logger.exception("connector %s raised on a batch of %s", batch[0].platform, len(batch))
         results = [error] * len(batch)
     outages = sum(1 for result in results if isinstance(result, Exception) and _is_outage(result))
-    breaker_record(batch[0].platform, sends=len(batch), failures=outages)
+    breaker_record(batch[0].platform, sends=len(batch), failures=outages, probe=probe)
     sent = [
         (delivery, result) for delivery, result in zip(batch, results, strict=True) if isinstance(result, SendResult)
     ]
