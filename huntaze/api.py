@@ -18,6 +18,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from apps.accounts.api import ApiTokenAuth, MemberSessionAuth
 from apps.accounts.api import router as accounts_router
+from apps.campaigns.api import router as campaigns_router
 from apps.core.api import router as core_router
 from apps.core.errors import ApplicationError
 from apps.core.logging import get_request_id
@@ -52,6 +53,18 @@ ID_PRODUCERS = {
     "conversation_id": [Producer("GET", "/conversations", 200, "/items/0/id")],
     "segment_id": [Producer("POST", "/segments", 201, "/id"), Producer("GET", "/segments", 200, "/items/0/id")],
     "template_id": [Producer("POST", "/templates", 201, "/id"), Producer("GET", "/templates", 200, "/items/0/id")],
+    # The first three campaigns listed (with the status filter: one each action accepts), and the
+    # campaign an edit or an action answers, so its next step follows (edit → schedule → approve,
+    # pause → resume).
+    "campaign_id": [
+        Producer("POST", "/campaigns", 201, "/id"),
+        *(Producer("GET", "/campaigns", 200, f"/items/{index}/id") for index in range(3)),
+        Producer("PATCH", "/campaigns/{campaign_id}", 200, "/id"),
+        *(
+            Producer("POST", f"/campaigns/{{campaign_id}}/{action}", 200, "/id")
+            for action in ("schedule", "approve", "pause", "resume")
+        ),
+    ],
 }
 
 
@@ -153,3 +166,4 @@ api.add_router("/", accounts_router)
 api.add_router("/", notifications_router)
 api.add_router("/studio", studio_router)
 api.add_router("/", messaging_router)
+api.add_router("/", campaigns_router)

@@ -11,8 +11,10 @@ ALLOWED_HOSTS must be given explicitly.
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -139,6 +141,7 @@ INSTALLED_APPS = [
     "apps.delivery",
     "apps.studio",
     "apps.messaging",
+    "apps.campaigns",
 ]
 
 MIDDLEWARE = [
@@ -240,7 +243,52 @@ CELERY_RESULT_BACKEND = env.str(
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"} if CELERY_BROKER_URL.startswith("redis") else {}
 )
-CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = CELERY_BROKER_TRANSPORT_OPTIONS
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = (
+    {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"} if CELERY_RESULT_BACKEND.startswith("redis") else {}
+)
+
+# Amazon SQS as the broker (CELERY_BROKER_URL=sqs://), through kombu's SQS transport. Credentials
+# and another endpoint (localstack, moto: AWS_ENDPOINT_URL_SQS) are the AWS SDK's own business,
+# from its variables or the instance role; settings never see them (and could not put an endpoint
+# into the URL: Celery reads CELERY_BROKER_URL from the environment itself). SQS keeps no results,
+# so CELERY_RESULT_BACKEND stays Redis or the database. Queues are <SQS_QUEUE_NAME_PREFIX><queue>
+# (huntaze/celery.py), created with SQS_VISIBILITY_TIMEOUT when missing; that timeout is checked
+# against the tasks after the delivery settings.
+SQS_REGION = env.str("SQS_REGION", default="us-east-1")
+SQS_QUEUE_NAME_PREFIX = env.str("SQS_QUEUE_NAME_PREFIX", default=f"{REDIS_KEY_PREFIX}-")
+SQS_VISIBILITY_TIMEOUT = env.int("SQS_VISIBILITY_TIMEOUT", default=3600)
+SQS_WAIT_TIME_SECONDS = env.int("SQS_WAIT_TIME_SECONDS", default=10)
+SQS_POLLING_INTERVAL = env.float("SQS_POLLING_INTERVAL", default=1.0)
+
+
+def _sqs_problems() -> list[str]:
+    problems = []
+    if not re.fullmatch(r"[A-Za-z0-9_-]{0,60}", SQS_QUEUE_NAME_PREFIX):
+        problems.append(
+            f"SQS_QUEUE_NAME_PREFIX {SQS_QUEUE_NAME_PREFIX!r} may hold only letters, digits, - and _ (60 at most)"
+        )
+    if not 0 <= SQS_WAIT_TIME_SECONDS <= 20:
+        problems.append("SQS_WAIT_TIME_SECONDS must be between 0 and 20 (SQS's long-polling limit)")
+    if SQS_POLLING_INTERVAL < 0:
+        problems.append("SQS_POLLING_INTERVAL must be 0 or more seconds")
+    if not 0 < SQS_VISIBILITY_TIMEOUT <= 43200:
+        problems.append("SQS_VISIBILITY_TIMEOUT must be between 1 and 43200 seconds (SQS's limit)")
+    if urlsplit(CELERY_BROKER_URL).hostname:  # kombu would send to http://<host>, unencrypted
+        problems.append("CELERY_BROKER_URL must be sqs:// with no host (another server: AWS_ENDPOINT_URL_SQS)")
+    return problems
+
+
+if CELERY_BROKER_URL.startswith("sqs://"):
+    if _problems := _sqs_problems():
+        raise ImproperlyConfigured(f"Amazon SQS broker: {'; '.join(_problems)}.")
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "region": SQS_REGION,
+        "queue_name_prefix": SQS_QUEUE_NAME_PREFIX,
+        "visibility_timeout": SQS_VISIBILITY_TIMEOUT,
+        "wait_time_seconds": SQS_WAIT_TIME_SECONDS,
+        "polling_interval": SQS_POLLING_INTERVAL,
+    }
+
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ACKS_LATE = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -253,6 +301,7 @@ CELERY_BEAT_SCHEDULE = {
     "purge-read-notifications": {"task": "apps.notifications.tasks.purge_read_notifications", "schedule": 24 * 3600},
     "purge-expired-shared-keys": {"task": "apps.core.tasks.purge_expired_shared_keys", "schedule": 3600},
     "sweep-deliveries": {"task": "apps.delivery.tasks.sweep_deliveries", "schedule": 60},
+    "campaigns-tick": {"task": "apps.campaigns.tasks.campaigns_tick", "schedule": 10},
     "simulate-fans": {"task": "apps.messaging.tasks.simulate_fans_tick", "schedule": 30},
 }
 # SIMULATED fans for the demo (apps/messaging/simulation.py): beat's simulate-fans entry makes the
@@ -482,6 +531,26 @@ def _rate_limit_problems(limits: object) -> list[str]:
 if _problems := _rate_limit_problems(DELIVERY_RATE_LIMITS):
     raise ImproperlyConfigured(f"DELIVERY_RATE_LIMITS: {'; '.join(_problems)}.")
 
+# --- Amazon SQS broker: a message is acknowledged before it turns visible again -------------------
+# SQS hands a received message to another worker once it has gone SQS_VISIBILITY_TIMEOUT seconds
+# without being deleted. A task still running then (up to its hard time limit), or still waiting
+# for its countdown (a delivery retry), would run a second time: a no-op for the idempotent tasks,
+# work done twice for the others. What holds a message longest, by name; tests/delivery/
+# test_sqs_broker.py fails when a task sets itself a time limit longer than all of these.
+SQS_MESSAGE_HELD_AT_MOST = {
+    "CELERY_TASK_TIME_LIMIT": CELERY_TASK_TIME_LIMIT,
+    "the fan import's time limit (apps/messaging/tasks.py)": 900,
+    "the send tasks' time limit, DELIVERY_LEASE_SECONDS / 2": max(2, DELIVERY_LEASE_SECONDS // 2),
+    "the longest retry countdown, DELIVERY_RETRY_MAX_SECONDS": DELIVERY_RETRY_MAX_SECONDS,
+}
+if CELERY_BROKER_URL.startswith("sqs://"):
+    _longest, _held = max(SQS_MESSAGE_HELD_AT_MOST.items(), key=lambda item: item[1])
+    if _held >= SQS_VISIBILITY_TIMEOUT:
+        raise ImproperlyConfigured(
+            f"SQS_VISIBILITY_TIMEOUT={SQS_VISIBILITY_TIMEOUT} must be longer than {_longest}, {_held:g} s: "
+            "SQS would hand a task still at work to a second worker."
+        )
+
 # --- Logging ---------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -508,5 +577,6 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        "botocore": {"level": "WARNING"},  # "Found credentials in …" at each new SQS client
     },
 }

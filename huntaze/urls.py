@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("apps.ai.urls")),
     path("", include("apps.studio.urls")),
     path("", include("apps.messaging.urls")),
+    path("", include("apps.campaigns.urls")),
     path("", include("apps.notifications.urls")),
     # The home dashboard gathers every app, so it lives in the project package; it keeps the
     # name core:dashboard that LOGIN_REDIRECT_URL, templates and redirects use.

@@ -36,7 +36,8 @@ def free_port() -> int:
 
 @contextmanager
 def running(args: list[str], env: dict[str, str] | None = None):
-    """Run a child process for the duration of the block, then stop it and print its output."""
+    """Run a child process for the duration of the block, then stop it and print its output
+    (kept as ``process.output`` for checks after the block)."""
     process = subprocess.Popen(
         args,
         cwd=ROOT,
@@ -54,6 +55,7 @@ def running(args: list[str], env: dict[str, str] | None = None):
         except subprocess.TimeoutExpired:
             process.kill()
             output, _ = process.communicate()
+        process.output = output
         print(output[-4000:])
 
 

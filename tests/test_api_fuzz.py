@@ -36,12 +36,17 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from apps.accounts.models import Role
 from apps.accounts.services import api_token_create
+from apps.campaigns import services as campaign_services
+from apps.campaigns.models import Campaign, CampaignStatus
+from apps.messaging.models import Fan
 from apps.messaging.services import message_receive
 from apps.notifications.models import Notification
 from tests.accounts.factories import MembershipFactory
@@ -78,6 +83,14 @@ NO_2XX_EXPECTED = {
     "POST /api/v1/conversations/{conversation_id}/messages": "a visible conversation's id with a body that leaves "
     "out draft, template, PPV and a stale seen_message_count and holds text the safety policy and the platform "
     "accept: tests/messaging/test_api_inbox.py",
+    "POST /api/v1/campaigns": "a creator's id together with that creator's fan ids or a segment it may use, and a "
+    "name and text the safety policy and the platforms accept, which no link hands it in one body: "
+    "tests/campaigns/test_api.py",
+    "POST /api/v1/campaigns/{campaign_id}/approve": "the id of a campaign awaiting approval; each success uses "
+    "one up (it becomes scheduled), and the runs' edits and cancels, which accept every state, reach the few "
+    "seeded ones first (seed 17 found none after the seed data changed): tests/campaigns/test_api.py",
+    "POST /api/v1/campaigns/{campaign_id}/resume": "the id of a paused campaign; each success uses one up (it "
+    "sends again), and cancels reach the seeded ones first: tests/campaigns/test_api.py",
     "GET /api/v1/conversations/{conversation_id}/drafts/stream": "a visible conversation's id together with a "
     "valid kind and count, which no link of the stateful phase hands it (seed 17 found none after the schema "
     "grew): tests/messaging/test_api_drafts.py",
@@ -214,9 +227,49 @@ def server_tracebacks(log_path: Path, limit: int = 3) -> str:
     return "".join(f"\nServer traceback:{block[:3000]}" for block in blocks)
 
 
+def seed_campaigns(world, rounds: int = 3) -> None:
+    """Campaigns of both creators in every state an action starts from, several of each with their
+    ids interleaved: the runs cancel, pause and edit whatever ids they draw, and each action should
+    still find one it accepts (drafts and sending ones the most: scheduling and pausing come after
+    cancelling). The newest three of a creator (the first items of ``GET /campaigns``, which the
+    links follow) are, newest first, one awaiting approval (approving takes the one id that is
+    awaiting, before an edit or a cancel changes it), one sending and one draft; the second
+    creator's come first for the owner, and the chatter, who runs first, cannot see them."""
+    later = timezone.now() + timedelta(days=30)
+    for creator in (world.creator, world.other_creator):
+        for _ in range(rounds):
+            paused = _campaign(world, creator, "Paused")
+            _start(world, paused)
+            campaign_services.campaign_pause(membership=world.owner, campaign=paused)
+            _start(world, _campaign(world, creator, "Sending"))
+            scheduled = _campaign(world, creator, "Scheduled", send_at=later)
+            campaign_services.campaign_schedule(membership=world.owner, campaign=scheduled)
+            _campaign(world, creator, "Draft")
+            _start(world, _campaign(world, creator, "Sending"))
+            _campaign(world, creator, "Draft")
+            _start(world, _campaign(world, creator, "Sending"))
+            awaiting = _campaign(world, creator, "Awaiting", send_at=later)
+            # As a chatter's large campaign would be (the other creator has no chatter to schedule it).
+            Campaign.objects.filter(pk=awaiting.pk).update(status=CampaignStatus.AWAITING_APPROVAL)
+
+
+def _campaign(world, creator, name: str, **fields):
+    """A draft to all of the creator's fans."""
+    fan_ids = list(Fan.objects.filter(creator=creator).values_list("pk", flat=True))
+    data = campaign_services.CampaignInput(
+        creator=creator, name=name, text="New set tonight!", fan_ids=fan_ids, **fields
+    )
+    return campaign_services.campaign_create(membership=world.owner, data=data)
+
+
+def _start(world, campaign) -> None:
+    campaign_services.campaign_schedule(membership=world.owner, campaign=campaign)
+    campaign_services.campaign_start(campaign_id=campaign.pk)
+
+
 @pytest.fixture
 def fuzz_world(transactional_db):
-    """An agency with every role, creators with posts and ideas, notifications, invitations, a
+    """An agency with every role, creators with posts, ideas and campaigns, notifications, invitations, a
     second agency (its ids must answer 404), and the chatter's and the owner's tokens."""
     world = build_world("Velvet")
     build_world("Rival")
@@ -228,6 +281,7 @@ def fuzz_world(transactional_db):
             fan = FanFactory(creator=creator)  # fans waiting in the inbox, with a purchase each
             message_receive(fan=fan, text=f"are you there? {index}")
             PurchaseFactory(fan=fan)
+    seed_campaigns(world)
     for membership in (world.owner, world.chatter):
         Notification.objects.create(agency=world.agency, user=membership.user, title="Welcome")
     tokens = {

@@ -22,6 +22,8 @@ from django.utils.http import urlsafe_base64_encode
 from apps.accounts import services as account_services
 from apps.accounts.models import ApiToken, Creator, Invitation, Membership, UserSession
 from apps.ai.models import ProviderCredential
+from apps.campaigns.models import DELIVERY_SOURCE, Campaign
+from apps.delivery.models import Delivery
 from apps.messaging.models import Conversation, Draft, Fan, FanImport, FanNote, Message, MessageTemplate, Segment
 from apps.notifications.models import Notification
 from apps.notifications.services import notification_send
@@ -124,6 +126,24 @@ def register_objects(world: World) -> dict:
     fan_import = FanImport.objects.create(
         agency=world.agency, creator=world.creator, kind="fans", filename="victim-secret.csv", content="x"
     )
+    campaign = Campaign.objects.create(
+        agency=world.agency,
+        creator=world.creator,
+        name="Victim secret campaign",
+        text="Victim secret campaign text",
+        fan_ids=[fan.pk],
+    )
+    delivery = Delivery.objects.create(
+        agency=world.agency,
+        creator=world.creator,
+        platform="onlyfans",
+        recipient_id=fan.platform_fan_id,
+        text="Victim secret campaign text",
+        idempotency_key=campaign.delivery_key(fan.pk),
+        source=DELIVERY_SOURCE,
+        source_id=campaign.pk,
+        status="dead",
+    )
     return {
         "fan_id": fan.pk,
         "conversation_id": conversation.pk,
@@ -132,6 +152,8 @@ def register_objects(world: World) -> dict:
         "template_id": template.pk,
         "draft_id": draft.pk,
         "import_id": fan_import.pk,
+        "campaign_id": campaign.pk,
+        "delivery_id": delivery.pk,
         "creator_id": world.creator.pk,
         "membership_id": world.manager.pk,
         "invitation_id": invitation.pk,
@@ -151,6 +173,7 @@ KWARG_OBJECTS = {
     "creator_id", "membership_id", "invitation_id", "token_id", "notification_id", "credential_id",
     "generation_id", "idea_id", "index", "token", "uidb64", "session_id",
     "fan_id", "conversation_id", "message_id", "segment_id", "template_id", "draft_id", "import_id",
+    "campaign_id", "delivery_id",
 }  # fmt: skip
 # Links whose secret is the capability (invitation and password-reset links): forged ones must
 # neither leak nor change anything, but they may render a friendly "invalid link" page.
@@ -179,6 +202,7 @@ def _markers(world: World) -> list[str]:
         "Victim secret template",
         "Victim secret draft",
         "victim-secret.csv",
+        "Victim secret campaign",
     ]
 
 
@@ -217,6 +241,8 @@ def _snapshot(world: World) -> dict:
         "templates": list(MessageTemplate.objects.filter(agency=world.agency).values_list("pk", "name", "text")),
         "drafts": list(Draft.objects.filter(agency=world.agency).values_list("pk", "status", "text")),
         "imports": list(FanImport.objects.filter(agency=world.agency).values_list("pk", "status")),
+        "campaigns": list(Campaign.objects.filter(agency=world.agency).values_list("pk", "name", "text", "status")),
+        "deliveries": list(Delivery.objects.filter(agency=world.agency).values_list("pk", "status", "attempts")),
         "sessions": list(UserSession.objects.filter(user__memberships__agency=world.agency).values_list("pk")),
     }
 
@@ -304,6 +330,8 @@ WS_PROBES = {
         {"action": "drafts", "conversation_id": ids["conversation_id"], "kind": "reply"},
         {"action": "unlock", "conversation_id": ids["conversation_id"]},
     ],
+    # The path names the victim's campaign (its <int:campaign_id> is filled from ids); clients only listen.
+    "ws-campaign-progress": lambda ids: [{"action": "watch", "campaign_id": ids["campaign_id"]}],
 }
 
 
@@ -366,11 +394,16 @@ async def test_every_websocket_hides_other_tenants_data():
             username="victimfan", display_name="Victim Secret Fan",
         )  # fmt: skip
         conversation = Conversation.objects.create(agency=victim.agency, creator=victim.creator, fan=fan)
+        campaign = Campaign.objects.create(
+            agency=victim.agency, creator=victim.creator, name="Victim secret campaign", fan_ids=[fan.pk],
+            text="Victim secret campaign text", status="sending",
+        )  # fmt: skip
         ids = {
             "creator_id": victim.creator.pk,
             "notification_id": notification.pk,
             "generation_id": generation.pk,
             "conversation_id": conversation.pk,
+            "campaign_id": campaign.pk,
         }
         return victim, attacker, ids
 
@@ -378,8 +411,9 @@ async def test_every_websocket_hides_other_tenants_data():
     markers = await sync_to_async(_markers)(victim)
     routes = _websocket_routes()
     assert routes, "no websocket routes found"
-    for path, name in routes:
-        assert name in WS_PROBES, f"websocket {name} ({path}) is not in the walk: register it in WS_PROBES"
+    for route, name in routes:
+        assert name in WS_PROBES, f"websocket {name} ({route}) is not in the walk: register it in WS_PROBES"
+        path = re.sub(r"<int:(\w+)>", lambda match: str(ids[match.group(1)]), route)
         communicator, connected, code = await _open(path, None)
         assert not connected and code == 4403, f"{name} accepted an anonymous socket"
         communicator, connected, code = await _open(path, attacker.owner, session_agency=victim.agency.pk)

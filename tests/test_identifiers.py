@@ -19,6 +19,7 @@ from channels.testing import WebsocketCommunicator
 
 from apps.accounts.models import Creator, CreatorAssignment, Membership
 from apps.ai.registry import registry
+from apps.campaigns.models import Campaign
 from apps.studio.models import ContentIdea, Generation, Post
 from huntaze.asgi import application
 from tests.conftest import World, build_world, login_client
@@ -70,6 +71,10 @@ def cases(attacker: Membership, target: Creator, own_chatter: Membership) -> dic
         "api template create {creator_id}": Case(
             "post", "/api/v1/templates", {"name": "Probe", "text": "Hi", "creator_id": cid}
         ),
+        "api campaigns list ?creator_id": Case("get", f"/api/v1/campaigns?creator_id={cid}"),
+        "api campaign create {creator_id}": Case(
+            "post", "/api/v1/campaigns", {"creator_id": cid, "name": "Probe", "text": "Hi", "fan_ids": [1]}
+        ),
         "page studio generate creator_id": Case("post", "/studio/", {"creator_id": cid, "type": "caption"}, json=False),
         "page switch creator id": Case("post", "/switch/creator/", {"id": cid}, json=False),
         "page member assignments creators": Case(
@@ -91,6 +96,8 @@ CASE_NAMES = [
     "api templates list ?creator_id",
     "api segment create {creator_id}",
     "api template create {creator_id}",
+    "api campaigns list ?creator_id",
+    "api campaign create {creator_id}",
     "page studio generate creator_id",
     "page switch creator id",
     "page member assignments creators",
@@ -110,6 +117,7 @@ def _snapshot(creator: Creator) -> dict:
     return {
         "generations": Generation.objects.filter(creator=creator).count(),
         "ideas": ContentIdea.objects.filter(creator=creator).count(),
+        "campaigns": Campaign.objects.filter(creator=creator).count(),
         "assignments": sorted(
             CreatorAssignment.objects.filter(creator=creator).values_list("membership_id", flat=True)
         ),

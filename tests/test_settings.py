@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -53,6 +54,16 @@ def test_refuses_to_start_without_secret_key_when_debug_is_off(tmp_path):
         ({"CSRF_TRUSTED_ORIGINS": "huntaze.example.com"}, "must start with https://"),
         ({"DATABASE_URL": "nosuchdb://x"}, "nosuchdb"),
         ({"ENCRYPTION_KEYS": ""}, "ENCRYPTION_KEYS is not set and DEBUG is off"),
+        (
+            {"CELERY_BROKER_URL": "sqs://", "SQS_VISIBILITY_TIMEOUT": "600"},
+            "SQS_VISIBILITY_TIMEOUT=600 must be longer than the fan import's time limit",
+        ),
+        (
+            {"CELERY_BROKER_URL": "sqs://", "DELIVERY_RETRY_MAX_SECONDS": "7200"},
+            "must be longer than the longest retry countdown, DELIVERY_RETRY_MAX_SECONDS, 7200 s",
+        ),
+        ({"CELERY_BROKER_URL": "sqs://", "SQS_QUEUE_NAME_PREFIX": "huntaze:prod"}, "may hold only letters"),
+        ({"CELERY_BROKER_URL": "sqs://localhost:4566"}, "CELERY_BROKER_URL must be sqs:// with no host"),
     ],
 )
 def test_bad_values_fail_fast_with_a_clear_message(tmp_path, override, message):
@@ -72,3 +83,32 @@ def test_embedded_default_generates_and_keeps_a_secret_key(tmp_path):
     assert first.returncode == 0, first.stderr
     assert first.stdout == second.stdout and len(first.stdout.strip()) >= 50
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_sqs_broker_takes_its_options_from_the_environment_and_keeps_the_result_backend(tmp_path):
+    env = {
+        "DEBUG": "true",
+        "CELERY_BROKER_URL": "sqs://",
+        "CELERY_RESULT_BACKEND": "redis://127.0.0.1:6379/2",
+        "REDIS_KEY_PREFIX": "acme",
+        "SQS_REGION": "eu-west-1",
+        "SQS_POLLING_INTERVAL": "0.5",
+    }
+    code = (
+        "import json; from django.conf import settings as s; print(json.dumps([s.CELERY_BROKER_URL,"
+        " s.CELERY_BROKER_TRANSPORT_OPTIONS, s.CELERY_RESULT_BACKEND, s.CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS]))"
+    )
+    result = run_manage("shell", "-c", code, env=env, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [
+        "sqs://",
+        {
+            "region": "eu-west-1",
+            "queue_name_prefix": "acme-",  # from REDIS_KEY_PREFIX
+            "visibility_timeout": 3600,
+            "wait_time_seconds": 10,
+            "polling_interval": 0.5,
+        },
+        "redis://127.0.0.1:6379/2",  # SQS keeps no results
+        {"global_keyprefix": "acme:celery:"},
+    ]

@@ -10,6 +10,9 @@ connector. It carries its own state machine::
        │                  └──permanent error / attempts used up──▶ dead
        └──────────── re-queue (a member or an admin) ◀──────────────────────────────┘
 
+    pending, failed ──hold (pause)──▶ held ──release (resume)──▶ pending
+    pending, failed, held ──cancel──▶ cancelled
+
 The invariants the database can state are constraints here (one delivery per idempotency key and
 agency, a PPV price above zero, a sent delivery has its send time). The transitions themselves are
 conditional UPDATEs in services.py, so two workers never both own one delivery.
@@ -35,6 +38,8 @@ class DeliveryStatus(models.TextChoices):
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed (retry scheduled)"
     DEAD = "dead", "Dead (needs a re-queue)"
+    HELD = "held", "Held (its campaign is paused)"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class DeliveryQueue(models.TextChoices):
@@ -48,8 +53,10 @@ class Delivery(models.Model):
     Status = DeliveryStatus
     Queue = DeliveryQueue
 
-    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="deliveries")
-    creator = models.ForeignKey(Creator, on_delete=models.CASCADE, related_name="deliveries")
+    # No index of their own: the indexes below start with them (agency: the status list and the
+    # idempotency key; creator: the pump's), and each index costs every bulk insert.
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
+    creator = models.ForeignKey(Creator, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     platform = models.CharField(max_length=16, choices=PLATFORM_CHOICES)
     recipient_id = models.CharField(max_length=128, help_text="The fan's id on the platform.")
     text = models.TextField()
@@ -64,7 +71,7 @@ class Delivery(models.Model):
     )
     source = models.CharField(max_length=64, blank=True, help_text='What created it, e.g. "messaging.message".')
     source_id = models.BigIntegerField(null=True, blank=True, help_text="The id of that row in its own app.")
-    status = models.CharField(max_length=8, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     max_attempts = models.PositiveSmallIntegerField(default=5)
     last_error = models.TextField(blank=True)
@@ -93,8 +100,14 @@ class Delivery(models.Model):
             # The account pump's claim: one account's pending bulk deliveries, oldest first. Not
             # partial: SQLite uses a partial index only for literal values, never bound ones.
             models.Index(fields=["creator", "platform", "queue", "status", "id"], name="delivery_pump_idx"),
-            # Higher layers find their row's delivery without delivery importing them.
-            models.Index(fields=["source", "source_id"], name="delivery_source_idx"),
+            # Higher layers find their row's delivery without delivery importing them, and count a
+            # campaign's deliveries per status and its recent sends from the index alone.
+            models.Index(fields=["source", "source_id", "status", "sent_at"], name="delivery_source_status_idx"),
+            # What a fan was sent lately (a campaign's "messaged in the last N hours" exclusion,
+            # one look-up per fan of the audience).
+            models.Index(
+                fields=["creator", "platform", "recipient_id", "status", "sent_at"], name="delivery_recipient_idx"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["agency", "idempotency_key"], name="delivery_idempotency_key_per_agency"),

@@ -276,6 +276,7 @@ class Source(models.TextChoices):
     AI_DRAFT = "ai_draft", "AI draft"
     TEMPLATE = "template", "Template"
     AUTOMATION = "automation", "Automation"
+    CAMPAIGN = "campaign", "Campaign"
 
 
 class MessageStatus(models.TextChoices):
@@ -324,6 +325,9 @@ class Message(models.Model):
     idempotency_key = models.CharField(max_length=64, blank=True)
     platform_message_id = models.CharField(max_length=128, blank=True)
     error = models.CharField(max_length=300, blank=True)
+    campaign_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The campaign (apps.campaigns) that sent it, if one did: an id, not a key."
+    )
     created_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -336,6 +340,8 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["conversation", "-created_at", "-id"], name="message_conv_time"),
             models.Index(fields=["agency", "direction", "-created_at"], name="message_agency_audit"),
+            # A campaign's unlocks and revenue (campaign pages); partial: most messages have none.
+            models.Index(fields=["campaign_id"], condition=Q(campaign_id__isnull=False), name="message_campaign_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(direction__in=Direction.values), name="message_direction_valid"),

@@ -8,8 +8,10 @@ fan lists are one indexed query per page plus a constant number of prefetches.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
 
 from apps.accounts.models import Membership
@@ -24,6 +26,7 @@ from apps.messaging.models import (
     Message,
     MessageTemplate,
     Purchase,
+    PurchaseKind,
     Segment,
 )
 from apps.messaging.segments import SegmentFilters, segment_filters_parse, segment_q
@@ -71,6 +74,28 @@ def fan_list(
     if search:
         fans = fans.filter(Q(username__icontains=search) | Q(display_name__icontains=search))
     return fans.select_related("creator").order_by("-total_spent", "id")
+
+
+def fan_audience(
+    *,
+    agency_id: int,
+    creator_id: int,
+    segment: Segment | None = None,
+    fan_ids: list[int] | None = None,
+    now: datetime | None = None,
+) -> QuerySet[Fan]:
+    """The fans of one creator that a campaign's audience names: a saved segment's live members
+    (a segment of another creator selects nobody) or the given fans, in id order. For work with
+    no member present (a campaign starting at its send time): the caller checked, when the
+    campaign was made, that its author may see this creator and segment."""
+    fans = Fan.objects.for_agency(agency_id).filter(creator_id=creator_id)
+    if segment is not None:
+        if segment.agency_id != agency_id or segment.creator_id not in (None, creator_id):
+            return fans.none()
+        fans = fans.filter(segment_q(segment_filters_parse(segment.filters), rules_for(agency_id), now))
+    else:
+        fans = fans.filter(pk__in=list(fan_ids or []))
+    return fans.order_by("id")
 
 
 def fan_get_for_member(*, membership: Membership, fan_id: int) -> Fan:
@@ -260,3 +285,34 @@ def fan_import_get_for_member(*, membership: Membership, import_id: int) -> FanI
     if job is None:
         raise Http404("No such import.")
     return job
+
+
+CENT = Decimal("0.01")
+
+
+def campaign_message_stats(*, agency_id: int, campaign_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Per campaign: how many of the PPV messages it sent were unlocked, and the PPV revenue they
+    brought, per currency (``{"unlocked": n, "revenue": {"USD": Decimal}}``). Two aggregate
+    queries whatever the number of campaigns."""
+    stats: dict[int, dict[str, Any]] = {pk: {"unlocked": 0, "revenue": {}} for pk in campaign_ids}
+    if not campaign_ids:
+        return stats
+    unlocked = (
+        Message.objects.for_agency(agency_id)
+        .filter(campaign_id__in=campaign_ids, unlocked_at__isnull=False)
+        .order_by()
+        .values("campaign_id")
+        .annotate(count=Count("id"))
+    )
+    for row in unlocked:
+        stats[row["campaign_id"]]["unlocked"] = row["count"]
+    revenue = (
+        Purchase.objects.for_agency(agency_id)
+        .filter(kind=PurchaseKind.PPV, message__campaign_id__in=campaign_ids)
+        .order_by()
+        .values("message__campaign_id", "currency")
+        .annotate(total=Sum("amount"))
+    )
+    for row in revenue:  # to the cent (SQLite's sum drops trailing zeros)
+        stats[row["message__campaign_id"]]["revenue"][row["currency"]] = Decimal(row["total"]).quantize(CENT)
+    return stats

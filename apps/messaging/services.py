@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import difflib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from apps.accounts.models import Creator, Membership
@@ -337,6 +338,104 @@ def message_send(
         return existing
     events.conversation_changed(agency_id=membership.agency_id, conversation_id=conversation.pk)
     return message
+
+
+@dataclass(frozen=True)
+class SentElsewhere:
+    """One message another app sent in a creator's name through its own delivery (a campaign's)."""
+
+    platform: str
+    recipient_id: str
+    text: str
+    ppv_price: Decimal | None
+    media_count: int
+    idempotency_key: str
+    platform_message_id: str
+    sent_at: datetime
+
+
+@transaction.atomic
+def messages_record_sent(
+    *,
+    agency_id: int,
+    creator_id: int,
+    campaign_id: int,
+    sent: list[SentElsewhere],
+    sent_by_id: int | None = None,
+    sent_by_email: str = "",
+) -> int:
+    """Put messages a campaign sent into the fans' conversations, as sent: the threads show
+    them, the audit lists them (sent by the campaign's author), and a PPV unlock of one counts
+    for the campaign. Once per idempotency key (the delivery's): a key already recorded, or a fan
+    not known here, is skipped. A mass message does not answer anyone, so a conversation waiting
+    for a reply keeps waiting. In bulk: a fixed number of queries plus one UPDATE per
+    conversation touched. Answers how many were recorded."""
+    if not sent:
+        return 0
+    keys = [item.idempotency_key for item in sent]
+    done = set(
+        Message.objects.filter(agency_id=agency_id, idempotency_key__in=keys).values_list("idempotency_key", flat=True)
+    )
+    todo = [item for item in sent if item.idempotency_key not in done]
+    fans = {
+        (fan.platform, fan.platform_fan_id): fan
+        for fan in Fan.objects.for_agency(agency_id).filter(
+            creator_id=creator_id, platform_fan_id__in={item.recipient_id for item in todo}
+        )
+    }
+    todo = [item for item in todo if (item.platform, item.recipient_id) in fans]
+    if not todo:
+        return 0
+    fan_ids = {fans[(item.platform, item.recipient_id)].pk for item in todo}
+    missing = fan_ids - set(Conversation.objects.filter(fan_id__in=fan_ids).values_list("fan_id", flat=True))
+    Conversation.objects.bulk_create(
+        [
+            Conversation(agency_id=agency_id, creator_id=creator_id, fan_id=fan.pk, fan_value=fan.total_spent)
+            for fan in fans.values()
+            if fan.pk in missing
+        ],
+        ignore_conflicts=True,
+    )
+    conversations = dict(Conversation.objects.filter(fan_id__in=fan_ids).values_list("fan_id", "pk"))
+    messages = []
+    latest: dict[int, SentElsewhere] = {}
+    counts: dict[int, int] = {}
+    offered: dict[int, int] = {}
+    for item in todo:
+        fan = fans[(item.platform, item.recipient_id)]
+        messages.append(
+            Message(
+                agency_id=agency_id, creator_id=creator_id, conversation_id=conversations[fan.pk], fan_id=fan.pk,
+                direction=Direction.OUTBOUND, text=item.text, media_count=item.media_count,
+                ppv_price=item.ppv_price, source=Source.CAMPAIGN, status=MessageStatus.SENT,
+                sent_by_id=sent_by_id, sent_by_email=sent_by_email, idempotency_key=item.idempotency_key,
+                platform_message_id=item.platform_message_id, campaign_id=campaign_id,
+                created_at=item.sent_at, sent_at=item.sent_at,
+            )
+        )  # fmt: skip
+        counts[fan.pk] = counts.get(fan.pk, 0) + 1
+        if fan.pk not in latest or item.sent_at >= latest[fan.pk].sent_at:
+            latest[fan.pk] = item
+        if item.ppv_price is not None:
+            offered[fan.pk] = offered.get(fan.pk, 0) + 1
+    Message.objects.bulk_create(messages, batch_size=500)
+    for fan_id, item in latest.items():
+        Conversation.objects.filter(pk=conversations[fan_id]).update(
+            message_count=F("message_count") + counts[fan_id],
+            last_message_at=item.sent_at,
+            last_message_preview=_preview(item.text, item.media_count),
+            last_message_direction=Direction.OUTBOUND,
+        )
+    for fan_id, count in offered.items():
+        Fan.objects.filter(pk=fan_id).update(ppv_offered=F("ppv_offered") + count)
+    return len(messages)  # open inboxes see them on their next poll (no event per conversation)
+
+
+def messages_unrecorded(*, agency_id: int, rows: QuerySet) -> QuerySet:
+    """``rows`` (deliveries, or anything with an ``idempotency_key``) without a message of that
+    key in this agency: what ``messages_record_sent`` has not recorded yet."""
+    recorded = Message.objects.filter(agency_id=agency_id, idempotency_key=OuterRef("idempotency_key"))
+    return rows.exclude(Exists(recorded))
 
 
 def _conflict(conversation: Conversation, membership: Membership) -> ConflictError:

@@ -29,6 +29,7 @@ VARIABLES: dict[str, tuple[str, Callable[[Fan, Creator], str]]] = {
 
 # {name} or {name|fallback}; the fallback may hold anything but braces and newlines.
 _TOKEN = re.compile(r"\{\{|\}\}|\{([a-z_.]+)(?:\|([^{}\n]*))?\}|[{}]")
+_SPACES = re.compile(r"[ \t]{2,}")
 
 
 @dataclass
@@ -78,5 +79,35 @@ def template_render(text: str, *, fan: Fan, creator: Creator) -> Rendered:
         rendered.fallbacks_used.append(name)
         return (fallback or "").strip()
 
-    rendered.text = re.sub(r"[ \t]{2,}", " ", _TOKEN.sub(replace, text)).strip()
+    rendered.text = _SPACES.sub(" ", _TOKEN.sub(replace, text)).strip()
     return rendered
+
+
+def template_renderer(text: str) -> Callable[[Fan, Creator], str]:
+    """``template_render(text, …).text`` as a function of the fan, with the template parsed once:
+    for one text sent to many fans (a campaign's 100,000), where parsing it again for each fan
+    was most of the rendering time. Same output as ``template_render`` (tests compare them)."""
+    template_variables(text)
+    parts: list[str | tuple[str, str]] = []
+    for match in _TOKEN.finditer(text):
+        token = match.group(0)
+        literal = "{" if token == "{{" else "}" if token == "}}" else None
+        parts.append(literal if literal is not None else (match.group(1), (match.group(2) or "").strip()))
+    literals = _TOKEN.split(text)[::3]  # split() yields text, group 1, group 2, text, …
+    if not parts:
+        static = _SPACES.sub(" ", text).strip()
+        return lambda fan, creator: static
+    getters = [(VARIABLES[part[0]][1], part[1]) if isinstance(part, tuple) else part for part in parts]
+
+    def render(fan: Fan, creator: Creator) -> str:
+        out = [literals[0]]
+        for index, part in enumerate(getters):
+            if isinstance(part, str):
+                out.append(part)
+            else:
+                value = part[0](fan, creator).strip()
+                out.append(value or part[1])
+            out.append(literals[index + 1])
+        return _SPACES.sub(" ", "".join(out)).strip()
+
+    return render

@@ -28,3 +28,8 @@ document.addEventListener("focusin", (event) => {
   const field = event.target.closest("[data-select-on-focus]");
   if (field) field.select();
 });
+// A form that asks before it submits (cancelling a campaign): data-confirm holds the question.
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest("form[data-confirm]");
+  if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+});

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from contextlib import contextmanager
+from types import SimpleNamespace
 
 import pytest
 
@@ -67,3 +68,63 @@ def after_commit(django_capture_on_commit_callbacks):
                 published.append(publication)
 
     return run
+
+
+@contextmanager
+def publishing_to(broker_url: str, transport_options: dict):
+    """This process's Celery app publishing to another broker for the block (the workers under
+    test get theirs from their environment)."""
+    from huntaze.celery import app
+
+    saved = app.conf.broker_url, app.conf.broker_transport_options
+    app.conf.broker_url, app.conf.broker_transport_options = broker_url, transport_options
+    app._after_fork()  # Celery's own reset of its pooled connections, so publishing reaches the new broker
+    try:
+        yield app
+    finally:
+        app.conf.broker_url, app.conf.broker_transport_options = saved
+        app._after_fork()
+
+
+@pytest.fixture(scope="session")
+def fake_sqs():
+    """Amazon SQS on loopback (moto's server, tests/fakes/sqs.py), one per test run."""
+    from tests.fakes.sqs import FakeSQS
+
+    server = FakeSQS().start()
+    yield server
+    server.stop()
+
+
+# Longer than every task holds a message (settings.SQS_MESSAGE_HELD_AT_MOST), as settings demand.
+SQS_VISIBILITY_TIMEOUT = 1000
+
+
+@pytest.fixture
+def sqs_broker(fake_sqs, monkeypatch, settings):
+    """Celery on the fake SQS for one test: ``env``, the environment of a worker on it (queues
+    under a prefix of the test's own, so a message left invisible by a killed worker never
+    reaches the next test), and this process publishing there with the same options."""
+    prefix = f"{settings.SQS_QUEUE_NAME_PREFIX}{uuid.uuid4().hex[:6]}-"
+    aws = fake_sqs.environment()
+    for name, value in aws.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    env = {
+        **aws,
+        "CELERY_BROKER_URL": "sqs://",
+        "SQS_QUEUE_NAME_PREFIX": prefix,
+        "SQS_VISIBILITY_TIMEOUT": str(SQS_VISIBILITY_TIMEOUT),
+        "SQS_WAIT_TIME_SECONDS": "1",
+        "SQS_POLLING_INTERVAL": "0.1",
+    }
+    options = {
+        "region": "us-east-1",
+        "queue_name_prefix": prefix,
+        "visibility_timeout": SQS_VISIBILITY_TIMEOUT,
+        "wait_time_seconds": 1,
+        "polling_interval": 0.1,
+    }
+    with publishing_to("sqs://", options):
+        yield SimpleNamespace(env=env, prefix=prefix, server=fake_sqs)

@@ -66,6 +66,17 @@ def test_a_key_already_used_is_not_a_second_delivery(world):
     assert Delivery.objects.count() == 5
 
 
+def test_one_key_twice_in_a_batch_is_one_delivery_the_first(world):
+    """On PostgreSQL the straight COPY fails on the repeated key and the batch is written again
+    through the ON CONFLICT path, inside the caller's transaction (nothing else is lost)."""
+    messages = outbound(4)
+    messages.append(Outbound(recipient_id="fan-again", text="Second copy", idempotency_key="fan-k1"))
+    assert enqueue_many(world, messages) == 5
+    rows = Delivery.objects.order_by("id")
+    assert rows.count() == 4
+    assert rows.get(idempotency_key="fan-k1").text == "Hi 1!"
+
+
 def test_the_pump_sends_every_due_delivery_of_its_account_once(world):
     enqueue_many(world, outbound(120))
     enqueue_many(world, outbound(3, prefix="other"), creator_id=world.other_creator.pk)

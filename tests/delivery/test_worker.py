@@ -1,8 +1,8 @@
 """Delivery guarantees with a real Celery worker process (tests/processes.py), on the same broker
 and database as the test run: retries, dead letters, and a worker killed with SIGKILL while the
 platform had the message, rescued by the sweeper without a second message; and a worker killed in
-the middle of a mass send, on the run's broker and on RabbitMQ, leaving every fan exactly one
-message."""
+the middle of a mass send, on the run's broker, on RabbitMQ and on Amazon SQS, leaving every fan
+exactly one message (SQS's own redelivery: tests/delivery/test_sqs_broker.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from django.db.models import Count
 from apps.delivery.models import Delivery, SimulatedOutboundMessage
 from apps.delivery.services import Outbound, delivery_enqueue_many, delivery_sweep
 from tests.conftest import build_world
-from tests.delivery.conftest import enqueue
+from tests.delivery.conftest import enqueue, publishing_to
 from tests.processes import celery_worker_args, running
 
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
@@ -44,32 +44,30 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.fixture(params=["run's broker", "rabbitmq"])
+@pytest.fixture(params=["run's broker", "rabbitmq", "sqs"])
 def broker(request):
     """Worker environment for a broker: the run's own (Redis with services, the SQLite broker in
-    the embedded default), or RabbitMQ, to which this process then publishes too."""
+    the embedded default), RabbitMQ, or Amazon SQS (moto's server on loopback, tests/fakes/sqs.py),
+    to which this process then publishes too."""
+    if request.param == "sqs":
+        yield request.getfixturevalue("sqs_broker").env
+        return
     if request.param != "rabbitmq":
         yield {}
         return
     if not port_open(5672):
         pytest.skip("RabbitMQ is not listening on 127.0.0.1:5672 (.ci/run starts it)")
-    from huntaze.celery import QUEUES, app
+    from huntaze.celery import QUEUES
 
-    saved = app.conf.broker_url, app.conf.broker_transport_options
-    app.conf.broker_url, app.conf.broker_transport_options = RABBITMQ_URL, {}
-    app._after_fork()  # Celery's own reset of its pooled connections, so publishing reaches RabbitMQ
-    with app.connection_for_write() as connection:  # what an earlier run left behind
-        channel = connection.default_channel
-        for name in QUEUES:
-            try:
-                channel.queue_purge(name)
-            except Exception:  # the queue does not exist yet (a closed channel is reopened below)
-                channel = connection.channel()
-    try:
+    with publishing_to(RABBITMQ_URL, {}) as app:
+        with app.connection_for_write() as connection:  # what an earlier run left behind
+            channel = connection.default_channel
+            for name in QUEUES:
+                try:
+                    channel.queue_purge(name)
+                except Exception:  # the queue does not exist yet (a closed channel is reopened below)
+                    channel = connection.channel()
         yield {"CELERY_BROKER_URL": RABBITMQ_URL}
-    finally:
-        app.conf.broker_url, app.conf.broker_transport_options = saved
-        app._after_fork()
 
 
 def statuses(*deliveries) -> list[str]:

@@ -1,0 +1,123 @@
+"""Admin for campaigns and the agencies' campaign settings: read-only, for support staff to see
+what a campaign was, where it stands and how its deliveries went.
+
+Read-only because every write goes through services.py: creating and editing validate the
+audience, the text and the price, and every change of status moves the campaign's deliveries
+with it (a status edited here would leave them sending, or held for ever). There is no "cancel"
+action either: ``campaign_cancel`` acts for a member of the campaign's agency, and staff are not
+one; cancelling from here needs a staff service of its own (as delivery's
+``delivery_requeue_for_staff``). Deleting is refused too: the deliveries would outlive their
+campaign. The approval size is set by the agency's owner on the campaign settings page.
+
+The numbers of deliveries on the change page are counted by ``services.campaign_stats``, as on
+the campaign's own page; the list shows only columns of the campaign row (no per-row count).
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from apps.campaigns.models import Campaign, CampaignSettings
+from apps.campaigns.services import CampaignStats, campaign_stats
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Campaign)
+class CampaignAdmin(ReadOnlyAdmin):
+    list_display = ["name", "agency", "creator", "status", "targeted", "send_at", "started_at", "created_by"]
+    list_filter = ["status", "agency"]
+    search_fields = ["name"]
+    list_select_related = ["agency", "creator", "created_by"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    fieldsets = [
+        (None, {"fields": ["name", "agency", "creator", "status", "last_error"]}),
+        (
+            "Message and audience",
+            {
+                "fields": [
+                    "text", "ppv_price", "media", "segment", "fan_ids", "exclude_messaged_within_hours",
+                    "exclude_no_spend_days",
+                ]
+            },
+        ),
+        (
+            "Deliveries",
+            {
+                "fields": [
+                    "targeted", "excluded", "stats_queued", "stats_retrying", "stats_sent", "stats_dead",
+                    "stats_cancelled", "stats_sent_last_minute", "stats_progress",
+                ]
+            },
+        ),
+        (
+            "History",
+            {
+                "fields": [
+                    "created_by", "created_at", "approved_by", "approved_at", "send_at", "started_at",
+                    "finished_at", "updated_at",
+                ]
+            },
+        ),
+    ]  # fmt: skip
+    readonly_fields = [
+        "stats_queued", "stats_retrying", "stats_sent", "stats_dead", "stats_cancelled", "stats_sent_last_minute",
+        "stats_progress",
+    ]  # fmt: skip
+
+    def get_queryset(self, request):
+        # The change page shows these (the list joins a subset of them); one query with the row.
+        return super().get_queryset(request).select_related("agency", "creator", "segment", "created_by", "approved_by")
+
+    @staticmethod
+    def _stats(obj: Campaign) -> CampaignStats:
+        """The campaign's numbers, counted once per page (each field below reads them)."""
+        if not hasattr(obj, "_admin_stats"):
+            obj._admin_stats = campaign_stats(campaigns=[obj])[obj.pk]
+        return obj._admin_stats
+
+    @admin.display(description="Queued (pending, held or being sent)")
+    def stats_queued(self, obj: Campaign) -> int:
+        return self._stats(obj).queued
+
+    @admin.display(description="Failed, retry scheduled")
+    def stats_retrying(self, obj: Campaign) -> int:
+        return self._stats(obj).retrying
+
+    @admin.display(description="Sent")
+    def stats_sent(self, obj: Campaign) -> int:
+        return self._stats(obj).sent
+
+    @admin.display(description="Dead letters")
+    def stats_dead(self, obj: Campaign) -> int:
+        return self._stats(obj).dead
+
+    @admin.display(description="Cancelled")
+    def stats_cancelled(self, obj: Campaign) -> int:
+        return self._stats(obj).cancelled
+
+    @admin.display(description="Sent in the last minute")
+    def stats_sent_last_minute(self, obj: Campaign) -> int:
+        return self._stats(obj).sent_last_minute
+
+    @admin.display(description="Done (sent, dead or cancelled)")
+    def stats_progress(self, obj: Campaign) -> str:
+        stats = self._stats(obj)
+        return f"{stats.done} of {stats.targeted} ({stats.percent}%)"
+
+
+@admin.register(CampaignSettings)
+class CampaignSettingsAdmin(ReadOnlyAdmin):
+    list_display = ["agency", "approval_above", "updated_at"]
+    search_fields = ["agency__name"]
+    list_select_related = ["agency"]

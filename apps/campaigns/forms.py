@@ -1,0 +1,88 @@
+"""The campaign form: shape only. What makes a campaign valid (audience, price range, send
+time, text limits, variables) is services.py's; its ApplicationErrors land on the field they
+name (``form_add_error``)."""
+
+from __future__ import annotations
+
+from django import forms
+
+from apps.accounts.models import Creator
+from apps.messaging.models import Fan, Segment
+
+
+class CampaignForm(forms.Form):
+    creator = forms.TypedChoiceField(label="Creator", coerce=int)
+    name = forms.CharField(label="Name", max_length=120, help_text="For your team; fans never see it.")
+    segment = forms.TypedChoiceField(
+        label="Audience: a segment", coerce=int, required=False, empty_value=None,
+        help_text="Resolved when sending starts, so fans who join the segment until then are included.",
+    )  # fmt: skip
+    fan_usernames = forms.CharField(
+        label="…or these fans", required=False, max_length=50_000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Usernames separated by commas or lines, when no segment is chosen.",
+    )  # fmt: skip
+    text = forms.CharField(
+        label="Message", required=False, max_length=10_000, widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="Variables such as {fan.first_name|babe} are filled per fan.",
+    )  # fmt: skip
+    ppv_price = forms.DecimalField(
+        label="PPV price", required=False, min_value=0, max_digits=8, decimal_places=2,
+        help_text="Leave empty for a free message.",
+    )  # fmt: skip
+    media = forms.CharField(
+        label="Media", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="One vault reference per line; a PPV offer needs at least one.",
+    )  # fmt: skip
+    send_at = forms.DateTimeField(
+        label="Send at", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+        help_text="In the creator's timezone. Empty: send as soon as it is scheduled.",
+    )  # fmt: skip
+    exclude_messaged_within_hours = forms.IntegerField(
+        label="Skip fans messaged in the last … hours", required=False, min_value=1, max_value=720
+    )
+    exclude_no_spend_days = forms.IntegerField(
+        label="Skip fans who spent nothing in … days", required=False, min_value=1, max_value=3650
+    )
+
+    def __init__(self, *args, creators: list[Creator], segments: list[Segment], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.creators = {creator.pk: creator for creator in creators}
+        self.segments = {segment.pk: segment for segment in segments}
+        self.fields["creator"].choices = [(creator.pk, creator.display_name) for creator in creators]
+        self.fields["segment"].choices = [("", "— none: the fans below —")] + [
+            (segment.pk, f"{segment.name} ({segment.creator.display_name if segment.creator else 'all creators'})")
+            for segment in segments
+        ]
+
+    def usernames(self) -> list[str]:
+        raw = self.cleaned_data.get("fan_usernames") or ""
+        return sorted({name.strip().lstrip("@") for name in raw.replace("\n", ",").split(",") if name.strip()})
+
+    def fan_ids(self, agency_id: int) -> list[int]:
+        """The chosen fans' ids; an unknown username is a form error naming it."""
+        names = self.usernames()
+        if not names:
+            return []
+        creator_id = self.cleaned_data["creator"]
+        found = dict(
+            Fan.objects.for_agency(agency_id)
+            .filter(creator_id=creator_id, username__in=names)
+            .values_list("username", "pk")
+        )
+        missing = [name for name in names if name not in found]
+        if missing:
+            shown = ", ".join(missing[:5]) + ("…" if len(missing) > 5 else "")
+            self.add_error("fan_usernames", f"No fan of this creator is called {shown}.")
+        return [found[name] for name in names if name in found]
+
+    def media_list(self) -> list[str]:
+        return [line.strip() for line in (self.cleaned_data.get("media") or "").splitlines() if line.strip()]
+
+
+class CampaignSettingsForm(forms.Form):
+    approval_above = forms.IntegerField(
+        label="Campaigns to more fans than this need approval", required=False, min_value=1, max_value=10_000_000,
+        help_text="Applies to chatters; owners and managers approve. Empty: no approval needed.",
+    )  # fmt: skip

@@ -1,0 +1,25 @@
+"""Celery tasks of campaigns; thin, services.py decides.
+
+``start_campaign`` is published when a campaign is scheduled (with a countdown when its send time
+is within a minute) and by the tick; it starts the campaign only if it is still scheduled and due,
+in one transaction, so running it twice or after a lost worker starts it once.
+``campaigns_tick`` is beat's (CELERY_BEAT_SCHEDULE, every 10 s).
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(queue="default", acks_late=True, reject_on_worker_lost=True)
+def start_campaign(campaign_id: int) -> str:
+    from apps.campaigns.services import campaign_start
+
+    return campaign_start(campaign_id=campaign_id)
+
+
+@shared_task(queue="default")
+def campaigns_tick() -> dict[str, int]:
+    from apps.campaigns.services import campaigns_tick as tick
+
+    return tick()

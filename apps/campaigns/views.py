@@ -1,0 +1,292 @@
+"""Campaign pages: the list (with each campaign's progress), a form for drafts, the campaign page
+(preview before sending; live progress, the send rate and the limiter while sending, over the
+websocket in consumers.py; its deliveries with dead letters to re-queue), and the agency's
+approval setting. Views are thin: services.py decides, selectors.py reads."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from apps.accounts.decorators import member_required
+from apps.accounts.models import PLATFORMS, Role
+from apps.accounts.permissions import Perm, has_perm
+from apps.campaigns import selectors, services
+from apps.campaigns.forms import CampaignForm, CampaignSettingsForm
+from apps.campaigns.models import DELIVERY_SOURCE, Campaign, CampaignStatus
+from apps.core.errors import ApplicationError, form_add_error
+from apps.delivery import limits
+from apps.delivery import selectors as delivery_selectors
+from apps.delivery import services as delivery_services
+from apps.delivery.models import DeliveryStatus
+from apps.messaging import selectors as messaging_selectors
+
+app_name = "campaigns"
+PAGE_SIZE = 25
+DELIVERY_PAGE_SIZE = 50
+
+
+@member_required()
+def campaign_list(request: HttpRequest) -> HttpResponse:
+    membership = request.tenant.membership
+    status = request.GET.get("status") or ""
+    if status not in CampaignStatus.values:
+        status = ""
+    page = Paginator(selectors.campaign_list(membership=membership, status=status or None), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    stats = services.campaign_stats(campaigns=list(page.object_list))
+    context = {
+        "page": page,
+        "rows": [(campaign, stats[campaign.pk]) for campaign in page.object_list],
+        "status": status,
+        "statuses": CampaignStatus.choices,
+        "can_create": has_perm(membership, Perm.SEND_MESSAGES),
+        "approval_above": services.approval_threshold(membership.agency_id),
+    }
+    return render(request, "campaigns/list.html", context)
+
+
+def _form(request: HttpRequest, data=None, initial=None) -> CampaignForm:
+    membership = request.tenant.membership
+    segments = list(messaging_selectors.segment_list(membership=membership).order_by("name", "id"))
+    return CampaignForm(data, initial=initial, creators=request.tenant.creators, segments=segments)
+
+
+def _save(request: HttpRequest, form: CampaignForm, campaign: Campaign | None) -> Campaign | None:
+    membership = request.tenant.membership
+    if not form.is_valid():
+        return None
+    data = form.cleaned_data
+    fan_ids = form.fan_ids(membership.agency_id)
+    if form.errors:
+        return None
+    segment = form.segments.get(data["segment"]) if data["segment"] else None
+    given = services.CampaignInput(
+        creator=form.creators[data["creator"]],
+        name=data["name"],
+        text=data["text"],
+        segment=segment,
+        fan_ids=fan_ids,
+        ppv_price=data["ppv_price"],
+        media=form.media_list(),
+        send_at=_wall_clock(data["send_at"]),
+        exclude_messaged_within_hours=data["exclude_messaged_within_hours"],
+        exclude_no_spend_days=data["exclude_no_spend_days"],
+    )
+    try:
+        if campaign is None:
+            return services.campaign_create(membership=membership, data=given)
+        return services.campaign_update(membership=membership, campaign=campaign, data=given)
+    except ApplicationError as error:
+        form_add_error(form, error)
+        return None
+
+
+def _wall_clock(value):
+    """The form's send time as the wall-clock time typed (the service reads it in the creator's
+    timezone); the form field made it aware in the request's timezone, so this undoes that."""
+    if value is None or timezone.is_naive(value):
+        return value
+    return timezone.make_naive(value)
+
+
+@member_required(Perm.SEND_MESSAGES)
+def campaign_create(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = _form(request, request.POST)
+        campaign = _save(request, form, None)
+        if campaign is not None:
+            messages.success(request, f"Draft “{campaign.name}” saved. Check the preview, then send or schedule it.")
+            return redirect("campaigns:detail", campaign.pk)
+        return render(request, "campaigns/form.html", {"form": form, "campaign": None}, status=400)
+    initial = {}
+    if request.GET.get("segment", "").isdigit():
+        initial["segment"] = int(request.GET["segment"])
+    if request.GET.get("creator", "").isdigit():
+        initial["creator"] = int(request.GET["creator"])
+    return render(request, "campaigns/form.html", {"form": _form(request, initial=initial), "campaign": None})
+
+
+@member_required(Perm.SEND_MESSAGES)
+def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    membership = request.tenant.membership
+    campaign = selectors.campaign_get_for_member(membership=membership, campaign_id=campaign_id)
+    if not campaign.is_editable:
+        messages.error(request, f"This campaign is {campaign.get_status_display().lower()}; it cannot be edited.")
+        return redirect("campaigns:detail", campaign.pk)
+    if request.method == "POST":
+        form = _form(request, request.POST)
+        saved = _save(request, form, campaign)
+        if saved is not None:
+            messages.success(request, "Campaign saved as a draft. Send or schedule it again when it is right.")
+            return redirect("campaigns:detail", saved.pk)
+        campaign.refresh_from_db()
+        return render(request, "campaigns/form.html", {"form": form, "campaign": campaign}, status=400)
+    usernames = []
+    if campaign.fan_ids:
+        usernames = list(
+            messaging_selectors.fan_audience(
+                agency_id=campaign.agency_id, creator_id=campaign.creator_id, fan_ids=campaign.fan_ids
+            ).values_list("username", flat=True)
+        )
+    zone = services.creator_zone(campaign.creator)
+    initial = {
+        "creator": campaign.creator_id,
+        "name": campaign.name,
+        "segment": campaign.segment_id,
+        "fan_usernames": ", ".join(usernames),
+        "text": campaign.text,
+        "ppv_price": campaign.ppv_price,
+        "media": "\n".join(campaign.media),
+        "send_at": campaign.send_at.astimezone(zone).strftime("%Y-%m-%dT%H:%M") if campaign.send_at else None,
+        "exclude_messaged_within_hours": campaign.exclude_messaged_within_hours,
+        "exclude_no_spend_days": campaign.exclude_no_spend_days,
+    }
+    return render(request, "campaigns/form.html", {"form": _form(request, initial=initial), "campaign": campaign})
+
+
+def progress_context(campaign: Campaign, membership) -> dict:
+    """What the live panel shows — the actions this member may take now, the progress and each
+    platform account's send rate in force — rendered by the page and by the websocket alike."""
+    stats = services.campaign_stats(campaigns=[campaign])[campaign.pk]
+    accounts = []
+    if campaign.status == CampaignStatus.SENDING:
+        platforms = (
+            delivery_selectors.delivery_list_by_source(
+                agency_id=campaign.agency_id, source=DELIVERY_SOURCE, source_id=campaign.pk
+            )
+            .order_by()
+            .values_list("platform", flat=True)
+            .distinct()
+        )
+        for platform in sorted(set(platforms)):
+            status = limits.account_status(creator_id=campaign.creator_id, platform=platform)
+            accounts.append((PLATFORMS.get(platform, platform), status, status.wait_s >= 0.05))
+    can_send = has_perm(membership, Perm.SEND_MESSAGES, campaign.creator)
+    return {
+        "campaign": campaign,
+        "stats": stats,
+        "accounts": accounts,
+        "can_send": can_send,
+        "can_approve": can_send and has_perm(membership, Perm.EDIT),
+    }
+
+
+@member_required()
+def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    membership = request.tenant.membership
+    campaign = selectors.campaign_get_for_member(membership=membership, campaign_id=campaign_id)
+    waiting = campaign.status in (CampaignStatus.DRAFT, CampaignStatus.AWAITING_APPROVAL)
+    preview = services.campaign_preview(campaign=campaign) if waiting else None
+    status = request.GET.get("deliveries") or ""
+    if status not in DeliveryStatus.values:
+        status = ""
+    deliveries = Paginator(
+        delivery_selectors.delivery_list_by_source(
+            agency_id=campaign.agency_id, source=DELIVERY_SOURCE, source_id=campaign.pk, status=status or None
+        ),
+        DELIVERY_PAGE_SIZE,
+    ).get_page(request.GET.get("page"))
+    context = {
+        **progress_context(campaign, membership),
+        "preview": preview,
+        "deliveries": deliveries,
+        "delivery_status": status,
+        "delivery_statuses": DeliveryStatus.choices,
+        "zone": services.creator_zone(campaign.creator),
+    }
+    return render(request, "campaigns/detail.html", context)
+
+
+ACTIONS = {
+    "schedule": (services.campaign_schedule, "Scheduled."),
+    "approve": (services.campaign_approve, "Approved and scheduled."),
+    "pause": (services.campaign_pause, "Paused: nothing more is sent until you resume."),
+    "resume": (services.campaign_resume, "Resumed."),
+    "cancel": (services.campaign_cancel, "Cancelled: nothing more will be sent."),
+}
+
+
+@member_required(Perm.SEND_MESSAGES)
+@require_POST
+def campaign_action(request: HttpRequest, campaign_id: int, action: str) -> HttpResponse:
+    membership = request.tenant.membership
+    campaign = selectors.campaign_get_for_member(membership=membership, campaign_id=campaign_id)
+    service, done = ACTIONS[action]
+    try:
+        campaign = service(membership=membership, campaign=campaign)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    except PermissionDenied as error:
+        messages.error(request, str(error))
+    else:
+        if campaign.status == CampaignStatus.AWAITING_APPROVAL:
+            done = "Sent for approval: an owner or manager has been told."
+        elif action == "schedule" and campaign.send_at is None:
+            done = "Sending now."
+        messages.success(request, done)
+    return redirect("campaigns:detail", campaign_id)
+
+
+@member_required(Perm.SEND_MESSAGES)
+@require_POST
+def delivery_requeue(request: HttpRequest, campaign_id: int, delivery_id: int) -> HttpResponse:
+    """Re-queue one of the campaign's dead letters (the delivery must be this campaign's)."""
+    membership = request.tenant.membership
+    campaign = selectors.campaign_get_for_member(membership=membership, campaign_id=campaign_id)
+    owned = delivery_selectors.delivery_list_by_source(
+        agency_id=campaign.agency_id, source=DELIVERY_SOURCE, source_id=campaign.pk
+    ).filter(pk=delivery_id)
+    if not owned.exists():
+        messages.error(request, "That delivery is not this campaign's.")
+        return redirect("campaigns:detail", campaign.pk)
+    try:
+        delivery_services.delivery_requeue(membership=membership, delivery_id=delivery_id)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "Re-queued: it will be sent again.")
+    return redirect(f"{request.path.rsplit('/deliveries/', 1)[0]}/?deliveries=dead")
+
+
+@member_required()
+def campaign_settings(request: HttpRequest) -> HttpResponse:
+    membership = request.tenant.membership
+    is_owner = membership.role == Role.OWNER
+    current = services.approval_threshold(membership.agency_id)
+    if request.method == "POST":
+        form = CampaignSettingsForm(request.POST)
+        if form.is_valid():
+            try:
+                services.campaign_settings_update(
+                    membership=membership, approval_above=form.cleaned_data["approval_above"]
+                )
+            except (ApplicationError, PermissionDenied) as error:
+                form_add_error(form, error if isinstance(error, ApplicationError) else ApplicationError(str(error)))
+            else:
+                messages.success(request, "Campaign approval saved.")
+                return redirect("campaigns:list")
+        return render(request, "campaigns/settings.html", {"form": form, "is_owner": is_owner}, status=400)
+    form = CampaignSettingsForm(initial={"approval_above": current})
+    return render(request, "campaigns/settings.html", {"form": form, "is_owner": is_owner})
+
+
+urlpatterns = [
+    path("campaigns/", campaign_list, name="list"),
+    path("campaigns/new/", campaign_create, name="create"),
+    path("campaigns/settings/", campaign_settings, name="settings"),
+    path("campaigns/<int:campaign_id>/", campaign_detail, name="detail"),
+    path("campaigns/<int:campaign_id>/edit/", campaign_edit, name="edit"),
+    *[
+        path(f"campaigns/<int:campaign_id>/{action}/", campaign_action, {"action": action}, name=action)
+        for action in ACTIONS
+    ],
+    path("campaigns/<int:campaign_id>/deliveries/<int:delivery_id>/requeue/", delivery_requeue, name="requeue"),
+]
