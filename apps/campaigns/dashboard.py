@@ -11,7 +11,6 @@ campaigns are one click away on the campaigns page.
 
 from __future__ import annotations
 
-import zoneinfo
 from datetime import datetime, time, timedelta
 
 from django.db.models import Count, Min, Q
@@ -21,16 +20,10 @@ from django.utils import timezone
 from apps.accounts.permissions import Perm, has_perm
 from apps.campaigns.models import DELIVERY_SOURCE, Campaign, CampaignStatus
 from apps.core.registry import Card
+from apps.core.timezones import zone_or_utc
 from apps.delivery.selectors import delivery_sent_count
 
 CARD_ORDER = 30  # after the inbox's cards (20, 25), before the team (50)
-
-
-def _agency_zone(request) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(request.tenant.agency.timezone or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
 
 
 def cards(request) -> list[Card]:
@@ -50,7 +43,7 @@ def _campaigns(request) -> dict:
             next_send_at=Min("send_at", filter=scheduled),
         )
     )
-    zone = _agency_zone(request)
+    zone = zone_or_utc(request.tenant.agency.timezone)
     midnight = datetime.combine(timezone.now().astimezone(zone).date(), time.min, tzinfo=zone)
     sent_today = delivery_sent_count(
         agency_id=membership.agency_id,

@@ -34,6 +34,7 @@ from apps.accounts.models import PLATFORMS, Creator, Membership, Role
 from apps.accounts.permissions import Perm, has_perm, require
 from apps.campaigns.models import CANCELLABLE, DELIVERY_SOURCE, EDITABLE, Campaign, CampaignSettings, CampaignStatus
 from apps.core.errors import ApplicationError, ConflictError
+from apps.core.timezones import zone_or_utc
 from apps.delivery import selectors as delivery_selectors
 from apps.delivery import services as delivery_services
 from apps.delivery.connectors import text_limit
@@ -152,10 +153,7 @@ def _clean(membership: Membership, data: CampaignInput) -> dict[str, Any]:
 
 
 def creator_zone(creator: Creator) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(creator.timezone or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
+    return zone_or_utc(creator.timezone)
 
 
 def _check_text(campaign: Campaign, platforms: list[str]) -> None:
@@ -187,7 +185,7 @@ def campaign_create(*, membership: Membership, data: CampaignInput) -> Campaign:
     """A new draft (nothing is sent until it is scheduled)."""
     fields = _clean(membership, data)
     campaign = Campaign(agency_id=membership.agency_id, created_by_id=membership.user_id, **fields)
-    _check_text(campaign, _platforms(campaign))
+    _check_text(campaign, _platforms(campaign_audience(campaign)[0]))
     campaign.save()
     return campaign
 
@@ -200,7 +198,7 @@ def campaign_update(*, membership: Membership, campaign: Campaign, data: Campaig
     fields = _clean(membership, data)
     for key, value in fields.items():
         setattr(campaign, key, value)
-    _check_text(campaign, _platforms(campaign))
+    _check_text(campaign, _platforms(campaign_audience(campaign)[0]))
     campaign.status = CampaignStatus.DRAFT
     campaign.approved_by = None
     campaign.approved_at = None
@@ -244,9 +242,9 @@ def campaign_audience(campaign: Campaign, *, now: datetime | None = None) -> tup
     return named, kept
 
 
-def _platforms(campaign: Campaign) -> list[str]:
-    named, _ = campaign_audience(campaign)
-    return sorted(set(named.order_by().values_list("platform", flat=True).distinct()))
+def _platforms(fans: QuerySet[Fan]) -> list[str]:
+    """The platforms an audience is on (each has its own text limit and rules)."""
+    return sorted(set(fans.order_by().values_list("platform", flat=True).distinct()))
 
 
 @dataclass
@@ -273,7 +271,7 @@ def campaign_preview(*, campaign: Campaign) -> Preview:
     if not recipients:
         problems.append("Nobody to send to: the audience is empty" + (" after the exclusions." if audience else "."))
     try:
-        _check_text(campaign, _platforms(campaign))
+        _check_text(campaign, _platforms(named))
     except ApplicationError as error:
         problems.append(error.message)
     return Preview(audience=audience, excluded=audience - recipients, messages=messages, problems=problems)

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -253,7 +253,7 @@ def delivery_requeue(request: HttpRequest, campaign_id: int, delivery_id: int) -
         messages.error(request, error.message)
     else:
         messages.success(request, "Re-queued: it will be sent again.")
-    return redirect(f"{request.path.rsplit('/deliveries/', 1)[0]}/?deliveries=dead")
+    return redirect(reverse("campaigns:detail", args=[campaign.pk]) + "?deliveries=dead")
 
 
 @member_required()

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.registry import Card, Stat
+from apps.core.timezones import zone_or_utc
 from apps.messaging.models import Conversation, Fan, Purchase, PurchaseKind
 
 TOP_WAITING = 5
@@ -34,10 +35,7 @@ def _money(amount: Decimal, currency: str) -> str:
 
 
 def _agency_zone(request) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(request.tenant.agency.timezone or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
+    return zone_or_utc(request.tenant.agency.timezone)
 
 
 def cards(request) -> list[Card]:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import zoneinfo
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import IO
@@ -43,6 +42,7 @@ from apps.accounts.models import Creator, Membership
 from apps.accounts.permissions import Perm, require
 from apps.core.csvfiles import column_name, read_csv_upload
 from apps.core.errors import ApplicationError
+from apps.core.timezones import zone_or_utc
 from apps.messaging.imports.rows import ROWS, Report
 from apps.messaging.models import FanImport, ImportKind, ImportStatus
 
@@ -248,7 +248,4 @@ def _finish(job: FanImport, status: str, *, errors=(), created: int = 0, updated
 
 
 def _zone(name: str) -> tzinfo:
-    try:
-        return zoneinfo.ZoneInfo(name or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
+    return zone_or_utc(name)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
+from apps.core.timezones import zone_or_utc
 from apps.studio.models import Post
 
 if TYPE_CHECKING:
@@ -146,7 +147,4 @@ def percentile_rank(value: float, population: Sequence[float]) -> float:
 
 def creator_zone(creator: Creator) -> zoneinfo.ZoneInfo:
     """The creator's time zone (UTC when the stored name is unknown)."""
-    try:
-        return zoneinfo.ZoneInfo(creator.timezone or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
+    return zone_or_utc(creator.timezone)
