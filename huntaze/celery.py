@@ -7,11 +7,15 @@ consume all three; production can run dedicated workers per queue.
 
 from __future__ import annotations
 
+import logging
 import os
 
 from celery import Celery
 from celery.signals import before_task_publish, task_prerun
+from celery.worker.consumer import Consumer as CeleryConsumer
 from kombu import Exchange, Queue
+
+logger = logging.getLogger(__name__)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "huntaze.settings")
 
@@ -26,6 +30,29 @@ app.conf.task_queues = [Queue(name, Exchange(name, type="direct"), routing_key=n
 app.conf.task_default_exchange = "default"
 app.conf.task_default_routing_key = "default"
 app.autodiscover_tasks()
+
+
+class Consumer(CeleryConsumer):
+    """Celery's consumer, surviving a Redis broker restart.
+
+    Celery 5.7.0 with kombu's Redis transport: when the broker connection is lost while a
+    late-acknowledged task (the delivery send tasks) is unacknowledged, the consumer closes the
+    connection after ``collect()`` dropped the transport's client, and kombu's channel, putting the
+    unacknowledged message back, reads that client's ``hostname``: an ``AttributeError`` that ends
+    the worker instead of reconnecting (tests/delivery/test_restarts.py reproduces it; no newer
+    release is available). The message it wanted to put back lives in the broker that went away;
+    the delivery sweeper re-publishes what was lost. Swallowing the error skips only the method's
+    tail: cancelling long-running tasks (off here) and the prefetch reduction after a reconnect.
+    """
+
+    def on_connection_error_after_connected(self, exc: Exception) -> None:
+        try:
+            super().on_connection_error_after_connected(exc)
+        except AttributeError:
+            logger.warning("closing the lost broker connection raised kombu's AttributeError", exc_info=True)
+
+
+app.conf.worker_consumer = "huntaze.celery:Consumer"
 
 
 @before_task_publish.connect
