@@ -19,6 +19,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from apps.accounts.api import ApiTokenAuth, MemberSessionAuth
 from apps.accounts.api import router as accounts_router
 from apps.campaigns.api import router as campaigns_router
+from apps.campaigns.automation_api import router as automations_router
 from apps.core.api import router as core_router
 from apps.core.errors import ApplicationError
 from apps.core.logging import get_request_id
@@ -167,3 +168,4 @@ api.add_router("/", notifications_router)
 api.add_router("/studio", studio_router)
 api.add_router("/", messaging_router)
 api.add_router("/", campaigns_router)
+api.add_router("/", automations_router)

@@ -302,6 +302,7 @@ CELERY_BEAT_SCHEDULE = {
     "purge-expired-shared-keys": {"task": "apps.core.tasks.purge_expired_shared_keys", "schedule": 3600},
     "sweep-deliveries": {"task": "apps.delivery.tasks.sweep_deliveries", "schedule": 60},
     "campaigns-tick": {"task": "apps.campaigns.tasks.campaigns_tick", "schedule": 10},
+    "automations-tick": {"task": "apps.campaigns.tasks.automations_tick", "schedule": 30},
     "simulate-fans": {"task": "apps.messaging.tasks.simulate_fans_tick", "schedule": 30},
 }
 # SIMULATED fans for the demo (apps/messaging/simulation.py): beat's simulate-fans entry makes the

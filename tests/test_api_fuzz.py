@@ -45,7 +45,7 @@ from django.utils import timezone
 from apps.accounts.models import Role
 from apps.accounts.services import api_token_create
 from apps.campaigns import services as campaign_services
-from apps.campaigns.models import Campaign, CampaignStatus
+from apps.campaigns.models import Campaign, CampaignSettings, CampaignStatus
 from apps.messaging.models import Fan
 from apps.messaging.services import message_receive
 from apps.notifications.models import Notification
@@ -236,6 +236,9 @@ def seed_campaigns(world, rounds: int = 3) -> None:
     awaiting, before an edit or a cancel changes it), one sending and one draft; the second
     creator's come first for the owner, and the chatter, who runs first, cannot see them."""
     later = timezone.now() + timedelta(days=30)
+    # Many campaigns to the same fans in one day: without the frequency cap, or the later ones
+    # would start with nobody left to send to.
+    CampaignSettings.objects.update_or_create(agency=world.agency, defaults={"fan_cap_per_day": None})
     for creator in (world.creator, world.other_creator):
         for _ in range(rounds):
             paused = _campaign(world, creator, "Paused")

@@ -22,7 +22,7 @@ from django.utils.http import urlsafe_base64_encode
 from apps.accounts import services as account_services
 from apps.accounts.models import ApiToken, Creator, Invitation, Membership, UserSession
 from apps.ai.models import ProviderCredential
-from apps.campaigns.models import DELIVERY_SOURCE, Campaign
+from apps.campaigns.models import DELIVERY_SOURCE, Automation, Campaign
 from apps.delivery.models import Delivery
 from apps.messaging.models import Conversation, Draft, Fan, FanImport, FanNote, Message, MessageTemplate, Segment
 from apps.notifications.models import Notification
@@ -144,7 +144,12 @@ def register_objects(world: World) -> dict:
         source_id=campaign.pk,
         status="dead",
     )
+    Automation.objects.create(
+        agency=world.agency, creator=world.creator, kind="welcome", enabled=False,
+        steps=[{"delay_minutes": 5, "text": "Victim secret automation", "ppv_price": None, "media": []}],
+    )  # fmt: skip
     return {
+        "kind": "welcome",
         "fan_id": fan.pk,
         "conversation_id": conversation.pk,
         "message_id": message.pk,
@@ -173,7 +178,7 @@ KWARG_OBJECTS = {
     "creator_id", "membership_id", "invitation_id", "token_id", "notification_id", "credential_id",
     "generation_id", "idea_id", "index", "token", "uidb64", "session_id",
     "fan_id", "conversation_id", "message_id", "segment_id", "template_id", "draft_id", "import_id",
-    "campaign_id", "delivery_id",
+    "campaign_id", "delivery_id", "kind",
 }  # fmt: skip
 # Links whose secret is the capability (invitation and password-reset links): forged ones must
 # neither leak nor change anything, but they may render a friendly "invalid link" page.
@@ -203,6 +208,7 @@ def _markers(world: World) -> list[str]:
         "Victim secret draft",
         "victim-secret.csv",
         "Victim secret campaign",
+        "Victim secret automation",
     ]
 
 
@@ -243,6 +249,7 @@ def _snapshot(world: World) -> dict:
         "imports": list(FanImport.objects.filter(agency=world.agency).values_list("pk", "status")),
         "campaigns": list(Campaign.objects.filter(agency=world.agency).values_list("pk", "name", "text", "status")),
         "deliveries": list(Delivery.objects.filter(agency=world.agency).values_list("pk", "status", "attempts")),
+        "automations": list(Automation.objects.filter(agency=world.agency).values_list("pk", "enabled", "steps")),
         "sessions": list(UserSession.objects.filter(user__memberships__agency=world.agency).values_list("pk")),
     }
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from apps.campaigns.models import Campaign, CampaignSettings
+from apps.campaigns.models import Automation, AutomationRun, Campaign, CampaignSettings
 from apps.campaigns.services import CampaignStats, campaign_stats
 
 
@@ -46,8 +46,8 @@ class CampaignAdmin(ReadOnlyAdmin):
             "Message and audience",
             {
                 "fields": [
-                    "text", "ppv_price", "media", "segment", "fan_ids", "exclude_messaged_within_hours",
-                    "exclude_no_spend_days",
+                    "mode", "text", "ppv_price", "media", "segment", "fan_ids", "exclude_messaged_within_hours",
+                    "exclude_no_spend_days", "exclude_bought_offer",
                 ]
             },
         ),
@@ -56,7 +56,7 @@ class CampaignAdmin(ReadOnlyAdmin):
             {
                 "fields": [
                     "targeted", "excluded", "stats_queued", "stats_retrying", "stats_sent", "stats_dead",
-                    "stats_cancelled", "stats_sent_last_minute", "stats_progress",
+                    "stats_rejected", "stats_cancelled", "stats_sent_last_minute", "stats_progress",
                 ]
             },
         ),
@@ -64,20 +64,24 @@ class CampaignAdmin(ReadOnlyAdmin):
             "History",
             {
                 "fields": [
-                    "created_by", "created_at", "approved_by", "approved_at", "send_at", "started_at",
-                    "finished_at", "updated_at",
+                    "created_by", "created_at", "approved_by", "approved_at", "send_at", "repeat",
+                    "repeat_until", "repeat_of", "started_at", "finished_at", "updated_at",
                 ]
             },
         ),
     ]  # fmt: skip
     readonly_fields = [
-        "stats_queued", "stats_retrying", "stats_sent", "stats_dead", "stats_cancelled", "stats_sent_last_minute",
-        "stats_progress",
+        "stats_queued", "stats_retrying", "stats_sent", "stats_dead", "stats_rejected", "stats_cancelled",
+        "stats_sent_last_minute", "stats_progress",
     ]  # fmt: skip
 
     def get_queryset(self, request):
         # The change page shows these (the list joins a subset of them); one query with the row.
-        return super().get_queryset(request).select_related("agency", "creator", "segment", "created_by", "approved_by")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("agency", "creator", "segment", "created_by", "approved_by", "repeat_of")
+        )
 
     @staticmethod
     def _stats(obj: Campaign) -> CampaignStats:
@@ -102,6 +106,10 @@ class CampaignAdmin(ReadOnlyAdmin):
     def stats_dead(self, obj: Campaign) -> int:
         return self._stats(obj).dead
 
+    @admin.display(description="Refused by the platform (mass messages)")
+    def stats_rejected(self, obj: Campaign) -> int:
+        return self._stats(obj).rejected
+
     @admin.display(description="Cancelled")
     def stats_cancelled(self, obj: Campaign) -> int:
         return self._stats(obj).cancelled
@@ -118,6 +126,31 @@ class CampaignAdmin(ReadOnlyAdmin):
 
 @admin.register(CampaignSettings)
 class CampaignSettingsAdmin(ReadOnlyAdmin):
-    list_display = ["agency", "approval_above", "updated_at"]
+    list_display = ["agency", "approval_above", "fan_cap_per_day", "updated_at"]
     search_fields = ["agency__name"]
     list_select_related = ["agency"]
+
+
+@admin.register(Automation)
+class AutomationAdmin(ReadOnlyAdmin):
+    """Read-only too: switching one on or off goes through ``automation_save`` (it sets the time
+    events are watched from and stops the runs); the agency's owners and managers do it."""
+
+    list_display = ["creator", "kind", "enabled", "enabled_at", "agency", "updated_at"]
+    list_filter = ["kind", "enabled"]
+    search_fields = ["creator__display_name", "agency__name"]
+    list_select_related = ["creator", "agency"]
+    fields = ["agency", "creator", "kind", "enabled", "enabled_at", "steps", "created_by", "updated_by", "created_at",
+              "updated_at"]  # fmt: skip
+
+
+@admin.register(AutomationRun)
+class AutomationRunAdmin(ReadOnlyAdmin):
+    list_display = ["automation", "fan", "agency", "trigger", "event_at", "status", "sent", "next_at"]
+    list_filter = ["status", "automation__kind"]
+    search_fields = ["fan__username", "trigger"]
+    list_select_related = ["automation__creator", "fan", "agency"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    fields = ["agency", "automation", "fan", "trigger", "event_at", "status", "stop_reason", "step", "sent", "next_at",
+              "created_at", "updated_at"]  # fmt: skip

@@ -47,7 +47,7 @@ router = Router(tags=["campaigns"])
 # The services' field names → the API's.
 API_FIELDS = {"creator": "creator_id", "segment": "segment_id"}
 # In an edit, null for these keeps the value (they cannot be empty); for the others it clears it.
-KEPT_WHEN_NULL = {"creator_id", "name", "text", "fan_ids", "media"}
+KEPT_WHEN_NULL = {"creator_id", "name", "text", "fan_ids", "media", "exclude_bought_offer", "repeat", "mode"}
 
 
 @contextmanager
@@ -99,6 +99,10 @@ def _current_values(campaign: Campaign) -> dict:
         "send_at": campaign.send_at,
         "exclude_messaged_within_hours": campaign.exclude_messaged_within_hours,
         "exclude_no_spend_days": campaign.exclude_no_spend_days,
+        "exclude_bought_offer": campaign.exclude_bought_offer,
+        "repeat": campaign.repeat,
+        "repeat_until": campaign.repeat_until,
+        "mode": campaign.mode,
     }
 
 
@@ -108,6 +112,9 @@ def campaign_list(
     request: HttpRequest,
     status: StatusName | None = None,
     creator_id: int | None = Query(None, ge=1, le=MAX_ID),
+    series_id: int | None = Query(
+        None, ge=1, le=MAX_ID, description="Only the occurrences of the recurring series this campaign belongs to."
+    ),
 ):
     """The campaigns of the creators the caller may see, newest first, each with its stats
     (counted for the whole page at once, in a fixed number of queries)."""
@@ -115,7 +122,12 @@ def campaign_list(
     require(membership, Perm.VIEW)
     if creator_id is not None:
         creator_get_for_member(membership=membership, creator_id=creator_id)
-    campaigns = selectors.campaign_list(membership=membership, status=status, creator_id=creator_id)
+    if series_id is not None:
+        anchor = _campaign(membership, series_id)
+        series_id = anchor.repeat_of_id or anchor.pk
+    campaigns = selectors.campaign_list(
+        membership=membership, status=status, creator_id=creator_id, series_id=series_id
+    )
     return campaigns.select_related("approved_by")
 
 
@@ -225,7 +237,8 @@ def campaign_cancel(request: HttpRequest, campaign_id: Id):
 @router.get("/campaigns/{campaign_id}/deliveries", response=list[CampaignDeliveryOut])
 @paginate(page_size=50)
 def campaign_deliveries(request: HttpRequest, campaign_id: Id, status: DeliveryStatusName | None = None):
-    """The campaign's messages, one delivery per fan, oldest first."""
+    """The campaign's deliveries, oldest first: one per fan (direct mode), or one mass message per
+    platform account carrying its fans (mass mode: ``kind`` "mass", ``recipient_count``)."""
     membership = api_membership(request)
     require(membership, Perm.VIEW)
     campaign = _campaign(membership, campaign_id)

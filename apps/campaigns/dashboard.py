@@ -1,10 +1,11 @@
 """Campaigns' contribution to the home dashboard: the "Campaigns" card, with how many campaigns
-are sending now, how many are scheduled and when the next one goes out, and how many messages
-campaigns sent today.
+are sending now, how many are scheduled and when the next one goes out, how many messages
+campaigns sent today, and how many automations are on and what they sent today.
 
 Scoped to the creators the member may see (``request.tenant.creators``: a chatter's assigned
-ones), which the dashboard has already loaded: two queries whatever the number of creators or
-campaigns (one aggregate over the campaigns, one count over their deliveries). "Today" and the
+ones), which the dashboard has already loaded: four queries whatever the number of creators or
+campaigns (one aggregate over the campaigns, one count of automations switched on, one count
+over each source's deliveries). "Today" and the
 next send time are the agency's, in its timezone. No per-creator tile stats: a creator's
 campaigns are one click away on the campaigns page.
 """
@@ -18,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.permissions import Perm, has_perm
-from apps.campaigns.models import DELIVERY_SOURCE, Campaign, CampaignStatus
+from apps.campaigns.models import AUTOMATION_SOURCE, DELIVERY_SOURCE, Automation, Campaign, CampaignStatus
 from apps.core.registry import Card
 from apps.core.timezones import zone_or_utc
 from apps.delivery.selectors import delivery_sent_count
@@ -52,8 +53,21 @@ def _campaigns(request) -> dict:
         sent_from=midnight,
         sent_before=midnight + timedelta(days=1),
     )
+    automations_on = (
+        Automation.objects.for_agency(membership.agency_id).filter(creator__in=creator_ids, enabled=True).count()
+    )
+    automated_today = delivery_sent_count(
+        agency_id=membership.agency_id,
+        creator_ids=creator_ids,
+        source=AUTOMATION_SOURCE,
+        sent_from=midnight,
+        sent_before=midnight + timedelta(days=1),
+    )
     list_url = reverse("campaigns:list")
     return {
+        "automations_on": automations_on,
+        "automated_today": automated_today,
+        "automations_url": reverse("campaigns:automations"),
         "sending": totals["sending"] or 0,
         "scheduled": totals["scheduled"] or 0,
         "next_send_at": totals["next_send_at"],

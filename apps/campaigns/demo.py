@@ -9,7 +9,10 @@ member makes them (through services.py, so each is validated and its deliveries 
   to send and completes it;
 - "Tomorrow night's set": to a saved segment with fans (the messaging demo's), created by the
   chatter, scheduled for 20:00 tomorrow in the creator's timezone;
-- "Weekend PPV: the full set": a PPV offer left as a draft by the owner.
+- "Weekend PPV: the full set": a PPV offer left as a draft by the owner;
+- the welcome and PPV follow-up automations of that creator, switched on by the owner with their
+  default messages: with ``make run``'s simulated fans, new subscribers are welcomed and locked
+  PPV offers followed up while you watch (the other two stay off, to be tried).
 
 Unlike the other demo hooks this one writes through services, not rows: a campaign's state is
 its deliveries, which only ``campaign_start`` writes. Its side effects stay inside the demo: no
@@ -31,6 +34,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import Creator, Membership
+from apps.campaigns.automations import DEFAULT_STEPS, StepInput, automation_save
+from apps.campaigns.models import AutomationKind
 from apps.campaigns.services import CampaignInput, campaign_create, campaign_schedule, campaign_start
 from apps.core.registry import DemoContext
 from apps.delivery.services import delivery_pump
@@ -104,6 +109,15 @@ def seed(ctx: DemoContext) -> None:
             ),
         )
         made.append("1 draft")
+    for kind in (AutomationKind.WELCOME, AutomationKind.PPV_FOLLOWUP):
+        automation_save(
+            membership=owner,
+            creator=creator,
+            kind=kind,
+            enabled=True,
+            steps=[StepInput(**step) for step in DEFAULT_STEPS[kind]],
+        )
+    made.append("the welcome and PPV follow-up automations on")
     ctx.log(f"campaigns: {creator.display_name}: {', '.join(made) or 'none (no fans or segments)'}")
 
 

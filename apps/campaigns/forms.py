@@ -7,6 +7,7 @@ from __future__ import annotations
 from django import forms
 
 from apps.accounts.models import Creator
+from apps.campaigns.models import CampaignMode, CampaignRepeat
 from apps.messaging.models import Fan, Segment
 
 
@@ -22,9 +23,16 @@ class CampaignForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Usernames separated by commas or lines, when no segment is chosen.",
     )  # fmt: skip
+    mode = forms.ChoiceField(
+        label="How to send", choices=CampaignMode.choices, required=False, initial=CampaignMode.DIRECT,
+        widget=forms.RadioSelect,
+        help_text="Direct: one message per fan, sent at the account's pace; personal variables such as "
+        "{fan.first_name} allowed. Mass: one call to the platform, the same text for every fan, so no {fan.…} "
+        "variables ({creator.…} ones are fine), on platforms that have mass messages.",
+    )  # fmt: skip
     text = forms.CharField(
         label="Message", required=False, max_length=10_000, widget=forms.Textarea(attrs={"rows": 5}),
-        help_text="Variables such as {fan.first_name|babe} are filled per fan.",
+        help_text="Variables such as {fan.first_name|babe} are filled per fan (direct messages only).",
     )  # fmt: skip
     ppv_price = forms.DecimalField(
         label="PPV price", required=False, min_value=0, max_digits=8, decimal_places=2,
@@ -45,6 +53,20 @@ class CampaignForm(forms.Form):
     exclude_no_spend_days = forms.IntegerField(
         label="Skip fans who spent nothing in … days", required=False, min_value=1, max_value=3650
     )
+    exclude_bought_offer = forms.BooleanField(
+        label="Skip fans who already bought this offer", required=False,
+        help_text="Fans who unlocked an earlier PPV campaign of this creator with the same media.",
+    )  # fmt: skip
+    repeat = forms.ChoiceField(
+        label="Repeat", choices=CampaignRepeat.choices, required=False,
+        help_text="Each occurrence is scheduled when the one before starts sending, at the same local time, "
+        "its audience counted again at its own send time. Needs a send time.",
+    )  # fmt: skip
+    repeat_until = forms.DateTimeField(
+        label="Repeat until", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+        help_text="In the creator's timezone, at most a year ahead. Empty: until you cancel the scheduled occurrence.",
+    )  # fmt: skip
 
     def __init__(self, *args, creators: list[Creator], segments: list[Segment], **kwargs):
         super().__init__(*args, **kwargs)
@@ -86,3 +108,74 @@ class CampaignSettingsForm(forms.Form):
         label="Campaigns to more fans than this need approval", required=False, min_value=1, max_value=10_000_000,
         help_text="Applies to chatters; owners and managers approve. Empty: no approval needed.",
     )  # fmt: skip
+    fan_cap_per_day = forms.IntegerField(
+        label="Messages one fan may get from campaigns and automations in 24 hours", required=False,
+        min_value=1, max_value=50,
+        help_text="A fan at the cap is left out of the next campaign and an automation waits. Empty: no cap.",
+    )  # fmt: skip
+
+
+class AutomationForm(forms.Form):
+    """An automation: on or off, and up to three messages, each after a wait. The rules (waits,
+    prices, text limits, variables) are automations.py's; its errors land on the step they name."""
+
+    enabled = forms.BooleanField(label="On", required=False)
+
+    def __init__(self, *args, **kwargs) -> None:
+        from apps.campaigns.automations import MAX_STEPS
+
+        super().__init__(*args, **kwargs)
+        for number in range(1, MAX_STEPS + 1):
+            after = "the event" if number == 1 else f"message {number - 1}"
+            self.fields[f"step{number}_delay"] = forms.IntegerField(
+                label=f"Wait (minutes after {after})", required=False, min_value=0, max_value=30 * 24 * 60
+            )
+            self.fields[f"step{number}_text"] = forms.CharField(
+                label=f"Message {number}", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}),
+                help_text="Variables such as {fan.first_name|babe} are filled per fan." if number == 1 else "",
+            )  # fmt: skip
+            self.fields[f"step{number}_price"] = forms.DecimalField(
+                label="PPV price", required=False, min_value=0, max_digits=8, decimal_places=2
+            )
+            self.fields[f"step{number}_media"] = forms.CharField(
+                label="Media references", required=False, max_length=4000,
+                help_text="Vault ids separated by commas; needed for a PPV.",
+            )  # fmt: skip
+
+    def add_service_error(self, error) -> None:
+        """A service's error on the field it names (``step2_delay``); "steps" (none written) on
+        the first message."""
+        field = "step1_text" if error.field == "steps" else error.field
+        self.add_error(field if field in self.fields else None, error.message)
+
+    def step_groups(self) -> list[dict]:
+        from apps.campaigns.automations import MAX_STEPS
+
+        return [
+            {name: self[f"step{number}_{name}"] for name in ("delay", "text", "price", "media")} | {"number": number}
+            for number in range(1, MAX_STEPS + 1)
+        ]
+
+    def steps(self):
+        from apps.campaigns.automations import MAX_STEPS, StepInput
+
+        data = self.cleaned_data
+        return [
+            StepInput(
+                delay_minutes=data[f"step{number}_delay"],
+                text=data[f"step{number}_text"],
+                ppv_price=data[f"step{number}_price"],
+                media=[item for item in data[f"step{number}_media"].split(",") if item.strip()],
+            )
+            for number in range(1, MAX_STEPS + 1)
+        ]
+
+    @staticmethod
+    def initial_for(automation) -> dict:
+        initial = {"enabled": automation.enabled}
+        for number, step in enumerate(automation.steps or [], start=1):
+            initial[f"step{number}_delay"] = step.get("delay_minutes")
+            initial[f"step{number}_text"] = step.get("text", "")
+            initial[f"step{number}_price"] = step.get("ppv_price")
+            initial[f"step{number}_media"] = ", ".join(step.get("media") or [])
+        return initial

@@ -28,6 +28,9 @@ from django.db.models import Q
 from apps.accounts.models import Agency, Creator, TenantQuerySet
 
 DELIVERY_SOURCE = "campaigns.campaign"
+AUTOMATION_SOURCE = "campaigns.automation"
+# Deliveries that count toward a fan's frequency cap (CampaignSettings.fan_cap_per_day).
+CAPPED_SOURCES = (DELIVERY_SOURCE, AUTOMATION_SOURCE)
 
 
 class CampaignStatus(models.TextChoices):
@@ -52,6 +55,17 @@ CANCELLABLE = {
 FINISHED = {CampaignStatus.COMPLETED, CampaignStatus.CANCELLED}
 
 
+class CampaignMode(models.TextChoices):
+    DIRECT = "direct", "Direct messages (one per fan, personal text)"
+    MASS = "mass", "Platform mass message (one call, same text for all)"
+
+
+class CampaignRepeat(models.TextChoices):
+    ONCE = "", "Once"
+    DAILY = "daily", "Every day"
+    WEEKLY = "weekly", "Every week"
+
+
 class Campaign(models.Model):
     Status = CampaignStatus
 
@@ -72,6 +86,20 @@ class Campaign(models.Model):
     )
     exclude_no_spend_days = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(3650)]
+    )
+    exclude_bought_offer = models.BooleanField(
+        default=False, help_text="Leave out fans who already unlocked these media from an earlier campaign."
+    )
+    mode = models.CharField(max_length=8, choices=CampaignMode.choices, default=CampaignMode.DIRECT)
+    repeat = models.CharField(max_length=8, choices=CampaignRepeat.choices, default=CampaignRepeat.ONCE, blank=True)
+    repeat_until = models.DateTimeField(null=True, blank=True, help_text="No occurrence is scheduled after this.")
+    repeat_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="repeats",
+        help_text="The first campaign of a recurring series.",
     )
     status = models.CharField(max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
     targeted = models.PositiveIntegerField(default=0, help_text="Fans messaged, counted when sending started.")
@@ -107,6 +135,8 @@ class Campaign(models.Model):
                 condition=Q(ppv_price__isnull=True) | Q(ppv_price__gt=0), name="campaign_ppv_price_positive"
             ),
             models.CheckConstraint(condition=~Q(name=""), name="campaign_name_set"),
+            models.CheckConstraint(condition=Q(mode__in=CampaignMode.values), name="campaign_mode_valid"),
+            models.CheckConstraint(condition=Q(repeat__in=CampaignRepeat.values), name="campaign_repeat_valid"),
         ]
 
     def __str__(self) -> str:
@@ -130,13 +160,21 @@ class Campaign(models.Model):
 
 class CampaignSettings(models.Model):
     """An agency's campaign rules: above how many fans a campaign from a member who cannot
-    approve (a chatter) waits for an owner's or manager's approval."""
+    approve (a chatter) waits for an owner's or manager's approval, and how many campaign and
+    automation messages one fan may get in 24 hours."""
 
     agency = models.OneToOneField(Agency, on_delete=models.CASCADE, related_name="campaign_settings")
     approval_above = models.PositiveIntegerField(
         null=True,
         blank=True,
         help_text="Campaigns to more fans than this need an owner's or manager's approval; empty: never.",
+    )
+    fan_cap_per_day = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text="At most this many campaign and automation messages reach one fan in 24 hours; empty: no cap.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -145,3 +183,129 @@ class CampaignSettings(models.Model):
 
     def __str__(self) -> str:
         return f"Campaign settings of {self.agency}"
+
+
+class AutomationKind(models.TextChoices):
+    WELCOME = "welcome", "Welcome a new subscriber"
+    RENEWAL_OFF = "renewal_off", "Renewal switched off"
+    EXPIRED = "expired", "Win back an expired subscriber"
+    PPV_FOLLOWUP = "ppv_followup", "Follow up an unbought PPV"
+
+
+class Automation(models.Model):
+    """Messages a creator sends by themselves when a fan does something: subscribes, switches
+    renewal off, lets the subscription expire, or leaves a PPV unbought. One per creator and
+    kind; ``steps`` is the sequence sent after the event (each ``{"delay_minutes", "text",
+    "ppv_price", "media"}``, the delay counted from the previous step, the first from the event).
+    Only events from ``enabled_at`` on start runs: switching one on never messages the past."""
+
+    Kind = AutomationKind
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    creator = models.ForeignKey(Creator, on_delete=models.CASCADE, related_name="automations")
+    kind = models.CharField(max_length=16, choices=AutomationKind.choices)
+    enabled = models.BooleanField(default=False)
+    enabled_at = models.DateTimeField(null=True, blank=True, help_text="Events from this time on start runs.")
+    steps = models.JSONField(default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["creator_id", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["creator", "kind"], name="automation_one_per_creator_kind"),
+            models.CheckConstraint(condition=Q(kind__in=AutomationKind.values), name="automation_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(enabled=False) | Q(enabled_at__isnull=False), name="automation_enabled_has_time"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.creator}"
+
+    @property
+    def schedule_summary(self) -> str:
+        """Its messages' waits as a member reads them: "after 6 h, then 1 day (PPV 9.00)"."""
+        parts = []
+        for step in self.steps or []:
+            part = wait_label(int(step.get("delay_minutes") or 0))
+            if step.get("ppv_price"):
+                part += f" (PPV {step['ppv_price']})"
+            parts.append(part)
+        return ("after " + ", then ".join(parts)) if parts else "no messages"
+
+
+def wait_label(minutes: int) -> str:
+    """5 → "5 min", 90 → "1 h 30 min", 1440 → "1 day", 4320 → "3 days"; 0 → "at once"."""
+    if minutes <= 0:
+        return "at once"
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    pieces = [f"{days} day{'s' if days != 1 else ''}"] if days else []
+    pieces += [f"{hours} h"] if hours else []
+    pieces += [f"{mins} min"] if mins else []
+    return " ".join(pieces)
+
+
+class AutomationRunStatus(models.TextChoices):
+    ACTIVE = "active", "Waiting for its next step"
+    DONE = "done", "All steps sent"
+    STOPPED = "stopped", "Stopped"
+
+
+class AutomationRun(models.Model):
+    """One fan going through one automation after one event (``trigger``: the subscription, the
+    billing period or the PPV message it answers), so an event starts at most one run. ``step``
+    is the next step to send, due at ``next_at``; the run stops when the fan replies or buys,
+    when the event no longer holds (renewal back on, subscribed again) or when the automation is
+    switched off. Its deliveries carry ``source="campaigns.automation"``, the run's id and the
+    key ``auto-<run>-step-<n>``."""
+
+    Status = AutomationRunStatus
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    automation = models.ForeignKey(Automation, on_delete=models.CASCADE, related_name="runs")
+    fan = models.ForeignKey("messaging.Fan", on_delete=models.CASCADE, related_name="+")
+    trigger = models.CharField(max_length=64, help_text="The event this run answers (one run per event).")
+    event_at = models.DateTimeField(help_text="When the event happened (or was first seen).")
+    ref_at = models.DateTimeField(
+        help_text="The time that names the event on the fan: the subscription's start, the period's end, the "
+        "offer's send time. The tick skips events that already have a run by it."
+    )
+    step = models.PositiveSmallIntegerField(default=0, help_text="The next step to send (0 = the first).")
+    next_at = models.DateTimeField(null=True, blank=True, help_text="When the next step is due.")
+    status = models.CharField(max_length=8, choices=AutomationRunStatus.choices, default=AutomationRunStatus.ACTIVE)
+    stop_reason = models.CharField(max_length=200, blank=True)
+    sent = models.PositiveSmallIntegerField(default=0, help_text="Steps handed to the delivery pipeline.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The tick's scan: active runs due.
+            models.Index(fields=["status", "next_at"], name="automation_run_due_idx"),
+            models.Index(fields=["automation", "-created_at"], name="automation_run_recent_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["automation", "fan", "trigger"], name="automation_run_one_per_event"),
+            models.CheckConstraint(
+                condition=Q(status__in=AutomationRunStatus.values), name="automation_run_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.automation} → fan {self.fan_id} ({self.status})"
+
+    def delivery_key(self, step: int) -> str:
+        return f"auto-{self.pk}-step-{step}"

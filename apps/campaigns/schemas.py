@@ -4,7 +4,8 @@ Inputs state the bounds services.py also holds (a name of 120 characters, 20 med
 200, 5,000 fans chosen by hand, the exclusions' ranges) so a client, and the fuzz gate, can tell a
 valid request from a 422. The rules against stored data stay in services.py and answer 400 naming
 the field: the creator's PPV range, the audience platforms' text limits and the safety policy,
-known template variables, a send time ahead and at most a year away.
+known template variables, a send time ahead and at most a year away, "already bought this offer"
+only with media, a repeat only with a send time and its end after it, at most a year away.
 
 The edit body (``CampaignPatchIn``) has no required field, so a request for another agency's
 campaign reaches the lookup and answers 404.
@@ -18,13 +19,16 @@ from typing import Annotated, Literal
 
 from ninja import Field, Schema
 
-from apps.campaigns.models import Campaign, CampaignStatus
+from apps.campaigns.models import Campaign, CampaignMode, CampaignRepeat, CampaignStatus
 from apps.campaigns.services import MAX_CHOSEN_FANS, MAX_MEDIA, MAX_NAME
 from apps.core.openapi import Id
-from apps.delivery.models import DeliveryStatus
+from apps.delivery.models import DeliveryKind, DeliveryStatus
 
 StatusName = Literal[tuple(CampaignStatus.values)]
 DeliveryStatusName = Literal[tuple(DeliveryStatus.values)]
+RepeatName = Literal[tuple(CampaignRepeat.values)]
+ModeName = Literal[tuple(CampaignMode.values)]
+DeliveryKindName = Literal[tuple(DeliveryKind.values)]
 MediaRef = Annotated[str, Field(min_length=1, max_length=200, description="A vault media id.")]
 PpvPrice = Annotated[Decimal, Field(gt=0, max_digits=8, decimal_places=2)]
 MessagedWithinHours = Annotated[int, Field(ge=1, le=720)]
@@ -36,6 +40,23 @@ SEND_AT = (
     "null: as soon as it is scheduled. Not in the past, at most a year ahead."
 )
 AUDIENCE = "The audience: a saved segment (resolved live at the send time) or fans chosen by hand, not both."
+MODE = (
+    '"direct": one message per fan, template variables filled per fan (the default). "mass": one platform-side '
+    "mass message per platform account of the audience (one call, the same text for every fan): no {fan.…} "
+    "variables, and every audience platform must have mass messages."
+)
+BOUGHT_OFFER = (
+    "Leave out fans who unlocked an earlier PPV campaign of this creator with the same media (the same "
+    "references, in any order). Needs media."
+)
+REPEAT = (
+    '"" (once), "daily" or "weekly": when an occurrence starts sending, the next is scheduled a day or a week '
+    "later at the same local time in the creator's timezone. Needs send_at."
+)
+REPEAT_UNTIL = (
+    "No occurrence is scheduled after this time (with an offset, or in the creator's timezone without one); "
+    "after send_at, at most a year ahead. null: no end. Ignored for a campaign sent once."
+)
 
 
 # --- Output -------------------------------------------------------------------------------------
@@ -43,13 +64,16 @@ AUDIENCE = "The audience: a saved segment (resolved live at the send time) or fa
 
 class CampaignStatsOut(Schema):
     targeted: int = Field(description="Fans messaged, counted when sending started.")
-    queued: int = Field(description="Deliveries waiting, held (paused) or being sent.")
-    retrying: int = Field(description="Deliveries that failed with a retry scheduled.")
-    sent: int
-    dead: int = Field(description="Deliveries given up on (dead letters).")
+    queued: int = Field(description="Deliveries waiting, held (paused) or being sent (mass mode: their fans).")
+    retrying: int = Field(description="Deliveries that failed with a retry scheduled (mass mode: their fans).")
+    sent: int = Field(description="Fans reached (mass mode: of mass messages sent, those the platform took).")
+    dead: int = Field(description="Deliveries given up on (dead letters); mass mode: the fans they carried.")
+    rejected: int = Field(description="Mass mode: fans the platform refused in a mass message it took; else 0.")
     cancelled: int
     sent_last_minute: int
-    percent: int = Field(ge=0, le=100, description="Sent, dead and cancelled ÷ targeted; 100 while none is targeted.")
+    percent: int = Field(
+        ge=0, le=100, description="Sent, rejected, dead and cancelled ÷ targeted; 100 while none is targeted."
+    )
     unlocked: int = Field(description="Its PPV messages that fans unlocked.")
     revenue: dict[str, Decimal] = Field(description="What those unlocks paid, per currency.")
 
@@ -67,6 +91,14 @@ class CampaignOut(Schema):
     send_at: datetime | None = Field(description="UTC; null: as soon as it was scheduled.")
     exclude_messaged_within_hours: int | None
     exclude_no_spend_days: int | None
+    exclude_bought_offer: bool = Field(description="Fans who already bought this offer are left out.")
+    mode: ModeName = Field(description=MODE)
+    repeat: RepeatName = Field(description='"" (once), "daily" or "weekly".')
+    repeat_until: datetime | None = Field(description="UTC; no occurrence is scheduled after it. null: no end.")
+    repeat_of_id: int | None = Field(
+        description="The first campaign of the recurring series this occurrence belongs to (null for the first): "
+        "GET /campaigns?series_id= lists them all."
+    )
     targeted: int
     excluded: int = Field(description="Fans of the audience the exclusions left out at the send time.")
     last_error: str = Field(description="Why it could not start (it went back to draft), if so.")
@@ -92,6 +124,10 @@ class CampaignOut(Schema):
     def resolve_send_at(obj: Campaign) -> datetime | None:
         # A campaign just saved holds the time as given (in the creator's timezone); read back, UTC.
         return obj.send_at.astimezone(UTC) if obj.send_at else None
+
+    @staticmethod
+    def resolve_repeat_until(obj: Campaign) -> datetime | None:
+        return obj.repeat_until.astimezone(UTC) if obj.repeat_until else None
 
     @staticmethod
     def resolve_created_by_email(obj: Campaign) -> str | None:
@@ -130,7 +166,11 @@ class PreviewOut(Schema):
 
 class CampaignDeliveryOut(Schema):
     id: int
-    recipient_id: str = Field(description="The fan's id on the platform.")
+    kind: DeliveryKindName = Field(description='"direct" (one fan) or "mass" (one mass message, many fans).')
+    recipient_id: str = Field(description="The fan's id on the platform; empty for a mass message.")
+    recipient_count: int = Field(description="Fans it goes to: 1, or a mass message's fans.")
+    rejected_count: int = Field(description="Fans of a sent mass message the platform refused.")
+    platform: str
     status: DeliveryStatusName
     attempts: int
     last_error: str
@@ -160,11 +200,16 @@ class CampaignIn(Schema):
     exclude_no_spend_days: NoSpendDays | None = Field(
         None, description="Leave out fans who bought nothing in the last N days."
     )
+    exclude_bought_offer: bool = Field(False, description=BOUGHT_OFFER)
+    mode: ModeName = Field(CampaignMode.DIRECT.value, description=MODE)
+    repeat: RepeatName = Field(CampaignRepeat.ONCE.value, description=REPEAT)
+    repeat_until: datetime | None = Field(None, description=REPEAT_UNTIL)
 
 
 class CampaignPatchIn(Schema):
-    """Omitted fields keep their value; so does null for creator_id, name, text, fan_ids and media.
-    Null clears segment_id, ppv_price, send_at and the exclusions."""
+    """Omitted fields keep their value; so does null for creator_id, name, text, fan_ids, media,
+    exclude_bought_offer, mode and repeat. Null clears segment_id, ppv_price, send_at, repeat_until and the
+    other exclusions."""
 
     creator_id: Id | None = None
     name: str | None = Field(None, max_length=MAX_NAME)
@@ -176,3 +221,7 @@ class CampaignPatchIn(Schema):
     send_at: datetime | None = Field(None, description=SEND_AT)
     exclude_messaged_within_hours: MessagedWithinHours | None = None
     exclude_no_spend_days: NoSpendDays | None = None
+    exclude_bought_offer: bool | None = Field(None, description=BOUGHT_OFFER)
+    mode: ModeName | None = Field(None, description=MODE)
+    repeat: RepeatName | None = Field(None, description=REPEAT)
+    repeat_until: datetime | None = Field(None, description=REPEAT_UNTIL)

@@ -7,11 +7,24 @@ The sending itself is the delivery pipeline's (apps/delivery): per-account pacin
 the breaker, retries, dead letters and exactly-once delivery. A campaign only writes its
 deliveries (``delivery_enqueue_many``) and holds, releases or cancels them by its source.
 
+Two modes (``Campaign.mode``): *direct*, one personalised direct message per fan (one delivery
+each), and *mass*, one platform-side mass message per platform account of the audience (one
+delivery carrying its fans' ids, ``delivery_enqueue_mass``): one platform call, the same text for
+every fan, so no per-fan variables, and only to platforms whose connector has a mass message.
+
 Rules the database cannot state and that live here (each refused with a message naming the
 field): an audience of at least one fan, a send time not in the past, text within every audience
 platform's limit and accepted by the safety policy, only known template variables, a PPV price
 inside the creator's range and with media, who may do what (send permission for the creator;
-approving needs edit permission).
+approving needs edit permission), "already bought this offer" only with media, and a repeating
+campaign with a send time and an end after it, at most a year ahead.
+
+A recurring campaign (``repeat`` daily or weekly) is a series of campaigns: when an occurrence
+starts sending, the next one is written, scheduled a day or a week later at the same wall-clock
+time in the creator's timezone, with ``repeat_of`` pointing at the series' first campaign. Each
+occurrence is a campaign of its own (its audience resolved at its own send time, its own numbers;
+cancelling it cancels only it, and since the next is written only when one starts, cancelling the
+scheduled occurrence ends the series).
 """
 
 from __future__ import annotations
@@ -21,23 +34,34 @@ import time
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import PLATFORMS, Creator, Membership, Role
 from apps.accounts.permissions import Perm, has_perm, require
-from apps.campaigns.models import CANCELLABLE, DELIVERY_SOURCE, EDITABLE, Campaign, CampaignSettings, CampaignStatus
+from apps.campaigns.models import (
+    CANCELLABLE,
+    CAPPED_SOURCES,
+    DELIVERY_SOURCE,
+    EDITABLE,
+    Campaign,
+    CampaignMode,
+    CampaignRepeat,
+    CampaignSettings,
+    CampaignStatus,
+)
 from apps.core.errors import ApplicationError, ConflictError
 from apps.core.timezones import zone_or_utc
 from apps.delivery import selectors as delivery_selectors
 from apps.delivery import services as delivery_services
-from apps.delivery.connectors import text_limit
+from apps.delivery.connectors import mass_supported, mass_unsupported_message, text_limit
 from apps.messaging import selectors as messaging_selectors
 from apps.messaging import services as messaging_services
 from apps.messaging.models import Fan, Segment
@@ -72,6 +96,10 @@ class CampaignInput:
     send_at: datetime | None = None
     exclude_messaged_within_hours: int | None = None
     exclude_no_spend_days: int | None = None
+    exclude_bought_offer: bool = False
+    repeat: str = CampaignRepeat.ONCE
+    repeat_until: datetime | None = None
+    mode: str = CampaignMode.DIRECT
 
 
 def _clean(membership: Membership, data: CampaignInput) -> dict[str, Any]:
@@ -92,6 +120,11 @@ def _clean(membership: Membership, data: CampaignInput) -> dict[str, Any]:
     if not text:
         raise ApplicationError("Write the message: platforms need text with every message, media or not.", field="text")
     template_variables(text)  # unknown variables and stray braces, with their name
+    mode = data.mode or CampaignMode.DIRECT
+    if mode not in CampaignMode.values:
+        raise ApplicationError("Send as direct messages (one per fan) or as one mass message.", field="mode")
+    if mode == CampaignMode.MASS:
+        check_mass_text(text)
     price = data.ppv_price
     if price is not None:
         try:
@@ -138,6 +171,12 @@ def _clean(membership: Membership, data: CampaignInput) -> dict[str, Any]:
         value = getattr(data, key)
         if value is not None and not 1 <= int(value) <= top:
             raise ApplicationError(f"Enter a number from 1 to {top}.", field=key)
+    if data.exclude_bought_offer and not media:
+        raise ApplicationError(
+            "To leave out fans who already bought this offer, add its media: that is how the offer is recognised.",
+            field="exclude_bought_offer",
+        )
+    repeat, repeat_until = _clean_repeat(data, send_at)
     return {
         "creator": data.creator,
         "name": name,
@@ -149,7 +188,35 @@ def _clean(membership: Membership, data: CampaignInput) -> dict[str, Any]:
         "send_at": send_at,
         "exclude_messaged_within_hours": data.exclude_messaged_within_hours,
         "exclude_no_spend_days": data.exclude_no_spend_days,
+        "exclude_bought_offer": bool(data.exclude_bought_offer),
+        "repeat": repeat,
+        "repeat_until": repeat_until,
+        "mode": mode,
     }
+
+
+def _clean_repeat(data: CampaignInput, send_at: datetime | None) -> tuple[str, datetime | None]:
+    """(repeat, repeat_until): a series starts at its send time and ends, if it ends, after it and
+    at most a year ahead. A campaign sent once has no end date (one given is dropped)."""
+    repeat = data.repeat or CampaignRepeat.ONCE
+    if repeat not in CampaignRepeat.values:
+        raise ApplicationError("Repeat every day, every week, or send once.", field="repeat")
+    if repeat == CampaignRepeat.ONCE:
+        return repeat, None
+    if send_at is None:
+        raise ApplicationError(
+            "A repeating campaign needs a send time: the time of its first message.", field="send_at"
+        )
+    until = data.repeat_until
+    if until is None:
+        return repeat, None
+    if timezone.is_naive(until):
+        until = timezone.make_aware(until, creator_zone(data.creator))
+    if until <= send_at:
+        raise ApplicationError("Let the repeats end after the first send time.", field="repeat_until")
+    if until > timezone.now() + MAX_AHEAD:
+        raise ApplicationError("Let the repeats end at most a year ahead.", field="repeat_until")
+    return repeat, until
 
 
 def creator_zone(creator: Creator) -> zoneinfo.ZoneInfo:
@@ -157,25 +224,50 @@ def creator_zone(creator: Creator) -> zoneinfo.ZoneInfo:
 
 
 def _check_text(campaign: Campaign, platforms: list[str]) -> None:
-    """The text within each audience platform's limit (before variables: they add a name at
-    most) and accepted by the safety policy there."""
-    creator = campaign.creator
+    check_message_text(creator=campaign.creator, text=campaign.text, platforms=platforms)
+    if campaign.mode == CampaignMode.MASS:
+        for platform in platforms:
+            if not mass_supported(platform):
+                raise ApplicationError(mass_unsupported_message(platform), field="mode")
+
+
+def per_fan_variables(text: str) -> list[str]:
+    """The variables of ``text`` filled differently for each fan (the creator's are the same
+    for every fan), in order, once each."""
+    return list(dict.fromkeys(name for name in template_variables(text) if name.startswith("fan.")))
+
+
+def check_mass_text(text: str) -> None:
+    """A mass message is one text for every fan: refuse variables filled per fan, naming them."""
+    varying = per_fan_variables(text)
+    if varying:
+        names = ", ".join(f"{{{name}}}" for name in varying)
+        raise ApplicationError(
+            f"A mass message is one text for every fan, so {names} cannot be filled per fan: remove "
+            f"{'it' if len(varying) == 1 else 'them'}, or send direct messages (one per fan).",
+            field="text",
+        )
+
+
+def check_message_text(*, creator: Creator, text: str, platforms: list[str], field: str = "text") -> None:
+    """The text within each platform's limit (before variables: they add a name at most) and
+    accepted by the safety policy there (campaigns and automations alike)."""
     for platform in platforms:
         limit = text_limit(platform)
-        if len(campaign.text) > limit:
+        if len(text) > limit:
             raise ApplicationError(
-                f"This message is {len(campaign.text)} characters; {PLATFORMS.get(platform, platform)} allows {limit}.",
-                field="text",
+                f"This message is {len(text)} characters; {PLATFORMS.get(platform, platform)} allows {limit}.",
+                field=field,
             )
         policy = apply_policy(
-            campaign.text,
+            text,
             avoid_words=creator.avoid_words,
             avoid_topics=creator.avoid_topics,
             platform=platform,
             direct_message=True,
         )
         if policy.blocked or policy.violations:
-            raise ApplicationError(f"Not sendable: {policy.violations[0].message}", field="text")
+            raise ApplicationError(f"Not sendable: {policy.violations[0].message}", field=field)
 
 
 # --- Drafts --------------------------------------------------------------------------------------
@@ -231,15 +323,67 @@ def campaign_audience(campaign: Campaign, *, now: datetime | None = None) -> tup
     )
     kept = named
     if campaign.exclude_messaged_within_hours:
-        recent = delivery_selectors.delivery_sent_to_since(
-            agency_id=campaign.agency_id,
-            creator_id=campaign.creator_id,
-            since=now - timedelta(hours=campaign.exclude_messaged_within_hours),
-        ).filter(platform=OuterRef("platform"), recipient_id=OuterRef("platform_fan_id"))
-        kept = kept.exclude(Exists(recent))
+        since = now - timedelta(hours=campaign.exclude_messaged_within_hours)
+        account = {"agency_id": campaign.agency_id, "creator_id": campaign.creator_id, "since": since}
+        same_fan = {"platform": OuterRef("platform"), "recipient_id": OuterRef("platform_fan_id")}
+        recent = delivery_selectors.delivery_sent_to_since(**account).filter(**same_fan)
+        recent_mass = delivery_selectors.mass_recipients_sent_since(**account).filter(**same_fan)
+        kept = kept.exclude(Exists(recent)).exclude(Exists(recent_mass))
     if campaign.exclude_no_spend_days:
         kept = kept.filter(last_purchase_at__gte=now - timedelta(days=campaign.exclude_no_spend_days))
+    if campaign.exclude_bought_offer and campaign.media:
+        earlier = _earlier_same_offer(campaign, now=now)
+        if earlier:
+            kept = kept.exclude(
+                pk__in=messaging_selectors.fans_who_unlocked(
+                    agency_id=campaign.agency_id, creator_id=campaign.creator_id, campaign_ids=earlier
+                )
+            )
+    kept = exclude_capped(kept, agency_id=campaign.agency_id, creator_id=campaign.creator_id, now=now)
     return named, kept
+
+
+def _earlier_same_offer(campaign: Campaign, *, now: datetime) -> list[int]:
+    """The ids of the creator's PPV campaigns that started before ``now`` with the same media as
+    this one (the same set of references, in any order). Compared here, not in SQL: JSON
+    containment is not portable to SQLite, and a creator's PPV campaigns are one short query."""
+    offer = set(campaign.media)
+    started = (
+        Campaign.objects.for_agency(campaign.agency_id)
+        .filter(creator_id=campaign.creator_id, ppv_price__isnull=False, started_at__lte=now)
+        .exclude(pk=campaign.pk)
+        .order_by()
+        .values_list("pk", "media")
+    )
+    return [pk for pk, media in started if set(media or []) == offer]
+
+
+CAP_WINDOW = timedelta(hours=24)
+
+
+def fan_cap(agency_id: int) -> int | None:
+    """How many campaign and automation messages one fan may get in 24 hours (None: no cap);
+    the model's default when the agency never saved its settings."""
+    row = CampaignSettings.objects.filter(agency_id=agency_id).values_list("fan_cap_per_day", flat=True)
+    values = list(row)
+    return values[0] if values else CampaignSettings._meta.get_field("fan_cap_per_day").default
+
+
+def exclude_capped(fans: QuerySet[Fan], *, agency_id: int, creator_id: int, now: datetime) -> QuerySet[Fan]:
+    """``fans`` without those who already got (or are about to get) the agency's cap of campaign
+    and automation messages in the last 24 hours. Inbox replies never count: a person answered."""
+    cap = fan_cap(agency_id)
+    if not cap:
+        return fans
+    scope = {"agency_id": agency_id, "creator_id": creator_id, "sources": CAPPED_SOURCES, "since": now - CAP_WINDOW}
+    per_fan = {"platform": OuterRef("platform"), "recipient_id": OuterRef("platform_fan_id")}
+    direct = delivery_selectors.delivery_counting_since(**scope).filter(**per_fan).order_by().values("recipient_id")
+    mass = delivery_selectors.mass_recipients_counting_since(**scope)
+    if not mass.exists():  # the usual case: one index look-up per fan
+        return fans.exclude(Exists(direct.annotate(count=Count("pk")).filter(count__gte=cap)))
+    mass = mass.filter(**per_fan).order_by().values("recipient_id")
+    counts = [Coalesce(Subquery(rows.annotate(count=Count("pk")).values("count")), 0) for rows in (direct, mass)]
+    return fans.alias(capped_count=counts[0] + counts[1]).exclude(capped_count__gte=cap)
 
 
 def _platforms(fans: QuerySet[Fan]) -> list[str]:
@@ -284,16 +428,26 @@ def approval_threshold(agency_id: int) -> int | None:
     return CampaignSettings.objects.filter(agency_id=agency_id).values_list("approval_above", flat=True).first()
 
 
-def campaign_settings_update(*, membership: Membership, approval_above: int | None) -> CampaignSettings:
+def campaign_settings_get(agency_id: int) -> CampaignSettings:
+    """The agency's campaign rules (unsaved defaults when it never saved them)."""
+    return CampaignSettings.objects.filter(agency_id=agency_id).first() or CampaignSettings(agency_id=agency_id)
+
+
+def campaign_settings_update(
+    *, membership: Membership, approval_above: int | None, fan_cap_per_day: int | None
+) -> CampaignSettings:
     require(membership, Perm.EDIT)
     if membership.role != Role.OWNER:
-        raise ApplicationError("Only an owner sets when campaigns need approval.", field="approval_above")
+        raise ApplicationError("Only an owner changes the campaign rules.", field="approval_above")
     if approval_above is not None and not 1 <= int(approval_above) <= 10_000_000:
         raise ApplicationError(
             "Enter a number of fans from 1 to 10,000,000, or leave it empty.", field="approval_above"
         )
+    if fan_cap_per_day is not None and not 1 <= int(fan_cap_per_day) <= 50:
+        raise ApplicationError("Enter a number of messages from 1 to 50, or leave it empty.", field="fan_cap_per_day")
     settings_row, _ = CampaignSettings.objects.update_or_create(
-        agency_id=membership.agency_id, defaults={"approval_above": approval_above}
+        agency_id=membership.agency_id,
+        defaults={"approval_above": approval_above, "fan_cap_per_day": fan_cap_per_day},
     )
     return settings_row
 
@@ -361,33 +515,15 @@ def campaign_start(*, campaign_id: int) -> str:
         if campaign is None:
             return "skipped"
         named, kept = campaign_audience(campaign, now=now)
-        fans = kept.only("pk", "platform", "platform_fan_id", "username", "display_name")
-        render = template_renderer(campaign.text)  # parsed once, filled per fan
-        creator = campaign.creator
-        by_platform: dict[str, list[delivery_services.Outbound]] = defaultdict(list)
-        for fan in fans.iterator(chunk_size=2000):
-            by_platform[fan.platform].append(
-                delivery_services.Outbound(
-                    recipient_id=fan.platform_fan_id,
-                    text=render(fan, creator),
-                    idempotency_key=campaign.delivery_key(fan.pk),
-                    ppv_price=campaign.ppv_price,
-                    media_count=campaign.media_count,
-                    source_id=campaign.pk,
-                )
-            )
-        targeted = sum(len(messages) for messages in by_platform.values())
         try:
-            for platform, messages in sorted(by_platform.items()):
-                delivery_services.delivery_enqueue_many(
-                    agency_id=campaign.agency_id,
-                    creator_id=campaign.creator_id,
-                    platform=platform,
-                    messages=messages,
-                    source=DELIVERY_SOURCE,
-                )
+            # A savepoint: a refused delivery leaves none written, and the transaction usable to
+            # record why (a rollback of the whole block would refuse that UPDATE too).
+            with transaction.atomic():
+                if campaign.mode == CampaignMode.MASS:
+                    targeted = _enqueue_mass(campaign, kept)
+                else:
+                    targeted = _enqueue_direct(campaign, kept)
         except ApplicationError as error:
-            transaction.set_rollback(True)
             return _fail_start(campaign.pk, error.message)
         campaign.status = CampaignStatus.SENDING if targeted else CampaignStatus.COMPLETED
         campaign.targeted = targeted
@@ -395,10 +531,120 @@ def campaign_start(*, campaign_id: int) -> str:
         campaign.started_at = now
         campaign.finished_at = None if targeted else now
         campaign.save(update_fields=["status", "targeted", "excluded", "started_at", "finished_at", "updated_at"])
-    logger.info("campaign %s started: %s deliveries", campaign.pk, targeted)
+        _schedule_next(campaign, now=now)  # under this occurrence's row lock, in its transaction: once
+    logger.info("campaign %s started (%s): %s fans targeted", campaign.pk, campaign.mode, targeted)
     if not targeted:
         _tell_author(campaign, f"“{campaign.name}” had nobody to send to", "Its audience was empty at the send time.")
     return campaign.status
+
+
+def _enqueue_direct(campaign: Campaign, fans: QuerySet[Fan]) -> int:
+    """Direct mode: one bulk delivery per fan with the text filled for that fan. Answers how many."""
+    fans = fans.only("pk", "platform", "platform_fan_id", "username", "display_name")
+    render = template_renderer(campaign.text)  # parsed once, filled per fan
+    creator = campaign.creator
+    by_platform: dict[str, list[delivery_services.Outbound]] = defaultdict(list)
+    for fan in fans.iterator(chunk_size=2000):
+        by_platform[fan.platform].append(
+            delivery_services.Outbound(
+                recipient_id=fan.platform_fan_id,
+                text=render(fan, creator),
+                idempotency_key=campaign.delivery_key(fan.pk),
+                ppv_price=campaign.ppv_price,
+                media_count=campaign.media_count,
+                source_id=campaign.pk,
+            )
+        )
+    for platform, messages in sorted(by_platform.items()):
+        delivery_services.delivery_enqueue_many(
+            agency_id=campaign.agency_id,
+            creator_id=campaign.creator_id,
+            platform=platform,
+            messages=messages,
+            source=DELIVERY_SOURCE,
+        )
+    return sum(len(messages) for messages in by_platform.values())
+
+
+def mass_delivery_key(campaign: Campaign, platform: str) -> str:
+    """The idempotency key of a mass campaign's one delivery to a platform account (within the
+    delivery pipeline's 40 characters for a mass key; each fan's message derives its own)."""
+    return f"campaign-{campaign.pk}-mass-{platform}"
+
+
+def _enqueue_mass(campaign: Campaign, fans: QuerySet[Fan]) -> int:
+    """Mass mode: one mass delivery per platform account of the audience (the creator on each
+    platform), carrying its fans' platform ids and the one text, the creator's variables filled
+    (per-fan ones were refused when it was saved; checked again here, as a platform without a
+    mass message is by the pipeline). Answers how many fans it targets."""
+    check_mass_text(campaign.text)
+    text = template_renderer(campaign.text)(Fan(), campaign.creator)  # no per-fan variable: any fan reads it
+    by_platform: dict[str, dict[str, None]] = defaultdict(dict)
+    for platform, recipient_id in fans.order_by("pk").values_list("platform", "platform_fan_id").iterator(5000):
+        by_platform[platform][recipient_id] = None
+    for platform, recipients in sorted(by_platform.items()):
+        delivery_services.delivery_enqueue_mass(
+            agency_id=campaign.agency_id,
+            creator_id=campaign.creator_id,
+            platform=platform,
+            recipient_ids=list(recipients),
+            text=text,
+            ppv_price=campaign.ppv_price,
+            media_count=campaign.media_count,
+            idempotency_key=mass_delivery_key(campaign, platform),
+            source=DELIVERY_SOURCE,
+            source_id=campaign.pk,
+        )
+    return sum(len(recipients) for recipients in by_platform.values())
+
+
+REPEAT_STEP = {CampaignRepeat.DAILY: timedelta(days=1), CampaignRepeat.WEEKLY: timedelta(days=7)}
+# What the next occurrence of a recurring campaign takes from the one that just started.
+SERIES_FIELDS = (
+    "agency_id", "creator_id", "name", "segment_id", "fan_ids", "text", "ppv_price", "media", "mode",
+    "exclude_messaged_within_hours", "exclude_no_spend_days", "exclude_bought_offer", "repeat", "repeat_until",
+    "created_by_id", "approved_by_id", "approved_at",
+)  # fmt: skip
+
+
+def occurrence_after(send_at: datetime, *, repeat: str, zone: zoneinfo.ZoneInfo, now: datetime) -> datetime:
+    """The send time of the occurrence after one sent at ``send_at``: a day or a week later at the
+    same wall-clock time in ``zone`` (20:00 stays 20:00 across a DST change: aware arithmetic in
+    a ZoneInfo keeps the wall time and takes the offset of the new date), skipping occurrences
+    already past, so a start that ran late is followed by one occurrence, not a burst."""
+    step = REPEAT_STEP[CampaignRepeat(repeat)]
+    upcoming = send_at.astimezone(zone) + step
+    while upcoming <= now:
+        upcoming += step
+    return upcoming.astimezone(UTC)
+
+
+def _schedule_next(campaign: Campaign, *, now: datetime) -> Campaign | None:
+    """Write the next occurrence of a recurring campaign that just started, scheduled, unless it
+    would fall after ``repeat_until``. It keeps the approval of the occurrence before (the same
+    message, audience and exclusions, approved once for the series). campaign_start calls it
+    under the started occurrence's row lock, so a second start (skipped) never writes a second;
+    the look-up by series and send time guards any other path."""
+    if not campaign.repeat:
+        return None
+    send_at = occurrence_after(
+        campaign.send_at or now, repeat=campaign.repeat, zone=creator_zone(campaign.creator), now=now
+    )
+    if campaign.repeat_until is not None and send_at > campaign.repeat_until:
+        return None
+    first_id = campaign.repeat_of_id or campaign.pk
+    series = Campaign.objects.for_agency(campaign.agency_id).filter(Q(pk=first_id) | Q(repeat_of_id=first_id))
+    if series.filter(send_at=send_at).exists():
+        return None
+    upcoming = Campaign(
+        **{name: getattr(campaign, name) for name in SERIES_FIELDS},
+        send_at=send_at,
+        repeat_of_id=first_id,
+        status=CampaignStatus.SCHEDULED,
+    )
+    upcoming.save()
+    logger.info("campaign %s: next occurrence %s at %s", campaign.pk, upcoming.pk, send_at.isoformat())
+    return upcoming
 
 
 def _fail_start(campaign_id: int, reason: str) -> str:
@@ -517,10 +763,16 @@ def _record_messages(campaign: Campaign) -> int:
     """Put up to RECORD_BATCH of the campaign's sent messages that are not in the fans'
     conversations yet into them (messaging's ``messages_record_sent``); answers how many. The
     pump never waits for this: the tick catches up in batches, and a campaign completes only once
-    every sent message is recorded."""
-    sent = delivery_selectors.delivery_list_by_source(
-        agency_id=campaign.agency_id, source=DELIVERY_SOURCE, source_id=campaign.pk, status="sent"
-    )
+    every sent message is recorded. A mass message is recorded for each fan it reached (not the
+    ones the platform rejected), under a key of its own derived from the mass message's."""
+    if campaign.mode == CampaignMode.MASS:
+        sent = delivery_selectors.mass_recipients_sent(
+            agency_id=campaign.agency_id, source=DELIVERY_SOURCE, source_id=campaign.pk
+        )
+    else:
+        sent = delivery_selectors.delivery_list_by_source(
+            agency_id=campaign.agency_id, source=DELIVERY_SOURCE, source_id=campaign.pk, status="sent"
+        )
     rows = messaging_services.messages_unrecorded(agency_id=campaign.agency_id, rows=sent).values(
         "platform", "recipient_id", "text", "ppv_price", "media_count", "idempotency_key",
         "platform_message_id", "sent_at",
@@ -545,8 +797,9 @@ FAILING_SHARE = 0.2
 
 def _is_failing(stats: CampaignStats) -> bool:
     """Enough of it has been tried, and a large share of that could not be delivered."""
-    tried = stats.sent + stats.dead
-    return tried >= FAILING_MIN_DONE and stats.dead >= FAILING_SHARE * tried
+    failed = stats.dead + stats.rejected
+    tried = stats.sent + failed
+    return tried >= FAILING_MIN_DONE and failed >= FAILING_SHARE * tried
 
 
 def _mark_failing(campaign: Campaign) -> bool:
@@ -583,6 +836,7 @@ class CampaignStats:
     sent_last_minute: int
     unlocked: int = 0  # PPV messages of it that fans unlocked
     revenue: dict[str, Decimal] = field(default_factory=dict)  # PPV unlock revenue per currency
+    rejected: int = 0  # fans a platform refused in a mass message it took (mass mode only)
 
     @property
     def unfinished(self) -> int:
@@ -590,7 +844,7 @@ class CampaignStats:
 
     @property
     def done(self) -> int:
-        return self.sent + self.dead + self.cancelled
+        return self.sent + self.dead + self.cancelled + self.rejected
 
     @property
     def percent(self) -> int:
@@ -607,6 +861,7 @@ class CampaignStats:
             "retrying": self.retrying,
             "sent": self.sent,
             "dead": self.dead,
+            "rejected": self.rejected,
             "cancelled": self.cancelled,
             "sent_last_minute": self.sent_last_minute,
             "percent": self.percent,
@@ -618,33 +873,38 @@ class CampaignStats:
 def campaign_stats(*, campaigns: list[Campaign]) -> dict[int, CampaignStats]:
     """Each campaign's numbers, counted from its deliveries, and its unlocks and revenue, from
     the messages it put in fans' conversations: three queries per agency present (the campaigns
-    of a page are one agency's)."""
+    of a page are one agency's), one more when some are mass campaigns. Every number counts fans:
+    a direct campaign's deliveries one each, a mass campaign's the fans each mass message carries
+    (``sent``: those it reached; ``rejected``: those the platform refused)."""
     by_agency: dict[int, list[int]] = defaultdict(list)
+    mass_by_agency: dict[int, list[int]] = defaultdict(list)
     for campaign in campaigns:
-        by_agency[campaign.agency_id].append(campaign.pk)
+        mass = campaign.mode == CampaignMode.MASS
+        (mass_by_agency if mass else by_agency)[campaign.agency_id].append(campaign.pk)
     counts: dict[int, dict[str, int]] = {}
     since = timezone.now() - RATE_WINDOW
     money: dict[int, dict[str, Any]] = {}
-    for agency_id, ids in by_agency.items():
-        counts.update(
-            delivery_selectors.delivery_counts_by_source(
-                agency_id=agency_id, source=DELIVERY_SOURCE, source_ids=ids, sent_since=since
-            )
-        )
-        money.update(messaging_selectors.campaign_message_stats(agency_id=agency_id, campaign_ids=ids))
+    for agency_id in set(by_agency) | set(mass_by_agency):
+        ids, mass_ids = by_agency[agency_id], mass_by_agency[agency_id]
+        source = {"agency_id": agency_id, "source": DELIVERY_SOURCE, "sent_since": since}
+        counts.update(delivery_selectors.delivery_counts_by_source(source_ids=ids, **source))
+        counts.update(delivery_selectors.delivery_recipient_counts_by_source(source_ids=mass_ids, **source))
+        money.update(messaging_selectors.campaign_message_stats(agency_id=agency_id, campaign_ids=ids + mass_ids))
     stats = {}
     for campaign in campaigns:
         c = counts[campaign.pk]
+        rejected = c.get("rejected", 0)
         stats[campaign.pk] = CampaignStats(
             targeted=campaign.targeted,
             queued=c["pending"] + c["held"] + c["sending"],
             retrying=c["failed"],
-            sent=c["sent"],
+            sent=c["sent"] - rejected,
             dead=c["dead"],
             cancelled=c["cancelled"],
             sent_last_minute=c["sent_recently"],
             unlocked=money[campaign.pk]["unlocked"],
             revenue=money[campaign.pk]["revenue"],
+            rejected=rejected,
         )
     return stats
 
@@ -668,9 +928,12 @@ def _tell_author(campaign: Campaign, title: str, body: str, level: str = "info")
 
 def _tell_completed(campaign: Campaign, stats: CampaignStats) -> None:
     body = f"Sent to {stats.sent} of {stats.targeted} fans."
+    if stats.rejected:
+        body += f" The platform refused {stats.rejected} of them (blocked or gone)."
     if stats.dead:
         body += f" {stats.dead} could not be delivered (dead letters, re-queueable from the campaign page)."
-    _tell_author(campaign, f"“{campaign.name}” is done", body, level="warning" if stats.dead else "success")
+    level = "warning" if stats.dead or stats.rejected else "success"
+    _tell_author(campaign, f"“{campaign.name}” is done", body, level=level)
 
 
 def _tell_failing(campaign: Campaign, stats: CampaignStats) -> None:

@@ -3,7 +3,8 @@
 ``start_campaign`` is published when a campaign is scheduled (with a countdown when its send time
 is within a minute) and by the tick; it starts the campaign only if it is still scheduled and due,
 in one transaction, so running it twice or after a lost worker starts it once.
-``campaigns_tick`` is beat's (CELERY_BEAT_SCHEDULE, every 10 s).
+``campaigns_tick`` is beat's (CELERY_BEAT_SCHEDULE, every 10 s), and so is ``automations_tick``
+(every 30 s: new events start runs, due steps are sent, sent ones are recorded; automations.py).
 """
 
 from __future__ import annotations
@@ -21,5 +22,12 @@ def start_campaign(campaign_id: int) -> str:
 @shared_task(queue="default")
 def campaigns_tick() -> dict[str, int]:
     from apps.campaigns.services import campaigns_tick as tick
+
+    return tick()
+
+
+@shared_task(queue="default")
+def automations_tick() -> dict[str, int]:
+    from apps.campaigns.automations import automations_tick as tick
 
     return tick()

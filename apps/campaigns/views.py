@@ -18,8 +18,9 @@ from apps.accounts.decorators import member_required
 from apps.accounts.models import PLATFORMS, Role
 from apps.accounts.permissions import Perm, has_perm
 from apps.campaigns import selectors, services
+from apps.campaigns.automation_views import urlpatterns as automation_urls
 from apps.campaigns.forms import CampaignForm, CampaignSettingsForm
-from apps.campaigns.models import DELIVERY_SOURCE, Campaign, CampaignStatus
+from apps.campaigns.models import DELIVERY_SOURCE, Campaign, CampaignMode, CampaignStatus
 from apps.core.errors import ApplicationError, form_add_error
 from apps.delivery import limits
 from apps.delivery import selectors as delivery_selectors
@@ -79,6 +80,10 @@ def _save(request: HttpRequest, form: CampaignForm, campaign: Campaign | None) -
         send_at=_wall_clock(data["send_at"]),
         exclude_messaged_within_hours=data["exclude_messaged_within_hours"],
         exclude_no_spend_days=data["exclude_no_spend_days"],
+        exclude_bought_offer=data["exclude_bought_offer"],
+        repeat=data["repeat"] or "",
+        repeat_until=_wall_clock(data["repeat_until"]),
+        mode=data["mode"] or CampaignMode.DIRECT,
     )
     try:
         if campaign is None:
@@ -90,8 +95,9 @@ def _save(request: HttpRequest, form: CampaignForm, campaign: Campaign | None) -
 
 
 def _wall_clock(value):
-    """The form's send time as the wall-clock time typed (the service reads it in the creator's
-    timezone); the form field made it aware in the request's timezone, so this undoes that."""
+    """A form time (send at, repeat until) as the wall-clock time typed (the service reads it in
+    the creator's timezone); the form field made it aware in the request's timezone, so this
+    undoes that."""
     if value is None or timezone.is_naive(value):
         return value
     return timezone.make_naive(value)
@@ -137,6 +143,7 @@ def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
             ).values_list("username", flat=True)
         )
     zone = services.creator_zone(campaign.creator)
+    local = "%Y-%m-%dT%H:%M"
     initial = {
         "creator": campaign.creator_id,
         "name": campaign.name,
@@ -145,9 +152,13 @@ def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "text": campaign.text,
         "ppv_price": campaign.ppv_price,
         "media": "\n".join(campaign.media),
-        "send_at": campaign.send_at.astimezone(zone).strftime("%Y-%m-%dT%H:%M") if campaign.send_at else None,
+        "send_at": campaign.send_at.astimezone(zone).strftime(local) if campaign.send_at else None,
         "exclude_messaged_within_hours": campaign.exclude_messaged_within_hours,
         "exclude_no_spend_days": campaign.exclude_no_spend_days,
+        "exclude_bought_offer": campaign.exclude_bought_offer,
+        "repeat": campaign.repeat,
+        "repeat_until": campaign.repeat_until.astimezone(zone).strftime(local) if campaign.repeat_until else None,
+        "mode": campaign.mode,
     }
     return render(request, "campaigns/form.html", {"form": _form(request, initial=initial), "campaign": campaign})
 
@@ -194,6 +205,7 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
         ),
         DELIVERY_PAGE_SIZE,
     ).get_page(request.GET.get("page"))
+    series = selectors.campaign_series(membership=membership, campaign=campaign)
     context = {
         **progress_context(campaign, membership),
         "preview": preview,
@@ -201,8 +213,23 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "delivery_status": status,
         "delivery_statuses": DeliveryStatus.choices,
         "zone": services.creator_zone(campaign.creator),
+        "exclusions": _exclusions(campaign),
+        "series": series[: selectors.SERIES_SHOWN],
+        "series_more": len(series) > selectors.SERIES_SHOWN,
     }
     return render(request, "campaigns/detail.html", context)
+
+
+def _exclusions(campaign: Campaign) -> list[str]:
+    """Who the campaign leaves out, as the page lists them."""
+    named = []
+    if campaign.exclude_messaged_within_hours:
+        named.append(f"fans messaged in the last {campaign.exclude_messaged_within_hours} h")
+    if campaign.exclude_no_spend_days:
+        named.append(f"fans who spent nothing in {campaign.exclude_no_spend_days} days")
+    if campaign.exclude_bought_offer:
+        named.append("fans who already bought this offer (its media, from an earlier campaign)")
+    return named
 
 
 ACTIONS = {
@@ -260,25 +287,30 @@ def delivery_requeue(request: HttpRequest, campaign_id: int, delivery_id: int) -
 def campaign_settings(request: HttpRequest) -> HttpResponse:
     membership = request.tenant.membership
     is_owner = membership.role == Role.OWNER
-    current = services.approval_threshold(membership.agency_id)
+    current = services.campaign_settings_get(membership.agency_id)
     if request.method == "POST":
         form = CampaignSettingsForm(request.POST)
         if form.is_valid():
             try:
                 services.campaign_settings_update(
-                    membership=membership, approval_above=form.cleaned_data["approval_above"]
+                    membership=membership,
+                    approval_above=form.cleaned_data["approval_above"],
+                    fan_cap_per_day=form.cleaned_data["fan_cap_per_day"],
                 )
             except (ApplicationError, PermissionDenied) as error:
                 form_add_error(form, error if isinstance(error, ApplicationError) else ApplicationError(str(error)))
             else:
-                messages.success(request, "Campaign approval saved.")
+                messages.success(request, "Campaign rules saved.")
                 return redirect("campaigns:list")
         return render(request, "campaigns/settings.html", {"form": form, "is_owner": is_owner}, status=400)
-    form = CampaignSettingsForm(initial={"approval_above": current})
+    form = CampaignSettingsForm(
+        initial={"approval_above": current.approval_above, "fan_cap_per_day": current.fan_cap_per_day}
+    )
     return render(request, "campaigns/settings.html", {"form": form, "is_owner": is_owner})
 
 
 urlpatterns = [
+    *automation_urls,
     path("campaigns/", campaign_list, name="list"),
     path("campaigns/new/", campaign_create, name="create"),
     path("campaigns/settings/", campaign_settings, name="settings"),

@@ -1,5 +1,6 @@
-"""Admin for deliveries (read-only, with the dead-letter re-queue action) and for the simulated
-platform's received messages (read-only, labelled simulated)."""
+"""Admin for deliveries (read-only, with the dead-letter re-queue action), the fans of mass
+deliveries, and the simulated platform's received messages and mass messages (read-only,
+labelled simulated)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from apps.accounts.models import PLATFORMS
 from apps.delivery.breaker import breaker_status
 from apps.delivery.limits import account_status
-from apps.delivery.models import Delivery, SimulatedOutboundMessage
+from apps.delivery.models import Delivery, MassRecipient, SimulatedMassMessage, SimulatedOutboundMessage
 from apps.delivery.services import delivery_requeue_for_staff
 
 BUSIEST_ACCOUNTS = 10  # accounts with the most waiting deliveries shown above the list
@@ -29,10 +30,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
     list_display = [
-        "id", "agency", "creator", "platform", "recipient_id", "queue", "status", "attempts", "max_attempts",
-        "next_attempt_at", "sent_at", "created_at",
+        "id", "agency", "creator", "platform", "kind", "recipient_id", "recipient_count", "queue", "status",
+        "attempts", "max_attempts", "next_attempt_at", "sent_at", "created_at",
     ]  # fmt: skip
-    list_filter = ["status", "queue", "platform", "agency"]
+    list_filter = ["status", "kind", "queue", "platform", "agency"]
     search_fields = ["idempotency_key", "recipient_id", "platform_message_id", "agency__name"]
     list_select_related = ["agency", "creator"]
     date_hierarchy = "created_at"
@@ -100,3 +101,35 @@ class SimulatedOutboundMessageAdmin(ReadOnlyAdmin):
 
     def get_readonly_fields(self, request, obj=None) -> list[str]:
         return [field.name for field in SimulatedOutboundMessage._meta.fields]
+
+
+@admin.register(MassRecipient)
+class MassRecipientAdmin(ReadOnlyAdmin):
+    """The fans of mass deliveries (one row per fan), and which the platform rejected."""
+
+    list_display = ["id", "agency", "delivery", "recipient_id", "rejected"]
+    list_filter = ["rejected", "agency"]
+    search_fields = ["recipient_id", "delivery__idempotency_key"]
+    list_select_related = ["agency", "delivery"]
+    show_full_result_count = False  # one row per fan: no count of the whole table per page
+
+    def get_readonly_fields(self, request, obj=None) -> list[str]:
+        return [field.name for field in MassRecipient._meta.fields]
+
+
+@admin.register(SimulatedMassMessage)
+class SimulatedMassMessageAdmin(ReadOnlyAdmin):
+    """The mass messages the SIMULATED platform received; nothing here reached a real platform."""
+
+    list_display = ["platform_message_id", "agency", "creator", "platform", "fans", "idempotency_key", "received_at"]
+    list_filter = ["platform", "agency"]
+    search_fields = ["idempotency_key", "platform_message_id", "agency__name"]
+    list_select_related = ["agency", "creator"]
+    date_hierarchy = "received_at"
+
+    @admin.display(description="fans")
+    def fans(self, obj: SimulatedMassMessage) -> int:
+        return len(obj.recipient_ids)
+
+    def get_readonly_fields(self, request, obj=None) -> list[str]:
+        return [field.name for field in SimulatedMassMessage._meta.fields]

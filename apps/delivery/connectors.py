@@ -8,6 +8,13 @@ when the platform said how long to wait), or its subclass ``RateLimitedSendError
 platform so that sending the same delivery twice (a worker killed after the platform accepted it)
 gives the same platform message, not a second one.
 
+A connector whose platform has a *mass message* endpoint (one request carrying many fans' ids
+and one text, as OnlyFans' and Fansly's mass messages) sets ``supports_mass`` and implements
+``send_mass``: it answers a ``MassSendResult`` (the platform's mass-message id and, when the
+platform says, the fans it accepted or rejected) or raises the same errors as ``send``, and
+passes the mass delivery's idempotency key as ``send`` does. ``mass_supported(platform)`` tells
+a higher layer, before it creates anything, whether a mass message can go to a platform.
+
 Which connector serves a platform comes from the ``DELIVERY_CONNECTORS`` setting (platform →
 dotted path of a ``Connector`` subclass, built with ``platform=``). A platform missing from it is
 served by the simulated connector (apps/delivery/simulated.py). Higher layers (apps.integrations)
@@ -21,6 +28,7 @@ This module does not rate-limit, retry or record anything: limits.py, services.p
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -62,6 +70,23 @@ class SendResult:
     sent_at: datetime
 
 
+@dataclass(frozen=True)
+class MassSendResult(SendResult):
+    """A mass message the platform took. ``rejected``: fans it refused (blocked the creator,
+    unsubscribed); ``accepted``: the fans it took, when it lists them (None: it did not say, so
+    every fan not rejected counts as reached)."""
+
+    rejected: tuple[str, ...] = ()
+    accepted: tuple[str, ...] | None = None
+
+    def refused(self, recipient_ids: Sequence[str]) -> set[str]:
+        """Of ``recipient_ids``, those the platform did not take."""
+        refused = set(self.rejected)
+        if self.accepted is not None:
+            refused |= set(recipient_ids) - set(self.accepted)
+        return refused & set(recipient_ids)
+
+
 class SendError(ApplicationError):
     """A connector could not send. ``retryable`` says whether trying again may succeed."""
 
@@ -99,12 +124,19 @@ class UnknownPlatformError(ApplicationError):
     code = "unknown_platform"
 
 
+class MassUnsupportedError(ApplicationError):
+    """The platform's connector has no mass message: send one direct message per fan instead."""
+
+    code = "mass_unsupported"
+
+
 class Connector(ABC):
     """Sends deliveries to one platform. Built once per process and platform: keep no per-send
     state on the instance."""
 
     platform: str
     max_text_length: int
+    supports_mass: bool = False  # True when send_mass reaches a platform-side mass message
 
     def __init__(self, *, platform: str):
         if platform not in PLATFORM_LIMITS:
@@ -127,6 +159,12 @@ class Connector(ABC):
             except Exception as error:
                 outcomes.append(error)
         return outcomes
+
+    def send_mass(self, delivery: Delivery, recipient_ids: Sequence[str]) -> MassSendResult:
+        """Send the mass delivery ``delivery`` (its text, PPV price and media count) to the fans
+        ``recipient_ids`` in one platform request, idempotently by its key, or raise a
+        ``SendError``. Only for a connector that sets ``supports_mass``."""
+        raise PermanentSendError(mass_unsupported_message(self.platform))
 
 
 def connector_paths() -> dict[str, str]:
@@ -151,6 +189,22 @@ def text_limit(platform: str) -> int:
     """The longest message text ``platform`` takes, in characters. Call it to validate a message
     before creating anything; ``delivery_enqueue`` checks the same limit."""
     return connector_for(platform).max_text_length
+
+
+def mass_unsupported_message(platform: str) -> str:
+    name = PLATFORMS.get(platform, platform)
+    return f"{name} takes no platform-side mass message here; send one direct message per fan instead."
+
+
+def mass_supported(platform: str) -> bool:
+    """Whether a mass message can go to ``platform`` (its connector has a mass endpoint)."""
+    return connector_for(platform).supports_mass
+
+
+def require_mass(platform: str) -> None:
+    """``MassUnsupportedError`` (field ``platform``) unless a mass message can go to ``platform``."""
+    if not mass_supported(platform):
+        raise MassUnsupportedError(mass_unsupported_message(platform), field="platform")
 
 
 def _forget_connectors(*, setting: str, **_: object) -> None:

@@ -17,15 +17,27 @@ The invariants the database can state are constraints here (one delivery per ide
 agency, a PPV price above zero, a sent delivery has its send time). The transitions themselves are
 conditional UPDATEs in services.py, so two workers never both own one delivery.
 
-``SimulatedOutboundMessage`` is not ours but the *simulated platform's* storage: what the fake
-OnlyFans/Fansly "received" from the simulated connector (apps/delivery/simulated.py). It exists
-only until real connectors do and is labelled simulated wherever it shows.
+A delivery is *direct* (one message to one fan, ``recipient_id``) or *mass* (one platform-side
+mass message: one call carrying many fans' ids, one text). A mass delivery's fans are
+``MassRecipient`` rows, not a list on the delivery: at 100,000 fans a JSON list is a ~2.5 MB
+value that every read of the row would carry (the pump's claim answers whole rows, the admin
+lists them), and that no index can look into portably, while the campaigns ask per fan ("was
+this fan messaged in the last N hours?", "which fans has this been recorded for?") and the
+platform answers per fan (accepted or rejected). One narrow row per fan is written in one
+``COPY`` on PostgreSQL (multi-row INSERTs on SQLite), as bulk deliveries are, and is looked up
+per fan through an index. The delivery itself keeps ``recipient_count`` and, once sent,
+``rejected_count``, so progress is summed from the deliveries alone.
+
+``SimulatedOutboundMessage`` and ``SimulatedMassMessage`` are not ours but the *simulated
+platform's* storage: what the fake OnlyFans/Fansly "received" from the simulated connector
+(apps/delivery/simulated.py). They exist only until real connectors do and are labelled simulated
+wherever they show.
 """
 
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from apps.accounts.models import PLATFORMS, Agency, Creator, TenantQuerySet
 
@@ -46,19 +58,38 @@ class DeliveryQueue(models.TextChoices):
     """The Celery queue the send task goes on (huntaze/celery.py)."""
 
     INTERACTIVE = "interactive", "Interactive (inbox replies)"
+    AUTOMATED = "default", "Automated (welcome, win-back and follow-up messages)"
     BULK = "bulk", "Bulk (campaigns)"
+
+
+class DeliveryKind(models.TextChoices):
+    DIRECT = "direct", "Direct message (one fan)"
+    MASS = "mass", "Mass message (one platform call for many fans)"
 
 
 class Delivery(models.Model):
     Status = DeliveryStatus
     Queue = DeliveryQueue
+    Kind = DeliveryKind
 
     # No index of their own: the indexes below start with them (agency: the status list and the
     # idempotency key; creator: the pump's), and each index costs every bulk insert.
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     creator = models.ForeignKey(Creator, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     platform = models.CharField(max_length=16, choices=PLATFORM_CHOICES)
-    recipient_id = models.CharField(max_length=128, help_text="The fan's id on the platform.")
+    # db_default too: bulk inserts (services._insert_bulk) name their columns and leave these out.
+    kind = models.CharField(
+        max_length=8, choices=DeliveryKind.choices, default=DeliveryKind.DIRECT, db_default=DeliveryKind.DIRECT.value
+    )
+    recipient_id = models.CharField(
+        max_length=128, help_text="The fan's id on the platform (empty for a mass message: see its recipients)."
+    )
+    recipient_count = models.PositiveIntegerField(
+        default=1, db_default=1, help_text="Fans it goes to: 1, or a mass message's recipients."
+    )
+    rejected_count = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="Recipients of a sent mass message that the platform refused."
+    )
     text = models.TextField()
     ppv_price = models.DecimalField(
         max_digits=8, decimal_places=2, null=True, blank=True, help_text="Pay-per-view price, in the currency below."
@@ -117,6 +148,17 @@ class Delivery(models.Model):
             models.CheckConstraint(condition=~Q(idempotency_key=""), name="delivery_idempotency_key_set"),
             models.CheckConstraint(condition=Q(status__in=DeliveryStatus.values), name="delivery_status_valid"),
             models.CheckConstraint(condition=Q(queue__in=DeliveryQueue.values), name="delivery_queue_valid"),
+            # A direct delivery is one fan; a mass one names none itself and rejects at most its own.
+            models.CheckConstraint(
+                condition=Q(kind=DeliveryKind.DIRECT, recipient_count=1, rejected_count=0)
+                | Q(
+                    kind=DeliveryKind.MASS,
+                    recipient_id="",
+                    recipient_count__gte=1,
+                    rejected_count__lte=F("recipient_count"),
+                ),
+                name="delivery_kind_recipients",
+            ),
             models.CheckConstraint(condition=Q(max_attempts__gte=1), name="delivery_max_attempts_positive"),
             models.CheckConstraint(
                 condition=~Q(status=DeliveryStatus.SENT) | Q(sent_at__isnull=False), name="delivery_sent_has_sent_at"
@@ -124,7 +166,47 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Delivery {self.pk} to {self.recipient_id} on {self.get_platform_display()} ({self.status})"
+        to = f"{self.recipient_count} fans (mass)" if self.kind == DeliveryKind.MASS else self.recipient_id
+        return f"Delivery {self.pk} to {to} on {self.get_platform_display()} ({self.status})"
+
+
+class MassRecipient(models.Model):
+    """One fan of a mass delivery (``Delivery.kind == "mass"``): why rows and not a list, see the
+    module docstring. ``rejected``: the platform refused this fan when it took the mass message
+    (blocked, unsubscribed), so nothing reached them. What the fan's conversation records for it
+    is keyed ``<the delivery's key>:<this row's id>`` (``mass_message_key``)."""
+
+    # No index of their own: the two below start with them.
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+", db_index=False)
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="mass_recipients", db_index=False)
+    recipient_id = models.CharField(max_length=128, help_text="The fan's id on the platform.")
+    rejected = models.BooleanField(default=False, db_default=False)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # Per fan: "was this fan sent a mass message lately?" (a campaign's exclusion).
+            models.Index(fields=["agency", "recipient_id"], name="mass_recipient_fan_idx"),
+        ]
+        constraints = [
+            # Also the index that finds one delivery's recipients.
+            models.UniqueConstraint(fields=["delivery", "recipient_id"], name="mass_recipient_once"),
+            models.CheckConstraint(condition=~Q(recipient_id=""), name="mass_recipient_id_set"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recipient_id} of mass delivery {self.delivery_id}"
+
+
+def mass_message_key(delivery_key: str, recipient_row_id: int) -> str:
+    """The per-fan idempotency key of one recipient of a mass message (at most 64 characters:
+    a mass delivery's key is at most ``MASS_KEY_MAX``)."""
+    return f"{delivery_key}:{recipient_row_id}"
+
+
+MASS_KEY_MAX = 40  # + ":" + a row id of up to 19 digits stays within the 64 of a message key
 
 
 class SimulatedOutboundMessage(models.Model):
@@ -157,3 +239,35 @@ class SimulatedOutboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"[simulated] {self.platform_message_id} to {self.recipient_id}"
+
+
+class SimulatedMassMessage(models.Model):
+    """SIMULATED platform storage: the mass messages the fake platform received (one row per
+    call, whatever the number of fans), one per (agency, idempotency key): a re-send of the same
+    key answers the first one's id and stores nothing new. The fans' ids are a list here: this
+    is the fake platform's storage, read whole, never per fan."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    creator = models.ForeignKey(Creator, on_delete=models.CASCADE, related_name="+")
+    platform = models.CharField(max_length=16, choices=PLATFORM_CHOICES)
+    recipient_ids = models.JSONField(default=list)
+    rejected_ids = models.JSONField(default=list, help_text="The fans it refused (blocked the creator).")
+    text = models.TextField()
+    ppv_price = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    media_count = models.PositiveSmallIntegerField(default=0)
+    idempotency_key = models.CharField(max_length=64)
+    platform_message_id = models.CharField(max_length=64, unique=True)
+    received_at = models.DateTimeField()
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "simulated mass message (simulated platform)"
+        verbose_name_plural = "simulated mass messages (simulated platform)"
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["agency", "idempotency_key"], name="simulated_mass_one_per_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"[simulated] mass {self.platform_message_id} to {len(self.recipient_ids)} fans"

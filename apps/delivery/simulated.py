@@ -15,9 +15,16 @@ starting with
 - ``fail-ratelimit-<s>`` → ``RateLimitedSendError(retry_after=s)`` (a 429) on the first attempt,
   then sent;
 - ``slow-<s>`` → stores the message, then waits ``s`` seconds before answering (a platform that
-  accepted the message while the worker is about to be killed).
+  accepted the message while the worker is about to be killed);
+- ``lost-answer-<n>`` → stores the message, then raises ``RetryableSendError`` (its answer was
+  lost: a timeout) on the first ``n`` attempts; the retry answers the stored message's id.
 
 It enforces the platform's text limit as a platform would (``PermanentSendError``).
+
+It has a mass message too (``send_mass``), stored as one ``SimulatedMassMessage`` per agency and
+key whatever the number of fans. The same prefixes, on any one of its fans, act on the whole
+call (``fail-retry…``, ``fail-ratelimit-…``, ``slow-…``, ``lost-answer-…``), except
+``fail-permanent``: the platform takes the mass message and answers that fan as rejected.
 """
 
 from __future__ import annotations
@@ -25,34 +32,73 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Sequence
 
 from django.utils import timezone
 
 from apps.delivery.connectors import (
     Connector,
+    MassSendResult,
     PermanentSendError,
     RateLimitedSendError,
     RetryableSendError,
     SendError,
     SendResult,
 )
-from apps.delivery.models import Delivery, SimulatedOutboundMessage
+from apps.delivery.models import Delivery, SimulatedMassMessage, SimulatedOutboundMessage
 
 _RETRY_N = re.compile(r"fail-retry-(\d+)")
 _RATE_LIMIT = re.compile(r"fail-ratelimit-(\d+(?:\.\d+)?)")
 _SLOW = re.compile(r"slow-(\d+(?:\.\d+)?)")
+_LOST_ANSWER = re.compile(r"lost-answer-(\d+)")
+_FAULTS = ("fail-", "slow-", "lost-answer-")
 
 
 class SimulatedConnector(Connector):
     """Stores outbound messages in the database instead of sending them (simulated)."""
 
+    supports_mass = True
+
     def send(self, delivery: Delivery) -> SendResult:
         self._refuse(delivery)
         message_id, received_at = self._store_many([delivery])[(delivery.agency_id, delivery.idempotency_key)]
-        slow = _SLOW.match(delivery.recipient_id)
-        if slow:
-            time.sleep(float(slow.group(1)))
+        self._fault_after_store(delivery, delivery.recipient_id)
         return SendResult(platform_message_id=message_id, sent_at=received_at)
+
+    def send_mass(self, delivery: Delivery, recipient_ids: Sequence[str]) -> MassSendResult:
+        """One stored mass message per key, whatever the number of fans (a re-send answers the
+        first one); fans whose id starts with ``fail-permanent`` are answered as rejected."""
+        faulty = [recipient for recipient in recipient_ids if recipient.startswith(_FAULTS)]
+        for recipient in faulty:
+            self._fault_before_send(delivery, recipient=recipient, permanent=False)
+        self._refuse_text(delivery)
+        rejected = [recipient for recipient in faulty if recipient.startswith("fail-permanent")]
+        SimulatedMassMessage.objects.bulk_create(
+            [
+                SimulatedMassMessage(
+                    agency_id=delivery.agency_id,
+                    creator_id=delivery.creator_id,
+                    platform=delivery.platform,
+                    recipient_ids=list(recipient_ids),
+                    rejected_ids=rejected,
+                    text=delivery.text,
+                    ppv_price=delivery.ppv_price,
+                    media_count=delivery.media_count,
+                    idempotency_key=delivery.idempotency_key,
+                    platform_message_id=f"sim_mass_{uuid.uuid4().hex[:24]}",
+                    received_at=timezone.now(),
+                )
+            ],
+            ignore_conflicts=True,  # a key stored before (a re-send) keeps its first mass message
+        )
+        message_id, received_at, stored_rejected = (
+            SimulatedMassMessage.objects.filter(agency_id=delivery.agency_id, idempotency_key=delivery.idempotency_key)
+            .values_list("platform_message_id", "received_at", "rejected_ids")
+            .get()
+        )
+        for recipient in faulty:
+            self._fault_after_store(delivery, recipient)
+        return MassSendResult(platform_message_id=message_id, sent_at=received_at, rejected=tuple(stored_rejected))
 
     def send_many(self, deliveries: list[Delivery]) -> list[SendResult | Exception]:
         """The batch endpoint: slow fans one by one, the rest stored with one insert and one read
@@ -60,7 +106,7 @@ class SimulatedConnector(Connector):
         outcomes: dict[int, SendResult | Exception] = {}
         plain: list[Delivery] = []
         for delivery in deliveries:
-            if _SLOW.match(delivery.recipient_id):
+            if _SLOW.match(delivery.recipient_id) or _LOST_ANSWER.match(delivery.recipient_id):
                 outcomes[delivery.pk] = super().send_many([delivery])[0]
                 continue
             try:
@@ -78,7 +124,10 @@ class SimulatedConnector(Connector):
 
     def _refuse(self, delivery: Delivery) -> None:
         """Raise what the simulated platform answers this delivery instead of taking it, if anything."""
-        self._fault_before_send(delivery)
+        self._fault_before_send(delivery, recipient=delivery.recipient_id)
+        self._refuse_text(delivery)
+
+    def _refuse_text(self, delivery: Delivery) -> None:
         if len(delivery.text) > self.max_text_length:
             raise PermanentSendError(
                 f"The simulated {self.platform} refused a {len(delivery.text)}-character message "
@@ -119,9 +168,23 @@ class SimulatedConnector(Connector):
                 stored[(agency_id, key)] = (message_id, received_at)
         return stored
 
-    def _fault_before_send(self, delivery: Delivery) -> None:
-        recipient, attempt = delivery.recipient_id, delivery.attempts
-        if recipient.startswith("fail-permanent"):
+    @staticmethod
+    def _fault_after_store(delivery: Delivery, recipient: str) -> None:
+        """What happens between storing the message and answering: a slow answer, a lost one."""
+        slow = _SLOW.match(recipient)
+        if slow:
+            time.sleep(float(slow.group(1)))
+        lost = _LOST_ANSWER.match(recipient)
+        if lost and delivery.attempts <= int(lost.group(1)):
+            raise RetryableSendError(
+                f"The simulated platform took the message but its answer was lost (attempt {delivery.attempts})."
+            )
+
+    def _fault_before_send(self, delivery: Delivery, *, recipient: str, permanent: bool = True) -> None:
+        """The faults a fan id chooses, raised before anything is stored (``permanent``: a
+        ``fail-permanent`` fan refuses the whole send, as a direct message to them does)."""
+        attempt = delivery.attempts
+        if permanent and recipient.startswith("fail-permanent"):
             raise PermanentSendError("The simulated platform refused the message: the fan has blocked this creator.")
         match = _RETRY_N.match(recipient)
         if match and attempt <= int(match.group(1)):

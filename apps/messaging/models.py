@@ -342,6 +342,13 @@ class Message(models.Model):
             models.Index(fields=["agency", "direction", "-created_at"], name="message_agency_audit"),
             # A campaign's unlocks and revenue (campaign pages); partial: most messages have none.
             models.Index(fields=["campaign_id"], condition=Q(campaign_id__isnull=False), name="message_campaign_idx"),
+            # PPV offers still locked, newest first per creator: what the PPV follow-up automation
+            # scans every tick; partial, so the many plain messages stay out of it.
+            models.Index(
+                fields=["creator", "sent_at"],
+                condition=Q(ppv_price__isnull=False, unlocked_at__isnull=True),
+                name="message_ppv_locked_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(direction__in=Direction.values), name="message_direction_valid"),

@@ -24,10 +24,13 @@ from apps.messaging.models import (
     FanImport,
     FanRules,
     Message,
+    MessageStatus,
     MessageTemplate,
     Purchase,
     PurchaseKind,
     Segment,
+    Source,
+    SubscriptionState,
 )
 from apps.messaging.segments import SegmentFilters, segment_filters_parse, segment_q
 from apps.messaging.tiers import rules_for
@@ -316,3 +319,87 @@ def campaign_message_stats(*, agency_id: int, campaign_ids: list[int]) -> dict[i
     for row in revenue:  # to the cent (SQLite's sum drops trailing zeros)
         stats[row["message__campaign_id"]]["revenue"][row["currency"]] = Decimal(row["total"]).quantize(CENT)
     return stats
+
+
+def fans_who_unlocked(*, agency_id: int, creator_id: int, campaign_ids: list[int]) -> QuerySet[Message]:
+    """The ids (``fan_id``) of the creator's fans who unlocked a PPV message that one of these
+    campaigns sent them: a subquery for ``Fan`` (``pk__in=``), read through the partial
+    campaign index."""
+    return (
+        Message.objects.for_agency(agency_id)
+        .filter(creator_id=creator_id, campaign_id__in=list(campaign_ids), unlocked_at__isnull=False)
+        .order_by()
+        .values("fan_id")
+    )
+
+
+# --- What automations react to (apps/campaigns/automations.py) ----------------------------------
+
+OFFERED = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
+
+
+def fans_subscribed_since(*, agency_id: int, creator_id: int, since: datetime) -> QuerySet[Fan]:
+    """The creator's fans who subscribed since then and still are."""
+    return Fan.objects.for_agency(agency_id).filter(
+        creator_id=creator_id, subscription_state=SubscriptionState.ACTIVE, subscribed_since__gte=since
+    )
+
+
+def fans_renewal_off(*, agency_id: int, creator_id: int, changed_since: datetime, now: datetime) -> QuerySet[Fan]:
+    """The creator's subscribed fans with renewal switched off whose record changed since then
+    (the switch is one such change) and whose subscription has not run out yet."""
+    return Fan.objects.for_agency(agency_id).filter(
+        creator_id=creator_id,
+        subscription_state=SubscriptionState.ACTIVE,
+        renew_on=False,
+        updated_at__gte=changed_since,
+        subscription_expires_at__gt=now,
+    )
+
+
+def fans_expired_since(*, agency_id: int, creator_id: int, since: datetime, now: datetime) -> QuerySet[Fan]:
+    """The creator's fans whose subscription ran out between then and now."""
+    return Fan.objects.for_agency(agency_id).filter(
+        creator_id=creator_id,
+        subscription_state=SubscriptionState.EXPIRED,
+        subscription_expires_at__gte=since,
+        subscription_expires_at__lte=now,
+    )
+
+
+def ppv_unbought_since(*, agency_id: int, creator_id: int, since: datetime) -> QuerySet[Message]:
+    """PPV offers the creator sent since then that are still locked, except automations' own
+    (a follow-up never starts another chain of follow-ups)."""
+    return Message.objects.filter(
+        agency_id=agency_id,
+        creator_id=creator_id,
+        direction=Direction.OUTBOUND,
+        ppv_price__isnull=False,
+        unlocked_at__isnull=True,
+        sent_at__gte=since,
+        status__in=OFFERED,
+    ).exclude(source=Source.AUTOMATION)
+
+
+def fan_replied_since(*, fan_id: int, since: datetime) -> bool:
+    return Message.objects.filter(fan_id=fan_id, direction=Direction.INBOUND, created_at__gt=since).exists()
+
+
+def fan_answered_since(*, fan_id: int, since: datetime) -> bool:
+    """A member (or a campaign) wrote to the fan since then; automations' own messages aside."""
+    return (
+        Message.objects.filter(fan_id=fan_id, direction=Direction.OUTBOUND, created_at__gt=since)
+        .exclude(source=Source.AUTOMATION)
+        .exists()
+    )
+
+
+def fan_bought_since(*, fan_id: int, since: datetime) -> bool:
+    """Paid for anything but the subscription itself since then."""
+    return (
+        Purchase.objects.filter(fan_id=fan_id, purchased_at__gt=since).exclude(kind=PurchaseKind.SUBSCRIPTION).exists()
+    )
+
+
+def message_unlocked(*, message_id: int) -> bool:
+    return Message.objects.filter(pk=message_id, unlocked_at__isnull=False).exists()

@@ -48,7 +48,7 @@ def test_create_preview_schedule_start_pause_resume_and_finish(world, fans, djan
     )
     assert created["created_by_email"] == world.manager.user.email
     assert created["stats"] == {
-        "targeted": 0, "queued": 0, "retrying": 0, "sent": 0, "dead": 0, "cancelled": 0,
+        "targeted": 0, "queued": 0, "retrying": 0, "sent": 0, "dead": 0, "rejected": 0, "cancelled": 0,
         "sent_last_minute": 0, "percent": 100, "unlocked": 0, "revenue": {},
     }  # fmt: skip
     url = f"/api/v1/campaigns/{created['id']}"
@@ -78,7 +78,11 @@ def test_create_preview_schedule_start_pause_resume_and_finish(world, fans, djan
     held = client.get(f"{url}/deliveries?status=held").json()
     assert held["count"] == 5
     assert [item["recipient_id"] for item in held["items"]] == [fan.platform_fan_id for fan in fans]
-    assert set(held["items"][0]) == {"id", "recipient_id", "status", "attempts", "last_error", "sent_at"}
+    assert set(held["items"][0]) == {
+        "id", "kind", "platform", "recipient_id", "recipient_count", "rejected_count", "status", "attempts",
+        "last_error", "sent_at",
+    }  # fmt: skip
+    assert (held["items"][0]["kind"], held["items"][0]["recipient_count"]) == ("direct", 1)
 
     with django_capture_on_commit_callbacks():
         response = client.post(f"{url}/resume")

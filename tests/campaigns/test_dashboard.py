@@ -1,6 +1,7 @@
 """Campaigns on the home dashboard: sending now, scheduled with the next send time in the
 agency's timezone, messages sent by campaigns today; scoped to the member's creators; an empty
-state that offers a new campaign only to who may send; two queries whatever the data."""
+state that offers a new campaign only to who may send; automations switched on and what they sent
+today; four queries whatever the data."""
 
 from __future__ import annotations
 
@@ -117,7 +118,7 @@ def test_another_agencys_campaigns_count_for_nothing(world, other_world, busy, c
 def test_empty_state_offers_a_new_campaign_to_who_may_send(world, client_for):
     for member in (world.owner, world.manager, world.chatter):
         card = _card(client_for(member))
-        assert "No campaign is sending or scheduled, and none sent messages today." in card
+        assert "No campaign is sending or scheduled, none sent messages today, and no automation is on." in card
         assert f'href="{reverse("campaigns:create")}"' in card and "Create a campaign" in card
     viewer = _card(client_for(world.viewer))
     assert "No campaign is sending" in viewer and "Create a campaign" not in viewer
@@ -127,7 +128,7 @@ def test_empty_state_offers_a_new_campaign_to_who_may_send(world, client_for):
 
 
 @pytest.mark.parametrize("extra", [0, 6])
-def test_the_card_costs_two_queries_whatever_the_data(world, client_for, extra, django_capture_on_commit_callbacks):
+def test_the_card_costs_four_queries_whatever_the_data(world, client_for, extra, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks():
         for index in range(extra):
             creator = world.creator if index % 2 else world.other_creator
@@ -137,5 +138,23 @@ def test_the_card_costs_two_queries_whatever_the_data(world, client_for, extra, 
     client.get("/")
     with CaptureQueriesContext(connection) as queries:
         assert client.get("/").status_code == 200
-    ours = [q["sql"] for q in queries if "campaigns_campaign" in q["sql"] or "delivery_delivery" in q["sql"]]
-    assert len(ours) == 2, ours
+    tables = ("campaigns_campaign", "campaigns_automation", "delivery_delivery")
+    ours = [q["sql"] for q in queries if any(table in q["sql"] for table in tables)]
+    assert len(ours) == 4, ours
+
+
+def test_the_card_counts_automations_on_and_what_they_sent_today(world, client_for):
+    from apps.campaigns.automations import StepInput, automation_save, automations_tick
+
+    for kind in ("welcome", "expired"):
+        automation_save(
+            membership=world.owner, creator=world.creator, kind=kind, enabled=True,
+            steps=[StepInput(delay_minutes=0, text="Hi")],
+        )  # fmt: skip
+    FanFactory(creator=world.creator, subscribed_since=timezone.now())
+    automations_tick()
+    for delivery in Delivery.objects.filter(source="campaigns.automation"):
+        assert deliver(delivery.pk) == "sent"
+    card = _card(client_for(world.owner))
+    assert "<strong>2</strong> automations on</a> · 1 message sent by them today" in card
+    assert f'href="{reverse("campaigns:automations")}"' in card

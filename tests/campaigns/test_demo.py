@@ -14,7 +14,8 @@ from django.utils import timezone
 from apps.accounts.demo import reset
 from apps.accounts.models import Creator, Membership
 from apps.campaigns import demo, services
-from apps.campaigns.models import DELIVERY_SOURCE, Campaign, CampaignStatus
+from apps.campaigns.automations import automations_tick
+from apps.campaigns.models import DELIVERY_SOURCE, Automation, Campaign, CampaignStatus
 from apps.core.registry import demo_seeders
 from apps.delivery.models import Delivery, SimulatedOutboundMessage
 from apps.messaging.models import Fan
@@ -133,3 +134,13 @@ def test_at_the_real_send_limits_the_seed_does_not_wait(db, settings):
     assert deliveries.filter(status=Delivery.Status.SENT).count() == 1
     assert deliveries.filter(status=Delivery.Status.PENDING).count() == demo.AUDIENCE - 1
     assert sent.status == CampaignStatus.SENDING
+
+
+def test_the_first_creator_welcomes_and_follows_up_by_itself_and_seeding_messaged_nobody(db):
+    _seed(*SMALL)
+    creator = Creator.objects.get(display_name="Luna Vale")
+    automations = {a.kind: a for a in Automation.objects.filter(creator=creator)}
+    assert set(automations) == {"welcome", "ppv_followup"}
+    assert all(a.enabled and a.steps for a in automations.values())
+    # Switched on during the seed: the seeded history (older) starts nothing.
+    assert automations_tick()["started"] == 0
