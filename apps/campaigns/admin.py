@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from apps.campaigns.models import Automation, AutomationRun, Campaign, CampaignSettings
+from apps.campaigns.models import Automation, AutomationRun, Campaign, CampaignPersonalText, CampaignSettings
 from apps.campaigns.services import CampaignStats, campaign_stats
 
 
@@ -57,6 +57,15 @@ class CampaignAdmin(ReadOnlyAdmin):
                 "fields": [
                     "targeted", "excluded", "stats_queued", "stats_retrying", "stats_sent", "stats_dead",
                     "stats_rejected", "stats_cancelled", "stats_sent_last_minute", "stats_progress",
+                ]
+            },
+        ),
+        (
+            "AI personalisation",
+            {
+                "fields": [
+                    "personalize_status", "personalize_total", "personalize_done", "personalize_fallbacks",
+                    "personalize_error", "personalize_at", "personalize_run",
                 ]
             },
         ),
@@ -122,6 +131,19 @@ class CampaignAdmin(ReadOnlyAdmin):
     def stats_progress(self, obj: Campaign) -> str:
         stats = self._stats(obj)
         return f"{stats.done} of {stats.targeted} ({stats.percent}%)"
+
+
+@admin.register(CampaignPersonalText)
+class CampaignPersonalTextAdmin(ReadOnlyAdmin):
+    """Read-only: the texts are written by the personalisation task and dropped by an edit."""
+
+    list_display = ["campaign", "fan", "source", "agency", "created_at"]
+    list_filter = ["source"]
+    search_fields = ["fan__username", "campaign__name"]
+    list_select_related = ["campaign", "fan", "agency"]
+    raw_id_fields = ["campaign", "fan"]
+    show_full_result_count = False
+    fields = ["agency", "campaign", "fan", "source", "text", "created_at"]
 
 
 @admin.register(CampaignSettings)

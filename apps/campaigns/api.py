@@ -24,7 +24,7 @@ from apps.accounts.api import api_membership
 from apps.accounts.models import Membership
 from apps.accounts.permissions import Perm, require
 from apps.accounts.selectors import creator_get_for_member
-from apps.campaigns import selectors, services
+from apps.campaigns import personalize, selectors, services
 from apps.campaigns.models import DELIVERY_SOURCE, Campaign
 from apps.campaigns.schemas import (
     CampaignDeliveryOut,
@@ -32,7 +32,9 @@ from apps.campaigns.schemas import (
     CampaignIn,
     CampaignOut,
     CampaignPatchIn,
+    CampaignPersonalizationOut,
     DeliveryStatusName,
+    PersonalTextOut,
     PreviewOut,
     StatusName,
 )
@@ -185,7 +187,13 @@ def campaign_preview(request: HttpRequest, campaign_id: Id):
         "excluded": preview.excluded,
         "recipients": preview.recipients,
         "messages": [
-            {"fan_id": fan.pk, "username": fan.username, "display_name": fan.display_name, "text": text}
+            {
+                "fan_id": fan.pk,
+                "username": fan.username,
+                "display_name": fan.display_name,
+                "text": text,
+                "personalised": fan.pk in preview.personalised,
+            }
             for fan, text in preview.messages
         ],
         "problems": preview.problems,
@@ -232,6 +240,29 @@ def campaign_resume(request: HttpRequest, campaign_id: Id):
 def campaign_cancel(request: HttpRequest, campaign_id: Id):
     """Stop for good: nothing more is sent; what was sent stays sent."""
     return _act(request, campaign_id, services.campaign_cancel)
+
+
+@router.post("/campaigns/{campaign_id}/personalize", response={202: CampaignPersonalizationOut, 409: ErrorOut})
+def campaign_personalize(request: HttpRequest, campaign_id: Id):
+    """Rewrite the message for each fan of the audience with the AI, in the creator's voice (a
+    direct-mode draft, at most 1,000 fans): 202, then follow ``personalization`` on the campaign.
+    400 for a mass-mode campaign, an empty audience or one too large; 409 when it is not a draft or
+    is being personalised already. Editing the campaign discards the texts."""
+    membership = api_membership(request)
+    require(membership, Perm.SEND_MESSAGES)
+    campaign = _campaign(membership, campaign_id)
+    with _api_field_names():
+        campaign = personalize.campaign_personalize(membership=membership, campaign=campaign)
+    return Status(202, CampaignPersonalizationOut.from_campaign(campaign))
+
+
+@router.get("/campaigns/{campaign_id}/personal-texts", response=list[PersonalTextOut])
+@paginate(page_size=50)
+def campaign_personal_texts(request: HttpRequest, campaign_id: Id):
+    """The personalised message of each fan, in fan order (empty until a personalisation is done)."""
+    membership = api_membership(request)
+    require(membership, Perm.VIEW)
+    return selectors.personal_text_list(campaign=_campaign(membership, campaign_id))
 
 
 @router.get("/campaigns/{campaign_id}/deliveries", response=list[CampaignDeliveryOut])

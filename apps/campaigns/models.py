@@ -23,7 +23,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from apps.accounts.models import Agency, Creator, TenantQuerySet
 
@@ -64,6 +64,16 @@ class CampaignRepeat(models.TextChoices):
     ONCE = "", "Once"
     DAILY = "daily", "Every day"
     WEEKLY = "weekly", "Every week"
+
+
+class PersonalizeStatus(models.TextChoices):
+    """Where the AI personalisation of a draft stands (personalize.py); "" when never asked."""
+
+    NONE = "", "Not personalised"
+    QUEUED = "queued", "Waiting for a worker"
+    RUNNING = "running", "Personalising"
+    DONE = "done", "Personalised"
+    FAILED = "failed", "Could not personalise"
 
 
 class Campaign(models.Model):
@@ -108,6 +118,22 @@ class Campaign(models.Model):
     failing_reported_at = models.DateTimeField(
         null=True, blank=True, help_text="When its author was told that many of its messages could not be delivered."
     )
+    # AI personalisation per fan (personalize.py): its progress, counted by the task as it goes.
+    # ``personalize_run`` names the current run: a new request or an edit moves it on, so a run
+    # still in flight for an older text writes nothing.
+    personalize_status = models.CharField(
+        max_length=8, choices=PersonalizeStatus.choices, default=PersonalizeStatus.NONE, blank=True
+    )
+    personalize_run = models.PositiveIntegerField(default=0)
+    personalize_total = models.PositiveIntegerField(default=0, help_text="Fans being personalised.")
+    personalize_done = models.PositiveIntegerField(default=0, help_text="Of those, written so far.")
+    personalize_fallbacks = models.PositiveIntegerField(
+        default=0, help_text="Of those written, the ones that kept the template text (refused, failed, too long)."
+    )
+    personalize_at = models.DateTimeField(
+        null=True, blank=True, help_text="When personalisation was asked for, last made progress, or finished."
+    )
+    personalize_error = models.CharField(max_length=300, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -137,6 +163,14 @@ class Campaign(models.Model):
             models.CheckConstraint(condition=~Q(name=""), name="campaign_name_set"),
             models.CheckConstraint(condition=Q(mode__in=CampaignMode.values), name="campaign_mode_valid"),
             models.CheckConstraint(condition=Q(repeat__in=CampaignRepeat.values), name="campaign_repeat_valid"),
+            models.CheckConstraint(
+                condition=Q(personalize_status__in=PersonalizeStatus.values), name="campaign_personalize_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(personalize_done__lte=F("personalize_total"))
+                & Q(personalize_fallbacks__lte=F("personalize_done")),
+                name="campaign_personalize_counts",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -156,6 +190,43 @@ class Campaign(models.Model):
 
     def delivery_key(self, fan_id: int) -> str:
         return f"campaign-{self.pk}-fan-{fan_id}"
+
+
+class PersonalTextSource(models.TextChoices):
+    AI = "ai", "AI-personalised"
+    FALLBACK = "fallback", "Template text (the AI's answer was refused, failed or too long)"
+
+
+class CampaignPersonalText(models.Model):
+    """The message one fan of a draft campaign gets instead of the template text: the campaign's
+    text rendered for the fan and rewritten by the AI gateway (``source`` "ai"), or the rendered
+    text itself where the rewrite was refused, failed or too long ("fallback", kept so the list
+    shows every fan). One per campaign and fan; editing the campaign deletes them all. Only "ai"
+    rows are read when the campaign starts (a fallback is rendered again, as for any fan)."""
+
+    Source = PersonalTextSource
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="personal_texts")
+    fan = models.ForeignKey("messaging.Fan", on_delete=models.CASCADE, related_name="+")
+    text = models.TextField()
+    source = models.CharField(max_length=8, choices=PersonalTextSource.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["campaign_id", "fan_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "fan"], name="campaign_personal_text_one_per_fan"),
+            models.CheckConstraint(
+                condition=Q(source__in=PersonalTextSource.values), name="campaign_personal_text_source_valid"
+            ),
+            models.CheckConstraint(condition=~Q(text=""), name="campaign_personal_text_set"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} → fan {self.fan_id} ({self.source})"
 
 
 class CampaignSettings(models.Model):

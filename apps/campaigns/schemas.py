@@ -19,7 +19,15 @@ from typing import Annotated, Literal
 
 from ninja import Field, Schema
 
-from apps.campaigns.models import Campaign, CampaignMode, CampaignRepeat, CampaignStatus
+from apps.campaigns.models import (
+    Campaign,
+    CampaignMode,
+    CampaignRepeat,
+    CampaignStatus,
+    PersonalizeStatus,
+    PersonalTextSource,
+)
+from apps.campaigns.personalize import is_running
 from apps.campaigns.services import MAX_CHOSEN_FANS, MAX_MEDIA, MAX_NAME
 from apps.core.openapi import Id
 from apps.delivery.models import DeliveryKind, DeliveryStatus
@@ -29,6 +37,8 @@ DeliveryStatusName = Literal[tuple(DeliveryStatus.values)]
 RepeatName = Literal[tuple(CampaignRepeat.values)]
 ModeName = Literal[tuple(CampaignMode.values)]
 DeliveryKindName = Literal[tuple(DeliveryKind.values)]
+PersonalizeStatusName = Literal[tuple(PersonalizeStatus.values)]
+PersonalTextSourceName = Literal[tuple(PersonalTextSource.values)]
 MediaRef = Annotated[str, Field(min_length=1, max_length=200, description="A vault media id.")]
 PpvPrice = Annotated[Decimal, Field(gt=0, max_digits=8, decimal_places=2)]
 MessagedWithinHours = Annotated[int, Field(ge=1, le=720)]
@@ -78,6 +88,54 @@ class CampaignStatsOut(Schema):
     revenue: dict[str, Decimal] = Field(description="What those unlocks paid, per currency.")
 
 
+class CampaignPersonalizationOut(Schema):
+    status: PersonalizeStatusName = Field(
+        description='"" (never asked), "queued", "running", "done" or "failed" (see ``error``).'
+    )
+    running: bool = Field(
+        description="Queued or running and heard from in the last 5 minutes; scheduling answers 409 meanwhile."
+    )
+    total: int = Field(description="Fans being personalised (the audience when it was asked for).")
+    done: int = Field(description="Of those, written so far.")
+    personalised: int = Field(description="Of those written, the messages the AI wrote.")
+    fallbacks: int = Field(description="Of those written, the ones that kept the template text.")
+    error: str = Field(description='Why it failed, when ``status`` is "failed".')
+    updated_at: datetime | None = Field(description="When it was asked for, last made progress, or finished.")
+
+    @staticmethod
+    def from_campaign(campaign: Campaign) -> dict:
+        return {
+            "status": campaign.personalize_status,
+            "running": is_running(campaign),
+            "total": campaign.personalize_total,
+            "done": campaign.personalize_done,
+            "personalised": campaign.personalize_done - campaign.personalize_fallbacks,
+            "fallbacks": campaign.personalize_fallbacks,
+            "error": campaign.personalize_error,
+            "updated_at": campaign.personalize_at,
+        }
+
+
+class PersonalTextOut(Schema):
+    fan_id: int
+    username: str
+    display_name: str
+    text: str = Field(description="What this fan gets when the campaign starts.")
+    source: PersonalTextSourceName = Field(
+        description='"ai": written by the AI; "fallback": the template text (the answer was refused, failed or too '
+        "long)."
+    )
+    created_at: datetime
+
+    @staticmethod
+    def resolve_username(obj) -> str:
+        return obj.fan.username
+
+    @staticmethod
+    def resolve_display_name(obj) -> str:
+        return obj.fan.display_name
+
+
 class CampaignOut(Schema):
     id: int
     creator_id: int
@@ -110,6 +168,13 @@ class CampaignOut(Schema):
     created_at: datetime
     updated_at: datetime
     stats: CampaignStatsOut = Field(description="Counted now, from its deliveries and its messages' unlocks.")
+    personalization: CampaignPersonalizationOut = Field(
+        description="Its AI personalisation per fan (direct-mode drafts): POST /campaigns/{id}/personalize."
+    )
+
+    @staticmethod
+    def resolve_personalization(obj: Campaign) -> dict:
+        return CampaignPersonalizationOut.from_campaign(obj)
 
     @staticmethod
     def resolve_fan_count(obj: Campaign) -> int:
@@ -154,6 +219,7 @@ class PreviewMessageOut(Schema):
     username: str
     display_name: str
     text: str = Field(description="The message as this fan would read it, variables filled.")
+    personalised: bool = Field(description="The AI personalised this fan's message.")
 
 
 class PreviewOut(Schema):

@@ -8,7 +8,7 @@ from django.http import Http404
 
 from apps.accounts.models import Membership
 from apps.accounts.selectors import creator_list
-from apps.campaigns.models import Campaign
+from apps.campaigns.models import Campaign, CampaignPersonalText
 
 
 def campaign_list(
@@ -55,4 +55,15 @@ def campaign_series(*, membership: Membership, campaign: Campaign, limit: int = 
         .select_related(None)
         .only("pk", "name", "status", "send_at", "started_at", "agency_id", "creator_id", "repeat_of")
         .order_by("-send_at", "-id")[: limit + 1]
+    )
+
+
+def personal_text_list(*, campaign: Campaign) -> QuerySet[CampaignPersonalText]:
+    """A campaign's personalised texts with their fans, in fan order (the campaign is the
+    member's already: fetched by ``campaign_get_for_member``)."""
+    return (
+        CampaignPersonalText.objects.for_agency(campaign.agency_id)
+        .filter(campaign=campaign)
+        .select_related("fan")
+        .order_by("fan_id")
     )

@@ -53,10 +53,20 @@ from apps.campaigns.models import (
     EDITABLE,
     Campaign,
     CampaignMode,
+    CampaignPersonalText,
     CampaignRepeat,
     CampaignSettings,
     CampaignStatus,
+    PersonalizeStatus,
+    PersonalTextSource,
 )
+from apps.campaigns.personalize import (
+    PERSONALIZE_FIELDS,
+    personal_texts_discard,
+    personal_texts_for_start,
+    running_message,
+)
+from apps.campaigns.personalize import is_running as personalization_running
 from apps.core.errors import ApplicationError, ConflictError
 from apps.core.timezones import zone_or_utc
 from apps.delivery import selectors as delivery_selectors
@@ -295,6 +305,9 @@ def campaign_update(*, membership: Membership, campaign: Campaign, data: Campaig
     campaign.approved_by = None
     campaign.approved_at = None
     campaign.last_error = ""
+    # The personalised texts were written from the old text and audience: drop them, and stop a
+    # run still writing (personalize.py checks its run number before it writes).
+    personal_texts_discard(campaign=campaign)
     campaign.save()
     return campaign
 
@@ -397,6 +410,7 @@ class Preview:
     excluded: int
     messages: list[tuple[Fan, str]]
     problems: list[str]
+    personalised: set[int] = field(default_factory=set)  # ids of the fans whose message the AI wrote
 
     @property
     def recipients(self) -> int:
@@ -410,7 +424,17 @@ def campaign_preview(*, campaign: Campaign) -> Preview:
     audience = named.count()
     recipients = kept.count()
     fans = list(kept.only("pk", "platform", "platform_fan_id", "username", "display_name")[:PREVIEW_FANS])
-    messages = [(fan, template_render(campaign.text, fan=fan, creator=campaign.creator).text) for fan in fans]
+    personal = {}
+    if campaign.personalize_status == PersonalizeStatus.DONE and fans:
+        personal = dict(
+            CampaignPersonalText.objects.filter(
+                campaign=campaign, source=PersonalTextSource.AI, fan_id__in=[fan.pk for fan in fans]
+            ).values_list("fan_id", "text")
+        )
+    messages = [
+        (fan, personal.get(fan.pk) or template_render(campaign.text, fan=fan, creator=campaign.creator).text)
+        for fan in fans
+    ]
     problems = []
     if not recipients:
         problems.append("Nobody to send to: the audience is empty" + (" after the exclusions." if audience else "."))
@@ -418,7 +442,13 @@ def campaign_preview(*, campaign: Campaign) -> Preview:
         _check_text(campaign, _platforms(named))
     except ApplicationError as error:
         problems.append(error.message)
-    return Preview(audience=audience, excluded=audience - recipients, messages=messages, problems=problems)
+    return Preview(
+        audience=audience,
+        excluded=audience - recipients,
+        messages=messages,
+        problems=problems,
+        personalised=set(personal),
+    )
 
 
 # --- Schedule, approve, start --------------------------------------------------------------------
@@ -458,6 +488,9 @@ def campaign_schedule(*, membership: Membership, campaign: Campaign) -> Campaign
     audience is larger than the agency's approval size and the member cannot approve."""
     require(membership, Perm.SEND_MESSAGES, creator=campaign.creator)
     _lock_in(campaign, {CampaignStatus.DRAFT}, "scheduled")
+    campaign.refresh_from_db(fields=PERSONALIZE_FIELDS)
+    if personalization_running(campaign):
+        raise ConflictError(running_message(campaign))
     if campaign.send_at is not None and campaign.send_at < timezone.now() - START_GRACE:
         raise ApplicationError("That send time has passed; choose a time ahead, or send now.", field="send_at")
     preview = campaign_preview(campaign=campaign)
@@ -539,16 +572,19 @@ def campaign_start(*, campaign_id: int) -> str:
 
 
 def _enqueue_direct(campaign: Campaign, fans: QuerySet[Fan]) -> int:
-    """Direct mode: one bulk delivery per fan with the text filled for that fan. Answers how many."""
+    """Direct mode: one bulk delivery per fan with the text filled for that fan, or the text the
+    AI personalised for them (read in one query; fans who joined the audience since get the
+    template text). Answers how many."""
     fans = fans.only("pk", "platform", "platform_fan_id", "username", "display_name")
     render = template_renderer(campaign.text)  # parsed once, filled per fan
+    personal = personal_texts_for_start(campaign)
     creator = campaign.creator
     by_platform: dict[str, list[delivery_services.Outbound]] = defaultdict(list)
     for fan in fans.iterator(chunk_size=2000):
         by_platform[fan.platform].append(
             delivery_services.Outbound(
                 recipient_id=fan.platform_fan_id,
-                text=render(fan, creator),
+                text=personal.get(fan.pk) or render(fan, creator),
                 idempotency_key=campaign.delivery_key(fan.pk),
                 ppv_price=campaign.ppv_price,
                 media_count=campaign.media_count,

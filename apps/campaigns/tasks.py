@@ -5,6 +5,9 @@ is within a minute) and by the tick; it starts the campaign only if it is still 
 in one transaction, so running it twice or after a lost worker starts it once.
 ``campaigns_tick`` is beat's (CELERY_BEAT_SCHEDULE, every 10 s), and so is ``automations_tick``
 (every 30 s: new events start runs, due steps are sent, sent ones are recorded; automations.py).
+``personalize_campaign`` is published (on commit) when a member asks for a draft's AI
+personalisation; it does run ``run`` only if that run is still the campaign's and still queued,
+so a second delivery of the message, or a run an edit superseded, does nothing (personalize.py).
 """
 
 from __future__ import annotations
@@ -31,3 +34,10 @@ def automations_tick() -> dict[str, int]:
     from apps.campaigns.automations import automations_tick as tick
 
     return tick()
+
+
+@shared_task(queue="default", acks_late=True)
+def personalize_campaign(campaign_id: int, run: int, user_id: int | None = None) -> str:
+    from apps.campaigns.personalize import personalize_run
+
+    return personalize_run(campaign_id=campaign_id, run=run, user_id=user_id)

@@ -17,10 +17,10 @@ from django.views.decorators.http import require_POST
 from apps.accounts.decorators import member_required
 from apps.accounts.models import PLATFORMS, Role
 from apps.accounts.permissions import Perm, has_perm
-from apps.campaigns import selectors, services
+from apps.campaigns import personalize, selectors, services
 from apps.campaigns.automation_views import urlpatterns as automation_urls
 from apps.campaigns.forms import CampaignForm, CampaignSettingsForm
-from apps.campaigns.models import DELIVERY_SOURCE, Campaign, CampaignMode, CampaignStatus
+from apps.campaigns.models import DELIVERY_SOURCE, Campaign, CampaignMode, CampaignStatus, PersonalizeStatus
 from apps.core.errors import ApplicationError, form_add_error
 from apps.delivery import limits
 from apps.delivery import selectors as delivery_selectors
@@ -31,6 +31,7 @@ from apps.messaging import selectors as messaging_selectors
 app_name = "campaigns"
 PAGE_SIZE = 25
 DELIVERY_PAGE_SIZE = 50
+PERSONAL_PAGE_SIZE = 50
 
 
 @member_required()
@@ -216,8 +217,72 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "exclusions": _exclusions(campaign),
         "series": series[: selectors.SERIES_SHOWN],
         "series_more": len(series) > selectors.SERIES_SHOWN,
+        **personalize_context(campaign, membership),
     }
     return render(request, "campaigns/detail.html", context)
+
+
+def personalize_context(campaign: Campaign, membership) -> dict:
+    """What the "Personalised by AI" panel shows: whether it is running (then the page polls),
+    its numbers, and whether this member may ask for it now."""
+    running = personalize.is_running(campaign)
+    stalled = not running and campaign.personalize_status in (PersonalizeStatus.QUEUED, PersonalizeStatus.RUNNING)
+    return {
+        "campaign": campaign,
+        "personalize_running": running,
+        "personalize_stalled": stalled,
+        "personalize_ai": campaign.personalize_done - campaign.personalize_fallbacks,
+        "personalize_max": personalize.MAX_PERSONALISED,
+        "can_personalize": (
+            campaign.status == CampaignStatus.DRAFT
+            and campaign.mode == CampaignMode.DIRECT
+            and not running
+            and has_perm(membership, Perm.SEND_MESSAGES, campaign.creator)
+        ),
+    }
+
+
+@member_required(Perm.SEND_MESSAGES)
+@require_POST
+def campaign_personalize(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    membership = request.tenant.membership
+    campaign = selectors.campaign_get_for_member(membership=membership, campaign_id=campaign_id)
+    try:
+        campaign = personalize.campaign_personalize(membership=membership, campaign=campaign)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    except PermissionDenied as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(
+            request, f"Personalising the message for {campaign.personalize_total} fans: this page shows the progress."
+        )
+    return redirect(reverse("campaigns:detail", args=[campaign_id]) + "#campaign-personalize")
+
+
+@member_required()
+def campaign_personalize_panel(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """The panel alone, polled every 2 s while a run is in flight. When a poll finds it finished,
+    the page reloads (``HX-Refresh``) so the preview shows the personalised texts."""
+    membership = request.tenant.membership
+    campaign = selectors.campaign_get_for_member(membership=membership, campaign_id=campaign_id)
+    context = personalize_context(campaign, membership)
+    response = render(request, "campaigns/personalize_panel.html", context)
+    if request.GET.get("polling") and not context["personalize_running"]:
+        response["HX-Refresh"] = "true"
+    return response
+
+
+@member_required()
+def campaign_personal_texts(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Every fan's personalised text, by fan, paginated."""
+    membership = request.tenant.membership
+    campaign = selectors.campaign_get_for_member(membership=membership, campaign_id=campaign_id)
+    page = Paginator(selectors.personal_text_list(campaign=campaign), PERSONAL_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    context = {"campaign": campaign, "page": page, **personalize_context(campaign, membership)}
+    return render(request, "campaigns/personal_texts.html", context)
 
 
 def _exclusions(campaign: Campaign) -> list[str]:
@@ -321,4 +386,7 @@ urlpatterns = [
         for action in ACTIONS
     ],
     path("campaigns/<int:campaign_id>/deliveries/<int:delivery_id>/requeue/", delivery_requeue, name="requeue"),
+    path("campaigns/<int:campaign_id>/personalize/", campaign_personalize, name="personalize"),
+    path("campaigns/<int:campaign_id>/personalize/panel/", campaign_personalize_panel, name="personalize_panel"),
+    path("campaigns/<int:campaign_id>/personalized/", campaign_personal_texts, name="personal_texts"),
 ]

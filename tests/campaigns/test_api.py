@@ -61,6 +61,7 @@ def test_create_preview_schedule_start_pause_resume_and_finish(world, fans, djan
             "username": fan.username,
             "display_name": fan.display_name,
             "text": f"Hey Fan{i}, new set tonight!",
+            "personalised": False,
         }
         for i, fan in enumerate(fans[:3])
     ]

@@ -81,3 +81,24 @@ def test_creating_or_listing_an_object_links_to_every_operation_taking_its_id(sc
         for producer in producers:
             response = paths["/api/v1" + producer.path][producer.method.lower()]["responses"][str(producer.status)]
             assert response.get("links"), f"{producer.method} {producer.path} links no operation taking {name}"
+
+
+def _subclasses(cls: type) -> set[type]:
+    found = set(cls.__subclasses__())
+    for sub in list(found):
+        found |= _subclasses(sub)
+    return found
+
+
+def test_no_two_schemas_share_a_component_name(schema):
+    """The document names each schema by its class name, and a second class of the same name
+    silently replaces the first one's component: an answer then "violates" a schema that is not
+    its own (two apps' ``PersonalizationOut`` did). Every schema class of the apps has its own name."""
+    from ninja import Schema
+
+    by_name: dict[str, list[str]] = {}
+    for cls in _subclasses(Schema):
+        if cls.__module__.startswith("apps."):
+            by_name.setdefault(cls.__name__, []).append(f"{cls.__module__}.{cls.__qualname__}")
+    shared = {name: places for name, places in by_name.items() if len(places) > 1}
+    assert not shared, shared

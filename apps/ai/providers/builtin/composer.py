@@ -92,6 +92,7 @@ class _Composer:
         if isinstance(reply_to, str) and reply_to.strip():
             self.last_user = reply_to[:4000]  # the fan's message, when the user message is the task
         self.angle = _text(ctx.get("angle"), 20).lower()
+        self.base_text = _text(ctx.get("base_text"), 4000)
         self.prompt = "\n".join(text[:4000] for text in user_texts[-3:])
         self.kind = _fan_kind(self.last_user) if self.last_user.strip() else "greeting"
         self.topic = self._topic(self.last_user) if self.lang == "en" else ""
@@ -242,6 +243,26 @@ class _Composer:
             parts.append(self._pick(self.rng.choice(("cta_fan", "cta_fan", "ask"))))
         return self._join(parts[:3])
 
+    def rewrite(self) -> str:
+        """``base_text`` (a message written for this fan, such as a campaign's) made personal:
+        a greeting by name when the text does not name the fan yet, and a question or a word
+        for a big spender after it. The text itself is kept as written, so its offer stands."""
+        if not self.base_text.strip():
+            return self.message()
+        named = bool(self.name) and self.name.lower() in self.base_text.lower()
+        parts = [] if named or not self.name else [self.greeting()]
+        parts += [self.base_text.strip(), self._pick("vip") if self.vip else self._pick("ask")]
+        return self._join(parts)
+
+    def _producer(self):
+        return {
+            "reply": self.reply,
+            "message": self.message,
+            "caption": self.caption,
+            "idea": self.idea,
+            "rewrite": self.rewrite,
+        }[self.task]
+
     def cta(self) -> str:
         if self.platform in _PUBLIC_PLATFORMS:
             return self._pick("cta_public")
@@ -326,7 +347,7 @@ class _Composer:
     def main(self) -> str:
         if self.task == "hashtags":
             return self.hashtags()
-        produce = {"reply": self.reply, "message": self.message, "caption": self.caption, "idea": self.idea}[self.task]
+        produce = self._producer()
         blocks = max(1, min(MAX_ITEMS, self.count or 1))
         return "\n\n".join(self.finish(produce()) for _ in range(blocks))
 
@@ -453,9 +474,7 @@ class _Composer:
         if producer is None:
             if self.task == "hashtags":
                 return self.hashtags()
-            producer = {"reply": self.reply, "message": self.message, "caption": self.caption, "idea": self.idea}[
-                self.task
-            ]
+            producer = self._producer()
         return self.finish(producer())
 
     def _string_items(self, key: str, n: int) -> list[str]:

@@ -43,6 +43,7 @@ _SEED_KEYS = (
     "display_name",
     "reply_to",
     "angle",
+    "base_text",
 )
 
 
@@ -77,6 +78,7 @@ _TASK_ALIASES = {
     "tags": "hashtags",
     "idea": "idea",
     "ideas": "idea",
+    "rewrite": "rewrite",
 }
 _TONE_ALIASES = {
     "flirty": "flirty",
