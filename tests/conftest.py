@@ -151,3 +151,55 @@ def _fresh_state():
     yield
     ledger.discard()
     registry.reset()
+
+
+# The AI providers a test runs with: only the built-in offline writer (the embedded default), or
+# the platform's OpenAI key pointed at the loopback fake (the real SDK on the real wire).
+NO_REMOTE_AI = {
+    "OPENAI_API_KEY": "",
+    "ANTHROPIC_API_KEY": "",
+    "AZURE_OPENAI_API_KEY": "",
+    "OPENAI_COMPATIBLE_BASE_URL": "",
+    "DEFAULT_AI_PROVIDER": "",
+}
+
+
+@pytest.fixture
+def builtin(settings):
+    """Only the built-in offline writer, as in the embedded default and the demo."""
+    from apps.ai.ledger import ledger
+    from apps.ai.registry import registry
+
+    for key, value in NO_REMOTE_AI.items():
+        setattr(settings, key, value)
+    registry.reset()
+    ledger.discard()
+    yield
+    ledger.discard()
+    registry.reset()
+
+
+@pytest.fixture
+def remote(settings, fake_llm):
+    """The platform's OpenAI key pointed at the loopback fake, with rate limits these tests never
+    reach (several calls a test, many tests a minute)."""
+    from apps.ai.ledger import ledger
+    from apps.ai.registry import registry
+
+    fake_llm.reset()
+    for key, value in NO_REMOTE_AI.items():
+        setattr(settings, key, value)
+    settings.OPENAI_API_KEY = "sk-test-fake-0123456789"
+    settings.OPENAI_BASE_URL = fake_llm.openai_base_url
+    settings.OPENAI_MODELS = ["gpt-4o-mini"]
+    settings.AI_MAX_ATTEMPTS = 1
+    settings.AI_RATE_LIMITS = {
+        **settings.AI_RATE_LIMITS,
+        "openai": {"minute": 100_000, "hour": 100_000, "day": 100_000},
+    }
+    registry.reset()
+    ledger.discard()
+    yield fake_llm
+    ledger.discard()
+    registry.reset()
+    fake_llm.reset()

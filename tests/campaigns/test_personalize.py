@@ -14,7 +14,6 @@ from django.urls import reverse
 
 from apps.ai.ledger import ledger
 from apps.ai.models import AIRequestLog
-from apps.ai.registry import registry
 from apps.campaigns import personalize, services
 from apps.campaigns.models import (
     DELIVERY_SOURCE,
@@ -37,49 +36,8 @@ from tests.messaging.factories import FanFactory, SegmentFactory
 
 pytestmark = pytest.mark.django_db
 
-NO_REMOTE = {
-    "OPENAI_API_KEY": "",
-    "ANTHROPIC_API_KEY": "",
-    "AZURE_OPENAI_API_KEY": "",
-    "OPENAI_COMPATIBLE_BASE_URL": "",
-    "DEFAULT_AI_PROVIDER": "",
-}
 GOOD = "Hey you 😘 a brand new set lands tonight, and I picked it with you in mind"
 JSON = "application/json"
-
-
-@pytest.fixture
-def builtin(settings):
-    """Only the built-in offline writer, as in the embedded default and the demo."""
-    for key, value in NO_REMOTE.items():
-        setattr(settings, key, value)
-    registry.reset()
-    ledger.discard()
-    yield
-    ledger.discard()
-    registry.reset()
-
-
-@pytest.fixture
-def remote(settings, fake_llm):
-    """The platform's OpenAI key pointed at the loopback fake: the real SDK, the real wire."""
-    fake_llm.reset()
-    for key, value in NO_REMOTE.items():
-        setattr(settings, key, value)
-    settings.OPENAI_API_KEY = "sk-test-personalize-0123456789"
-    settings.OPENAI_BASE_URL = fake_llm.openai_base_url
-    settings.OPENAI_MODELS = ["gpt-4o-mini"]
-    settings.AI_MAX_ATTEMPTS = 1
-    settings.AI_RATE_LIMITS = {
-        **settings.AI_RATE_LIMITS,
-        "openai": {"minute": 100_000, "hour": 100_000, "day": 100_000},
-    }
-    registry.reset()
-    ledger.discard()
-    yield fake_llm
-    ledger.discard()
-    registry.reset()
-    fake_llm.reset()
 
 
 def completions(server) -> list:

@@ -16,7 +16,6 @@ from django.utils import timezone
 
 from apps.ai.ledger import ledger
 from apps.ai.models import AIRequestLog
-from apps.ai.registry import registry
 from apps.core.errors import ApplicationError
 from apps.delivery.models import Delivery
 from apps.messaging import prompts
@@ -35,49 +34,7 @@ from tests.conftest import build_world
 from tests.fakes.llm_server import Fault
 from tests.messaging.factories import ConversationFactory, MessageFactory, PurchaseFactory
 
-NO_REMOTE = {
-    "OPENAI_API_KEY": "",
-    "ANTHROPIC_API_KEY": "",
-    "AZURE_OPENAI_API_KEY": "",
-    "OPENAI_COMPATIBLE_BASE_URL": "",
-    "DEFAULT_AI_PROVIDER": "",
-}
 GOOD = "Hey Jake 😘 that gym video was all for you. What did you love most about it?"
-
-
-@pytest.fixture
-def builtin(settings):
-    """Only the built-in offline writer, as in the embedded default and the demo."""
-    for key, value in NO_REMOTE.items():
-        setattr(settings, key, value)
-    registry.reset()
-    ledger.discard()
-    yield
-    ledger.discard()
-    registry.reset()
-
-
-@pytest.fixture
-def remote(settings, fake_llm):
-    """The platform's OpenAI key pointed at the loopback fake: the real SDK, the real wire."""
-    fake_llm.reset()
-    for key, value in NO_REMOTE.items():
-        setattr(settings, key, value)
-    settings.OPENAI_API_KEY = "sk-test-drafts-0123456789"
-    settings.OPENAI_BASE_URL = fake_llm.openai_base_url
-    settings.OPENAI_MODELS = ["gpt-4o-mini"]
-    settings.AI_MAX_ATTEMPTS = 1
-    # Three calls a batch, many batches a minute: the limits are not what these tests are about.
-    settings.AI_RATE_LIMITS = {
-        **settings.AI_RATE_LIMITS,
-        "openai": {"minute": 100_000, "hour": 100_000, "day": 100_000},
-    }
-    registry.reset()
-    ledger.discard()
-    yield fake_llm
-    ledger.discard()
-    registry.reset()
-    fake_llm.reset()
 
 
 @pytest.fixture

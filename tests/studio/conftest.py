@@ -1,5 +1,5 @@
-"""Fixtures for the studio's generation tests: the built-in provider only, or the loopback
-OpenAI fake (tests/fakes/llm_server.py) as the platform's provider; an API client."""
+"""Fixtures for the studio's generation tests: the loopback OpenAI fake (tests/fakes/llm_server.py)
+as the platform's provider; an API client."""
 
 from __future__ import annotations
 
@@ -9,25 +9,10 @@ from django.test import Client
 from apps.accounts import services as account_services
 from apps.ai.ledger import ledger
 from apps.ai.registry import registry
+from tests.conftest import NO_REMOTE_AI as BUILTIN_ONLY
 
-BUILTIN_ONLY = {
-    "OPENAI_API_KEY": "",
-    "ANTHROPIC_API_KEY": "",
-    "AZURE_OPENAI_API_KEY": "",
-    "OPENAI_COMPATIBLE_BASE_URL": "",
-    "DEFAULT_AI_PROVIDER": "",
-}
-
-
-@pytest.fixture
-def builtin(settings):
-    for key, value in BUILTIN_ONLY.items():
-        setattr(settings, key, value)
-    registry.reset()
-    ledger.discard()
-    yield
-    ledger.discard()
-    registry.reset()
+# ``builtin`` (the built-in writer only) is tests/conftest.py's; ``remote`` here keeps the
+# gateway's own rate limits, which some studio tests are about.
 
 
 @pytest.fixture
