@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
@@ -27,6 +27,7 @@ from apps.delivery import selectors as delivery_selectors
 from apps.delivery import services as delivery_services
 from apps.delivery.models import DeliveryStatus
 from apps.messaging import selectors as messaging_selectors
+from apps.studio import selectors as studio_selectors
 
 app_name = "campaigns"
 PAGE_SIZE = 25
@@ -118,7 +119,62 @@ def campaign_create(request: HttpRequest) -> HttpResponse:
         initial["segment"] = int(request.GET["segment"])
     if request.GET.get("creator", "").isdigit():
         initial["creator"] = int(request.GET["creator"])
-    return render(request, "campaigns/form.html", {"form": _form(request, initial=initial), "campaign": None})
+    initial.update(_starting_text(request, request.GET.get("start", "")))
+    context = {
+        "form": _form(request, initial=initial),
+        "campaign": None,
+        "starters": _starters(request),
+        "start": request.GET.get("start", ""),
+    }
+    return render(request, "campaigns/form.html", context)
+
+
+STARTER_TEMPLATES = 50
+STARTER_MESSAGES = 20
+
+
+def _starters(request: HttpRequest) -> dict[str, list[tuple[str, str]]]:
+    """What a new campaign can start from: the member's message templates (most used first) and
+    the messages saved to the studio library, as (value, label) for the "Start from" list."""
+    membership = request.tenant.membership
+    templates = messaging_selectors.template_list(membership=membership).order_by("-use_count", "name")
+    generations = studio_selectors.generation_list(membership=membership, saved=True).filter(
+        type="message", status="done"
+    )[:STARTER_MESSAGES]
+    messages_ = []
+    for generation in generations:
+        for index, variation in enumerate((generation.result or {}).get("variations") or []):
+            text = str(variation.get("text") or "")
+            if text:
+                messages_.append(
+                    (f"generation:{generation.pk}:{index}", f"{generation.creator.display_name}: {text[:80]}")
+                )
+    return {
+        "templates": [(f"template:{t.pk}", f"{t.name} ({t.creator.display_name if t.creator else 'every creator'})")
+                      for t in templates[:STARTER_TEMPLATES]],
+        "messages": messages_,
+    }  # fmt: skip
+
+
+def _starting_text(request: HttpRequest, start: str) -> dict:
+    """The form's first values from ``?start=template:<id>`` or ``generation:<id>:<variation>``:
+    its text, its name and its creator. Another agency's (or an unknown) one is a 404."""
+    membership = request.tenant.membership
+    kind, _, rest = start.partition(":")
+    if kind == "template" and rest.isdigit():
+        template = messaging_selectors.template_get_for_member(membership=membership, template_id=int(rest))
+        initial = {"text": template.text, "name": template.name}
+        if template.creator_id:
+            initial["creator"] = template.creator_id
+        return initial
+    generation_id, _, index = rest.partition(":")
+    if kind == "generation" and generation_id.isdigit() and index.isdigit():
+        generation = studio_selectors.generation_get_for_member(membership=membership, generation_id=int(generation_id))
+        variations = (generation.result or {}).get("variations") or []
+        if generation.type != "message" or int(index) >= len(variations):
+            raise Http404("No such studio message.")
+        return {"text": str(variations[int(index)].get("text") or ""), "creator": generation.creator_id}
+    return {}
 
 
 @member_required(Perm.SEND_MESSAGES)
