@@ -40,12 +40,13 @@ from apps.accounts.models import PLATFORMS, Creator, Membership
 from apps.accounts.permissions import Perm, require
 from apps.campaigns.models import (
     AUTOMATION_SOURCE,
+    CAPPED_SOURCES,
     Automation,
     AutomationKind,
     AutomationRun,
     AutomationRunStatus,
 )
-from apps.campaigns.services import check_message_text, exclude_capped, fan_cap, mass_sent_lately
+from apps.campaigns.services import CAP_WINDOW, check_message_text, fan_cap
 from apps.core.errors import ApplicationError
 from apps.delivery import selectors as delivery_selectors
 from apps.delivery import services as delivery_services
@@ -64,7 +65,7 @@ MIN_FOLLOWUP_MINUTES = 30
 LOOKBACK = timedelta(days=7)  # an event older than this never starts a run
 DISCOVER_BATCH = 500  # runs started at once (a tick starts batches until none is left or its time is up)
 DUE_BATCH = 200  # due steps read at once
-COMMIT_EVERY = 50  # steps sent in one transaction (SQLite writers wait for it: keep it short)
+COMMIT_EVERY = 50  # runs checked together and sent in one transaction (SQLite writers wait for it)
 TICK_SECONDS = 20.0  # a tick stops starting batches after this (beat runs it every 30 s)
 CAP_RETRY = timedelta(hours=1)
 CAP_GIVE_UP = timedelta(days=2)
@@ -287,28 +288,23 @@ def automations_tick(*, now: datetime | None = None) -> dict[str, int]:
     counts = {"started": 0, "sent": 0, "stopped": 0, "waiting": 0, "recorded": 0}
     for automation in Automation.objects.filter(enabled=True).select_related("creator"):
         counts["started"] += _discover(automation, now, deadline)
-    rules = _CapRules(now)
+    caps: dict[int, int | None] = {}  # each agency's frequency cap, read once a tick
     while True:
         due = list(
             AutomationRun.objects.filter(status=AutomationRunStatus.ACTIVE, next_at__lte=now)
             .order_by("next_at", "id")
             .values_list("pk", flat=True)[:DUE_BATCH]
         )
+        taken = 0
         for start in range(0, len(due), COMMIT_EVERY):
-            # One commit per few dozen steps, each step in a savepoint of its own: a commit per
-            # step was most of a step's time on PostgreSQL (docs/benchmarks.md, automations).
-            with transaction.atomic():
-                for run_id in due[start : start + COMMIT_EVERY]:
-                    try:
-                        outcome = _advance(run_id, now, rules)
-                    except Exception:  # one broken run must not hold up every other fan's
-                        logger.exception("automation run %s failed; trying again in an hour", run_id)
-                        AutomationRun.objects.filter(pk=run_id).update(next_at=now + CAP_RETRY, updated_at=now)
-                        outcome = "failed"
-                    if outcome in counts:
-                        counts[outcome] += 1
-        if len(due) < DUE_BATCH or time.monotonic() >= deadline:
-            break
+            # A batch of runs checked together (a few queries for all their stop rules and caps)
+            # and committed once: a commit and the checks of each step were most of its time.
+            for outcome in _advance_batch(due[start : start + COMMIT_EVERY], now, caps):
+                taken += 1
+                if outcome in counts:
+                    counts[outcome] += 1
+        if len(due) < DUE_BATCH or not taken or time.monotonic() >= deadline:
+            break  # nothing more is due, another tick holds what is, or the tick's time is up
     counts["recorded"] = _record_sent(now)
     return counts
 
@@ -368,117 +364,149 @@ def _discover(automation: Automation, now: datetime, deadline: float) -> int:
             return started
 
 
-def _stop_reason(run: AutomationRun, fan: Fan) -> str | None:
-    """Why the run must not go on, or None."""
-    automation = run.automation
-    if not automation.enabled:
-        return "switched_off"
-    kind = automation.kind
-    if kind == AutomationKind.WELCOME:
-        # A new subscriber's first "hi" is what a welcome answers; a member writing first is not.
-        if fan.subscription_state != SubscriptionState.ACTIVE:
-            return "unsubscribed"
-        return "answered" if messaging_selectors.fan_answered_since(fan_id=fan.pk, since=run.event_at) else None
-    if messaging_selectors.fan_replied_since(fan_id=fan.pk, since=run.event_at):
-        return "replied"
-    if kind == AutomationKind.RENEWAL_OFF:
-        if fan.subscription_state != SubscriptionState.ACTIVE:
-            return "unsubscribed"
-        if fan.renew_on:
-            return "renewed"
-    if kind == AutomationKind.EXPIRED and fan.subscription_state == SubscriptionState.ACTIVE:
-        return "resubscribed"
-    if kind == AutomationKind.PPV_FOLLOWUP:
-        message_id = int(run.trigger.removeprefix("ppv-"))
-        if messaging_selectors.message_unlocked(message_id=message_id):
-            return "unlocked"
-    if messaging_selectors.fan_bought_since(fan_id=fan.pk, since=run.event_at):
-        return "bought"
-    return None
+class _Facts:
+    """What the stop rules and the frequency cap need about the fans of a batch of runs, read
+    with a few queries for the whole batch instead of a few for each run."""
 
-
-class _CapRules:
-    """The frequency cap's per-agency number and per-creator "mass messages lately", read once a
-    tick instead of once a step."""
-
-    def __init__(self, now: datetime) -> None:
+    def __init__(self, runs: list[AutomationRun], now: datetime, caps: dict[int, int | None]) -> None:
         self.now = now
-        self._caps: dict[int, int | None] = {}
-        self._mass: dict[int, bool] = {}
-
-    def capped(self, fan: Fan) -> bool:
-        if fan.agency_id not in self._caps:
-            self._caps[fan.agency_id] = fan_cap(fan.agency_id)
-        if fan.creator_id not in self._mass:
-            self._mass[fan.creator_id] = mass_sent_lately(
-                agency_id=fan.agency_id, creator_id=fan.creator_id, now=self.now
-            )
-        kept = exclude_capped(
-            Fan.objects.filter(pk=fan.pk), agency_id=fan.agency_id, creator_id=fan.creator_id, now=self.now,
-            cap=self._caps[fan.agency_id], mass=self._mass[fan.creator_id],
-        )  # fmt: skip
-        return not kept.exists()
-
-
-def _advance(run_id: int, now: datetime, rules: _CapRules) -> str:
-    """Send the run's due step (or stop it, or make it wait for the cap); answers what happened."""
-    with transaction.atomic():
-        run = (
-            AutomationRun.objects.select_for_update(of=("self",))
-            .select_related("automation__creator", "fan")
-            .filter(pk=run_id, status=AutomationRunStatus.ACTIVE, next_at__lte=now)
-            .first()
-        )
-        if run is None:
-            return "skipped"  # another tick has it
-        automation, fan = run.automation, run.fan
-        reason = _stop_reason(run, fan)
-        if reason is not None:
-            _stop_runs(AutomationRun.objects.filter(pk=run.pk), reason, now)
-            return "stopped"
-        if rules.capped(fan):
-            due_since = run.event_at + timedelta(minutes=_minutes_until(automation, run.step))
-            if now - due_since > CAP_GIVE_UP:
-                _stop_runs(AutomationRun.objects.filter(pk=run.pk), "cap", now)
-                return "stopped"
-            AutomationRun.objects.filter(pk=run.pk).update(next_at=now + CAP_RETRY, updated_at=now)
-            return "waiting"
-        steps = automation.steps
-        step = steps[run.step] if run.step < len(steps) else None
-        if step is None:  # the automation was edited to fewer steps
-            AutomationRun.objects.filter(pk=run.pk).update(
-                status=AutomationRunStatus.DONE, next_at=None, updated_at=now
-            )
-            return "done"
-        try:
-            delivery_services.delivery_enqueue(
-                agency_id=run.agency_id,
-                creator_id=fan.creator_id,
-                platform=fan.platform,
-                recipient_id=fan.platform_fan_id,
-                text=template_renderer(step["text"])(fan, automation.creator),
-                ppv_price=Decimal(step["ppv_price"]) if step.get("ppv_price") else None,
-                media_count=len(step.get("media") or []),
-                idempotency_key=run.delivery_key(run.step),
-                queue=Delivery.Queue.AUTOMATED,
-                source=AUTOMATION_SOURCE,
-                source_id=run.pk,
-            )
-        except ApplicationError as error:
-            AutomationRun.objects.filter(pk=run.pk).update(
-                status=AutomationRunStatus.STOPPED, stop_reason=f"Not sendable: {error.message}"[:200], next_at=None,
-                updated_at=now,
+        since = min(run.event_at for run in runs)
+        self.activity = messaging_selectors.fans_activity_since(fan_ids=[run.fan_id for run in runs], since=since)
+        offers = [int(run.trigger.removeprefix("ppv-")) for run in runs if run.trigger.startswith("ppv-")]
+        self.unlocked = messaging_selectors.messages_unlocked(message_ids=offers) if offers else set()
+        self.caps = caps
+        self.counts: dict[tuple[int, str, str], int] = {}
+        by_account: dict[tuple[int, int], list[str]] = {}
+        for run in runs:
+            if caps.setdefault(run.agency_id, fan_cap(run.agency_id)):
+                by_account.setdefault((run.agency_id, run.fan.creator_id), []).append(run.fan.platform_fan_id)
+        for (agency_id, creator_id), recipients in by_account.items():
+            counted = delivery_selectors.delivery_counts_to(
+                agency_id=agency_id, creator_id=creator_id, sources=CAPPED_SOURCES, since=now - CAP_WINDOW,
+                recipient_ids=recipients,
             )  # fmt: skip
-            return "stopped"
-        following = run.step + 1
-        last = following >= len(steps)
-        AutomationRun.objects.filter(pk=run.pk).update(
-            step=following,
-            sent=run.sent + 1,
-            status=AutomationRunStatus.DONE if last else AutomationRunStatus.ACTIVE,
-            next_at=None if last else now + timedelta(minutes=int(steps[following]["delay_minutes"])),
-            updated_at=now,
+            for (platform, recipient), count in counted.items():
+                self.counts[(creator_id, platform, recipient)] = count
+
+    def _key(self, fan: Fan) -> tuple[int, str, str]:
+        return (fan.creator_id, fan.platform, fan.platform_fan_id)
+
+    def capped(self, run: AutomationRun) -> bool:
+        cap = self.caps.get(run.agency_id)
+        return bool(cap) and self.counts.get(self._key(run.fan), 0) >= cap
+
+    def sent(self, run: AutomationRun) -> None:
+        """One more message on its way to the run's fan (a second run of the same fan in this
+        batch sees it)."""
+        key = self._key(run.fan)
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def stop_reason(self, run: AutomationRun) -> str | None:
+        """Why the run must not go on, or None."""
+        automation, fan, since = run.automation, run.fan, run.event_at
+        if not automation.enabled:
+            return "switched_off"
+
+        def after(times: dict[int, datetime]) -> bool:
+            return fan.pk in times and times[fan.pk] > since
+
+        kind = automation.kind
+        if kind == AutomationKind.WELCOME:
+            # A new subscriber's first "hi" is what a welcome answers; a member writing first is not.
+            if fan.subscription_state != SubscriptionState.ACTIVE:
+                return "unsubscribed"
+            return "answered" if after(self.activity.answered) else None
+        if after(self.activity.wrote):
+            return "replied"
+        if kind == AutomationKind.RENEWAL_OFF:
+            if fan.subscription_state != SubscriptionState.ACTIVE:
+                return "unsubscribed"
+            if fan.renew_on:
+                return "renewed"
+        if kind == AutomationKind.EXPIRED and fan.subscription_state == SubscriptionState.ACTIVE:
+            return "resubscribed"
+        if kind == AutomationKind.PPV_FOLLOWUP and int(run.trigger.removeprefix("ppv-")) in self.unlocked:
+            return "unlocked"
+        if after(self.activity.bought):
+            return "bought"
+        return None
+
+
+def _advance_batch(run_ids: list[int], now: datetime, caps: dict[int, int | None]) -> list[str]:
+    """Send the due step of each of these runs (or stop it, or make it wait for the cap), in one
+    transaction with a savepoint per run; answers what happened to each. Runs another tick has
+    taken (locked, or no longer due) are skipped."""
+    outcomes: list[str] = []
+    with transaction.atomic():
+        runs = list(
+            AutomationRun.objects.select_for_update(of=("self",), skip_locked=True)
+            .select_related("automation__creator", "fan")
+            .filter(pk__in=run_ids, status=AutomationRunStatus.ACTIVE, next_at__lte=now)
+            .order_by("next_at", "id")
         )
+        if not runs:
+            return outcomes
+        facts = _Facts(runs, now, caps)
+        for run in runs:
+            try:
+                with transaction.atomic():
+                    outcomes.append(_advance(run, now, facts))
+            except Exception:  # one broken run must not hold up every other fan's
+                logger.exception("automation run %s failed; trying again in an hour", run.pk)
+                AutomationRun.objects.filter(pk=run.pk).update(next_at=now + CAP_RETRY, updated_at=now)
+                outcomes.append("failed")
+    return outcomes
+
+
+def _advance(run: AutomationRun, now: datetime, facts: _Facts) -> str:
+    """One run's due step: stopped, waiting for the cap, or handed to the pipeline."""
+    automation, fan = run.automation, run.fan
+    reason = facts.stop_reason(run)
+    if reason is not None:
+        _stop_runs(AutomationRun.objects.filter(pk=run.pk), reason, now)
+        return "stopped"
+    if facts.capped(run):
+        due_since = run.event_at + timedelta(minutes=_minutes_until(automation, run.step))
+        if now - due_since > CAP_GIVE_UP:
+            _stop_runs(AutomationRun.objects.filter(pk=run.pk), "cap", now)
+            return "stopped"
+        AutomationRun.objects.filter(pk=run.pk).update(next_at=now + CAP_RETRY, updated_at=now)
+        return "waiting"
+    steps = automation.steps
+    step = steps[run.step] if run.step < len(steps) else None
+    if step is None:  # the automation was edited to fewer steps
+        AutomationRun.objects.filter(pk=run.pk).update(status=AutomationRunStatus.DONE, next_at=None, updated_at=now)
+        return "done"
+    try:
+        delivery_services.delivery_enqueue(
+            agency_id=run.agency_id,
+            creator_id=fan.creator_id,
+            platform=fan.platform,
+            recipient_id=fan.platform_fan_id,
+            text=template_renderer(step["text"])(fan, automation.creator),
+            ppv_price=Decimal(step["ppv_price"]) if step.get("ppv_price") else None,
+            media_count=len(step.get("media") or []),
+            idempotency_key=run.delivery_key(run.step),
+            queue=Delivery.Queue.AUTOMATED,
+            source=AUTOMATION_SOURCE,
+            source_id=run.pk,
+        )
+    except ApplicationError as error:
+        AutomationRun.objects.filter(pk=run.pk).update(
+            status=AutomationRunStatus.STOPPED, stop_reason=f"Not sendable: {error.message}"[:200], next_at=None,
+            updated_at=now,
+        )  # fmt: skip
+        return "stopped"
+    facts.sent(run)
+    following = run.step + 1
+    last = following >= len(steps)
+    AutomationRun.objects.filter(pk=run.pk).update(
+        step=following,
+        sent=run.sent + 1,
+        status=AutomationRunStatus.DONE if last else AutomationRunStatus.ACTIVE,
+        next_at=None if last else now + timedelta(minutes=int(steps[following]["delay_minutes"])),
+        updated_at=now,
+    )
     return "sent"
 
 

@@ -382,28 +382,18 @@ def fan_cap(agency_id: int) -> int | None:
     return values[0] if values else CampaignSettings._meta.get_field("fan_cap_per_day").default
 
 
-def exclude_capped(
-    fans: QuerySet[Fan],
-    *,
-    agency_id: int,
-    creator_id: int,
-    now: datetime,
-    cap: int | bool | None = False,
-    mass: bool | None = None,
-) -> QuerySet[Fan]:
+def exclude_capped(fans: QuerySet[Fan], *, agency_id: int, creator_id: int, now: datetime) -> QuerySet[Fan]:
     """``fans`` without those who already got (or are about to get) the agency's cap of campaign
     and automation messages in the last 24 hours. Inbox replies never count: a person answered.
-    A caller checking many fans one by one (the automations tick) passes the agency's ``cap``
-    and whether the creator sent ``mass`` messages lately (``mass_sent_lately``), read once."""
-    if cap is False:
-        cap = fan_cap(agency_id)
+    (The automations tick checks a batch of fans with ``delivery_counts_to`` instead.)"""
+    cap = fan_cap(agency_id)
     if not cap:
         return fans
     scope = {"agency_id": agency_id, "creator_id": creator_id, "sources": CAPPED_SOURCES, "since": now - CAP_WINDOW}
     per_fan = {"platform": OuterRef("platform"), "recipient_id": OuterRef("platform_fan_id")}
     direct = delivery_selectors.delivery_counting_since(**scope).filter(**per_fan).order_by().values("recipient_id")
     reached = delivery_selectors.mass_recipients_counting_since(**scope)
-    if not (reached.exists() if mass is None else mass):  # the usual case: one index look-up per fan
+    if not reached.exists():  # the usual case: one index look-up per fan
         return fans.exclude(Exists(direct.annotate(count=Count("pk")).filter(count__gte=cap)))
     reached = reached.filter(**per_fan).order_by().values("recipient_id")
     counts = [Coalesce(Subquery(rows.annotate(count=Count("pk")).values("count")), 0) for rows in (direct, reached)]
@@ -467,13 +457,6 @@ def campaign_preview(*, campaign: Campaign) -> Preview:
 
 def approval_threshold(agency_id: int) -> int | None:
     return CampaignSettings.objects.filter(agency_id=agency_id).values_list("approval_above", flat=True).first()
-
-
-def mass_sent_lately(*, agency_id: int, creator_id: int, now: datetime) -> bool:
-    """Whether the creator's campaign or automation mass messages reached fans in the cap's window."""
-    return delivery_selectors.mass_recipients_counting_since(
-        agency_id=agency_id, creator_id=creator_id, sources=CAPPED_SOURCES, since=now - CAP_WINDOW
-    ).exists()
 
 
 def campaign_settings_get(agency_id: int) -> CampaignSettings:

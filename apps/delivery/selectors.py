@@ -135,6 +135,32 @@ def delivery_counting_since(
     )
 
 
+def delivery_counts_to(
+    *, agency_id: int, creator_id: int, sources: tuple[str, ...], since: datetime, recipient_ids: list[str]
+) -> dict[tuple[str, str], int]:
+    """How many of the creator's deliveries from these sources made since then are or will be
+    sent to each of these fans, by (platform, recipient id), mass messages' fans included: a
+    frequency cap checked for many fans at once, in one or two queries."""
+    direct = (
+        delivery_counting_since(agency_id=agency_id, creator_id=creator_id, sources=sources, since=since)
+        .filter(recipient_id__in=recipient_ids)
+        .order_by()
+        .values_list("platform", "recipient_id")
+        .annotate(count=Count("pk"))
+    )
+    counts = {(platform, recipient): count for platform, recipient, count in direct}
+    mass = (
+        mass_recipients_counting_since(agency_id=agency_id, creator_id=creator_id, sources=sources, since=since)
+        .filter(recipient_id__in=recipient_ids)
+        .order_by()
+        .values_list("platform", "recipient_id")
+        .annotate(count=Count("pk"))
+    )
+    for platform, recipient, count in mass:
+        counts[(platform, recipient)] = counts.get((platform, recipient), 0) + count
+    return counts
+
+
 def mass_recipients_counting_since(
     *, agency_id: int, creator_id: int, sources: tuple[str, ...], since: datetime
 ) -> QuerySet[MassRecipient]:

@@ -7,11 +7,12 @@ fan lists are one indexed query per page plus a constant number of prefetches.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.http import Http404
 
 from apps.accounts.models import Membership
@@ -381,25 +382,37 @@ def ppv_unbought_since(*, agency_id: int, creator_id: int, since: datetime) -> Q
     ).exclude(source=Source.AUTOMATION)
 
 
-def fan_replied_since(*, fan_id: int, since: datetime) -> bool:
-    return Message.objects.filter(fan_id=fan_id, direction=Direction.INBOUND, created_at__gt=since).exists()
+@dataclass
+class FanActivity:
+    """The latest of what each fan did since a time (``fans_activity_since``): by fan id."""
+
+    wrote: dict[int, datetime]  # their latest message
+    answered: dict[int, datetime]  # the latest message a member or a campaign sent them (automations aside)
+    bought: dict[int, datetime]  # their latest purchase other than the subscription itself
 
 
-def fan_answered_since(*, fan_id: int, since: datetime) -> bool:
-    """A member (or a campaign) wrote to the fan since then; automations' own messages aside."""
-    return (
-        Message.objects.filter(fan_id=fan_id, direction=Direction.OUTBOUND, created_at__gt=since)
+def fans_activity_since(*, fan_ids: list[int], since: datetime) -> FanActivity:
+    """What many fans did since then, in three queries whatever their number (the automations
+    tick checks the runs of a batch of fans together)."""
+    latest = Max("created_at")
+    messages = Message.objects.filter(fan_id__in=fan_ids, created_at__gt=since).order_by().values("fan_id")
+    wrote = messages.filter(direction=Direction.INBOUND).annotate(at=latest).values_list("fan_id", "at")
+    answered = (
+        messages.filter(direction=Direction.OUTBOUND)
         .exclude(source=Source.AUTOMATION)
-        .exists()
+        .annotate(at=latest)
+        .values_list("fan_id", "at")
     )
-
-
-def fan_bought_since(*, fan_id: int, since: datetime) -> bool:
-    """Paid for anything but the subscription itself since then."""
-    return (
-        Purchase.objects.filter(fan_id=fan_id, purchased_at__gt=since).exclude(kind=PurchaseKind.SUBSCRIPTION).exists()
+    bought = (
+        Purchase.objects.filter(fan_id__in=fan_ids, purchased_at__gt=since)
+        .exclude(kind=PurchaseKind.SUBSCRIPTION)
+        .order_by()
+        .values("fan_id")
+        .annotate(at=Max("purchased_at"))
+        .values_list("fan_id", "at")
     )
+    return FanActivity(wrote=dict(wrote), answered=dict(answered), bought=dict(bought))
 
 
-def message_unlocked(*, message_id: int) -> bool:
-    return Message.objects.filter(pk=message_id, unlocked_at__isnull=False).exists()
+def messages_unlocked(*, message_ids: list[int]) -> set[int]:
+    return set(Message.objects.filter(pk__in=message_ids, unlocked_at__isnull=False).values_list("pk", flat=True))

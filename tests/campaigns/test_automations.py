@@ -334,3 +334,19 @@ def test_a_burst_larger_than_a_batch_is_started_in_one_tick_and_never_twice(worl
     assert automations_tick()["started"] == burst
     assert automations_tick()["started"] == 0
     assert AutomationRun.objects.count() == burst
+
+
+def test_two_runs_of_one_fan_due_together_still_respect_the_cap(world):
+    CampaignSettings.objects.create(agency=world.agency, fan_cap_per_day=1)
+    switch_on(world, "ppv_followup", StepInput(delay_minutes=30, text="Did you see it?"))
+    fan = FanFactory(creator=world.creator)
+    first = ppv_offer(world, fan)  # after the automation was switched on, as the second
+    second_at = timezone.now() + timedelta(seconds=1)
+    MessageFactory(
+        conversation=first.conversation, direction="out", source=Source.HUMAN, status="sent", text="And this one",
+        ppv_price=Decimal("20.00"), media_count=1, created_at=second_at, sent_at=second_at,
+    )  # fmt: skip
+    assert automations_tick()["started"] == 2
+    counts = automations_tick(now=later(31))  # both due in the same batch
+    assert (counts["sent"], counts["waiting"]) == (1, 1)
+    assert len(sent_to(fan)) == 1
