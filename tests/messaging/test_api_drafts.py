@@ -14,7 +14,7 @@ from apps.accounts import services as account_services
 from apps.messaging.models import Draft, DraftStatus, Message
 from tests.conftest import build_world, login_client
 from tests.messaging.factories import ConversationFactory, MessageFactory
-from tests.messaging.test_drafts import GOOD, builtin, remote, short_lived_connections  # noqa: F401 (fixtures)
+from tests.messaging.test_drafts import GOOD, short_lived_connections  # noqa: F401 (a fixture)
 
 
 def token_client(membership) -> Client:
@@ -46,7 +46,7 @@ def sse_events(response) -> list[tuple[str, dict]]:
     return events
 
 
-def test_post_writes_scored_drafts_and_sends_nothing(world, builtin):  # noqa: F811
+def test_post_writes_scored_drafts_and_sends_nothing(world, builtin):
     conversation = thread(world)
     response = post_drafts(token_client(world.chatter), conversation.pk)
     assert response.status_code == 201, response.content
@@ -62,7 +62,7 @@ def test_post_writes_scored_drafts_and_sends_nothing(world, builtin):  # noqa: F
     assert not Message.objects.filter(direction="out").exists()
 
 
-def test_upsell_with_a_count_comes_with_a_price(world, builtin):  # noqa: F811
+def test_upsell_with_a_count_comes_with_a_price(world, builtin):
     response = post_drafts(login_client(world.owner), thread(world).pk, kind="upsell", count=1)
     assert response.status_code == 201
     (draft,) = response.json()["drafts"]
@@ -71,7 +71,7 @@ def test_upsell_with_a_count_comes_with_a_price(world, builtin):  # noqa: F811
     assert draft["price_reason"].startswith("No PPV unlocks yet")
 
 
-def test_refused_drafts_are_listed_as_errors_and_all_refused_is_502(world, remote):  # noqa: F811
+def test_refused_drafts_are_listed_as_errors_and_all_refused_is_502(world, remote):
     conversation = thread(world)
     remote.configure(reply_queue=[GOOD, "Sure, I'll refund you babe", GOOD])
     body = post_drafts(token_client(world.manager), conversation.pk).json()
@@ -88,14 +88,14 @@ def test_refused_drafts_are_listed_as_errors_and_all_refused_is_502(world, remot
 @pytest.mark.parametrize(
     ("body", "field"), [({"kind": "poem"}, "kind"), ({"count": 0}, "count"), ({"count": 4}, "count")]
 )
-def test_bad_kind_or_count_is_a_422_naming_the_field(world, remote, body, field):  # noqa: F811
+def test_bad_kind_or_count_is_a_422_naming_the_field(world, remote, body, field):
     response = post_drafts(login_client(world.owner), thread(world).pk, **body)
     assert response.status_code == 422
     assert field in response.json()["error"]["fields"]
     assert remote.count("openai") == 0
 
 
-def test_viewer_gets_403_and_outsiders_404(world, builtin):  # noqa: F811
+def test_viewer_gets_403_and_outsiders_404(world, builtin):
     conversation = thread(world)
     viewer = post_drafts(token_client(world.viewer), conversation.pk)
     assert viewer.status_code == 403 and viewer.json()["error"]["code"] == "permission_denied"
@@ -108,7 +108,7 @@ def test_viewer_gets_403_and_outsiders_404(world, builtin):  # noqa: F811
     assert not Draft.objects.exists()
 
 
-def test_read_and_discard_a_draft(world, builtin):  # noqa: F811
+def test_read_and_discard_a_draft(world, builtin):
     conversation = thread(world)
     client = token_client(world.chatter)
     draft_id = post_drafts(client, conversation.pk, count=1).json()["drafts"][0]["id"]
@@ -131,7 +131,7 @@ def test_read_and_discard_a_draft(world, builtin):  # noqa: F811
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("short_lived_connections")
-def test_stream_answers_server_sent_events(remote):  # noqa: F811
+def test_stream_answers_server_sent_events(remote):
     world = build_world("SSE")
     conversation = thread(world)
     remote.configure(reply_queue=[GOOD, "As an AI, I can't do that"], chunk_size=9)
@@ -151,7 +151,7 @@ def test_stream_answers_server_sent_events(remote):  # noqa: F811
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("short_lived_connections")
-def test_stream_refuses_before_streaming(builtin):  # noqa: F811
+def test_stream_refuses_before_streaming(builtin):
     world = build_world("SSE rights")
     conversation = thread(world)
     viewer = token_client(world.viewer).get(f"/api/v1/conversations/{conversation.pk}/drafts/stream")

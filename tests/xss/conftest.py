@@ -1,5 +1,5 @@
-"""The studio's AI fixtures (tests/studio/conftest.py), shared with the XSS gate: ``builtin`` (the
-offline writer only) and ``remote`` (the loopback OpenAI fake, whose reply the gate fills with
-payloads)."""
+"""The AI fixtures of the XSS gate: ``builtin`` (the offline writer only) is tests/conftest.py's,
+and ``remote`` (the loopback OpenAI fake, whose reply the gate fills with payloads) the studio's
+(tests/studio/conftest.py: the gateway's own rate limits)."""
 
-from tests.studio.conftest import builtin, remote  # noqa: F401
+from tests.studio.conftest import remote  # noqa: F401 (a fixture)
