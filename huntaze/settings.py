@@ -142,6 +142,7 @@ INSTALLED_APPS = [
     "apps.studio",
     "apps.messaging",
     "apps.campaigns",
+    "apps.monitoring",
 ]
 
 MIDDLEWARE = [
@@ -304,6 +305,7 @@ CELERY_BEAT_SCHEDULE = {
     "campaigns-tick": {"task": "apps.campaigns.tasks.campaigns_tick", "schedule": 10},
     "automations-tick": {"task": "apps.campaigns.tasks.automations_tick", "schedule": 30},
     "simulate-fans": {"task": "apps.messaging.tasks.simulate_fans_tick", "schedule": 30},
+    "rollup-metrics": {"task": "apps.monitoring.tasks.rollup_metrics", "schedule": 300},
 }
 # SIMULATED fans for the demo (apps/messaging/simulation.py): beat's simulate-fans entry makes the
 # demo agency's fans write, subscribe and buy every 30 s. `make run` turns it on; never in production.
@@ -477,6 +479,17 @@ AI_BREAKER = {
 }
 AI_BUDGET_CHECKS = env_list("AI_BUDGET_CHECKS", default=[])
 AI_LEDGER_FLUSH_SECONDS = env.float("AI_LEDGER_FLUSH_SECONDS", default=1.0)
+
+# --- Metrics (apps/core/metrics.py, apps/monitoring) ------------------------------------------
+# Where emit()'s metrics go, dotted paths to sink classes (docs/monitoring.md): the database rollups
+# (the default), Prometheus exposition at /metrics, Amazon CloudWatch.
+METRICS_SINKS = env_list("METRICS_SINKS", default=["apps.monitoring.sinks.DatabaseSink"])
+METRICS_FLUSH_SECONDS = env.float("METRICS_FLUSH_SECONDS", default=10.0)
+METRICS_BUFFER_MAX = env.int("METRICS_BUFFER_MAX", default=200_000)
+if METRICS_FLUSH_SECONDS < 0 or METRICS_BUFFER_MAX < 1:
+    raise ImproperlyConfigured("METRICS_FLUSH_SECONDS must be >= 0 and METRICS_BUFFER_MAX at least 1.")
+# How long the database keeps each resolution of metric rollups, in days.
+METRICS_RETENTION_DAYS = env.json("METRICS_RETENTION_DAYS", default={"minute": 3, "hour": 35, "day": 400})
 
 # --- Delivery (apps/delivery): outbound messages to fans -----------------------------------------
 # Platform → dotted path of its connector, e.g. onlyfans=apps.integrations.onlyfans.Connector; a

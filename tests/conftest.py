@@ -142,14 +142,18 @@ def _fresh_state():
     from apps.ai import resilience, router
     from apps.ai.ledger import ledger
     from apps.ai.registry import registry
+    from apps.core.metrics import recorder
 
     ledger.discard()
+    recorder.discard()
+    recorder.reset_sinks()
     _clear_cache_and_shared_state()
     resilience.breaker.forget()
     registry.reset()
     router.forget_latencies()
     yield
     ledger.discard()
+    recorder.discard()
     registry.reset()
 
 

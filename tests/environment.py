@@ -25,6 +25,8 @@ if "HUNTAZE_VAR_DIR" not in os.environ:
 os.environ.setdefault("EMAIL_URL", "memorymail://")
 # Tests flush the AI ledger themselves; a background writer thread would not see their transaction.
 os.environ.setdefault("AI_LEDGER_FLUSH_SECONDS", "0")
+# The same for metrics (apps/core/metrics.py): tests call metrics.flush() when they want the sinks.
+os.environ.setdefault("METRICS_FLUSH_SECONDS", "0")
 # Tests send many messages from one creator in a moment; the platform-like default (one every 3 s
 # per account) would only make them wait. tests/delivery/test_limits.py sets real limits itself.
 os.environ.setdefault(
