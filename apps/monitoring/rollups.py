@@ -4,8 +4,8 @@ The database sink writes minute rows (several per series and minute when several
 flush). ``rollup()`` (beat, every few minutes) sums each closed hour's minute rows into one hour
 row and each closed day's hour rows into one day row, with one ``INSERT … SELECT … GROUP BY`` per
 level (no rows through Python), then deletes rows older than METRICS_RETENTION_DAYS. It remembers
-how far it got in the shared state and is idempotent: a level's rows for a period are replaced,
-never added twice.
+how far it got by the last rolled-up row of each level and goes on from the next period; a
+period's rows are replaced, never added twice, so running it again changes nothing.
 
 ``read()`` answers a window's totals per series from the coarsest rows that cover it exactly:
 days, then hours, then minutes for the ragged ends. ``quantile()`` estimates a percentile from a
@@ -51,7 +51,7 @@ def rollup(now: datetime | None = None) -> dict[str, int]:
         if first is None:
             continue
         done = MetricSample.objects.filter(resolution=target).aggregate(last=Max("start"))["last"]
-        start = _floor(first, step) if done is None else max(_floor(first, step), done)
+        start = _floor(first, step) if done is None else max(_floor(first, step), done + step)
         if start >= end:
             continue
         written[target.label.lower()] += _roll(source, target, step, start, end)
