@@ -24,6 +24,7 @@ import math
 import threading
 import time
 from bisect import bisect_left
+from collections import deque
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
@@ -110,7 +111,9 @@ class Sink(Protocol):
 
 class Recorder:
     def __init__(self) -> None:
-        self._buffer: list[Event] = []
+        # A deque: append() and popleft() are atomic, so a flush draining it never loses an event
+        # another thread appends meanwhile (swapping a list could).
+        self._buffer: deque[Event] = deque()
         self._retry: dict[str, Batch] = {}
         self._lock = threading.Lock()  # flushes only: emit() appends without it
         self._wake = threading.Event()
@@ -148,14 +151,16 @@ class Recorder:
 
     def discard(self) -> int:
         with self._lock:
-            dropped, self._buffer = len(self._buffer), []
+            dropped = len(self._buffer)
+            self._buffer.clear()
             self._retry.clear()
         return dropped
 
     def flush(self) -> int:
         """Hand everything buffered to every sink; answers how many events were flushed."""
         with self._lock:
-            events, self._buffer = self._buffer, []
+            popleft = self._buffer.popleft
+            events = [popleft() for _ in range(len(self._buffer))]
             dropped, self._dropped = self._dropped, 0
             if dropped:
                 sink_count("buffer", "dropped", dropped)
