@@ -14,6 +14,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from apps.monitoring.asgi import WebsocketMetricsMiddleware  # noqa: E402
 from huntaze.routing import websocket_urlpatterns  # noqa: E402
 
 
@@ -57,6 +58,10 @@ for module in WARM_IMPORTS:
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Outermost, so refusals by the origin check and the consumers are counted too.
+        "websocket": WebsocketMetricsMiddleware(
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+            routes=websocket_urlpatterns,
+        ),
     }
 )

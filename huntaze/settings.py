@@ -11,8 +11,11 @@ ALLOWED_HOSTS must be given explicitly.
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import re
 import secrets
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -146,6 +149,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "apps.monitoring.middleware.RequestMetricsMiddleware",  # first: times the whole stack (docs/metrics.md)
     "django.middleware.security.SecurityMiddleware",
     "apps.core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -306,6 +310,15 @@ CELERY_BEAT_SCHEDULE = {
     "automations-tick": {"task": "apps.campaigns.tasks.automations_tick", "schedule": 30},
     "simulate-fans": {"task": "apps.messaging.tasks.simulate_fans_tick", "schedule": 30},
     "rollup-metrics": {"task": "apps.monitoring.tasks.rollup_metrics", "schedule": 300},
+    "check-budgets": {"task": "apps.monitoring.tasks.check_budgets", "schedule": 300},
+    # SLO burn-rate rules (docs/monitoring.md); a late run is skipped, the next one sees the same data.
+    "evaluate-slos": {"task": "apps.monitoring.tasks.evaluate_slos", "schedule": 30, "options": {"expires": 25}},
+    # Messages waiting per Celery queue (celery.queue_depth); a sample older than its interval is dropped.
+    "sample-queue-depth": {
+        "task": "apps.monitoring.tasks.sample_queue_depth",
+        "schedule": 30,
+        "options": {"expire_seconds": 25},  # django-celery-beat's name for apply_async's expires
+    },
 }
 # SIMULATED fans for the demo (apps/messaging/simulation.py): beat's simulate-fans entry makes the
 # demo agency's fans write, subscribe and buy every 30 s. `make run` turns it on; never in production.
@@ -388,7 +401,8 @@ if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_REDIRECT_EXEMPT = [r"^api/v1/health$"]  # load balancers probe over plain HTTP
+    # Load balancers probe, and Prometheus scrapes (token or network protected), over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^api/v1/health$", r"^metrics$"]
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
@@ -477,7 +491,27 @@ AI_BREAKER = {
     "cooldown_seconds": env.float("AI_BREAKER_COOLDOWN_SECONDS", default=30.0),
     "half_open_probes": env.int("AI_BREAKER_HALF_OPEN_PROBES", default=1),
 }
-AI_BUDGET_CHECKS = env_list("AI_BUDGET_CHECKS", default=[])
+# Callables the gateway runs before each upstream call (docs/ai-gateway.md); the default enforces
+# the monthly budgets of apps/monitoring (docs/ai-cost.md).
+AI_BUDGET_CHECKS = env_list("AI_BUDGET_CHECKS", default=["apps.monitoring.budgets.check_budget"])
+# Near a hard-stop budget's limit requests go one at a time: how long one waits for its turn, and
+# how long a turn is held at most when its process dies (seconds).
+AI_BUDGET_WAIT_SECONDS = env.float("AI_BUDGET_WAIT_SECONDS", default=30.0)
+AI_BUDGET_LOCK_SECONDS = env.int("AI_BUDGET_LOCK_SECONDS", default=300)
+if AI_BUDGET_WAIT_SECONDS < 0 or AI_BUDGET_LOCK_SECONDS < 1:
+    raise ImproperlyConfigured("AI_BUDGET_WAIT_SECONDS must be >= 0 and AI_BUDGET_LOCK_SECONDS at least 1.")
+# Savings advice on the AI cost page (docs/ai-cost.md): the cache hit rate worth aiming for, how much
+# lower a cheaper model's draft acceptance may be, what counts as an over-long prompt (times the
+# feature's median input tokens) and the error rate from which a provider's retries are advice.
+AI_COST_CACHE_TARGET = env.float("AI_COST_CACHE_TARGET", default=0.25)
+AI_COST_ACCEPTANCE_TOLERANCE = env.float("AI_COST_ACCEPTANCE_TOLERANCE", default=0.05)
+AI_COST_LONG_PROMPT_FACTOR = env.float("AI_COST_LONG_PROMPT_FACTOR", default=2.0)
+AI_COST_RETRY_ERROR_RATE = env.float("AI_COST_RETRY_ERROR_RATE", default=0.05)
+if not (0 < AI_COST_CACHE_TARGET < 1 and 0 <= AI_COST_ACCEPTANCE_TOLERANCE < 1 and AI_COST_LONG_PROMPT_FACTOR > 1):
+    raise ImproperlyConfigured(
+        "AI_COST_CACHE_TARGET must be in (0, 1), AI_COST_ACCEPTANCE_TOLERANCE in [0, 1) and "
+        "AI_COST_LONG_PROMPT_FACTOR above 1."
+    )
 AI_LEDGER_FLUSH_SECONDS = env.float("AI_LEDGER_FLUSH_SECONDS", default=1.0)
 
 # --- Metrics (apps/core/metrics.py, apps/monitoring) ------------------------------------------
@@ -490,6 +524,154 @@ if METRICS_FLUSH_SECONDS < 0 or METRICS_BUFFER_MAX < 1:
     raise ImproperlyConfigured("METRICS_FLUSH_SECONDS must be >= 0 and METRICS_BUFFER_MAX at least 1.")
 # How long the database keeps each resolution of metric rollups, in days.
 METRICS_RETENTION_DAYS = env.json("METRICS_RETENTION_DAYS", default={"minute": 3, "hour": 35, "day": 400})
+
+# --- Alerts (apps/monitoring/alerts.py, webhooks.py; docs/monitoring.md) -------------------------
+# Addresses that get every service (SLO) alert by email, besides the staff users.
+MONITORING_ALERT_EMAILS = env_list("MONITORING_ALERT_EMAILS", default=[])
+# Alert webhooks: per-attempt timeout, attempts in all, and the backoff between them (full jitter).
+MONITORING_WEBHOOK_TIMEOUT_SECONDS = env.float("MONITORING_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+MONITORING_WEBHOOK_MAX_ATTEMPTS = env.int("MONITORING_WEBHOOK_MAX_ATTEMPTS", default=6)
+MONITORING_WEBHOOK_RETRY_BASE_SECONDS = env.float("MONITORING_WEBHOOK_RETRY_BASE_SECONDS", default=10.0)
+MONITORING_WEBHOOK_RETRY_MAX_SECONDS = env.float("MONITORING_WEBHOOK_RETRY_MAX_SECONDS", default=1800.0)
+# Whether webhook URLs may point at loopback, private or link-local addresses (apps/ai/egress.py's
+# policy); on by default only in the embedded default, like AI_ALLOW_PRIVATE_BASE_URLS.
+MONITORING_WEBHOOK_ALLOW_PRIVATE = env_bool(
+    "MONITORING_WEBHOOK_ALLOW_PRIVATE", default=not env.str("DATABASE_URL", default="")
+)
+if MONITORING_WEBHOOK_TIMEOUT_SECONDS <= 0 or MONITORING_WEBHOOK_MAX_ATTEMPTS < 1:
+    raise ImproperlyConfigured(
+        "MONITORING_WEBHOOK_TIMEOUT_SECONDS must be > 0 and MONITORING_WEBHOOK_MAX_ATTEMPTS >= 1."
+    )
+
+# Prometheus sink and /metrics (docs/metrics-sinks.md). Every daphne and Celery process writes its
+# samples to files in PROMETHEUS_MULTIPROC_DIR (prometheus-client's multiprocess mode) and /metrics
+# merges them. prometheus_client reads the variable when it is first imported, so it is put into
+# the environment here, before anything imports it, and only when the sink is configured.
+METRICS_PROMETHEUS_ENABLED = any(path.rsplit(".", 1)[-1] == "PrometheusSink" for path in METRICS_SINKS)
+PROMETHEUS_MULTIPROC_DIR = Path(env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "prometheus")))
+if METRICS_PROMETHEUS_ENABLED:
+    PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
+# Metric names whose Count (or Bytes) values are levels sampled now and then, not increments.
+METRICS_PROMETHEUS_GAUGES = env_list("METRICS_PROMETHEUS_GAUGES", default=["celery.queue_depth"])
+# Label sets one process keeps per metric; beyond it new ones are folded into label values "other".
+METRICS_PROMETHEUS_MAX_SERIES = env.int("METRICS_PROMETHEUS_MAX_SERIES", default=500)
+# Who may read /metrics: a bearer token, or a client address in these networks.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+if METRICS_PROMETHEUS_MAX_SERIES < 1:
+    raise ImproperlyConfigured("METRICS_PROMETHEUS_MAX_SERIES must be at least 1.")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 24:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 24 characters long (or empty for no token).")
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=True)
+    except ValueError as _error:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_network!r} is not a network ({_error}).") from None
+
+# CloudWatch sink (docs/metrics-sinks.md): PutMetricData under a namespace per metric family (the
+# name's first part), with an Environment dimension on every metric.
+METRICS_CLOUDWATCH_NAMESPACES = env.json(
+    "METRICS_CLOUDWATCH_NAMESPACES",
+    default={
+        "ai": "Huntaze/AI",
+        "delivery": "Huntaze/Delivery",
+        "http": "Huntaze/API",
+        "ws": "Huntaze/API",
+        "celery": "Huntaze/Tasks",
+        "ratelimit": "Huntaze/RateLimiter",
+    },
+)
+METRICS_CLOUDWATCH_NAMESPACE = env.str("METRICS_CLOUDWATCH_NAMESPACE", default="Huntaze")  # other families
+METRICS_ENVIRONMENT = env.str("METRICS_ENVIRONMENT", default="development" if DEBUG else "production")
+METRICS_CLOUDWATCH_ENDPOINT_URL = env.str("METRICS_CLOUDWATCH_ENDPOINT_URL", default="")  # LocalStack, tests
+METRICS_CLOUDWATCH_MAX_ATTEMPTS = env.int("METRICS_CLOUDWATCH_MAX_ATTEMPTS", default=3)
+AWS_REGION = env.str("AWS_REGION", default=env.str("AWS_DEFAULT_REGION", default="us-east-1"))
+_CLOUDWATCH_NAMESPACE = re.compile(r"[A-Za-z0-9 ._/#:-]{1,255}")
+
+
+def _cloudwatch_problems() -> list[str]:
+    problems = []
+    namespaces = METRICS_CLOUDWATCH_NAMESPACES
+    if not isinstance(namespaces, dict) or not all(isinstance(v, str) for v in namespaces.values()):
+        return ['METRICS_CLOUDWATCH_NAMESPACES must be a JSON object of family -> namespace, e.g. {"ai": "Huntaze/AI"}']
+    for namespace in [*namespaces.values(), METRICS_CLOUDWATCH_NAMESPACE]:
+        if not _CLOUDWATCH_NAMESPACE.fullmatch(namespace) or namespace.startswith("AWS/"):
+            problems.append(f"{namespace!r} is not a CloudWatch namespace (letters, digits, ._/#:- or space; no AWS/)")
+    if not 1 <= len(METRICS_ENVIRONMENT) <= 255:
+        problems.append("METRICS_ENVIRONMENT must be 1 to 255 characters")
+    if METRICS_CLOUDWATCH_ENDPOINT_URL and urlsplit(METRICS_CLOUDWATCH_ENDPOINT_URL).scheme not in ("http", "https"):
+        problems.append("METRICS_CLOUDWATCH_ENDPOINT_URL must be an http:// or https:// URL")
+    if not 1 <= METRICS_CLOUDWATCH_MAX_ATTEMPTS <= 10:
+        problems.append("METRICS_CLOUDWATCH_MAX_ATTEMPTS must be between 1 and 10")
+    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d+", AWS_REGION):
+        problems.append(f"AWS_REGION {AWS_REGION!r} is not an AWS region such as eu-west-1")
+    return problems
+
+
+if _problems := _cloudwatch_problems():
+    raise ImproperlyConfigured(f"CloudWatch metrics: {'; '.join(_problems)}.")
+
+
+# --- Capacity advice (apps/monitoring/capacity.py, docs/capacity.md) ------------------------------
+# How many processes run now (the advice compares against them), how busy they should be, and what
+# one process costs. Defaults: the Procfile (one daphne; one worker pool of WORKER_CONCURRENCY
+# processes for all queues) and AWS Fargate's public us-east-1 prices.
+def _capacity_decimal(name: str, default: str, *, positive: bool) -> Decimal:
+    raw = env.str(name, default=default)
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
+    if not value.is_finite() or value < 0 or (positive and value == 0):
+        raise ImproperlyConfigured(f"{name}={raw!r} must be a number {'above' if positive else 'of at least'} 0.")
+    return value
+
+
+def _capacity_workers(raw: str) -> int | dict[str, int]:
+    """A number (one pool for every queue) or queue=number pairs (dedicated workers per queue)."""
+    text = raw.strip()
+    if "=" not in text:
+        if not text.isdigit() or int(text) < 1:
+            raise ImproperlyConfigured(
+                f"CAPACITY_WORKER_PROCESSES={raw!r}: use a number of at least 1 or pairs like interactive=2,default=1."
+            )
+        return int(text)
+    counts: dict[str, int] = {}
+    for pair in text.split(","):
+        queue, _, count = (part.strip() for part in pair.partition("="))
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", queue) or not count.isdigit() or queue in counts:
+            raise ImproperlyConfigured(
+                f"CAPACITY_WORKER_PROCESSES: {pair.strip()!r} is not a queue=number pair (each queue once)."
+            )
+        counts[queue] = int(count)
+    return counts
+
+
+CAPACITY_WEB_PROCESSES = env.int("CAPACITY_WEB_PROCESSES", default=1)
+CAPACITY_WORKER_PROCESSES = _capacity_workers(
+    env.str("CAPACITY_WORKER_PROCESSES", default=env.str("WORKER_CONCURRENCY", default="2"))
+)
+CAPACITY_TARGET_UTILISATION = env.float("CAPACITY_TARGET_UTILISATION", default=0.65)
+CAPACITY_LOOKBACK_DAYS = env.int("CAPACITY_LOOKBACK_DAYS", default=7)
+CAPACITY_MIN_WEB_PROCESSES = env.int("CAPACITY_MIN_WEB_PROCESSES", default=2)
+CAPACITY_MIN_WORKER_PROCESSES = env.int("CAPACITY_MIN_WORKER_PROCESSES", default=1)
+CAPACITY_VCPU_HOUR_USD = _capacity_decimal("CAPACITY_VCPU_HOUR_USD", "0.04048", positive=False)
+CAPACITY_GB_HOUR_USD = _capacity_decimal("CAPACITY_GB_HOUR_USD", "0.004445", positive=False)
+CAPACITY_WEB_VCPU = _capacity_decimal("CAPACITY_WEB_VCPU", "0.5", positive=True)
+CAPACITY_WEB_MEMORY_GB = _capacity_decimal("CAPACITY_WEB_MEMORY_GB", "1", positive=True)
+CAPACITY_WORKER_VCPU = _capacity_decimal("CAPACITY_WORKER_VCPU", "0.5", positive=True)
+CAPACITY_WORKER_MEMORY_GB = _capacity_decimal("CAPACITY_WORKER_MEMORY_GB", "1", positive=True)
+if CAPACITY_WEB_PROCESSES < 1 or CAPACITY_MIN_WEB_PROCESSES < 1 or CAPACITY_MIN_WORKER_PROCESSES < 1:
+    raise ImproperlyConfigured(
+        "CAPACITY_WEB_PROCESSES, CAPACITY_MIN_WEB_PROCESSES and CAPACITY_MIN_WORKER_PROCESSES must be at least 1."
+    )
+if not 0.05 <= CAPACITY_TARGET_UTILISATION <= 1:
+    raise ImproperlyConfigured(
+        f"CAPACITY_TARGET_UTILISATION={CAPACITY_TARGET_UTILISATION} must be a fraction from 0.05 to 1, such as 0.65."
+    )
+if not 1 <= CAPACITY_LOOKBACK_DAYS <= 90:
+    raise ImproperlyConfigured("CAPACITY_LOOKBACK_DAYS must be between 1 and 90.")
 
 # --- Delivery (apps/delivery): outbound messages to fans -----------------------------------------
 # Platform → dotted path of its connector, e.g. onlyfans=apps.integrations.onlyfans.Connector; a

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from apps.accounts import security_views
+from apps.monitoring import prometheus
 from huntaze import views
 from huntaze.api import api
 
@@ -18,8 +19,11 @@ urlpatterns = [
     path("", include("apps.messaging.urls")),
     path("", include("apps.campaigns.urls")),
     path("", include("apps.notifications.urls")),
+    path("", include("apps.monitoring.urls")),
     # The home dashboard gathers every app, so it lives in the project package; it keeps the
     # name core:dashboard that LOGIN_REDIRECT_URL, templates and redirects use.
     path("", include(([path("", views.dashboard, name="dashboard")], "core"))),
     path("favicon.ico", views.favicon, name="favicon"),
+    # Prometheus exposition, bearer-token or network protected (docs/metrics-sinks.md).
+    path("metrics", prometheus.metrics_view, name="metrics"),
 ]

@@ -13,6 +13,7 @@ Expectations:
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -25,6 +26,7 @@ from apps.ai.models import ProviderCredential
 from apps.campaigns.models import DELIVERY_SOURCE, Automation, Campaign
 from apps.delivery.models import Delivery
 from apps.messaging.models import Conversation, Draft, Fan, FanImport, FanNote, Message, MessageTemplate, Segment
+from apps.monitoring.models import SLO, AlertWebhook, Budget
 from apps.notifications.models import Notification
 from apps.notifications.services import notification_send
 from apps.studio.models import ContentIdea, Generation
@@ -148,7 +150,14 @@ def register_objects(world: World) -> dict:
         agency=world.agency, creator=world.creator, kind="welcome", enabled=False,
         steps=[{"delay_minutes": 5, "text": "Victim secret automation", "ppv_price": None, "media": []}],
     )  # fmt: skip
+    budget = Budget.objects.create(agency=world.agency, monthly_usd=Decimal("10"), thresholds=[50])
+    # Operators' objects (staff pages): a member of any agency who is not staff gets 404.
+    slo = SLO.objects.create(name="Victim secret SLO", indicator="api_availability", objective=Decimal("99.9"))
+    webhook = AlertWebhook.objects.create(agency=world.agency, url="https://victim.example/hook", secret="s" * 32)
     return {
+        "budget_id": budget.pk,
+        "slo_id": slo.pk,
+        "webhook_id": webhook.pk,
         "kind": "welcome",
         "fan_id": fan.pk,
         "conversation_id": conversation.pk,
@@ -178,7 +187,7 @@ KWARG_OBJECTS = {
     "creator_id", "membership_id", "invitation_id", "token_id", "notification_id", "credential_id",
     "generation_id", "idea_id", "index", "token", "uidb64", "session_id",
     "fan_id", "conversation_id", "message_id", "segment_id", "template_id", "draft_id", "import_id",
-    "campaign_id", "delivery_id", "kind",
+    "campaign_id", "delivery_id", "kind", "budget_id", "slo_id", "webhook_id",
 }  # fmt: skip
 # Links whose secret is the capability (invitation and password-reset links): forged ones must
 # neither leak nor change anything, but they may render a friendly "invalid link" page.

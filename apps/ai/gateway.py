@@ -10,15 +10,23 @@ breaker → call with timeout and retries (full-jitter backoff, Retry-After hono
 kinds only; a stream's every wait for the provider's next event bounded by the timeout) →
 fallback along the chain (streams: until the first token) → degradation to a cached answer or
 the built-in provider, marked ``degraded`` → ledger row.
+
+A budget check may answer a *settle* callable (sync or async, taking the call's cost in USD as
+a Decimal): the gateway calls it exactly once when the call is over, with the cost written to
+the ledger row (0 for errors, cache hits and coalesced followers), streams included, so a check
+can hold a reservation for the call's duration. A check that refuses raises AIError; settles
+already taken by earlier checks are then called with 0.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from decimal import Decimal
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -41,6 +49,9 @@ from apps.ai.types import (
     StreamEvent,
 )
 from apps.core.logging import get_request_id
+from apps.core.metrics import emit
+
+logger = logging.getLogger(__name__)
 
 FEATURE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,59}$")
 ROLES = {"system", "user", "assistant"}
@@ -81,12 +92,40 @@ def validate(request: AIRequest) -> None:
         raise _invalid("timeout must be between 0 and 300 seconds.")
 
 
-async def _budget_checks(request: AIRequest) -> None:
-    for path in settings.AI_BUDGET_CHECKS:
-        check = import_string(path)
-        result = check(request)
-        if asyncio.iscoroutine(result):
-            await result
+Settle = Callable[[Decimal], object]
+
+
+class _Settlement:
+    """The settle callables the budget checks answered for one call, called once with its cost."""
+
+    def __init__(self, settles: list[Settle] | None = None) -> None:
+        self.settles = settles or []
+
+    async def __call__(self, cost: Decimal) -> None:
+        settles, self.settles = self.settles, []
+        for settle in settles:
+            try:
+                result = settle(cost)
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                logger.exception("an AI budget settle failed")
+
+
+async def _budget_checks(request: AIRequest) -> _Settlement:
+    settlement = _Settlement()
+    try:
+        for path in settings.AI_BUDGET_CHECKS:
+            check = import_string(path)
+            result = check(request)
+            if asyncio.iscoroutine(result):
+                result = await result
+            if callable(result):
+                settlement.settles.append(result)
+    except BaseException:
+        await settlement(Decimal(0))
+        raise
+    return settlement
 
 
 def _timeout(request: AIRequest) -> float:
@@ -119,6 +158,10 @@ def _record(request: AIRequest, *, response: AIResponse | None = None, error: AI
             latency_ms=latency_ms, attempts=attempts, error_kind=(error.kind.value if error else extra_error),
         )  # fmt: skip
     ledger.record(**row)
+    emit("ai.request", row["latency_ms"], "Milliseconds", {  # docs/metrics.md
+        "provider": row["provider"] or "none", "feature": row["feature"],
+        "outcome": "ok" if response is not None else "error", "error_kind": row["error_kind"],
+    })  # fmt: skip
 
 
 def _response(route: Route, result: ProviderResult, *, started: float, attempts: int, index: int,
@@ -139,9 +182,10 @@ def _response(route: Route, result: ProviderResult, *, started: float, attempts:
     )
 
 
-async def _prepare(request: AIRequest) -> tuple[list[Route], str, AIResponse | None]:
+async def _prepare(request: AIRequest, settlement: _Settlement) -> tuple[list[Route], str, AIResponse | None]:
     """Validate and route; answer from the cache when allowed; else count the request against
-    the rate limits and budgets. Cache hits reach no provider, so they are not counted."""
+    the rate limits and budgets (their settles go into ``settlement``). Cache hits reach no
+    provider, so they are not counted."""
     validate(request)
     routes = plan(request, await registry.providers_for(request.agency_id))
     key = resilience.cache_key(request, resilience.request_fingerprint(request))
@@ -150,7 +194,7 @@ async def _prepare(request: AIRequest) -> tuple[list[Route], str, AIResponse | N
         if cached is not None:
             return routes, key, cached
     await resilience.check_rate_limits(request, routes[0].provider.kind)
-    await _budget_checks(request)
+    settlement.settles = (await _budget_checks(request)).settles
     return routes, key, None
 
 
@@ -207,9 +251,20 @@ async def _call_chain(request: AIRequest, routes: list[Route], key: str, started
 
 async def generate(request: AIRequest) -> AIResponse:
     """One complete answer. Raises AIError (already written to the ledger)."""
+    settlement = _Settlement()
+    cost = Decimal(0)
+    try:
+        response = await _generate(request, settlement)
+        cost = response.cost_usd
+        return response
+    finally:
+        await settlement(cost)
+
+
+async def _generate(request: AIRequest, settlement: _Settlement) -> AIResponse:
     started = time.perf_counter()
     try:
-        routes, key, cached = await _prepare(request)
+        routes, key, cached = await _prepare(request, settlement)
         if cached is not None:
             latency = (time.perf_counter() - started) * 1000
             response = replace(cached, cache_hit=True, cost_usd=cached.cost_usd * 0, latency_ms=latency, attempts=0)
@@ -242,11 +297,27 @@ async def stream(request: AIRequest) -> AsyncIterator[StreamEvent]:
 
     Fallback and retries happen only before the first token; after it, a failure ends the
     stream with StreamError carrying the text received so far. Closing the iterator (the
-    client cancelled) closes the upstream stream.
+    client cancelled) closes the upstream stream. Budget settles run before the final event is
+    handed over (a caller may stop reading there), or when the stream is closed early.
     """
+    settlement = _Settlement()
+    events = _stream(request, settlement)
+    try:
+        async for event in events:
+            if isinstance(event, StreamComplete):
+                await settlement(event.response.cost_usd)
+            elif isinstance(event, StreamError):
+                await settlement(Decimal(0))
+            yield event
+    finally:
+        await events.aclose()
+        await settlement(Decimal(0))
+
+
+async def _stream(request: AIRequest, settlement: _Settlement) -> AsyncIterator[StreamEvent]:
     started = time.perf_counter()
     try:
-        routes, key, cached = await _prepare(request)
+        routes, key, cached = await _prepare(request, settlement)
     except AIError as error:
         _record(request, error=error, streamed=True, latency_ms=(time.perf_counter() - started) * 1000)
         yield StreamError(error)

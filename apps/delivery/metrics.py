@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count
 
+from apps.core.metrics import emit
 from apps.core.shared import shared_state
 from apps.delivery.models import Delivery, DeliveryStatus
 
@@ -52,6 +53,15 @@ def count(name: str, amount: int | float = 1) -> None:
         shared_state().incr_sync(_key(name, int(time.time() // BUCKET_SECONDS)), BUCKET_TTL, int(amount))
     except Exception:  # the shared state is down: the send itself goes on
         logger.warning("could not count delivery metric %s", name, exc_info=True)
+
+
+def attempts(platform: str, outcome: str, amount: int = 1) -> None:
+    """Emit ``delivery.attempt`` (1, Count, {platform, outcome: sent, failed or dead}) once per
+    delivery attempt recorded, for the monitoring sinks (docs/metrics.md). An append to the metrics
+    buffer each: cheap enough for a batch of sends."""
+    dimensions = {"platform": platform, "outcome": outcome}
+    for _ in range(amount):
+        emit("delivery.attempt", 1, "Count", dimensions)
 
 
 def _last_minute(name: str) -> tuple[int, float]:

@@ -741,6 +741,7 @@ def _record_sent_many(sent: list[tuple[Delivery, SendResult]]) -> set[int]:
         for pk in recorded:
             _announce(by_id[pk], Status.SENT)
     metrics.count(metrics.SENT, len(recorded))
+    metrics.attempts(sent[0][0].platform, Status.SENT.value, len(recorded))
     if len(recorded) < len(sent):
         logger.warning(
             "%s sent deliveries had their claim taken over; the new owners record them", len(sent) - len(recorded)
@@ -798,6 +799,7 @@ def _record_sent(delivery: Delivery, result: SendResult) -> str:
         _announce(delivery, Status.SENT)
     logger.info("delivery %s sent on attempt %s", delivery.pk, delivery.attempts)
     metrics.count(metrics.SENT)
+    metrics.attempts(delivery.platform, Status.SENT.value)
     return Status.SENT
 
 
@@ -825,6 +827,7 @@ def _record_failure(
             _announce(delivery, Status.DEAD)
             _notify_dead(delivery)
             metrics.count(metrics.FAILED)
+            metrics.attempts(delivery.platform, Status.DEAD.value)
             logger.warning("delivery %s is dead after %s attempts: %s", delivery.pk, delivery.attempts, error)
             return Status.DEAD
         delay = 0.0 if immediate else retry_delay(attempt=delivery.attempts, retry_after=retry_after)
@@ -839,6 +842,7 @@ def _record_failure(
         _announce(delivery, Status.FAILED)
         _dispatch(delivery.pk, delivery.queue, countdown=delay)
     metrics.count(metrics.FAILED)
+    metrics.attempts(delivery.platform, Status.FAILED.value)
     logger.info("delivery %s failed on attempt %s, retry in %.1f s: %s", delivery.pk, delivery.attempts, delay, error)
     return Status.FAILED
 

@@ -21,6 +21,7 @@ from apps.messaging.models import (
     Conversation,
     Direction,
     Draft,
+    DraftStatus,
     Fan,
     FanImport,
     FanRules,
@@ -416,3 +417,44 @@ def fans_activity_since(*, fan_ids: list[int], since: datetime) -> FanActivity:
 
 def messages_unlocked(*, message_ids: list[int]) -> set[int]:
     return set(Message.objects.filter(pk__in=message_ids, unlocked_at__isnull=False).values_list("pk", flat=True))
+
+
+# --- For the AI cost reports (apps/monitoring/cost.py) -----------------------------------------
+
+
+def draft_outcomes(
+    *, agency_id: int, since: datetime, until: datetime, creator_ids: list[int] | None = None
+) -> list[dict[str, Any]]:
+    """Drafts made in [since, until) per creator, kind and provider: how many members sent
+    (accepted), discarded or left pending. One query."""
+    drafts = Draft.objects.for_agency(agency_id).filter(created_at__gte=since, created_at__lt=until)
+    if creator_ids is not None:
+        drafts = drafts.filter(creator_id__in=creator_ids)
+    return list(
+        drafts.order_by()
+        .values("creator_id", "kind", "provider")
+        .annotate(
+            sent=Count("id", filter=Q(status=DraftStatus.SENT)),
+            discarded=Count("id", filter=Q(status=DraftStatus.DISCARDED)),
+            pending=Count("id", filter=Q(status=DraftStatus.PENDING)),
+        )
+    )
+
+
+def creator_revenue(
+    *, agency_id: int, since: datetime, until: datetime, creator_ids: list[int] | None = None
+) -> list[dict[str, Any]]:
+    """Fans' purchases in [since, until) per creator and currency: the total, and the part paid
+    for messages that began as AI drafts (revenue attributed to AI). One query."""
+    purchases = Purchase.objects.for_agency(agency_id).filter(purchased_at__gte=since, purchased_at__lt=until)
+    if creator_ids is not None:
+        purchases = purchases.filter(creator_id__in=creator_ids)
+    return list(
+        purchases.order_by()
+        .values("creator_id", "currency")
+        .annotate(
+            total=Sum("amount"),
+            from_ai=Sum("amount", filter=Q(message__source=Source.AI_DRAFT)),
+            purchases=Count("id"),
+        )
+    )

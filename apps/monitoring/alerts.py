@@ -4,17 +4,41 @@
 ``alert_one_firing_per_key`` constraint, so two processes evaluating at once open one);
 ``resolve()`` closes the firing alert of a key. Both answer the alert they changed, or None when
 nothing changed, and hand the change to ``dispatch`` after the transaction commits.
+
+``dispatch()`` tells people, once per fired or resolved alert (never per evaluation):
+
+- service alerts (no agency: SLO burn rates) reach the operators, the active staff users: an
+  in-app notification in each agency they are a member of (pushed live to their open tabs over
+  the notifications websocket), and an email (staff without a membership get the email only),
+  plus the addresses in MONITORING_ALERT_EMAILS;
+- an agency's alerts (its AI budget) reach that agency's owners and managers, in the app and by
+  email;
+- every enabled webhook for the alert's scope (agency-less webhooks for service alerts, the
+  agency's own for its alerts) gets a signed POST from a Celery task (apps/monitoring/webhooks.py).
+
+A channel that fails is logged and does not stop the others.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mass_mail
 from django.db import IntegrityError, transaction
+from django.db.models import Prefetch
+from django.urls import reverse
 from django.utils import timezone
 
+from apps.accounts.models import Membership, Role
 from apps.monitoring.models import Alert
+from apps.notifications.models import Notification
+from apps.notifications.services import notification_send
+
+logger = logging.getLogger(__name__)
 
 
 def firing(key: str) -> Alert | None:
@@ -73,6 +97,81 @@ def resolve(key: str, *, now: datetime | None = None, values: dict[str, Any] | N
 
 
 def dispatch(alert: Alert, event: str) -> None:
-    """Tell people about a fired or resolved alert: in the app, by email, by signed webhook.
+    """Tell people about a fired or resolved alert: in the app, by email, by signed webhook."""
+    memberships, emails = recipients(alert)
+    for channel, send in (
+        ("in-app", lambda: _notify(alert, event, memberships)),
+        ("email", lambda: _email(alert, event, emails)),
+        ("webhook", lambda: _queue_webhooks(alert, event)),
+    ):
+        try:
+            send()
+        except Exception:  # one channel's failure must not silence the others
+            logger.exception("alert %s: %s by %s failed", alert.pk, event, channel)
 
-    (The channels are filled in by the SLO and alerting work; until then nothing is sent.)"""
+
+def recipients(alert: Alert) -> tuple[list[Membership], list[str]]:
+    """Who hears of ``alert``: the memberships to notify in the app and the email addresses."""
+    if alert.agency_id is None:
+        staff = (
+            get_user_model()
+            .objects.filter(is_staff=True, is_active=True)
+            .prefetch_related(Prefetch("memberships", queryset=Membership.objects.order_by("id")))
+            .order_by("id")
+        )
+        memberships = [membership for user in staff for membership in user.memberships.all()]
+        emails = [user.email for user in staff if user.email] + list(settings.MONITORING_ALERT_EMAILS)
+    else:
+        memberships = list(
+            Membership.objects.filter(
+                agency_id=alert.agency_id, role__in=[Role.OWNER, Role.MANAGER], user__is_active=True
+            ).select_related("user")
+        )
+        emails = [membership.user.email for membership in memberships if membership.user.email]
+    return memberships, list(dict.fromkeys(emails))
+
+
+def _headline(alert: Alert, event: str) -> str:
+    if event == "alert.resolved":
+        return f"Resolved: {alert.title}"
+    return f"{alert.get_severity_display()}: {alert.title}"
+
+
+def _link(alert: Alert) -> str:
+    return reverse("monitoring:overview") if alert.agency_id is None else ""
+
+
+def _notify(alert: Alert, event: str, memberships: list[Membership]) -> None:
+    if event == "alert.resolved":
+        level = Notification.Level.SUCCESS
+    elif alert.severity == Alert.Severity.PAGE:
+        level = Notification.Level.ERROR
+    else:
+        level = Notification.Level.WARNING
+    for membership in memberships:
+        notification_send(
+            membership=membership, title=_headline(alert, event), body=alert.detail, url=_link(alert), level=level
+        )
+
+
+def _email(alert: Alert, event: str, emails: list[str]) -> None:
+    if not emails:
+        return
+    link = _link(alert)
+    lines = [alert.detail, "", f"Fired at: {alert.fired_at:%Y-%m-%d %H:%M:%S} UTC"]
+    if alert.resolved_at:
+        lines.append(f"Resolved at: {alert.resolved_at:%Y-%m-%d %H:%M:%S} UTC")
+    if link:
+        lines.append(f"Monitoring: {settings.SITE_URL.rstrip('/')}{link}")
+    subject = f"[Huntaze] {_headline(alert, event)}"[:200]
+    body = "\n".join(lines)
+    # One message per address: recipients of different agencies never see each other.
+    send_mass_mail([(subject, body, settings.DEFAULT_FROM_EMAIL, [email]) for email in emails])
+
+
+def _queue_webhooks(alert: Alert, event: str) -> None:
+    from apps.monitoring.tasks import deliver_alert_webhook
+    from apps.monitoring.webhooks import webhooks_for
+
+    for webhook_id in webhooks_for(alert).values_list("pk", flat=True):
+        deliver_alert_webhook.delay(webhook_id, alert.pk, event)

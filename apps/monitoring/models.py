@@ -20,7 +20,7 @@ from django.db import models
 
 from apps.accounts.models import Agency, Creator, TenantQuerySet
 from apps.core.crypto import EncryptedTextField
-from apps.core.metrics import BUCKETS
+from apps.core.metrics import BOUNDS_MS, BUCKETS
 
 
 class MetricSample(models.Model):
@@ -115,6 +115,11 @@ class SLO(models.Model):
             errors["indicator"] = f"Unknown indicator “{self.indicator}”."
         if self.indicator == self.Indicator.AI_LATENCY and not self.threshold_ms:
             errors["threshold_ms"] = "An AI latency objective needs a threshold in milliseconds."
+        elif self.indicator == self.Indicator.AI_LATENCY and self.threshold_ms not in BOUNDS_MS:
+            # The indicator counts good requests from the rollups' histogram buckets, so only a
+            # bucket bound can be answered exactly (apps/monitoring/slo.py); no schema change needed.
+            choices = ", ".join(f"{bound:g}" for bound in BOUNDS_MS)
+            errors["threshold_ms"] = f"Choose one of the histogram bounds (milliseconds): {choices}."
         if errors:
             raise ValidationError(errors)
 

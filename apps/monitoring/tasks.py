@@ -11,3 +11,33 @@ def rollup_metrics() -> dict[str, int]:
     from apps.monitoring.rollups import rollup
 
     return rollup()
+
+
+@shared_task(queue="default", ignore_result=True)
+def evaluate_slos() -> dict[str, int]:
+    """Every 30 s: this process's buffered metrics to the sinks, then every enabled SLO's burn-rate
+    rules evaluated, firing and resolving their alerts (apps/monitoring/slo.py). Other processes'
+    metrics arrive within their METRICS_FLUSH_SECONDS."""
+    from apps.core.metrics import flush
+    from apps.monitoring.slo import evaluate
+
+    flush()
+    statuses = evaluate()
+    return {"evaluated": len(statuses), "holding": sum(len(status.holding) for status in statuses)}
+
+
+@shared_task(queue="default", ignore_result=True)
+def deliver_alert_webhook(webhook_id: int, alert_id: int, event: str, attempt: int = 1) -> None:
+    """One signed POST of an alert event to one webhook, logged; a retryable failure queues the
+    next attempt after exponential backoff with jitter (apps/monitoring/webhooks.py)."""
+    from apps.monitoring.webhooks import deliver
+
+    outcome = deliver(webhook_id=webhook_id, alert_id=alert_id, event=event, attempt=attempt)
+    if outcome.retry_in is not None:
+        deliver_alert_webhook.apply_async((webhook_id, alert_id, event, attempt + 1), countdown=outcome.retry_in)
+
+
+# Tasks kept in their slices' modules, registered under this module's name (Celery autodiscovers
+# tasks.py only).
+from apps.monitoring.budget_tasks import check_budgets  # noqa: E402,F401
+from apps.monitoring.task_metrics import sample_queue_depth  # noqa: E402,F401

@@ -1,0 +1,234 @@
+"""Alert delivery: in the app, by email, and by signed webhook to a loopback receiver that checks
+the signature the way a customer's endpoint would, and can answer slowly or with errors."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from apps.monitoring import alerts, webhooks
+from apps.monitoring.models import Alert, AlertWebhook, WebhookAttempt
+from apps.notifications.models import Notification
+from tests.accounts.factories import MembershipFactory, UserFactory
+
+
+class Receiver:
+    """A webhook endpoint on 127.0.0.1. ``script`` says how to answer each request in turn:
+    an HTTP status, or "timeout" (answer only after the sender has given up)."""
+
+    def __init__(self, secret: str = "") -> None:
+        self.secret = secret
+        self.script: list[int | str] = []
+        self.received: list[dict] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                header = self.headers.get("Huntaze-Signature", "")
+                receiver.received.append(
+                    {"body": json.loads(body), "valid": receiver.signature_ok(header, body), "at": time.time()}
+                )
+                action = receiver.script.pop(0) if receiver.script else 200
+                if action == "timeout":
+                    time.sleep(1.0)
+                    action = 200
+                self.send_response(int(action))
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/huntaze"
+
+    def signature_ok(self, header: str, body: bytes) -> bool:
+        """What a receiver does: recompute the HMAC of "t.body" and compare, and check freshness."""
+        parts = dict(item.split("=", 1) for item in header.split(",") if "=" in item)
+        expected = hmac.new(self.secret.encode(), f"{parts.get('t')}.".encode() + body, hashlib.sha256).hexdigest()
+        fresh = abs(time.time() - int(parts.get("t", 0))) < 300
+        return fresh and hmac.compare_digest(expected, parts.get("v1", ""))
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook_settings(settings):
+    settings.MONITORING_WEBHOOK_ALLOW_PRIVATE = True  # the receiver is on loopback
+    settings.MONITORING_WEBHOOK_TIMEOUT_SECONDS = 0.3
+    settings.MONITORING_WEBHOOK_MAX_ATTEMPTS = 4
+    settings.MONITORING_WEBHOOK_RETRY_BASE_SECONDS = 1
+    settings.MONITORING_WEBHOOK_RETRY_MAX_SECONDS = 60
+    settings.MONITORING_ALERT_EMAILS = ["oncall@example.com"]
+    return settings
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    yield server
+    server.stop()
+
+
+def add_webhook(receiver: Receiver, agency_id: int | None = None) -> AlertWebhook:
+    webhook, secret = webhooks.webhook_create(url=receiver.url, description="pager", agency_id=agency_id)
+    receiver.secret = secret
+    return webhook
+
+
+def fire_service_alert(**extra) -> Alert:
+    return alerts.fire(
+        "slo:1:page-1h", kind="slo_burn", severity="page", title="API availability: burning 15x",
+        detail="Burn rate 15x over 1 h.", values={"long_burn": 15.0}, **extra,
+    )  # fmt: skip
+
+
+def test_a_service_alert_reaches_operators_in_app_by_email_and_signed_webhook(
+    world, webhook_settings, receiver, mailoutbox, eager_celery, django_capture_on_commit_callbacks
+):
+    operator = MembershipFactory(agency=world.agency, role="viewer", user=UserFactory(is_staff=True))
+    staff_without_agency = UserFactory(is_staff=True)
+    UserFactory(is_staff=True, is_active=False)  # gone: hears nothing
+    webhook = add_webhook(receiver)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        alert = fire_service_alert()
+
+    notes = list(Notification.objects.all())
+    assert [(n.user_id, n.level) for n in notes] == [(operator.user_id, "error")]
+    assert notes[0].title.startswith("Page: API availability") and notes[0].url == "/monitoring/"
+    assert world.owner.user_id not in {n.user_id for n in notes}  # members are not operators
+    to = sorted(address for message in mailoutbox for address in message.to)
+    assert to == sorted([operator.user.email, staff_without_agency.email, "oncall@example.com"])
+    assert all(len(message.to) == 1 for message in mailoutbox)
+    assert "Burn rate 15x" in mailoutbox[0].body
+
+    [request] = receiver.received
+    assert request["valid"], "the signature did not verify"
+    body = request["body"]
+    assert body["event"] == "alert.fired" and body["alert_id"] == alert.pk and body["key"] == "slo:1:page-1h"
+    assert body["severity"] == "page" and body["values"] == {"long_burn": 15.0} and body["resolved_at"] is None
+    [attempt] = WebhookAttempt.objects.filter(webhook=webhook)
+    assert attempt.delivered and attempt.status_code == 200 and attempt.attempt == 1
+
+    with django_capture_on_commit_callbacks(execute=True):
+        alerts.resolve("slo:1:page-1h")
+    assert receiver.received[-1]["body"]["event"] == "alert.resolved"
+    assert receiver.received[-1]["body"]["resolved_at"] is not None
+    assert Notification.objects.filter(level="success", title__startswith="Resolved:").count() == 1
+
+
+def test_a_firing_alert_is_sent_once_however_often_it_is_evaluated(
+    world, webhook_settings, receiver, mailoutbox, eager_celery, django_capture_on_commit_callbacks
+):
+    MembershipFactory(agency=world.agency, role="viewer", user=UserFactory(is_staff=True))
+    add_webhook(receiver)
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(5):
+            fire_service_alert()
+    assert Alert.objects.count() == 1
+    assert len(receiver.received) == 1
+    assert Notification.objects.count() == 1
+    assert len(mailoutbox) == 2  # the operator and MONITORING_ALERT_EMAILS, once each
+
+
+def test_an_agency_alert_reaches_its_owners_and_managers_and_its_own_webhooks(
+    world, other_world, webhook_settings, receiver, mailoutbox, eager_celery, django_capture_on_commit_callbacks
+):
+    UserFactory(is_staff=True)
+    agency_hook = add_webhook(receiver, agency_id=world.agency.pk)
+    other = Receiver()
+    try:
+        webhooks.webhook_create(url=other.url, agency_id=other_world.agency.pk)
+        webhooks.webhook_create(url=other.url)  # service alerts only
+        with django_capture_on_commit_callbacks(execute=True):
+            alerts.fire(
+                f"budget:{world.agency.pk}:80", kind="budget", severity="warning", title="AI budget 80% used",
+                agency_id=world.agency.pk,
+            )  # fmt: skip
+        assert other.received == []
+    finally:
+        other.stop()
+    assert {n.user_id for n in Notification.objects.all()} == {world.owner.user_id, world.manager.user_id}
+    assert all(n.agency_id == world.agency.pk for n in Notification.objects.all())
+    assert sorted(a for m in mailoutbox for a in m.to) == sorted([world.owner.user.email, world.manager.user.email])
+    assert [r["body"]["agency_id"] for r in receiver.received] == [world.agency.pk]
+    assert WebhookAttempt.objects.get().webhook == agency_hook
+
+
+def test_a_receiver_that_times_out_is_retried_with_backoff_and_every_attempt_is_logged(
+    db, webhook_settings, receiver, eager_celery, django_capture_on_commit_callbacks
+):
+    webhook = add_webhook(receiver)
+    receiver.script = ["timeout", 503, 200]
+    with django_capture_on_commit_callbacks(execute=True):
+        fire_service_alert()
+
+    attempts = list(WebhookAttempt.objects.filter(webhook=webhook).order_by("attempt"))
+    assert [a.attempt for a in attempts] == [1, 2, 3]
+    assert attempts[0].error.startswith("Timed out") and attempts[0].status_code is None
+    assert attempts[1].error == "HTTP 503" and attempts[1].status_code == 503
+    assert attempts[2].delivered and attempts[2].error == ""
+    # Backoff: each failed attempt says when the next one is due, within the exponential cap.
+    for number, attempt in enumerate(attempts[:2], start=1):
+        delay = (attempt.next_retry_at - attempt.created_at).total_seconds()
+        assert 0 <= delay <= min(60, 1 * 2 ** (number - 1)) + 1
+    assert attempts[2].next_retry_at is None
+    assert len(receiver.received) == 3 and all(r["valid"] for r in receiver.received)
+    assert len({r["body"]["id"] for r in receiver.received}) == 1  # one event id to deduplicate on
+
+
+def test_retries_stop_after_the_last_attempt_and_a_4xx_is_not_retried(
+    db, webhook_settings, receiver, eager_celery, django_capture_on_commit_callbacks
+):
+    webhook = add_webhook(receiver)
+    receiver.script = [500, 500, 500, 500, 500]
+    with django_capture_on_commit_callbacks(execute=True):
+        fire_service_alert()
+    attempts = list(WebhookAttempt.objects.filter(webhook=webhook).order_by("attempt"))
+    assert len(attempts) == 4 and not any(a.delivered for a in attempts)
+    assert attempts[-1].next_retry_at is None
+
+    WebhookAttempt.objects.all().delete()
+    receiver.script = [410]
+    with django_capture_on_commit_callbacks(execute=True):
+        alerts.resolve("slo:1:page-1h")
+    [attempt] = WebhookAttempt.objects.all()
+    assert attempt.status_code == 410 and attempt.next_retry_at is None
+
+
+def test_private_addresses_are_refused_before_any_connection(
+    db, webhook_settings, receiver, eager_celery, django_capture_on_commit_callbacks
+):
+    add_webhook(receiver)  # saved while private addresses were allowed
+    webhook_settings.MONITORING_WEBHOOK_ALLOW_PRIVATE = False
+    with django_capture_on_commit_callbacks(execute=True):
+        fire_service_alert()
+    [attempt] = WebhookAttempt.objects.all()
+    assert attempt.error.startswith("Refused") and attempt.next_retry_at is None
+    assert receiver.received == []
+
+    from apps.ai.egress import RefusedURL
+
+    for url in (receiver.url, "http://169.254.169.254/latest", "ftp://example.com/hook", "http://[::1]:9/x"):
+        with pytest.raises(RefusedURL):
+            webhooks.webhook_create(url=url)
+
+
+def test_the_signature_helper_accepts_its_own_header_and_rejects_tampering():
+    header = webhooks.signature_header("whsec_x", b'{"a":1}', timestamp=1_700_000_000)
+    assert webhooks.verify("whsec_x", header, b'{"a":1}', now=1_700_000_010)
+    assert not webhooks.verify("whsec_x", header, b'{"a":2}', now=1_700_000_010)
+    assert not webhooks.verify("whsec_y", header, b'{"a":1}', now=1_700_000_010)
+    assert not webhooks.verify("whsec_x", header, b'{"a":1}', now=1_700_000_000 + 3600)  # replayed later

@@ -1,0 +1,325 @@
+"""AI budgets: the forms and their errors, threshold alerts once per month, and the hard stop
+through the real gateway (the OpenAI SDK against the loopback fake) with concurrent requests."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from apps.ai import gateway
+from apps.ai.ledger import ledger
+from apps.ai.models import AIRequestLog
+from apps.ai.types import AIError, AIRequest, ErrorKind, Message, StreamComplete
+from apps.monitoring.budgets import budgets_evaluate
+from apps.monitoring.models import Alert, Budget
+from tests.fakes.llm_server import Fault
+
+D = Decimal
+
+# --- Forms -------------------------------------------------------------------------------------------
+
+NEW = "/monitoring/cost/budgets/new/"
+
+
+def edit_url(budget: Budget) -> str:
+    return f"/monitoring/cost/budgets/{budget.pk}/edit/"
+
+
+def delete_url(budget: Budget) -> str:
+    return f"/monitoring/cost/budgets/{budget.pk}/delete/"
+
+
+def form(**fields) -> dict:
+    return {"creator": "", "monthly_usd": "25.00", "thresholds": "50, 80, 100", **fields}
+
+
+@pytest.mark.django_db
+def test_an_owner_creates_an_agency_budget_and_a_creator_budget(world, client_for):
+    client = client_for(world.owner)
+    assert client.get(NEW).status_code == 200
+    response = client.post(NEW, form(hard_stop="on"))
+    assert response.status_code == 302
+    response = client.post(NEW, form(creator=world.creator.pk, monthly_usd="5", thresholds="90,  50"))
+    assert response.status_code == 302
+    budgets = {b.creator_id: b for b in Budget.objects.filter(agency=world.agency)}
+    assert budgets[None].monthly_usd == D("25.00") and budgets[None].hard_stop
+    assert budgets[None].thresholds == [50, 80, 100]
+    assert budgets[world.creator.pk].thresholds == [50, 90] and not budgets[world.creator.pk].hard_stop
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"monthly_usd": "0"}, "monthly_usd", "more than $0"),
+        ({"monthly_usd": "-3"}, "monthly_usd", "more than $0"),
+        ({"monthly_usd": "abc"}, "monthly_usd", "Enter a number"),
+        ({"thresholds": "0, 50"}, "thresholds", "from 1 to 1000"),
+        ({"thresholds": "50, 1001"}, "thresholds", "from 1 to 1000"),
+        ({"thresholds": "fifty"}, "thresholds", "not a whole percentage"),
+        ({"thresholds": "50.5"}, "thresholds", "not a whole percentage"),
+    ],
+)
+def test_bad_budget_input_is_a_field_error(world, client_for, fields, field, message):
+    response = client_for(world.manager).post(NEW, form(**fields))
+    assert response.status_code == 200
+    assert message in " ".join(response.context["form"].errors[field])
+    assert not Budget.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_creator_of_another_agency_is_refused(world, other_world, client_for):
+    response = client_for(world.owner).post(NEW, form(creator=other_world.creator.pk))
+    assert response.status_code == 200
+    assert "creator" in response.context["form"].errors
+    assert not Budget.objects.exists()
+
+
+@pytest.mark.django_db
+def test_one_budget_per_creator_and_one_agency_wide_with_a_clear_error(world, client_for):
+    client = client_for(world.owner)
+    Budget.objects.create(agency=world.agency, monthly_usd=D(10), thresholds=[50])
+    Budget.objects.create(agency=world.agency, creator=world.creator, monthly_usd=D(5), thresholds=[50])
+    response = client.post(NEW, form())
+    assert "already has an agency-wide budget" in response.context["form"].errors["creator"][0]
+    response = client.post(NEW, form(creator=world.creator.pk))
+    assert "Velvet Star already has" in response.context["form"].errors["creator"][0]
+    assert Budget.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_edit_and_delete(world, client_for):
+    budget = Budget.objects.create(agency=world.agency, monthly_usd=D(10), thresholds=[50])
+    client = client_for(world.owner)
+    assert client.get(edit_url(budget)).status_code == 200
+    assert client.post(edit_url(budget), form(monthly_usd="12.50", thresholds="")).status_code == 302
+    budget.refresh_from_db()
+    assert budget.monthly_usd == D("12.50") and budget.thresholds == []
+    assert client.get(delete_url(budget)).status_code == 405
+    assert client.post(delete_url(budget)).status_code == 302
+    assert not Budget.objects.exists()
+
+
+@pytest.mark.django_db
+def test_another_tenants_budget_is_404_and_chatters_and_viewers_get_403(world, other_world, client_for):
+    theirs = Budget.objects.create(agency=other_world.agency, monthly_usd=D(10), thresholds=[50])
+    client = client_for(world.owner)
+    assert client.get(edit_url(theirs)).status_code == 404
+    assert client.post(edit_url(theirs), form()).status_code == 404
+    assert client.post(delete_url(theirs)).status_code == 404
+    assert Budget.objects.filter(pk=theirs.pk).exists()
+    ours = Budget.objects.create(agency=world.agency, monthly_usd=D(10), thresholds=[50])
+    for role in ("chatter", "viewer"):
+        member = client_for(world.member(role))
+        assert member.get(NEW).status_code == 403
+        assert member.post(NEW, form()).status_code == 403
+        assert member.post(edit_url(ours), form(monthly_usd="1")).status_code == 403
+        assert member.post(delete_url(ours)).status_code == 403
+    ours.refresh_from_db()
+    assert ours.monthly_usd == D(10)
+
+
+# --- Threshold alerts --------------------------------------------------------------------------------
+
+
+def spend(agency, amount: str, when: datetime, creator=None) -> None:
+    AIRequestLog.objects.create(agency=agency, creator=creator, feature="studio.caption", provider="openai",
+                                model="gpt-4o-mini", cost_usd=D(amount), created_at=when)  # fmt: skip
+
+
+def budget_alerts(budget) -> list[tuple[str, str, str]]:
+    return sorted(Alert.objects.filter(budget=budget).values_list("key", "severity", "state"))
+
+
+@pytest.mark.django_db
+def test_each_threshold_fires_once_a_month(world):
+    budget = Budget.objects.create(agency=world.agency, monthly_usd=D(10), thresholds=[50, 80, 100])
+    creator_budget = Budget.objects.create(
+        agency=world.agency, creator=world.creator, monthly_usd=D(2), thresholds=[50]
+    )
+    may = datetime(2026, 5, 10, tzinfo=UTC)
+    spend(world.agency, "6.00", may)
+    budgets_evaluate(now=may)
+    assert budget_alerts(budget) == [(f"budget:{budget.pk}:2026-05:50", "warning", "firing")]
+    assert budget_alerts(creator_budget) == []
+
+    budgets_evaluate(now=may)  # nothing new
+    spend(world.agency, "3.00", may, creator=world.creator)
+    budgets_evaluate(now=may)
+    assert [key for key, _, _ in budget_alerts(budget)] == [
+        f"budget:{budget.pk}:2026-05:50", f"budget:{budget.pk}:2026-05:80"
+    ]  # fmt: skip
+    assert budget_alerts(creator_budget) == [(f"budget:{creator_budget.pk}:2026-05:50", "warning", "firing")]
+
+    spend(world.agency, "1.50", may)
+    budgets_evaluate(now=may)
+    assert (f"budget:{budget.pk}:2026-05:100", "page", "firing") in budget_alerts(budget)
+    assert Alert.objects.filter(budget=budget).count() == 3
+
+    # Raised: the alerts resolve; lowered again in the same month: they do not fire a second time.
+    Budget.objects.filter(pk=budget.pk).update(monthly_usd=D(100))
+    budgets_evaluate(now=may)
+    assert {state for _, _, state in budget_alerts(budget)} == {"resolved"}
+    Budget.objects.filter(pk=budget.pk).update(monthly_usd=D(10))
+    budgets_evaluate(now=may)
+    assert Alert.objects.filter(budget=budget).count() == 3
+
+    # A new month starts from nothing; last month's creator alert is resolved.
+    june = datetime(2026, 6, 1, 0, 5, tzinfo=UTC)
+    budgets_evaluate(now=june)
+    assert Alert.objects.filter(budget=budget, key__contains="2026-06").count() == 0
+    assert budget_alerts(creator_budget) == [(f"budget:{creator_budget.pk}:2026-05:50", "warning", "resolved")]
+
+
+@pytest.mark.django_db
+def test_the_check_budgets_task_is_registered_under_the_monitoring_tasks_name():
+    from apps.monitoring.budget_tasks import check_budgets
+
+    assert check_budgets.name == "apps.monitoring.tasks.check_budgets"
+    assert check_budgets.run() == {"fired": 0}
+
+
+# --- The hard stop through the gateway -----------------------------------------------------------------
+
+# gpt-4o-mini at $0.15 / $0.60 per million tokens: 100 in + 1,000 out = $0.000615 a call.
+CALL_COST = D("0.000615")
+
+
+def ask(world, text: str = "Write a caption", **options) -> AIRequest:
+    return AIRequest(
+        feature="studio.caption", messages=[Message("user", text)], agency_id=world.agency.pk,
+        creator_id=world.creator.pk, max_tokens=1000, **options,
+    )  # fmt: skip
+
+
+def _setup(world, *, limit: str, spent: str, hard_stop: bool, creator=None) -> Budget:
+    spend(world.agency, spent, timezone.now(), creator=creator)
+    return Budget.objects.create(agency=world.agency, creator=creator, monthly_usd=D(limit),
+                                 thresholds=[50, 80, 100], hard_stop=hard_stop)  # fmt: skip
+
+
+async def _many(world, n: int) -> list:
+    """n different requests at once (identical ones would share one upstream call)."""
+    requests = [ask(world, f"Write caption number {i}") for i in range(n)]
+    return await asyncio.gather(*(gateway.generate(request) for request in requests), return_exceptions=True)
+
+
+async def _month_spend(world) -> Decimal:
+    await ledger.aflush()
+    total = await sync_to_async(
+        lambda: sum(AIRequestLog.objects.filter(agency=world.agency).values_list("cost_usd", flat=True), D(0))
+    )()
+    return total
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_used_up_budget_lets_at_most_one_concurrent_request_over_and_refuses_the_rest(world, remote):
+    remote.configure(usage_override={"input_tokens": 100, "output_tokens": 1000}, latency=0.2)
+    budget = await sync_to_async(_setup)(world, limit="0.01", spent="0.0095", hard_stop=True)
+
+    results = await _many(world, 8)
+
+    answers = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, AIError)]
+    assert len(answers) == 1, results
+    assert len(refused) == 7
+    for error in refused:
+        assert error.kind == ErrorKind.RATE_LIMIT and not error.retryable
+        assert "monthly AI budget for your agency is used up" in error.message
+    assert remote.count("openai") == 1
+    total = await _month_spend(world)
+    assert budget.monthly_usd < total <= budget.monthly_usd + CALL_COST
+    # The next request is refused at once, without reaching the provider.
+    with pytest.raises(AIError, match="used up"):
+        await gateway.generate(ask(world))
+    assert remote.count("openai") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_near_the_limit_concurrent_requests_overshoot_by_at_most_one_call(world, remote):
+    remote.configure(usage_override={"input_tokens": 100, "output_tokens": 1000}, latency=0.1)
+    budget = await sync_to_async(_setup)(world, limit="0.01", spent="0.0080", hard_stop=True)
+
+    results = await _many(world, 12)
+
+    answers = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, AIError)]
+    assert len(answers) + len(refused) == 12
+    assert all("used up" in error.message for error in refused)
+    # $0.002 left fits three calls at once; a fourth may go over, never more.
+    assert 3 <= len(answers) <= 4, results
+    total = await _month_spend(world)
+    assert total <= budget.monthly_usd + CALL_COST
+    assert remote.count("openai") == len(answers)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_creator_budget_stops_only_that_creator(world, remote):
+    remote.configure(usage_override={"input_tokens": 100, "output_tokens": 1000})
+    await sync_to_async(_setup)(world, limit="0.01", spent="0.01", hard_stop=True, creator=world.creator)
+    with pytest.raises(AIError, match="monthly AI budget for Velvet Star is used up"):
+        await gateway.generate(ask(world))
+    other = ask(world)
+    other.creator_id = world.other_creator.pk
+    assert (await gateway.generate(other)).cost_usd == CALL_COST
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_stream_settles_its_cost_so_the_next_request_is_refused(world, remote):
+    remote.configure(usage_override={"input_tokens": 100, "output_tokens": 1000})
+    await sync_to_async(_setup)(world, limit="0.01", spent="0.0095", hard_stop=True)
+    events = [event async for event in gateway.stream(ask(world))]
+    assert isinstance(events[-1], StreamComplete)
+    with pytest.raises(AIError, match="used up"):
+        await gateway.generate(ask(world))
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_over_the_limit_without_a_hard_stop_requests_go_on_and_alerts_fire_once(world, remote):
+    remote.configure(usage_override={"input_tokens": 100, "output_tokens": 1000})
+    budget = await sync_to_async(_setup)(world, limit="0.01", spent="0.0095", hard_stop=False)
+
+    results = await _many(world, 5)
+
+    assert all(not isinstance(r, BaseException) for r in results), results
+    assert remote.count("openai") == 5
+    keys = await sync_to_async(lambda: sorted(Alert.objects.filter(budget=budget).values_list("key", "severity")))()
+    month = f"{timezone.now():%Y-%m}"
+    assert keys == [
+        (f"budget:{budget.pk}:{month}:100", "page"),
+        (f"budget:{budget.pk}:{month}:50", "warning"),
+        (f"budget:{budget.pk}:{month}:80", "warning"),
+    ]
+
+
+# --- The gateway's settle hook -----------------------------------------------------------------------
+
+SETTLED: list = []
+
+
+def recording_check(request: AIRequest):
+    """A budget check for the hook's own test: answers a settle that records the cost."""
+    if request.feature == "test.refuse":
+        raise AIError(ErrorKind.RATE_LIMIT, "refused by the test check", retryable=False)
+    return lambda cost: SETTLED.append((request.feature, cost))
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_gateway_settles_each_call_once_with_its_ledger_cost(world, remote, settings):
+    settings.AI_BUDGET_CHECKS = ["tests.monitoring.test_budgets.recording_check"]
+    SETTLED.clear()
+    remote.configure(usage_override={"input_tokens": 100, "output_tokens": 1000})
+    await gateway.generate(ask(world))
+    [event async for event in gateway.stream(ask(world))]
+    remote.add_fault(Fault("status", status=400))
+    with pytest.raises(AIError):
+        await gateway.generate(ask(world))
+    with pytest.raises(AIError, match="refused by the test check"):
+        await gateway.generate(AIRequest(feature="test.refuse", messages=[Message("user", "hi")]))
+    settled = list(SETTLED)
+    assert settled == [("studio.caption", CALL_COST), ("studio.caption", CALL_COST), ("studio.caption", D(0))]
