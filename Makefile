@@ -56,10 +56,11 @@ load: install
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.lock
 	$(PY) bench/load.py $(LOAD_ARGS)
 
-# The journeys of tests/e2e/test_journeys.py and test_inbox.py, saving a PNG per step (shown in README.md and docs/journeys.md).
+# The browser journeys, saving a PNG per step (shown in README.md and docs/journeys.md).
+JOURNEYS := tests/e2e/test_journeys.py tests/e2e/test_inbox.py tests/e2e/test_campaigns.py tests/e2e/test_automations.py tests/e2e/test_monitoring.py
 screenshots: install
 	rm -f docs/screenshots/*.png
-	HUNTAZE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PY) -m pytest -q -m e2e tests/e2e/test_journeys.py tests/e2e/test_inbox.py
+	HUNTAZE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PY) -m pytest -q -m e2e $(JOURNEYS)
 
 # The API fuzz gate of tests/test_api_fuzz.py (in `make test` with seed 17 and 10 examples per
 # operation), with a random seed and FUZZ_MAX_EXAMPLES examples (default 100).

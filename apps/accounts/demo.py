@@ -140,7 +140,15 @@ def seed(ctx: DemoContext) -> None:
     ctx.memberships = {m.role: m for m in memberships}
     ctx.creators = creators
     ctx.logins = [(role, user.email, DEMO_PASSWORD) for user, (role, _) in zip(users, people, strict=True)]
-    ctx.log(f"accounts: agency “{agency.name}”, {len(users)} users, {len(creators)} creators")
+    # The operator: staff (the monitoring pages) and superuser (the Django admin), and a viewer of
+    # the demo agency so service alerts reach them in the app too.
+    operator = User.objects.create(
+        email=f"operator@{DEMO_DOMAIN}", full_name="Otto Operator", password=password,
+        email_verified_at=verified, is_staff=True, is_superuser=True,
+    )  # fmt: skip
+    Membership.objects.create(agency=agency, user=operator, role="viewer")
+    ctx.logins.append(("operator", operator.email, DEMO_PASSWORD))
+    ctx.log(f"accounts: agency “{agency.name}”, {len(users) + 1} users, {len(creators)} creators")
 
 
 def exists() -> bool:

@@ -117,7 +117,8 @@ def budget_create(request: HttpRequest) -> HttpResponse:
     form = BudgetForm(request.POST or None, membership=membership)
     if request.method == "POST" and form.is_valid() and (response := _save(request, form)) is not None:
         return response
-    return render(request, "monitoring/cost/budget_form.html", {"form": form, "budget": None})
+    status = 400 if request.method == "POST" else 200  # a refused form, as every form page answers
+    return render(request, "monitoring/cost/budget_form.html", {"form": form, "budget": None}, status=status)
 
 
 @member_required(Perm.EDIT)
@@ -127,7 +128,8 @@ def budget_edit(request: HttpRequest, budget_id: int) -> HttpResponse:
     form = BudgetForm(request.POST or None, membership=membership, initial=BudgetForm.initial_for(budget))
     if request.method == "POST" and form.is_valid() and (response := _save(request, form, budget)) is not None:
         return response
-    return render(request, "monitoring/cost/budget_form.html", {"form": form, "budget": budget})
+    status = 400 if request.method == "POST" else 200
+    return render(request, "monitoring/cost/budget_form.html", {"form": form, "budget": budget}, status=status)
 
 
 @member_required(Perm.EDIT)

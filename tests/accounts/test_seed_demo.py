@@ -28,6 +28,14 @@ def test_seed_demo_builds_agency_users_creators_and_prints_logins(db, capsys):
     response = client.post("/accounts/login/", {"username": "owner@demo.huntaze.local", "password": DEMO_PASSWORD})
     assert response.status_code == 302
     assert b"Luna Vale" in client.get("/").content
+    # The operator login opens the staff monitoring pages (with the default SLOs) and the admin.
+    assert "operator@demo.huntaze.local" in out
+    operator = Client()
+    operator.post("/accounts/login/", {"username": "operator@demo.huntaze.local", "password": DEMO_PASSWORD})
+    monitoring = operator.get("/monitoring/")
+    assert monitoring.status_code == 200 and b"API availability" in monitoring.content
+    assert operator.get("/admin/").status_code == 200
+    assert client.get("/monitoring/").status_code == 404  # the owner is not staff
 
 
 def test_seed_demo_is_idempotent_with_if_empty_and_rebuilds_with_reset(db):

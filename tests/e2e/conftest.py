@@ -50,10 +50,15 @@ def mailbox(tmp_path) -> Mailbox:
 @pytest.fixture
 def server_env(mailbox) -> dict[str, str]:
     """Environment shared by the daphne server and the Celery worker: emails into the mailbox,
-    links in them pointing at this server, and the AI ledger written in the background as in
-    production (the test process itself flushes it by hand)."""
+    links in them pointing at this server, and the AI ledger and the metrics written in the
+    background as in production (the test process itself flushes them by hand)."""
     port = free_port()
-    return {"SITE_URL": f"http://127.0.0.1:{port}", "EMAIL_URL": mailbox.email_url, "AI_LEDGER_FLUSH_SECONDS": "1"}
+    return {
+        "SITE_URL": f"http://127.0.0.1:{port}",
+        "EMAIL_URL": mailbox.email_url,
+        "AI_LEDGER_FLUSH_SECONDS": "1",
+        "METRICS_FLUSH_SECONDS": "1",
+    }
 
 
 @pytest.fixture

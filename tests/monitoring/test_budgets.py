@@ -67,7 +67,7 @@ def test_an_owner_creates_an_agency_budget_and_a_creator_budget(world, client_fo
 )
 def test_bad_budget_input_is_a_field_error(world, client_for, fields, field, message):
     response = client_for(world.manager).post(NEW, form(**fields))
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert message in " ".join(response.context["form"].errors[field])
     assert not Budget.objects.exists()
 
@@ -75,7 +75,7 @@ def test_bad_budget_input_is_a_field_error(world, client_for, fields, field, mes
 @pytest.mark.django_db
 def test_a_creator_of_another_agency_is_refused(world, other_world, client_for):
     response = client_for(world.owner).post(NEW, form(creator=other_world.creator.pk))
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "creator" in response.context["form"].errors
     assert not Budget.objects.exists()
 
