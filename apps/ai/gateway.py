@@ -160,7 +160,8 @@ def _record(request: AIRequest, *, response: AIResponse | None = None, error: AI
     ledger.record(**row)
     emit("ai.request", row["latency_ms"], "Milliseconds", {  # docs/metrics.md
         "provider": row["provider"] or "none", "feature": row["feature"],
-        "outcome": "ok" if response is not None else "error", "error_kind": row["error_kind"],
+        "outcome": "ok" if response is not None else ("cancelled" if row["error_kind"] == "CANCELLED" else "error"),
+        "error_kind": row["error_kind"],
     })  # fmt: skip
 
 

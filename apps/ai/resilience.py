@@ -24,6 +24,7 @@ from django.core.cache import cache
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from apps.ai.types import AIError, AIRequest, AIResponse, ErrorKind, Usage
+from apps.core.metrics import emit
 from apps.core.shared import LimitCheck, shared_state
 
 WINDOWS = {"minute": 60, "hour": 3600, "day": 86400}
@@ -49,6 +50,7 @@ async def check_rate_limits(request: AIRequest, provider_kind: str) -> None:
         return
     retry_after = await shared_state().hit_limits(checks)
     if retry_after is not None:
+        emit("ratelimit.refused", 1, "Count", {"scope": "ai", "provider": provider_kind})  # docs/metrics.md
         raise AIError(
             ErrorKind.RATE_LIMIT,
             f"AI request limit reached; try again in {max(1, round(retry_after))} s.",

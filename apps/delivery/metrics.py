@@ -64,6 +64,14 @@ def attempts(platform: str, outcome: str, amount: int = 1) -> None:
         emit("delivery.attempt", 1, "Count", dimensions)
 
 
+def held(wait_s: float) -> None:
+    """A send the rate limits held back for ``wait_s``: counted for the last-minute numbers and
+    emitted as ``ratelimit.wait`` (Milliseconds, {scope: delivery}) for the monitoring sinks."""
+    count(DEFERRED)
+    count(WAITED_MS, wait_s * 1000)
+    emit("ratelimit.wait", wait_s * 1000, "Milliseconds", {"scope": "delivery"})
+
+
 def _last_minute(name: str) -> tuple[int, float]:
     now = time.time()
     bucket = int(now // BUCKET_SECONDS)

@@ -648,8 +648,7 @@ def delivery_pump(*, creator_id: int, platform: str, seconds: float | None = Non
         taken, wait = _admit_up_to(1 if probe else PUMP_BATCH, **account)
         if not taken:
             if wait is not None:
-                metrics.count(metrics.DEFERRED)
-                metrics.count(metrics.WAITED_MS, wait * 1000)
+                metrics.held(wait)
             if wait is not None and wait <= PUMP_SLEEP_MAX and time.monotonic() + wait < deadline:
                 time.sleep(wait)
                 continue
@@ -765,8 +764,7 @@ def _defer(delivery: Delivery, wait: float) -> str:
             return "skipped"
         _announce(delivery, status)
         _dispatch(delivery.pk, delivery.queue, countdown=wait)
-    metrics.count(metrics.DEFERRED)
-    metrics.count(metrics.WAITED_MS, wait * 1000)
+    metrics.held(wait)
     logger.debug("delivery %s waits %.2f s for the send rate limits", delivery.pk, wait)
     return "deferred"
 

@@ -3,8 +3,9 @@
 Indicators (good events / all events, from the rollups of apps.core.metrics' agreed names):
 
 - ``api_availability``: ``http.request`` whose status is not 5xx / all requests;
-- ``ai_success``: ``ai.request`` with outcome ok / all AI requests;
-- ``ai_latency``: ``ai.request`` ok *and* within ``threshold_ms`` / all AI requests. Good events
+- ``ai_success``: ``ai.request`` with outcome ok / all AI requests but those the member cancelled
+  (outcome ``cancelled``: a stream closed before its end, which is no failure);
+- ``ai_latency``: ``ai.request`` ok *and* within ``threshold_ms`` / the same. Good events
   are counted from the histogram buckets, which are exact only at a bucket bound, so the
   threshold must be one of apps.core.metrics.BOUNDS_MS (SLO.clean() says so on the form);
 - ``delivery_success``: ``delivery.attempt`` sent / (sent + dead). A failed attempt that is
@@ -116,6 +117,9 @@ def indicator_counts(slo: SLO, totals: dict[tuple, Totals]) -> Counts:
     """Good and all events of ``slo``'s indicator from a read grouped by its dimension."""
     counts = Counts(total=float(sum(t.count for t in totals.values())))
     indicator = slo.indicator
+    if indicator in (SLO.Indicator.AI_SUCCESS, SLO.Indicator.AI_LATENCY):
+        # A stream the member closed before its end is neither good nor bad: nothing failed.
+        counts.total -= sum(t.count for key, t in totals.items() if key == ("cancelled",))
     if indicator == SLO.Indicator.API_AVAILABILITY:
         counts.good = counts.total - sum(t.count for key, t in totals.items() if key == ("5xx",))
     elif indicator == SLO.Indicator.AI_SUCCESS:

@@ -17,6 +17,8 @@ from apps.ai.ledger import ledger
 from apps.ai.models import AIRequestLog
 from apps.ai.pricing import cost_usd
 from apps.ai.types import AIError, AIRequest, ErrorKind, Message, StreamChunk, StreamComplete, StreamError, Usage
+from apps.core import metrics
+from apps.monitoring.models import MetricSample
 from tests.ai.conftest import OPENAI_KEY
 from tests.fakes.llm_server import Fault
 
@@ -329,6 +331,9 @@ async def test_rate_limit_per_user_and_agency(ai, settings):
         await gateway.generate(ask("q4", user_id=5))
     assert caught.value.kind == ErrorKind.RATE_LIMIT and 0 < caught.value.retry_after <= 3600
     assert ai.count() == 3
+    await sync_to_async(metrics.flush)()  # the refusal reaches monitoring (Huntaze/RateLimiter)
+    refused = await MetricSample.objects.aget(name="ratelimit.refused")
+    assert refused.count == 1 and refused.dimensions == {"scope": "ai", "provider": "openai"}
     await gateway.generate(ask("q5", user_id=6))  # another user has their own window
     assert ai.count() == 4
 

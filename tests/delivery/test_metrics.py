@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 from celery import current_app
 
+from apps.core import metrics as core_metrics
 from apps.delivery import metrics
 from apps.delivery.models import Delivery
 from apps.delivery.services import Outbound, delivery_enqueue_many, delivery_pump
+from apps.monitoring.models import MetricSample
 from tests.delivery.conftest import enqueue
 
 pytestmark = pytest.mark.django_db
@@ -46,6 +48,10 @@ def test_limiter_holds_are_counted_with_their_wait(world, settings, django_captu
     recent = metrics.recent()
     assert recent.deferred_per_s > 0
     assert 50 < recent.mean_limiter_wait_s <= 60  # the second send waits for the next minute's turn
+    # ... and the monitoring sinks get the wait as ratelimit.wait (the Huntaze/RateLimiter namespace)
+    core_metrics.flush()
+    held = MetricSample.objects.get(name="ratelimit.wait")
+    assert held.dimensions == {"scope": "delivery"} and 50_000 < held.max <= 60_000
 
 
 def test_deliveries_by_status_and_dead_letters(world, django_capture_on_commit_callbacks):

@@ -229,6 +229,8 @@ def test_ai_success_latency_and_delivery_indicators(db):
             point("ai.request", minute, 80, {**ai, "outcome": "ok"}, value_ms=900),  # within 1000 ms
             point("ai.request", minute, 15, {**ai, "outcome": "ok"}, value_ms=4000),  # over 1000 ms
             point("ai.request", minute, 5, {**ai, "outcome": "error", "error_kind": "timeout"}, value_ms=30000),
+            # streams the member closed before their end: neither good nor bad
+            point("ai.request", minute, 40, {**ai, "outcome": "cancelled", "error_kind": "CANCELLED"}, value_ms=800),
             point("delivery.attempt", minute, 90, {"platform": "onlyfans", "outcome": "sent"}, unit="Count"),
             point("delivery.attempt", minute, 30, {"platform": "onlyfans", "outcome": "failed"}, unit="Count"),
             point("delivery.attempt", minute, 10, {"platform": "onlyfans", "outcome": "dead"}, unit="Count"),
