@@ -309,10 +309,20 @@ CELERY_BEAT_SCHEDULE = {
     "campaigns-tick": {"task": "apps.campaigns.tasks.campaigns_tick", "schedule": 10},
     "automations-tick": {"task": "apps.campaigns.tasks.automations_tick", "schedule": 30},
     "simulate-fans": {"task": "apps.messaging.tasks.simulate_fans_tick", "schedule": 30},
-    "rollup-metrics": {"task": "apps.monitoring.tasks.rollup_metrics", "schedule": 300},
+    # Runs queued behind a backlog expire rather than pile up (django-celery-beat reads expire_seconds,
+    # not apply_async's expires).
+    "rollup-metrics": {
+        "task": "apps.monitoring.tasks.rollup_metrics",
+        "schedule": 300,
+        "options": {"expire_seconds": 280},
+    },
     "check-budgets": {"task": "apps.monitoring.tasks.check_budgets", "schedule": 300},
     # SLO burn-rate rules (docs/monitoring.md); a late run is skipped, the next one sees the same data.
-    "evaluate-slos": {"task": "apps.monitoring.tasks.evaluate_slos", "schedule": 30, "options": {"expires": 25}},
+    "evaluate-slos": {
+        "task": "apps.monitoring.tasks.evaluate_slos",
+        "schedule": 30,
+        "options": {"expire_seconds": 25},
+    },
     # Messages waiting per Celery queue (celery.queue_depth); a sample older than its interval is dropped.
     "sample-queue-depth": {
         "task": "apps.monitoring.tasks.sample_queue_depth",
@@ -556,9 +566,12 @@ if METRICS_PROMETHEUS_ENABLED:
 METRICS_PROMETHEUS_GAUGES = env_list("METRICS_PROMETHEUS_GAUGES", default=["celery.queue_depth"])
 # Label sets one process keeps per metric; beyond it new ones are folded into label values "other".
 METRICS_PROMETHEUS_MAX_SERIES = env.int("METRICS_PROMETHEUS_MAX_SERIES", default=500)
-# Who may read /metrics: a bearer token, or a client address in these networks.
+# Who may read /metrics: a bearer token, or a client address in these networks. Loopback by
+# default only in development: behind a proxy on the same host (nginx adds no X-Forwarded-For
+# unless told to), every visitor would come from 127.0.0.1, so production needs the token or a
+# network named on purpose.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"] if DEBUG else [])
 if METRICS_PROMETHEUS_MAX_SERIES < 1:
     raise ImproperlyConfigured("METRICS_PROMETHEUS_MAX_SERIES must be at least 1.")
 if METRICS_TOKEN and len(METRICS_TOKEN) < 24:

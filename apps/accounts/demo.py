@@ -8,6 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from apps.accounts.models import Agency, Creator, CreatorAssignment, Membership, User
@@ -140,12 +141,14 @@ def seed(ctx: DemoContext) -> None:
     ctx.memberships = {m.role: m for m in memberships}
     ctx.creators = creators
     ctx.logins = [(role, user.email, DEMO_PASSWORD) for user, (role, _) in zip(users, people, strict=True)]
-    # The operator: staff (the monitoring pages) and superuser (the Django admin), and a viewer of
-    # the demo agency so service alerts reach them in the app too.
+    # The operator: staff (the monitoring pages; in the Django admin, only monitoring's models: the
+    # demo password is public, so never a superuser), and a viewer of the demo agency so service
+    # alerts reach them in the app too.
     operator = User.objects.create(
         email=f"operator@{DEMO_DOMAIN}", full_name="Otto Operator", password=password,
-        email_verified_at=verified, is_staff=True, is_superuser=True,
+        email_verified_at=verified, is_staff=True,
     )  # fmt: skip
+    operator.user_permissions.set(Permission.objects.filter(content_type__app_label="monitoring"))
     Membership.objects.create(agency=agency, user=operator, role="viewer")
     ctx.logins.append(("operator", operator.email, DEMO_PASSWORD))
     ctx.log(f"accounts: agency “{agency.name}”, {len(users) + 1} users, {len(creators)} creators")

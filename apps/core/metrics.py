@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import logging
 import math
+import os
 import threading
 import time
 from bisect import bisect_left
@@ -188,6 +189,15 @@ class Recorder:
             return
         sink_count(sink.name, "written", len(batch.events), seconds=time.perf_counter() - started)
 
+    def after_fork(self) -> None:
+        self._buffer = deque()
+        self._retry = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = None
+        self._dropped = 0
+
     def _ensure_thread(self) -> None:
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
@@ -224,6 +234,10 @@ class Recorder:
 
 recorder = Recorder()
 emit = recorder.emit
+# A forked child (Celery's prefork pool) starts with its own buffer, lock and flush thread: the
+# parent's thread does not exist in it, its lock may have been held at the fork, and the parent's
+# buffered events are the parent's to flush.
+os.register_at_fork(after_in_child=recorder.after_fork)
 flush = recorder.flush
 
 

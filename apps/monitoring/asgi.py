@@ -48,6 +48,23 @@ def websocket_route(routes: Iterable[URLPattern | URLResolver], path: str, prefi
     return UNMATCHED
 
 
+# The codes our consumers use, kept as they are; a client may close with any code from 1000 to
+# 4999, so the rest are grouped and clients cannot create metric series at will.
+_OWN_CLOSE_CODES = frozenset({403, 4403, 4408})  # the origin check, CLOSE_FORBIDDEN, CLOSE_TOO_SLOW
+
+
+def close_code_label(code: object) -> str:
+    """``close_code``'s dimension value: a standard code (1000 to 1015) or one of ours as itself,
+    other application codes as ``app`` (3000 to 4999), anything else as ``other``."""
+    try:
+        number = int(code)
+    except (TypeError, ValueError):
+        return "other"
+    if 1000 <= number <= 1015 or number in _OWN_CLOSE_CODES:
+        return str(number)
+    return "app" if 3000 <= number <= 4999 else "other"
+
+
 class _Session:
     __slots__ = ("ended", "opened_at", "route")
 
@@ -62,14 +79,15 @@ class _Session:
             emit("ws.open", 1, "Count", {"route": self.route})
 
     def end(self, code: object) -> None:
+        code = close_code_label(code)
         if self.ended:
             return
         self.ended = True
         if self.opened_at is None:
-            emit("ws.rejected", 1, "Count", {"route": self.route, "close_code": str(code)})
+            emit("ws.rejected", 1, "Count", {"route": self.route, "close_code": code})
         else:
             duration = time.monotonic() - self.opened_at
-            emit("ws.session", duration, "Seconds", {"route": self.route, "close_code": str(code)})
+            emit("ws.session", duration, "Seconds", {"route": self.route, "close_code": code})
 
 
 class WebsocketMetricsMiddleware:

@@ -19,6 +19,7 @@ import sys
 import time
 from typing import Any
 
+from billiard.exceptions import TimeLimitExceeded
 from celery.exceptions import Retry
 from celery.signals import task_failure, task_postrun, task_prerun, task_retry
 from django.conf import settings
@@ -62,9 +63,25 @@ def on_retry(sender: Any = None, request: Any = None, **_: Any) -> None:
         _record(sender, request, "retry")
 
 
-def on_failure(sender: Any = None, **_: Any) -> None:
-    if sender is not None:
-        _record(sender, sender.request, "failure")
+def on_failure(sender: Any = None, task_id: str | None = None, exception: BaseException | None = None,
+               **_: Any) -> None:  # fmt: skip
+    if sender is None:
+        return
+    request = sender.request
+    if getattr(request, "id", None) == task_id:
+        _record(sender, request, "failure")
+        return
+    # Sent by the worker's main process for a run that ended elsewhere (its hard time limit, a
+    # lost child): ``sender.request`` is then the task's idle default request, shared by every
+    # later failure in this process, so nothing is marked on it. A time limit ran that long.
+    limit = getattr(sender, "time_limit", None) or settings.CELERY_TASK_TIME_LIMIT
+    duration_ms = limit * 1000 if isinstance(exception, TimeLimitExceeded) else 0.0
+    emit(
+        "celery.task",
+        duration_ms,
+        "Milliseconds",
+        {"task": sender.name, "queue": _queue(sender, None), "outcome": "failure"},
+    )
 
 
 def on_postrun(task: Any = None, state: str | None = None, **_: Any) -> None:

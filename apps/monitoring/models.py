@@ -62,6 +62,14 @@ class MetricSample(models.Model):
             models.Index(fields=["name", "resolution", "start"], name="metric_name_res_start"),
             models.Index(fields=["resolution", "start"], name="metric_res_start"),
         ]
+        constraints = [
+            # Minutes hold a row per process and flush; an hour or a day is one row per series.
+            models.UniqueConstraint(
+                fields=["name", "dims_key", "resolution", "start"],
+                condition=~models.Q(resolution="m"),
+                name="metric_rollup_unique",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name}{{{self.dims_key}}} {self.get_resolution_display()} {self.start:%Y-%m-%d %H:%M}"

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from django.db import transaction
+
 from apps.core.metrics import Batch
 from apps.monitoring.models import MetricSample
 
@@ -33,4 +35,6 @@ class DatabaseSink:
                 setattr(row, name, value)
             rows.append(row)
         if rows:
-            MetricSample.objects.bulk_create(rows, batch_size=1000)
+            # One transaction: a batch that fails halfway is retried whole, never written twice.
+            with transaction.atomic():
+                MetricSample.objects.bulk_create(rows, batch_size=1000)

@@ -34,7 +34,9 @@ def test_seed_demo_builds_agency_users_creators_and_prints_logins(db, capsys):
     operator.post("/accounts/login/", {"username": "operator@demo.huntaze.local", "password": DEMO_PASSWORD})
     monitoring = operator.get("/monitoring/")
     assert monitoring.status_code == 200 and b"API availability" in monitoring.content
-    assert operator.get("/admin/").status_code == 200
+    admin = operator.get("/admin/")
+    assert admin.status_code == 200 and b"SLOs" in admin.content and b"Agencies" not in admin.content
+    assert not User.objects.get(email="operator@demo.huntaze.local").is_superuser  # its password is public
     assert client.get("/monitoring/").status_code == 404  # the owner is not staff
 
 

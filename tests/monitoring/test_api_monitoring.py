@@ -21,6 +21,7 @@ from django.urls import include, path
 
 from apps.core import metrics
 from apps.monitoring import api_stats
+from apps.monitoring.asgi import close_code_label
 from apps.monitoring.middleware import route_label
 from apps.monitoring.models import MetricSample
 from tests.conftest import build_world, login_client
@@ -352,3 +353,12 @@ def test_the_partial_shows_empty_states_and_escapes_what_it_shows(db):
     assert "100.00%" in html  # both requests were 5xx
     assert "&gt; 10 s" in html  # p95 of 30 s is beyond the last bucket: no invented number
     assert "1001 \N{MULTIPLICATION SIGN} 1" in html and ">17<" in html
+
+
+@pytest.mark.parametrize(
+    ("code", "label"),
+    [(1000, "1000"), (1006, "1006"), (4403, "4403"), (4408, "4408"), (4321, "app"), (3999, "app"),
+     (7, "other"), (65000, "other"), ("nonsense", "other"), (None, "other")],
+)  # fmt: skip
+def test_clients_cannot_choose_close_code_series(code, label):
+    assert close_code_label(code) == label

@@ -5,6 +5,7 @@ totals and percentiles as the minutes they came from."""
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -179,3 +180,51 @@ def test_retention_deletes_each_resolution_after_its_days(sinks, settings):
 
 def test_quantile_of_an_empty_histogram_is_unknown_not_zero():
     assert rollups.quantile([0] * metrics.BUCKETS, 0.5) is None
+
+
+def test_a_forked_child_starts_with_its_own_buffer_lock_and_thread():
+    # Celery's prefork pool forks workers from a process that may be flushing: the child must not
+    # inherit a held lock (its first flush would hang), a dead flush thread (it would never flush)
+    # or the parent's buffered events (they would be written twice).
+    metrics.emit("celery.task", 5, "Milliseconds", {"task": "x"})
+    recorder._lock.acquire()  # a flush in progress at the moment of the fork
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: report through the exit code only
+            fresh = recorder.pending() == 0 and recorder._thread is None
+            unlocked = recorder._lock.acquire(blocking=False)
+            os._exit(0 if fresh and unlocked else 1)
+    finally:
+        recorder._lock.release()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert recorder.pending() == 1  # the parent's event is still the parent's
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_rollups_at_once_write_each_hour_once(sinks):
+    # Beat's entries queued behind a backlog can be drained by two workers at the same moment.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection, connections
+
+    sinks("apps.monitoring.sinks.DatabaseSink")
+    one_day_of_requests()
+    end = datetime.fromtimestamp(BASE + 2 * 86400, UTC)
+
+    def run() -> dict:
+        try:
+            return rollups.rollup(now=end)
+        except Exception as error:  # SQLite: the second writer is refused on the first one's snapshot
+            return {"refused": type(error).__name__}
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda _: run(), range(2)))
+    if connection.vendor == "postgresql":
+        assert sorted(r["hour"] for r in results) == [0, 6]  # the second waited, then found them done
+    else:
+        assert any("hour" in r for r in results)
+    assert MetricSample.objects.filter(resolution="h").count() == 6
+    assert MetricSample.objects.filter(resolution="d").count() == 2

@@ -287,6 +287,23 @@ def test_nonsense_sink_settings_stop_the_process_with_a_clear_message(variable, 
     assert "ImproperlyConfigured" in result.stderr and message in result.stderr, result.stderr[-2000:]
 
 
+def test_production_lets_no_address_read_metrics_without_the_token():
+    # Behind a proxy on the same host every visitor would come from 127.0.0.1: outside development
+    # the loopback default is off, so /metrics needs the token or a network named on purpose.
+    script = "import django; django.setup(); from django.conf import settings; print(settings.METRICS_ALLOWED_NETWORKS)"
+    from tests.test_settings import PROD_ENV
+
+    outputs = []
+    for debug in (PROD_ENV, {"DEBUG": "true"}):
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "huntaze.settings", **debug}
+        env.pop("METRICS_ALLOWED_NETWORKS", None)
+        result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                                timeout=60)  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+        outputs.append(result.stdout.strip().splitlines()[-1])
+    assert outputs == ["[]", "['127.0.0.0/8', '::1/128']"]
+
+
 # -- CloudWatch ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def sinks_fake_cloudwatch():

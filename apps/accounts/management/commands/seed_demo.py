@@ -62,4 +62,6 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo logins (password for all: {accounts_demo.DEMO_PASSWORD}):")
         for role in ("owner", "manager", "chatter", "viewer"):
             self.stdout.write(f"  {role:8} {role}@{accounts_demo.DEMO_DOMAIN}")
-        self.stdout.write(f"  operator operator@{accounts_demo.DEMO_DOMAIN} (staff: /monitoring/ and /admin/)")
+        self.stdout.write(
+            f"  operator operator@{accounts_demo.DEMO_DOMAIN} (staff: /monitoring/, and monitoring in /admin/)"
+        )
