@@ -15,6 +15,7 @@ Not here: budgets and the hard stop (apps/monitoring/budgets.py), pages (cost_vi
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import defaultdict
 from collections.abc import Iterable
@@ -25,6 +26,7 @@ from statistics import mean, median, stdev
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -41,6 +43,7 @@ CENT = Decimal("0.01")
 LOOKBACK_DAYS = 7  # the forecast's sample of recent days
 Z_90 = 1.645  # the forecast band: about 90% of months end inside it if days vary independently
 ADVICE_WINDOW_DAYS = 30
+ADVICE_CACHE_SECONDS = 600
 MIN_CALLS = 20  # a feature needs this many paid calls in the window before advice is given about it
 MIN_DECIDED = 20  # drafts sent or discarded per provider before acceptance rates are compared
 DRAFT_FEATURE_PREFIX = "inbox."
@@ -476,10 +479,24 @@ def savings_advice(*, rows: list[LedgerRow], outcomes: list[dict[str, Any]], win
 
 
 def savings_for(*, membership: Membership, now: datetime | None = None) -> list[Advice]:
-    """Advice from the last 30 days of the member's ledger (two queries)."""
+    """Advice from the last 30 days of the member's ledger (two queries), kept ADVICE_CACHE_SECONDS
+    per agency and visible creators: it reads every ledger row of the 30 days (a busy agency has
+    hundreds of thousands) and barely moves in ten minutes, while the page refreshes every minute."""
+    now = now or timezone.now()
+    creator_ids = visible_creator_ids(membership)
+    scope = "all" if creator_ids is None else ",".join(map(str, sorted(creator_ids)))
+    period = int(now.timestamp() // ADVICE_CACHE_SECONDS)
+    key = f"monitoring:savings:{membership.agency_id}:{hashlib.sha256(scope.encode()).hexdigest()[:16]}:{period}"
+    advice = cache.get(key)
+    if advice is None:
+        advice = _savings(membership=membership, now=now, creator_ids=creator_ids)
+        cache.set(key, advice, ADVICE_CACHE_SECONDS)
+    return advice
+
+
+def _savings(*, membership: Membership, now: datetime, creator_ids: list[int] | None) -> list[Advice]:
     from apps.messaging.selectors import draft_outcomes
 
-    now = now or timezone.now()
     since = now - timedelta(days=ADVICE_WINDOW_DAYS)
     raw = list(
         ledger_for(membership)
@@ -491,9 +508,7 @@ def savings_for(*, membership: Membership, now: datetime | None = None) -> list[
     first = min(item[-1] for item in raw)
     window_days = max(1.0, (now - first).total_seconds() / 86400)
     rows = [LedgerRow(*item[:-1]) for item in raw]
-    outcomes = draft_outcomes(
-        agency_id=membership.agency_id, since=since, until=now, creator_ids=visible_creator_ids(membership)
-    )
+    outcomes = draft_outcomes(agency_id=membership.agency_id, since=since, until=now, creator_ids=creator_ids)
     return savings_advice(rows=rows, outcomes=outcomes, window_days=window_days)
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 
 from apps.ai.models import AIRequestLog
@@ -262,6 +263,7 @@ def test_the_page_shows_charts_tables_budgets_and_advice_in_constant_queries(
         response = client.get(URL)
     assert response.status_code == 200
     _spend(world, days=3, per_day=30)
+    cache.clear()  # the savings advice is kept ten minutes (cost.ADVICE_CACHE_SECONDS): read it anew
     with django_assert_max_num_queries(len(small.captured_queries)):
         response = client.get(URL)
     body = response.content.decode()
@@ -270,6 +272,17 @@ def test_the_page_shows_charts_tables_budgets_and_advice_in_constant_queries(
     assert "Forecast to the end of" in body
     assert "Ways to spend less" in body
     assert "Cache more answers of" in body  # 93 paid calls, none from the cache
+
+
+@pytest.mark.django_db
+def test_the_minutely_refresh_reuses_the_savings_advice_for_ten_minutes(world, client_for):
+    client = client_for(world.owner)
+    _spend(world, days=3, per_day=30)
+    first = client.get(URL).content.decode()
+    assert "Cache more answers of" in first
+    AIRequestLog.objects.all().delete()  # the 30 days' ledger is not read again for the advice
+    again = client.get(URL, headers={"HX-Request": "true"}).content.decode()
+    assert "Cache more answers of" in again and "No AI usage in" in again
 
 
 @pytest.mark.django_db
