@@ -14,14 +14,18 @@ the built-in provider, marked ``degraded`` → ledger row.
 A budget check may answer a *settle* callable (sync or async, taking the call's cost in USD as
 a Decimal): the gateway calls it exactly once when the call is over, with the cost written to
 the ledger row (0 for errors, cache hits and coalesced followers), streams included, so a check
-can hold a reservation for the call's duration. A check that refuses raises AIError; settles
-already taken by earlier checks are then called with 0.
+can hold a reservation for the call's duration. A stream cut short after its first token (the
+client closed it, or the provider failed mid-answer) reports no usage; it is charged an estimate
+(``interrupted_usage``) in its ledger row and its settle alike. Settles run to their end even if
+the caller is cancelled meanwhile. A check that refuses raises AIError; settles already taken by
+earlier checks are then called with 0.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 from collections.abc import AsyncIterator, Callable
@@ -47,9 +51,11 @@ from apps.ai.types import (
     StreamComplete,
     StreamError,
     StreamEvent,
+    Usage,
 )
 from apps.core.logging import get_request_id
 from apps.core.metrics import emit
+from apps.core.shared import uninterruptible
 
 logger = logging.getLogger(__name__)
 
@@ -96,12 +102,19 @@ Settle = Callable[[Decimal], object]
 
 
 class _Settlement:
-    """The settle callables the budget checks answered for one call, called once with its cost."""
+    """The settle callables the budget checks answered for one call, called once with its cost.
+    ``interrupted`` is what a stream cut short has cost (set when it ends without a final
+    message after its first token): what the settle is called with when no final cost comes."""
 
     def __init__(self, settles: list[Settle] | None = None) -> None:
         self.settles = settles or []
+        self.interrupted = Decimal(0)
 
     async def __call__(self, cost: Decimal) -> None:
+        if self.settles:
+            await uninterruptible(self._settle(cost))
+
+    async def _settle(self, cost: Decimal) -> None:
         settles, self.settles = self.settles, []
         for settle in settles:
             try:
@@ -132,9 +145,33 @@ def _timeout(request: AIRequest) -> float:
     return request.timeout or settings.AI_TIMEOUT_SECONDS
 
 
+# Tokens of an interrupted stream, estimated from UTF-8 bytes: English runs about 4 bytes a token,
+# other scripts fewer; 3 overstates a little for English and stays close elsewhere.
+ESTIMATE_BYTES_PER_TOKEN = 3
+
+
+def interrupted_usage(request: AIRequest, model: str, parts: list[str]) -> tuple[Usage, Decimal]:
+    """The estimated usage and cost of a stream cut short after emitting ``parts``: providers
+    report usage only in the final message, yet they bill the prompt and what they generated.
+    The whole prompt plus the text emitted so far, at ESTIMATE_BYTES_PER_TOKEN, priced like any
+    call of ``model``. Never above the request's cost bound (every prompt byte a token, the whole
+    ``max_tokens`` answer), which budgets rely on. Nothing emitted: nothing charged."""
+    if not parts:
+        return Usage(), Decimal(0)
+    prompt_bytes = len((request.system or "").encode()) + sum(len(m.content.encode()) for m in request.messages)
+    output_bytes = sum(len(part.encode()) for part in parts)
+    usage = Usage(
+        input_tokens=math.ceil(prompt_bytes / ESTIMATE_BYTES_PER_TOKEN),
+        output_tokens=min(request.max_tokens, math.ceil(output_bytes / ESTIMATE_BYTES_PER_TOKEN)),
+    )
+    return usage, cost_usd(model, usage)
+
+
 def _record(request: AIRequest, *, response: AIResponse | None = None, error: AIError | None = None,
             streamed: bool = False, latency_ms: float = 0.0, provider: str = "", model: str = "",
-            attempts: int = 0, extra_error: str = "") -> None:  # fmt: skip
+            attempts: int = 0, extra_error: str = "", usage: Usage | None = None,
+            cost: Decimal | None = None) -> None:  # fmt: skip
+    """One ledger row. Errors cost 0, except a stream cut short: its estimated ``usage``/``cost``."""
     row = {
         "agency_id": request.agency_id,
         "creator_id": request.creator_id,
@@ -157,6 +194,8 @@ def _record(request: AIRequest, *, response: AIResponse | None = None, error: AI
             provider=(error.provider if error else provider)[:60], model=(error.model if error else model)[:120],
             latency_ms=latency_ms, attempts=attempts, error_kind=(error.kind.value if error else extra_error),
         )  # fmt: skip
+        if cost:
+            row.update(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, cost_usd=cost)
     ledger.record(**row)
     emit("ai.request", row["latency_ms"], "Milliseconds", {  # docs/metrics.md
         "provider": row["provider"] or "none", "feature": row["feature"],
@@ -299,7 +338,8 @@ async def stream(request: AIRequest) -> AsyncIterator[StreamEvent]:
     Fallback and retries happen only before the first token; after it, a failure ends the
     stream with StreamError carrying the text received so far. Closing the iterator (the
     client cancelled) closes the upstream stream. Budget settles run before the final event is
-    handed over (a caller may stop reading there), or when the stream is closed early.
+    handed over (a caller may stop reading there), or when the stream is closed early; a stream
+    cut short after its first token settles its estimated cost (``interrupted_usage``).
     """
     settlement = _Settlement()
     events = _stream(request, settlement)
@@ -308,11 +348,13 @@ async def stream(request: AIRequest) -> AsyncIterator[StreamEvent]:
             if isinstance(event, StreamComplete):
                 await settlement(event.response.cost_usd)
             elif isinstance(event, StreamError):
-                await settlement(Decimal(0))
+                await settlement(settlement.interrupted)
             yield event
     finally:
-        await events.aclose()
-        await settlement(Decimal(0))
+        try:
+            await events.aclose()
+        finally:
+            await settlement(settlement.interrupted)
 
 
 async def _stream(request: AIRequest, settlement: _Settlement) -> AsyncIterator[StreamEvent]:
@@ -375,9 +417,13 @@ async def _stream(request: AIRequest, settlement: _Settlement) -> AsyncIterator[
             except AIError as error:
                 last_error = error
             except (GeneratorExit, asyncio.CancelledError):
-                await upstream.aclose()
-                _record(request, streamed=True, provider=provider.name, model=route.model, attempts=attempts,
-                        latency_ms=(time.perf_counter() - started) * 1000, extra_error="CANCELLED")  # fmt: skip
+                usage, settlement.interrupted = interrupted_usage(request, route.model, parts)
+                try:
+                    await upstream.aclose()
+                finally:
+                    _record(request, streamed=True, provider=provider.name, model=route.model, attempts=attempts,
+                            latency_ms=(time.perf_counter() - started) * 1000, extra_error="CANCELLED",
+                            usage=usage, cost=settlement.interrupted)  # fmt: skip
                 raise
             finally:
                 await upstream.aclose()
@@ -397,8 +443,10 @@ async def _stream(request: AIRequest, settlement: _Settlement) -> AsyncIterator[
             if parts:
                 if not is_builtin and last_error.kind in BREAKER_KINDS:
                     await resilience.breaker.record_failure(provider.name, under)
+                usage, settlement.interrupted = interrupted_usage(request, route.model, parts)
                 _record(request, error=last_error, streamed=True, attempts=attempts,
-                        latency_ms=(time.perf_counter() - started) * 1000)  # fmt: skip
+                        latency_ms=(time.perf_counter() - started) * 1000, usage=usage,
+                        cost=settlement.interrupted)  # fmt: skip
                 yield StreamError(last_error, partial_text="".join(parts))
                 return
             if not resilience._retryable(last_error) or attempt == settings.AI_MAX_ATTEMPTS:

@@ -18,10 +18,16 @@ the web process, the worker and beat agree; no per-process memory is used. All b
   ``retry_after``; the rate grows back linearly, ``ADAPTIVE_RECOVERY_PER_S`` of the full rate a
   second, with no write per success. ``limit_status`` says the rate in force;
 - ``get_record(key)`` / ``set_record(key, data, ttl)`` / ``delete(*keys)``: small JSON records;
-- ``incr(key, ttl, amount=1)``: a counter that expires;
+- ``incr(key, ttl, amount=1)``: a counter that expires; ``raise_to(key, ttl, value)`` raises it to
+  at least ``value`` (a maximum, so doing it twice is doing it once);
+- ``swap_record(key, expected, data, ttl)``: compare-and-set of a record (``expected`` None: only
+  if absent; ``data`` None: delete), e.g. a lock that only its holder's token releases;
 - each of them also as ``…_sync`` for synchronous callers (Celery tasks).
 
 Keys are namespaced with REDIS_KEY_PREFIX (Redis) and are plain strings otherwise.
+
+``uninterruptible(awaitable)`` runs a clean-up (releasing a reservation or a lock) to its end even
+when the calling task is cancelled meanwhile.
 """
 
 from __future__ import annotations
@@ -86,6 +92,31 @@ class LimitStatus:
     configured_rate_per_s: float
     factor: float  # rate_per_s / configured_rate_per_s
     wait_s: float  # how long the next hit would wait (0: admitted now)
+
+
+async def uninterruptible(awaitable):
+    """Await ``awaitable`` to its end even if the calling task is cancelled meanwhile (a client
+    that disconnects): the cancellation is raised once it is done. For clean-ups that must not
+    stop half-way, such as giving back a reservation or releasing a lock."""
+    task = asyncio.ensure_future(awaitable)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():  # the clean-up itself was cancelled (the loop is closing)
+                raise
+            cancelled = True
+            continue
+        break
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
+
+
+def _encoded(data: dict | None) -> str:
+    """A record as stored (the same encoding as set_record), '' for none."""
+    return "" if data is None else json.dumps(data)
 
 
 def _factor(record: dict, check: LimitCheck, now: float) -> float:
@@ -204,6 +235,40 @@ return {t[1], t[2], v[1] or '', v[2] or '', v[3] or ''}
 """
 
 
+# Compare-and-set of a record. KEYS[1]; ARGV: the expected value ('' = absent), the new value
+# ('' = delete), the TTL in ms (0 = none). Answers 1 when it swapped.
+_SWAP_SCRIPT = """
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '' then
+  if current then return 0 end
+elseif current ~= ARGV[1] then
+  return 0
+end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+elseif tonumber(ARGV[3]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[2])
+end
+return 1
+"""
+
+# A counter raised to at least ARGV[1] (an integer); ARGV[2]: its TTL in ms when it is new.
+_RAISE_SCRIPT = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local value = tonumber(ARGV[1])
+if value <= current then return current end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+return value
+"""
+
+
 _RECOVERY_ARG = repr(ADAPTIVE_RECOVERY_PER_S / 1e6).encode()
 
 
@@ -273,6 +338,8 @@ class RedisSharedState:
         client.hit_script = client.register_script(_HIT_SCRIPT)
         client.penalize_script = client.register_script(_PENALIZE_SCRIPT)
         client.read_script = client.register_script(_READ_SCRIPT)
+        client.swap_script = client.register_script(_SWAP_SCRIPT)
+        client.raise_script = client.register_script(_RAISE_SCRIPT)
 
     def _k(self, key: str) -> str:
         return f"{self.prefix}:shared:{key}"
@@ -374,6 +441,24 @@ class RedisSharedState:
     async def delete(self, *keys: str) -> None:
         if keys:
             await self._client().delete(*[self._k(key) for key in keys])
+
+    @staticmethod
+    def _swap_args(expected: dict | None, data: dict | None, ttl: float | None) -> list:
+        return [_encoded(expected), _encoded(data), int(ttl * 1000) if ttl else 0]
+
+    async def swap_record(self, key: str, expected: dict | None, data: dict | None, ttl: float | None = None) -> bool:
+        args = self._swap_args(expected, data, ttl)
+        return bool(await self._client().swap_script(keys=[self._k(key)], args=args))
+
+    def swap_record_sync(self, key: str, expected: dict | None, data: dict | None, ttl: float | None = None) -> bool:
+        args = self._swap_args(expected, data, ttl)
+        return bool(self._sync_client().swap_script(keys=[self._k(key)], args=args))
+
+    async def raise_to(self, key: str, ttl: float, value: int) -> int:
+        return int(await self._client().raise_script(keys=[self._k(key)], args=[int(value), int(ttl * 1000)]))
+
+    def raise_to_sync(self, key: str, ttl: float, value: int) -> int:
+        return int(self._sync_client().raise_script(keys=[self._k(key)], args=[int(value), int(ttl * 1000)]))
 
     def get_record_sync(self, key: str) -> dict:
         raw = self._sync_client().get(self._k(key))
@@ -507,6 +592,58 @@ class DatabaseSharedState:
 
     async def incr(self, key: str, ttl: float, amount: int = 1) -> int:
         return await sync_to_async(self.incr_sync)(key, ttl, amount)
+
+    def swap_record_sync(self, key: str, expected: dict | None, data: dict | None, ttl: float | None = None) -> bool:
+        from apps.core.models import SharedKey
+
+        moment = timezone.now()
+        try:
+            with transaction.atomic():
+                row = SharedKey.objects.select_for_update().filter(key=key).first()
+                live = row is not None and row.expires_at > moment
+                if (expected is None and live) or (expected is not None and (not live or row.data != expected)):
+                    return False
+                if data is None:
+                    SharedKey.objects.filter(key=key).delete()
+                    return True
+                expires = moment + timedelta(seconds=ttl if ttl else 10 * 365 * 86400)
+                if row is None:
+                    SharedKey.objects.create(key=key, data=data, count=0, expires_at=expires)
+                else:
+                    SharedKey.objects.filter(key=key).update(data=data, count=0, expires_at=expires)
+                return True
+        except IntegrityError:  # another process created the row a moment ago: it is not absent
+            return False
+
+    async def swap_record(self, key: str, expected: dict | None, data: dict | None, ttl: float | None = None) -> bool:
+        return await sync_to_async(self.swap_record_sync)(key, expected, data, ttl)
+
+    def raise_to_sync(self, key: str, ttl: float, value: int) -> int:
+        from apps.core.models import SharedKey
+
+        for _ in range(3):
+            moment = timezone.now()
+            try:
+                with transaction.atomic():
+                    row = SharedKey.objects.select_for_update().filter(key=key).first()
+                    if row is not None and row.expires_at > moment:
+                        if value > row.count:
+                            SharedKey.objects.filter(key=key).update(count=value)
+                        return max(value, row.count)
+                    if value <= 0:
+                        return 0
+                    expires = moment + timedelta(seconds=ttl)
+                    if row is None:
+                        SharedKey.objects.create(key=key, data={}, count=value, expires_at=expires)
+                    else:
+                        SharedKey.objects.filter(key=key).update(count=value, data={}, expires_at=expires)
+                    return value
+            except IntegrityError:
+                continue
+        raise RuntimeError(f"could not raise shared counter {key!r}")
+
+    async def raise_to(self, key: str, ttl: float, value: int) -> int:
+        return await sync_to_async(self.raise_to_sync)(key, ttl, value)
 
     def delete_sync(self, *keys: str) -> None:
         from apps.core.models import SharedKey
@@ -678,6 +815,35 @@ class LocalSharedState:
 
     async def incr(self, key: str, ttl: float, amount: int = 1) -> int:
         return self.incr_sync(key, ttl, amount)
+
+    def swap_record_sync(self, key: str, expected: dict | None, data: dict | None, ttl: float | None = None) -> bool:
+        with self._transaction() as connection:
+            row = self._row(connection, key)
+            if (expected is None and row is not None) or (expected is not None and (row is None or row[1] != expected)):
+                return False
+            if data is None:
+                connection.execute("DELETE FROM shared WHERE key = ?", (key,))
+            else:
+                self._put(connection, key, 0, data, time.time() + (ttl or 10 * 365 * 86400))
+            return True
+
+    async def swap_record(self, key: str, expected: dict | None, data: dict | None, ttl: float | None = None) -> bool:
+        return self.swap_record_sync(key, expected, data, ttl)
+
+    def raise_to_sync(self, key: str, ttl: float, value: int) -> int:
+        with self._transaction() as connection:
+            row = self._row(connection, key)
+            if row is not None:
+                if value > row[0]:
+                    connection.execute("UPDATE shared SET count = ? WHERE key = ?", (value, key))
+                return max(value, row[0])
+            if value <= 0:
+                return 0
+            self._put(connection, key, value, {}, time.time() + ttl)
+            return value
+
+    async def raise_to(self, key: str, ttl: float, value: int) -> int:
+        return self.raise_to_sync(key, ttl, value)
 
     def delete_sync(self, *keys: str) -> None:
         with self._transaction() as connection:

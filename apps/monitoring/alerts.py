@@ -3,7 +3,10 @@
 ``fire()`` opens an alert unless one with the same key is already firing (deduplicated by the
 ``alert_one_firing_per_key`` constraint, so two processes evaluating at once open one);
 ``resolve()`` closes the firing alert of a key. Both answer the alert they changed, or None when
-nothing changed, and hand the change to ``dispatch`` after the transaction commits.
+nothing changed, and queue the change for ``dispatch`` after the transaction commits: the
+``dispatch_alert`` task (default queue) tells people, so the code that fired the alert (an AI
+request crossing a budget threshold, the SLO evaluation) never waits for notifications, SMTP or
+webhooks.
 
 ``dispatch()`` tells people, once per fired or resolved alert (never per evaluation):
 
@@ -75,7 +78,7 @@ def fire(
             )  # fmt: skip
     except IntegrityError:  # another process opened it a moment ago
         return None
-    transaction.on_commit(lambda: dispatch(alert, "alert.fired"))
+    transaction.on_commit(lambda: queue_dispatch(alert.pk, "alert.fired"))
     return alert
 
 
@@ -92,8 +95,19 @@ def resolve(key: str, *, now: datetime | None = None, values: dict[str, Any] | N
         if values:
             alert.values = values
             alert.save(update_fields=["values"])
-        transaction.on_commit(lambda: dispatch(alert, "alert.resolved"))
+        transaction.on_commit(lambda: queue_dispatch(alert.pk, "alert.resolved"))
     return alert
+
+
+def queue_dispatch(alert_id: int, event: str) -> None:
+    """Hand an alert event to the ``dispatch_alert`` task; a broker that cannot take it is logged
+    (the alert itself is saved and shows on the pages) rather than failing the caller."""
+    from apps.monitoring.tasks import dispatch_alert
+
+    try:
+        dispatch_alert.delay(alert_id, event)
+    except Exception:
+        logger.exception("alert %s: could not queue %s", alert_id, event)
 
 
 def dispatch(alert: Alert, event: str) -> None:

@@ -5,11 +5,12 @@
   creator must be the agency's; one agency-wide budget and one per creator (the database says so
   too, the services say it in words).
 - **Spend counters** that every process agrees on, in apps.core.shared's state (Redis, or the
-  embedded state file): one integer counter of micro-dollars per budget and month, seeded from
-  the ledger the first time it is used and raised by each call's cost when the gateway settles
-  the call. The ledger itself is written asynchronously (apps/ai/ledger.py), so it cannot be
-  what a request is judged against; ``budgets_evaluate`` (the check_budgets task) raises a
-  counter that fell behind the ledger.
+  embedded state file): one integer counter of micro-dollars per budget, scope and month, raised
+  to the ledger's total the first time it is used (a maximum, so seeding twice is harmless) and
+  by each call's cost when the gateway settles the call. The ledger itself is written
+  asynchronously (apps/ai/ledger.py), so it cannot be what a request is judged against;
+  ``budgets_evaluate`` (the check_budgets task) raises a counter that fell behind the ledger. A
+  budget moved to another scope has its month's counters dropped on commit (re-seeded).
 - **The gateway check** (``check_budget``, in settings.AI_BUDGET_CHECKS): refuses a request once
   a hard-stop budget is used up, with "The monthly AI budget … is used up". Near the limit it
   lets requests through one at a time, so the month ends at most one request over the budget:
@@ -18,17 +19,20 @@
     ``max_tokens`` answer, priced at the dearest model its route may reach);
   * while spend + the bounds of the requests in flight + its own bound fits in the budget, it is
     admitted at once and its bound is *reserved* (a shared counter) until it settles;
-  * otherwise it must take the budget's *lock* (one holder at a time, with a TTL so a crashed
-    process cannot block the budget for longer) and is admitted only while spend + reservations
-    is still below the limit; other requests wait for the lock (at most AI_BUDGET_WAIT_SECONDS)
-    and are refused as soon as the budget is used up.
+  * otherwise it must take the budget's *lock* (one holder at a time, the holder's token as its
+    value so only the holder releases it, with a TTL so a crashed process cannot block the
+    budget for longer) and is admitted only while spend + reservations is still below the
+    limit; other requests wait for the lock (at most AI_BUDGET_WAIT_SECONDS) and are refused
+    as soon as the budget is used up;
+  * whatever fails or is cancelled after a reservation or the lock was taken gives them back
+    (uninterruptibly) before the error goes on.
 
   Only the lock holder can take the spend past the limit, and there is one holder at a time,
   so the overshoot is at most one request (as long as a call costs no more than its bound:
   models missing from the price table cost 0 everywhere).
 - **Threshold alerts**: ``budget:{id}:{YYYY-MM}:{pct}`` through apps.monitoring.alerts, once per
   threshold and month, checked right after a call's cost pushes a counter over a threshold and
-  by the periodic task.
+  by the periodic task (delivered by a Celery task, not on the AI request).
 
 Not here: the spend reports and advice (apps/monitoring/cost.py) and the pages (cost_views.py).
 """
@@ -38,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
@@ -56,7 +61,7 @@ from apps.ai.models import AIRequestLog
 from apps.ai.pricing import cost_usd
 from apps.ai.types import AIError, AIRequest, ErrorKind, Usage
 from apps.core.errors import ApplicationError
-from apps.core.shared import shared_state
+from apps.core.shared import shared_state, uninterruptible
 from apps.monitoring import alerts
 from apps.monitoring.models import Alert, Budget
 
@@ -153,15 +158,16 @@ def _validate(*, membership: Membership, creator: Creator | None, monthly_usd: D
         raise ApplicationError(f"{who} budget: edit that one instead.", field="creator")
 
 
-def _saved(budget: Budget, creator: Creator | None) -> Budget:
+def _saved(budget: Budget, creator: Creator | None, *, before: tuple[int, int | None] | None = None) -> Budget:
+    """Save; ``before`` is the (agency, creator) an updated budget had."""
     try:
         with transaction.atomic():
             budget.save()
     except IntegrityError:  # two members saved the same scope at once
         who = f"{creator.display_name} already has" if creator else "The agency already has an agency-wide"
         raise ApplicationError(f"{who} budget: edit that one instead.", field="creator") from None
-    agency_id = budget.agency_id
-    transaction.on_commit(lambda: forget_config(agency_id))
+    old_agency_id, old_creator_id = before or (None, None)
+    budget_changed_on_commit(budget, old_agency_id=old_agency_id, old_creator_id=old_creator_id)
     return budget
 
 
@@ -198,11 +204,12 @@ def budget_update(
     if budget.agency_id != membership.agency_id:
         raise Http404("No such budget.")
     _validate(membership=membership, creator=creator, monthly_usd=monthly_usd, exclude=budget.pk)
+    before = (budget.agency_id, budget.creator_id)
     budget.creator = creator
     budget.monthly_usd = Decimal(monthly_usd)
     budget.thresholds = thresholds_clean(thresholds)
     budget.hard_stop = hard_stop
-    return _saved(budget, creator)
+    return _saved(budget, creator, before=before)
 
 
 def budget_delete(*, membership: Membership, budget: Budget) -> None:
@@ -211,12 +218,16 @@ def budget_delete(*, membership: Membership, budget: Budget) -> None:
         raise Http404("No such budget.")
     agency_id = budget.agency_id
     budget.delete()
-    transaction.on_commit(lambda: forget_config(agency_id))
+    forget_config_on_commit(agency_id)
 
 
 # --- Shared budget configuration -------------------------------------------------------------------
 # The gateway check reads an agency's budgets from the shared state, not the database: one small
-# record per agency, written when missing and forgotten whenever a budget changes.
+# record per agency. A change replaces it with a *tombstone* (a fresh random mark) once the change
+# is committed; the next request loads the budgets and caches them only if the record is still
+# what it read (compare-and-set): a request that loaded the old budgets while the change was being
+# committed cannot cache them over the tombstone. Budgets edited straight in the database apply
+# within CONFIG_TTL.
 
 
 def _config_key(agency_id: int) -> str:
@@ -231,6 +242,7 @@ def _config_entry(budget: Budget) -> dict[str, Any]:
         "limit": to_micro(budget.monthly_usd),
         "hard_stop": budget.hard_stop,
         "thresholds": list(budget.thresholds or []),
+        "version": budget.updated_at.isoformat() if budget.updated_at else "",
     }
 
 
@@ -242,29 +254,63 @@ def _config_load(agency_id: int) -> dict[str, Any]:
 async def _config(agency_id: int) -> list[dict[str, Any]]:
     state = shared_state()
     record = await state.get_record(_config_key(agency_id))
-    if not isinstance(record, dict) or "budgets" not in record:
-        record = await sync_to_async(_config_load)(agency_id)
-        await state.set_record(_config_key(agency_id), record, CONFIG_TTL)
-    return record["budgets"]
+    if isinstance(record.get("budgets"), list):
+        return record["budgets"]
+    loaded = await sync_to_async(_config_load)(agency_id)
+    # Cached only over what was read (nothing, or a tombstone): never over a newer tombstone.
+    await state.swap_record(_config_key(agency_id), record or None, loaded, CONFIG_TTL)
+    return loaded["budgets"]
 
 
 def forget_config(agency_id: int) -> None:
-    shared_state().delete_sync(_config_key(agency_id))
+    """Drop the agency's cached budgets (a tombstone no request that loaded them earlier can
+    overwrite). Call it after the change is committed: forget_config_on_commit."""
+    shared_state().set_record_sync(_config_key(agency_id), {"forgotten": uuid.uuid4().hex}, CONFIG_TTL)
+
+
+def forget_config_on_commit(*agency_ids: int | None) -> None:
+    ids = sorted({agency_id for agency_id in agency_ids if agency_id is not None})
+    transaction.on_commit(lambda: [forget_config(agency_id) for agency_id in ids])
+
+
+def budget_changed_on_commit(budget: Budget, *, old_agency_id: int | None, old_creator_id: int | None) -> None:
+    """After a budget is saved (pages, admin): once committed, forget the cached budgets of its
+    agency and of the agency it had before; when its scope changed (another creator, agency-wide,
+    another agency), drop its month's spend counters so they are seeded again from the ledger for
+    the new scope."""
+    if old_agency_id is not None and (old_agency_id, old_creator_id) != (budget.agency_id, budget.creator_id):
+        # Before the config is forgotten: requests still see the old budgets (old scope) until then.
+        budget_id, scopes = budget.pk, {old_creator_id, budget.creator_id}
+        transaction.on_commit(lambda: reset_spend(budget_id, scopes, month_start(timezone.now())))
+    forget_config_on_commit(old_agency_id, budget.agency_id)
+
+
+def reset_spend(budget_id: int, creator_ids: set[int | None], month: date) -> None:
+    """Forget a budget's counters and "seeded" marks for ``month``, for each scope: the next
+    request seeds them from the ledger again."""
+    keys = []
+    for creator_id in creator_ids:
+        entry = {"id": budget_id, "creator_id": creator_id}
+        keys += [_spend_key(entry, month), _seeded_key(entry, month)]
+    shared_state().delete_sync(*keys)
 
 
 # --- Spend counters --------------------------------------------------------------------------------
+# Keyed by budget *and scope* (its creator, or "agency"): a budget moved to another creator counts
+# afresh, and a call admitted under the old scope that settles afterwards cannot leak into the new
+# scope's counter.
 
 
-def _spend_key(budget_id: int, month: date) -> str:
-    return f"ai-budget:spend:{budget_id}:{month_label(month)}"
+def _scope(entry: dict[str, Any]) -> str:
+    return str(entry["creator_id"]) if entry["creator_id"] is not None else "agency"
 
 
-def _seed_key(budget_id: int, month: date) -> str:
-    return f"ai-budget:seeding:{budget_id}:{month_label(month)}"
+def _spend_key(entry: dict[str, Any], month: date) -> str:
+    return f"ai-budget:spend:{entry['id']}:{_scope(entry)}:{month_label(month)}"
 
 
-def _seeded_key(budget_id: int, month: date) -> str:
-    return f"ai-budget:seeded:{budget_id}:{month_label(month)}"
+def _seeded_key(entry: dict[str, Any], month: date) -> str:
+    return f"ai-budget:seeded:{entry['id']}:{_scope(entry)}:{month_label(month)}"
 
 
 def _reserved_key(budget_id: int, bucket: int) -> str:
@@ -273,6 +319,10 @@ def _reserved_key(budget_id: int, bucket: int) -> str:
 
 def _lock_key(budget_id: int) -> str:
     return f"ai-budget:lock:{budget_id}"
+
+
+def _entry(budget: Budget) -> dict[str, Any]:
+    return {"id": budget.pk, "creator_id": budget.creator_id}
 
 
 def ledger_spend(*, agency_id: int, creator_id: int | None, month: date) -> Decimal:
@@ -288,46 +338,48 @@ def _seed_micro(entry: dict[str, Any], agency_id: int, month: date) -> int:
     return to_micro(ledger_spend(agency_id=agency_id, creator_id=entry["creator_id"], month=month))
 
 
-SEED_LOCK_SECONDS = 30
-SEED_WAIT_SECONDS = 10
+# This process's memory of counters known to be seeded (the mark flips once a month and scope):
+# saves one shared read per budget and request. Keyed by the budget's version too (a budget moved
+# away and back is seeded again), and trusted for SEEDED_MEMO_SECONDS only.
+SEEDED_MEMO_SECONDS = 60
+_seeded_memo: dict[tuple[str, str], float] = {}
 
 
 async def _ensure_seeded(entry: dict[str, Any], agency_id: int, month: date) -> None:
-    """Seed the month's counter with the ledger's total, once: the first caller takes the seed
-    lock and seeds; the others wait until it is done (reading an unseeded counter would admit
-    requests against a spend of 0). A seeder that dies leaves the lock to expire; the next
-    caller seeds then."""
+    """Raise the month's counter to the ledger's total once, before it is first read (a counter
+    that was never seeded would admit requests against a spend of 0). Seeding is a maximum, not
+    an addition: callers seeding at once, or again after the mark was lost, never count the
+    ledger twice."""
+    marker = _seeded_key(entry, month)
+    memo = (marker, entry.get("version", ""))
+    seen = _seeded_memo.get(memo)
+    if seen is not None and time.monotonic() - seen < SEEDED_MEMO_SECONDS:
+        return
     state = shared_state()
-    marker = _seeded_key(entry["id"], month)
-    deadline = time.monotonic() + SEED_WAIT_SECONDS
-    delay = 0.005
-    while not (await state.get_record(marker)).get("done"):
-        if await state.incr(_seed_key(entry["id"], month), SEED_LOCK_SECONDS, 1) == 1:
-            total = await sync_to_async(_seed_micro)(entry, agency_id, month)
-            await state.incr(_spend_key(entry["id"], month), SPEND_TTL, total)
-            await state.set_record(marker, {"done": True}, SPEND_TTL)
-            return
-        if time.monotonic() >= deadline:
-            raise _busy(entry)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.1)
+    if not (await state.get_record(marker)).get("done"):
+        total = await sync_to_async(_seed_micro)(entry, agency_id, month)
+        await state.raise_to(_spend_key(entry, month), SPEND_TTL, total)
+        await state.set_record(marker, {"done": True}, SPEND_TTL)
+    if len(_seeded_memo) > 10_000:
+        _seeded_memo.clear()
+    _seeded_memo[memo] = time.monotonic()
 
 
 async def _add_spend(entry: dict[str, Any], agency_id: int, month: date, amount: int) -> int:
     """Add ``amount`` micro-dollars to the month's seeded counter (0 reads it); the new value."""
     await _ensure_seeded(entry, agency_id, month)
-    return await shared_state().incr(_spend_key(entry["id"], month), SPEND_TTL, amount)
+    return await shared_state().incr(_spend_key(entry, month), SPEND_TTL, amount)
 
 
-def counter_micro(budget_id: int, month: date) -> int:
+def counter_micro(budget: Budget, month: date) -> int:
     """The month's counter as it stands (0 when not used yet); no seeding, no query."""
-    return shared_state().incr_sync(_spend_key(budget_id, month), SPEND_TTL, 0)
+    return shared_state().incr_sync(_spend_key(_entry(budget), month), SPEND_TTL, 0)
 
 
 def budget_month_spend(budget: Budget, *, ledger_usd: Decimal, month: date) -> Decimal:
     """What a budget has spent this month: the ledger, or the counter when it is ahead (calls
     whose ledger rows are not written yet)."""
-    return max(ledger_usd, from_micro(counter_micro(budget.pk, month)))
+    return max(ledger_usd, from_micro(counter_micro(budget, month)))
 
 
 # --- The gateway check ----------------------------------------------------------------------------
@@ -377,12 +429,12 @@ async def request_cost_bound(request: AIRequest) -> int:
 
 @dataclass
 class _Hold:
-    """One budget's part in one admitted request: what to release when it settles."""
+    """One budget's part in one admitted request: what to give back when it settles."""
 
     entry: dict[str, Any]
     bucket: int | None = None
     reserved: int = 0
-    locked: bool = False
+    lock: str | None = None  # this request's token while it holds the budget's lock
 
 
 @dataclass
@@ -410,7 +462,7 @@ class _Admission:
                     if any(before < entry["limit"] * pct / 100 <= spent for pct in entry["thresholds"]):
                         crossed.append((entry["id"], spent))
             finally:
-                await _release(state, hold)
+                await uninterruptible(_release(state, hold))
         for budget_id, spent in crossed:
             try:
                 await sync_to_async(budget_evaluate_one)(budget_id=budget_id, spent_micro=spent)
@@ -425,12 +477,31 @@ class _Admission:
 
 
 async def _release(state, hold: _Hold) -> None:
+    """Give back what ``hold`` holds: its reservation, and the budget's lock if it is still ours
+    (it may have expired and been taken by another request, whose lock this must not drop)."""
     if hold.reserved:
-        await state.incr(_reserved_key(hold.entry["id"], hold.bucket), RESERVE_TTL, -hold.reserved)
-        hold.reserved = 0
-    if hold.locked:
-        await state.delete(_lock_key(hold.entry["id"]))
-        hold.locked = False
+        amount, hold.reserved = hold.reserved, 0
+        await state.incr(_reserved_key(hold.entry["id"], hold.bucket), RESERVE_TTL, -amount)
+    if hold.lock:
+        token, hold.lock = hold.lock, None
+        await state.swap_record(_lock_key(hold.entry["id"]), {"token": token}, None)
+
+
+async def _reserve(state, hold: _Hold, bound: int) -> int:
+    """Reserve ``bound`` in this hour's bucket; noted on the hold in the same uninterrupted step,
+    so a cancelled request never leaves a reservation nobody gives back."""
+    reserved = await state.incr(_reserved_key(hold.entry["id"], hold.bucket), RESERVE_TTL, bound)
+    hold.reserved += bound
+    return reserved
+
+
+async def _take_lock(state, hold: _Hold, token: str) -> bool:
+    taken = await state.swap_record(
+        _lock_key(hold.entry["id"]), None, {"token": token}, settings.AI_BUDGET_LOCK_SECONDS
+    )
+    if taken:
+        hold.lock = token
+    return taken
 
 
 async def _in_flight(state, budget_id: int, bucket: int) -> int:
@@ -441,30 +512,43 @@ async def _in_flight(state, budget_id: int, bucket: int) -> int:
 
 
 async def _admit(entry: dict[str, Any], agency_id: int, month: date, bound: int) -> _Hold:
-    """Admit one request against a hard-stop budget, or raise the refusal (see the module doc)."""
+    """Admit one request against a hard-stop budget, or raise the refusal (see the module doc).
+    Whatever goes wrong on the way (a refusal, a shared-state or database error, the client
+    going away), the reservation and the lock it took are given back before it raises."""
     state = shared_state()
+    hold = _Hold(entry, bucket=int(time.time() // RESERVE_BUCKET_SECONDS))
+    try:
+        await _admit_hold(state, hold, agency_id, month, bound)
+    except BaseException:
+        await uninterruptible(_release(state, hold))
+        raise
+    return hold
+
+
+async def _admit_hold(state, hold: _Hold, agency_id: int, month: date, bound: int) -> None:
+    entry, bucket = hold.entry, hold.bucket
     limit = entry["limit"]
     budget_id = entry["id"]
-    bucket = int(time.time() // RESERVE_BUCKET_SECONDS)
     # Reserve first, then read the spend: a settle adds its cost before it releases its
     # reservation, so spend + reservations read in this order never misses a call.
-    reserved = await state.incr(_reserved_key(budget_id, bucket), RESERVE_TTL, bound)
+    reserved = await uninterruptible(_reserve(state, hold, bound))
     previous = await state.incr(_reserved_key(budget_id, bucket - 1), RESERVE_TTL, 0)
     spent = await _add_spend(entry, agency_id, month, 0)
     if spent < limit and spent + reserved + max(0, previous) <= limit:
-        return _Hold(entry, bucket=bucket, reserved=bound)
-    await state.incr(_reserved_key(budget_id, bucket), RESERVE_TTL, -bound)
+        return
+    await uninterruptible(_release(state, hold))
     if spent >= limit:
         raise _used_up(entry, spent, month)
+    token = uuid.uuid4().hex
     deadline = time.monotonic() + settings.AI_BUDGET_WAIT_SECONDS
     delay = 0.01
     while True:
-        if await state.incr(_lock_key(budget_id), settings.AI_BUDGET_LOCK_SECONDS, 1) == 1:
+        if await uninterruptible(_take_lock(state, hold, token)):
             in_flight = await _in_flight(state, budget_id, bucket)
             spent = await _add_spend(entry, agency_id, month, 0)
             if spent < limit and spent + in_flight < limit:
-                return _Hold(entry, locked=True)
-            await state.delete(_lock_key(budget_id))
+                return
+            await uninterruptible(_release(state, hold))
         else:
             spent = await _add_spend(entry, agency_id, month, 0)
         if spent >= limit:
@@ -498,7 +582,7 @@ async def check_budget(request: AIRequest) -> _Admission | None:
             else:
                 admission.holds.append(_Hold(entry))
     except BaseException:
-        await admission.release()
+        await uninterruptible(admission.release())
         raise
     return admission
 
@@ -575,13 +659,10 @@ def budgets_evaluate(*, now: datetime | None = None) -> list[Alert]:
             ledger = by_creator.get((budget.agency_id, budget.creator_id)) or Decimal(0)
         else:
             ledger = by_agency.get(budget.agency_id) or Decimal(0)
-        counter = counter_micro(budget.pk, month)
-        if not state.get_record_sync(_seeded_key(budget.pk, month)).get("done"):
-            if state.incr_sync(_seed_key(budget.pk, month), SEED_LOCK_SECONDS, 1) == 1:
-                counter = state.incr_sync(_spend_key(budget.pk, month), SPEND_TTL, to_micro(ledger))
-                state.set_record_sync(_seeded_key(budget.pk, month), {"done": True}, SPEND_TTL)
-        elif to_micro(ledger) > counter:
-            counter = state.incr_sync(_spend_key(budget.pk, month), SPEND_TTL, to_micro(ledger) - counter)
+        entry = _entry(budget)
+        counter = state.raise_to_sync(_spend_key(entry, month), SPEND_TTL, to_micro(ledger))
+        if not state.get_record_sync(_seeded_key(entry, month)).get("done"):
+            state.set_record_sync(_seeded_key(entry, month), {"done": True}, SPEND_TTL)
         fired += _evaluate(budget, max(ledger, from_micro(counter)), month, now)
     stale = Alert.objects.filter(kind=Alert.Kind.BUDGET, state=Alert.State.FIRING).exclude(
         key__contains=f":{month_label(month)}:"

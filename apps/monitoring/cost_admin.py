@@ -1,6 +1,7 @@
 """Budget admin. apps/monitoring/admin.py imports this module (Django's admin discovers only
-``admin`` modules). Edits here reach the gateway's check at once: the agency's cached budget
-configuration is forgotten on every save and delete."""
+``admin`` modules). Edits here reach the gateway's check at once: the cached budget configuration
+of the agency (and of the agency a budget moved from) is forgotten once the admin's transaction
+commits, and a budget moved to another scope has its month's counters seeded again."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django import forms
 from django.contrib import admin
 
 from apps.core.errors import ApplicationError
-from apps.monitoring.budgets import forget_config, thresholds_clean
+from apps.monitoring.budgets import budget_changed_on_commit, forget_config_on_commit, thresholds_clean
 from apps.monitoring.models import Budget
 
 
@@ -41,16 +42,17 @@ class BudgetAdmin(admin.ModelAdmin):
     raw_id_fields = ("agency", "creator")
 
     def save_model(self, request, obj, form, change) -> None:
+        before = Budget.objects.filter(pk=obj.pk).values_list("agency_id", "creator_id").first() if change else None
         super().save_model(request, obj, form, change)
-        forget_config(obj.agency_id)
+        old_agency_id, old_creator_id = before or (None, None)
+        budget_changed_on_commit(obj, old_agency_id=old_agency_id, old_creator_id=old_creator_id)
 
     def delete_model(self, request, obj) -> None:
         agency_id = obj.agency_id
         super().delete_model(request, obj)
-        forget_config(agency_id)
+        forget_config_on_commit(agency_id)
 
     def delete_queryset(self, request, queryset) -> None:
         agency_ids = set(queryset.values_list("agency_id", flat=True))
         super().delete_queryset(request, queryset)
-        for agency_id in agency_ids:
-            forget_config(agency_id)
+        forget_config_on_commit(*agency_ids)

@@ -15,15 +15,25 @@ def rollup_metrics() -> dict[str, int]:
 
 @shared_task(queue="default", ignore_result=True)
 def evaluate_slos() -> dict[str, int]:
-    """Every 30 s: this process's buffered metrics to the sinks, then every enabled SLO's burn-rate
-    rules evaluated, firing and resolving their alerts (apps/monitoring/slo.py). Other processes'
-    metrics arrive within their METRICS_FLUSH_SECONDS."""
-    from apps.core.metrics import flush
+    """Every 30 s: every enabled SLO's burn-rate rules evaluated, firing and resolving their alerts
+    (apps/monitoring/slo.py). Metrics arrive from every process within METRICS_FLUSH_SECONDS; no
+    flush here, where a slow sink would hold the evaluation up."""
     from apps.monitoring.slo import evaluate
 
-    flush()
     statuses = evaluate()
     return {"evaluated": len(statuses), "holding": sum(len(status.holding) for status in statuses)}
+
+
+@shared_task(queue="default", ignore_result=True)
+def dispatch_alert(alert_id: int, event: str) -> None:
+    """Tell people about one fired or resolved alert (apps/monitoring/alerts.py ``dispatch``),
+    queued when the alert's transaction commits so its caller never waits for the channels."""
+    from apps.monitoring.alerts import dispatch
+    from apps.monitoring.models import Alert
+
+    alert = Alert.objects.filter(pk=alert_id).first()
+    if alert is not None:
+        dispatch(alert, event)
 
 
 @shared_task(queue="default", ignore_result=True)

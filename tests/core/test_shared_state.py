@@ -156,3 +156,70 @@ def test_several_hits_at_once_take_the_burst_or_nothing(state):
     time.sleep(0.12)
     assert state.hit_limits_sync([layer]) is None
     assert state.hit_limits_sync([layer]) is not None
+
+
+# --- Compare-and-set records, counters raised to a floor, clean-ups that finish ---------------
+
+
+async def test_swap_record_sets_only_what_it_expects_and_a_lock_is_released_only_by_its_holder(state):
+    lock = f"lock{uuid.uuid4().hex[:6]}"
+    assert await state.swap_record(lock, None, {"token": "mine"}, 30)  # absent: taken
+    assert not await state.swap_record(lock, None, {"token": "theirs"}, 30)  # held: refused
+    assert not await state.swap_record(lock, {"token": "theirs"}, None)  # not theirs to release
+    assert await state.get_record(lock) == {"token": "mine"}
+    assert await state.swap_record(lock, {"token": "mine"}, None)  # the holder releases it
+    assert await state.get_record(lock) == {}
+
+
+def test_swap_record_and_raise_to_are_also_sync(state):
+    lock = f"lock{uuid.uuid4().hex[:6]}"
+    assert state.swap_record_sync(lock, None, {"token": "theirs"}, 30)
+    assert not state.swap_record_sync(lock, {"token": "mine"}, {"token": "mine"}, 30)
+    assert state.swap_record_sync(lock, {"token": "theirs"}, {"v": 2}, 30)
+    assert state.get_record_sync(lock) == {"v": 2}
+    assert state.raise_to_sync(f"{lock}:n", 30, 600) == 600
+    assert state.raise_to_sync(f"{lock}:n", 30, 6) == 600
+
+
+async def test_a_swapped_record_expires_and_an_expired_one_counts_as_absent(state):
+    import asyncio
+
+    key = f"sx{uuid.uuid4().hex[:6]}"
+    assert await state.swap_record(key, None, {"token": "a"}, 0.05)
+    await asyncio.sleep(0.2)
+    assert await state.get_record(key) == {}
+    assert await state.swap_record(key, None, {"token": "b"}, 30)
+
+
+async def test_raise_to_keeps_the_larger_value_so_doing_it_twice_is_doing_it_once(state):
+    key = f"r{uuid.uuid4().hex[:6]}"
+    assert await state.raise_to(key, 30, 0) == 0
+    assert await state.raise_to(key, 30, 500) == 500
+    assert await state.raise_to(key, 30, 500) == 500  # not 1000
+    assert await state.incr(key, 30, 20) == 520
+    assert await state.raise_to(key, 30, 400) == 520  # never lowered
+    assert await state.incr(key, 30, 0) == 520
+
+
+async def test_an_uninterruptible_clean_up_finishes_when_its_caller_is_cancelled():
+    import asyncio
+
+    from apps.core.shared import uninterruptible
+
+    done = []
+
+    async def clean_up():
+        await asyncio.sleep(0.05)
+        done.append(True)
+        return "released"
+
+    async def caller():
+        return await uninterruptible(clean_up())
+
+    task = asyncio.create_task(caller())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert done == [True]  # finished before the cancellation reached the caller
+    assert await uninterruptible(clean_up()) == "released"

@@ -14,7 +14,7 @@ from django.utils import timezone
 from apps.ai import gateway
 from apps.ai.ledger import ledger
 from apps.ai.models import AIRequestLog
-from apps.ai.types import AIError, AIRequest, ErrorKind, Message, StreamComplete
+from apps.ai.types import AIError, AIRequest, ErrorKind, Message, StreamComplete, StreamError
 from apps.monitoring.budgets import budgets_evaluate
 from apps.monitoring.models import Alert, Budget
 from tests.fakes.llm_server import Fault
@@ -323,3 +323,140 @@ async def test_the_gateway_settles_each_call_once_with_its_ledger_cost(world, re
         await gateway.generate(AIRequest(feature="test.refuse", messages=[Message("user", "hi")]))
     settled = list(SETTLED)
     assert settled == [("studio.caption", CALL_COST), ("studio.caption", CALL_COST), ("studio.caption", D(0))]
+
+
+# --- Review fixes: nothing leaks, cut-short streams count, scope changes, stale config, alerts --------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("spent", ["0.0090", "0.0097"])  # room for a reservation; only through the lock
+async def test_requests_cancelled_while_being_admitted_leave_no_reservation_or_lock_behind(
+    world, remote, settings, spent
+):
+    """Clients that go away at every moment of the admission must give back what they took:
+    afterwards the next request is admitted at once instead of waiting and being refused "busy"."""
+    remote.configure(usage_override={"input_tokens": 100, "output_tokens": 1000}, latency=0.3)
+    await sync_to_async(_setup)(world, limit="0.01", spent=spent, hard_stop=True)
+    for step in range(40):
+        task = asyncio.create_task(gateway.generate(ask(world, f"Cancelled caption {step}")))
+        await asyncio.sleep(step * 0.00025)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    settings.AI_BUDGET_WAIT_SECONDS = 0.5
+    # Room for one call; a leaked reservation or lock would make it wait and be refused "busy".
+    response = await gateway.generate(ask(world, "Still room for one"))
+    assert response.cost_usd == CALL_COST
+
+
+LONG_REPLY = "Here is a long caption for your fans, with plenty of words in it. " * 40
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("ending", ["cancelled", "dropped"])
+async def test_a_stream_cut_short_is_charged_its_estimate_so_the_hard_stop_holds(world, remote, ending):
+    """A member who closes the tab mid-answer (or a provider that drops the stream) still spent
+    money: the estimate (prompt + text received so far) goes to the ledger row and the budget."""
+    remote.configure(reply_text=LONG_REPLY, chunk_size=30)
+    if ending == "dropped":
+        remote.add_fault(Fault("drop_mid_stream", after_chunks=40))
+    await sync_to_async(_setup)(world, limit="0.01", spent="0.0099", hard_stop=True)
+    received = ""
+    events = gateway.stream(ask(world))
+    async for event in events:
+        if isinstance(event, StreamError):
+            assert event.partial_text == received
+            break
+        received += event.text
+        if ending == "cancelled" and len(received) >= 1200:
+            break
+    await events.aclose()
+    assert 1000 <= len(received) < len(LONG_REPLY)
+
+    await ledger.aflush()
+    row = await AIRequestLog.objects.filter(feature="studio.caption", streamed=True).aget()
+    assert row.error_kind == ("CANCELLED" if ending == "cancelled" else "NETWORK_ERROR")
+    # ~400 output tokens at $0.60 per million: more than the $0.0001 that was left.
+    assert D("0.0002") < row.cost_usd < D("0.0006") and row.output_tokens >= len(received) // 3
+    with pytest.raises(AIError, match="used up"):
+        await gateway.generate(ask(world, "Another caption"))
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_moving_a_budget_to_another_scope_counts_that_scopes_spend_only(world, remote):
+    """An agency-wide budget used up by another creator, moved to Velvet Star (who spent almost
+    nothing): her requests go through; moved back to agency-wide: refused again."""
+    from apps.monitoring.budgets import budget_update
+
+    remote.configure(usage_override={"input_tokens": 100, "output_tokens": 1000})
+    budget = await sync_to_async(_setup)(world, limit="0.01", spent="0.0099", hard_stop=True,
+                                         creator=world.other_creator)  # fmt: skip
+    await sync_to_async(Budget.objects.filter(pk=budget.pk).update)(creator=None)
+    budget = await Budget.objects.aget(pk=budget.pk)
+    await gateway.generate(ask(world))  # the last one that fits
+    with pytest.raises(AIError, match="for your agency is used up"):
+        await gateway.generate(ask(world, "Refused"))
+    await ledger.aflush()
+
+    def move(creator) -> None:
+        budget_update(membership=world.owner, budget=budget, creator=creator, monthly_usd=D("0.01"),
+                      thresholds=[50, 80, 100], hard_stop=True)  # fmt: skip
+
+    await sync_to_async(move)(world.creator)
+    assert (await gateway.generate(ask(world, "Hers"))).cost_usd == CALL_COST
+    await ledger.aflush()
+    await sync_to_async(move)(None)
+    with pytest.raises(AIError, match="for your agency is used up"):
+        await gateway.generate(ask(world, "Refused again"))
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_seeding_again_after_the_mark_was_lost_does_not_count_the_ledger_twice(world, remote):
+    """Redis may evict the "seeded" mark while keeping the counter: seeding again must not add
+    the ledger's total a second time (the budget would stop at half its limit)."""
+    from apps.core.shared import shared_state
+    from apps.monitoring.budgets import _seeded_key, _seeded_memo, budget_month_spend, month_start
+
+    remote.configure(usage_override={"input_tokens": 100, "output_tokens": 1000})
+    budget = await sync_to_async(_setup)(world, limit="0.01", spent="0.0060", hard_stop=True)
+    await gateway.generate(ask(world))
+    await ledger.aflush()
+    month = month_start(timezone.now())
+    await shared_state().delete(_seeded_key({"id": budget.pk, "creator_id": None}, month))  # evicted
+    _seeded_memo.clear()  # and another process, which never saw it
+    assert (await gateway.generate(ask(world, "Still fits"))).cost_usd == CALL_COST
+    await ledger.aflush()
+    ledger_total = await _month_spend(world)
+    shown = await sync_to_async(budget_month_spend)(budget, ledger_usd=ledger_total, month=month)
+    assert shown == ledger_total == D("0.0060") + 2 * CALL_COST
+
+
+@pytest.mark.django_db(transaction=True)
+def test_moving_a_budget_to_another_agency_in_the_admin_frees_the_old_agency_at_once(world, other_world, remote):
+    from django.contrib import admin
+    from django.db import transaction
+
+    remote.configure(usage_override={"input_tokens": 100, "output_tokens": 1000})
+    budget = _setup(world, limit="0.01", spent="0.02", hard_stop=True)
+    with pytest.raises(AIError, match="used up"):
+        gateway.generate_sync(ask(world))  # the agency's budgets are cached now
+    budget.agency = other_world.agency
+    with transaction.atomic():  # as the admin's change view does
+        admin.site._registry[Budget].save_model(None, budget, None, True)
+    assert gateway.generate_sync(ask(world)).cost_usd == CALL_COST
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_threshold_alerts_are_delivered_by_a_task_not_on_the_ai_request(world, remote):
+    """The request that crosses 50 % only records the alert and queues its delivery; the owners
+    hear of it when the dispatch_alert task runs."""
+    from apps.monitoring.tasks import dispatch_alert
+    from apps.notifications.models import Notification
+
+    remote.configure(usage_override={"input_tokens": 100, "output_tokens": 1000})
+    await sync_to_async(_setup)(world, limit="0.01", spent="0.0049", hard_stop=False)
+    await gateway.generate(ask(world))
+    alert = await Alert.objects.aget()
+    assert alert.key.endswith(":50")
+    assert await Notification.objects.acount() == 0  # nothing sent while the member waited
+    await sync_to_async(dispatch_alert)(alert.pk, "alert.fired")
+    assert {n.user_id async for n in Notification.objects.all()} == {world.owner.user_id, world.manager.user_id}
