@@ -13,7 +13,6 @@ clean stop loses nothing. With AI_LEDGER_FLUSH_SECONDS=0 (the tests) there is no
 
 from __future__ import annotations
 
-import atexit
 import logging
 import threading
 from datetime import UTC, datetime
@@ -21,6 +20,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, close_old_connections, connection, transaction
+
+from apps.core.shutdown import at_shutdown
 
 logger = logging.getLogger(__name__)
 MAX_BATCH = 2000
@@ -162,17 +163,4 @@ class LedgerWriter:
 
 
 ledger = LedgerWriter()
-atexit.register(ledger.shutdown)
-
-
-def _celery_shutdown(**_: Any) -> None:
-    ledger.shutdown()
-
-
-try:
-    from celery.signals import worker_process_shutdown, worker_shutdown
-
-    worker_process_shutdown.connect(_celery_shutdown, weak=False)
-    worker_shutdown.connect(_celery_shutdown, weak=False)
-except ImportError:  # pragma: no cover (celery is a runtime dependency)
-    pass
+at_shutdown(ledger.shutdown)

@@ -18,7 +18,6 @@ METRICS_BUFFER_MAX events; beyond that new events are dropped and counted, never
 
 from __future__ import annotations
 
-import atexit
 import logging
 import math
 import os
@@ -32,6 +31,8 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+
+from apps.core.shutdown import at_shutdown
 
 logger = logging.getLogger(__name__)
 
@@ -299,17 +300,4 @@ def sink_status() -> list[SinkStatus]:
     return found
 
 
-atexit.register(recorder.shutdown)
-
-
-def _celery_shutdown(**_: Any) -> None:
-    recorder.shutdown()
-
-
-try:
-    from celery.signals import worker_process_shutdown, worker_shutdown
-
-    worker_process_shutdown.connect(_celery_shutdown, weak=False)
-    worker_shutdown.connect(_celery_shutdown, weak=False)
-except ImportError:  # pragma: no cover (celery is a runtime dependency)
-    pass
+at_shutdown(recorder.shutdown)

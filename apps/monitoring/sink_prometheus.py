@@ -25,7 +25,6 @@ The sink observes the batch's raw events in the flush thread; nothing here runs 
 
 from __future__ import annotations
 
-import atexit
 import logging
 import math
 import os
@@ -36,6 +35,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from apps.core.metrics import BOUNDS_MS, Batch, recorder
+from apps.core.shutdown import at_shutdown
 
 logger = logging.getLogger(__name__)
 
@@ -175,10 +175,4 @@ def _install_exit_hooks() -> None:
     _hooks_installed = True
     # atexit runs handlers last-registered-first: this one runs before core's flush, hence the
     # recorder.shutdown() in mark_process_dead (a second shutdown finds nothing left to flush).
-    atexit.register(mark_process_dead)
-    try:
-        from celery.signals import worker_process_shutdown
-
-        worker_process_shutdown.connect(mark_process_dead, weak=False)
-    except ImportError:  # pragma: no cover (celery is a runtime dependency)
-        pass
+    at_shutdown(mark_process_dead)
