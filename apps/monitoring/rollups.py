@@ -125,6 +125,8 @@ class Totals:
 
     def add(self, row: dict) -> None:
         self.count += row["count"] or 0
+        if "sum" not in row:  # a counts-only read
+            return
         self.sum += row["sum"] or 0.0
         if row["min"] is not None:
             self.min = row["min"] if self.min is None else min(self.min, row["min"])
@@ -192,9 +194,12 @@ def read(
     group_by: Iterable[str] = (),
     where: dict[str, str] | None = None,
     rolled_up_until: datetime | None = None,
+    counts_only: bool = False,
 ) -> dict[tuple, Totals]:
     """Totals of metric ``name`` over [start, end), per value of the ``group_by`` dimensions
     (a tuple key, ``()`` for everything), keeping only series whose dimensions match ``where``.
+    With ``counts_only`` only the counts are summed (the SLO evaluation of counted indicators,
+    every 30 s): a quarter of the work of the sums, extremes and 14 histogram columns.
 
     Hours and days are read from rolled-up rows only where the rollup has run
     (``rolled_up_until``, by default the end of the last hour rolled up); the rest from minutes."""
@@ -209,17 +214,13 @@ def read(
     totals: dict[tuple, Totals] = {}
     if not filters:
         return totals
-    rows = (
-        MetricSample.objects.filter(filters, name=name)
-        .values("dims_key")
-        .annotate(
-            count=Sum("count"),
-            sum=Sum("sum"),
-            min=Min("min"),
-            max=Max("max"),
-            **{f: Sum(f) for f in MetricSample.BUCKET_FIELDS},
-        )
-    )
+    aggregates = {"count": Sum("count")}
+    if not counts_only:
+        aggregates.update(sum=Sum("sum"), min=Min("min"), max=Max("max"))
+        aggregates.update({f: Sum(f) for f in MetricSample.BUCKET_FIELDS})
+    rows = MetricSample.objects.filter(filters, name=name).values_list("dims_key").annotate(**aggregates)
+    names = ["dims_key", *aggregates]
+    rows = (dict(zip(names, row, strict=True)) for row in rows)
     for row in rows:
         dims = dict(part.split("=", 1) for part in row["dims_key"].split("|") if part)
         if where and any(dims.get(k) != v for k, v in where.items()):

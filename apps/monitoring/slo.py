@@ -56,6 +56,9 @@ INDICATOR_METRICS: dict[str, tuple[str, str]] = {
     SLO.Indicator.AI_LATENCY: ("ai.request", "outcome"),
     SLO.Indicator.DELIVERY_SUCCESS: ("delivery.attempt", "outcome"),
 }
+# Indicators counted from the latency histogram (ai_latency) read every column of their metric;
+# the others only the counts.
+HISTOGRAM_METRICS = frozenset({"ai.request"})
 # Floating point: 1296/216000 / 0.001 must count as 6.
 _EPSILON = 1e-9
 
@@ -153,7 +156,10 @@ class Reader:
     def _read(self, metric: str, dimension: str, start: datetime, end: datetime) -> dict[tuple, Totals]:
         key = (metric, dimension, start, end)
         if key not in self._cache:
-            self._cache[key] = read(metric, start, end, group_by=(dimension,), rolled_up_until=self.rolled_up_until)
+            self._cache[key] = read(
+                metric, start, end, group_by=(dimension,), rolled_up_until=self.rolled_up_until,
+                counts_only=metric not in HISTOGRAM_METRICS,
+            )  # fmt: skip
         return self._cache[key]
 
     def window(self, slo: SLO, length: timedelta) -> Counts:
