@@ -51,17 +51,18 @@ def _squash(text: str) -> str:
 
 
 def faithful(text: str) -> bool:
-    """True when every marker in ``text`` comes with its whole payload around it (whitespace aside),
-    or ``text`` is the payload cut short (a search box keeps its first 80 characters); either as it
-    is or URL-decoded (a ``next`` field holding the page's own query string)."""
+    """True when every marker in ``text`` comes with its whole payload around it (whitespace and
+    letter case aside: fan tags are kept lowercase), or ``text`` is the payload cut short (a search
+    box keeps its first 80 characters); either as it is or URL-decoded (a ``next`` field holding
+    the page's own query string)."""
     for candidate in (text, unquote_plus(text)):
-        squashed = _squash(candidate)
-        payloads = [_squash(payload_text(int(n), slot)) for n, slot in MARKER.findall(candidate)]
+        squashed = _squash(candidate).lower()
+        payloads = [_squash(payload_text(int(n), slot)).lower() for n, slot in MARKER.findall(candidate)]
         if payloads and all(p in squashed or p.startswith(squashed) for p in payloads):
             return True
         # Cut inside its only marker ("…xss-17-" or "…xss-17-3"): still the start of one payload.
         cut_marker = not payloads and CUT_MARKER.search(squashed)
-        if cut_marker and any(_squash(payload_text(n, "0")).startswith(squashed) for n in range(len(PAYLOADS))):
+        if cut_marker and any(_squash(payload_text(n, "0")).lower().startswith(squashed) for n in range(len(PAYLOADS))):
             return True
     return False
 
