@@ -38,14 +38,19 @@ def format_ms(value: float | None) -> str:
 def _merge(totals: list[Totals]) -> Totals:
     merged = Totals()
     for part in totals:
-        merged.count += part.count
-        merged.sum += part.sum
-        if part.min is not None:
-            merged.min = part.min if merged.min is None else min(merged.min, part.min)
-        if part.max is not None:
-            merged.max = part.max if merged.max is None else max(merged.max, part.max)
-        merged.buckets = [a + b for a, b in zip(merged.buckets, part.buckets, strict=True)]
+        merged.merge(part)
     return merged
+
+
+def _split_last(series: dict[tuple, Totals]) -> dict[tuple, tuple[Totals, dict[str, int]]]:
+    """A read grouped by (a, b, c) as {(a, b): (the totals over every c, the count per c)}: a
+    table's row with its latency over all outcomes and the number of each outcome."""
+    rows: dict[tuple, tuple[Totals, dict[str, int]]] = {}
+    for (*key, last), totals in series.items():
+        merged, counts = rows.setdefault(tuple(key), (Totals(), {}))
+        merged.merge(totals)
+        counts[last] = counts.get(last, 0) + totals.count
+    return rows
 
 
 # -- HTTP routes -----------------------------------------------------------------------------------
@@ -80,15 +85,8 @@ class RouteRow:
 def route_table(start: datetime, end: datetime, *, limit: int | None = None) -> list[RouteRow]:
     """``http.request`` over [start, end) per route pattern and method, busiest first."""
     series = read("http.request", start, end, group_by=("route", "method", "status"))
-    parts: dict[tuple[str, str], list[Totals]] = defaultdict(list)
-    by_status: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
-    for (route, method, status), totals in series.items():
-        parts[(route, method)].append(totals)
-        by_status[(route, method)][status] = by_status[(route, method)].get(status, 0) + totals.count
     rows = []
-    for (route, method), totals in parts.items():
-        merged = _merge(totals)
-        statuses = by_status[(route, method)]
+    for (route, method), (merged, statuses) in _split_last(series).items():
         rows.append(
             RouteRow(
                 route=route,
@@ -175,21 +173,15 @@ def task_table(start: datetime, end: datetime, *, limit: int | None = None) -> l
     """``celery.task`` over [start, end) per task and queue, most runs first. Durations are over
     every run (successes, failures and retries alike)."""
     series = read("celery.task", start, end, group_by=("task", "queue", "outcome"))
-    parts: dict[tuple[str, str], list[Totals]] = defaultdict(list)
-    outcomes: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
-    for (task, queue, outcome), totals in series.items():
-        parts[(task, queue)].append(totals)
-        outcomes[(task, queue)][outcome] = outcomes[(task, queue)].get(outcome, 0) + totals.count
     rows = []
-    for (task, queue), totals in parts.items():
-        merged = _merge(totals)
+    for (task, queue), (merged, outcomes) in _split_last(series).items():
         rows.append(
             TaskRow(
                 task=task,
                 queue=queue,
                 runs=merged.count,
-                failures=outcomes[(task, queue)].get("failure", 0),
-                retries=outcomes[(task, queue)].get("retry", 0),
+                failures=outcomes.get("failure", 0),
+                retries=outcomes.get("retry", 0),
                 p50_ms=merged.quantile(0.5),
                 p95_ms=merged.quantile(0.95),
             )

@@ -135,6 +135,12 @@ class Totals:
         for i in range(BUCKETS):
             self.buckets[i] += row[f"b{i:02d}"] or 0
 
+    def merge(self, other: Totals) -> Totals:
+        """Fold another series' totals into these (a group of series summed); answers self."""
+        self.add({"count": other.count, "sum": other.sum, "min": other.min, "max": other.max,
+                  **dict(zip(MetricSample.BUCKET_FIELDS, other.buckets, strict=True))})  # fmt: skip
+        return self
+
     @property
     def mean(self) -> float | None:
         return self.sum / self.count if self.count else None
