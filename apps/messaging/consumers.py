@@ -79,6 +79,7 @@ class InboxConsumer(MemberSocketMixin, AsyncJsonWebsocketConsumer):
         self.signature: tuple | None = None
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        _, self.signature = await self._poll_state(None)  # changes from now on are news
         self.poller = asyncio.create_task(self._poll())
 
     async def disconnect(self, code: int) -> None:
@@ -132,8 +133,10 @@ class InboxConsumer(MemberSocketMixin, AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "message": "No such conversation."})
             return
         if action == "watch":
-            self.watching = conversation.pk
-            self.signature = None  # the next poll takes a new baseline
+            # The baseline is the state now: a message sent and delivered before the next poll
+            # must still count as a change (the poll ignores a round begun on the old watch).
+            _, signature = await self._poll_state(conversation.pk)
+            self.watching, self.signature = conversation.pk, signature
             await self.send_json({"type": "watching", "conversation_id": conversation.pk})
         elif action == "lock":
             await self.send_json(await self._lock(membership, conversation))
@@ -320,9 +323,8 @@ class InboxConsumer(MemberSocketMixin, AsyncJsonWebsocketConsumer):
                 await self._forbidden()
                 return
             self.membership = membership
-            if watching != self.watching:  # the page watched another conversation meanwhile
-                self.signature = None
-                continue
+            if watching != self.watching:  # the page watched another conversation meanwhile,
+                continue  # and `watch` took that one's baseline
             previous, self.signature = self.signature, signature
             if previous is None or previous == signature:
                 continue

@@ -4,8 +4,6 @@ lock, drafts streamed into cards, and permissions re-checked on every action."""
 from __future__ import annotations
 
 import json
-import sys
-import types
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -178,6 +176,23 @@ async def test_the_poll_sees_changes_made_by_another_process(monkeypatch):
     await chatter.disconnect()
 
 
+async def test_a_change_right_after_watching_is_not_taken_for_the_baseline(monkeypatch):
+    """A chatter who sends within one poll of opening the conversation, and whose message the
+    worker delivers before that poll, still sees it turn sent: the baseline is the state when
+    watching began, not whatever the first poll finds."""
+    monkeypatch.setattr(consumers, "POLL_SECONDS", 0.5)
+    world, mine, _ = await sync_to_async(_world_with_conversations)("Quick")
+    outbound = await sync_to_async(MessageFactory)(
+        conversation=mine, direction="out", source="human", status=MessageStatus.QUEUED, text="on its way"
+    )
+    chatter = await _open(world.chatter)
+    await _send(chatter, action="watch", conversation_id=mine.pk)
+    await _next(chatter, "watching")
+    await Message.objects.filter(pk=outbound.pk).aupdate(status=MessageStatus.SENT)  # before any poll
+    assert await _next(chatter, "changed") == {"type": "changed", "conversations": [mine.pk]}
+    await chatter.disconnect()
+
+
 # --- The soft lock --------------------------------------------------------------------------------
 
 
@@ -338,9 +353,9 @@ def fake_drafts(monkeypatch):
         yield FakeEvent("error", count - 1, message="The AI provider timed out for this draft.")
         yield FakeEvent("done")
 
-    module = types.ModuleType("apps.messaging.drafts")
-    module.drafts_stream = drafts_stream
-    monkeypatch.setitem(sys.modules, "apps.messaging.drafts", module)
+    from apps.messaging import drafts  # the real module stays importable (the API imports it)
+
+    monkeypatch.setattr(drafts, "drafts_stream", drafts_stream)
     return calls
 
 
@@ -395,9 +410,9 @@ async def test_a_failing_drafts_stream_ends_with_an_error_not_silence(monkeypatc
         yield FakeEvent("chunk", 0, text="Hel")
         raise RuntimeError("provider exploded")
 
-    module = types.ModuleType("apps.messaging.drafts")
-    module.drafts_stream = drafts_stream
-    monkeypatch.setitem(sys.modules, "apps.messaging.drafts", module)
+    from apps.messaging import drafts
+
+    monkeypatch.setattr(drafts, "drafts_stream", drafts_stream)
     world, mine, _ = await sync_to_async(_world_with_conversations)("Drafts fail")
     owner = await _open(world.owner)
     await _send(owner, action="drafts", conversation_id=mine.pk)
