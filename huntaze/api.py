@@ -25,6 +25,7 @@ from apps.core.errors import ApplicationError
 from apps.core.logging import get_request_id
 from apps.core.openapi import Producer, declare_errors, declare_links
 from apps.messaging.api import router as messaging_router
+from apps.monitoring.api import router as monitoring_router
 from apps.notifications.api import router as notifications_router
 from apps.studio.api import router as studio_router
 
@@ -57,6 +58,7 @@ ID_PRODUCERS = {
     # The first three campaigns listed (with the status filter: one each action accepts), and the
     # campaign an edit or an action answers, so its next step follows (edit → schedule → approve,
     # pause → resume).
+    "budget_id": [Producer("POST", "/ai-budgets", 201, "/id"), Producer("GET", "/ai-budgets", 200, "/items/0/id")],
     "campaign_id": [
         Producer("POST", "/campaigns", 201, "/id"),
         *(Producer("GET", "/campaigns", 200, f"/items/{index}/id") for index in range(3)),
@@ -169,3 +171,4 @@ api.add_router("/studio", studio_router)
 api.add_router("/", messaging_router)
 api.add_router("/", campaigns_router)
 api.add_router("/", automations_router)
+api.add_router("/", monitoring_router)

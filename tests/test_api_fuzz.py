@@ -37,6 +37,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,8 @@ from apps.campaigns import services as campaign_services
 from apps.campaigns.models import Campaign, CampaignSettings, CampaignStatus
 from apps.messaging.models import Fan
 from apps.messaging.services import message_receive
+from apps.monitoring import budgets as budget_services
+from apps.monitoring.models import Alert
 from apps.notifications.models import Notification
 from tests.accounts.factories import MembershipFactory
 from tests.conftest import build_world
@@ -270,10 +273,26 @@ def _start(world, campaign) -> None:
     campaign_services.campaign_start(campaign_id=campaign.pk)
 
 
+def seed_budgets(world) -> None:
+    """A budget for each creator, so the budget operations have ids to follow from the list, and a
+    firing alert of the first; the agency-wide budget is left for the owner's run to create."""
+    now = timezone.now()
+    month = budget_services.month_label(now)
+    first = budget_services.budget_create(membership=world.owner, creator=world.creator, monthly_usd=Decimal(20))
+    budget_services.budget_create(membership=world.owner, creator=world.other_creator, monthly_usd=Decimal(5))
+    Alert.objects.create(
+        agency=world.agency, kind=Alert.Kind.BUDGET, budget=first, key=f"budget:{first.pk}:{month}:50",
+        severity=Alert.Severity.WARNING, title=f"AI budget 50% used: {world.creator.display_name}",
+        detail="$10.00 of $20.00 spent on AI this month.", fired_at=now,
+        values={"spent_usd": "10.00", "budget_usd": "20.00", "percent": 50, "month": month},
+    )  # fmt: skip
+
+
 @pytest.fixture
 def fuzz_world(transactional_db):
-    """An agency with every role, creators with posts, ideas and campaigns, notifications, invitations, a
-    second agency (its ids must answer 404), and the chatter's and the owner's tokens."""
+    """An agency with every role, creators with posts, ideas, campaigns and AI budgets, a budget alert,
+    notifications, invitations, a second agency (its ids must answer 404), and the chatter's and the
+    owner's tokens."""
     world = build_world("Velvet")
     build_world("Rival")
     spare = MembershipFactory(agency=world.agency, role=Role.CHATTER)  # the owner's runs may remove it
@@ -285,6 +304,7 @@ def fuzz_world(transactional_db):
             message_receive(fan=fan, text=f"are you there? {index}")
             PurchaseFactory(fan=fan)
     seed_campaigns(world)
+    seed_budgets(world)
     for membership in (world.owner, world.chatter):
         Notification.objects.create(agency=world.agency, user=membership.user, title="Welcome")
     tokens = {

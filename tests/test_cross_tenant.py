@@ -259,6 +259,11 @@ def _snapshot(world: World) -> dict:
         "campaigns": list(Campaign.objects.filter(agency=world.agency).values_list("pk", "name", "text", "status")),
         "deliveries": list(Delivery.objects.filter(agency=world.agency).values_list("pk", "status", "attempts")),
         "automations": list(Automation.objects.filter(agency=world.agency).values_list("pk", "enabled", "steps")),
+        "budgets": list(
+            Budget.objects.filter(agency=world.agency).values_list(
+                "pk", "creator_id", "monthly_usd", "thresholds", "hard_stop"
+            )
+        ),
         "sessions": list(UserSession.objects.filter(user__memberships__agency=world.agency).values_list("pk")),
     }
 

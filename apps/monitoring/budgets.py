@@ -1,9 +1,9 @@
 """AI budgets: monthly spending limits per agency or creator, their alerts and the hard stop.
 
-- **Writes and reads** for the budget pages (``budget_create`` / ``budget_update`` /
-  ``budget_delete``, ``budget_list`` / ``budget_get_for_member``): owners and managers only; the
-  creator must be the agency's; one agency-wide budget and one per creator (the database says so
-  too, the services say it in words).
+- **Writes and reads** for the budget pages and the API (``budget_create`` / ``budget_update`` /
+  ``budget_delete``, ``budget_list`` / ``budget_get_for_member``, ``budget_alert_list``): owners
+  and managers only; the creator must be the agency's; one agency-wide budget and one per
+  creator (the database says so too, the services say it in words).
 - **Spend counters** that every process agrees on, in apps.core.shared's state (Redis, or the
   embedded state file): one integer counter of micro-dollars per budget, scope and month, raised
   to the ledger's total the first time it is used (a maximum, so seeding twice is harmless) and
@@ -51,7 +51,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet, Sum
+from django.db.models import F, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
@@ -116,7 +116,7 @@ def budget_list(*, membership: Membership) -> QuerySet[Budget]:
     return (
         Budget.objects.for_agency(membership.agency_id)
         .select_related("creator")
-        .order_by("creator__display_name", "id")
+        .order_by(F("creator__display_name").asc(nulls_first=True), "id")
     )
 
 
@@ -125,6 +125,15 @@ def budget_get_for_member(*, membership: Membership, budget_id: int) -> Budget:
     if budget is None:
         raise Http404("No such budget.")
     return budget
+
+
+def budget_alert_list(*, membership: Membership, state: str | None = None) -> QuerySet[Alert]:
+    """The agency's budget alerts, newest first, firing or resolved (``state``) or both. Service
+    alerts (SLOs) have no agency and are never among them."""
+    rows = Alert.objects.for_agency(membership.agency_id).filter(kind=Alert.Kind.BUDGET)
+    if state:
+        rows = rows.filter(state=state)
+    return rows.order_by("-fired_at", "-id")
 
 
 def thresholds_clean(values: Any) -> list[int]:

@@ -10,6 +10,9 @@ advice in another, drafts and purchases through apps.messaging's selectors.
 The arithmetic is in plain functions over plain data (``forecast_month``, ``savings_advice``) so
 it is tested on fixed numbers; docs/ai-cost.md states each formula. Ledger days are UTC days.
 
+``month_spend`` (a month's report and forecast) and ``budgets_progress`` (the budget gauges'
+numbers) serve the page and the API (apps/monitoring/api.py) alike.
+
 Not here: budgets and the hard stop (apps/monitoring/budgets.py), pages (cost_views.py).
 """
 
@@ -36,7 +39,8 @@ from apps.accounts.permissions import sees_all_creators
 from apps.accounts.selectors import creator_list
 from apps.ai.models import AIRequestLog
 from apps.ai.pricing import MILLION, price_for
-from apps.monitoring.budgets import month_bounds, month_start, next_month
+from apps.monitoring.budgets import budget_month_spend, budget_progress, month_bounds, month_start, next_month
+from apps.monitoring.models import Budget
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
@@ -600,6 +604,45 @@ def economics(
 
 
 @dataclass
+class MonthSpend:
+    """A month's spend and its forecast: what the cost page, the budget gauges and the API share."""
+
+    month: date
+    report: SpendReport
+    forecast: Forecast
+    rows: list[dict[str, Any]]  # ``spend_rows`` of the month and the week before it
+    creator_names: dict[int, str]
+    current: bool
+
+
+def month_spend(*, membership: Membership, month: date, now: datetime | None = None) -> MonthSpend:
+    """The month's spend report and forecast for the member: two queries (creators, and the ledger
+    for the month and the week before it)."""
+    now = now or timezone.now()
+    today = now.astimezone(UTC).date()
+    creators = creator_list(membership=membership, include_archived=True)
+    creator_names = dict(creators.values_list("pk", "display_name"))
+    start, end = month_bounds(month)
+    rows = spend_rows(membership=membership, start=start - timedelta(days=LOOKBACK_DAYS), end=end)
+    report = spend_report(rows=rows, month=month, creator_names=creator_names)
+    daily = {**report.before, **report.by_day}
+    forecast = forecast_month(daily=daily, month=month, today=min(today, next_month(month)), first_day=report.first_day)
+    return MonthSpend(month, report, forecast, rows, creator_names, current=month == month_start(now))
+
+
+def budgets_progress(*, report: SpendReport, budgets: Iterable[Budget], current: bool) -> list[dict[str, Any]]:
+    """Each budget's ``budget_progress`` for the report's month: the ledger's spend (for the
+    current month, the shared counter when it is ahead of the ledger: calls not written yet)."""
+    by_creator = {share.key: share.cost for share in report.creators}
+    result = []
+    for budget in budgets:
+        ledger = report.total if budget.creator_id is None else by_creator.get(budget.creator_id, ZERO)
+        spent = budget_month_spend(budget, ledger_usd=ledger, month=report.month) if current else ledger
+        result.append(budget_progress(budget, spent))
+    return result
+
+
+@dataclass
 class CostPage:
     month: date
     report: SpendReport
@@ -616,18 +659,13 @@ def cost_page(*, membership: Membership, month: date, now: datetime | None = Non
     from apps.messaging.selectors import creator_revenue, draft_outcomes
 
     now = now or timezone.now()
-    today = now.astimezone(UTC).date()
-    creators = creator_list(membership=membership, include_archived=True)
-    creator_names = dict(creators.values_list("pk", "display_name"))
+    spend = month_spend(membership=membership, month=month, now=now)
     start, end = month_bounds(month)
-    rows = spend_rows(membership=membership, start=start - timedelta(days=LOOKBACK_DAYS), end=end)
-    report = spend_report(rows=rows, month=month, creator_names=creator_names)
-    daily = {**report.before, **report.by_day}
-    forecast = forecast_month(daily=daily, month=month, today=min(today, next_month(month)), first_day=report.first_day)
     creator_ids = visible_creator_ids(membership)
     outcomes = draft_outcomes(agency_id=membership.agency_id, since=start, until=end, creator_ids=creator_ids)
     revenue = creator_revenue(agency_id=membership.agency_id, since=start, until=end, creator_ids=creator_ids)
-    money = economics(rows=rows, outcomes=outcomes, revenue=revenue, month=month, creator_names=creator_names)
-    current = month == month_start(now)
-    advice = savings_for(membership=membership, now=now) if not report.empty or current else []
-    return CostPage(month, report, forecast, money, advice, creator_names, current)
+    money = economics(
+        rows=spend.rows, outcomes=outcomes, revenue=revenue, month=month, creator_names=spend.creator_names
+    )
+    advice = savings_for(membership=membership, now=now) if not spend.report.empty or spend.current else []
+    return CostPage(month, spend.report, spend.forecast, money, advice, spend.creator_names, spend.current)

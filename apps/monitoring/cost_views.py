@@ -38,19 +38,11 @@ def _months(today: date) -> list[date]:
 
 
 def _gauges(page: cost.CostPage, budgets: list) -> list[dict]:
-    """Each budget with its month's spend: the ledger's (for the current month, the shared
-    counter when it is ahead of the ledger: calls not written yet)."""
-    by_creator = {share.key: share.cost for share in page.report.creators}
-    result = []
-    for budget in budgets:
-        ledger = page.report.total if budget.creator_id is None else by_creator.get(budget.creator_id, Decimal(0))
-        spent = (
-            budget_services.budget_month_spend(budget, ledger_usd=ledger, month=page.month) if page.current else ledger
-        )
-        progress = budget_services.budget_progress(budget, spent)
+    """Each budget's progress for the page's month (cost.budgets_progress), with its gauge."""
+    gauges = cost.budgets_progress(report=page.report, budgets=budgets, current=page.current)
+    for progress in gauges:
         progress["gauge"] = gauge(progress)
-        result.append(progress)
-    return result
+    return gauges
 
 
 @member_required(Perm.EDIT)
