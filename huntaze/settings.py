@@ -146,6 +146,7 @@ INSTALLED_APPS = [
     "apps.messaging",
     "apps.campaigns",
     "apps.monitoring",
+    "apps.optimization",
 ]
 
 MIDDLEWARE = [
