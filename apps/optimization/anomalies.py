@@ -1,0 +1,241 @@
+"""Anomaly detector: a causal score in [0, 1] for every point of a metric series (revenue,
+engagement, service latency...), so a dashboard can flag the moment a metric leaves its usual
+range, live, with the same decision it would have made looking back.
+
+Pure NumPy and one Python pass over the rows, no models and no database: the later slices read
+the series, call ``anomaly_scores`` and store the detections with ``expected_range``.
+docs/optimization-anomalies.md has the formulas and the measured NAB evaluation.
+
+``anomaly_scores`` in order, at every row ``t`` using rows ``<= t`` only:
+
+1. **Validate** the arrays (``AnomalyInputError`` names the argument and the first bad row);
+   NaN values are gaps: they get score 0 and change no state.
+2. **Three forecasters** predict ``x_t`` before seeing it: a robust level (EWMA whose updates are
+   Huber-clipped at ``HUBER_K`` scales), the level plus a daily profile (96 bins of 15 minutes of
+   the clock) and the level plus a weekly profile (336 bins of 30 minutes). Bins are found from
+   the timestamp, so irregular steps and gaps just skip bins. A profile bin is the robust EWMA of
+   ``x - level`` in that bin (Holt-Winters additive, Huber-clipped).
+3. **Model choice**: each forecaster keeps an EWMA of its absolute error; the row uses the one
+   with the smallest, a seasonal one only once its bin has been seen ``MIN_SEASONS`` times.
+4. **Residual scale**: ``s`` is an EWMA of ``|r|`` (clipped at ``HUBER_K s``), floored so a
+   constant series cannot divide by zero; ``z_point = |r| / (1.25 s)`` (1.25 turns a mean
+   absolute deviation into a Gaussian sigma).
+5. **Sustained shift**: ``z_run`` is the EWMA of the signed ``r / (1.25 s)`` normalised by its
+   own spread ``sqrt(b / (2 - b))``, so a run of small same-signed residuals scores like a spike.
+6. **Surprise**: ``z = max(z_point, z_run)`` is compared with ``M``, the largest ``z`` seen so
+   far, decaying toward ``Z_FLOOR`` by ``SURPRISE_DECAY`` a row (and never raised more than
+   ``SURPRISE_CAP``-fold by one row). ``score = q^2 / (1 + q^2)`` with ``q = z / M``: 0.5 is "as
+   unusual as the worst recent row", so a spiky series must outdo its own spikes to alert and one
+   incident does not alert again on its echoes.
+7. **Adaptation**: after ``SHIFT_ROWS`` consecutive residuals beyond ``HUBER_K`` scales of the
+   same sign, the level jumps to the new values (a level shift is news once, not forever).
+
+Cost: one pass, O(1) work per row (~17 us a row in CPython; a 22,000-row file takes ~0.1 s).
+
+What this deliberately does not do: learn from labels, store anything, model trends or holidays,
+or look ahead (the score of row ``t`` never changes when rows after ``t`` change).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from apps.core.errors import ApplicationError
+
+Sensitivity = Literal["low", "medium", "high"]
+
+# Fixed before looking at any NAB score (see the docs page): one configuration for every series.
+LEVEL_ALPHA = 0.05  # per row, a ~20-row memory for the level
+SEASON_GAMMA = 0.25  # per visit of a bin: a profile forgets over ~4 days (or weeks)
+SCALE_BETA = 0.02  # per row, a ~50-row memory for the residual scale
+ERROR_BETA = 0.01  # per row, model-choice error memory
+RUN_BETA = 0.15  # sustained-shift EWMA
+HUBER_K = 3.0
+SHIFT_ROWS = 8
+MIN_SEASONS = 3
+WARMUP_ROWS = 12
+Z_FLOOR = 4.0
+SURPRISE_DECAY = 0.999
+SURPRISE_CAP = 3.0
+DAY_BINS = 96
+WEEK_BINS = 336
+DAY_SECONDS = 86_400
+WEEK_SECONDS = 7 * DAY_SECONDS
+# Monday 00:00 UTC: 1970-01-05 is a Monday, so weekly bins start on Mondays.
+MONDAY_EPOCH = 4 * DAY_SECONDS
+# Score thresholds per sensitivity, as q = z / M: high alerts at 0.8 of the recent worst row,
+# medium at 1.1 times it (about NAB's standard-profile optimum), low at 1.7 times it.
+SENSITIVITY_THRESHOLDS: dict[str, float] = {"low": 0.75, "medium": 0.55, "high": 0.4}
+
+
+class AnomalyInputError(ApplicationError, ValueError):
+    """The arrays given to the anomaly detector cannot be used as they are (the message says why)."""
+
+
+@dataclass(frozen=True)
+class AnomalyTrace:
+    """Per row: the score, the forecast used and the residual scale (for expected ranges)."""
+
+    scores: np.ndarray
+    forecast: np.ndarray
+    scale: np.ndarray
+    surprise: np.ndarray
+
+
+def _seconds(timestamps: np.ndarray) -> np.ndarray:
+    ts = np.asarray(timestamps)
+    if np.issubdtype(ts.dtype, np.datetime64):
+        return ts.astype("datetime64[s]").astype(np.int64).astype(float)
+    try:
+        return ts.astype(float)
+    except (TypeError, ValueError):
+        raise AnomalyInputError("timestamps must be datetime64 or seconds since the epoch", field="timestamps")
+
+
+def _validate(timestamps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    seconds = _seconds(timestamps)
+    try:
+        x = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise AnomalyInputError("values must be numbers", field="values")
+    if seconds.ndim != 1 or x.ndim != 1 or len(seconds) != len(x):
+        raise AnomalyInputError("timestamps and values must be 1-D arrays of the same length", field="values")
+    if np.isinf(x).any():
+        raise AnomalyInputError(f"values row {int(np.flatnonzero(np.isinf(x))[0])} is infinite", field="values")
+    return seconds, x
+
+
+def anomaly_trace(timestamps: np.ndarray, values: np.ndarray) -> AnomalyTrace:
+    """Run the detector (module docstring, steps 1-7) and keep its per-row state."""
+    seconds, x = _validate(timestamps, values)
+    n = len(x)
+    scores = np.zeros(n)
+    forecast = np.full(n, np.nan)
+    scale_out = np.full(n, np.nan)
+    surprise_out = np.full(n, np.nan)
+    if n == 0:
+        return AnomalyTrace(scores, forecast, scale_out, surprise_out)
+    day_bin = ((seconds % DAY_SECONDS) // (DAY_SECONDS / DAY_BINS)).astype(np.int64).tolist()
+    week_bin = (((seconds - MONDAY_EPOCH) % WEEK_SECONDS) // (WEEK_SECONDS / WEEK_BINS)).astype(np.int64).tolist()
+    xs = x.tolist()
+
+    day = [0.0] * DAY_BINS
+    day_seen = [0] * DAY_BINS
+    week = [0.0] * WEEK_BINS
+    week_seen = [0] * WEEK_BINS
+    levels = [math.nan, math.nan, math.nan]  # one per forecaster: plain, daily, weekly
+    scale = 0.0
+    spread = 0.0  # mean |x - level|: the series' own size, for the scale floor
+    err = [0.0, 0.0, 0.0]
+    run = 0.0
+    run_norm = math.sqrt(RUN_BETA / (2.0 - RUN_BETA))
+    streak = 0
+    seen = 0
+    surprise = Z_FLOOR
+
+    for i in range(n):
+        xi = xs[i]
+        if xi != xi:  # NaN: a gap in the data
+            continue
+        if seen == 0:
+            levels = [xi, xi, xi]
+            seen = 1
+            forecast[i] = xi
+            continue
+        d, w = day_bin[i], week_bin[i]
+        seasons = (0.0, day[d], week[w])
+        preds = (levels[0], levels[1] + day[d], levels[2] + week[w])
+        usable = (True, day_seen[d] >= MIN_SEASONS, week_seen[w] >= MIN_SEASONS)
+        best = 0
+        for m in (1, 2):
+            if usable[m] and err[m] < err[best]:
+                best = m
+        pred = preds[best]
+        r = xi - pred
+        floor = 1e-3 * spread + 1e-9 * (1.0 + abs(levels[0]))
+        s = max(scale, floor)
+        forecast[i] = pred
+        scale_out[i] = 1.25 * s
+
+        z_point = abs(r) / (1.25 * s)
+        clipped = max(-HUBER_K * 1.25 * s, min(HUBER_K * 1.25 * s, r)) / (1.25 * s)
+        run = (1.0 - RUN_BETA) * run + RUN_BETA * clipped
+        z_run = abs(run) / run_norm
+        z = max(z_point, z_run)
+        if seen >= WARMUP_ROWS:
+            ratio = z / surprise
+            score = ratio * ratio / (1.0 + ratio * ratio)
+            scores[i] = score
+        surprise_out[i] = surprise
+
+        # Learn from the row (after scoring it).
+        if seen >= WARMUP_ROWS:
+            surprise = max(Z_FLOOR + (surprise - Z_FLOOR) * SURPRISE_DECAY, min(z, SURPRISE_CAP * surprise))
+        for m in range(3):
+            err[m] = (1.0 - ERROR_BETA) * err[m] + ERROR_BETA * min(abs(xi - preds[m]), HUBER_K * 1.25 * s)
+        if z_point <= HUBER_K:
+            streak = 0
+        elif r > 0:
+            streak = max(streak, 0) + 1
+        else:
+            streak = min(streak, 0) - 1
+        if abs(streak) >= SHIFT_ROWS:
+            # A level shift: take the new level as it is, re-learn the scale from here.
+            levels = [xi - seasons[m] for m in range(3)]
+            run = 0.0
+            streak = 0
+            scale = max(scale, abs(r) / HUBER_K)
+        else:
+            bound = HUBER_K * 1.25 * s
+            for m in range(3):
+                levels[m] += LEVEL_ALPHA * max(-bound, min(bound, xi - seasons[m] - levels[m]))
+            scale = (1.0 - SCALE_BETA) * scale + SCALE_BETA * min(abs(r), bound) if seen > 1 else abs(r)
+        day[d] = _season_update(day[d], day_seen[d], xi - levels[1], s)
+        day_seen[d] += 1
+        week[w] = _season_update(week[w], week_seen[w], xi - levels[2], s)
+        week_seen[w] += 1
+        spread = spread + (abs(xi - levels[0]) - spread) / min(seen + 1, 1000)
+        seen += 1
+    return AnomalyTrace(scores, forecast, scale_out, surprise_out)
+
+
+def _season_update(current: float, visits: int, target: float, s: float) -> float:
+    """A profile bin's robust EWMA: the first visit sets it, later ones move it by a Huber-clipped
+    step toward ``x - level``."""
+    if not visits:
+        return target
+    bound = HUBER_K * 1.25 * s
+    return current + SEASON_GAMMA * max(-bound, min(bound, target - current))
+
+
+def anomaly_scores(timestamps: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """A score in [0, 1] per row from that row and earlier ones only (1 = surely anomalous)."""
+    return anomaly_trace(timestamps, values).scores
+
+
+def threshold_for(sensitivity: Sensitivity) -> float:
+    try:
+        return SENSITIVITY_THRESHOLDS[sensitivity]
+    except KeyError:
+        raise AnomalyInputError(f"sensitivity must be one of {', '.join(SENSITIVITY_THRESHOLDS)}", field="sensitivity")
+
+
+def detections(scores: np.ndarray, sensitivity: Sensitivity = "medium") -> np.ndarray:
+    """Indices of the rows flagged at the sensitivity's threshold."""
+    return np.flatnonzero(np.asarray(scores, dtype=float) >= threshold_for(sensitivity))
+
+
+def expected_range(
+    timestamps: np.ndarray, values: np.ndarray, sensitivity: Sensitivity = "medium"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the (lower, upper) range the detector expected before seeing the row: a value
+    outside it scores at or above the sensitivity's threshold (NaN before the first forecast)."""
+    trace = anomaly_trace(timestamps, values)
+    threshold = threshold_for(sensitivity)
+    ratio = math.sqrt(threshold / (1.0 - threshold))
+    half_width = ratio * trace.surprise * trace.scale
+    return trace.forecast - half_width, trace.forecast + half_width
