@@ -22,7 +22,10 @@ gives the formulas with examples; in order, the pipeline is:
    its means are again made non-increasing in price (weighted by each band's strength).
 5. **Decision** (``recommend``): the credible bound of the risk tolerance (10 % quantile, mean or
    75 % quantile of the unlock rate) times the price, maximised or constrained by the strategy,
-   among bands at most one step from a price someone in the agency has tried; confidence is the
+   among bands at most one step from a price someone in the agency has tried. The bands are the
+   grid plus every price the creator has asked (to the cent), and, around the chosen price, the
+   whole-dollar prices halfway (log scale) to its neighbours, so a price may fall between grid
+   prices and is refined one halving of the gap at a time; confidence is the
    posterior probability that the chosen band is within 5 % of the best band for the strategy
    (Monte Carlo over posterior draws with a fixed seed, so answers repeat). Too little data gives
    ``NotEnoughData`` with the number of offers still needed, never a price.
@@ -30,8 +33,8 @@ gives the formulas with examples; in order, the pipeline is:
    price * draw wins; for campaigns that opt into exploring prices.
 
 What this deliberately does not do: model fans individually or by segment (a segment's offers are
-passed as their own history), fit a parametric demand curve, resolve prices finer than the grid
-(a best price between two grid prices is lost to the nearer one), or read or store anything.
+passed as their own history), fit a parametric demand curve, propose untried prices finer than
+whole dollars, or read or store anything.
 """
 
 from __future__ import annotations
@@ -450,20 +453,35 @@ def recommend(
     missing = data_needed(history, creator_id, grid=grid)
     if missing is not None:
         return missing
-    posterior = band_posterior(history, creator_id, grid=grid)
-    prices = posterior.prices
-    mean = posterior.mean
+    grid_prices = check_grid(grid)
     quantile = RISK_QUANTILE[risk]
-    planned = mean if quantile is None else posterior.quantile(quantile)
     # Never advise a price more than one band from any the agency has tried: further out the
     # curve is a guess, and an optimistic bound would happily ask $50 of fans who never saw $20.
-    offered = band_index(history.price, prices)
-    tried = np.bincount(offered[offered >= 0], minlength=len(prices)) > 0
-    eligible = tried | np.concatenate([[False], tried[:-1]]) | np.concatenate([tried[1:], [False]])
-    band = int(choose_band(np.where(eligible, planned, 0.0), prices, strategy))
+    offered = band_index(history.price, grid_prices)
+    tried = np.bincount(offered[offered >= 0], minlength=len(grid_prices)) > 0
+    grid_eligible = tried | np.concatenate([[False], tried[:-1]]) | np.concatenate([tried[1:], [False]])
+
+    own_prices = history.price[history.creator == creator_id]
+    prices = _decision_prices(grid_prices, own_prices)
+    posterior, planned, eligible, band = _decide(
+        history, creator_id, prices, grid_prices, grid_eligible, strategy, quantile
+    )
+    between = _between_prices(posterior.prices, band)
+    if between:
+        prices = np.union1d(posterior.prices, between)
+        posterior, planned, eligible, band = _decide(
+            history, creator_id, prices, grid_prices, grid_eligible, strategy, quantile
+        )
+    prices = posterior.prices
+    mean = posterior.mean
+    # The chart and the confidence figure cover the grid and the prices the creator has asked; a
+    # between-price nobody has offered is only a candidate, and its loose prior would otherwise
+    # pull every confidence down.
+    shown = np.isin(prices, _decision_prices(grid_prices, own_prices))
+    shown[band] = True
 
     draws = posterior.draws(np.random.default_rng(CONFIDENCE_SEED), CONFIDENCE_DRAWS)
-    confidence = _near_best_probability(draws * eligible, prices, strategy, band)
+    confidence = _near_best_probability(draws * (eligible & shown), prices, strategy, band)
 
     if current_price is None:
         own = np.flatnonzero(history.creator == creator_id)
@@ -471,7 +489,8 @@ def recommend(
     lower, upper = posterior.quantile(CURVE_LOWER_Q), posterior.quantile(CURVE_UPPER_Q)
     curve = tuple(
         CurvePoint(float(p), float(m), float(lo), float(hi))
-        for p, m, lo, hi in zip(prices, mean, lower, upper, strict=True)
+        for p, m, lo, hi, keep in zip(prices, mean, lower, upper, shown, strict=True)
+        if keep
     )
     return Recommendation(
         price=float(prices[band]),
@@ -485,6 +504,50 @@ def recommend(
         explanation=_explain(posterior, band, strategy, confidence, current_price),
         curve=curve,
     )
+
+
+def _decision_prices(grid: np.ndarray, own_prices: np.ndarray) -> np.ndarray:
+    """The grid plus every price the creator has asked inside the grid's range, to the cent, so an
+    offer between two grid prices is counted at its own price rather than at the nearer grid one."""
+    inside = np.round(own_prices[(own_prices >= grid[0]) & (own_prices <= grid[-1])], 2)
+    return np.union1d(grid, inside)
+
+
+def _between_prices(prices: np.ndarray, band: int) -> list[float]:
+    """Whole-dollar prices halfway (on a log scale) between the chosen price and its neighbours.
+
+    The best price often lies between two grid prices (a step or a cliff in demand sits anywhere);
+    offering these as candidates, with a prior interpolated from their neighbours, lets the
+    decision move toward it one halving of the gap at a time as the creator's offers there come in.
+    """
+    between = []
+    for neighbour in (band - 1, band + 1):
+        if 0 <= neighbour < len(prices):
+            middle = float(np.round(np.sqrt(prices[band] * prices[neighbour])))
+            if min(prices[band], prices[neighbour]) < middle < max(prices[band], prices[neighbour]):
+                between.append(middle)
+    return between
+
+
+def _decide(
+    history: OfferHistory,
+    creator_id: Hashable,
+    prices: np.ndarray,
+    grid: np.ndarray,
+    grid_eligible: np.ndarray,
+    strategy: Strategy,
+    quantile: float | None,
+) -> tuple[BandPosterior, np.ndarray, np.ndarray, int]:
+    """The posterior on ``prices``, the planned rate, which prices are eligible, and the chosen one.
+
+    A price between two grid prices is eligible when both of them are."""
+    posterior = band_posterior(history, creator_id, grid=prices)
+    planned = posterior.mean if quantile is None else posterior.quantile(quantile)
+    below = np.clip(np.searchsorted(grid, prices, side="right") - 1, 0, len(grid) - 1)
+    above = np.clip(np.searchsorted(grid, prices, side="left"), 0, len(grid) - 1)
+    eligible = grid_eligible[below] & grid_eligible[above]
+    band = int(choose_band(np.where(eligible, planned, 0.0), prices, strategy))
+    return posterior, planned, eligible, band
 
 
 def _parse(kind, value, field: str):

@@ -6,7 +6,9 @@ with a past (``AGENCY_CREATORS`` x ``HISTORY_OFFERS`` offers at a few habitual p
 creator then sends ``OFFERS`` offers to ``RECIPIENTS`` fans each, priced by the policy, and fans
 unlock with the true probability at that price (binomial draws). The oracle knows the creator's
 curve and always asks the revenue-maximising price (searched at 1-cent steps from $1 to $200,
-not only on the engine's grid, so the grid's coarseness counts against the engine).
+not only on the engine's grid, so the grid's coarseness counts against the engine). Each run
+has its own random stream, so the markets drawn do not depend on the policy and two engines are
+compared on the same agencies.
 
 The policy (``explore_then_exploit``): the revenue_max recommendation on the aggressive bound for
 the first ``EXPLORE_OFFERS`` offers, then on the moderate one, re-estimated after every offer.
@@ -15,8 +17,8 @@ measures the prices chosen rather than the luck of the binomial draws.
 
 ``evaluate_pricing`` reports revenue as a share of the oracle's and regret (the dollars the policy
 left on the table over the creator's offers), per curve shape and overall. The seeds used to
-choose EXPLORE_OFFERS and the engine's constants (TUNING_SEED) differ from the seed the tests and
-docs report (TEST_SEED).
+choose EXPLORE_OFFERS and the engine's constants (TUNING_SEED, and 2025-2026 for the between-grid
+prices) differ from the seeds the tests and docs report (TEST_SEED, and 99 in the docs).
 
 What this deliberately does not model: fans who saw an earlier offer, segments, time of day, or
 prices changing demand over time.
@@ -192,8 +194,12 @@ def evaluate_pricing(
     streams = np.random.SeedSequence(seed).spawn(len(curves))
     shapes = []
     for (name, curve), stream in zip(curves.items(), streams, strict=True):
-        rng = np.random.default_rng(stream)
-        results = [simulate_run(curve, rng, policy=policy, agency_creators=agency_creators) for _ in range(runs)]
+        # One stream per run: run k's agency must not depend on how many draws the policy took in
+        # runs before it, or two engines would be compared on different markets.
+        results = [
+            simulate_run(curve, np.random.default_rng(run_stream), policy=policy, agency_creators=agency_creators)
+            for run_stream in stream.spawn(runs)
+        ]
         revenue = sum(result.revenue for result in results)
         oracle = sum(result.oracle_revenue for result in results)
         grid_oracle = sum(result.grid_oracle_revenue for result in results)

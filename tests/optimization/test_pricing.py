@@ -52,6 +52,25 @@ def test_a_clear_curve_recommends_its_best_price_with_the_expected_figures():
     assert all(point.lower <= point.mean <= point.upper for point in answer.curve)
 
 
+def test_an_offer_between_grid_prices_counts_at_its_own_price_and_can_be_recommended():
+    # 28 % at $12 ($3.36 a fan) beats 30 % at $10 ($3.00); on the grid $12 would be lost to $10.
+    history = history_of(*CLEAR, *[("ana", 12, 250, 70)] * 4)
+    answer = recommend(history, "ana", "revenue_max", "moderate", grid=GRID)
+    assert answer.price == 12
+    assert answer.expected_unlock_rate == pytest.approx(0.28, abs=0.02)
+    assert [point.price for point in answer.curve] == [5, 10, 12, 15, 20]
+    assert answer.explanation.startswith("Keep PPV at $12")
+
+
+def test_whole_dollar_prices_between_grid_prices_are_candidates_but_not_charted():
+    answer = recommend(history_of(*CLEAR), "ana", "revenue_max", "aggressive", grid=GRID)
+    # $7 and $12 sit halfway (on a log scale) around $10; untried, their optimistic bound wins.
+    assert answer.price == 12
+    assert [point.price for point in answer.curve] == [5, 10, 12, 15, 20]
+    moderate = recommend(history_of(*CLEAR), "ana", "revenue_max", "moderate", grid=GRID)
+    assert [point.price for point in moderate.curve] == [5, 10, 15, 20]  # the untried $12 is not charted
+
+
 def test_the_explanation_says_what_to_do_with_the_numbers():
     history = history_of(*CLEAR, ("ana", 15, 250, 30))  # the last offer was at $15
     answer = recommend(history, "ana", "revenue_max", "moderate", grid=GRID)
@@ -200,12 +219,13 @@ def test_the_simulated_market_has_the_oracle_at_the_revenue_maximising_price():
 
 def test_the_pricing_policy_earns_most_of_the_oracle_revenue_on_the_simulator():
     """Seed 7 (TEST_SEED), never used for tuning (TUNING_SEED is 2024); docs/optimization-pricing.md
-    has the full figures over 40 runs per shape. Smooth curves reach 95 %; steps and cliffs, where
-    the best price sits on an edge between grid prices, do not."""
+    has the full figures over 40 runs per shape, and on a second held-out seed (99). Smooth curves
+    reach about 95 %; steps and cliffs, where the best price sits on an edge, do not."""
     evaluation = simulate.evaluate_pricing(simulate.TEST_SEED, runs=20)
     ratios = {shape.curve: shape.oracle_ratio for shape in evaluation.shapes}
     assert set(ratios) == set(simulate.CURVES)
-    assert all(shape.oracle_ratio <= shape.grid_ratio <= 1 for shape in evaluation.shapes)
-    assert min(ratios["logistic"], ratios["exponential"], ratios["linear"]) >= 0.92
-    assert evaluation.oracle_ratio >= 0.90
+    # Prices between grid prices are allowed, so the policy may beat the best grid price, never the oracle.
+    assert all(shape.oracle_ratio <= 1 and shape.grid_ratio <= 1 for shape in evaluation.shapes)
+    assert min(ratios["logistic"], ratios["exponential"], ratios["linear"]) >= 0.93
+    assert evaluation.oracle_ratio >= 0.925
     assert evaluation.regret > 0
