@@ -13,8 +13,7 @@ viewer, or a read-scoped token, gets 403.
 
 # No `from __future__ import annotations`: @paginate resolves parameter annotations in ninja's
 # module, where names such as StatusName would not be found.
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from django.http import HttpRequest
 from ninja import Query, Router, Status
@@ -38,7 +37,7 @@ from apps.campaigns.schemas import (
     PreviewOut,
     StatusName,
 )
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, fields_renamed
 from apps.core.openapi import MAX_ID, ErrorOut, Id
 from apps.delivery.selectors import delivery_list_by_source
 from apps.messaging.api.common import PageHookPagination
@@ -50,16 +49,6 @@ router = Router(tags=["campaigns"])
 API_FIELDS = {"creator": "creator_id", "segment": "segment_id"}
 # In an edit, null for these keeps the value (they cannot be empty); for the others it clears it.
 KEPT_WHEN_NULL = {"creator_id", "name", "text", "fan_ids", "media", "exclude_bought_offer", "repeat", "mode"}
-
-
-@contextmanager
-def _api_field_names() -> Iterator[None]:
-    """A service's ApplicationError names the field as the API body does."""
-    try:
-        yield
-    except ApplicationError as error:
-        error.field = API_FIELDS.get(error.field, error.field)
-        raise
 
 
 def _with_stats(request: HttpRequest, campaigns: list[Campaign]) -> None:
@@ -138,7 +127,7 @@ def campaign_create(request: HttpRequest, payload: CampaignIn):
     """A new draft; nothing is sent until it is scheduled."""
     membership = api_membership(request)
     require(membership, Perm.SEND_MESSAGES)
-    with _api_field_names():
+    with fields_renamed(API_FIELDS):
         data = _input(membership, payload.model_dump())
         campaign = services.campaign_create(membership=membership, data=data)
     return Status(201, _answer(request, campaign))
@@ -169,7 +158,7 @@ def campaign_update(request: HttpRequest, campaign_id: Id, payload: CampaignPatc
     if "segment_id" in changes or "fan_ids" in changes:
         values["segment_id"], values["fan_ids"] = None, []
     values.update(changes)
-    with _api_field_names():
+    with fields_renamed(API_FIELDS):
         data = _input(membership, values)
         campaign = services.campaign_update(membership=membership, campaign=campaign, data=data)
     return _answer(request, campaign)
@@ -204,7 +193,7 @@ def _act(request: HttpRequest, campaign_id: int, action: Callable[..., Campaign]
     membership = api_membership(request)
     require(membership, Perm.SEND_MESSAGES)
     campaign = _campaign(membership, campaign_id)
-    with _api_field_names():
+    with fields_renamed(API_FIELDS):
         return _answer(request, action(membership=membership, campaign=campaign))
 
 
@@ -251,7 +240,7 @@ def campaign_personalize(request: HttpRequest, campaign_id: Id):
     membership = api_membership(request)
     require(membership, Perm.SEND_MESSAGES)
     campaign = _campaign(membership, campaign_id)
-    with _api_field_names():
+    with fields_renamed(API_FIELDS):
         campaign = personalize.campaign_personalize(membership=membership, campaign=campaign)
     return Status(202, CampaignPersonalizationOut.from_campaign(campaign))
 

@@ -7,6 +7,8 @@ into the one JSON error shape (huntaze/api.py) and views into a form error or fl
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -30,3 +32,14 @@ def form_add_error(form, error: ApplicationError) -> None:
     """Show a service's ApplicationError on the form: on its field when the form has it."""
     field = error.field if error.field in getattr(form, "fields", {}) else None
     form.add_error(field, error.message)
+
+
+@contextmanager
+def fields_renamed(names: Mapping[str, str]) -> Iterator[None]:
+    """An ApplicationError raised inside names its field as ``names`` maps it, so a service's
+    ``creator`` reaches an API client as the body's ``creator_id``; other fields pass through."""
+    try:
+        yield
+    except ApplicationError as error:
+        error.field = names.get(error.field, error.field)
+        raise

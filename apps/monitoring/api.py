@@ -14,8 +14,6 @@ agency's budget, or a creator that is not the agency's, answers 404.
 
 # No `from __future__ import annotations`: @paginate resolves parameter annotations in ninja's
 # module, where names such as AlertStateName would not be found.
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC
 
 from django.http import HttpRequest
@@ -27,7 +25,7 @@ from apps.accounts.api import api_membership
 from apps.accounts.models import Creator, Membership
 from apps.accounts.permissions import Perm, require
 from apps.accounts.selectors import creator_get_for_member
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, fields_renamed
 from apps.core.openapi import Id
 from apps.messaging.api.common import PageHookPagination, require_role_read
 from apps.monitoring import budgets as budget_services
@@ -43,22 +41,12 @@ from apps.monitoring.schemas import (
 )
 
 router = Router(tags=["ai cost"])
+API_FIELDS = {"creator": "creator_id"}  # the services' field names → the API's
 
 MONTH = (
     "The month, YYYY-MM (UTC); omitted: the current one. A malformed month, one before 2000 or one that has "
     "not started is a 400 naming the field."
 )
-
-
-@contextmanager
-def _api_field_names() -> Iterator[None]:
-    """A service's ApplicationError names the field as the API body does."""
-    try:
-        yield
-    except ApplicationError as error:
-        if error.field == "creator":
-            error.field = "creator_id"
-        raise
 
 
 def _creator(membership: Membership, creator_id: int | None) -> Creator | None:
@@ -120,7 +108,7 @@ def ai_budget_create(request: HttpRequest, payload: BudgetIn):
     membership = api_membership(request)
     require(membership, Perm.EDIT)
     creator = _creator(membership, payload.creator_id)
-    with _api_field_names():
+    with fields_renamed(API_FIELDS):
         budget = budget_services.budget_create(
             membership=membership,
             creator=creator,
@@ -156,7 +144,7 @@ def ai_budget_update(request: HttpRequest, budget_id: Id, payload: BudgetPatchIn
     for name in ("monthly_usd", "thresholds", "hard_stop"):
         if changes.get(name) is not None:
             values[name] = changes[name]
-    with _api_field_names():
+    with fields_renamed(API_FIELDS):
         budget = budget_services.budget_update(membership=membership, budget=budget, **values)
     return _answer(request, budget)
 

@@ -24,7 +24,7 @@ from ninja.pagination import paginate
 from apps.accounts.api import api_membership
 from apps.accounts.permissions import Perm, require
 from apps.accounts.selectors import creator_get_for_member, member_get
-from apps.core.errors import ApplicationError, ConflictError
+from apps.core.errors import ApplicationError, ConflictError, fields_renamed
 from apps.core.openapi import MAX_ID, ErrorOut, Id
 from apps.messaging import selectors, services
 from apps.messaging.api.common import require_role_read
@@ -135,7 +135,7 @@ def message_send(
         if payload.template_id is not None
         else None
     )
-    try:
+    with fields_renamed(SEND_FIELDS):
         message = services.message_send(
             membership=membership,
             conversation=conversation,
@@ -147,10 +147,6 @@ def message_send(
             idempotency_key=key or None,
             seen_message_count=payload.seen_message_count,
         )
-    except ApplicationError as error:
-        if error.field in SEND_FIELDS:
-            error.field = SEND_FIELDS[error.field]
-        raise
     return Status(201, message)
 
 
