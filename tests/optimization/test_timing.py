@@ -306,3 +306,36 @@ def test_on_a_simulated_agency_the_true_best_slot_is_in_the_top_3_more_often_tha
     assert evaluation.hit_rate >= 0.2
     assert evaluation.hit_rate > evaluation.naive_hit_rate
     assert evaluation.achieved >= 0.8
+
+
+# -- the whole agency at once (the nightly run) --------------------------------------------------
+
+
+def test_answering_every_creator_at_once_gives_each_creator_the_same_advice_as_asking_alone():
+    from apps.optimization.timing import best_slots_by_creator
+
+    rng = np.random.default_rng(21)
+    zones = {1: "Asia/Kathmandu", 2: "America/St_Johns", 3: "Europe/London"}
+    sends = combined(
+        history(rng, creator=1, tz=zones[1], peak=(TUESDAY, 21), days=60),
+        history(rng, creator=2, tz=zones[2], peak=(SATURDAY, 10), days=40),
+        history(rng, creator=3, tz=zones[3], peak=None, days=30, per_day=1),
+    )
+    together = best_slots_by_creator(**sends, creator_timezones=zones, creators=[1, 2, 3, 4])
+    for creator in (1, 2, 3, 4):  # creator 4 has no sends yet: the agency's pattern alone
+        alone = best_slots(**sends, creator_id=creator, tz=zones.get(creator, "UTC"), creator_timezones=zones)
+        assert together[creator].timezone == zones.get(creator, "UTC")
+        assert [(slot.weekday, slot.hour) for slot in together[creator].slots] == [
+            (slot.weekday, slot.hour) for slot in alone.slots
+        ]
+        assert together[creator].message == alone.message
+        np.testing.assert_allclose(together[creator].rates, alone.rates, rtol=1e-9)
+
+
+def test_an_agency_too_small_to_compare_hours_tells_every_creator_how_many_more_sends_it_needs():
+    from apps.optimization.timing import best_slots_by_creator
+
+    sends = history(np.random.default_rng(2), creator=1, tz="UTC", peak=None, days=10, per_day=2)
+    answers = best_slots_by_creator(**sends, creator_timezones={1: "UTC"}, creators=[1, 2])
+    assert {creator: answer.needed for creator, answer in answers.items()} == {1: MIN_SENDS - 20, 2: MIN_SENDS - 20}
+    assert all(isinstance(answer, NotEnoughData) for answer in answers.values())
