@@ -35,6 +35,14 @@ def test_scores_are_causal():
     after = anomalies.anomaly_scores(ts, changed)
     np.testing.assert_array_equal(before[:400], after[:400])
     assert ((before >= 0) & (before <= 1)).all()
+    # Past RANGE_MIN_ROWS too, where the range rule and the damping of repeats are active.
+    ts, values = _hourly(24 * 42)
+    values[650] += 30
+    before = anomalies.anomaly_scores(ts, values)
+    changed = values.copy()
+    changed[700:] = changed[700:] * 3 - 500
+    after = anomalies.anomaly_scores(ts, changed)
+    np.testing.assert_array_equal(before[:700], after[:700])
 
 
 def test_clean_seasonal_series_stays_quiet_at_medium():
@@ -84,6 +92,56 @@ def test_expected_range_contains_normal_values_and_excludes_the_spike():
     assert not low[800] <= values[800] <= high[800]
     inside = (values[100:] >= low[100:]) & (values[100:] <= high[100:])
     assert inside.mean() > 0.99
+
+
+DAY = np.timedelta64(86_400, "s")
+
+
+def _daily_revenue(seed, n=365, sigma=0.12):
+    """A creator's daily revenue: weekend highs, a Monday dip, 40 % growth over the year and
+    multiplicative log-normal noise (mean 1)."""
+    rng = np.random.default_rng(seed)
+    ts = np.datetime64("2025-01-06T00:00:00") + DAY * np.arange(n)
+    dow = np.arange(n) % 7
+    base = 400 * (1 + 0.3 * np.isin(dow, [4, 5]) - 0.15 * (dow == 0)) * (1 + 0.4 * np.arange(n) / n)
+    return ts, base * rng.lognormal(-(sigma**2) / 2, sigma, n)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_daily_revenue_noise_stays_quiet_and_a_three_day_drop_is_flagged(seed):
+    ts, values = _daily_revenue(seed)
+    assert anomalies.detections(anomalies.anomaly_scores(ts, values), "medium").size <= 2
+    values[300:303] *= 0.4  # revenue down 60 % for three days
+    flagged = anomalies.detections(anomalies.anomaly_scores(ts, values), "medium")
+    assert ((flagged >= 300) & (flagged <= 302)).any()
+    assert flagged.size <= 4
+
+
+def test_an_echo_of_an_alert_scores_zero_a_later_bigger_incident_alerts_again():
+    ts, values = _hourly(24 * 42)
+    values[800] += 15
+    values[830] += 40  # thirty rows later: as far as alerts go, the same incident
+    values[1000] += 60  # bigger, more than REPEAT_ROWS rows later: news again
+    trace = anomalies.anomaly_trace(ts, values)
+    threshold = anomalies.threshold_for("medium")
+    assert trace.scores[800] >= threshold and trace.scores[1000] >= threshold
+    assert trace.point[830] >= threshold and trace.scores[830] == 0.0
+    # Every row the forecaster alone would flag but the score does not had a higher score shortly before.
+    for j in np.flatnonzero((trace.point >= threshold) & (trace.scores == 0)):
+        assert trace.scores[max(j - anomalies.REPEAT_ROWS, 0) : j].max() >= trace.point[j]
+
+
+def test_leaving_the_range_seen_so_far_is_flagged_even_when_the_forecaster_follows():
+    rng = np.random.default_rng(5)
+    n = 1500
+    ts = np.datetime64("2024-01-01T00:00:00") + np.timedelta64(300, "s") * np.arange(n)
+    values = 50 + rng.normal(0, 1, n)
+    values[1000:] += np.linspace(0, 30, n - 1000)  # a slow climb the level keeps up with
+    trace = anomalies.anomaly_trace(ts, values)
+    flagged = anomalies.detections(trace.scores, "medium")
+    first = flagged[flagged >= 1000][0]
+    assert values[first] > values[:first].max()
+    assert first < 1000 + 200
 
 
 def test_unknown_sensitivity_is_refused():
@@ -166,6 +224,20 @@ def test_command_writes_scores_and_prints_the_scores(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "precision" in printed and "F1" in printed
     assert "NAB standard: 100.0" in printed
+
+
+def test_command_scores_each_folder_with_a_threshold_from_the_others(tmp_path, capsys):
+    data, windows = _write_nab(tmp_path)
+    other = data / "other"
+    other.mkdir()
+    (other / "b.csv").write_text((data / "folder" / "a.csv").read_text())
+    win = json.loads(windows.read_text())
+    win["other/b.csv"] = win["folder/a.csv"]
+    windows.write_text(json.dumps(win))
+    out = tmp_path / "out.json"
+    call_command("evaluate_anomalies", "--data-dir", str(data), "--windows", str(windows), "--out", str(out), "--lofo")
+    printed = capsys.readouterr().out
+    assert "leave-one-folder-out folder: 100.0" in printed and "leave-one-folder-out other: 100.0" in printed
 
 
 @pytest.mark.parametrize(
