@@ -15,8 +15,12 @@ gives the formulas with examples; in order, the pipeline is:
    [PRIOR_STRENGTH_MIN, PRIOR_STRENGTH_MAX]. Bands no other creator has tried take a rate
    interpolated on log price (above the highest tried price: revenue per fan held flat), at a
    weak INTERPOLATED_STRENGTH. The agency curve is made non-increasing in price (isotonic
-   regression), then moved to this creator: rate = level * agency(price / scale), scale and
-   level averaged over a log-normal prior weighted by the creator's own offers.
+   regression) and sharpened by moving each colleague onto a common price scale before pooling
+   again (``_aligned_agency_curve``: creators differ mostly in where their fans sit on the price
+   axis, and pooling them as they are smears a step or a cliff), then moved to this creator:
+   rate = level * agency(price / scale), scale and level averaged over a log-normal prior
+   weighted by the creator's own offers. This two-parameter fit is how information is shared
+   across prices; the per-band agency rate counts for at most PRIOR_STRENGTH_MAX = 30 fans.
 4. **Creator posterior**: Beta(kappa_b * m_b + unlocks, kappa_b * (1 - m_b) + recipients - unlocks)
    per band: the creator's own rate shrunk toward the agency's, less so the more the creator sold;
    its means are again made non-increasing in price (weighted by each band's strength).
@@ -57,11 +61,16 @@ MIN_AGENCY_OFFERS = 20  # offers across the agency (this creator included) that 
 MIN_BANDS_TRIED = 2  # prices cannot be compared from a single band
 
 PRIOR_STRENGTH_MIN = 2.0  # creators differ wildly: the agency barely informs a creator
-PRIOR_STRENGTH_MAX = 1000.0  # creators alike: the agency counts as at most 1,000 recipients
+# The agency's rate at one price counts as at most 30 fans: creators' rates at a price differ mostly
+# because their price scales do, and the scale fit (_fit_to_creator) carries what the agency knows
+# across prices. 1,000 measured 0.5 points lower on the tuning seeds, 100 0.3 points lower.
+PRIOR_STRENGTH_MAX = 30.0
 PRIOR_STRENGTH_DEFAULT = 50.0  # too few creators per band to estimate how much they differ
 INTERPOLATED_STRENGTH = 5.0  # a band nobody tried: a rate borrowed from its neighbours, held loosely
 CREATOR_SCALE_SD = 0.3  # log-sd of creators' price scale around the agency's (30 %: $10 vs $13)
 CREATOR_LEVEL_SD = 0.3  # log-sd of creators' unlock level around the agency's
+SHIFT_CANDIDATES = 41  # candidate price scales over +-2.5 log-sd (21: 0.2 points lower on the tuning seeds)
+ALIGN_ITERATIONS = 2  # rounds of moving colleagues onto a common price scale before pooling (0: off)
 FLAT_RATE = 0.5  # nothing known anywhere: Beta(1, 1), a flat prior
 
 CURVE_LOWER_Q = 0.10  # the chart's band: an 80 % credible interval
@@ -304,6 +313,7 @@ def band_posterior(
         # Var = m(1-m) (1/kappa + design_effect/N), which is a Beta of strength 1 / (1/kappa + d/N).
         prior_strength[tried] = np.maximum(1.0 / (1.0 / kappa + 1.0 / precision[tried]), INTERPOLATED_STRENGTH)
         prior_rate = _falling(prior_rate, np.where(tried, precision, INTERPOLATED_STRENGTH))
+        prior_rate = _aligned_agency_curve(prices, prior_rate, n_cb, y_cb)
         prior_rate = _fit_to_creator(prices, prior_rate, own_recipients, own_unlocks)
     prior_rate = np.clip(prior_rate, 1e-3, 1 - 1e-3)
 
@@ -329,6 +339,60 @@ def _fill_untried(prices: np.ndarray, rates: np.ndarray, tried: np.ndarray) -> n
     return np.where(np.arange(len(prices)) > top, rates[top] * prices[top] / prices, filled)
 
 
+def _creator_curves(prices: np.ndarray, agency: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The agency's curve at every candidate (scale, level).
+
+    Returns the curves (shift x level x band), the log-prior of each candidate (shift x level) and
+    each candidate's level multiplier (shift x level)."""
+    log_prices = np.log(prices)
+    shifts = np.linspace(-2.5, 2.5, int(SHIFT_CANDIDATES)) * CREATOR_SCALE_SD
+    levels = np.linspace(-2.5, 2.5, 11) * CREATOR_LEVEL_SD
+    stretched = np.interp(log_prices[None, :] - shifts[:, None], log_prices, agency)  # shift x band
+    beyond = log_prices[None, :] - shifts[:, None] > log_prices[-1]
+    stretched = np.where(beyond, agency[-1] * np.exp(log_prices[-1] - log_prices[None, :] + shifts[:, None]), stretched)
+    curves = np.clip(stretched[:, None, :] * np.exp(levels)[None, :, None], 1e-4, 1 - 1e-4)  # shift x level x band
+    log_prior = -0.5 * ((shifts[:, None] / CREATOR_SCALE_SD) ** 2 + (levels[None, :] / CREATOR_LEVEL_SD) ** 2)
+    return curves, log_prior, np.broadcast_to(np.exp(levels)[None, :], log_prior.shape)
+
+
+def _aligned_agency_curve(prices: np.ndarray, agency: np.ndarray, n_cb: np.ndarray, y_cb: np.ndarray) -> np.ndarray:
+    """The agency's curve with each colleague moved onto a common price scale before pooling.
+
+    Pooling creators whose fans pay at different scales smears a step or a cliff over the whole
+    range where their edges sit; fitted to one creator, such a smeared curve explains a single poor
+    offer above the edge by moving the whole curve down, and the policy then settles far below the
+    creator's edge. So each colleague's most likely (scale, level) is fitted to the pooled curve
+    (same candidates and prior as ``_fit_to_creator``), its offers are moved to the price they
+    correspond to at the colleagues' mean scale and divided by its level, and the curve is pooled
+    again, ALIGN_ITERATIONS times.
+    """
+    if ALIGN_ITERATIONS == 0 or n_cb.shape[0] < 2:
+        return agency
+    log_prices = np.log(prices)
+    present = n_cb > 0
+    curve = agency
+    for _ in range(int(ALIGN_ITERATIONS)):
+        curves, log_prior, levels = _creator_curves(prices, curve)
+        n_shift, n_level = log_prior.shape
+        log_like = np.einsum("cb,slb->csl", y_cb, np.log(curves)) + np.einsum(
+            "cb,slb->csl", n_cb - y_cb, np.log1p(-curves)
+        )
+        best = (log_like + log_prior).reshape(len(n_cb), -1).argmax(axis=1)
+        shift = (np.linspace(-2.5, 2.5, n_shift) * CREATOR_SCALE_SD)[best // n_level]
+        level = levels.ravel()[best]
+        shift = shift - shift.mean()
+        moved = band_index(np.exp(log_prices[None, :] - shift[:, None]), prices)  # colleague x band
+        keep = present & (moved >= 0)
+        n = np.bincount(moved[keep], weights=n_cb[keep], minlength=len(prices))
+        y = np.bincount(moved[keep], weights=(y_cb / level[:, None])[keep], minlength=len(prices))
+        tried = n > 0
+        if tried.sum() < 2:
+            return agency
+        rates = np.clip(_fill_untried(prices, y / np.maximum(n, 1), tried), 1e-4, 1 - 1e-4)
+        curve = _falling(rates, np.where(tried, n, INTERPOLATED_STRENGTH))
+    return curve
+
+
 def _fit_to_creator(prices: np.ndarray, agency: np.ndarray, recipients: np.ndarray, unlocks: np.ndarray) -> np.ndarray:
     """The agency's curve moved to where this creator's fans sit: rate = level * agency(price / scale).
 
@@ -338,15 +402,8 @@ def _fit_to_creator(prices: np.ndarray, agency: np.ndarray, recipients: np.ndarr
     times the binomial likelihood of the creator's own offers; with no offers this only blurs the
     agency's curve by the spread creators usually show.
     """
-    log_prices = np.log(prices)
-    shifts = np.linspace(-2.5, 2.5, 21) * CREATOR_SCALE_SD
-    levels = np.linspace(-2.5, 2.5, 11) * CREATOR_LEVEL_SD
-    stretched = np.interp(log_prices[None, :] - shifts[:, None], log_prices, agency)  # shift x band
-    beyond = log_prices[None, :] - shifts[:, None] > log_prices[-1]
-    stretched = np.where(beyond, agency[-1] * np.exp(log_prices[-1] - log_prices[None, :] + shifts[:, None]), stretched)
-    curves = np.clip(stretched[:, None, :] * np.exp(levels)[None, :, None], 1e-4, 1 - 1e-4)  # shift x level x band
+    curves, log_prior, _ = _creator_curves(prices, agency)
     log_like = (unlocks * np.log(curves) + (recipients - unlocks) * np.log1p(-curves)).sum(axis=-1)
-    log_prior = -0.5 * ((shifts[:, None] / CREATOR_SCALE_SD) ** 2 + (levels[None, :] / CREATOR_LEVEL_SD) ** 2)
     log_weight = log_like + log_prior
     weight = np.exp(log_weight - log_weight.max())
     return (weight[:, :, None] * curves).sum(axis=(0, 1)) / weight.sum()

@@ -13,9 +13,14 @@ import pytest
 
 from apps.optimization import pricing_sim as simulate
 from apps.optimization.pricing import (
+    DEFAULT_PRICE_GRID,
     NotEnoughData,
     PricingInputError,
     Recommendation,
+    _aligned_agency_curve,
+    _falling,
+    _fill_untried,
+    band_index,
     band_posterior,
     offer_history,
     recommend,
@@ -88,10 +93,36 @@ def test_pooling_pulls_a_sparse_creator_toward_the_agency():
     sparse = ("new", 10, 20, 10)  # 50 % of 20 fans: probably luck
     posterior = band_posterior(history_of(*agency, sparse), "new", grid=GRID)
     at_10 = posterior.mean[band(posterior, 10)]
-    assert 0.20 < at_10 < 0.40  # pulled well below the creator's own 50 %, toward the agency's 20 %
+    # Pulled below the creator's own 50 %, toward the agency's 20 %. The agency's rate at one price
+    # counts as at most PRIOR_STRENGTH_MAX = 30 fans, so 20 fans at 50 % still lift the estimate.
+    assert 0.20 < at_10 < 0.45
 
     alone = band_posterior(history_of(sparse, ("new", 20, 20, 1)), "new", grid=GRID)
-    assert alone.mean[band(alone, 10)] > 0.4  # without colleagues, the creator's own 50 % stands
+    assert alone.mean[band(alone, 10)] > at_10 + 0.05  # without colleagues, the creator's own 50 % stands
+    assert alone.mean[band(alone, 10)] > 0.45
+
+
+def test_colleagues_are_moved_onto_one_price_scale_before_their_curve_is_pooled():
+    # Three colleagues sell to 20 % of fans up to their own edge ($12.80, $16, $20) and to 2 %
+    # beyond it. Pooled as they are, the drop is smeared over $12-$23; aligned, it is one step.
+    prices = np.asarray(DEFAULT_PRICE_GRID, dtype=float)
+    asked = np.array([10.0, 14.0, 18.0, 23.0])
+    n_cb = np.zeros((3, len(prices)))
+    y_cb = np.zeros((3, len(prices)))
+    for colleague, scale in enumerate((0.8, 1.0, 1.25)):
+        n_cb[colleague, band_index(asked, prices)] = 1000
+        y_cb[colleague, band_index(asked, prices)] = 1000 * np.where(asked <= 16 * scale, 0.20, 0.02)
+    tried = n_cb.sum(axis=0) > 0
+    rates = y_cb.sum(axis=0) / np.maximum(n_cb.sum(axis=0), 1)
+    pooled = _falling(_fill_untried(prices, rates, tried), np.where(tried, n_cb.sum(axis=0), 5.0))
+    aligned = _aligned_agency_curve(prices, pooled, n_cb, y_cb)
+
+    assert np.all(np.diff(aligned) <= 1e-12)
+    steepest = np.max(-np.diff(np.log(aligned)))
+    assert steepest > 1.5 * np.max(-np.diff(np.log(pooled)))  # a sharper edge than the pooled curve's
+    at = dict(zip(prices, aligned, strict=True))
+    assert at[14] > 0.9 * at[3]  # flat up to the middle colleague's $16 edge ...
+    assert at[20] < 0.2 * at[14]  # ... and a tenth of the buyers beyond it
 
 
 def test_more_offers_at_a_price_narrow_its_interval():
@@ -219,8 +250,11 @@ def test_the_simulated_market_has_the_oracle_at_the_revenue_maximising_price():
 
 def test_the_pricing_policy_earns_most_of_the_oracle_revenue_on_the_simulator():
     """Seed 7 (TEST_SEED), never used for tuning (TUNING_SEED is 2024); docs/optimization-pricing.md
-    has the full figures over 40 runs per shape, and on a second held-out seed (99). Smooth curves
-    reach about 95 %; steps and cliffs, where the best price sits on an edge, do not."""
+    has the full figures over 40 runs per shape, and on more held-out seeds (99, 31337). The
+    target measure is revenue over all 20 offers against the oracle's; smooth curves reach about
+    96 %, steps and cliffs, where the best price sits on an edge, do not, and the 95 % target is
+    not reached overall (about 0.93-0.94). Measured here, 20 runs: 0.930 overall, smooth shapes
+    0.936-0.969, final price 0.954."""
     evaluation = simulate.evaluate_pricing(simulate.TEST_SEED, runs=20)
     ratios = {shape.curve: shape.oracle_ratio for shape in evaluation.shapes}
     assert set(ratios) == set(simulate.CURVES)
@@ -229,3 +263,9 @@ def test_the_pricing_policy_earns_most_of_the_oracle_revenue_on_the_simulator():
     assert min(ratios["logistic"], ratios["exponential"], ratios["linear"]) >= 0.93
     assert evaluation.oracle_ratio >= 0.925
     assert evaluation.regret > 0
+    # The price recommended after the 20 offers, asked every time, earns more than the 20 offers
+    # did (those paid for the exploring), but still no more than the oracle.
+    finals = [shape.final_ratio for shape in evaluation.shapes]
+    assert all(final <= 1 for final in finals)
+    assert np.mean(finals) >= 0.94
+    assert np.mean(finals) > evaluation.oracle_ratio
