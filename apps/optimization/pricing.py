@@ -152,7 +152,9 @@ class Recommendation:
     expected_revenue_per_recipient: float  # price * expected_unlock_rate
     planned_unlock_rate: float  # the credible bound the decision used
     bound: str  # which bound, in words: "10% quantile", "posterior mean", "75% quantile"
-    confidence: float  # P(this band is within 5 % of the best band for the strategy)
+    # Changing the price: P(the strategy prefers the new price to the current one). Keeping it, or
+    # no current price: P(this band is within 5 % of the best band for the strategy).
+    confidence: float
     strategy: Strategy
     risk: Risk
     explanation: str
@@ -538,11 +540,14 @@ def recommend(
     shown[band] = True
 
     draws = posterior.draws(np.random.default_rng(CONFIDENCE_SEED), CONFIDENCE_DRAWS)
-    confidence = _near_best_probability(draws * (eligible & shown), prices, strategy, band)
-
     if current_price is None:
         own = np.flatnonzero(history.creator == creator_id)
         current_price = float(history.price[own[-1]]) if len(own) else None
+    current_band = band_index(np.array([current_price]), prices)[0] if current_price is not None else -1
+    if current_band >= 0 and current_band != band:
+        confidence = _preferred_probability(draws, prices, strategy, band, current_band)
+    else:
+        confidence = _near_best_probability(draws * (eligible & shown), prices, strategy, band)
     lower, upper = posterior.quantile(CURVE_LOWER_Q), posterior.quantile(CURVE_UPPER_Q)
     curve = tuple(
         CurvePoint(float(p), float(m), float(lo), float(hi))
@@ -613,6 +618,16 @@ def _parse(kind, value, field: str):
     except ValueError:
         choices = ", ".join(member.value for member in kind)
         raise PricingInputError(f"unknown {field} {value!r}: choose one of {choices}", field=field)
+
+
+def _preferred_probability(
+    draws: np.ndarray, prices: np.ndarray, strategy: Strategy, band: int, current_band: int
+) -> float:
+    """Share of posterior draws in which the strategy, choosing between the current price and the
+    recommended one only, picks the recommended one: "the change is an improvement", which is
+    what "Raise PPV to $14: +18% …, 80% confidence" promises."""
+    pair = draws[:, [current_band, band]]
+    return float(np.mean(choose_band(pair, prices[[current_band, band]], strategy) == 1))
 
 
 def _near_best_probability(draws: np.ndarray, prices: np.ndarray, strategy: Strategy, band: int) -> float:
