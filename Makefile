@@ -57,7 +57,7 @@ load: install
 	$(PY) bench/load.py $(LOAD_ARGS)
 
 # The browser journeys, saving a PNG per step (shown in README.md and docs/journeys.md).
-JOURNEYS := tests/e2e/test_journeys.py tests/e2e/test_inbox.py tests/e2e/test_campaigns.py tests/e2e/test_automations.py tests/e2e/test_monitoring.py
+JOURNEYS := tests/e2e/test_journeys.py tests/e2e/test_inbox.py tests/e2e/test_campaigns.py tests/e2e/test_automations.py tests/e2e/test_monitoring.py tests/e2e/test_optimization.py
 screenshots: install
 	rm -f docs/screenshots/*.png
 	HUNTAZE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PY) -m pytest -q -m e2e $(JOURNEYS)

@@ -27,6 +27,7 @@ from apps.core.openapi import Producer, declare_errors, declare_links
 from apps.messaging.api import router as messaging_router
 from apps.monitoring.api import router as monitoring_router
 from apps.notifications.api import router as notifications_router
+from apps.optimization.api import router as optimization_router
 from apps.studio.api import router as studio_router
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,10 @@ ID_PRODUCERS = {
     # campaign an edit or an action answers, so its next step follows (edit → schedule → approve,
     # pause → resume).
     "budget_id": [Producer("POST", "/ai-budgets", 201, "/id"), Producer("GET", "/ai-budgets", 200, "/items/0/id")],
+    "recommendation_id": [
+        Producer("GET", "/optimization/recommendations", 200, f"/items/{index}/id") for index in range(2)
+    ],
+    "anomaly_id": [Producer("GET", "/optimization/anomalies", 200, "/items/0/id")],
     "campaign_id": [
         Producer("POST", "/campaigns", 201, "/id"),
         *(Producer("GET", "/campaigns", 200, f"/items/{index}/id") for index in range(3)),
@@ -172,3 +177,4 @@ api.add_router("/", messaging_router)
 api.add_router("/", campaigns_router)
 api.add_router("/", automations_router)
 api.add_router("/", monitoring_router)
+api.add_router("/", optimization_router)

@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -320,6 +321,11 @@ CELERY_BEAT_SCHEDULE = {
     "check-budgets": {"task": "apps.monitoring.tasks.check_budgets", "schedule": 300},
     # SLO burn-rate rules (docs/monitoring.md); a late run is skipped, the next one sees the same data.
     "evaluate-slos": {
+    # Recommendations, anomalies and outcomes for every creator (apps/optimization/services.py run_nightly).
+    "nightly-optimization": {
+        "task": "apps.optimization.tasks.nightly_optimization",
+        "schedule": crontab(hour=3, minute=30),
+    },
         "task": "apps.monitoring.tasks.evaluate_slos",
         "schedule": 30,
         "options": {"expire_seconds": 25},

@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("apps.campaigns.urls")),
     path("", include("apps.notifications.urls")),
     path("", include("apps.monitoring.urls")),
+    path("", include("apps.optimization.urls")),
     # The home dashboard gathers every app, so it lives in the project package; it keeps the
     # name core:dashboard that LOGIN_REDIRECT_URL, templates and redirects use.
     path("", include(([path("", views.dashboard, name="dashboard")], "core"))),

@@ -52,9 +52,11 @@ from apps.messaging.services import message_receive
 from apps.monitoring import budgets as budget_services
 from apps.monitoring.models import Alert
 from apps.notifications.models import Notification
+from apps.optimization import services as optimization_services
 from tests.accounts.factories import MembershipFactory
 from tests.conftest import build_world
 from tests.messaging.factories import FanFactory, PurchaseFactory
+from tests.optimization.factories import add_daily, add_hourly, add_offers, add_posts
 from tests.processes import ROOT, daphne_args, database_url, free_port, wait_for_http
 from tests.studio.factories import ContentIdeaFactory, PostFactory
 
@@ -288,6 +290,18 @@ def seed_budgets(world) -> None:
     )  # fmt: skip
 
 
+def seed_optimization(world) -> None:
+    """Daily results, PPV offers, posts and message sends for both creators, then one nightly run:
+    open recommendations of every kind (listed open first) for accept and dismiss to use up, stored
+    anomalies to acknowledge, and the engines' answers backed by data rather than "not enough"."""
+    for index, creator in enumerate((world.creator, world.other_creator)):
+        add_daily(creator, spike_days_ago=3 + index, spike=12, seed=index)
+        add_offers(creator, rounds=3, seed=index)
+        add_posts(creator, days=30)
+        add_hourly(creator, days=30)
+    optimization_services.run_nightly(agency_id=world.agency.pk)
+
+
 @pytest.fixture
 def fuzz_world(transactional_db):
     """An agency with every role, creators with posts, ideas, campaigns and AI budgets, a budget alert,
@@ -305,6 +319,7 @@ def fuzz_world(transactional_db):
             PurchaseFactory(fan=fan)
     seed_campaigns(world)
     seed_budgets(world)
+    seed_optimization(world)
     for membership in (world.owner, world.chatter):
         Notification.objects.create(agency=world.agency, user=membership.user, title="Welcome")
     tokens = {

@@ -29,6 +29,7 @@ from apps.messaging.models import Conversation, Draft, Fan, FanImport, FanNote, 
 from apps.monitoring.models import SLO, AlertWebhook, Budget
 from apps.notifications.models import Notification
 from apps.notifications.services import notification_send
+from apps.optimization.models import Anomaly, Offer, Recommendation
 from apps.studio.models import ContentIdea, Generation
 from tests.conftest import World, build_world, login_client
 
@@ -151,11 +152,25 @@ def register_objects(world: World) -> dict:
         steps=[{"delay_minutes": 5, "text": "Victim secret automation", "ppv_price": None, "media": []}],
     )  # fmt: skip
     budget = Budget.objects.create(agency=world.agency, monthly_usd=Decimal("10"), thresholds=[50])
+    recommendation = Recommendation.objects.create(
+        agency=world.agency, creator=world.creator, kind="price", headline="Victim secret recommendation",
+        payload={"price": 15.0}, expected_value=3.0, confidence=0.8, run_date=world.creator.created_at.date(),
+    )  # fmt: skip
+    anomaly = Anomaly.objects.create(
+        agency=world.agency, creator=world.creator, metric="revenue_tips", at=world.creator.created_at,
+        value=400.0, expected_low=30.0, expected_high=60.0, score=0.95, severity="high",
+    )  # fmt: skip
+    Offer.objects.create(
+        agency=world.agency, creator=world.creator, sent_at=world.creator.created_at, price=Decimal("15"),
+        recipients=200, unlocks=20, revenue=Decimal("300"), external_id="victim-secret-offer",
+    )  # fmt: skip
     # Operators' objects (staff pages): a member of any agency who is not staff gets 404.
     slo = SLO.objects.create(name="Victim secret SLO", indicator="api_availability", objective=Decimal("99.9"))
     webhook = AlertWebhook.objects.create(agency=world.agency, url="https://victim.example/hook", secret="s" * 32)
     return {
         "budget_id": budget.pk,
+        "recommendation_id": recommendation.pk,
+        "anomaly_id": anomaly.pk,
         "slo_id": slo.pk,
         "webhook_id": webhook.pk,
         "kind": "welcome",
@@ -188,6 +203,7 @@ KWARG_OBJECTS = {
     "generation_id", "idea_id", "index", "token", "uidb64", "session_id",
     "fan_id", "conversation_id", "message_id", "segment_id", "template_id", "draft_id", "import_id",
     "campaign_id", "delivery_id", "kind", "budget_id", "slo_id", "webhook_id",
+    "recommendation_id", "anomaly_id",
 }  # fmt: skip
 # Links whose secret is the capability (invitation and password-reset links): forged ones must
 # neither leak nor change anything, but they may render a friendly "invalid link" page.
@@ -218,6 +234,8 @@ def _markers(world: World) -> list[str]:
         "victim-secret.csv",
         "Victim secret campaign",
         "Victim secret automation",
+        "Victim secret recommendation",
+        "victim-secret-offer",
     ]
 
 
@@ -265,6 +283,11 @@ def _snapshot(world: World) -> dict:
             )
         ),
         "sessions": list(UserSession.objects.filter(user__memberships__agency=world.agency).values_list("pk")),
+        "recommendations": list(
+            Recommendation.objects.filter(agency=world.agency).values_list("pk", "status", "decided_at")
+        ),
+        "anomalies": list(Anomaly.objects.filter(agency=world.agency).values_list("pk", "status")),
+        "offers": list(Offer.objects.filter(agency=world.agency).values_list("pk", "price", "unlocks")),
     }
 
 

@@ -8,7 +8,7 @@ from django.http import Http404
 
 from apps.accounts.models import Membership
 from apps.accounts.selectors import creator_list
-from apps.campaigns.models import Campaign, CampaignPersonalText
+from apps.campaigns.models import Campaign, CampaignPersonalText, CampaignStatus
 
 
 def campaign_list(
@@ -67,3 +67,16 @@ def personal_text_list(*, campaign: Campaign) -> QuerySet[CampaignPersonalText]:
         .select_related("fan")
         .order_by("fan_id")
     )
+
+
+def finished_ppv_campaigns(*, agency_id: int | None = None, finished_since=None) -> QuerySet[Campaign]:
+    """Completed campaigns that carried a PPV price (the optimization app's offer evidence),
+    oldest first; ``finished_since`` keeps the recent ones, whose unlocks may still be coming in."""
+    campaigns = Campaign.objects.filter(
+        status=CampaignStatus.COMPLETED, ppv_price__isnull=False, finished_at__isnull=False
+    )
+    if agency_id is not None:
+        campaigns = campaigns.filter(agency_id=agency_id)
+    if finished_since is not None:
+        campaigns = campaigns.filter(finished_at__gte=finished_since)
+    return campaigns.order_by("finished_at", "id")

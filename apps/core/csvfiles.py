@@ -14,6 +14,7 @@ Row validation stays with each import: the columns and their meaning belong to t
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import IO, Any
@@ -103,6 +104,54 @@ def parse_money(text: str, *, max_value: Decimal) -> tuple[Decimal | None, str |
     if amount > max_value:
         return None, f"Too large (at most {max_value})."
     return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP), None
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem in an imported file: its line number (the header is line 1) and column."""
+
+    row: int
+    field: str | None
+    message: str
+
+
+def check_header(
+    names: list[str], *, columns: tuple[str, ...] | list[str], required: tuple[str, ...] | list[str]
+) -> None:
+    """Refuse a header (already normalised with ``column_name``) with unknown, repeated or missing
+    columns: an ApplicationError on the ``file`` field naming them, and the columns allowed."""
+    unknown = [name or "(blank)" for name in names if name not in columns]
+    if unknown:
+        raise ApplicationError(
+            f"Unknown column(s): {', '.join(unknown)}. Columns are: {', '.join(columns)}.", field="file"
+        )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ApplicationError(f"Column(s) given twice: {', '.join(repeated)}.", field="file")
+    missing = [name for name in required if name not in names]
+    if missing:
+        raise ApplicationError(f"Missing required column(s): {', '.join(missing)}.", field="file")
+
+
+_THOUSANDS = re.compile(r"^\d{1,3}(?:[,\s]\d{3})+$")
+MAX_COUNT = 2_147_483_647  # a PositiveIntegerField
+
+
+def parse_count(text: str, *, max_value: int = MAX_COUNT) -> tuple[int, str | None]:
+    """(whole number, None) or (0, the problem). Accepts thousands separators (1,234 or 1 234).
+    Empty is (0, None)."""
+    if not text:
+        return 0, None
+    if _THOUSANDS.match(text):
+        text = re.sub(r"[,\s]", "", text)
+    if not re.fullmatch(r"-?\d+", text):
+        return 0, f"“{text}” is not a whole number."
+    number = int(text)
+    if number < 0:
+        return 0, "Must be 0 or more."
+    if number > max_value:
+        return 0, "Too large."
+    return number, None
 
 
 def csv_safe(value: Any) -> Any:

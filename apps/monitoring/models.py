@@ -168,6 +168,7 @@ class Alert(models.Model):
         SLO_BURN = "slo_burn", "SLO burn rate"
         BUDGET = "budget", "AI budget"
         SINK = "sink", "Metrics sink"
+        ANOMALY = "anomaly", "Metric anomaly"
 
     class Severity(models.TextChoices):
         PAGE = "page", "Page"

@@ -327,7 +327,11 @@ def expected_range(
     above the sensitivity's threshold, so it is flagged unless a higher score in the
     ``REPEAT_ROWS`` rows before already flagged the same incident (step 9). Inside it, a run of
     residuals (``z_run``, ``z_sum``) or a value beyond the range seen so far can still flag."""
-    trace = anomaly_trace(timestamps, values)
+    return range_from_trace(anomaly_trace(timestamps, values), sensitivity)
+
+
+def range_from_trace(trace: AnomalyTrace, sensitivity: Sensitivity = "medium") -> tuple[np.ndarray, np.ndarray]:
+    """``expected_range`` from a trace already computed (the nightly run scores and draws from one pass)."""
     threshold = threshold_for(sensitivity)
     ratio = math.sqrt(threshold / (1.0 - threshold))
     half_width = ratio * trace.surprise * trace.scale

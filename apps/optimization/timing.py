@@ -207,12 +207,38 @@ def best_slots_by_creator(
     agency's pattern, as in ``best_slots``.
     """
     _check_kind_and_top(kind, top)
+    fit = fit_agency(
+        sent_at=sent_at, engagement=engagement, creator_ids=creator_ids, creator_timezones=creator_timezones,
+        exposure=exposure, default_tz=default_tz,
+    )  # fmt: skip
+    wanted = list(fit.creators) if creators is None else list(creators)
+    return {creator: _advise(fit, creator, creator_timezones.get(creator, default_tz), kind, top) for creator in wanted}
+
+
+def fit_agency(
+    *,
+    sent_at: Sequence[Any] | np.ndarray,
+    engagement: Sequence[float] | np.ndarray,
+    creator_ids: Sequence[Any] | np.ndarray,
+    creator_timezones: Mapping[Any, str],
+    exposure: Sequence[float] | np.ndarray | None = None,
+    default_tz: str = "UTC",
+) -> AgencyFit:
+    """The part of every creator's answer that is the agency's (steps 1-7 of the module
+    docstring but the creator's posterior): fit it once, then ``slots_for`` each creator. Small
+    enough to cache (a few arrays of 168 slots per creator plus one number per send)."""
     seconds, values, exposures, owners = _validated_events(sent_at, engagement, exposure, creator_ids)
     default = _zone(default_tz, "default_tz")
     zones = {owner: _zone(name, "creator_timezones") for owner, name in creator_timezones.items()}
-    fit = _fit_agency(seconds, values, exposures, owners, lambda owner: zones.get(owner, default))
-    wanted = list(fit.creators) if creators is None else list(creators)
-    return {creator: _advise(fit, creator, creator_timezones.get(creator, default_tz), kind, top) for creator in wanted}
+    return _fit_agency(seconds, values, exposures, owners, lambda owner: zones.get(owner, default))
+
+
+def slots_for(fit: AgencyFit, creator_id: Any, *, tz: str, kind: Kind = "post", top: int = 3) -> TimingResult:
+    """One creator's answer from an agency's ``fit_agency`` (``tz``: the zone their sends were
+    read in when the fit was made)."""
+    _check_kind_and_top(kind, top)
+    _zone(tz, "tz")
+    return _advise(fit, creator_id, tz, kind, top)
 
 
 def _check_kind_and_top(kind: str, top: Any) -> None:
@@ -223,7 +249,7 @@ def _check_kind_and_top(kind: str, top: Any) -> None:
 
 
 @dataclass(frozen=True)
-class _AgencyFit:
+class AgencyFit:
     """What every creator's answer shares: the sends in local slots and the fitted priors. Row
     ``len(creators)`` of the per-creator arrays is an empty creator (no sends): the agency's
     pattern alone, for a creator who has not sent yet. An empty row changes no other row's fit:
@@ -242,11 +268,11 @@ class _AgencyFit:
 
 def _fit_agency(
     seconds: np.ndarray, values: np.ndarray, exposures: np.ndarray, owners: np.ndarray, zone_of
-) -> _AgencyFit:
+) -> AgencyFit:
     creators, owner_index = np.unique(owners, return_inverse=True)
     per_send = values / exposures
     if len(seconds) < MIN_SENDS:
-        return _AgencyFit(len(seconds), per_send, creators, owner_index)
+        return AgencyFit(len(seconds), per_send, creators, owner_index)
     slots = np.empty(len(seconds), dtype=np.int64)
     for index, owner in enumerate(creators):
         theirs = owner_index == index
@@ -258,10 +284,10 @@ def _fit_agency(
     np.add.at(sends, (owner_index, slots), exposures)
     phis = _dispersions(values, exposures, owner_index * HOURS_PER_WEEK + slots, owner_index, n_rows)
     prior_means, prior_strengths = _creator_priors(counts, sends, phis)
-    return _AgencyFit(len(seconds), per_send, creators, owner_index, counts, sends, phis, prior_means, prior_strengths)
+    return AgencyFit(len(seconds), per_send, creators, owner_index, counts, sends, phis, prior_means, prior_strengths)
 
 
-def _advise(fit: _AgencyFit, creator_id: Any, tz: str, kind: Kind, top: int) -> TimingResult:
+def _advise(fit: AgencyFit, creator_id: Any, tz: str, kind: Kind, top: int) -> TimingResult:
     words = _WORDS[kind]
     found = np.flatnonzero(fit.creators == creator_id) if len(fit.creators) else np.zeros(0, dtype=np.int64)
     mine = fit.owner_index == found[0] if len(found) else np.zeros(len(fit.per_send), dtype=bool)

@@ -24,7 +24,15 @@ from django.utils import timezone
 
 from apps.accounts.models import Creator, Membership
 from apps.accounts.permissions import Perm, require
-from apps.core.csvfiles import column_name, parse_datetime, parse_money, read_csv_upload
+from apps.core.csvfiles import (
+    RowError,
+    check_header,
+    column_name,
+    parse_count,
+    parse_datetime,
+    parse_money,
+    read_csv_upload,
+)
 from apps.core.errors import ApplicationError, ConflictError
 from apps.studio.analytics import creator_zone, invalidate_trends, tag_key
 from apps.studio.models import Category, Platform, Post
@@ -37,18 +45,10 @@ OPTIONAL_COLUMNS = (
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 MEDIA_TYPES = ("photo", "video", "gallery", "audio", "text")
 PLATFORM_ALIASES = {"twitter": "x", "of": "onlyfans", "ig": "instagram"}
-MAX_COUNT = 2_147_483_647  # PositiveIntegerField
 MAX_MONEY = Decimal("99999999.99")  # DecimalField(max_digits=10, decimal_places=2)
 MAX_TAGS = 30
 MAX_TAG_LENGTH = 50
 MAX_ERRORS_SHOWN = 200
-
-
-@dataclass(frozen=True)
-class RowError:
-    row: int
-    field: str | None
-    message: str
 
 
 @dataclass
@@ -128,17 +128,7 @@ def _header(row: list[str] | None) -> list[str]:
     if not row:
         raise ApplicationError("The file is empty.", field="file")
     names = [column_name(name) for name in row]
-    unknown = [name or "(blank)" for name in names if name not in COLUMNS]
-    if unknown:
-        raise ApplicationError(
-            f"Unknown column(s): {', '.join(unknown)}. Columns are: {', '.join(COLUMNS)}.", field="file"
-        )
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise ApplicationError(f"Column(s) given twice: {', '.join(repeated)}.", field="file")
-    missing = [name for name in REQUIRED_COLUMNS if name not in names]
-    if missing:
-        raise ApplicationError(f"Missing required column(s): {', '.join(missing)}.", field="file")
+    check_header(names, columns=COLUMNS, required=REQUIRED_COLUMNS)
     return names
 
 
@@ -184,7 +174,7 @@ def _parse_row(row: dict[str, str], number: int, zone: tzinfo, now: datetime) ->
     data["tags"] = tags
 
     for name in ("views", "likes", "comments", "ppv_unlocks"):
-        number_value, message = _count(value(name))
+        number_value, message = parse_count(value(name))
         if message:
             fail(name, message)
         data[name] = number_value
@@ -200,24 +190,6 @@ def _parse_row(row: dict[str, str], number: int, zone: tzinfo, now: datetime) ->
         fail("external_id", "External ids are at most 100 characters.")
     data["external_id"] = external_id
     return data, errors
-
-
-_THOUSANDS = re.compile(r"^\d{1,3}(?:[,\s]\d{3})+$")
-
-
-def _count(text: str) -> tuple[int, str | None]:
-    if not text:
-        return 0, None
-    if _THOUSANDS.match(text):
-        text = re.sub(r"[,\s]", "", text)
-    if not re.fullmatch(r"-?\d+", text):
-        return 0, f"“{text}” is not a whole number."
-    number = int(text)
-    if number < 0:
-        return 0, "Must be 0 or more."
-    if number > MAX_COUNT:
-        return 0, "Too large."
-    return number, None
 
 
 def _money(text: str) -> tuple[Decimal, str | None]:

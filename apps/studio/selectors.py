@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from datetime import datetime
+
+from django.db.models import F, Q, QuerySet
 from django.http import Http404
 
 from apps.accounts.models import Membership
@@ -63,3 +65,12 @@ def idea_get_for_member(*, membership: Membership, idea_id: int) -> ContentIdea:
 def post_list(*, membership: Membership, creator_id: int | None = None) -> QuerySet:
     posts = _visible(Post.objects.select_related("creator"), membership)
     return posts.filter(creator_id=creator_id) if creator_id is not None else posts
+
+
+def post_engagement_history(*, agency_id: int, since: datetime | None = None) -> QuerySet:
+    """(creator_id, posted_at, likes + comments) of every post of the agency, oldest first: the
+    optimization engines' evidence, read for a whole agency at once (no member: the nightly run)."""
+    posts = Post.objects.for_agency(agency_id)
+    if since is not None:
+        posts = posts.filter(posted_at__gte=since)
+    return posts.order_by("posted_at", "id").values_list("creator_id", "posted_at", F("likes") + F("comments"))

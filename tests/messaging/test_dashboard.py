@@ -85,6 +85,6 @@ def test_messaging_adds_six_queries_whatever_the_data(world, client_for, django_
     client = client_for(world.owner)
     client.get("/")
     # tests/test_dashboard.py's 12, plus 3 for the cards and 3 for the stats (and 4 for campaigns'
-    # card, 2 for monitoring's AI cost card)
-    with django_assert_num_queries(24):
+    # card, 2 for monitoring's AI cost card, 2 for optimization's card)
+    with django_assert_num_queries(26):
         assert client.get("/").status_code == 200

@@ -312,7 +312,7 @@ def test_on_a_simulated_agency_the_true_best_slot_is_in_the_top_3_more_often_tha
 
 
 def test_answering_every_creator_at_once_gives_each_creator_the_same_advice_as_asking_alone():
-    from apps.optimization.timing import best_slots_by_creator
+    from apps.optimization.timing import best_slots_by_creator, fit_agency, slots_for
 
     rng = np.random.default_rng(21)
     zones = {1: "Asia/Kathmandu", 2: "America/St_Johns", 3: "Europe/London"}
@@ -322,8 +322,10 @@ def test_answering_every_creator_at_once_gives_each_creator_the_same_advice_as_a
         history(rng, creator=3, tz=zones[3], peak=None, days=30, per_day=1),
     )
     together = best_slots_by_creator(**sends, creator_timezones=zones, creators=[1, 2, 3, 4])
+    fit = fit_agency(**sends, creator_timezones=zones)  # what the pages cache per agency
     for creator in (1, 2, 3, 4):  # creator 4 has no sends yet: the agency's pattern alone
         alone = best_slots(**sends, creator_id=creator, tz=zones.get(creator, "UTC"), creator_timezones=zones)
+        assert slots_for(fit, creator, tz=zones.get(creator, "UTC")).message == alone.message
         assert together[creator].timezone == zones.get(creator, "UTC")
         assert [(slot.weekday, slot.hour) for slot in together[creator].slots] == [
             (slot.weekday, slot.hour) for slot in alone.slots
