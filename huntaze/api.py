@@ -97,11 +97,13 @@ api = HuntazeAPI(
 
 
 def error_response(
-    request: HttpRequest, status: int, code: str, message: str, fields: dict | None = None
+    request: HttpRequest, status: int, code: str, message: str, fields: dict | None = None, upgrade_url: str = ""
 ) -> HttpResponse:
     body: dict = {"code": code, "message": message, "request_id": get_request_id()}
     if fields:
         body["fields"] = fields
+    if upgrade_url:
+        body["upgrade_url"] = upgrade_url
     return api.create_response(request, {"error": body}, status=status)
 
 
@@ -141,7 +143,9 @@ def _permission_denied(request, exc):
 @api.exception_handler(ApplicationError)
 def _application_error(request, exc: ApplicationError):
     fields = {exc.field: [exc.message]} if exc.field else None
-    return error_response(request, exc.status_code, exc.code, exc.message, fields)
+    return error_response(
+        request, exc.status_code, exc.code, exc.message, fields, upgrade_url=exc.extra.get("upgrade_url", "")
+    )
 
 
 @api.exception_handler(MultiPartParserError)

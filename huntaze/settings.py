@@ -148,6 +148,7 @@ INSTALLED_APPS = [
     "apps.campaigns",
     "apps.monitoring",
     "apps.optimization",
+    "apps.billing",
 ]
 
 MIDDLEWARE = [
@@ -169,6 +170,7 @@ MIDDLEWARE = [
     "apps.accounts.middleware.SessionActivityMiddleware",
     "apps.accounts.middleware.TwoFactorRequiredMiddleware",
     "axes.middleware.AxesMiddleware",
+    "apps.billing.middleware.EntitlementsMiddleware",  # after tenancy: gates pages by the agency's plan
 ]
 
 ROOT_URLCONF = "huntaze.urls"
@@ -319,13 +321,13 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expire_seconds": 280},
     },
     "check-budgets": {"task": "apps.monitoring.tasks.check_budgets", "schedule": 300},
-    # SLO burn-rate rules (docs/monitoring.md); a late run is skipped, the next one sees the same data.
-    "evaluate-slos": {
     # Recommendations, anomalies and outcomes for every creator (apps/optimization/services.py run_nightly).
     "nightly-optimization": {
         "task": "apps.optimization.tasks.nightly_optimization",
         "schedule": crontab(hour=3, minute=30),
     },
+    # SLO burn-rate rules (docs/monitoring.md); a late run is skipped, the next one sees the same data.
+    "evaluate-slos": {
         "task": "apps.monitoring.tasks.evaluate_slos",
         "schedule": 30,
         "options": {"expire_seconds": 25},
@@ -508,9 +510,13 @@ AI_BREAKER = {
     "cooldown_seconds": env.float("AI_BREAKER_COOLDOWN_SECONDS", default=30.0),
     "half_open_probes": env.int("AI_BREAKER_HALF_OPEN_PROBES", default=1),
 }
-# Callables the gateway runs before each upstream call (docs/ai-gateway.md); the default enforces
-# the monthly budgets of apps/monitoring (docs/ai-cost.md).
-AI_BUDGET_CHECKS = env_list("AI_BUDGET_CHECKS", default=["apps.monitoring.budgets.check_budget"])
+# Callables the gateway runs before each upstream call (docs/ai-gateway.md); the defaults enforce
+# the plan's monthly AI credits (docs/billing.md) and the monthly budgets of apps/monitoring
+# (docs/ai-cost.md).
+AI_BUDGET_CHECKS = env_list(
+    "AI_BUDGET_CHECKS",
+    default=["apps.billing.entitlements.check_ai_credits", "apps.monitoring.budgets.check_budget"],
+)
 # Near a hard-stop budget's limit requests go one at a time: how long one waits for its turn, and
 # how long a turn is held at most when its process dies (seconds).
 AI_BUDGET_WAIT_SECONDS = env.float("AI_BUDGET_WAIT_SECONDS", default=30.0)
@@ -530,6 +536,14 @@ if not (0 < AI_COST_CACHE_TARGET < 1 and 0 <= AI_COST_ACCEPTANCE_TOLERANCE < 1 a
         "AI_COST_LONG_PROMPT_FACTOR above 1."
     )
 AI_LEDGER_FLUSH_SECONDS = env.float("AI_LEDGER_FLUSH_SECONDS", default=1.0)
+
+# --- Billing (apps/billing, docs/billing.md) ---------------------------------------------------
+# The module that answers entitlement questions for lower layers (apps/core/registry.py).
+ENTITLEMENTS = "apps.billing.entitlements"
+# The plan (its code) a new agency's trial is of.
+BILLING_TRIAL_PLAN = env.str("BILLING_TRIAL_PLAN", default="agency")
+if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", BILLING_TRIAL_PLAN):
+    raise ImproperlyConfigured(f"BILLING_TRIAL_PLAN={BILLING_TRIAL_PLAN!r} is not a plan code (e.g. agency).")
 
 # --- Metrics (apps/core/metrics.py, apps/monitoring) ------------------------------------------
 # Where emit()'s metrics go, dotted paths to sink classes (docs/monitoring.md): the database rollups

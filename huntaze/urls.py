@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("apps.notifications.urls")),
     path("", include("apps.monitoring.urls")),
     path("", include("apps.optimization.urls")),
+    path("", include("apps.billing.urls")),
     # The home dashboard gathers every app, so it lives in the project package; it keeps the
     # name core:dashboard that LOGIN_REDIRECT_URL, templates and redirects use.
     path("", include(([path("", views.dashboard, name="dashboard")], "core"))),

@@ -61,6 +61,13 @@ def client_for():
 
 
 @pytest.fixture(autouse=True)
+def _generous_plan(settings):
+    """Agencies made by tests start on a trial of the Enterprise plan (no cap on creators or
+    seats), so tests of other apps never meet a plan limit; tests/billing picks its own plans."""
+    settings.BILLING_TRIAL_PLAN = "enterprise"
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Real hashing costs ~0.3 s a user; tests care about behaviour, not the hash's strength."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

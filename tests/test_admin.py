@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from tests.accounts.factories import PASSWORD, UserFactory
 
-OWN_APPS = {"accounts", "core", "ai", "studio", "messaging", "campaigns"}
+OWN_APPS = {"accounts", "core", "ai", "studio", "messaging", "campaigns", "billing", "optimization"}
 
 
 def own_models():

@@ -23,6 +23,7 @@ from apps.accounts.models import PLATFORMS, ApiToken, Language, Membership, Role
 from apps.accounts.permissions import Perm, require, scope_allows
 from apps.core.errors import ApplicationError
 from apps.core.openapi import ErrorOut, Id
+from apps.core.registry import entitlement_request_gate
 
 router = Router()
 
@@ -63,10 +64,11 @@ def api_membership(request: HttpRequest, *, scope: str | None = None) -> Members
         membership.token_scope = request.auth.scope
         if scope is not None and not scope_allows(request.auth.scope, scope):
             raise PermissionDenied(f"This API token needs the “{scope}” scope for this.")
-        return membership
-    membership = request.tenant.membership
-    if membership is None:
-        raise PermissionDenied("You are not a member of any agency yet.")
+    else:
+        membership = request.tenant.membership
+        if membership is None:
+            raise PermissionDenied("You are not a member of any agency yet.")
+    entitlement_request_gate(request, membership.agency_id)  # the plan's features (billing)
     return membership
 
 

@@ -2,8 +2,10 @@
 members, API tokens.
 
 Each action authorises through apps.accounts.permissions, so pages, the API and tasks enforce
-the same rules. Business rules that the database cannot state (the last owner stays, managers
-cannot touch owners, an invitation is for the address it was sent to) are enforced here.
+the same rules, and asks the agency's plan (apps.core.registry.entitlement_require, answered by
+the billing app) before adding a creator or a seat or changing a read-only creator. Business
+rules that the database cannot state (the last owner stays, managers cannot touch owners, an
+invitation is for the address it was sent to) are enforced here.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from apps.accounts.models import (
 from apps.accounts.permissions import Perm, can_grant, can_manage, require, require_verified, scopes_for_role
 from apps.accounts.signals import member_joined
 from apps.core.errors import ApplicationError, ConflictError
+from apps.core.registry import entitlement_require
 
 API_TOKEN_PREFIX = "hz_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -119,6 +122,7 @@ def creator_create(*, membership: Membership, data: dict[str, Any]) -> Creator:
     values.setdefault("ppv_price_min", Decimal("5.00"))
     values.setdefault("ppv_price_max", Decimal("50.00"))
     _validate_creator(values)
+    entitlement_require(membership.agency_id, limit="creators")
     try:
         with transaction.atomic():
             return Creator.objects.create(agency_id=membership.agency_id, **values)
@@ -128,6 +132,7 @@ def creator_create(*, membership: Membership, data: dict[str, Any]) -> Creator:
 
 def creator_update(*, membership: Membership, creator: Creator, data: dict[str, Any]) -> Creator:
     require(membership, Perm.EDIT, creator)
+    entitlement_require(membership.agency_id, creator_id=creator.pk)
     changed = [key for key in CREATOR_FIELDS if key in data]
     for key in changed:
         setattr(creator, key, data[key])
@@ -143,6 +148,8 @@ def creator_update(*, membership: Membership, creator: Creator, data: dict[str, 
 def creator_set_archived(*, membership: Membership, creator: Creator, archived: bool) -> Creator:
     """Archiving hides a creator everywhere but keeps all of its data; it can be restored."""
     require(membership, Perm.EDIT, creator)
+    if creator.is_archived and not archived:
+        entitlement_require(membership.agency_id, limit="creators")
     creator.is_archived = archived
     creator.save(update_fields=["is_archived", "updated_at"])
     return creator
@@ -216,6 +223,7 @@ def invitation_create(*, by: Membership, email: str, role: str) -> Invitation:
         raise ApplicationError("Only an owner can invite another owner.", field="role")
     if Membership.objects.for_agency(by.agency_id).filter(user__email__iexact=email).exists():
         raise ConflictError("This person is already a member of the agency.", field="email")
+    entitlement_require(by.agency_id, limit="seats")
     try:
         with transaction.atomic():
             invitation = Invitation.objects.create(agency_id=by.agency_id, email=email, role=role, invited_by=by.user)
@@ -249,6 +257,9 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
     if user.email_verified_at is None:  # the invitation reached this address: that verifies it
         user.email_verified_at = timezone.now()
         user.save(update_fields=["email_verified_at"])
+    if not Membership.objects.for_agency(invitation.agency_id).filter(user=user).exists():
+        # The seat was counted when the invitation was sent; a downgrade since may have taken it.
+        entitlement_require(invitation.agency_id, limit="seats", adding=0)
     membership, created = Membership.objects.get_or_create(
         agency_id=invitation.agency_id,
         user=user,

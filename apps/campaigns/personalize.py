@@ -454,7 +454,8 @@ async def _rewrite(job: FanJob, deadline: float, boundary: str, protected: str, 
             answer = await gateway.generate(job.request)
         except AIError as error:
             wait = min(error.retry_after or 1.0, RATE_LIMIT_WAIT)
-            if error.kind == ErrorKind.RATE_LIMIT and time.monotonic() + wait < deadline:
+            # A used-up budget or plan's AI credits is a RATE_LIMIT that is not retryable: fall back.
+            if error.kind == ErrorKind.RATE_LIMIT and error.retryable and time.monotonic() + wait < deadline:
                 await asyncio.sleep(wait)  # the agency's AI rate limit paces the run
                 continue
             logger.info("personalisation fell back for fan %s: %s", job.fan.pk, error.kind)

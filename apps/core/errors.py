@@ -11,6 +11,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from django.utils.html import format_html
+
 
 class ApplicationError(Exception):
     status_code = 400
@@ -29,9 +31,14 @@ class ConflictError(ApplicationError):
 
 
 def form_add_error(form, error: ApplicationError) -> None:
-    """Show a service's ApplicationError on the form: on its field when the form has it."""
+    """Show a service's ApplicationError on the form: on its field when the form has it. An
+    error that carries an ``upgrade_url`` (a plan limit) links to it."""
     field = error.field if error.field in getattr(form, "fields", {}) else None
-    form.add_error(field, error.message)
+    upgrade_url = error.extra.get("upgrade_url")
+    if upgrade_url:
+        form.add_error(field, format_html('{} <a href="{}">See plans</a>', error.message, upgrade_url))
+    else:
+        form.add_error(field, error.message)
 
 
 @contextmanager

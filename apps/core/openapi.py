@@ -41,6 +41,9 @@ class ErrorBody(Schema):
     code: str = Field(description="Machine-readable: not_authenticated, permission_denied, not_found, invalid, …")
     message: str
     fields: dict[str, list[str]] | None = Field(None, description="Messages per input field, when there are any.")
+    upgrade_url: str | None = Field(
+        None, description="Where to upgrade the plan, on plan_limit and plan_feature errors (docs/billing.md)."
+    )
     request_id: str
 
 
@@ -51,7 +54,7 @@ class ErrorOut(Schema):
 ERROR_DESCRIPTIONS = {
     400: "The request was refused or could not be read",
     401: "No valid API token or session",
-    403: "The role or the token's scope does not allow this",
+    403: "The role, the token's scope or the agency's plan does not allow this",
     404: "No such object in your agency",
     413: "The request body is too large",
     422: "A parameter or body field is not valid",

@@ -1,6 +1,6 @@
 """Hooks through which apps contribute to shared screens and commands without editing them.
 
-Two hooks, both discovered by module name in every installed ``apps.*`` app:
+Two hooks are discovered by module name in every installed ``apps.*`` app:
 
 - ``apps/<app>/dashboard.py`` may define ``cards(request) -> list[Card]``: cards on the home
   dashboard (each with its own template), and ``creator_stats(request, creators) ->
@@ -9,6 +9,10 @@ Two hooks, both discovered by module name in every installed ``apps.*`` app:
 - ``apps/<app>/demo.py`` defines ``seed(ctx: DemoContext)`` and an ``ORDER`` int; ``manage.py
   seed_demo`` runs them in order (accounts first: it creates the agency, users and creators that
   the others fill). docs/extending.md describes both.
+
+One is named by a setting: ``ENTITLEMENTS`` (the billing app's entitlements module), asked by
+accounts, the API and the gateway's callers through ``entitlement_require`` and
+``entitlement_request_gate`` below (docs/billing.md).
 """
 
 from __future__ import annotations
@@ -87,3 +91,35 @@ def creator_stats(request, creators: list[Any]) -> dict[int, list[Stat]]:
 
 def demo_seeders() -> list[ModuleType]:
     return sorted(app_modules("demo"), key=lambda module: getattr(module, "ORDER", 100))
+
+
+# --- Entitlements ------------------------------------------------------------------------------
+# Lower layers ask "may this agency do that?" without knowing who answers: settings.ENTITLEMENTS
+# names a module (apps.billing.entitlements) with ``require(agency_id, *, limit, adding, feature,
+# creator_id)`` and ``request_gate(request, agency_id)``, both raising an ApplicationError the
+# caller shows like any other. Empty setting: everything is allowed.
+
+
+def _entitlements() -> ModuleType | None:
+    from django.conf import settings
+
+    path = getattr(settings, "ENTITLEMENTS", "")
+    return importlib.import_module(path) if path else None
+
+
+def entitlement_require(
+    agency_id: int, *, limit: str | None = None, adding: int = 1, feature: str | None = None,
+    creator_id: int | None = None,
+) -> None:  # fmt: skip
+    """Raise when the agency's plan has no room for ``adding`` more of ``limit`` ("creators",
+    "seats"), lacks ``feature``, or makes ``creator_id`` read-only."""
+    module = _entitlements()
+    if module is not None:
+        module.require(agency_id, limit=limit, adding=adding, feature=feature, creator_id=creator_id)
+
+
+def entitlement_request_gate(request, agency_id: int) -> None:
+    """Raise when the request is for a part of the product the agency's plan does not include."""
+    module = _entitlements()
+    if module is not None:
+        module.request_gate(request, agency_id)

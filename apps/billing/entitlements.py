@@ -1,0 +1,434 @@
+"""Entitlements: the one answer to "may this agency do X, and how much of limit L is used?".
+
+Pages, the API, websockets and tasks all ask here (accounts and the API through the hooks in
+apps/core/registry.py, the AI gateway through settings.AI_BUDGET_CHECKS), so a limit is the same
+limit everywhere.
+
+- **Snapshot**: an agency's plan, status, limits, features and read-only creators, as one small
+  dict in Django's cache (``billing:entitlements:{agency}``), memoised for the rest of the request
+  in a context variable (EntitlementsMiddleware opens one memo per request; websockets and tasks
+  read the cache each time). Dropped on commit whenever the subscription, its plan or the
+  agency's creators change (apps/billing/receivers.py), and expiring after SNAPSHOT_TTL for
+  changes made straight in the database.
+- **Limits** (``require_room``): creators (not archived), seats (members plus pending
+  invitations), counted in the database at the moment of the write. Over a limit:
+  PlanLimitError (code ``plan_limit``) with the way to upgrade.
+- **Features** (``require_feature``, ``request_gate``): campaigns and optimization pages and API
+  answer PlanFeatureError (code ``plan_feature``) when the plan lacks them.
+- **Downgrade**: nothing is deleted. When an agency has more creators than its plan allows, the
+  first ones it added (by creation order) stay writable and the rest are *read-only*: they
+  cannot be edited and AI cannot generate for them; everything stays readable and exportable.
+  Archiving a writable creator frees its slot for the next one.
+- **AI credits** (``check_ai_credits``, in settings.AI_BUDGET_CHECKS): 1 credit = $0.01 of AI
+  cost as the gateway's ledger records it. A shared counter per agency and month (Redis or the
+  embedded state file, apps.core.shared) is raised to the ledger's month total at most every
+  SEED_SECONDS and grows by each call's cost when the gateway settles it. At the plan's monthly
+  credits, requests are refused unless overage is on. Calls already in flight when the credits
+  run out still finish, so the month can end a few calls over.
+
+Not here: prices, payment and Stripe (a later slice), trials running out (dunning, a later slice:
+a trial past its end keeps its plan's entitlements for now and the billing page says so).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_CEILING, Decimal
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Sum
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.accounts.models import Creator
+from apps.accounts.selectors import invitation_list_pending, member_list
+from apps.ai.models import AIRequestLog
+from apps.ai.types import AIError, AIRequest, ErrorKind
+from apps.core.errors import ApplicationError
+from apps.core.shared import shared_state
+
+logger = logging.getLogger(__name__)
+
+SNAPSHOT_TTL = 300
+SEED_SECONDS = 300
+COUNTER_TTL = 62 * 86400
+CENTS_PER_CREDIT = 1  # 1 credit = $0.01 of AI cost
+LIMITS = ("creators", "seats", "ai_credits")
+LIMIT_LABELS = {"creators": "creators", "seats": "seats", "ai_credits": "AI credits this month"}
+FEATURE_LABELS = {
+    "inbox": "the inbox",
+    "campaigns": "campaigns",
+    "optimization": "optimization",
+    "integrations": "integrations",
+}
+
+# Which pages (URL namespaces) and API paths (after /api/v1) belong to each gated feature.
+FEATURE_NAMESPACES = {"campaigns": "campaigns", "optimization": "optimization"}
+FEATURE_API_PREFIXES = {"/campaigns": "campaigns", "/automations": "campaigns", "/optimization": "optimization"}
+
+_memo: ContextVar[dict[int, Entitlements] | None] = ContextVar("billing_entitlements_memo", default=None)
+
+
+class PlanLimitError(ApplicationError):
+    status_code = 403
+    code = "plan_limit"
+
+
+class PlanFeatureError(ApplicationError):
+    status_code = 403
+    code = "plan_feature"
+
+
+def pricing_url() -> str:
+    return reverse("billing:pricing")
+
+
+@dataclass(frozen=True)
+class Entitlements:
+    """What an agency's subscription allows, as the cache holds it."""
+
+    agency_id: int
+    plan_code: str
+    plan_name: str
+    status: str
+    limits: dict[str, int | None]
+    features: frozenset[str]
+    overage_allowed: bool
+    readonly_creator_ids: frozenset[int]
+
+    def allows(self, feature: str) -> bool:
+        return feature in self.features
+
+    def limit(self, name: str) -> int | None:
+        return self.limits.get(name)
+
+    def creator_is_readonly(self, creator_id: int | None) -> bool:
+        return creator_id is not None and creator_id in self.readonly_creator_ids
+
+    def as_cached(self) -> dict[str, Any]:
+        return {
+            "agency_id": self.agency_id,
+            "plan_code": self.plan_code,
+            "plan_name": self.plan_name,
+            "status": self.status,
+            "limits": self.limits,
+            "features": sorted(self.features),
+            "overage_allowed": self.overage_allowed,
+            "readonly_creator_ids": sorted(self.readonly_creator_ids),
+        }
+
+    @classmethod
+    def from_cached(cls, data: dict[str, Any]) -> Entitlements:
+        return cls(
+            agency_id=data["agency_id"],
+            plan_code=data["plan_code"],
+            plan_name=data["plan_name"],
+            status=data["status"],
+            limits=data["limits"],
+            features=frozenset(data["features"]),
+            overage_allowed=data["overage_allowed"],
+            readonly_creator_ids=frozenset(data["readonly_creator_ids"]),
+        )
+
+
+UNRESTRICTED_LIMITS: dict[str, int | None] = dict.fromkeys(LIMITS)
+
+
+def _cache_key(agency_id: int) -> str:
+    return f"billing:entitlements:{agency_id}"
+
+
+def _load(agency_id: int) -> Entitlements:
+    """From the database: the subscription's plan, or the trial plan for an agency that has no
+    subscription row (it gets one when created; this covers rows made outside the services).
+    With no plan at all in the database (the catalogue deleted), nothing is restricted."""
+    from apps.billing.models import Plan, Subscription
+
+    subscription = Subscription.objects.select_related("plan").filter(agency_id=agency_id).first()
+    if subscription is not None:
+        plan, status, overage = subscription.plan, subscription.status, subscription.overage_allowed
+    else:
+        plan = Plan.objects.filter(code=settings.BILLING_TRIAL_PLAN).first()
+        status, overage = Subscription.Status.TRIALING, False
+    if plan is None:
+        return Entitlements(agency_id, "", "No plan", status, dict(UNRESTRICTED_LIMITS), frozenset(
+            FEATURE_LABELS), True, frozenset())  # fmt: skip
+    readonly: list[int] = []
+    if plan.max_creators is not None:
+        active = Creator.objects.for_agency(agency_id).filter(is_archived=False).order_by("created_at", "id")
+        readonly = list(active.values_list("id", flat=True)[plan.max_creators :])
+    return Entitlements(
+        agency_id=agency_id,
+        plan_code=plan.code,
+        plan_name=plan.name,
+        status=status,
+        limits={"creators": plan.max_creators, "seats": plan.max_seats, "ai_credits": plan.ai_credits_monthly},
+        features=frozenset(feature for feature in FEATURE_LABELS if plan.has_feature(feature)),
+        overage_allowed=overage,
+        readonly_creator_ids=frozenset(readonly),
+    )
+
+
+def entitlements_for(agency_id: int) -> Entitlements:
+    """The agency's entitlements: this request's memo, else the cache, else the database."""
+    memo = _memo.get()
+    if memo is not None and agency_id in memo:
+        return memo[agency_id]
+    data = cache.get(_cache_key(agency_id))
+    if data is None:
+        found = _load(agency_id)
+        cache.set(_cache_key(agency_id), found.as_cached(), SNAPSHOT_TTL)
+    else:
+        found = Entitlements.from_cached(data)
+    if memo is not None:
+        memo[agency_id] = found
+    return found
+
+
+def memo_open() -> object:
+    """Start a per-request memo; pass what this answers to ``memo_close``."""
+    return _memo.set({})
+
+
+def memo_close(token: Any) -> None:
+    _memo.reset(token)
+
+
+def invalidate(agency_id: int) -> None:
+    cache.delete(_cache_key(agency_id))
+    memo = _memo.get()
+    if memo is not None:
+        memo.pop(agency_id, None)
+
+
+def invalidate_on_commit(*agency_ids: int) -> None:
+    """Drop the agencies' snapshots now and once the change is committed (a request that read the
+    old rows meanwhile cannot leave them cached past the commit)."""
+    ids = sorted(set(agency_ids))
+    for agency_id in ids:
+        invalidate(agency_id)
+    transaction.on_commit(lambda: [invalidate(agency_id) for agency_id in ids])
+
+
+# --- Usage -------------------------------------------------------------------------------------
+
+
+def month_start(moment: datetime | None = None) -> date:
+    moment = moment or timezone.now()
+    return moment.astimezone(UTC).date().replace(day=1)
+
+
+def month_bounds(month: date) -> tuple[datetime, datetime]:
+    start = datetime(month.year, month.month, 1, tzinfo=UTC)
+    following = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return start, datetime(following.year, following.month, 1, tzinfo=UTC)
+
+
+def usd_to_credits(usd: Decimal) -> int:
+    """Whole credits, rounded up: a call that cost $0.001 uses one credit."""
+    return int((Decimal(usd) * 100 / CENTS_PER_CREDIT).to_integral_value(rounding=ROUND_CEILING))
+
+
+def _micro(usd: Decimal) -> int:
+    return int((Decimal(usd) * 1_000_000).to_integral_value(rounding=ROUND_CEILING))
+
+
+def _counter_key(agency_id: int, month: date) -> str:
+    return f"billing:credits:{agency_id}:{month:%Y-%m}"
+
+
+def _seeded_key(agency_id: int, month: date) -> str:
+    return f"billing:credits-seeded:{agency_id}:{month:%Y-%m}"
+
+
+def ledger_usd(agency_id: int, month: date) -> Decimal:
+    start, end = month_bounds(month)
+    total = AIRequestLog.objects.filter(agency_id=agency_id, created_at__gte=start, created_at__lt=end).aggregate(
+        total=Sum("cost_usd")
+    )["total"]
+    return Decimal(total or 0)
+
+
+def credits_used_micro(agency_id: int, month: date | None = None) -> int:
+    """The month's AI spend in micro-dollars: the shared counter, raised to the ledger's total
+    when it has not been compared with it for SEED_SECONDS (the ledger is written in batches, so
+    the counter is usually ahead of it)."""
+    month = month or month_start()
+    state = shared_state()
+    if not state.get_record_sync(_seeded_key(agency_id, month)).get("done"):
+        state.raise_to_sync(_counter_key(agency_id, month), COUNTER_TTL, _micro(ledger_usd(agency_id, month)))
+        state.set_record_sync(_seeded_key(agency_id, month), {"done": True}, SEED_SECONDS)
+    return state.incr_sync(_counter_key(agency_id, month), COUNTER_TTL, 0)
+
+
+def credits_used(agency_id: int, month: date | None = None) -> int:
+    return usd_to_credits(Decimal(credits_used_micro(agency_id, month)) / 1_000_000)
+
+
+def usage(agency_id: int, name: str) -> int:
+    """How much of limit ``name`` the agency uses now."""
+    if name == "creators":
+        return Creator.objects.for_agency(agency_id).filter(is_archived=False).count()
+    if name == "seats":
+        return member_list(agency_id=agency_id).count() + invitation_list_pending(agency_id=agency_id).count()
+    if name == "ai_credits":
+        return credits_used(agency_id)
+    raise ValueError(f"unknown limit {name!r}")
+
+
+# --- Checks ------------------------------------------------------------------------------------
+
+
+def _upgrade(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"upgrade_url": pricing_url(), **(extra or {})}
+
+
+def require_room(agency_id: int, name: str, *, adding: int = 1) -> None:
+    """Raise PlanLimitError when adding ``adding`` more of ``name`` would pass the plan's limit."""
+    found = entitlements_for(agency_id)
+    limit = found.limit(name)
+    if limit is None:
+        return
+    used = usage(agency_id, name)
+    if used + adding > limit:
+        raise PlanLimitError(
+            f"Your {found.plan_name} plan includes {limit} {LIMIT_LABELS[name]} and you use {used}. "
+            "Upgrade your plan to add more.",
+            extra=_upgrade({"limit": name, "allowed": limit, "used": used}),
+        )
+
+
+def require_feature(agency_id: int, feature: str) -> None:
+    found = entitlements_for(agency_id)
+    if not found.allows(feature):
+        raise PlanFeatureError(
+            f"{FEATURE_LABELS[feature].capitalize()} is not in your {found.plan_name} plan. "
+            "Upgrade your plan to use it.",
+            extra=_upgrade({"feature": feature}),
+        )
+
+
+def require_creator_writable(agency_id: int, creator_id: int) -> None:
+    found = entitlements_for(agency_id)
+    if found.creator_is_readonly(creator_id):
+        raise PlanLimitError(
+            f"This creator is read-only: your {found.plan_name} plan includes {found.limit('creators')} creators. "
+            "Upgrade your plan, or archive another creator to free its place.",
+            extra=_upgrade({"limit": "creators", "creator_id": creator_id}),
+        )
+
+
+def require(
+    agency_id: int, *, limit: str | None = None, adding: int = 1, feature: str | None = None,
+    creator_id: int | None = None,
+) -> None:  # fmt: skip
+    """settings.ENTITLEMENTS's entry point (apps.core.registry.entitlement_require)."""
+    if feature is not None:
+        require_feature(agency_id, feature)
+    if creator_id is not None:
+        require_creator_writable(agency_id, creator_id)
+    if limit is not None:
+        require_room(agency_id, limit, adding=adding)
+
+
+def request_feature(request) -> str | None:
+    """The gated feature a request is for, from its URL namespace or API path; None for the rest."""
+    api_root = "/api/v1"
+    if request.path.startswith(api_root + "/"):
+        rest = request.path[len(api_root) :]
+        for prefix, feature in FEATURE_API_PREFIXES.items():
+            if rest == prefix or rest.startswith(prefix + "/"):
+                return feature
+        return None
+    match = getattr(request, "resolver_match", None)
+    return FEATURE_NAMESPACES.get(match.namespace) if match is not None else None
+
+
+def request_gate(request, agency_id: int) -> None:
+    """settings.ENTITLEMENTS's page and API gate (apps.core.registry.entitlement_request_gate)."""
+    feature = request_feature(request)
+    if feature is not None:
+        require_feature(agency_id, feature)
+
+
+# --- The gateway check -----------------------------------------------------------------------
+
+
+def _credits_refusal(found: Entitlements, used: int, month: date) -> AIError:
+    _, end = month_bounds(month)
+    seconds = max(1.0, (end - timezone.now()).total_seconds())
+    return AIError(
+        ErrorKind.RATE_LIMIT,
+        f"Your {found.plan_name} plan's {found.limit('ai_credits'):,} AI credits for {month:%B} are used up "
+        f"({used:,} used). Upgrade your plan on the pricing page ({pricing_url()}); credits start again on "
+        f"1 {end:%B}.",
+        retryable=False,
+        retry_after=seconds,
+        provider="billing",
+    )
+
+
+def _readonly_refusal(found: Entitlements) -> AIError:
+    return AIError(
+        ErrorKind.INVALID_REQUEST,
+        f"This creator is read-only: your {found.plan_name} plan includes {found.limit('creators')} creators. "
+        f"Upgrade your plan ({pricing_url()}) or archive another creator to generate for this one.",
+        retryable=False,
+        provider="billing",
+    )
+
+
+async def _entitlements_async(agency_id: int) -> Entitlements:
+    """entitlements_for without a thread hop when the snapshot is cached (every call but the
+    first after a change): the gateway asks on every AI call."""
+    data = await cache.aget(_cache_key(agency_id))
+    if data is not None:
+        return Entitlements.from_cached(data)
+    return await sync_to_async(entitlements_for)(agency_id)
+
+
+async def _credits_used_async(agency_id: int, month: date) -> int:
+    state = shared_state()
+    if not (await state.get_record(_seeded_key(agency_id, month))).get("done"):
+        return await sync_to_async(credits_used)(agency_id, month)
+    return usd_to_credits(Decimal(await state.incr(_counter_key(agency_id, month), COUNTER_TTL, 0)) / 1_000_000)
+
+
+class _Settle:
+    """The gateway's settle: count the call's cost on the agency's month counter, once."""
+
+    def __init__(self, agency_id: int, month: date) -> None:
+        self.agency_id = agency_id
+        self.month = month
+        self.done = False
+
+    async def __call__(self, cost: Decimal) -> None:
+        if self.done:
+            return
+        self.done = True
+        if cost and cost > 0:
+            await shared_state().incr(_counter_key(self.agency_id, self.month), COUNTER_TTL, _micro(cost))
+
+
+async def check_ai_credits(request: AIRequest) -> _Settle | None:
+    """settings.AI_BUDGET_CHECKS entry: refuse a call for a read-only creator, or once the plan's
+    monthly credits are used up (unless overage is on); count every call's cost."""
+    if request.agency_id is None:
+        return None
+    found = await _entitlements_async(request.agency_id)
+    if found.creator_is_readonly(request.creator_id):
+        raise _readonly_refusal(found)
+    month = month_start()
+    limit = found.limit("ai_credits")
+    if limit is not None and not found.overage_allowed:
+        used = await _credits_used_async(request.agency_id, month)
+        if used >= limit:
+            raise _credits_refusal(found, used, month)
+    return _Settle(request.agency_id, month)

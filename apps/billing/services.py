@@ -1,0 +1,112 @@
+"""Writes for billing: the plan catalogue, a new agency's trial, assigning a plan by hand.
+
+Every change to a subscription writes a SubscriptionChange (who, from what, to what, why) and
+drops the agency's cached entitlements on commit. A plan change never deletes anything: what no
+longer fits the plan becomes read-only (apps/billing/entitlements.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import Agency, User
+from apps.billing import entitlements
+from apps.billing.catalogue import PLANS
+from apps.billing.models import Plan, Subscription, SubscriptionChange
+from apps.core.errors import ApplicationError
+
+
+def plan_catalogue_ensure() -> list[Plan]:
+    """Create the catalogue's plans that are missing (existing ones are left as edited)."""
+    plans = []
+    for values in PLANS:
+        plan, _ = Plan.objects.get_or_create(code=values["code"], defaults=values)
+        plans.append(plan)
+    return plans
+
+
+def _record(subscription: Subscription, *, from_plan: Plan | None, from_status: str, by: User | None, reason: str):
+    SubscriptionChange.objects.create(
+        agency_id=subscription.agency_id,
+        subscription=subscription,
+        from_plan=from_plan,
+        to_plan=subscription.plan,
+        from_status=from_status,
+        to_status=subscription.status,
+        by=by,
+        reason=reason[:200],
+    )
+    entitlements.invalidate_on_commit(subscription.agency_id)
+
+
+@transaction.atomic
+def subscription_start_trial(*, agency: Agency, now: datetime | None = None) -> Subscription | None:
+    """A new agency's trial of settings.BILLING_TRIAL_PLAN; None when the agency already has a
+    subscription or that plan does not exist (the entitlements then fall back to the trial
+    plan's limits, or to none)."""
+    plan = Plan.objects.filter(code=settings.BILLING_TRIAL_PLAN).first()
+    if plan is None or Subscription.objects.filter(agency=agency).exists():
+        return None
+    now = now or timezone.now()
+    subscription = Subscription.objects.create(
+        agency=agency,
+        plan=plan,
+        status=Subscription.Status.TRIALING,
+        trial_ends_at=now + timedelta(days=plan.trial_days),
+        current_period_start=now,
+        current_period_end=now + timedelta(days=plan.trial_days),
+    )
+    _record(subscription, from_plan=None, from_status="", by=None, reason="Trial started with the new agency.")
+    return subscription
+
+
+@transaction.atomic
+def subscription_assign(
+    *,
+    agency: Agency,
+    plan: Plan,
+    status: str = Subscription.Status.ACTIVE,
+    by: User | None,
+    overage_allowed: bool | None = None,
+    trial_days: int | None = None,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Subscription:
+    """Put the agency on ``plan`` by hand (the admin, the demo). A period of a month starts now
+    for an active plan; a trial runs ``trial_days`` (the plan's trial length by default)."""
+    if status not in Subscription.Status.values:
+        raise ApplicationError(f"“{status}” is not a subscription status.", field="status")
+    now = now or timezone.now()
+    subscription = Subscription.objects.select_for_update().filter(agency=agency).first()
+    from_plan, from_status = (subscription.plan, subscription.status) if subscription else (None, "")
+    if subscription is None:
+        subscription = Subscription(agency=agency)
+    subscription.plan = plan
+    subscription.status = status
+    subscription.source = Subscription.Source.MANUAL
+    subscription.assigned_by = by
+    if overage_allowed is not None:
+        subscription.overage_allowed = overage_allowed
+    if status == Subscription.Status.TRIALING:
+        days = plan.trial_days if trial_days is None else trial_days
+        if days < 0:
+            raise ApplicationError("A trial cannot last a negative number of days.", field="trial_days")
+        subscription.trial_ends_at = now + timedelta(days=days)
+        subscription.current_period_start, subscription.current_period_end = now, subscription.trial_ends_at
+    else:
+        subscription.trial_ends_at = None
+        subscription.current_period_start, subscription.current_period_end = now, now + timedelta(days=30)
+    if subscription.current_period_end <= subscription.current_period_start:
+        subscription.current_period_end = subscription.current_period_start + timedelta(days=1)
+    subscription.save()
+    _record(subscription, from_plan=from_plan, from_status=from_status, by=by, reason=reason)
+    return subscription
+
+
+def subscription_changed(*, subscription: Subscription, before: tuple[Plan | None, str], by: User | None) -> None:
+    """A subscription saved outside subscription_assign (the admin's form): record and invalidate."""
+    _record(subscription, from_plan=before[0], from_status=before[1], by=by, reason="Changed in the admin.")
