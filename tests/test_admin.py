@@ -65,6 +65,16 @@ def test_the_admin_signs_in_through_the_product_login(db, client):
     assert client.get("/admin/login/?next=https://evil.example/")["Location"] == "/accounts/login/?next=/admin/"
 
 
+@pytest.mark.parametrize("target", ["foo", "admin:index", "//evil.example/"])
+def test_a_next_that_is_not_a_path_on_this_site_sends_staff_to_the_admin_index(db, target):
+    # redirect() takes a bare word for a view name: "foo" was a 500 for a signed-in staff member.
+    staff = UserFactory(is_staff=True)
+    client = Client()
+    client.force_login(staff, backend="django.contrib.auth.backends.ModelBackend")
+    response = client.get("/admin/login/", {"next": target})
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+
+
 def test_the_admin_login_sends_staff_on_and_refuses_members(world, client_for):
     staff = UserFactory(is_staff=True)
     client = Client()

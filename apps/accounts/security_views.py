@@ -118,7 +118,10 @@ def admin_login(request: HttpRequest, extra_context: dict | None = None) -> Http
 
 
 def _safe_next(request: HttpRequest, url: str) -> str:
-    return url if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}) else ""
+    """``url`` when it is a path on this site, else "": ``redirect`` takes a bare word ("foo") for
+    a view name and fails with a 500, and another host ("//evil.example") is an open redirect."""
+    on_site = url.startswith("/") and not url.startswith("//")
+    return url if on_site and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}) else ""
 
 
 def _two_factor_page(request: HttpRequest, **context) -> HttpResponse:
