@@ -283,7 +283,10 @@ def _fit_agency(
     np.add.at(counts, (owner_index, slots), values)
     np.add.at(sends, (owner_index, slots), exposures)
     phis = _dispersions(values, exposures, owner_index * HOURS_PER_WEEK + slots, owner_index, n_rows)
-    prior_means, prior_strengths = _creator_priors(counts, sends, phis)
+    # An agency whose every send earned nothing fits 0/0 priors; each creator's answer is then
+    # NoBestTime, decided in _advise before the priors are read.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prior_means, prior_strengths = _creator_priors(counts, sends, phis)
     return AgencyFit(len(seconds), per_send, creators, owner_index, counts, sends, phis, prior_means, prior_strengths)
 
 
