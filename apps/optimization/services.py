@@ -124,12 +124,12 @@ def creator_timing(*, creator: Creator, now: datetime | None = None) -> tuple[ti
     after creator reads and fits the agency's sends once, then costs only the creator's own
     posterior (a few milliseconds). New posts show in the slots within those ten minutes."""
     now = now or timezone.now()
-    return tuple(_creator_slots(creator, kind, now) for kind in ("post", "message"))  # type: ignore[return-value]
-
-
-def _creator_slots(creator: Creator, kind: timing.Kind, now: datetime) -> timing.TimingResult:
-    since = now - timedelta(days=TIMING_WINDOW_DAYS)
     zones = creator_timezones(creator.agency_id)
+    return tuple(_creator_slots(creator, kind, now, zones) for kind in ("post", "message"))  # type: ignore[return-value]
+
+
+def _creator_slots(creator: Creator, kind: timing.Kind, now: datetime, zones: dict[int, str]) -> timing.TimingResult:
+    since = now - timedelta(days=TIMING_WINDOW_DAYS)
     key = f"optimization:timing-fit:{creator.agency_id}:{kind}:{since.date().isoformat()}"
     fit = cache.get(key)
     if fit is None:
