@@ -7,17 +7,27 @@ passed the agency's second factor: apps/accounts/realtime.py; ending it closes t
 messages for another agency are dropped. The membership is read again before each notification
 is pushed: once it is gone (the member was removed, or the user deactivated) the socket is closed
 with 4403 and nothing more is sent. The socket never acts on what the client sends.
+
+Notifications arrive as ``notification.created`` events from the event bus (apps/core/events.py),
+at least once: an event id already shown on this socket is dropped, so a redelivery after a
+dispatcher crash shows no second toast. ``notification.message`` frames carrying ready HTML are
+still accepted from the group (the same checks apply).
 """
 
 from __future__ import annotations
 
+from collections import deque
+
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.template.loader import render_to_string
 
 from apps.accounts.realtime import CLOSE_FORBIDDEN, MemberSocketMixin
 from apps.core.asyncdb import database_call
 from apps.core.logging import new_request_id, set_request_id
 from apps.notifications.selectors import notification_recipient_is_member
 from apps.notifications.services import user_group
+
+SEEN_EVENTS = 256  # event ids remembered per socket for the at-least-once dedupe
 
 
 class NotificationConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
@@ -30,6 +40,7 @@ class NotificationConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
         if membership is None:
             return
         self.agency_id = membership.agency_id
+        self.seen: deque[int] = deque(maxlen=SEEN_EVENTS)
         self.group = user_group(membership.user_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -40,6 +51,16 @@ class NotificationConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Clients only listen; anything they send is ignored."""
+
+    async def outbox_event(self, event: dict) -> None:
+        """A bus event for this user's group: a ``notification.created`` becomes a toast."""
+        if event.get("kind") != "notification.created" or event.get("id") in self.seen:
+            return
+        if event.get("user_id") != self.scope["user"].pk:
+            return
+        self.seen.append(event["id"])
+        html = render_to_string("notifications/partials/toast.html", {"notification": event.get("payload") or {}})
+        await self.notification_message({"agency_id": event.get("agency_id"), "html": html})
 
     async def notification_message(self, event: dict) -> None:
         if self.agency_id is None or event.get("agency_id") != self.agency_id:

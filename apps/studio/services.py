@@ -32,6 +32,7 @@ from apps.ai import gateway
 from apps.ai.types import AIError, AIRequest, AIResponse, Message, StreamChunk, StreamComplete, StreamError
 from apps.core.asyncdb import database_call
 from apps.core.errors import ApplicationError
+from apps.core.events import publish
 from apps.studio import prompts
 from apps.studio.models import Category, ContentIdea, Difficulty, Generation, GenerationType
 from apps.studio.platforms import PLATFORMS, rules_for
@@ -483,7 +484,9 @@ def _finish(prepared: Prepared, response: AIResponse, result: dict, violations: 
         response.latency_ms,
         response.degraded,
     )
-    generation.save()
+    with transaction.atomic():
+        generation.save()
+        _publish_finished(generation)
     return generation
 
 
@@ -494,8 +497,30 @@ def _fail(
     generation.error = message[:300]
     if text:
         generation.text = _storable(text)
-    generation.save(update_fields=["status", "error", "text"])
+    with transaction.atomic():
+        generation.save(update_fields=["status", "error", "text"])
+        _publish_finished(generation)
     return generation
+
+
+def _publish_finished(generation: Generation) -> None:
+    """``generation.completed`` (or ``generation.failed``) on the event bus (apps/core/events.py), for
+    the member who asked: their SSE stream, webhooks and metrics. The page's own socket already
+    streamed the result, so no websocket group is named. Ids only, no generated text."""
+    done = generation.status == Generation.Status.DONE
+    publish(
+        "generation.completed" if done else "generation.failed",
+        agency_id=generation.agency_id,
+        user_id=generation.user_id,
+        key=f"generation:{generation.pk}",
+        payload={
+            "generation_id": generation.pk,
+            "creator_id": generation.creator_id,
+            "type": generation.type,
+            "status": generation.status,
+            "degraded": bool(generation.degraded),
+        },
+    )
 
 
 def _complete_from_answer(prepared: Prepared, answer: str) -> tuple[dict | None, str | None]:

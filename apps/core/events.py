@@ -1,0 +1,186 @@
+"""The event bus: publish a domain event once, in the caller's transaction; consumers receive it after commit.
+
+``publish()`` writes an ``OutboxEvent`` row (apps/core/models.py) in the same database
+transaction as the change it announces, so an event exists exactly when its change does, and
+asks for a dispatch once the transaction commits. The dispatcher (apps/core/outbox.py) then
+sends it to its Channels groups (websocket pages) and to the in-process subscribers registered
+with ``subscribe()`` (webhooks, metrics: higher layers register from their ``AppConfig.ready``;
+core never imports them). The SSE stream (``/api/v1/events/stream``) reads the outbox itself.
+
+Delivery is at least once: a consumer may see an event twice (a dispatcher that died after the
+fan-out but before marking it) and must ignore an event id it has already handled.
+
+Not here: workflow definitions and runs (apps/workflows), what each consumer does with an event.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Q
+
+from apps.core.models import OutboxEvent
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[OutboxEvent], None]
+
+# Kinds are dotted lower-case names: "<area>.<what happened>", e.g. "notification.created".
+KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+PREFIX = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*\.$")
+# Channels accepts ASCII letters, digits, hyphens, underscores and periods, under 100 characters.
+GROUP = re.compile(r"^[A-Za-z0-9._-]{1,99}$")
+MAX_PAYLOAD_BYTES = 64 * 1024
+
+
+class EventError(ValueError):
+    """A publish call the bus refuses: a bad kind, group, key or a payload that is not JSON."""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    prefix: str
+    handler: Handler
+
+    def matches(self, kind: str) -> bool:
+        return kind == self.prefix or (self.prefix.endswith(".") and kind.startswith(self.prefix)) or self.prefix == "*"
+
+
+_subscriptions: list[Subscription] = []
+
+
+def subscribe(kind_or_prefix: str, handler: Handler) -> None:
+    """Call ``handler(event)`` in the dispatcher for every event of a kind ("campaign.progress"),
+    of every kind under a prefix ending with a dot ("campaign."), or of every kind ("*").
+
+    Register from ``AppConfig.ready`` so every process (web, worker) has the same subscribers.
+    The handler runs after commit, outside the publisher's transaction; an exception marks the
+    event failed and it is dispatched again later (to every consumer), so handlers must be
+    idempotent by ``event.id``. Registering the same handler twice for a prefix has no effect.
+    """
+    if kind_or_prefix != "*" and not (KIND.match(kind_or_prefix) or PREFIX.match(kind_or_prefix)):
+        raise EventError(
+            f"Subscribe to a kind like 'campaign.progress', a prefix like 'campaign.', or '*'; got {kind_or_prefix!r}."
+        )
+    subscription = Subscription(kind_or_prefix, handler)
+    if subscription not in _subscriptions:
+        _subscriptions.append(subscription)
+
+
+def unsubscribe(kind_or_prefix: str, handler: Handler) -> None:
+    subscription = Subscription(kind_or_prefix, handler)
+    if subscription in _subscriptions:
+        _subscriptions.remove(subscription)
+
+
+def subscribers_for(kind: str) -> list[Handler]:
+    return [subscription.handler for subscription in _subscriptions if subscription.matches(kind)]
+
+
+def agency_group(agency_id: int) -> str:
+    """The Channels group that receives every event of one agency."""
+    return f"events.agency.{agency_id}"
+
+
+def _validated_payload(payload: dict) -> dict:
+    if not isinstance(payload, dict):
+        raise EventError("An event payload must be a JSON object (a dict).")
+    try:
+        encoded = json.dumps(payload, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise EventError(f"An event payload must be JSON: {exc}") from exc
+    if len(encoded.encode()) > MAX_PAYLOAD_BYTES:
+        raise EventError(
+            f"An event payload must be at most {MAX_PAYLOAD_BYTES} bytes of JSON; send ids, not documents."
+        )
+    return json.loads(encoded)  # what consumers will read back: tuples became lists, keys strings
+
+
+def publish(
+    kind: str,
+    *,
+    agency_id: int | None,
+    payload: dict,
+    groups: Sequence[str] = (),
+    key: str | None = None,
+    user_id: int | None = None,
+) -> OutboxEvent:
+    """Record an event in the caller's transaction and dispatch it once that commits.
+
+    ``agency_id`` scopes it (the agency's SSE stream shows it; None: a platform event no stream
+    shows); ``user_id`` narrows it to one member. ``groups`` are the Channels groups whose
+    websocket consumers receive ``{"type": "outbox.event", "id", "kind", "agency_id", "user_id",
+    "payload"}``. ``key`` makes publishing idempotent: a second publish of the same kind and key
+    answers the first event and writes nothing. Raises ``EventError`` on a bad argument. A
+    rolled-back transaction takes its events with it; nothing is sent for them.
+    """
+    if not isinstance(kind, str) or len(kind) > 100 or not KIND.match(kind):
+        raise EventError(f"An event kind is a dotted lower-case name like 'campaign.progress'; got {kind!r}.")
+    if isinstance(groups, str):
+        raise EventError("groups is a list of group names, not one string.")
+    groups = list(groups)
+    bad = [group for group in groups if not isinstance(group, str) or not GROUP.match(group)]
+    if bad:
+        raise EventError(
+            f"Channels group names are letters, digits, '.', '-' and '_' under 100 characters; got {bad!r}."
+        )
+    if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 200):
+        raise EventError("An event key is a string of 1 to 200 characters.")
+    for name, value in (("agency_id", agency_id), ("user_id", user_id)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise EventError(f"{name} must be an integer or None.")
+    data = _validated_payload(payload)
+    fields = {"agency_id": agency_id, "user_id": user_id, "payload": data, "groups": groups}
+    if key is not None:
+        existing = OutboxEvent.objects.filter(kind=kind, key=key).first()
+        if existing is not None:
+            return existing
+        try:
+            with transaction.atomic():
+                event = OutboxEvent.objects.create(kind=kind, key=key, **fields)
+        except IntegrityError:
+            return OutboxEvent.objects.get(kind=kind, key=key)
+    else:
+        event = OutboxEvent.objects.create(kind=kind, **fields)
+    event_id = event.pk
+    transaction.on_commit(lambda: _kick(event_id))
+    return event
+
+
+def _kick(event_id: int) -> None:
+    """Start the dispatch of a committed event as EVENTS_DISPATCH_ON_COMMIT says. Never raises:
+    the commit has happened, and the periodic sweep dispatches whatever a kick could not."""
+    mode = settings.EVENTS_DISPATCH_ON_COMMIT
+    try:
+        if mode == "inline":
+            from apps.core.outbox import dispatch_ids
+
+            dispatch_ids([event_id])
+        elif mode == "worker":
+            from apps.core.tasks import dispatch_events
+
+            dispatch_events.delay()
+    except Exception:
+        logger.warning("event %s: dispatch on commit failed; the sweep will retry it", event_id, exc_info=True)
+
+
+def events_after(*, agency_id: int, user_id: int | None, after_id: int, limit: int = 200) -> list[OutboxEvent]:
+    """An agency's committed events after ``after_id``, in id order: those for the whole agency
+    and those for ``user_id``; never another agency's, never another member's private ones."""
+    return list(
+        OutboxEvent.objects.filter(agency_id=agency_id, id__gt=after_id)
+        .filter(Q(user_id__isnull=True) | Q(user_id=user_id))
+        .order_by("id")
+        .only("id", "kind", "payload", "created_at")[:limit]
+    )
+
+
+def latest_event_id() -> int:
+    """The highest event id so far (0 when there is none): where a new stream starts."""
+    return OutboxEvent.objects.aggregate(latest=Max("id"))["latest"] or 0
