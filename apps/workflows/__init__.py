@@ -1,0 +1,1 @@
+"""Persisted multi-step runs on Celery (docs/workflows.md)."""

@@ -1,0 +1,40 @@
+"""Forms of the workflow pages: the run list's filters and the start form."""
+
+from __future__ import annotations
+
+from django import forms
+
+from apps.workflows import definitions
+from apps.workflows.models import RunState
+
+
+class RunFilterForm(forms.Form):
+    state = forms.ChoiceField(required=False, choices=[("", "Any state"), *RunState.choices])
+    workflow = forms.ChoiceField(required=False)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["workflow"].choices = [("", "Any workflow")] + [
+            (workflow.name, workflow.label) for workflow in definitions.all_workflows()
+        ]
+
+
+class StartForm(forms.Form):
+    """One form for every built-in: fields a workflow does not use are ignored by its clean_input."""
+
+    workflow = forms.ChoiceField(label="Workflow")
+    creator_id = forms.TypedChoiceField(label="Creator (content plan)", required=False, coerce=int, empty_value=None)
+    ideas = forms.IntegerField(
+        label="Posts to plan (content plan)", required=False, min_value=1, max_value=7, initial=3
+    )
+    month = forms.CharField(label="Month, YYYY-MM (cost report; empty: last month)", required=False, max_length=7)
+
+    def __init__(self, *args, creators=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["workflow"].choices = [(workflow.name, workflow.label) for workflow in definitions.all_workflows()
+                                           if not workflow.name.startswith("test_")]  # fmt: skip
+        self.fields["creator_id"].choices = [("", "—")] + [(creator.pk, creator.display_name) for creator in creators]
+
+    def input_data(self) -> dict:
+        data = self.cleaned_data
+        return {key: data[key] for key in ("creator_id", "ideas", "month") if data.get(key) not in (None, "")}

@@ -1,0 +1,298 @@
+"""The built-in workflows. Each step calls an existing service; none re-implements one.
+
+- ``nightly_optimization``: apps/optimization's nightly run for one agency, then a notification
+  to the member who started it when it found something.
+- ``month_end_cost_report``: apps/monitoring's month spend (the cost page's selector) stored as the
+  run's report, and an in-app notification to the agency's owners and managers.
+- ``weekly_content_plan``: ideas → one caption per idea → hashtags per caption → a seven-day plan,
+  through apps/studio's generation service (the AI gateway; the built-in offline writer works
+  without keys). The captions are saved to the studio library for a member to approve and post.
+
+A step whose AI provider is down degrades the way the gateway does: the gateway falls back to the
+built-in writer and marks the answer degraded, and the step's output says ``"degraded": true``;
+when no answer comes at all, studio records the failed generation and the step answers
+``{"degraded": true, "error": …}`` instead of failing the run.
+The re-engagement workflow of issue 16 is not built yet (docs/workflows.md says so).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.accounts.models import Membership, Role
+from apps.accounts.selectors import creator_get_for_member, member_list
+from apps.core.errors import ApplicationError
+from apps.notifications.services import notification_send
+from apps.workflows.definitions import Step, StepContext, Workflow, register
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _run_url(ctx: StepContext) -> str:
+    return reverse("workflows:run", args=[ctx.run_id])
+
+
+# --- Nightly optimization --------------------------------------------------------------------------
+
+
+def _optimize(ctx: StepContext) -> dict[str, Any]:
+    from apps.optimization.services import run_nightly
+
+    report = run_nightly(agency_id=ctx.agency_id)
+    return {
+        "creators": report.creators,
+        "recommendations_created": report.recommendations_created,
+        "anomalies_stored": report.anomalies_stored,
+        "outcomes_measured": report.outcomes_measured,
+        "offers_synced": report.offers_synced,
+        "skipped": list(report.skipped)[:50],
+    }
+
+
+def _found_something(ctx: StepContext) -> bool:
+    found = ctx.deps["optimize"] or {}
+    return bool(found.get("recommendations_created") or found.get("anomalies_stored"))
+
+
+def _notify_optimization(ctx: StepContext) -> dict[str, Any]:
+    found = ctx.deps["optimize"]
+    notification_send(
+        membership=ctx.membership(),
+        title="Nightly optimization found new advice",
+        body=f"{found['recommendations_created']} new recommendation(s), {found['anomalies_stored']} anomaly point(s).",
+        url=reverse("optimization:recommendations"),
+    )
+    return {"notified": 1}
+
+
+register(
+    Workflow(
+        "nightly_optimization",
+        title="Nightly optimization",
+        description="Price and timing recommendations, anomalies and outcomes for every creator of the agency.",
+        steps=[
+            Step("optimize", _optimize, queue="bulk", timeout=1800, retries=2, title="Recommendations and anomalies"),
+            Step(
+                "notify",
+                _notify_optimization,
+                depends_on=["optimize"],
+                when=_found_something,
+                retries=1,
+                idempotent=False,
+                title="Tell me what it found",
+            ),
+        ],
+    )
+)
+
+
+# --- Month-end cost report -------------------------------------------------------------------------
+
+
+def _clean_month(membership: Membership, data: dict[str, Any]) -> dict[str, Any]:
+    from apps.monitoring.cost import MonthError, parse_month
+
+    today = timezone.now().date()
+    raw = str(data.get("month") or "").strip()
+    if not raw:
+        raw = f"{(today.replace(day=1) - timedelta(days=1)):%Y-%m}"  # the month that just ended
+    try:
+        month = parse_month(raw, today=today)
+    except MonthError as error:
+        raise ApplicationError(str(error), field="month") from None
+    return {"month": f"{month:%Y-%m}"}
+
+
+def _spend(ctx: StepContext) -> dict[str, Any]:
+    from apps.monitoring.cost import month_spend
+
+    year, month = (int(part) for part in ctx.input["month"].split("-"))
+    spend = month_spend(membership=ctx.membership(), month=date(year, month, 1))
+    report = spend.report
+
+    def shares(items) -> list[dict[str, Any]]:
+        return [{"label": share.label, "cost_usd": str(share.cost), "calls": share.calls} for share in items[:5]]
+
+    return {
+        "month": ctx.input["month"],
+        "total_usd": str(report.total),
+        "calls": report.calls,
+        "providers": shares(report.providers),
+        "features": shares(report.features),
+        "creators": shares(report.creators),
+    }
+
+
+def _notify_cost(ctx: StepContext) -> dict[str, Any]:
+    report = ctx.deps["spend"]
+    month = date(*(int(part) for part in report["month"].split("-")), 1)
+    body = f"AI cost for {month:%B %Y}: ${report['total_usd']} over {report['calls']} call(s)."
+    if report["providers"]:
+        top = report["providers"][0]
+        body += f" Largest provider: {top['label']} (${top['cost_usd']})."
+    notified = 0
+    for membership in member_list(agency_id=ctx.agency_id).filter(role__in=(Role.OWNER, Role.MANAGER)):
+        notification_send(
+            membership=membership, title=f"AI cost report for {month:%B %Y}", body=body, url=_run_url(ctx)
+        )
+        notified += 1
+    return {"report": report, "summary": body, "notified": notified}
+
+
+register(
+    Workflow(
+        "month_end_cost_report",
+        title="Month-end AI cost report",
+        description="The month's AI spend by provider, feature and creator, stored and sent to owners and managers.",
+        clean_input=_clean_month,
+        steps=[
+            Step("spend", _spend, retries=2, title="Read the month's AI spend"),
+            # Not idempotent: a worker lost mid-send is left for a member rather than notifying twice.
+            Step(
+                "notify",
+                _notify_cost,
+                depends_on=["spend"],
+                retries=0,
+                idempotent=False,
+                title="Store the report and notify",
+            ),
+        ],
+    )
+)
+
+
+# --- Weekly content plan ---------------------------------------------------------------------------
+
+MAX_PLAN_IDEAS = 7
+
+
+def _clean_plan(membership: Membership, data: dict[str, Any]) -> dict[str, Any]:
+    raw_creator = data.get("creator_id")
+    try:
+        creator_id = int(raw_creator)
+    except (TypeError, ValueError):
+        raise ApplicationError("Choose the creator to plan for.", field="creator_id") from None
+    try:
+        creator = creator_get_for_member(membership=membership, creator_id=creator_id, include_archived=False)
+    except Exception:  # Http404: the same answer for missing and another agency's
+        raise ApplicationError("Choose one of your creators.", field="creator_id") from None
+    if not creator.persona.strip():
+        raise ApplicationError(
+            f"{creator.display_name} has no persona yet: describe who they are in Settings → Creators first.",
+            field="creator_id",
+        )
+    try:
+        ideas = int(data.get("ideas") or 3)
+    except (TypeError, ValueError):
+        raise ApplicationError("The number of ideas must be a whole number.", field="ideas") from None
+    if not 1 <= ideas <= MAX_PLAN_IDEAS:
+        raise ApplicationError(f"Plan between 1 and {MAX_PLAN_IDEAS} posts.", field="ideas")
+    platform = str(data.get("platform") or "onlyfans")
+    return {"creator_id": creator.pk, "ideas": ideas, "platform": platform}
+
+
+def _generate(ctx: StepContext, data: dict[str, Any]):
+    """One studio generation in the name of the member who started the run."""
+    from apps.studio.services import generation_run
+
+    membership = ctx.membership()
+    creator = creator_get_for_member(membership=membership, creator_id=ctx.input["creator_id"])
+    return generation_run(membership=membership, creator=creator, data={"platform": ctx.input["platform"], **data})
+
+
+def _degraded(generation) -> dict[str, Any]:
+    return {
+        "degraded": True,
+        "error": generation.error or "The AI provider did not answer.",
+        "generation_id": generation.pk,
+    }
+
+
+def _ideas(ctx: StepContext) -> dict[str, Any]:
+    generation = _generate(ctx, {"type": "idea", "idea_count": ctx.input["ideas"]})
+    if generation.status != "done":
+        return {**_degraded(generation), "ideas": []}
+    ideas = [
+        {"title": idea.get("title", ""), "description": idea.get("description", "")}
+        for idea in (generation.result or {}).get("ideas", [])
+    ]
+    return {"ideas": ideas[: ctx.input["ideas"]], "generation_id": generation.pk, "degraded": generation.degraded}
+
+
+def _caption(ctx: StepContext) -> dict[str, Any]:
+    idea = ctx.item
+    generation = _generate(
+        ctx, {"type": "caption", "media_description": f"{idea['title']}. {idea['description']}"[:2000]}
+    )
+    if generation.status != "done":
+        return {**_degraded(generation), "idea": idea, "caption": ""}
+    variations = (generation.result or {}).get("variations") or [{}]
+    return {"idea": idea, "caption": variations[0].get("caption", ""), "generation_id": generation.pk,
+            "degraded": generation.degraded}  # fmt: skip
+
+
+def _hashtags(ctx: StepContext) -> dict[str, Any]:
+    caption = ctx.item
+    if caption.get("degraded") or not caption.get("caption"):
+        return {**caption, "hashtags": []}
+    generation = _generate(
+        ctx, {"type": "hashtags", "media_description": caption["caption"][:2000], "hashtag_count": 8}
+    )
+    if generation.status != "done":
+        return {**caption, "hashtags": [], "hashtags_degraded": True}
+    return {**caption, "hashtags": (generation.result or {}).get("hashtags", []),
+            "hashtags_degraded": generation.degraded}  # fmt: skip
+
+
+def _plan(ctx: StepContext) -> dict[str, Any]:
+    from apps.studio.selectors import generation_get_for_member
+    from apps.studio.services import generation_save_to_library
+
+    membership = ctx.membership()
+    posts = ctx.deps["hashtags"]
+    plan = []
+    for day, post in zip(WEEKDAYS, posts, strict=False):
+        if post.get("generation_id") and post.get("caption"):
+            generation = generation_get_for_member(membership=membership, generation_id=post["generation_id"])
+            generation_save_to_library(membership=membership, generation=generation)
+        plan.append({"day": day, **post})
+    ideas = ctx.deps["ideas"] or {}
+    degraded = ideas.get("degraded") or any(p.get("degraded") or p.get("hashtags_degraded") for p in plan)
+    return {"posts": plan, "degraded": bool(degraded)}
+
+
+register(
+    Workflow(
+        "weekly_content_plan",
+        title="Weekly content plan",
+        description="Ideas, a caption for each and hashtags for each caption, laid out over the week; "
+        "the captions wait in the studio library for approval.",
+        clean_input=_clean_plan,
+        steps=[
+            Step("ideas", _ideas, queue="interactive", timeout=120, title="Content ideas"),
+            Step(
+                "captions",
+                _caption,
+                depends_on=["ideas"],
+                queue="interactive",
+                timeout=120,
+                fan_out=lambda ctx: (ctx.deps["ideas"] or {}).get("ideas", []),
+                title="A caption per idea",
+            ),
+            Step(
+                "hashtags",
+                _hashtags,
+                depends_on=["captions"],
+                queue="interactive",
+                timeout=120,
+                fan_out=lambda ctx: ctx.deps["captions"],
+                title="Hashtags per caption",
+            ),
+            Step("plan", _plan, depends_on=["hashtags", "ideas"], title="The week's plan, captions to the library"),
+        ],
+    )
+)

@@ -1,0 +1,92 @@
+"""The built-in workflows, run step by step in this process (``engine.drive``) on real services:
+the nightly optimization, the month-end AI cost report with its notifications, and the weekly
+content plan through the studio (the built-in offline writer, and the loopback OpenAI fake with
+the provider down: the plan degrades instead of failing)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from apps.ai.models import AIRequestLog
+from apps.notifications.models import Notification
+from apps.studio.models import Generation
+from apps.workflows import engine, services
+from apps.workflows.models import RunState, StepRun, StepState
+
+pytestmark = pytest.mark.django_db
+
+
+def test_nightly_optimization_runs_the_optimization_service_and_notifies_only_when_it_found_something(world):
+    run = engine.drive(services.run_start(membership=world.owner, workflow="nightly_optimization").pk)
+    assert run.state == RunState.SUCCEEDED, run.error
+    optimize = StepRun.objects.get(run=run, step="optimize")
+    assert optimize.output["creators"] == 2  # both creators of the agency went through the nightly run
+    assert StepRun.objects.get(run=run, step="notify").state == StepState.SKIPPED  # nothing new without data
+    assert not Notification.objects.filter(agency=world.agency).exists()
+
+
+def test_month_end_cost_report_stores_the_report_and_notifies_owners_and_managers(world):
+    AIRequestLog.objects.create(
+        agency=world.agency, creator=world.creator, provider="openai", model="gpt-4o-mini", feature="studio",
+        cost_usd=Decimal("1.25"), created_at=timezone.now().replace(day=1, hour=1),
+    )  # fmt: skip
+    month = f"{timezone.now():%Y-%m}"
+    run = engine.drive(services.run_start(membership=world.owner, workflow="month_end_cost_report",
+                                          data={"month": month}).pk)  # fmt: skip
+    assert run.state == RunState.SUCCEEDED, run.error
+    report = run.output["notify"]["report"]
+    assert report["month"] == month and Decimal(report["total_usd"]) == Decimal("1.25") and report["calls"] == 1
+    assert report["providers"][0]["label"] and report["creators"][0]["label"] == world.creator.display_name
+    notified = set(Notification.objects.filter(agency=world.agency).values_list("user_id", flat=True))
+    assert notified == {world.owner.user_id, world.manager.user_id}
+    assert "$1.25" in Notification.objects.filter(user=world.owner.user).get().body
+
+
+def test_month_end_cost_report_defaults_to_last_month_and_refuses_a_future_one(world):
+    from apps.core.errors import ApplicationError
+
+    run = services.run_start(membership=world.owner, workflow="month_end_cost_report")
+    last = (timezone.now().date().replace(day=1) - timezone.timedelta(days=1)).strftime("%Y-%m")
+    assert run.input == {"month": last}
+    with pytest.raises(ApplicationError, match="has not started yet"):
+        services.run_start(membership=world.owner, workflow="month_end_cost_report", data={"month": "2999-01"})
+
+
+def test_weekly_content_plan_with_the_offline_writer(world, builtin):
+    run = services.run_start(membership=world.owner, workflow="weekly_content_plan",
+                             data={"creator_id": world.creator.pk, "ideas": 3})  # fmt: skip
+    run = engine.drive(run.pk)
+    assert run.state == RunState.SUCCEEDED, run.error
+    plan = run.output["plan"]
+    posts = plan["posts"]
+    ideas = run.output and StepRun.objects.get(run=run, step="ideas").output["ideas"]
+    assert plan["degraded"] is False and 1 <= len(posts) == len(ideas) <= 3  # near-duplicate ideas are dropped
+    assert [post["day"] for post in posts] == ["Monday", "Tuesday", "Wednesday"][: len(posts)]
+    assert all(post["caption"] and post["hashtags"] and post["idea"]["title"] for post in posts)
+    assert StepRun.objects.filter(run=run, step="captions").count() == len(posts)  # one caption step per idea
+    saved = Generation.objects.filter(agency=world.agency, type="caption", saved=True).count()
+    assert saved == len(posts)  # the captions wait in the studio library
+
+
+def test_weekly_content_plan_refuses_another_agencys_creator(world, other_world):
+    from apps.core.errors import ApplicationError
+
+    with pytest.raises(ApplicationError, match="Choose one of your creators"):
+        services.run_start(membership=world.owner, workflow="weekly_content_plan",
+                           data={"creator_id": other_world.creator.pk})  # fmt: skip
+
+
+def test_weekly_content_plan_degrades_when_the_provider_is_down(world, remote):
+    from tests.fakes.llm_server import Fault
+
+    remote.add_fault(Fault("status", status=503), times=50)
+    run = engine.drive(services.run_start(membership=world.owner, workflow="weekly_content_plan",
+                                          data={"creator_id": world.creator.pk, "ideas": 2}).pk)  # fmt: skip
+    assert run.state == RunState.SUCCEEDED, run.error  # the run finishes, saying what it could not do
+    # The gateway fell back to the built-in writer and marked its answers degraded; so does the plan.
+    assert StepRun.objects.get(run=run, step="ideas").output["degraded"] is True
+    assert run.output["plan"]["degraded"] is True and run.output["plan"]["posts"]
+    assert remote.count("openai") >= 1  # the provider was tried first

@@ -1,0 +1,128 @@
+"""Workflow pages: list (filters, pages, empty state), the run page with its DAG and live polling,
+the start form, retry/skip/cancel; roles, another agency's runs (404) and a fixed query count."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.workflows import engine, services
+from apps.workflows.models import RunState, StepRun, WorkflowAction
+from tests.workflows import sample_workflows  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_list_shows_an_empty_state_then_runs_filtered_and_paginated(
+    world, client_for, django_assert_max_num_queries
+):
+    client = client_for(world.owner)
+    page = client.get("/workflows/")
+    assert page.status_code == 200 and "No workflow runs" in page.content.decode()
+    for _ in range(27):
+        services.run_start(membership=world.owner, workflow="test_chain")
+    failed = engine.drive(services.run_start(membership=world.owner, workflow="test_permanent").pk)
+    with django_assert_max_num_queries(12):  # the same for 28 runs as for one
+        body = client.get("/workflows/").content.decode()
+    assert "Page 1 of 2" in body and f"#{failed.pk}" in body
+    body = client.get("/workflows/?state=failed").content.decode()
+    assert f"#{failed.pk}" in body and body.count('href="/workflows/runs/') == 1
+    body = client.get("/workflows/?workflow=test_chain&page=2").content.decode()
+    assert "Page 2 of 2" in body and f"#{failed.pk}" not in body
+    assert client.get("/workflows/?state=bogus&page=x").status_code == 200  # bad filters are ignored
+
+
+def test_the_run_page_draws_the_dag_and_polls_only_while_active(world, client_for, django_assert_max_num_queries):
+    client = client_for(world.viewer)
+    run = services.run_start(membership=world.owner, workflow="test_branches", data={"items": [1, 2]})
+    body = client.get(f"/workflows/runs/{run.pk}/").content.decode()
+    assert 'hx-trigger="every 2s"' in body and "Queued" in body and "Retry" not in body  # a viewer
+    engine.drive(run.pk)
+    with django_assert_max_num_queries(12):
+        response = client.get(f"/workflows/runs/{run.pk}/")
+    body = response.content.decode()
+    assert 'hx-trigger="every 2s"' not in body
+    assert body.count('class="wf-step"') == 5 and body.count('class="wf-row wf-succeeded"') == 5
+    assert "item 2" in body and "Condition not met." in body
+    fragment = client.get(f"/workflows/runs/{run.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert fragment.lstrip().startswith('<section id="run-body"') and "<html" not in fragment
+    # The query count does not grow with the number of fan-out items.
+    big = engine.drive(services.run_start(membership=world.owner, workflow="test_branches",
+                                          data={"items": list(range(40))}).pk)  # fmt: skip
+    with django_assert_max_num_queries(12):
+        assert client.get(f"/workflows/runs/{big.pk}/").status_code == 200
+
+
+def test_untrusted_output_is_escaped(world, client_for):
+    run = engine.drive(services.run_start(membership=world.owner, workflow="test_branches",
+                                          data={"items": [], "note": "<script>alert(1)</script>"}).pk)  # fmt: skip
+    StepRun.objects.filter(run=run, step="items").update(output={"caption": "<img src=x onerror=alert(1)>"})
+    body = _client(world).get(f"/workflows/runs/{run.pk}/").content.decode()
+    assert "<script>alert(1)" not in body and "<img src=x" not in body
+    assert "&lt;img src=x onerror=alert(1)&gt;" in body
+
+
+def _client(world):
+    from tests.conftest import login_client
+
+    return login_client(world.owner)
+
+
+def test_owners_retry_skip_and_cancel_from_the_run_page(world, client_for):
+    client = client_for(world.manager)
+    run = engine.drive(services.run_start(membership=world.owner, workflow="test_permanent").pk)
+    refuse = StepRun.objects.get(run=run, step="refuse")
+    body = client.get(f"/workflows/runs/{run.pk}/").content.decode()
+    assert "Step refuse failed: The creator&#x27;s persona is empty." in body and "Retry" in body
+    response = client.post(f"/workflows/steps/{refuse.pk}/skip/", follow=True)
+    assert "Step refuse skipped." in response.content.decode()
+    assert engine.drive(run.pk).state == RunState.SUCCEEDED
+    response = client.post(f"/workflows/steps/{refuse.pk}/retry/", follow=True)
+    assert "cannot be retried" in response.content.decode()  # 409-style refusal, shown, not a 500
+    open_run = services.run_start(membership=world.owner, workflow="test_chain")
+    client.post(f"/workflows/runs/{open_run.pk}/cancel/")
+    open_run.refresh_from_db()
+    assert open_run.state == RunState.CANCELLED
+    assert WorkflowAction.objects.filter(run=open_run, kind="cancel", actor=world.manager.user).exists()
+    history = client.get(f"/workflows/runs/{open_run.pk}/").content.decode()
+    assert world.manager.user.email in history and "Cancelled" in history
+
+
+def test_viewers_and_chatters_cannot_start_or_act(world, client_for):
+    run = engine.drive(services.run_start(membership=world.owner, workflow="test_permanent").pk)
+    refuse = StepRun.objects.get(run=run, step="refuse")
+    for role in ("viewer", "chatter"):
+        client = client_for(world.member(role))
+        assert client.get("/workflows/start/").status_code == 403
+        assert client.post("/workflows/start/", {"workflow": "month_end_cost_report"}).status_code == 403
+        assert client.post(f"/workflows/steps/{refuse.pk}/retry/").status_code == 403
+        assert client.post(f"/workflows/runs/{run.pk}/cancel/").status_code == 403
+    assert StepRun.objects.get(pk=refuse.pk).state == "failed"
+
+
+def test_another_agencys_runs_answer_404(world, other_world, client_for):
+    run = engine.drive(services.run_start(membership=world.owner, workflow="test_permanent").pk)
+    refuse = StepRun.objects.get(run=run, step="refuse")
+    client = client_for(other_world.owner)
+    assert client.get(f"/workflows/runs/{run.pk}/").status_code == 404
+    assert client.post(f"/workflows/steps/{refuse.pk}/retry/").status_code == 404
+    assert client.post(f"/workflows/steps/{refuse.pk}/skip/").status_code == 404
+    assert client.post(f"/workflows/runs/{run.pk}/cancel/").status_code == 404
+    assert f"#{run.pk}" not in client.get("/workflows/").content.decode()
+    assert StepRun.objects.get(pk=refuse.pk).state == "failed"
+
+
+def test_the_start_form_validates_and_starts_a_built_in(world, client_for):
+    client = client_for(world.owner)
+    page = client.get("/workflows/start/").content.decode()
+    assert "Month-end AI cost report" in page and "Weekly content plan" in page and "test_chain" not in page
+    response = client.post("/workflows/start/", {"workflow": "month_end_cost_report", "month": "13-2024"})
+    assert response.status_code == 400 and "is not a month" in response.content.decode()
+    response = client.post("/workflows/start/", {"workflow": "weekly_content_plan"})
+    assert response.status_code == 400 and "Choose the creator to plan for." in response.content.decode()
+    response = client.post("/workflows/start/", {"workflow": "no_such"})
+    assert response.status_code == 400
+    response = client.post("/workflows/start/", {"workflow": "month_end_cost_report", "month": "2025-01"})
+    assert response.status_code == 302
+    run = engine.drive(int(response["Location"].rstrip("/").rsplit("/", 1)[1]))
+    assert run.workflow == "month_end_cost_report" and run.input == {"month": "2025-01"}
+    assert run.state == RunState.SUCCEEDED
