@@ -25,12 +25,14 @@ from apps.accounts.models import ApiToken, Creator, Invitation, Membership, User
 from apps.ai.models import ProviderCredential
 from apps.campaigns.models import DELIVERY_SOURCE, Automation, Campaign
 from apps.delivery.models import Delivery
+from apps.integrations.models import Connection as IntegrationConnection
 from apps.messaging.models import Conversation, Draft, Fan, FanImport, FanNote, Message, MessageTemplate, Segment
 from apps.monitoring.models import SLO, AlertWebhook, Budget
 from apps.notifications.models import Notification
 from apps.notifications.services import notification_send
 from apps.optimization.models import Anomaly, Offer, Recommendation
 from apps.studio.models import ContentIdea, Generation
+from apps.workflows.models import StepRun, WorkflowRun
 from tests.conftest import World, build_world, login_client
 
 SKIPPED_NAMESPACES = {
@@ -165,12 +167,27 @@ def register_objects(world: World) -> dict:
         recipients=200, unlocks=20, revenue=Decimal("300"), external_id="victim-secret-offer",
     )  # fmt: skip
     # Operators' objects (staff pages): a member of any agency who is not staff gets 404.
+    integration = IntegrationConnection.objects.create(
+        agency=world.agency, creator=world.creator, platform="onlyfans", status="connected",
+        api_account_id="victim-secret-api-account", api_key="victim-api-key", webhook_secret="whsec_victim",
+    )  # fmt: skip
     slo = SLO.objects.create(name="Victim secret SLO", indicator="api_availability", objective=Decimal("99.9"))
     webhook = AlertWebhook.objects.create(agency=world.agency, url="https://victim.example/hook", secret="s" * 32)
+    workflow_run = WorkflowRun.objects.create(
+        agency=world.agency, workflow="month_end_cost_report", state="failed", input={"month": "2025-01"},
+        error="Victim secret workflow error",
+    )  # fmt: skip
+    step_run = StepRun.objects.create(
+        agency=world.agency, run=workflow_run, step="spend", state="failed", error="Victim secret workflow error"
+    )
     return {
         "budget_id": budget.pk,
         "recommendation_id": recommendation.pk,
+        "connection_id": integration.pk,
+        "connection_key": integration.public_id,
         "anomaly_id": anomaly.pk,
+        "run_id": workflow_run.pk,
+        "step_run_id": step_run.pk,
         "slo_id": slo.pk,
         "webhook_id": webhook.pk,
         "kind": "welcome",
@@ -203,11 +220,12 @@ KWARG_OBJECTS = {
     "generation_id", "idea_id", "index", "token", "uidb64", "session_id",
     "fan_id", "conversation_id", "message_id", "segment_id", "template_id", "draft_id", "import_id",
     "campaign_id", "delivery_id", "kind", "budget_id", "slo_id", "webhook_id",
-    "recommendation_id", "anomaly_id",
+    "recommendation_id", "anomaly_id", "run_id", "step_run_id", "connection_id", "connection_key",
 }  # fmt: skip
 # Links whose secret is the capability (invitation and password-reset links): forged ones must
 # neither leak nor change anything, but they may render a friendly "invalid link" page.
-CAPABILITY_KWARGS = {"token", "uidb64"}
+# A webhook URL's connection key: the HMAC signature is the credential, so a forged call answers 401.
+CAPABILITY_KWARGS = {"token", "uidb64", "connection_key"}
 
 
 def _markers(world: World) -> list[str]:
@@ -236,6 +254,8 @@ def _markers(world: World) -> list[str]:
         "Victim secret automation",
         "Victim secret recommendation",
         "victim-secret-offer",
+        "victim-secret-api-account",
+        "Victim secret workflow error",
     ]
 
 
@@ -287,7 +307,12 @@ def _snapshot(world: World) -> dict:
             Recommendation.objects.filter(agency=world.agency).values_list("pk", "status", "decided_at")
         ),
         "anomalies": list(Anomaly.objects.filter(agency=world.agency).values_list("pk", "status")),
+        "workflow_runs": list(WorkflowRun.objects.filter(agency=world.agency).values_list("pk", "state")),
+        "step_runs": list(StepRun.objects.filter(agency=world.agency).values_list("pk", "state", "attempts")),
         "offers": list(Offer.objects.filter(agency=world.agency).values_list("pk", "price", "unlocks")),
+        "integration_connections": list(
+            IntegrationConnection.objects.filter(agency=world.agency).values_list("pk", "status", "api_account_id")
+        ),
     }
 
 

@@ -1,0 +1,183 @@
+"""Inbound webhooks of the third-party OnlyFans/Fansly API: signed, stored once, applied once."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+
+from apps.integrations import services
+from apps.integrations.models import Connection, WebhookEvent
+from apps.messaging.models import Conversation, Fan, Message, Purchase
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api_connection(world):
+    connection, secret = services.api_connection_configure(
+        membership=world.owner, creator=world.creator, platform="onlyfans",
+        api_base_url="https://api.example-of-api.com/v1", api_key="key-123", api_account_id="acct-9",
+    )  # fmt: skip
+    return connection, secret
+
+
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> dict:
+    timestamp = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return {"HTTP_X_WEBHOOK_TIMESTAMP": timestamp, "HTTP_X_WEBHOOK_SIGNATURE": f"sha256={digest}"}
+
+
+def post(client, connection: Connection, payload, secret: str | None, **overrides):
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    headers = sign(secret, body) if secret else {}
+    headers.update(overrides)
+    return client.post(
+        f"/integrations/webhooks/{connection.platform}/{connection.public_id}/", body,
+        content_type="application/json", **headers,
+    )  # fmt: skip
+
+
+MESSAGE = {
+    "id": "evt_1",
+    "type": "messages.received",
+    "data": {
+        "fan": {"id": "fan-42", "username": "lucky42", "name": "Lucky <b>Fan</b>"},
+        "message": {"id": "msg-1", "text": "hey <script>alert(1)</script> you", "created_at": "2026-12-01T10:00:00Z"},
+    },
+}
+
+
+def test_message_received_lands_in_the_inbox_once(client, api_connection, world, client_for):
+    connection, secret = api_connection
+    response = post(client, connection, MESSAGE, secret)
+    assert response.status_code == 200 and response.json() == {"id": "evt_1", "status": "processed", "duplicate": False}
+    fan = Fan.objects.get(creator=world.creator, platform="onlyfans", platform_fan_id="fan-42")
+    message = Message.objects.get(fan=fan)
+    assert message.text == "hey <script>alert(1)</script> you" and message.direction == "in"
+    assert Conversation.objects.get(fan=fan).needs_reply
+    # The sender retries the same event (a new signature, the same id): 200, nothing new.
+    again = post(client, connection, MESSAGE, secret)
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    assert Message.objects.filter(fan=fan).count() == 1 and WebhookEvent.objects.count() == 1
+    assert Connection.objects.get(pk=connection.pk).last_sync_at is not None
+    # The fan's text shows escaped in the inbox and on the connection's webhook history.
+    page = client_for(world.owner).get(f"/integrations/connections/{connection.pk}/").content.decode()
+    assert "messages.received" in page and "<script>" not in page
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # no signature at all
+        {"HTTP_X_WEBHOOK_TIMESTAMP": str(int(time.time())), "HTTP_X_WEBHOOK_SIGNATURE": "sha256=" + "0" * 64},
+        {"HTTP_X_WEBHOOK_TIMESTAMP": "yesterday", "HTTP_X_WEBHOOK_SIGNATURE": "0" * 64},
+    ],
+)
+def test_bad_or_missing_signature_is_401_and_stores_nothing(client, api_connection, headers, caplog):
+    connection, secret = api_connection
+    response = post(client, connection, MESSAGE, None, **headers)
+    assert response.status_code == 401
+    assert not WebhookEvent.objects.exists() and not Message.objects.exists()
+    assert any("integrations.webhook.rejected" in r.getMessage() for r in caplog.records)
+    assert secret not in caplog.text
+
+
+def test_signature_of_another_secret_or_body_is_refused(client, api_connection):
+    connection, secret = api_connection
+    body = json.dumps(MESSAGE).encode()
+    tampered = body.replace(b"hey", b"pay")
+    response = client.post(
+        f"/integrations/webhooks/onlyfans/{connection.public_id}/", tampered, content_type="application/json",
+        **sign(secret, body),
+    )  # fmt: skip
+    assert response.status_code == 401
+    assert post(client, connection, MESSAGE, "whsec_someone-else").status_code == 401
+    assert not WebhookEvent.objects.exists()
+
+
+def test_timestamp_outside_the_replay_window_is_refused(client, api_connection, settings):
+    connection, secret = api_connection
+    body = json.dumps(MESSAGE).encode()
+    old = sign(secret, body, timestamp=int(time.time()) - settings.INTEGRATIONS_WEBHOOK_TOLERANCE_SECONDS - 5)
+    response = client.post(
+        f"/integrations/webhooks/onlyfans/{connection.public_id}/", body, content_type="application/json", **old
+    )
+    assert response.status_code == 401 and "replay window" in response.json()["message"]
+    assert not WebhookEvent.objects.exists()
+
+
+def test_subscriptions_create_then_renew_the_fan(client, api_connection, world):
+    connection, secret = api_connection
+    new = {
+        "id": "evt_sub_1", "type": "subscriptions.new",
+        "data": {"fan": {"id": "fan-7", "username": "seven"}, "subscription": {
+            "id": "sub-1", "price": "9.99", "started_at": "2026-11-01T00:00:00Z",
+            "expires_at": "2026-12-01T00:00:00Z"}},
+    }  # fmt: skip
+    assert post(client, connection, new, secret).json()["status"] == "processed"
+    fan = Fan.objects.get(platform_fan_id="fan-7")
+    assert fan.subscription_state == "active" and fan.subscribed_since.isoformat().startswith("2026-11-01")
+    assert fan.total_spent == Purchase.objects.get(fan=fan).amount
+    renewed = {
+        "id": "evt_sub_2", "type": "subscriptions.renewed",
+        "data": {"fan": {"id": "fan-7"},
+                 "subscription": {"id": "sub-2", "price": "9.99", "expires_at": "2027-01-01T00:00:00Z"}},
+    }  # fmt: skip
+    assert post(client, connection, renewed, secret).json()["status"] == "processed"
+    assert post(client, connection, renewed, secret).json()["duplicate"] is True
+    fan.refresh_from_db()
+    assert fan.subscription_expires_at.isoformat().startswith("2027-01-01") and fan.username == "seven"
+    assert Purchase.objects.filter(fan=fan).count() == 2 and str(fan.total_spent) == "19.98"
+
+
+def test_ppv_unlock_records_the_purchase_once(client, api_connection):
+    connection, secret = api_connection
+    event = {"id": "evt_ppv", "type": "messages.ppv.unlocked",
+             "data": {"fan": {"id": "fan-1"}, "message": {"id": "msg-9"}, "price": "15.00"}}  # fmt: skip
+    assert post(client, connection, event, secret).json()["status"] == "processed"
+    assert post(client, connection, event, secret).status_code == 200
+    purchase = Purchase.objects.get()
+    assert purchase.kind == "ppv" and str(purchase.amount) == "15.00"
+    assert "PPV purchase" in WebhookEvent.objects.get().note
+
+
+def test_unknown_type_is_stored_and_ignored(client, api_connection):
+    connection, secret = api_connection
+    response = post(client, connection, {"id": "evt_x", "type": "posts.liked", "data": {}}, secret)
+    assert response.status_code == 200 and response.json()["status"] == "ignored"
+    assert WebhookEvent.objects.get().status == "ignored"
+
+
+def test_event_with_bad_data_is_stored_as_failed(client, api_connection):
+    connection, secret = api_connection
+    response = post(client, connection, {"id": "evt_bad", "type": "messages.received", "data": {"fan": {}}}, secret)
+    assert response.status_code == 200 and response.json()["status"] == "failed"
+    assert "fan" in WebhookEvent.objects.get().error and not Message.objects.exists()
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", json.dumps({"type": "messages.received"}).encode()])
+def test_signed_but_malformed_body_is_400(client, api_connection, body):
+    connection, secret = api_connection
+    assert post(client, connection, body, secret).status_code == 400
+    assert not WebhookEvent.objects.exists()
+
+
+def test_unknown_disconnected_or_wrong_platform_connection_is_404(client, api_connection, world):
+    connection, secret = api_connection
+    assert client.post(f"/integrations/webhooks/fansly/{connection.public_id}/", b"{}",
+                       content_type="application/json").status_code == 404  # fmt: skip
+    assert client.get(f"/integrations/webhooks/onlyfans/{connection.public_id}/").status_code == 405
+    services.connection_disconnect(membership=world.owner, connection=connection)
+    assert post(client, connection, MESSAGE, secret).status_code == 404
+    assert not WebhookEvent.objects.exists()
+
+
+def test_a_form_post_is_refused_without_touching_anything(client, api_connection):
+    connection, _ = api_connection
+    response = client.post(f"/integrations/webhooks/onlyfans/{connection.public_id}/", {"id": "evt", "type": "x"})
+    assert response.status_code == 415
+    assert not WebhookEvent.objects.exists()
