@@ -26,8 +26,15 @@ limit everywhere.
   credits, requests are refused unless overage is on. Calls already in flight when the credits
   run out still finish, so the month can end a few calls over.
 
-Not here: prices, payment and Stripe (a later slice), trials running out (dunning, a later slice:
-a trial past its end keeps its plan's entitlements for now and the billing page says so).
+- **Read-only agency** (``readonly_reason``, ``require_writable``): a trial past its end, a
+  payment past due beyond the grace period (``grace_ends_at``, set by apps/billing/stripe_sync.py
+  from Stripe's ``past_due``), or a canceled subscription make the whole agency read-only, computed
+  on read from the snapshot's dates (no job has to run for it to start): pages and API refuse
+  writes (ReadOnlyError, code ``billing_read_only``, with the way to fix it), the gateway refuses
+  AI calls; reading and export go on. Billing itself (paying, the portal), signing in and out and a
+  user's own security settings stay writable. Paying (``invoice.paid``) clears it at once.
+
+Not here: Stripe itself (apps/billing/stripe_api.py, stripe_sync.py).
 """
 
 from __future__ import annotations
@@ -86,6 +93,24 @@ class PlanFeatureError(ApplicationError):
     code = "plan_feature"
 
 
+class ReadOnlyError(ApplicationError):
+    """The agency is read-only (trial over, payment past due beyond the grace period, canceled)."""
+
+    status_code = 403
+    code = "billing_read_only"
+
+
+READONLY_MESSAGES = {
+    "trial": "Your free trial has ended, so your agency is read-only: you can read and export everything, "
+    "but not change anything or generate with AI. Choose a plan on the billing page to continue.",
+    "payment": "Your payment is past due and the grace period has ended, so your agency is read-only: you can "
+    "read and export everything, but not change anything or generate with AI. Update your payment method "
+    "on the billing page; paying restores everything at once.",
+    "canceled": "Your subscription is canceled, so your agency is read-only: you can read and export "
+    "everything, but not change anything or generate with AI. Choose a plan on the billing page to continue.",
+}
+
+
 def pricing_url() -> str:
     return reverse("billing:pricing")
 
@@ -102,6 +127,19 @@ class Entitlements:
     features: frozenset[str]
     overage_allowed: bool
     readonly_creator_ids: frozenset[int]
+    trial_ends_at: float | None = None  # unix seconds
+    grace_ends_at: float | None = None
+
+    def readonly_reason(self, now: datetime | None = None) -> str:
+        """Why the whole agency is read-only ("trial", "payment", "canceled"), or "" when it is not."""
+        moment = (now or timezone.now()).timestamp()
+        if self.status == "trialing" and self.trial_ends_at is not None and self.trial_ends_at <= moment:
+            return "trial"
+        if self.status == "past_due" and self.grace_ends_at is not None and self.grace_ends_at <= moment:
+            return "payment"
+        if self.status == "canceled" and self.plan_code:
+            return "canceled"
+        return ""
 
     def allows(self, feature: str) -> bool:
         return feature in self.features
@@ -122,6 +160,8 @@ class Entitlements:
             "features": sorted(self.features),
             "overage_allowed": self.overage_allowed,
             "readonly_creator_ids": sorted(self.readonly_creator_ids),
+            "trial_ends_at": self.trial_ends_at,
+            "grace_ends_at": self.grace_ends_at,
         }
 
     @classmethod
@@ -135,6 +175,8 @@ class Entitlements:
             features=frozenset(data["features"]),
             overage_allowed=data["overage_allowed"],
             readonly_creator_ids=frozenset(data["readonly_creator_ids"]),
+            trial_ends_at=data.get("trial_ends_at"),
+            grace_ends_at=data.get("grace_ends_at"),
         )
 
 
@@ -152,8 +194,11 @@ def _load(agency_id: int) -> Entitlements:
     from apps.billing.models import Plan, Subscription
 
     subscription = Subscription.objects.select_related("plan").filter(agency_id=agency_id).first()
+    trial_ends_at = grace_ends_at = None
     if subscription is not None:
         plan, status, overage = subscription.plan, subscription.status, subscription.overage_allowed
+        trial_ends_at = subscription.trial_ends_at.timestamp() if subscription.trial_ends_at else None
+        grace_ends_at = subscription.grace_ends_at.timestamp() if subscription.grace_ends_at else None
     else:
         plan = Plan.objects.filter(code=settings.BILLING_TRIAL_PLAN).first()
         status, overage = Subscription.Status.TRIALING, False
@@ -173,6 +218,8 @@ def _load(agency_id: int) -> Entitlements:
         features=frozenset(feature for feature in FEATURE_LABELS if plan.has_feature(feature)),
         overage_allowed=overage,
         readonly_creator_ids=frozenset(readonly),
+        trial_ends_at=trial_ends_at,
+        grace_ends_at=grace_ends_at,
     )
 
 
@@ -325,6 +372,23 @@ def require_creator_writable(agency_id: int, creator_id: int) -> None:
         )
 
 
+def billing_url() -> str:
+    return reverse("billing:overview")
+
+
+def require_writable(agency_id: int) -> None:
+    """Raise ReadOnlyError when the agency is read-only (trial over, unpaid past the grace period,
+    canceled)."""
+    reason = entitlements_for(agency_id).readonly_reason()
+    if reason:
+        raise ReadOnlyError(READONLY_MESSAGES[reason], extra={"upgrade_url": billing_url(), "reason": reason})
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# API paths (after /api/v1) that stay writable on a read-only agency: paying is how it ends.
+READONLY_EXEMPT_API_PREFIXES = ("/billing",)
+
+
 def require(
     agency_id: int, *, limit: str | None = None, adding: int = 1, feature: str | None = None,
     creator_id: int | None = None,
@@ -352,10 +416,15 @@ def request_feature(request) -> str | None:
 
 
 def request_gate(request, agency_id: int) -> None:
-    """settings.ENTITLEMENTS's page and API gate (apps.core.registry.entitlement_request_gate)."""
+    """settings.ENTITLEMENTS's page and API gate (apps.core.registry.entitlement_request_gate): the
+    plan's features, and no writes while the agency is read-only (billing's own operations excepted)."""
     feature = request_feature(request)
     if feature is not None:
         require_feature(agency_id, feature)
+    if request.method not in SAFE_METHODS:
+        rest = request.path[len("/api/v1") :] if request.path.startswith("/api/v1/") else request.path
+        if not any(rest == prefix or rest.startswith(prefix + "/") for prefix in READONLY_EXEMPT_API_PREFIXES):
+            require_writable(agency_id)
 
 
 # --- The gateway check -----------------------------------------------------------------------
@@ -380,6 +449,15 @@ def _readonly_refusal(found: Entitlements) -> AIError:
         ErrorKind.INVALID_REQUEST,
         f"This creator is read-only: your {found.plan_name} plan includes {found.limit('creators')} creators. "
         f"Upgrade your plan ({pricing_url()}) or archive another creator to generate for this one.",
+        retryable=False,
+        provider="billing",
+    )
+
+
+def _agency_readonly_refusal(reason: str) -> AIError:
+    return AIError(
+        ErrorKind.INVALID_REQUEST,
+        f"{READONLY_MESSAGES[reason]} ({billing_url()})",
         retryable=False,
         provider="billing",
     )
@@ -423,6 +501,9 @@ async def check_ai_credits(request: AIRequest) -> _Settle | None:
     if request.agency_id is None:
         return None
     found = await _entitlements_async(request.agency_id)
+    reason = found.readonly_reason()
+    if reason:
+        raise _agency_readonly_refusal(reason)
     if found.creator_is_readonly(request.creator_id):
         raise _readonly_refusal(found)
     month = month_start()

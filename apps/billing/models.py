@@ -38,6 +38,11 @@ class Plan(models.Model):
     feature_integrations = models.BooleanField(default=True)
     trial_days = models.PositiveSmallIntegerField(default=14)
     is_public = models.BooleanField(default=True, help_text="Shown on the pricing page.")
+    stripe_price_id = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The Stripe price (price_…) an owner subscribes to with Checkout. Empty: not sold online.",
+    )
 
     class Meta:
         ordering = ["position", "id"]
@@ -80,6 +85,17 @@ class Subscription(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     note = models.CharField(max_length=200, blank=True)
+    # Stripe (docs/billing.md): the customer is made at the first checkout and reused after.
+    stripe_customer_id = models.CharField(max_length=100, blank=True, db_index=True)
+    stripe_subscription_id = models.CharField(max_length=100, blank=True, db_index=True)
+    stripe_item_id = models.CharField(max_length=100, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    # The moment of the newest Stripe state applied: an older one (an event redelivered late)
+    # never rolls the row back.
+    stripe_synced_at = models.DateTimeField(null=True, blank=True)
+    # Dunning: when the payment failed, and when the grace period ends (the agency is read-only after).
+    past_due_since = models.DateTimeField(null=True, blank=True)
+    grace_ends_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -87,6 +103,11 @@ class Subscription(models.Model):
 
     class Meta:
         constraints = [
+            models.UniqueConstraint(
+                fields=["stripe_customer_id"],
+                condition=~Q(stripe_customer_id=""),
+                name="subscription_one_per_stripe_customer",
+            ),
             models.CheckConstraint(
                 condition=Q(status__in=["trialing", "active", "past_due", "canceled"]),
                 name="subscription_status_valid",
@@ -128,3 +149,58 @@ class SubscriptionChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agency}: {self.from_plan or '—'} → {self.to_plan} ({self.to_status})"
+
+
+class BillingEvent(models.Model):
+    """One Stripe webhook event, stored before it is processed (never lost, processed once by its
+    Stripe id). ``agency`` is empty and ``flagged`` set for an event about a customer we do not know."""
+
+    stripe_id = models.CharField(max_length=100, unique=True)
+    type = models.CharField(max_length=80, db_index=True)
+    created = models.DateTimeField(help_text="When Stripe created the event.")
+    livemode = models.BooleanField(default=False)
+    payload = models.JSONField()
+    agency = models.ForeignKey(
+        Agency, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=True
+    )
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    flagged = models.BooleanField(default=False, help_text="About a customer or subscription we do not know.")
+    error = models.CharField(max_length=500, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.stripe_id}"
+
+
+class UsageReport(models.Model):
+    """One report of an agency's AI credits to Stripe's meter: the credits used in ``month`` past
+    what earlier reports sent. Written before the call (its ``identifier`` is Stripe's idempotency
+    key for the meter event), marked sent after it, so a crash in between re-sends the same
+    identifier and Stripe counts it once."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+", db_index=True)
+    month = models.DateField()
+    sequence = models.PositiveIntegerField()
+    credits = models.PositiveIntegerField()
+    cumulative_credits = models.PositiveIntegerField(help_text="The month's credits reported up to this one.")
+    identifier = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-month", "-sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["agency", "month", "sequence"], name="usage_report_sequence_unique"),
+            models.CheckConstraint(condition=Q(credits__gt=0), name="usage_report_credits_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agency_id} {self.month:%Y-%m} #{self.sequence}: {self.credits}"

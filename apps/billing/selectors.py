@@ -73,6 +73,7 @@ def billing_overview(*, membership: Membership, now: datetime | None = None) -> 
         "credits_forecast": credits_forecast(used=credits.used, now=now),
         "trial_days_left": trial_days_left,
         "trial_over": subscription is not None and trial_days_left == 0,
+        "readonly_reason": found.readonly_reason(now),
         "readonly_creators": len(found.readonly_creator_ids),
         "changes": SubscriptionChange.objects.for_agency(agency_id).select_related("from_plan", "to_plan", "by")[:10],
         "features": [(label, found.allows(feature)) for feature, label in entitlements.FEATURE_LABELS.items()],

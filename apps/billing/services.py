@@ -29,7 +29,11 @@ def plan_catalogue_ensure() -> list[Plan]:
     return plans
 
 
-def _record(subscription: Subscription, *, from_plan: Plan | None, from_status: str, by: User | None, reason: str):
+def record_change(
+    subscription: Subscription, *, from_plan: Plan | None, from_status: str, by: User | None, reason: str
+) -> None:
+    """Audit one change of a subscription (apps/billing/stripe_sync.py uses it too) and drop the
+    agency's cached entitlements on commit."""
     SubscriptionChange.objects.create(
         agency_id=subscription.agency_id,
         subscription=subscription,
@@ -60,7 +64,7 @@ def subscription_start_trial(*, agency: Agency, now: datetime | None = None) -> 
         current_period_start=now,
         current_period_end=now + timedelta(days=plan.trial_days),
     )
-    _record(subscription, from_plan=None, from_status="", by=None, reason="Trial started with the new agency.")
+    record_change(subscription, from_plan=None, from_status="", by=None, reason="Trial started with the new agency.")
     return subscription
 
 
@@ -100,13 +104,19 @@ def subscription_assign(
     else:
         subscription.trial_ends_at = None
         subscription.current_period_start, subscription.current_period_end = now, now + timedelta(days=30)
+    if status == Subscription.Status.PAST_DUE:
+        if subscription.past_due_since is None:
+            subscription.past_due_since = now
+            subscription.grace_ends_at = now + timedelta(days=settings.BILLING_GRACE_DAYS)
+    else:
+        subscription.past_due_since = subscription.grace_ends_at = None
     if subscription.current_period_end <= subscription.current_period_start:
         subscription.current_period_end = subscription.current_period_start + timedelta(days=1)
     subscription.save()
-    _record(subscription, from_plan=from_plan, from_status=from_status, by=by, reason=reason)
+    record_change(subscription, from_plan=from_plan, from_status=from_status, by=by, reason=reason)
     return subscription
 
 
 def subscription_changed(*, subscription: Subscription, before: tuple[Plan | None, str], by: User | None) -> None:
     """A subscription saved outside subscription_assign (the admin's form): record and invalidate."""
-    _record(subscription, from_plan=before[0], from_status=before[1], by=by, reason="Changed in the admin.")
+    record_change(subscription, from_plan=before[0], from_status=before[1], by=by, reason="Changed in the admin.")

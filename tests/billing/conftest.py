@@ -32,3 +32,29 @@ def put_on_plan(agency, code: str = "creator", *, by=None, overage_allowed: bool
         values.update(limits, code=f"{code}-test-{Plan.objects.count()}", name=f"{plan.name} (test)")
         plan = Plan.objects.create(**values)
     return subscription_assign(agency=agency, plan=plan, by=by, overage_allowed=overage_allowed, reason="test")
+
+
+@pytest.fixture(scope="session")
+def stripe_server():
+    """The loopback Stripe (tests/fakes/stripe_server.py), one per test run."""
+    from tests.fakes.stripe_server import FakeStripe
+
+    server = FakeStripe().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stripe_on(stripe_server, settings, catalogue):
+    """Online billing on, the official SDK pointed at the fake, a Stripe price on each plan."""
+    from tests.fakes.stripe_server import SECRET_KEY, WEBHOOK_SECRET
+
+    stripe_server.reset()
+    settings.STRIPE_SECRET_KEY = SECRET_KEY
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    settings.STRIPE_API_BASE = stripe_server.url
+    settings.SITE_URL = "https://app.huntaze.test"
+    for plan in catalogue.values():
+        plan.stripe_price_id = stripe_server.add_price(int(plan.monthly_price_usd * 100))["id"]
+        plan.save(update_fields=["stripe_price_id"])
+    return stripe_server

@@ -1,0 +1,160 @@
+"""The one door to Stripe: a StripeClient of the official ``stripe`` SDK built from settings, and
+the few calls billing makes through it, each answering plain dicts and turning the SDK's errors
+into BillingProviderError (a friendly message, whether retrying may help, nothing secret).
+
+Online billing is on when ``STRIPE_SECRET_KEY`` is set (``stripe_enabled``); ``STRIPE_API_BASE``
+points the SDK at another address (the tests' loopback fake, tests/fakes/stripe_server.py).
+What the calls mean for an agency lives in apps/billing/stripe_sync.py; this module knows no model.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+from apps.core.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+TIMEOUT_SECONDS = 10
+MAX_NETWORK_RETRIES = 2  # the SDK retries connection errors, 409s and 5xx with its own idempotency key
+
+
+class BillingNotConfigured(ApplicationError):
+    status_code = 409
+    code = "billing_manual"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Online payment is not set up on this Huntaze: billing is managed by the operator, who assigns "
+            "your plan. Contact them to change it."
+        )
+
+
+class BillingProviderError(ApplicationError):
+    """Stripe refused or could not be reached. ``retryable``: a network error, a rate limit or a 5xx."""
+
+    status_code = 502
+    code = "billing_provider"
+
+    def __init__(self, message: str, *, retryable: bool, stripe_code: str = "", extra: dict | None = None) -> None:
+        super().__init__(message, extra=extra)
+        self.retryable = retryable
+        self.stripe_code = stripe_code
+
+
+def stripe_enabled() -> bool:
+    return bool(settings.STRIPE_SECRET_KEY)
+
+
+def client() -> stripe.StripeClient:
+    if not stripe_enabled():
+        raise BillingNotConfigured()
+    base = settings.STRIPE_API_BASE or None
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY,
+        base_addresses={"api": base, "meter_events": base} if base else None,
+        max_network_retries=MAX_NETWORK_RETRIES,
+        http_client=stripe.RequestsClient(timeout=TIMEOUT_SECONDS),
+    )
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+def _call(action: str, func, *args, **kwargs) -> dict[str, Any]:
+    try:
+        return _plain(func(*args, **kwargs))
+    except stripe.StripeError as error:
+        status = getattr(error, "http_status", None)
+        code = getattr(error, "code", None) or ""
+        retryable = isinstance(error, stripe.APIConnectionError | stripe.RateLimitError) or (status or 0) >= 500
+        # The SDK's message never holds the key; the request's parameters are not logged at all.
+        logger.warning(
+            "stripe %s failed: %s status=%s code=%s request_id=%s",
+            action, type(error).__name__, status, code, getattr(error, "request_id", None),
+        )  # fmt: skip
+        if isinstance(error, stripe.AuthenticationError):
+            message = "Stripe refused this site's API key. The operator must check STRIPE_SECRET_KEY."
+        elif retryable:
+            message = "Stripe could not be reached just now. Please try again in a minute."
+        else:
+            message = f"Stripe refused the request: {getattr(error, 'user_message', None) or error.__class__.__name__}."
+        raise BillingProviderError(message, retryable=retryable, stripe_code=code) from error
+
+
+def customer_create(*, email: str, name: str, agency_ref: str) -> dict[str, Any]:
+    """One customer per agency whatever the retries: the idempotency key is the agency's."""
+    return _call(
+        "customer create",
+        client().v1.customers.create,
+        params={"email": email, "name": name, "metadata": {"agency": agency_ref}},
+        options={"idempotency_key": f"huntaze-customer-{agency_ref}"},
+    )
+
+
+def checkout_session_create(
+    *, customer: str, price: str, agency_ref: str, success_url: str, cancel_url: str
+) -> dict[str, Any]:
+    return _call(
+        "checkout session create",
+        client().v1.checkout.sessions.create,
+        params={
+            "mode": "subscription",
+            "customer": customer,
+            "client_reference_id": agency_ref,
+            "line_items": [{"price": price, "quantity": 1}],
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "metadata": {"agency": agency_ref},
+            "subscription_data": {"metadata": {"agency": agency_ref}},
+        },
+    )
+
+
+def portal_session_create(*, customer: str, return_url: str) -> dict[str, Any]:
+    return _call(
+        "portal session create",
+        client().v1.billing_portal.sessions.create,
+        params={"customer": customer, "return_url": return_url},
+    )
+
+
+def subscription_retrieve(subscription_id: str) -> dict[str, Any]:
+    return _call("subscription retrieve", client().v1.subscriptions.retrieve, subscription_id)
+
+
+def subscription_price_change(*, subscription_id: str, item_id: str, price: str, key: str) -> dict[str, Any]:
+    """Move the subscription's item to ``price``, prorated (Stripe credits the unused time and
+    charges the new price's rest of the period on the next invoice)."""
+    return _call(
+        "subscription update",
+        client().v1.subscriptions.update,
+        subscription_id,
+        params={"items": [{"id": item_id, "price": price}], "proration_behavior": "create_prorations"},
+        options={"idempotency_key": key},
+    )
+
+
+def invoice_list(*, customer: str, limit: int = 24) -> list[dict[str, Any]]:
+    answer = _call("invoice list", client().v1.invoices.list, params={"customer": customer, "limit": limit})
+    return list(answer.get("data") or [])
+
+
+def meter_event_create(*, customer: str, value: int, identifier: str, timestamp: int) -> dict[str, Any]:
+    """One usage report to the meter named STRIPE_METER_EVENT_NAME; ``identifier`` makes it count once."""
+    return _call(
+        "meter event create",
+        client().v1.billing.meter_events.create,
+        params={
+            "event_name": settings.STRIPE_METER_EVENT_NAME,
+            "payload": {"stripe_customer_id": customer, "value": str(value)},
+            "identifier": identifier,
+            "timestamp": timestamp,
+        },
+        options={"idempotency_key": identifier},
+    )

@@ -1,0 +1,76 @@
+"""AI credits reported to Stripe's meter: the ledger's credits since the last report, once each,
+with an identifier per agency, month and sequence, so a crash between the report and its
+bookkeeping never counts a credit twice."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from apps.ai.models import AIRequestLog
+from apps.billing.entitlements import month_start
+from apps.billing.models import Subscription, UsageReport
+from apps.billing.stripe_sync import usage_report, usage_report_all
+from tests.billing.test_stripe import subscribe
+
+pytestmark = pytest.mark.django_db
+
+
+def spend(world, usd: str) -> None:
+    AIRequestLog.objects.create(agency=world.agency, feature="studio.caption", cost_usd=Decimal(usd),
+                                created_at=timezone.now())  # fmt: skip
+
+
+@pytest.fixture
+def metered(world, stripe_on):
+    subscribe(world, stripe_on, "enterprise")
+    Subscription.objects.filter(agency=world.agency).update(overage_allowed=True)
+    return stripe_on
+
+
+def test_credits_since_the_last_report_are_sent_once(world, metered):
+    spend(world, "1.234")  # 124 credits
+    assert usage_report_all() == {"agencies": 1, "credits": 124, "errors": 0}
+    (event,) = metered.meter_events
+    customer = Subscription.objects.get(agency=world.agency).stripe_customer_id
+    assert event["event_name"] == "ai_credits"
+    assert event["payload"] == {"stripe_customer_id": customer, "value": "124"}
+    assert event["identifier"] == f"hz-agency-{world.agency.pk}-{month_start():%Y%m}-1"
+    assert usage_report_all()["credits"] == 0  # nothing new
+    spend(world, "0.50")
+    assert usage_report_all()["credits"] == 50
+    assert [event["payload"]["value"] for event in metered.meter_events] == ["124", "50"]
+
+
+def test_a_report_left_unsent_by_a_crash_is_sent_again_with_the_same_identifier(world, metered):
+    spend(world, "0.10")
+    month = month_start()
+    usage_report(agency_id=world.agency.pk, month=month)
+    # The worker died after Stripe counted the event but before the row was marked sent.
+    UsageReport.objects.filter(agency=world.agency).update(sent_at=None)
+    time.sleep(1.1)  # the re-send comes later: it must still be the very same request
+    spend(world, "0.05")
+    assert usage_report(agency_id=world.agency.pk, month=month) == 10  # the old report, not a new one
+    assert len(metered.meter_events) == 1  # Stripe dedupes the identifier: counted once
+    assert usage_report(agency_id=world.agency.pk, month=month) == 5
+    assert sum(int(event["payload"]["value"]) for event in metered.meter_events) == 15
+
+
+def test_stripe_failing_leaves_the_report_to_retry(world, metered):
+    spend(world, "0.20")
+    for _ in range(3):
+        metered.fail_next(500)
+    assert usage_report_all()["errors"] == 1
+    report = UsageReport.objects.get(agency=world.agency)
+    assert report.sent_at is None and "Stripe" in report.error
+    assert usage_report_all()["credits"] == 20
+    assert len(metered.meter_events) == 1
+
+
+def test_agencies_without_overage_are_not_metered(world, stripe_on):
+    subscribe(world, stripe_on, "agency")
+    spend(world, "1.00")
+    assert usage_report_all()["agencies"] == 0 and not stripe_on.meter_events

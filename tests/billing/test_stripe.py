@@ -1,0 +1,244 @@
+"""Stripe billing as an owner and Stripe meet it: checkout and the portal from /billing/, the
+signed webhook (verified, stored first, processed once, safe out of order, unknown customers
+flagged), plan changes with proration and invoices. Everything goes through the official SDK to
+the loopback fake (tests/fakes/stripe_server.py); webhooks carry real Stripe signatures."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+from django.urls import reverse
+
+from apps.billing.models import BillingEvent, Subscription, SubscriptionChange
+from tests.conftest import login_client
+from tests.fakes.stripe_server import deliver, sign
+from tests.messaging.api_helpers import error, token_client
+
+pytestmark = pytest.mark.django_db
+WEBHOOK = "/billing/stripe/webhook/"
+JSON = "application/json"
+
+
+def subscribe(world, fake, plan: str = "agency") -> dict:
+    """The owner checks out on /billing/ and pays on Stripe's page; Stripe sends its events."""
+    response = login_client(world.owner).post(reverse("billing:checkout"), {"plan": plan})
+    session_id = response["Location"].rsplit("/", 1)[1]
+    subscription = fake.complete_checkout(session_id)
+    client = Client()
+    assert (
+        deliver(
+            client, WEBHOOK, fake.event("checkout.session.completed", fake.checkout_sessions[session_id])
+        ).status_code
+        == 200
+    )
+    assert deliver(client, WEBHOOK, fake.event("customer.subscription.created", subscription)).status_code == 200
+    return subscription
+
+
+# --- Checkout and the portal ---------------------------------------------------------------------
+
+
+def test_an_owner_subscribes_through_stripe_checkout(world, stripe_on):
+    page = login_client(world.owner).get(reverse("billing:overview")).content.decode()
+    assert "Subscribe to Agency" in page and 'name="plan" value="enterprise"' in page
+    response = login_client(world.owner).post(reverse("billing:checkout"), {"plan": "agency"})
+    assert response.status_code == 302
+    assert response["Location"].startswith("https://checkout.stripe.com/c/pay/cs_test_")
+    (session,) = stripe_on.checkout_sessions.values()
+    assert session["client_reference_id"] == f"agency-{world.agency.pk}"
+    assert session["price"] == world.agency.subscription.plan.__class__.objects.get(code="agency").stripe_price_id
+    assert session["success_url"] == "https://app.huntaze.test/billing/?checkout=success"
+    row = Subscription.objects.get(agency=world.agency)
+    assert row.stripe_customer_id == session["customer"] and row.stripe_customer_id.startswith("cus_")
+    # A second checkout reuses the customer.
+    login_client(world.owner).post(reverse("billing:checkout"), {"plan": "creator"})
+    assert len(stripe_on.customers) == 1
+
+
+def test_paying_makes_the_subscription_active_on_the_plan_with_an_audit_row(world, stripe_on):
+    subscribe(world, stripe_on, "creator")
+    row = Subscription.objects.select_related("plan").get(agency=world.agency)
+    assert (row.plan.code, row.status, row.source) == ("creator", "active", "stripe")
+    assert row.stripe_subscription_id.startswith("sub_") and row.current_period_end is not None
+    change = SubscriptionChange.objects.filter(agency=world.agency).first()
+    assert change.to_plan.code == "creator" and change.to_status == "active" and change.reason.startswith("Stripe:")
+    page = login_client(world.owner).get(reverse("billing:overview")).content.decode()
+    assert "Creator plan" in page and "Stripe" in page and "Manage payment method" in page
+
+
+def test_the_portal_button_redirects_to_stripes_portal(world, stripe_on):
+    subscribe(world, stripe_on)
+    response = login_client(world.owner).post(reverse("billing:portal"))
+    assert response.status_code == 302 and response["Location"].startswith("https://billing.stripe.com/p/session/")
+    (portal,) = stripe_on.portal_sessions.values()
+    assert portal["return_url"] == "https://app.huntaze.test/billing/"
+
+
+def test_without_a_stripe_key_the_buttons_say_billing_is_managed_by_the_operator(world, settings):
+    settings.STRIPE_SECRET_KEY = ""
+    client = login_client(world.owner)
+    page = client.get(reverse("billing:overview")).content.decode()
+    assert "Billing is managed by the operator" in page and "Subscribe to" not in page
+    response = client.post(reverse("billing:checkout"), {"plan": "agency"}, follow=True)
+    assert "billing is managed by the operator" in response.content.decode()
+    api = token_client(world.owner).post("/api/v1/billing/checkout", {"plan": "agency"}, content_type=JSON)
+    assert api.status_code == 409 and error(api)["code"] == "billing_manual"
+
+
+@pytest.mark.parametrize("role", ["manager", "chatter", "viewer"])
+def test_only_owners_can_start_checkout_or_open_the_portal(world, stripe_on, role):
+    client = login_client(world.member(role))
+    assert client.post(reverse("billing:checkout"), {"plan": "agency"}).status_code == 403
+    assert client.post(reverse("billing:portal")).status_code == 403
+    assert not stripe_on.checkout_sessions and not stripe_on.customers
+
+
+def test_an_unknown_plan_is_a_clear_message_not_a_500(world, stripe_on):
+    response = login_client(world.owner).post(reverse("billing:checkout"), {"plan": "<nope>"}, follow=True)
+    assert response.status_code == 200 and "There is no plan “&lt;nope&gt;”" in response.content.decode()
+
+
+def test_stripe_down_at_checkout_is_a_friendly_message(world, stripe_on):
+    for _ in range(3):  # the SDK retries a 500 twice
+        stripe_on.fail_next(500)
+    response = login_client(world.owner).post(reverse("billing:checkout"), {"plan": "agency"}, follow=True)
+    assert response.status_code == 200
+    assert "Stripe could not be reached just now" in response.content.decode()
+
+
+def test_a_plan_change_from_our_page_is_prorated(world, stripe_on):
+    subscribe(world, stripe_on, "creator")
+    response = login_client(world.owner).post(reverse("billing:checkout"), {"plan": "enterprise"}, follow=True)
+    assert "prorates" in response.content.decode()
+    (update,) = stripe_on.item_updates
+    assert update["proration_behavior"] == "create_prorations"
+    assert Subscription.objects.get(agency=world.agency).plan.code == "enterprise"
+    assert len(stripe_on.checkout_sessions) == 1  # no second checkout
+
+
+# --- Webhooks ----------------------------------------------------------------------------------
+
+
+def test_a_bad_missing_or_stale_signature_is_400_and_stores_nothing(world, stripe_on, caplog):
+    event = stripe_on.event("customer.subscription.updated", {"id": "sub_x", "object": "subscription"})
+    client = Client()
+    assert deliver(client, WEBHOOK, event, secret="whsec_wrong").status_code == 400
+    assert client.post(WEBHOOK, data="{}", content_type=JSON).status_code == 400
+    assert deliver(client, WEBHOOK, event, timestamp=int(time.time()) - 301).status_code == 400
+    assert deliver(client, WEBHOOK, event, signature="garbage").status_code == 400
+    assert client.post(WEBHOOK, data=b"\xff\xfe", content_type=JSON, HTTP_STRIPE_SIGNATURE=sign("x")).status_code == 400
+    assert not BillingEvent.objects.exists()
+    assert "stripe webhook refused" in caplog.text and "whsec_" not in caplog.text
+
+
+def test_a_replayed_event_changes_nothing_the_second_time(world, stripe_on):
+    subscription = subscribe(world, stripe_on)
+    changes = SubscriptionChange.objects.filter(agency=world.agency).count()
+    stripe_on.set_subscription(subscription["id"], status="past_due")
+    event = stripe_on.event("customer.subscription.updated", stripe_on.subscriptions[subscription["id"]])
+    assert deliver(Client(), WEBHOOK, event).status_code == 200
+    stripe_on.set_subscription(subscription["id"], status="active")  # Stripe moved on meanwhile
+    assert deliver(Client(), WEBHOOK, event).status_code == 200
+    assert BillingEvent.objects.filter(stripe_id=event["id"]).count() == 1
+    assert SubscriptionChange.objects.filter(agency=world.agency).count() == changes + 1
+    assert Subscription.objects.get(agency=world.agency).status == "past_due"
+
+
+def test_events_out_of_order_cannot_roll_the_state_back(world, stripe_on):
+    response = login_client(world.owner).post(reverse("billing:checkout"), {"plan": "creator"})
+    subscription = stripe_on.complete_checkout(response["Location"].rsplit("/", 1)[1])
+    created = stripe_on.event("customer.subscription.created", subscription, created=int(time.time()) - 60)
+    agency_price = stripe_on.prices[world.agency.subscription.plan.__class__.objects.get(code="agency").stripe_price_id]
+    subscription["items"]["data"][0]["price"] = agency_price
+    updated = stripe_on.event("customer.subscription.updated", subscription)
+    assert deliver(Client(), WEBHOOK, updated).status_code == 200
+    assert deliver(Client(), WEBHOOK, created).status_code == 200  # the older one arrives last
+    assert Subscription.objects.get(agency=world.agency).plan.code == "agency"
+
+
+def test_an_old_snapshot_is_ignored_when_stripe_cannot_be_reread(world, stripe_on):
+    subscription = subscribe(world, stripe_on, "agency")
+    stale = dict(subscription, status="past_due")
+    for _ in range(3):
+        stripe_on.fail_next(500)
+    old = stripe_on.event("customer.subscription.updated", stale, created=int(time.time()) - 3600)
+    assert deliver(Client(), WEBHOOK, old).status_code == 200
+    assert Subscription.objects.get(agency=world.agency).status == "active"
+
+
+def test_an_event_for_an_unknown_customer_is_stored_and_flagged(world, stripe_on):
+    stranger = stripe_on.add_customer("stranger@example.com")
+    event = stripe_on.event("invoice.paid", {"id": "in_1", "object": "invoice", "customer": stranger["id"]})
+    response = deliver(Client(), WEBHOOK, event)
+    assert response.status_code == 200 and response.json()["flagged"] is True
+    stored = BillingEvent.objects.get(stripe_id=event["id"])
+    assert stored.flagged and stored.agency is None and stored.processed_at and "No agency" in stored.error
+
+
+# --- Invoices ----------------------------------------------------------------------------------
+
+
+def test_the_billing_page_lists_invoices_with_links_and_caches_them(world, stripe_on, django_assert_max_num_queries):
+    subscribe(world, stripe_on, "agency")
+    client = login_client(world.owner)
+    with django_assert_max_num_queries(25):
+        body = client.get(reverse("billing:overview")).content.decode()
+    assert "199.00 USD" in body and "HZ-0001" in body and "Paid" in body
+    assert 'href="https://invoice.stripe.com/i/acct_test/' in body and "/pdf" in body
+    calls = len(stripe_on.requests)
+    client.get(reverse("billing:overview"))
+    assert len(stripe_on.requests) == calls  # cached
+
+
+def test_stripe_failing_on_invoices_shows_a_friendly_message(world, stripe_on):
+    subscribe(world, stripe_on)
+    cache.clear()
+    for _ in range(3):
+        stripe_on.fail_next(500)
+    response = login_client(world.owner).get(reverse("billing:overview"))
+    assert response.status_code == 200
+    assert "Your invoices could not be loaded from Stripe just now" in response.content.decode()
+
+
+def test_no_invoices_is_an_empty_state(world, stripe_on):
+    assert "No invoices yet." in login_client(world.owner).get(reverse("billing:overview")).content.decode()
+
+
+# --- API ---------------------------------------------------------------------------------------
+
+
+def test_the_api_answers_plan_usage_and_redirect_urls(world, stripe_on):
+    viewer = token_client(world.viewer).get("/api/v1/billing")
+    assert viewer.status_code == 200 and viewer.json()["plan_code"] == "agency" and viewer.json()["online_payment"]
+    assert {row["name"] for row in viewer.json()["usage"]} == {"creators", "seats", "ai_credits"}
+    assert token_client(world.viewer).get("/api/v1/billing/invoices").status_code == 403
+    denied = token_client(world.manager).post("/api/v1/billing/checkout", {"plan": "agency"}, content_type=JSON)
+    assert denied.status_code == 403
+    owner = token_client(world.owner)
+    checkout = owner.post("/api/v1/billing/checkout", {"plan": "agency"}, content_type=JSON)
+    assert checkout.status_code == 200 and checkout.json()["url"].startswith("https://checkout.stripe.com/")
+    session_id = checkout.json()["url"].rsplit("/", 1)[1]
+    deliver(
+        Client(), WEBHOOK, stripe_on.event("customer.subscription.created", stripe_on.complete_checkout(session_id))
+    )
+    portal = owner.post("/api/v1/billing/portal", content_type=JSON)
+    assert portal.status_code == 200 and portal.json()["url"].startswith("https://billing.stripe.com/")
+    invoices = owner.get("/api/v1/billing/invoices").json()
+    assert invoices[0]["amount"] in ("199.00", 199.0) and invoices[0]["currency"] == "USD"
+    bad = owner.post("/api/v1/billing/checkout", {"plan": ""}, content_type=JSON)
+    assert bad.status_code == 422
+
+
+def test_another_agencys_stripe_customer_invoices_and_portal_stay_its_own(world, other_world, stripe_on):
+    subscribe(world, stripe_on)
+    outsider = login_client(other_world.owner)
+    page = outsider.get(reverse("billing:overview")).content.decode()
+    assert "HZ-0001" not in page and "No invoices yet." in page
+    response = outsider.post(reverse("billing:portal"), follow=True)
+    assert "Subscribe to a plan first" in response.content.decode()
+    assert len(stripe_on.portal_sessions) == 0
+    assert token_client(other_world.owner).get("/api/v1/billing/invoices").json() == []
+    assert Subscription.objects.get(agency=other_world.agency).stripe_customer_id == ""
