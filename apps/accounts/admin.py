@@ -5,16 +5,19 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.models import (
+    AccountEvent,
     Agency,
     ApiToken,
     AuthenticatorDevice,
     Creator,
     CreatorAssignment,
+    DataExport,
     Invitation,
     Membership,
     RecoveryCode,
     RecoveryCodeDevice,
     User,
+    UserAvatar,
     UserSession,
 )
 
@@ -27,10 +30,12 @@ class UserAdmin(BaseUserAdmin):
     search_fields = ["email", "full_name"]
     fieldsets = [
         (None, {"fields": ["email", "password", "full_name"]}),
+        ("Preferences", {"fields": ["timezone", "language", "keyboard_shortcuts", "avatar_updated_at"]}),
         ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "full_name", "password1", "password2"]})]
+    readonly_fields = ["avatar_updated_at"]
 
 
 class MembershipInline(admin.TabularInline):
@@ -192,4 +197,50 @@ class RecoveryCodeAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+# --- Profile and the user's own data: read-only (the user changes them, not staff) -------------
+
+
+@admin.register(UserAvatar)
+class UserAvatarAdmin(admin.ModelAdmin):
+    list_display = ["user", "content_type", "updated_at"]
+    search_fields = ["user__email"]
+    list_select_related = ["user"]
+    fields = ["user", "content_type", "updated_at"]
+    readonly_fields = fields
+
+
+@admin.register(AccountEvent)
+class AccountEventAdmin(admin.ModelAdmin):
+    list_display = ["kind", "user", "created_at", "ip_address"]
+    list_filter = ["kind"]
+    search_fields = ["user__email"]
+    list_select_related = ["user"]
+    fields = ["kind", "user", "created_at", "ip_address", "detail"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(DataExport)
+class DataExportAdmin(admin.ModelAdmin):
+    """Status only: the ZIP holds the user's personal data and is theirs to download, not staff's."""
+
+    list_display = ["user", "status", "progress", "size", "created_at", "expires_at"]
+    list_filter = ["status"]
+    search_fields = ["user__email"]
+    list_select_related = ["user"]
+    exclude = ["archive"]
+    readonly_fields = ["user", "status", "progress", "size", "error", "created_at", "finished_at", "expires_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("archive")
+
+    def has_add_permission(self, request) -> bool:
         return False

@@ -1,4 +1,5 @@
-"""API: agency, creators, members, invitations and API tokens.
+"""API: agency, creators, members, invitations and API tokens; the caller's own profile and data
+export (``/me/profile``, ``/me/export``).
 
 Every operation resolves the caller's membership (from the token or the session) and goes
 through the same selectors and services as the pages, so a role denied on a page is denied here.
@@ -13,13 +14,14 @@ from typing import Annotated
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+from django.urls import reverse
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
 from ninja.security import HttpBearer, SessionAuth
 from pydantic import EmailStr, StringConstraints, field_validator
 
-from apps.accounts import permissions, selectors, services
-from apps.accounts.models import PLATFORMS, ApiToken, Language, Membership, Role, TokenScope
+from apps.accounts import data_export, permissions, profile, selectors, services
+from apps.accounts.models import PLATFORMS, ApiToken, DataExport, Language, Membership, Role, TokenScope, User
 from apps.accounts.permissions import Perm, require, scope_allows
 from apps.core.errors import ApplicationError
 from apps.core.openapi import ErrorOut, Id
@@ -367,3 +369,73 @@ def api_token_revoke(request: HttpRequest, token_id: Id):
     token = selectors.api_token_get(membership=membership, token_id=token_id)
     services.api_token_revoke(membership=membership, token=token)
     return Status(204, None)
+
+
+# --- My profile and data (the caller's own: the token's user, or the session's) ----------------
+
+
+def api_user(request: HttpRequest) -> User:
+    """The user the request acts as: the API token's member, else the logged-in session's user.
+    Profile operations need no membership (a user may belong to no agency)."""
+    if isinstance(request.auth, ApiToken):
+        return request.auth.membership.user
+    return request.user
+
+
+class ProfileOut(Schema):
+    email: str
+    full_name: str
+    timezone: str = Field(description="IANA name; empty means the current agency's time zone.")
+    language: str = Field(description="A code from LANGUAGES; empty means the default (English).")
+    keyboard_shortcuts: bool
+    avatar_updated_at: datetime | None
+
+
+class ProfilePatch(Schema):
+    full_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=150)] | None = None
+    timezone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
+    language: Annotated[str, StringConstraints(strip_whitespace=True, max_length=16)] | None = None
+    keyboard_shortcuts: bool | None = None
+
+
+@router.get("/me/profile", response=ProfileOut, tags=["me"])
+def my_profile(request: HttpRequest):
+    return api_user(request)
+
+
+@router.patch("/me/profile", response=ProfileOut, tags=["me"])
+def my_profile_update(request: HttpRequest, payload: ProfilePatch):
+    data = {key: value for key, value in payload.dict(exclude_unset=True).items() if value is not None}
+    return profile.profile_update(user=api_user(request), data=data, ip_address=request.META.get("REMOTE_ADDR"))
+
+
+class DataExportOut(Schema):
+    id: int
+    status: DataExport.Status
+    progress: int = Field(description="Percent done.")
+    size: int = Field(description="Bytes of the ZIP once ready.")
+    created_at: datetime
+    finished_at: datetime | None
+    expires_at: datetime | None
+    download_url: str | None = Field(
+        None, description="While ready: the page that downloads the ZIP, in a browser session of the same user."
+    )
+
+    @staticmethod
+    def resolve_download_url(obj: DataExport) -> str | None:
+        return reverse("accounts:data-export-download") if obj.is_downloadable else None
+
+
+class DataExportStatusOut(Schema):
+    export: DataExportOut | None = Field(description="The latest export; null before the first.")
+
+
+@router.post("/me/export", response={202: DataExportOut, 409: ErrorOut}, tags=["me"])
+def my_export_start(request: HttpRequest):
+    export = data_export.data_export_start(user=api_user(request), ip_address=request.META.get("REMOTE_ADDR"))
+    return 202, export
+
+
+@router.get("/me/export", response=DataExportStatusOut, tags=["me"])
+def my_export_status(request: HttpRequest):
+    return {"export": data_export.data_export_latest(user=api_user(request))}

@@ -236,3 +236,80 @@ class TwoFactorProofForm(forms.Form):
         max_length=128,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
+
+
+# --- Profile and account -----------------------------------------------------------------------
+
+
+class ProfileForm(forms.Form):
+    full_name = forms.CharField(label="Display name", max_length=150, required=False)
+    timezone = forms.ChoiceField(
+        label="Time zone",
+        required=False,
+        help_text="Times are shown in this zone. Leave it on the default to use your agency's.",
+    )
+    language = forms.ChoiceField(
+        label="Language",
+        required=False,
+        help_text="Dates, numbers and Django's own messages follow it; Huntaze's own text is English for now.",
+    )
+    keyboard_shortcuts = forms.BooleanField(
+        label="Keyboard shortcuts",
+        required=False,
+        help_text="g d: dashboard, g i: inbox, /: search, ?: list of shortcuts.",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        from django.conf import settings
+
+        from apps.accounts.profile import timezone_choices
+
+        self.fields["timezone"].choices = [("", "Default (the agency's time zone)")] + [
+            (name, name) for name in timezone_choices()
+        ]
+        self.fields["language"].choices = [("", "Default (English)"), *settings.LANGUAGES]
+
+
+class AvatarForm(forms.Form):
+    avatar = forms.FileField(
+        label="Picture",
+        help_text="PNG, JPEG, GIF or WebP, up to 5 MB. It is cropped to a square.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/gif,image/webp"}),
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        from django.conf import settings
+
+        limit = settings.AVATAR_MAX_BYTES / (1024 * 1024)
+        self.fields[
+            "avatar"
+        ].help_text = (
+            f"PNG, JPEG, GIF or WebP, up to {limit:g} MB. It is cropped to a square and its metadata is removed."
+        )
+
+
+class AccountDeleteForm(forms.Form):
+    password = forms.CharField(
+        label="Your password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+    code = forms.CharField(
+        label="Code from your authenticator app (or a recovery code)",
+        required=False,
+        max_length=40,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "text"}),
+    )
+    confirmation = forms.CharField(label="Type the agency's name to close it", required=False, max_length=2000)
+
+    def __init__(self, *args, two_factor: bool = False, closing: str = "", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not two_factor:
+            del self.fields["code"]
+        else:
+            self.fields["code"].required = True
+        if not closing:
+            del self.fields["confirmation"]
+        else:
+            self.fields["confirmation"].required = True
+            self.fields["confirmation"].label = f"Type “{closing}” to delete its data"

@@ -12,14 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cached_property
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import timezone, translation
 from django.utils.http import urlencode
 
 from apps.accounts.models import Creator, Membership
 from apps.accounts.selectors import creator_list, membership_current, membership_list_for_user
 from apps.accounts.sessions import user_session_touch
+from apps.core.timezones import zone_or_utc
 
 SESSION_AGENCY = "huntaze_agency_id"
 SESSION_CREATOR = "huntaze_creator_id"
@@ -127,3 +130,37 @@ class TwoFactorRequiredMiddleware:
             return False
         membership = request.tenant.membership
         return membership is not None and membership.agency.require_two_factor and not user.is_verified()
+
+
+class UserPreferencesMiddleware:
+    """Activates the signed-in user's time zone (else their current agency's, else TIME_ZONE) and
+    language (else LANGUAGE_CODE) for the request, so templates render times and Django's own
+    text (form errors, the admin) in them (apps/accounts/profile.py). Costs no query: the user is
+    already loaded and the agency is asked for only when the user chose no zone."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return self.get_response(request)
+        zone_name = user.timezone
+        if not zone_name:
+            tenant = getattr(request, "tenant", None)
+            agency = tenant.agency if tenant is not None else None
+            zone_name = agency.timezone if agency is not None else ""
+        timezone.activate(zone_or_utc(zone_name or settings.TIME_ZONE))
+        language = user.language if user.language in dict(settings.LANGUAGES) else ""
+        try:
+            if language:
+                translation.activate(language)
+                request.LANGUAGE_CODE = language
+            response = self.get_response(request)
+            if language:
+                response.headers.setdefault("Content-Language", language)
+            return response
+        finally:
+            timezone.deactivate()
+            if language:
+                translation.deactivate()

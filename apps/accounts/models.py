@@ -66,6 +66,12 @@ class User(AbstractUser):
         help_text="When the user opened the verification link. Unverified accounts cannot "
         "invite members or add AI provider keys.",
     )
+    # Preferences (apps/accounts/profile.py): empty timezone and language mean "the default"
+    # (the current agency's time zone; LANGUAGE_CODE).
+    timezone = models.CharField(max_length=64, blank=True)
+    language = models.CharField(max_length=8, blank=True)
+    keyboard_shortcuts = models.BooleanField(default=False)
+    avatar_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
@@ -446,3 +452,104 @@ class RecoveryCode(models.Model):
 
     def __str__(self) -> str:
         return f"recovery code of {self.device}"
+
+
+# --- Profile, preferences and the user's own data ----------------------------------------------
+# A user's own, not a tenant's: these rows follow the user across every agency they belong to and
+# are reached only through ``request.user`` (apps/accounts/profile.py), never by an id from a URL.
+
+
+class UserAvatar(models.Model):
+    """A user's picture: a square WebP thumbnail re-encoded from the upload (no metadata), kept in
+    the database rather than MEDIA_ROOT so that every web process serves it without shared disk
+    (a few kilobytes a user). ``User.avatar_updated_at`` says whether there is one."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="avatar")
+    image = models.BinaryField()
+    content_type = models.CharField(max_length=32, default="image/webp")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"avatar of {self.user_id}"
+
+
+class AccountEventKind(models.TextChoices):
+    PROFILE_UPDATED = "profile.updated", "Profile updated"
+    AVATAR_CHANGED = "profile.avatar", "Avatar changed"
+    PREFERENCES_UPDATED = "preferences.updated", "Notification preferences updated"
+    EXPORT_REQUESTED = "export.requested", "Data export requested"
+    EXPORT_DOWNLOADED = "export.downloaded", "Data export downloaded"
+    ACCOUNT_DELETED = "account.deleted", "Account deleted"
+
+
+class AccountEvent(models.Model):
+    """The user-level audit trail: profile changes, data exports, account deletion. A deleted
+    user's events keep no personal data: ``user`` is nulled and ``detail`` holds counts only."""
+
+    Kind = AccountEventKind
+
+    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="account_events")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind__in=AccountEventKind.values), name="accountevent_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class DataExport(models.Model):
+    """One "export my data" run: a ZIP of JSON files built by a Celery task
+    (apps/accounts/data_export.py), downloadable by its user alone until ``expires_at``. The ZIP
+    is kept in the row (a user's own data is small) and dropped when it expires."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to start"
+        RUNNING = "running", "Being prepared"
+        READY = "ready", "Ready to download"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="data_exports")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
+    archive = models.BinaryField(null=True, blank=True, editable=False)
+    size = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=["pending", "running", "ready", "failed", "expired"]),
+                name="dataexport_status_valid",
+            ),
+            models.CheckConstraint(condition=models.Q(progress__lte=100), name="dataexport_progress_percent"),
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(status__in=["pending", "running"]),
+                name="dataexport_one_running_per_user",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} of {self.user_id} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.PENDING, self.Status.RUNNING)
+
+    @property
+    def is_downloadable(self) -> bool:
+        return self.status == self.Status.READY and self.expires_at is not None and self.expires_at > timezone.now()

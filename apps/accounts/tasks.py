@@ -29,3 +29,19 @@ def send_verification_email(user_id: int) -> bool:
     from apps.accounts.emails import verification_email_send
 
     return verification_email_send(user_id=user_id)
+
+
+@shared_task(queue="bulk", acks_late=True)
+def build_data_export(export_id: int) -> bool:
+    """Build a user's data export. Idempotent: only the run that claims the pending row works."""
+    from apps.accounts.data_export import data_export_build
+
+    return data_export_build(export_id=export_id)
+
+
+@shared_task(queue="bulk")
+def purge_expired_data_exports() -> int:
+    """Drop the ZIPs of data exports past DATA_EXPORT_TTL_HOURS (scheduled hourly by beat)."""
+    from apps.accounts.data_export import data_exports_purge_expired
+
+    return data_exports_purge_expired()

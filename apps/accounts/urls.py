@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from apps.accounts import security_views, views
+from apps.accounts import profile_views, security_views, views
 
 app_name = "accounts"
 
@@ -97,6 +97,13 @@ urlpatterns = [
         security_views.recovery_codes_regenerate,
         name="two-factor-recovery-codes",
     ),
+    path("settings/profile/", profile_views.profile_edit, name="profile"),
+    path("settings/profile/avatar/", profile_views.avatar_update, name="profile-avatar"),
+    path("settings/profile/avatar.webp", profile_views.avatar_image, name="profile-avatar-image"),
+    path("settings/profile/export/", profile_views.export_status, name="data-export"),
+    path("settings/profile/export/download/", profile_views.export_download, name="data-export-download"),
+    path("settings/profile/delete/", profile_views.account_delete, name="account-delete"),
+    path("accounts/deleted/", profile_views.account_deleted, name="account-deleted"),
     path("settings/sessions/", security_views.session_list, name="session-list"),
     path("settings/sessions/end-all/", security_views.session_end_all, name="session-end-all"),
     path("settings/sessions/<int:session_id>/end/", security_views.session_end, name="session-end"),

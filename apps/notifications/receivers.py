@@ -25,4 +25,5 @@ def notify_inviter(sender, *, membership, inviter, **kwargs) -> None:
         title=f"{membership.user.get_full_name()} joined as {membership.get_role_display().lower()}",
         url=reverse("accounts:member-list"),
         level=Notification.Level.SUCCESS,
+        kind="team",
     )

@@ -1,14 +1,16 @@
-"""Notifications: store, then fan out to the recipient's websocket group after commit."""
+"""Notifications: store, and publish a ``notification.created`` event in the same transaction.
+
+The event bus (apps/core/events.py) sends it after commit to the recipient's websocket group,
+where the consumer renders the toast, and to the agency's SSE stream for that member only.
+"""
 
 from __future__ import annotations
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-from django.db import transaction
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from apps.accounts.models import Membership
+from apps.core.events import publish
+from apps.notifications import preferences
 from apps.notifications.models import Notification
 
 
@@ -17,27 +19,58 @@ def user_group(user_id: int) -> str:
 
 
 def notification_send(
-    *, membership: Membership, title: str, body: str = "", url: str = "", level: str = Notification.Level.INFO
-) -> Notification:
-    """Record a notification for one member and push it to their open tabs."""
+    *,
+    membership: Membership,
+    title: str,
+    body: str = "",
+    url: str = "",
+    level: str = Notification.Level.INFO,
+    kind: str | None = None,
+) -> Notification | None:
+    """Record a notification for one member and push it to their open tabs, and email it, as the
+    member's preferences for its ``kind`` say (apps/notifications/preferences.py; a caller that
+    names no kind is classed by ``url``). None when the member turned the in-app copy off."""
     if level not in Notification.Level.values:
         raise ValueError(f"Unknown notification level {level!r}")
+    kind = kind or preferences.kind_for_url(url)
+    if kind not in preferences.KIND_KEYS:
+        raise ValueError(f"Unknown notification kind {kind!r}")
+    channels = preferences.channels_for(user_id=membership.user_id, kind=kind)
+    if channels.email:
+        from apps.notifications.tasks import send_notification_email
+
+        send_notification_email.delay_on_commit(membership.user_id, membership.agency_id, title[:200], body, url)
+    if not channels.in_app:
+        return None
     notification = Notification.objects.create(
-        agency_id=membership.agency_id, user_id=membership.user_id, title=title[:200], body=body, url=url, level=level
+        agency_id=membership.agency_id,
+        user_id=membership.user_id,
+        title=title[:200],
+        body=body,
+        url=url,
+        level=level,
+        kind=kind,
     )
-    transaction.on_commit(lambda: _push(notification))
+    publish(
+        "notification.created",
+        agency_id=notification.agency_id,
+        user_id=notification.user_id,
+        groups=[user_group(notification.user_id)],
+        payload=notification_event_payload(notification),
+    )
     return notification
 
 
-def _push(notification: Notification) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    html = render_to_string("notifications/partials/toast.html", {"notification": notification})
-    async_to_sync(layer.group_send)(
-        user_group(notification.user_id),
-        {"type": "notification.message", "agency_id": notification.agency_id, "html": html},
-    )
+def notification_event_payload(notification: Notification) -> dict:
+    """What the ``notification.created`` event carries: all the toast shows, nothing more."""
+    return {
+        "notification_id": notification.pk,
+        "title": notification.title,
+        "body": notification.body,
+        "url": notification.url,
+        "level": notification.level,
+        "kind": notification.kind,
+    }
 
 
 def notifications_mark_read(*, membership: Membership, notification_id: int | None = None) -> int:
