@@ -48,7 +48,9 @@ router = Router(tags=["campaigns"])
 # The services' field names → the API's.
 API_FIELDS = {"creator": "creator_id", "segment": "segment_id"}
 # In an edit, null for these keeps the value (they cannot be empty); for the others it clears it.
-KEPT_WHEN_NULL = {"creator_id", "name", "text", "fan_ids", "media", "exclude_bought_offer", "repeat", "mode"}
+KEPT_WHEN_NULL = {
+    "creator_id", "name", "text", "fan_ids", "media", "exclude_bought_offer", "explore_prices", "repeat", "mode",
+}  # fmt: skip
 
 
 def _with_stats(request: HttpRequest, campaigns: list[Campaign]) -> None:
@@ -91,6 +93,7 @@ def _current_values(campaign: Campaign) -> dict:
         "exclude_messaged_within_hours": campaign.exclude_messaged_within_hours,
         "exclude_no_spend_days": campaign.exclude_no_spend_days,
         "exclude_bought_offer": campaign.exclude_bought_offer,
+        "explore_prices": campaign.explore_prices,
         "repeat": campaign.repeat,
         "repeat_until": campaign.repeat_until,
         "mode": campaign.mode,

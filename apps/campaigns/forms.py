@@ -38,6 +38,12 @@ class CampaignForm(forms.Form):
         label="PPV price", required=False, min_value=0, max_digits=8, decimal_places=2,
         help_text="Leave empty for a free message.",
     )  # fmt: skip
+    explore_prices = forms.BooleanField(
+        label="Explore prices", required=False,
+        help_text="Direct PPV messages only: fans are split across nearby prices (within the creator's PPV range), "
+        "each fan's price drawn by Thompson sampling from what past offers say, so the pricing advice learns "
+        "faster. The campaign page shows each price's results.",
+    )  # fmt: skip
     media = forms.CharField(
         label="Media", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2}),
         help_text="One vault reference per line; a PPV offer needs at least one.",

@@ -89,6 +89,11 @@ class Campaign(models.Model):
         max_length=10_000, help_text="May use template variables such as {fan.first_name|babe}, filled per fan."
     )
     ppv_price = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    explore_prices = models.BooleanField(
+        default=False,
+        help_text="Direct PPV campaigns: each fan's price drawn by Thompson sampling across price bands "
+        "(settings.CAMPAIGN_PRICE_EXPLORER), within the creator's PPV range.",
+    )
     media = models.JSONField(default=list, blank=True, help_text="References of the media attached (vault ids).")
     send_at = models.DateTimeField(null=True, blank=True, help_text="When to send (UTC); empty: as soon as scheduled.")
     exclude_messaged_within_hours = models.PositiveSmallIntegerField(

@@ -55,6 +55,10 @@ MODE = (
     "mass message per platform account of the audience (one call, the same text for every fan): no {fan.…} "
     "variables, and every audience platform must have mass messages."
 )
+EXPLORE = (
+    "Direct PPV campaigns only: each fan's price is drawn by Thompson sampling across nearby prices in the "
+    "creator's PPV range; each price becomes its own offer when the campaign finishes."
+)
 BOUGHT_OFFER = (
     "Leave out fans who unlocked an earlier PPV campaign of this creator with the same media (the same "
     "references, in any order). Needs media."
@@ -150,6 +154,7 @@ class CampaignOut(Schema):
     exclude_messaged_within_hours: int | None
     exclude_no_spend_days: int | None
     exclude_bought_offer: bool = Field(description="Fans who already bought this offer are left out.")
+    explore_prices: bool = Field(description=EXPLORE)
     mode: ModeName = Field(description=MODE)
     repeat: RepeatName = Field(description='"" (once), "daily" or "weekly".')
     repeat_until: datetime | None = Field(description="UTC; no occurrence is scheduled after it. null: no end.")
@@ -267,6 +272,7 @@ class CampaignIn(Schema):
         None, description="Leave out fans who bought nothing in the last N days."
     )
     exclude_bought_offer: bool = Field(False, description=BOUGHT_OFFER)
+    explore_prices: bool = Field(False, description=EXPLORE)
     mode: ModeName = Field(CampaignMode.DIRECT.value, description=MODE)
     repeat: RepeatName = Field(CampaignRepeat.ONCE.value, description=REPEAT)
     repeat_until: datetime | None = Field(None, description=REPEAT_UNTIL)
@@ -274,8 +280,8 @@ class CampaignIn(Schema):
 
 class CampaignPatchIn(Schema):
     """Omitted fields keep their value; so does null for creator_id, name, text, fan_ids, media,
-    exclude_bought_offer, mode and repeat. Null clears segment_id, ppv_price, send_at, repeat_until and the
-    other exclusions."""
+    exclude_bought_offer, explore_prices, mode and repeat. Null clears segment_id, ppv_price,
+    send_at, repeat_until and the other exclusions."""
 
     creator_id: Id | None = None
     name: str | None = Field(None, max_length=MAX_NAME)
@@ -288,6 +294,7 @@ class CampaignPatchIn(Schema):
     exclude_messaged_within_hours: MessagedWithinHours | None = None
     exclude_no_spend_days: NoSpendDays | None = None
     exclude_bought_offer: bool | None = Field(None, description=BOUGHT_OFFER)
+    explore_prices: bool | None = Field(None, description=EXPLORE)
     mode: ModeName | None = Field(None, description=MODE)
     repeat: RepeatName | None = Field(None, description=REPEAT)
     repeat_until: datetime | None = Field(None, description=REPEAT_UNTIL)

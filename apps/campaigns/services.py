@@ -38,11 +38,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from apps.accounts.models import PLATFORMS, Creator, Membership, Role
 from apps.accounts.permissions import Perm, has_perm, require
@@ -110,6 +112,7 @@ class CampaignInput:
     repeat: str = CampaignRepeat.ONCE
     repeat_until: datetime | None = None
     mode: str = CampaignMode.DIRECT
+    explore_prices: bool = False
 
 
 def _clean(membership: Membership, data: CampaignInput) -> dict[str, Any]:
@@ -186,6 +189,11 @@ def _clean(membership: Membership, data: CampaignInput) -> dict[str, Any]:
             "To leave out fans who already bought this offer, add its media: that is how the offer is recognised.",
             field="exclude_bought_offer",
         )
+    if data.explore_prices and (price is None or mode != CampaignMode.DIRECT):
+        raise ApplicationError(
+            "Exploring prices needs a PPV price and direct messages: each fan gets a price of their own.",
+            field="explore_prices",
+        )
     repeat, repeat_until = _clean_repeat(data, send_at)
     return {
         "creator": data.creator,
@@ -202,6 +210,7 @@ def _clean(membership: Membership, data: CampaignInput) -> dict[str, Any]:
         "repeat": repeat,
         "repeat_until": repeat_until,
         "mode": mode,
+        "explore_prices": bool(data.explore_prices),
     }
 
 
@@ -580,6 +589,7 @@ def _enqueue_direct(campaign: Campaign, fans: QuerySet[Fan]) -> int:
     render = template_renderer(campaign.text)  # parsed once, filled per fan
     personal = personal_texts_for_start(campaign)
     creator = campaign.creator
+    prices = _explored_prices(campaign, fans)
     by_platform: dict[str, list[delivery_services.Outbound]] = defaultdict(list)
     for fan in fans.iterator(chunk_size=2000):
         by_platform[fan.platform].append(
@@ -587,7 +597,7 @@ def _enqueue_direct(campaign: Campaign, fans: QuerySet[Fan]) -> int:
                 recipient_id=fan.platform_fan_id,
                 text=personal.get(fan.pk) or render(fan, creator),
                 idempotency_key=campaign.delivery_key(fan.pk),
-                ppv_price=campaign.ppv_price,
+                ppv_price=prices.get(fan.pk, campaign.ppv_price),
                 media_count=campaign.media_count,
                 source_id=campaign.pk,
             )
@@ -601,6 +611,17 @@ def _enqueue_direct(campaign: Campaign, fans: QuerySet[Fan]) -> int:
             source=DELIVERY_SOURCE,
         )
     return sum(len(messages) for messages in by_platform.values())
+
+
+def _explored_prices(campaign: Campaign, fans: QuerySet[Fan]) -> dict[int, Decimal]:
+    """Each fan's price for a campaign exploring prices: the callable named by
+    settings.CAMPAIGN_PRICE_EXPLORER (the optimization app's Thompson sampling, reached through the
+    setting because campaigns must not import it) answers ``{fan_id: price}`` within the creator's
+    PPV range and records the arms. {} when the campaign does not explore (everyone pays its price)."""
+    if not (campaign.explore_prices and campaign.ppv_price is not None and settings.CAMPAIGN_PRICE_EXPLORER):
+        return {}
+    explorer = import_string(settings.CAMPAIGN_PRICE_EXPLORER)
+    return explorer(campaign=campaign, fan_ids=list(fans.order_by("pk").values_list("pk", flat=True)))
 
 
 def mass_delivery_key(campaign: Campaign, platform: str) -> str:
@@ -640,6 +661,7 @@ REPEAT_STEP = {CampaignRepeat.DAILY: timedelta(days=1), CampaignRepeat.WEEKLY: t
 SERIES_FIELDS = (
     "agency_id", "creator_id", "name", "segment_id", "fan_ids", "text", "ppv_price", "media", "mode",
     "exclude_messaged_within_hours", "exclude_no_spend_days", "exclude_bought_offer", "repeat", "repeat_until",
+    "explore_prices",
     "created_by_id", "approved_by_id", "approved_at",
 )  # fmt: skip
 
@@ -944,6 +966,65 @@ def campaign_stats(*, campaigns: list[Campaign]) -> dict[int, CampaignStats]:
             rejected=rejected,
         )
     return stats
+
+
+@dataclass
+class PriceArm:
+    """One price of a campaign exploring prices: the fans given it and what they did."""
+
+    price: Decimal
+    targeted: int
+    sent: int
+    unlocked: int
+
+    @property
+    def revenue(self) -> Decimal:
+        return self.price * self.unlocked
+
+    @property
+    def unlock_rate(self) -> float:
+        return self.unlocked / self.sent if self.sent else 0.0
+
+    @property
+    def revenue_per_fan(self) -> Decimal:
+        return (self.revenue / self.sent).quantize(Decimal("0.01")) if self.sent else Decimal("0")
+
+
+def campaign_price_arms(*, campaign: Campaign) -> list[PriceArm]:
+    """A campaign exploring prices, per price it asked (cheapest first): fans targeted, messages
+    sent, and unlocks of the messages it put in fans' conversations; revenue is price x unlocks.
+    [] for a campaign that does not explore. Two aggregate queries."""
+    if not campaign.explore_prices:
+        return []
+    deliveries = delivery_selectors.delivery_list_by_source(
+        agency_id=campaign.agency_id, source=DELIVERY_SOURCE, source_id=campaign.pk
+    )
+    counts = (
+        deliveries.order_by()
+        .filter(ppv_price__isnull=False)
+        .values("ppv_price")
+        .annotate(targeted=Count("id"), sent=Count("id", filter=Q(status="sent")))
+    )
+    unlocked = {
+        row["ppv_price"]: row["count"]
+        for row in messaging_selectors.fans_who_unlocked(
+            agency_id=campaign.agency_id, creator_id=campaign.creator_id, campaign_ids=[campaign.pk]
+        )
+        .values("ppv_price")
+        .annotate(count=Count("id"))
+    }
+    return sorted(
+        (
+            PriceArm(
+                price=Decimal(row["ppv_price"]).quantize(Decimal("0.01")),
+                targeted=row["targeted"],
+                sent=row["sent"],
+                unlocked=unlocked.get(row["ppv_price"], 0),
+            )
+            for row in counts
+        ),
+        key=lambda arm: arm.price,
+    )
 
 
 # --- Notifications -------------------------------------------------------------------------------

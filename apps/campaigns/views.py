@@ -86,6 +86,7 @@ def _save(request: HttpRequest, form: CampaignForm, campaign: Campaign | None) -
         repeat=data["repeat"] or "",
         repeat_until=_wall_clock(data["repeat_until"]),
         mode=data["mode"] or CampaignMode.DIRECT,
+        explore_prices=data["explore_prices"],
     )
     try:
         if campaign is None:
@@ -216,6 +217,7 @@ def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "repeat": campaign.repeat,
         "repeat_until": campaign.repeat_until.astimezone(zone).strftime(local) if campaign.repeat_until else None,
         "mode": campaign.mode,
+        "explore_prices": campaign.explore_prices,
     }
     return render(request, "campaigns/form.html", {"form": _form(request, initial=initial), "campaign": campaign})
 
@@ -273,6 +275,7 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "exclusions": _exclusions(campaign),
         "series": series[: selectors.SERIES_SHOWN],
         "series_more": len(series) > selectors.SERIES_SHOWN,
+        "price_arms": services.campaign_price_arms(campaign=campaign) if campaign.started_at else [],
         **personalize_context(campaign, membership),
     }
     return render(request, "campaigns/detail.html", context)

@@ -11,6 +11,7 @@ from apps.optimization.models import (
     Offer,
     OptimizationSettings,
     Recommendation,
+    ServiceAnomaly,
 )
 
 
@@ -70,6 +71,16 @@ class AnomalyAdmin(ReadOnlyAdmin):
     search_fields = ("creator__display_name", "agency__name", "metric")
     date_hierarchy = "at"
     raw_id_fields = ("agency", "creator", "acknowledged_by")
+
+
+@admin.register(ServiceAnomaly)
+class ServiceAnomalyAdmin(ReadOnlyAdmin):
+    list_display = ("at", "agency", "metric", "value", "expected_low", "expected_high", "severity", "alert_key")
+    list_filter = ("severity", "metric")
+    search_fields = ("agency__name", "metric")
+    date_hierarchy = "at"
+    list_select_related = ("agency",)
+    raw_id_fields = ("agency",)
 
 
 @admin.register(Recommendation)

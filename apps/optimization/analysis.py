@@ -23,6 +23,7 @@ from apps.core.errors import ApplicationError
 from apps.optimization import anomalies as anomaly_engine
 from apps.optimization import selectors, timing
 from apps.optimization.models import (
+    HOURLY_METRICS,
     METRIC_LABELS,
     HourlyPerformance,
     Severity,
@@ -140,7 +141,9 @@ def timing_by_creator(
 
 @dataclass(frozen=True)
 class DetectedAnomaly:
-    """A point the detector flagged (not stored: the comprehensive answer's view of it)."""
+    """A point the detector flagged (not stored: the comprehensive answer's view of it).
+    ``granularity`` is "day" (``day`` is the creator's calendar day) or "hour" (``at`` is the UTC
+    hour, ``day`` its UTC date)."""
 
     metric: str
     label: str
@@ -151,10 +154,16 @@ class DetectedAnomaly:
     expected_high: float
     score: float
     severity: str
+    granularity: str = "day"
 
     @property
     def direction(self) -> str:
         return "above" if self.value > self.expected_high else "below"
+
+    @property
+    def when(self) -> str:
+        """The point in words for headlines: "Dec 01" for a day, "Dec 01 14:00 UTC" for an hour."""
+        return f"{self.at:%b %d %H:00} UTC" if self.granularity == "hour" else f"{self.day:%b %d}"
 
 
 def severity_for(score: float) -> str:
@@ -163,6 +172,54 @@ def severity_for(score: float) -> str:
     if score >= SEVERITY_MEDIUM_SCORE:
         return Severity.MEDIUM
     return Severity.LOW
+
+
+@dataclass(frozen=True)
+class FlaggedPoint:
+    row: int
+    value: float
+    low: float
+    high: float
+    score: float
+
+
+def flag_series(
+    stamps: np.ndarray, values: np.ndarray, *, report_from: int, sensitivity: str, min_points: int
+) -> list[FlaggedPoint]:
+    """The detector over ``log1p`` of one series (why: ``detect_daily``'s docstring): the rows from
+    ``report_from`` on at or above the sensitivity's threshold, with their expected range turned
+    back to the series' own scale and kept within the values seen before each row. [] for too
+    little data or a series the detector refuses."""
+    known = np.isfinite(values)
+    if known.sum() < min_points or not known[report_from:].any():
+        return []
+    try:
+        logged = np.log1p(np.maximum(values, 0.0))
+        trace = anomaly_engine.anomaly_trace(stamps, logged)
+        scores = trace.scores
+        hits = anomaly_engine.detections(scores, sensitivity)
+        hits = hits[(hits >= report_from) & known[hits]]
+        if not len(hits):
+            return []
+        low, high = (np.expm1(bound) for bound in anomaly_engine.range_from_trace(trace, sensitivity))
+        low = np.maximum(low, 0.0)
+    except ApplicationError as error:  # a series the detector refuses (e.g. constant): nothing to say
+        logger.info("anomaly detector skipped a series: %s", error)
+        return []
+    # The range shown is the forecaster's band within the values seen before the row: while the
+    # detector's surprise is still high its band can be wider than anything ever seen, and a value
+    # beyond every earlier one is itself unexpected (the detector's step 8).
+    earlier_high = np.concatenate([[-np.inf], np.maximum.accumulate(np.where(known, values, -np.inf))[:-1]])
+    earlier_low = np.concatenate([[np.inf], np.minimum.accumulate(np.where(known, values, np.inf))[:-1]])
+    clamped_high = np.where(np.isfinite(earlier_high), np.minimum(high, earlier_high), high)
+    clamped_low = np.where(np.isfinite(earlier_low), np.maximum(low, earlier_low), low)
+    usable = clamped_low <= clamped_high
+    low, high = np.where(usable, clamped_low, low), np.where(usable, clamped_high, high)
+    return [
+        FlaggedPoint(row, float(values[row]), float(low[row]), float(high[row]), float(min(1.0, max(0.0, scores[row]))))
+        for row in hits.tolist()
+        if math.isfinite(low[row]) and math.isfinite(high[row])
+    ]
 
 
 def detect_daily(
@@ -184,39 +241,82 @@ def detect_daily(
     stamps = (np.arange(n_days, dtype=np.int64) + (start - date(1970, 1, 1)).days) * 86_400
     found: list[DetectedAnomaly] = []
     for position, metric in enumerate(selectors.SERIES_NAMES):
-        values = matrix[:, position]
-        known = np.isfinite(values)
-        if known.sum() < ANOMALY_MIN_POINTS or not known[report_from:].any():
-            continue
-        try:
-            logged = np.log1p(np.maximum(values, 0.0))
-            trace = anomaly_engine.anomaly_trace(stamps, logged)
-            scores = trace.scores
-            hits = anomaly_engine.detections(scores, sensitivity)
-            hits = hits[(hits >= report_from) & known[hits]]
-            if not len(hits):
-                continue
-            low, high = (np.expm1(bound) for bound in anomaly_engine.range_from_trace(trace, sensitivity))
-            low = np.maximum(low, 0.0)
-        except ApplicationError as error:  # a series the detector refuses (e.g. constant): nothing to say
-            logger.info("anomaly detector skipped %s: %s", metric, error)
-            continue
-        for row in hits.tolist():
-            if not (math.isfinite(low[row]) and math.isfinite(high[row])):
-                continue
-            day = start + timedelta(days=row)
-            score = float(min(1.0, max(0.0, scores[row])))
+        hits = flag_series(
+            stamps, matrix[:, position], report_from=report_from, sensitivity=sensitivity, min_points=ANOMALY_MIN_POINTS
+        )
+        for hit in hits:
+            day = start + timedelta(days=hit.row)
             found.append(
                 DetectedAnomaly(
                     metric=metric,
                     label=METRIC_LABELS.get(metric, metric),
                     day=day,
                     at=datetime.combine(day, clock(), tzinfo=zone).astimezone(UTC),
-                    value=float(values[row]),
-                    expected_low=float(low[row]),
-                    expected_high=float(high[row]),
-                    score=score,
-                    severity=severity_for(score),
+                    value=hit.value,
+                    expected_low=hit.low,
+                    expected_high=hit.high,
+                    score=hit.score,
+                    severity=severity_for(hit.score),
+                )
+            )
+    found.sort(key=lambda anomaly: (anomaly.at, anomaly.metric))
+    return found
+
+
+# --- Hourly anomalies ----------------------------------------------------------------------------------
+
+HOURLY_HISTORY_DAYS = 42  # six weeks of hours: the weekly profile needs MIN_SEASONS (3) visits per bin
+HOURLY_REPORT_HOURS = 48  # the hours whose anomalies are stored (the hourly task runs every hour)
+HOURLY_MIN_POINTS = 7 * 24  # fewer hours with data than a week's: no baseline
+HOURLY_NAMES: tuple[str, ...] = tuple(HOURLY_METRICS)
+
+
+def hourly_matrix(*, agency_id: int, creator_ids: Sequence[int], start: datetime, n_hours: int) -> np.ndarray:
+    """(creators, hours, HOURLY_NAMES) from one query over the agency's HourlyPerformance: NaN where
+    a creator has no row for an hour (a gap the detector skips, not a zero it would learn)."""
+    index = {creator_id: position for position, creator_id in enumerate(creator_ids)}
+    out = np.full((len(creator_ids), n_hours, len(HOURLY_NAMES)), np.nan)
+    rows = (
+        HourlyPerformance.objects.for_agency(agency_id)
+        .filter(hour__gte=start, hour__lt=start + timedelta(hours=n_hours), creator_id__in=list(creator_ids))
+        .order_by()
+        .values_list("creator_id", "hour", *HOURLY_NAMES)
+    )
+    base = start.timestamp()
+    for creator_id, hour, *values in rows:
+        offset = int((hour.timestamp() - base) // 3600)
+        if 0 <= offset < n_hours:
+            out[index[creator_id], offset] = values
+    return out
+
+
+def detect_hourly(matrix: np.ndarray, *, start: datetime, report_from: int, sensitivity: str) -> list[DetectedAnomaly]:
+    """Anomalies of one creator's hourly series ``matrix`` (hours, HOURLY_NAMES) from row
+    ``report_from`` on. The detector sees each UTC hour at its start: its daily profile (15-minute
+    bins) and weekly profile (30-minute bins) are then per hour of the day and of the week, so
+    "Tuesday 21:00" is compared with earlier Tuesdays at 21:00. Missing hours are gaps."""
+    n_hours = matrix.shape[0]
+    start = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    stamps = np.arange(n_hours, dtype=np.int64) * 3600 + int(start.timestamp())
+    found: list[DetectedAnomaly] = []
+    for position, metric in enumerate(HOURLY_NAMES):
+        hits = flag_series(
+            stamps, matrix[:, position], report_from=report_from, sensitivity=sensitivity, min_points=HOURLY_MIN_POINTS
+        )
+        for hit in hits:
+            at = start + timedelta(hours=hit.row)
+            found.append(
+                DetectedAnomaly(
+                    metric=metric,
+                    label=HOURLY_METRICS[metric],
+                    day=at.date(),
+                    at=at,
+                    value=hit.value,
+                    expected_low=hit.low,
+                    expected_high=hit.high,
+                    score=hit.score,
+                    severity=severity_for(hit.score),
+                    granularity="hour",
                 )
             )
     found.sort(key=lambda anomaly: (anomaly.at, anomaly.metric))

@@ -14,12 +14,13 @@ handle, answers 404. Deciding on recommendations, changing settings and recordin
 
 # No `from __future__ import annotations`: @paginate resolves parameter annotations in ninja's
 # module, where names such as KindName would not be found.
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from ninja import Query, Router, Status
 from ninja.pagination import paginate
 
 from apps.accounts.api import api_membership
-from apps.accounts.models import Creator, Membership
+from apps.accounts.models import Creator, Membership, Role
 from apps.accounts.permissions import Perm, require
 from apps.accounts.selectors import creator_get_for_member, creator_list
 from apps.core.errors import fields_renamed
@@ -41,6 +42,7 @@ from apps.optimization.schemas import (
     RecommendationStatusName,
     RiskName,
     SensitivityName,
+    ServiceAnomalyOut,
     SettingsIn,
     SettingsOut,
     StrategyName,
@@ -220,6 +222,21 @@ def anomaly_list(
     creator_ids = [_creator(membership, creator_id).pk] if creator_id is not None else _visible_ids(membership)
     anomalies = selectors.recent_anomalies(agency_id=membership.agency_id, creator_ids=creator_ids, days=days)
     return anomalies.filter(status=status) if status else anomalies
+
+
+@router.get("/optimization/service-anomalies", response=list[ServiceAnomalyOut])
+@paginate(page_size=25)
+def service_anomaly_list(
+    request: HttpRequest, days: int = Query(30, ge=1, le=366, description="How far back, in days.")
+):
+    """Hours in which the agency's AI cost per hour (and, for staff, the platform's request rate,
+    server error rate or p95 latency) left its expected range, newest first. Owners and managers."""
+    membership = _reader(request)
+    if membership.role not in (Role.OWNER, Role.MANAGER):  # as monitoring's alerts reach them only
+        raise PermissionDenied("Service anomalies are for owners and managers.")
+    return selectors.service_anomaly_list(
+        agency_id=membership.agency_id, include_platform=membership.user.is_staff, days=days
+    )
 
 
 @router.post("/optimization/anomalies/{anomaly_id}/acknowledge", response=AnomalyOut)

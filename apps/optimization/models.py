@@ -44,6 +44,10 @@ MONEY_METRICS = tuple(name for name, _label, money in DAILY_METRICS if money)
 # Series the anomaly detector also watches that are sums or ratios of the stored columns.
 DERIVED_METRICS: dict[str, str] = {"revenue_total": "Total revenue", "engagement_per_post": "Engagement per post"}
 METRIC_LABELS: dict[str, str] = {name: label for name, label, _money in DAILY_METRICS} | DERIVED_METRICS
+# HourlyPerformance columns the hourly anomaly detector watches (per UTC hour).
+HOURLY_METRICS: dict[str, str] = {"messages_sent": "Messages sent (hourly)", "message_replies": "Fan replies (hourly)"}
+# Every series an Anomaly row can name: daily columns, derived series and hourly columns.
+ANOMALY_LABELS: dict[str, str] = METRIC_LABELS | HOURLY_METRICS
 
 
 def _money() -> models.DecimalField:
@@ -127,7 +131,7 @@ class Offer(models.Model):
     revenue = _money()
     campaign = models.ForeignKey(
         "campaigns.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-        help_text="The PPV campaign that made this offer, when it came from one.",
+        help_text="The PPV campaign that made this offer, when it came from one (one offer per price it explored).",
     )  # fmt: skip
     source = models.CharField(max_length=12, choices=Source.choices, default=Source.MANUAL)
     external_id = models.CharField(max_length=128, blank=True, help_text="The row's id in an import or platform.")
@@ -147,8 +151,9 @@ class Offer(models.Model):
             models.UniqueConstraint(
                 fields=["creator", "external_id"], condition=~Q(external_id=""), name="offer_unique_external_id"
             ),
+            # One offer per campaign, or per price of a campaign exploring prices (campaign_offers.py).
             models.UniqueConstraint(
-                fields=["campaign"], condition=Q(campaign__isnull=False), name="offer_one_per_campaign"
+                fields=["campaign", "price"], condition=Q(campaign__isnull=False), name="offer_one_per_campaign_price"
             ),
         ]
 
@@ -254,11 +259,73 @@ class Anomaly(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.creator} {METRIC_LABELS.get(self.metric, self.metric)} {self.at:%Y-%m-%d}"
+        return f"{self.creator} {ANOMALY_LABELS.get(self.metric, self.metric)} {self.at:%Y-%m-%d %H:%M}"
 
     @property
     def is_money(self) -> bool:
         return self.metric in MONEY_METRICS or self.metric == "revenue_total"
+
+    @property
+    def direction(self) -> str:
+        if self.value > self.expected_high:
+            return "above"
+        if self.value < self.expected_low:
+            return "below"
+        return "within"
+
+
+# Service metrics the service-anomaly detector watches per UTC hour (service_anomalies.py): three
+# platform-wide ones read from monitoring's rollups, one per agency from the AI ledger.
+SERVICE_METRICS: dict[str, str] = {
+    "http_requests": "Requests per hour",
+    "http_error_rate": "Server error rate (5xx share)",
+    "http_latency_p95": "Request latency p95 (ms)",
+    "ai_cost": "AI cost per hour (USD)",
+}
+
+
+class ServiceAnomaly(models.Model):
+    """An hour in which a service metric left the range its history leads one to expect: platform
+    wide (no agency; staff hear of it) or one agency's (its AI spend; its owners and managers do)."""
+
+    agency = models.ForeignKey(
+        Agency, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        help_text="Empty for a platform-wide metric (request rate, errors, latency).",
+    )  # fmt: skip
+    metric = models.CharField(max_length=32, help_text="A key of SERVICE_METRICS.")
+    at = models.DateTimeField(help_text="Start of the UTC hour.")
+    value = models.FloatField()
+    expected_low = models.FloatField()
+    expected_high = models.FloatField()
+    score = models.FloatField(help_text="The detector's score in [0, 1].")
+    severity = models.CharField(max_length=8, choices=Severity.choices)
+    alert_key = models.CharField(max_length=200, blank=True, help_text="The monitoring alert it raised, if any.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "service anomalies"
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["agency", "-at"], name="service_anomaly_agency_time")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["metric", "at"], condition=Q(agency__isnull=True), name="service_anomaly_one_platform_point"
+            ),
+            models.UniqueConstraint(
+                fields=["agency", "metric", "at"], condition=Q(agency__isnull=False), name="service_anomaly_one_point"
+            ),
+            models.CheckConstraint(
+                condition=Q(score__gte=0) & Q(score__lte=1), name="service_anomaly_score_in_unit_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agency or 'Platform'} {SERVICE_METRICS.get(self.metric, self.metric)} {self.at:%Y-%m-%d %H}:00"
+
+    @property
+    def label(self) -> str:
+        return SERVICE_METRICS.get(self.metric, self.metric)
 
     @property
     def direction(self) -> str:

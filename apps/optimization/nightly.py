@@ -34,16 +34,20 @@ from apps.optimization import pricing, selectors, timing
 from apps.optimization.analysis import (
     ANOMALY_HISTORY_DAYS,
     ANOMALY_REPORT_DAYS,
+    HOURLY_HISTORY_DAYS,
+    HOURLY_REPORT_HOURS,
     TIMING_WINDOW_DAYS,
     DetectedAnomaly,
     detect_daily,
+    detect_hourly,
+    hourly_matrix,
     message_events,
     post_events,
     timing_by_creator,
 )
 from apps.optimization.campaign_offers import sync_campaign_offers
 from apps.optimization.models import (
-    METRIC_LABELS,
+    ANOMALY_LABELS,
     Anomaly,
     Recommendation,
     Risk,
@@ -159,7 +163,7 @@ def timing_advice(creator_id: int, answer: timing.TimingAdvice, strategy: str, r
 
 def anomaly_advice(creator_id: int, anomaly: DetectedAnomaly) -> Advice:
     headline = (
-        f"{anomaly.label} was {anomaly.direction} the expected range on {anomaly.day:%b %d}: "
+        f"{anomaly.label} was {anomaly.direction} the expected range on {anomaly.when}: "
         f"{anomaly.value:,.2f} vs {anomaly.expected_low:,.2f} to {anomaly.expected_high:,.2f}"
     )
     return Advice(
@@ -168,9 +172,10 @@ def anomaly_advice(creator_id: int, anomaly: DetectedAnomaly) -> Advice:
         signature=(anomaly.metric, anomaly.at.isoformat()),
         fields={
             "headline": headline[:200],
-            "explanation": "Check what changed that day (a platform issue, a missed post, a price change) "
-            "before it repeats.",
+            "explanation": f"Check what changed that {anomaly.granularity} (a platform issue, a missed post, "
+            "a price change) before it repeats.",
             "payload": {
+                "granularity": anomaly.granularity,
                 "metric": anomaly.metric,
                 "day": anomaly.day.isoformat(),
                 "at": anomaly.at.isoformat(),
@@ -268,7 +273,7 @@ def _nightly_agency(agency_id: int, now: datetime, report: NightlyReport) -> Non
     )
 
     advice: list[Advice] = []
-    detected: dict[int, list[DetectedAnomaly]] = {}
+    detected: dict[int, list[DetectedAnomaly]] = {}  # hourly series: the hourly task (run_hourly)
     for position, creator in enumerate(creators):
         chosen = overrides.get(creator.pk) or default
         strategy = chosen.strategy if chosen else Strategy.BALANCED
@@ -286,13 +291,13 @@ def _nightly_agency(agency_id: int, now: datetime, report: NightlyReport) -> Non
                         advice.append(found)
             last = (ends[creator.pk] - start).days
             window = matrix[position, last - ANOMALY_HISTORY_DAYS + 1 : last + 1]
-            detected[creator.pk] = detect_daily(
+            detected.setdefault(creator.pk, []).extend(detect_daily(
                 window,
                 start=ends[creator.pk] - timedelta(days=ANOMALY_HISTORY_DAYS - 1),
                 report_from=ANOMALY_HISTORY_DAYS - ANOMALY_REPORT_DAYS,
                 sensitivity=sensitivity,
                 tz=zones[creator.pk],
-            )
+            ))  # fmt: skip
         except ApplicationError as error:  # one creator's unusable data must not stop the agency's run
             logger.warning("optimization skipped creator %s: %s", creator.pk, error)
             report.skipped.append(f"{creator.display_name}: {error.message}")
@@ -307,6 +312,63 @@ def _nightly_agency(agency_id: int, now: datetime, report: NightlyReport) -> Non
         _alert(agency_id, creators, now)
 
 
+def _detect_hourly_agency(
+    agency_id: int, creators: list[Creator], default: Any, overrides: dict[int, Any], now: datetime
+) -> dict[int, list[DetectedAnomaly]]:
+    """Every creator's hourly anomalies of the last HOURLY_REPORT_HOURS closed UTC hours, from one
+    query over the agency's hourly rows (analysis.hourly_matrix)."""
+    end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)  # the current hour is not over
+    n_hours = HOURLY_HISTORY_DAYS * 24
+    start = end - timedelta(hours=n_hours)
+    matrix = hourly_matrix(agency_id=agency_id, creator_ids=[c.pk for c in creators], start=start, n_hours=n_hours)
+    found: dict[int, list[DetectedAnomaly]] = {}
+    for position, creator in enumerate(creators):
+        chosen = overrides.get(creator.pk) or default
+        sensitivity = chosen.sensitivity if chosen else Sensitivity.MEDIUM
+        try:
+            found[creator.pk] = detect_hourly(
+                matrix[position], start=start, report_from=n_hours - HOURLY_REPORT_HOURS, sensitivity=sensitivity
+            )
+        except ApplicationError as error:
+            logger.warning("hourly anomalies skipped creator %s: %s", creator.pk, error)
+    return found
+
+
+def run_hourly(*, agency_id: int | None = None, now: datetime | None = None) -> NightlyReport:
+    """Every hour: the hourly anomalies (messages sent, fan replies per UTC hour) of every active
+    creator stored, alerted and turned into an "investigate" recommendation like the nightly daily
+    ones. Each point is stored once, so a run repeated (acks_late) or overlapping stores nothing twice;
+    the nightly run leaves hourly series to this task (about 0.1 s of detector time a creator
+    for six weeks of two series, measured on a busy two-core machine)."""
+    started = time.perf_counter()
+    now = now or timezone.now()
+    report = NightlyReport()
+    agencies = Agency.objects.order_by("id").values_list("id", flat=True)
+    if agency_id is not None:
+        agencies = agencies.filter(pk=agency_id)
+    for agency in list(agencies):
+        creators = list(
+            Creator.objects.for_agency(agency)
+            .filter(is_archived=False)
+            .order_by("id")
+            .only("id", "agency_id", "timezone", "display_name")
+        )
+        if not creators:
+            continue
+        report.agencies += 1
+        report.creators += len(creators)
+        default, overrides = selectors.settings_for_agency(agency)
+        detected = _detect_hourly_agency(agency, creators, default, overrides, now)
+        with transaction.atomic():
+            new_anomalies = _store_anomalies(agency, detected, now)
+            report.anomalies_stored += len(new_anomalies)
+            advice = [anomaly_advice(creator_id, found) for creator_id, found in _latest_notable(new_anomalies).items()]
+            report.recommendations_created += _store_advice(agency, advice, now.astimezone(UTC).date())
+            _alert(agency, creators, now)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
 def _store_anomalies(
     agency_id: int, detected: dict[int, list[DetectedAnomaly]], now: datetime
 ) -> list[tuple[int, DetectedAnomaly]]:
@@ -314,14 +376,14 @@ def _store_anomalies(
     since = now - timedelta(days=ANOMALY_REPORT_DAYS + 2)
     known = set(
         Anomaly.objects.for_agency(agency_id)
-        .filter(granularity="day", at__gte=since)
-        .values_list("creator_id", "metric", "at")
+        .filter(at__gte=since)
+        .values_list("creator_id", "metric", "granularity", "at")
     )
     new = [
         (creator_id, anomaly)
         for creator_id, found in detected.items()
         for anomaly in found
-        if (creator_id, anomaly.metric, anomaly.at) not in known
+        if (creator_id, anomaly.metric, anomaly.granularity, anomaly.at) not in known
     ]
     Anomaly.objects.bulk_create(
         [
@@ -329,7 +391,7 @@ def _store_anomalies(
                 agency_id=agency_id,
                 creator_id=creator_id,
                 metric=anomaly.metric,
-                granularity="day",
+                granularity=anomaly.granularity,
                 at=anomaly.at,
                 value=anomaly.value,
                 expected_low=anomaly.expected_low,
@@ -413,7 +475,7 @@ def _alert(agency_id: int, creators: list[Creator], now: datetime) -> None:
     def lines(creator_ids: list[int]) -> str:
         out = []
         for creator_id in creator_ids:
-            metrics = ", ".join(dict.fromkeys(METRIC_LABELS.get(row[2], row[2]) for row in by_creator[creator_id]))
+            metrics = ", ".join(dict.fromkeys(ANOMALY_LABELS.get(row[2], row[2]) for row in by_creator[creator_id]))
             out.append(f"{names.get(creator_id, creator_id)}: {metrics}")
         return "\n".join(out)
 

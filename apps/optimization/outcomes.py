@@ -1,12 +1,13 @@
 """Outcomes of accepted recommendations: did the accepted price or time earn what was expected?
 The rule is in ``measure_outcomes``'s docstring; the nightly run calls it last. What this does not
-do: judge dismissed or expired advice, or anomaly recommendations (nothing to measure them on).
+do: judge dismissed or expired advice.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
@@ -14,6 +15,7 @@ from django.utils import timezone
 from apps.optimization import selectors, timing
 from apps.optimization.analysis import HALF_HOUR, epoch_seconds
 from apps.optimization.models import (
+    HOURLY_METRICS,
     HourlyPerformance,
     Offer,
     Recommendation,
@@ -25,7 +27,16 @@ OUTCOME_MET_RATIO = 0.9  # met when it earned at least 90 % of what was expected
 PRICE_TOLERANCE = 0.10  # an offer within +-10 % of the recommended price counts
 PRICE_MIN_RECIPIENTS = 50
 TIMING_MIN_SENDS = 3
-MEASURED_KINDS = (Recommendation.Kind.PRICE, Recommendation.Kind.POST_TIME, Recommendation.Kind.MESSAGE_TIME)
+# An anomaly recommendation is judged on the points after it was accepted and after the flagged
+# point: the first ANOMALY_WINDOW of them, once ANOMALY_MIN_POINTS (days or hours) have data.
+ANOMALY_WINDOW = {"day": timedelta(days=7), "hour": timedelta(hours=48)}
+ANOMALY_MIN_POINTS = {"day": 3, "hour": 6}
+MEASURED_KINDS = (
+    Recommendation.Kind.PRICE,
+    Recommendation.Kind.POST_TIME,
+    Recommendation.Kind.MESSAGE_TIME,
+    Recommendation.Kind.ANOMALY,
+)
 
 
 def measure_outcomes(*, now: datetime | None = None, agency_id: int | None = None) -> int:
@@ -40,9 +51,16 @@ def measure_outcomes(*, now: datetime | None = None, agency_id: int | None = Non
       mean engagement (likes + comments) per post.
     - MESSAGE_TIME: the creator's hourly message sends after ``decided_at`` in the recommended slots;
       with at least 3 such hours, ``outcome_value`` is replies per message sent.
+    - ANOMALY ("investigate a change"): the flagged metric's values after both the flagged point and
+      ``decided_at``, within 7 days (48 hours for an hourly anomaly) of the later of the two; with
+      at least 3 days (6 hours) of data, ``outcome_value`` is their median. ``met`` when that median
+      is back inside the range the detector expected at the flagged point (the member looked into
+      it and the metric returned to normal), ``missed`` when it is still outside (the change
+      persisted: a drop that was not fixed, or a new level).
 
-    ``met`` when ``outcome_value`` is at least 90 % of ``expected_value``, else ``missed``. Still not
-    enough evidence 30 days after acceptance: ``no_data``. Otherwise it stays ``pending``.
+    Price and timing advice is ``met`` when ``outcome_value`` is at least 90 % of
+    ``expected_value``, else ``missed``. Still not enough evidence 30 days after acceptance:
+    ``no_data``. Otherwise it stays ``pending``.
     """
     now = now or timezone.now()
     pending = Recommendation.objects.filter(
@@ -84,6 +102,11 @@ def _measure_agency(agency_id: int, recommendations: list[Recommendation], now: 
         for creator_id, posted_at, engagement in post_engagement_history(agency_id=agency_id, since=since):
             if creator_id in creator_ids:
                 posts[creator_id].append((posted_at, float(engagement)))
+    anomaly_series: dict[tuple[int, str, str], list[tuple[datetime, float]]] = {}
+    if Recommendation.Kind.ANOMALY in kinds:
+        anomaly_series = _anomaly_series(
+            agency_id, [r for r in recommendations if r.kind == Recommendation.Kind.ANOMALY], since, now
+        )
     if Recommendation.Kind.MESSAGE_TIME in kinds:
         for row in (
             HourlyPerformance.objects.for_agency(agency_id)
@@ -96,6 +119,15 @@ def _measure_agency(agency_id: int, recommendations: list[Recommendation], now: 
     for recommendation in recommendations:
         if recommendation.kind == Recommendation.Kind.PRICE:
             value, samples = _price_outcome(recommendation, offers[recommendation.creator_id])
+        elif recommendation.kind == Recommendation.Kind.ANOMALY:
+            value, samples, met = _anomaly_outcome(recommendation, anomaly_series)
+            if value is not None:
+                recommendation.outcome = Recommendation.Outcome.MET if met else Recommendation.Outcome.MISSED
+                recommendation.outcome_value = value
+                recommendation.outcome_samples = samples
+                recommendation.outcome_measured_at = now
+                changed.append(recommendation)
+                continue
         elif recommendation.kind == Recommendation.Kind.POST_TIME:
             value, samples = _slot_outcome(recommendation, [(at, e, 1.0) for at, e in posts[recommendation.creator_id]])
         else:
@@ -152,3 +184,73 @@ def _slot_outcome(recommendation: Recommendation, events: list[tuple]) -> tuple[
     if count < TIMING_MIN_SENDS or exposure <= 0:
         return None, count
     return engagement / exposure, count
+
+
+def _anomaly_key(recommendation: Recommendation) -> tuple[int, str, str]:
+    payload = recommendation.payload or {}
+    return (recommendation.creator_id, str(payload.get("metric") or ""), str(payload.get("granularity") or "day"))
+
+
+def _anomaly_series(
+    agency_id: int, recommendations: list[Recommendation], since: datetime, now: datetime
+) -> dict[tuple[int, str, str], list[tuple[datetime, float]]]:
+    """Per (creator, metric, granularity) of the recommendations, the points (start, value) from a
+    day before ``since`` on: one query for the daily series, one for the hourly ones."""
+    wanted = {_anomaly_key(recommendation) for recommendation in recommendations}
+    out: dict[tuple[int, str, str], list[tuple[datetime, float]]] = defaultdict(list)
+    creators = {creator_id for creator_id, _metric, _g in wanted}
+    daily = {key for key in wanted if key[2] == "day" and key[1] in selectors.SERIES_NAMES}
+    if daily:
+        start = (since - timedelta(days=1)).date()
+        n_days = (now.date() - start).days + 1
+        ids = sorted({creator_id for creator_id, _m, _g in daily})
+        rows = selectors.daily_rows(agency_id=agency_id, start=start, end=now.date()).filter(creator_id__in=ids)
+        matrix = selectors.series_matrix(rows, ids, start, n_days)
+        for creator_id, metric, granularity in daily:
+            column = matrix[ids.index(creator_id), :, selectors.SERIES_NAMES.index(metric)]
+            for offset, value in enumerate(column.tolist()):
+                if value == value:  # not NaN: the day has data
+                    day = start + timedelta(days=offset)
+                    out[(creator_id, metric, granularity)].append(
+                        (datetime(day.year, day.month, day.day, tzinfo=UTC), float(value))
+                    )
+    hourly = {key for key in wanted if key[2] == "hour" and key[1] in HOURLY_METRICS}
+    if hourly:
+        for creator_id, hour, *values in (
+            HourlyPerformance.objects.for_agency(agency_id)
+            .filter(creator_id__in=creators, hour__gte=since - timedelta(days=1))
+            .order_by("hour")
+            .values_list("creator_id", "hour", *HOURLY_METRICS)
+        ):
+            for metric, value in zip(HOURLY_METRICS, values, strict=True):
+                if (creator_id, metric, "hour") in hourly:
+                    out[(creator_id, metric, "hour")].append((hour, float(value)))
+    return out
+
+
+def _anomaly_outcome(
+    recommendation: Recommendation, series: dict[tuple[int, str, str], list[tuple[datetime, float]]]
+) -> tuple[float | None, int, bool]:
+    """(median after, points, back inside the expected range) or (None, points, False) while
+    there are too few points. Daily points are compared by calendar date (a day counts when it
+    begins after the flagged day and is not before the day of acceptance)."""
+    payload = recommendation.payload or {}
+    key = _anomaly_key(recommendation)
+    granularity = key[2]
+    try:
+        at = datetime.fromisoformat(str(payload["at"]))
+        low, high = float(payload["expected_low"]), float(payload["expected_high"])
+    except (KeyError, TypeError, ValueError):
+        return None, 0, False
+    if granularity == "day":
+        flagged = date.fromisoformat(str(payload.get("day") or at.date().isoformat()))  # the creator's calendar day
+        first = max(flagged + timedelta(days=1), recommendation.decided_at.astimezone(UTC).date())
+        begin = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    else:
+        begin = max(at + timedelta(hours=1), recommendation.decided_at)
+    end = begin + ANOMALY_WINDOW.get(granularity, ANOMALY_WINDOW["day"])
+    values = [value for moment, value in series.get(key, []) if begin <= moment < end]
+    if len(values) < ANOMALY_MIN_POINTS.get(granularity, 3):
+        return None, len(values), False
+    median = float(statistics.median(values))
+    return median, len(values), low <= median <= high

@@ -259,9 +259,32 @@ class AnomalyOut(Schema):
 
     @staticmethod
     def resolve_label(obj: Anomaly) -> str:
-        from apps.optimization.models import METRIC_LABELS
+        from apps.optimization.models import ANOMALY_LABELS
 
-        return METRIC_LABELS.get(obj.metric, obj.metric)
+        return ANOMALY_LABELS.get(obj.metric, obj.metric)
+
+
+class ServiceAnomalyOut(Schema):
+    id: int
+    scope: Literal["agency", "platform"]
+    metric: Literal["http_requests", "http_error_rate", "http_latency_p95", "ai_cost"]
+    label: str
+    at: datetime
+    value: float
+    expected_low: float
+    expected_high: float
+    score: float
+    severity: Literal["low", "medium", "high"]
+    direction: Literal["above", "below", "within"]
+    alerted: bool
+
+    @staticmethod
+    def resolve_scope(obj) -> str:
+        return "platform" if obj.agency_id is None else "agency"
+
+    @staticmethod
+    def resolve_alerted(obj) -> bool:
+        return bool(obj.alert_key)
 
 
 class TrackRecordOut(Schema):

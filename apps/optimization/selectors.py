@@ -30,6 +30,7 @@ from apps.optimization.models import (
     Recommendation,
     Risk,
     Sensitivity,
+    ServiceAnomaly,
     Strategy,
 )
 
@@ -260,3 +261,13 @@ def recent_anomalies(
     if creator_ids is not None:
         anomalies = anomalies.filter(creator_id__in=list(creator_ids))
     return anomalies.select_related("creator").order_by("-at", "-id")
+
+
+def service_anomaly_list(*, agency_id: int, include_platform: bool = False, days: int = 30) -> QuerySet[ServiceAnomaly]:
+    """The agency's service anomalies (its AI cost per hour) of the last ``days`` days, and the
+    platform-wide ones (request rate, errors, latency) when ``include_platform`` (staff), newest first."""
+    since = timezone.now() - timedelta(days=days)
+    scope = Q(agency_id=agency_id)
+    if include_platform:
+        scope |= Q(agency__isnull=True)
+    return ServiceAnomaly.objects.filter(scope, at__gte=since).order_by("-at", "-id")

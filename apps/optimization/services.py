@@ -56,7 +56,7 @@ from apps.optimization.models import (
     Source,
     Strategy,
 )
-from apps.optimization.nightly import NOTIFIED_SEVERITIES, NightlyReport, run_nightly  # noqa: F401 (public here)
+from apps.optimization.nightly import NOTIFIED_SEVERITIES, NightlyReport, run_hourly, run_nightly  # noqa: F401 (public here)
 from apps.optimization.outcomes import MEASURED_KINDS, measure_outcomes  # noqa: F401 (public here)
 
 logger = logging.getLogger(__name__)

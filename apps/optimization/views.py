@@ -36,9 +36,10 @@ from apps.optimization.forms import (
     RecommendationFilterForm,
     SettingsForm,
 )
-from apps.optimization.models import METRIC_LABELS, MONEY_METRICS, Recommendation, Risk, Strategy
+from apps.optimization.models import ANOMALY_LABELS, METRIC_LABELS, MONEY_METRICS, Recommendation, Risk, Strategy
 
 PAGE_SIZE = 25
+SERVICE_SHOWN = 20  # service anomalies listed under the creators' ones
 CHART_DAYS = 90
 OWN_OFFERS_SHOWN = 60
 
@@ -147,7 +148,7 @@ def _advice_context(
         stored_anomalies=stored[:8],
         anomaly_metric=metric,
         anomaly_metric_label=METRIC_LABELS[metric],
-        metric_labels=METRIC_LABELS,
+        metric_labels=ANOMALY_LABELS,
         metric_choices=sorted(METRIC_LABELS.items(), key=lambda item: item[1]),
         anomaly_chart=charts.anomaly_series(
             series.days, series.values[metric], marks, money=metric in MONEY_METRICS or metric == "revenue_total"
@@ -303,9 +304,18 @@ def anomaly_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(items.select_related("acknowledged_by"), PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    # The agency's AI cost per hour, and the platform's request rate, errors and latency for staff:
+    # for owners and managers, who hear of them through monitoring's alerts (chatters and viewers do not).
+    service = []
+    if membership.role in (Role.OWNER, Role.MANAGER) or request.user.is_staff:
+        service = list(
+            selectors.service_anomaly_list(agency_id=membership.agency_id, include_platform=request.user.is_staff)[
+                :SERVICE_SHOWN
+            ]
+        )
     return render(request, "optimization/anomalies.html", {
         "page": page, "form": form, "query": query.urlencode(), "can_acknowledge": _can_acknowledge(membership),
-        "labels": METRIC_LABELS,
+        "labels": ANOMALY_LABELS, "service_anomalies": service,
     })  # fmt: skip
 
 
@@ -323,7 +333,7 @@ def anomaly_acknowledge(request: HttpRequest, anomaly_id: int) -> HttpResponse:
     anomaly.refresh_from_db()
     if request.htmx:
         return render(request, "optimization/partials/anomaly_row.html", {
-            "anomaly": anomaly, "can_acknowledge": True, "error": error, "labels": METRIC_LABELS,
+            "anomaly": anomaly, "can_acknowledge": True, "error": error, "labels": ANOMALY_LABELS,
             "show_creator": request.POST.get("show_creator") == "1",
         })  # fmt: skip
     if error:
