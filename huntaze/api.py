@@ -18,6 +18,8 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from apps.accounts.api import ApiTokenAuth, MemberSessionAuth
 from apps.accounts.api import router as accounts_router
+from apps.accounts.events_api import router as events_router
+from apps.billing.api import router as billing_router
 from apps.campaigns.api import router as campaigns_router
 from apps.campaigns.automation_api import router as automations_router
 from apps.core.api import router as core_router
@@ -29,6 +31,7 @@ from apps.monitoring.api import router as monitoring_router
 from apps.notifications.api import router as notifications_router
 from apps.optimization.api import router as optimization_router
 from apps.studio.api import router as studio_router
+from apps.workflows.api import router as workflows_router
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +67,8 @@ ID_PRODUCERS = {
         Producer("GET", "/optimization/recommendations", 200, f"/items/{index}/id") for index in range(2)
     ],
     "anomaly_id": [Producer("GET", "/optimization/anomalies", 200, "/items/0/id")],
+    "run_id": [Producer("POST", "/workflows/runs", 201, "/id"), Producer("GET", "/workflows/runs", 200, "/items/0/id")],
+    "step_run_id": [Producer("GET", "/workflows/runs/{run_id}/steps", 200, "/0/id")],
     "campaign_id": [
         Producer("POST", "/campaigns", 201, "/id"),
         *(Producer("GET", "/campaigns", 200, f"/items/{index}/id") for index in range(3)),
@@ -175,6 +180,7 @@ def _server_error(request, exc):
 
 api.add_router("/", core_router)
 api.add_router("/", accounts_router)
+api.add_router("/", events_router)
 api.add_router("/", notifications_router)
 api.add_router("/studio", studio_router)
 api.add_router("/", messaging_router)
@@ -182,3 +188,5 @@ api.add_router("/", campaigns_router)
 api.add_router("/", automations_router)
 api.add_router("/", monitoring_router)
 api.add_router("/", optimization_router)
+api.add_router("/", billing_router)
+api.add_router("/", workflows_router)

@@ -149,6 +149,8 @@ INSTALLED_APPS = [
     "apps.monitoring",
     "apps.optimization",
     "apps.billing",
+    "apps.workflows",
+    "apps.integrations",
 ]
 
 MIDDLEWARE = [
@@ -169,6 +171,7 @@ MIDDLEWARE = [
     "apps.core.middleware.RejectNulMiddleware",  # after tenancy: its 400 page is the full layout
     "apps.accounts.middleware.SessionActivityMiddleware",
     "apps.accounts.middleware.TwoFactorRequiredMiddleware",
+    "apps.accounts.middleware.UserPreferencesMiddleware",  # the user's time zone and language (docs/profile.md)
     "axes.middleware.AxesMiddleware",
     "apps.billing.middleware.EntitlementsMiddleware",  # after tenancy: gates pages by the agency's plan
 ]
@@ -189,6 +192,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "apps.accounts.context_processors.tenancy",
                 "apps.notifications.context_processors.notifications",
+                "apps.billing.context_processors.billing_banner",
             ],
         },
     },
@@ -303,14 +307,42 @@ CELERY_TASK_ACKS_LATE = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_RESULT_EXPIRES = 24 * 3600
+# --- Events (apps/core/events.py, apps/core/outbox.py; docs/events.md) -------------------------
+# How a committed event starts its dispatch: "inline" (in the publishing process right after the
+# commit; the embedded default's in-memory channel layer only reaches that process's websockets),
+# "worker" (a Celery task; needs a channel layer every process shares: Redis) or "sweep" (only
+# beat's sweep every EVENTS_SWEEP_SECONDS).
+EVENTS_DISPATCH_ON_COMMIT = env.str("EVENTS_DISPATCH_ON_COMMIT", default="inline")
+if EVENTS_DISPATCH_ON_COMMIT not in ("inline", "worker", "sweep"):
+    raise ImproperlyConfigured("EVENTS_DISPATCH_ON_COMMIT must be inline, worker or sweep")
+EVENTS_SWEEP_SECONDS = env.int("EVENTS_SWEEP_SECONDS", default=5)
+EVENTS_BATCH_SIZE = env.int("EVENTS_BATCH_SIZE", default=500)
+EVENTS_LEASE_SECONDS = env.int("EVENTS_LEASE_SECONDS", default=30)
+EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", default=7)
+EVENTS_SSE_POLL_SECONDS = env.float("EVENTS_SSE_POLL_SECONDS", default=0.5)
+EVENTS_SSE_HEARTBEAT_SECONDS = env.float("EVENTS_SSE_HEARTBEAT_SECONDS", default=15.0)
+EVENTS_SSE_MAX_SECONDS = env.float("EVENTS_SSE_MAX_SECONDS", default=300.0)
+if min(EVENTS_SSE_POLL_SECONDS, EVENTS_SSE_HEARTBEAT_SECONDS, EVENTS_SSE_MAX_SECONDS) <= 0:
+    raise ImproperlyConfigured(
+        "EVENTS_SSE_POLL_SECONDS, EVENTS_SSE_HEARTBEAT_SECONDS and EVENTS_SSE_MAX_SECONDS must be above 0"
+    )
+if min(EVENTS_SWEEP_SECONDS, EVENTS_BATCH_SIZE, EVENTS_LEASE_SECONDS, EVENTS_RETENTION_DAYS) < 1:
+    raise ImproperlyConfigured(
+        "EVENTS_SWEEP_SECONDS, EVENTS_BATCH_SIZE, EVENTS_LEASE_SECONDS and EVENTS_RETENTION_DAYS must be at least 1"
+    )
+
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Written into django-celery-beat's tables each time beat starts (schedule edits in the admin are
 # overwritten then; disabling an entry there sticks).
 CELERY_BEAT_SCHEDULE = {
     "purge-read-notifications": {"task": "apps.notifications.tasks.purge_read_notifications", "schedule": 24 * 3600},
+    "purge-expired-data-exports": {"task": "apps.accounts.tasks.purge_expired_data_exports", "schedule": 3600},
     "purge-expired-shared-keys": {"task": "apps.core.tasks.purge_expired_shared_keys", "schedule": 3600},
     "sweep-deliveries": {"task": "apps.delivery.tasks.sweep_deliveries", "schedule": 60},
     "campaigns-tick": {"task": "apps.campaigns.tasks.campaigns_tick", "schedule": 10},
+    # AI credits reported to Stripe's meter, and dunning's read-only switch (docs/billing.md).
+    "billing-report-usage": {"task": "apps.billing.tasks.report_usage", "schedule": 3600},
+    "billing-dunning": {"task": "apps.billing.tasks.dunning_tick", "schedule": 900},
     "automations-tick": {"task": "apps.campaigns.tasks.automations_tick", "schedule": 30},
     "simulate-fans": {"task": "apps.messaging.tasks.simulate_fans_tick", "schedule": 30},
     # Runs queued behind a backlog expire rather than pile up (django-celery-beat reads expire_seconds,
@@ -321,10 +353,22 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expire_seconds": 280},
     },
     "check-budgets": {"task": "apps.monitoring.tasks.check_budgets", "schedule": 300},
+    # OAuth tokens that expire within INTEGRATIONS_REFRESH_WINDOW_SECONDS are refreshed (docs/integrations.md).
+    "refresh-integration-tokens": {
+        "task": "apps.integrations.tasks.refresh_expiring_tokens",
+        "schedule": 300,
+        "options": {"expire_seconds": 280},
+    },
     # Recommendations, anomalies and outcomes for every creator (apps/optimization/services.py run_nightly).
     "nightly-optimization": {
         "task": "apps.optimization.tasks.nightly_optimization",
         "schedule": crontab(hour=3, minute=30),
+    },
+    # Hourly anomalies (messages sent, fan replies) and service-metric anomalies (docs/optimization-anomalies.md).
+    "hourly-anomalies": {
+        "task": "apps.optimization.tasks.hourly_anomalies",
+        "schedule": crontab(minute=5),
+        "options": {"expire_seconds": 3000},
     },
     # SLO burn-rate rules (docs/monitoring.md); a late run is skipped, the next one sees the same data.
     "evaluate-slos": {
@@ -338,10 +382,29 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30,
         "options": {"expire_seconds": 25},  # django-celery-beat's name for apply_async's expires
     },
+    # The outbox sweep (apps/core/outbox.py): events no on-commit dispatch sent (a process died,
+    # the layer was down); and the retention purge of dispatched events (docs/events.md).
+    "dispatch-events": {
+        "task": "apps.core.tasks.dispatch_events",
+        "schedule": EVENTS_SWEEP_SECONDS,
+        "options": {"expire_seconds": EVENTS_SWEEP_SECONDS},
+    },
+    "purge-dispatched-events": {"task": "apps.core.tasks.purge_dispatched_events", "schedule": 3600},
 }
 # SIMULATED fans for the demo (apps/messaging/simulation.py): beat's simulate-fans entry makes the
 # demo agency's fans write, subscribe and buy every 30 s. `make run` turns it on; never in production.
 SIMULATE_FANS = env_bool("SIMULATE_FANS", default=False)
+# Workflows (docs/workflows.md): the recovery beat task's interval, how long a queued step may wait
+# before its message is published again, the first retry's backoff, and extra definition modules.
+WORKFLOW_RECOVERY_SECONDS = env.int("WORKFLOW_RECOVERY_SECONDS", default=30)
+WORKFLOW_QUEUED_STALE_SECONDS = env.int("WORKFLOW_QUEUED_STALE_SECONDS", default=300)
+WORKFLOW_RETRY_BACKOFF_SECONDS = env.float("WORKFLOW_RETRY_BACKOFF_SECONDS", default=2.0)
+WORKFLOW_MODULES = env_list("WORKFLOW_MODULES", default=[])
+CELERY_BEAT_SCHEDULE["workflows-recover"] = {
+    "task": "apps.workflows.tasks.recover_workflows",
+    "schedule": WORKFLOW_RECOVERY_SECONDS,
+    "options": {"expire_seconds": WORKFLOW_RECOVERY_SECONDS},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep LOGGING below (JSON in production) in workers
@@ -433,6 +496,23 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+# The languages a user may pick in their profile (docs/profile.md); Django's own translations
+# cover forms and the admin, the product's own text is English for now.
+LANGUAGES = [
+    ("en", "English"),
+    ("es", "Español"),
+    ("fr", "Français"),
+    ("de", "Deutsch"),
+    ("it", "Italiano"),
+    ("pt", "Português"),
+    ("nl", "Nederlands"),
+    ("pl", "Polski"),
+    ("ja", "日本語"),
+]
+# Profile and "export my data" (docs/profile.md).
+AVATAR_MAX_BYTES = env.int("AVATAR_MAX_BYTES", default=5 * 1024 * 1024)
+AVATAR_MAX_PIXELS = env.int("AVATAR_MAX_PIXELS", default=25_000_000)
+DATA_EXPORT_TTL_HOURS = env.int("DATA_EXPORT_TTL_HOURS", default=48)
 
 # --- Static ----------------------------------------------------------------------------------
 STATIC_URL = "static/"
@@ -537,6 +617,11 @@ if not (0 < AI_COST_CACHE_TARGET < 1 and 0 <= AI_COST_ACCEPTANCE_TOLERANCE < 1 a
     )
 AI_LEDGER_FLUSH_SECONDS = env.float("AI_LEDGER_FLUSH_SECONDS", default=1.0)
 
+# --- Price exploration (docs/campaigns.md, docs/optimization-pricing.md) -------------------------
+# The callable that draws each fan's PPV price for a campaign exploring prices (campaigns cannot
+# import optimization, a higher feature of theirs); empty: exploring campaigns send their one price.
+CAMPAIGN_PRICE_EXPLORER = env.str("CAMPAIGN_PRICE_EXPLORER", default="apps.optimization.exploration.campaign_prices")
+
 # --- Billing (apps/billing, docs/billing.md) ---------------------------------------------------
 # The module that answers entitlement questions for lower layers (apps/core/registry.py).
 ENTITLEMENTS = "apps.billing.entitlements"
@@ -544,6 +629,19 @@ ENTITLEMENTS = "apps.billing.entitlements"
 BILLING_TRIAL_PLAN = env.str("BILLING_TRIAL_PLAN", default="agency")
 if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", BILLING_TRIAL_PLAN):
     raise ImproperlyConfigured(f"BILLING_TRIAL_PLAN={BILLING_TRIAL_PLAN!r} is not a plan code (e.g. agency).")
+# Stripe (docs/billing.md): online billing is on when STRIPE_SECRET_KEY is set; without it an
+# administrator assigns plans by hand. STRIPE_API_BASE points the SDK elsewhere (tests' loopback fake).
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+STRIPE_METER_EVENT_NAME = env.str("STRIPE_METER_EVENT_NAME", default="ai_credits")
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", default=7)
+BILLING_INVOICE_CACHE_SECONDS = env.int("BILLING_INVOICE_CACHE_SECONDS", default=300)
+if BILLING_GRACE_DAYS < 0 or STRIPE_WEBHOOK_TOLERANCE < 1 or BILLING_INVOICE_CACHE_SECONDS < 0:
+    raise ImproperlyConfigured(
+        "BILLING_GRACE_DAYS and BILLING_INVOICE_CACHE_SECONDS must be >= 0, STRIPE_WEBHOOK_TOLERANCE at least 1."
+    )
 
 # --- Metrics (apps/core/metrics.py, apps/monitoring) ------------------------------------------
 # Where emit()'s metrics go, dotted paths to sink classes (docs/monitoring.md): the database rollups
@@ -706,6 +804,44 @@ if not 0.05 <= CAPACITY_TARGET_UTILISATION <= 1:
     )
 if not 1 <= CAPACITY_LOOKBACK_DAYS <= 90:
     raise ImproperlyConfigured("CAPACITY_LOOKBACK_DAYS must be between 1 and 90.")
+
+# --- Integrations (apps/integrations): platform connections, OAuth, webhooks --------------------
+# One entry per OAuth platform; a platform whose client id is empty shows as "not configured by the
+# operator" on the connect page (docs/integrations.md). The URLs are overridable for tests/proxies.
+INTEGRATIONS_OAUTH = {
+    "tiktok": {
+        "authorize_url": env.str("TIKTOK_AUTHORIZE_URL", default="https://www.tiktok.com/v2/auth/authorize/"),
+        "token_url": env.str("TIKTOK_TOKEN_URL", default="https://open.tiktokapis.com/v2/oauth/token/"),
+        "client_id": env.str("TIKTOK_CLIENT_KEY", default=""),
+        "client_secret": env.str("TIKTOK_CLIENT_SECRET", default=""),
+        "scopes": env.list("TIKTOK_SCOPES", default=["user.info.basic", "video.upload", "video.publish"]),
+    },
+    "instagram": {
+        "authorize_url": env.str("INSTAGRAM_AUTHORIZE_URL", default="https://www.instagram.com/oauth/authorize"),
+        "token_url": env.str("INSTAGRAM_TOKEN_URL", default="https://api.instagram.com/oauth/access_token"),
+        "client_id": env.str("INSTAGRAM_CLIENT_ID", default=""),
+        "client_secret": env.str("INSTAGRAM_CLIENT_SECRET", default=""),
+        "scopes": env.list(
+            "INSTAGRAM_SCOPES", default=["instagram_business_basic", "instagram_business_content_publish"]
+        ),
+    },
+    "reddit": {
+        "authorize_url": env.str("REDDIT_AUTHORIZE_URL", default="https://www.reddit.com/api/v1/authorize"),
+        "token_url": env.str("REDDIT_TOKEN_URL", default="https://www.reddit.com/api/v1/access_token"),
+        "client_id": env.str("REDDIT_CLIENT_ID", default=""),
+        "client_secret": env.str("REDDIT_CLIENT_SECRET", default=""),
+        "scopes": env.list("REDDIT_SCOPES", default=["identity", "submit"]),
+    },
+}
+# The callback providers send the browser back to is SITE_URL + /integrations/oauth/callback/.
+INTEGRATIONS_OAUTH_STATE_SECONDS = env.int("INTEGRATIONS_OAUTH_STATE_SECONDS", default=600)
+INTEGRATIONS_HTTP_TIMEOUT_SECONDS = env.float("INTEGRATIONS_HTTP_TIMEOUT_SECONDS", default=15.0)
+INTEGRATIONS_REFRESH_WINDOW_SECONDS = env.int("INTEGRATIONS_REFRESH_WINDOW_SECONDS", default=3600)
+INTEGRATIONS_WEBHOOK_TOLERANCE_SECONDS = env.int("INTEGRATIONS_WEBHOOK_TOLERANCE_SECONDS", default=300)
+if INTEGRATIONS_OAUTH_STATE_SECONDS < 60 or INTEGRATIONS_WEBHOOK_TOLERANCE_SECONDS < 1:
+    raise ImproperlyConfigured(
+        "INTEGRATIONS_OAUTH_STATE_SECONDS must be at least 60 and INTEGRATIONS_WEBHOOK_TOLERANCE_SECONDS at least 1."
+    )
 
 # --- Delivery (apps/delivery): outbound messages to fans -----------------------------------------
 # Platform → dotted path of its connector, e.g. onlyfans=apps.integrations.onlyfans.Connector; a

@@ -22,6 +22,8 @@ urlpatterns = [
     path("", include("apps.monitoring.urls")),
     path("", include("apps.optimization.urls")),
     path("", include("apps.billing.urls")),
+    path("", include("apps.workflows.urls")),
+    path("", include("apps.integrations.urls")),
     # The home dashboard gathers every app, so it lives in the project package; it keeps the
     # name core:dashboard that LOGIN_REDIRECT_URL, templates and redirects use.
     path("", include(([path("", views.dashboard, name="dashboard")], "core"))),

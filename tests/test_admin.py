@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from tests.accounts.factories import PASSWORD, UserFactory
 
-OWN_APPS = {"accounts", "core", "ai", "studio", "messaging", "campaigns", "billing", "optimization"}
+OWN_APPS = {config.label for config in apps.get_app_configs() if config.name.startswith("apps.")}
 
 
 def own_models():

@@ -96,6 +96,16 @@ NO_2XX_EXPECTED = {
     "seeded ones first (seed 17 found none after the seed data changed): tests/campaigns/test_api.py",
     "POST /api/v1/campaigns/{campaign_id}/resume": "the id of a paused campaign; each success uses one up (it "
     "sends again), and cancels reach the seeded ones first: tests/campaigns/test_api.py",
+    "POST /api/v1/workflows/steps/{step_run_id}/retry": "the id of a failed, cancelled or needs-attention step "
+    "of an open run, which only a worker's failure makes (no worker runs under the fuzz server): "
+    "tests/workflows/test_api.py",
+    "POST /api/v1/workflows/steps/{step_run_id}/skip": "the id of a pending or failed step of an open run; only "
+    "the stateful phase's link from a run it started reaches one, and only when no cancel came first: "
+    "tests/workflows/test_api.py",
+    "POST /api/v1/billing/checkout": "a Stripe account (STRIPE_SECRET_KEY); the fuzz server bills by hand, so "
+    "it answers 409 billing_manual: tests/billing/test_stripe.py drives it through the fake Stripe",
+    "POST /api/v1/billing/portal": "a Stripe account and a Stripe customer; the fuzz server bills by hand, so it "
+    "answers 409 billing_manual: tests/billing/test_stripe.py",
     "GET /api/v1/conversations/{conversation_id}/drafts/stream": "a visible conversation's id together with a "
     "valid kind and count, which no link of the stateful phase hands it (seed 17 found none after the schema "
     "grew): tests/messaging/test_api_drafts.py",

@@ -1,11 +1,12 @@
 """Admin for monitoring: SLOs editable; alerts and the webhook delivery log read-only (they are
-records of what happened); webhooks without their secret (it is shown once, at creation, on
+records of what happened), and so are the recorded metric samples (what the sinks rolled up);
+webhooks without their secret (it is shown once, at creation, on
 /monitoring/webhooks/, and stays encrypted)."""
 
 from django.contrib import admin
 
 from apps.monitoring import cost_admin  # noqa: F401 (Budget's admin)
-from apps.monitoring.models import SLO, Alert, AlertWebhook, WebhookAttempt
+from apps.monitoring.models import SLO, Alert, AlertWebhook, MetricSample, WebhookAttempt
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -50,3 +51,12 @@ class WebhookAttemptAdmin(ReadOnlyAdmin):
     list_filter = ("delivered", "event")
     list_select_related = ("webhook",)
     raw_id_fields = ("webhook", "alert")
+
+
+@admin.register(MetricSample)
+class MetricSampleAdmin(ReadOnlyAdmin):
+    list_display = ("name", "resolution", "start", "dims_key", "count", "sum", "min", "max", "unit")
+    list_filter = ("resolution", "name")
+    search_fields = ("name", "dims_key")
+    date_hierarchy = "start"
+    show_full_result_count = False  # a busy deployment holds millions of rows
