@@ -38,10 +38,12 @@ from django.utils import timezone
 
 from apps.accounts.models import Membership, Role
 from apps.monitoring.models import Alert
-from apps.notifications.models import Notification
+from apps.notifications.models import Notification, NotificationKind
+from apps.notifications.preferences import email_wanted
 from apps.notifications.services import notification_send
 
 logger = logging.getLogger(__name__)
+ALERTS = NotificationKind.ALERTS.value  # members' preference for alerts governs their alert email
 
 
 def firing(key: str) -> Alert | None:
@@ -134,14 +136,17 @@ def recipients(alert: Alert) -> tuple[list[Membership], list[str]]:
             .order_by("id")
         )
         memberships = [membership for user in staff for membership in user.memberships.all()]
-        emails = [user.email for user in staff if user.email] + list(settings.MONITORING_ALERT_EMAILS)
+        wanted = email_wanted(user_ids=[user.pk for user in staff], kind=ALERTS)
+        emails = [user.email for user in staff if user.email and user.pk in wanted]
+        emails += list(settings.MONITORING_ALERT_EMAILS)
     else:
         memberships = list(
             Membership.objects.filter(
                 agency_id=alert.agency_id, role__in=[Role.OWNER, Role.MANAGER], user__is_active=True
             ).select_related("user")
         )
-        emails = [membership.user.email for membership in memberships if membership.user.email]
+        wanted = email_wanted(user_ids=[membership.user_id for membership in memberships], kind=ALERTS)
+        emails = [m.user.email for m in memberships if m.user.email and m.user_id in wanted]
     return memberships, list(dict.fromkeys(emails))
 
 
@@ -164,8 +169,9 @@ def _notify(alert: Alert, event: str, memberships: list[Membership]) -> None:
         level = Notification.Level.WARNING
     for membership in memberships:
         notification_send(
-            membership=membership, title=_headline(alert, event), body=alert.detail, url=_link(alert), level=level
-        )
+            membership=membership, title=_headline(alert, event), body=alert.detail, url=_link(alert), level=level,
+            kind=ALERTS, email=False,  # _email below sends the alert's own email to those who want it
+        )  # fmt: skip
 
 
 def _email(alert: Alert, event: str, emails: list[str]) -> None:

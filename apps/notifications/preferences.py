@@ -95,6 +95,15 @@ def channels_for(*, user_id: int, kind: str) -> Channels:
     return Channels(**row) if row else _default(kind)
 
 
+def email_wanted(*, user_ids: list[int], kind: str) -> set[int]:
+    """Which of these users want ``kind`` by email (one query), for callers that send their own."""
+    chosen = dict(
+        NotificationPreference.objects.filter(user_id__in=user_ids, kind=kind).values_list("user_id", "email")
+    )
+    default = _default(kind).email
+    return {user_id for user_id in user_ids if chosen.get(user_id, default)}
+
+
 def preferences_for_user(*, user_id: int) -> list[tuple[Kind, Channels]]:
     """Every kind with the user's current choice, in ``KINDS`` order (one query)."""
     rows = {

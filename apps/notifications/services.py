@@ -26,17 +26,20 @@ def notification_send(
     url: str = "",
     level: str = Notification.Level.INFO,
     kind: str | None = None,
+    email: bool = True,
 ) -> Notification | None:
     """Record a notification for one member and push it to their open tabs, and email it, as the
     member's preferences for its ``kind`` say (apps/notifications/preferences.py; a caller that
-    names no kind is classed by ``url``). None when the member turned the in-app copy off."""
+    names no kind is classed by ``url``). None when the member turned the in-app copy off.
+    ``email=False``: the caller sends its own email (monitoring's alerts, with their own wording,
+    to the addresses ``preferences.email_wanted`` leaves), so this one sends none."""
     if level not in Notification.Level.values:
         raise ValueError(f"Unknown notification level {level!r}")
     kind = kind or preferences.kind_for_url(url)
     if kind not in preferences.KIND_KEYS:
         raise ValueError(f"Unknown notification kind {kind!r}")
     channels = preferences.channels_for(user_id=membership.user_id, kind=kind)
-    if channels.email:
+    if email and channels.email:
         from apps.notifications.tasks import send_notification_email
 
         send_notification_email.delay_on_commit(membership.user_id, membership.agency_id, title[:200], body, url)

@@ -232,3 +232,24 @@ def test_the_signature_helper_accepts_its_own_header_and_rejects_tampering():
     assert not webhooks.verify("whsec_x", header, b'{"a":2}', now=1_700_000_010)
     assert not webhooks.verify("whsec_y", header, b'{"a":1}', now=1_700_000_010)
     assert not webhooks.verify("whsec_x", header, b'{"a":1}', now=1_700_000_000 + 3600)  # replayed later
+
+
+def test_alert_emails_follow_each_members_preference_and_are_sent_once(
+    world, mailoutbox, eager_celery, django_capture_on_commit_callbacks
+):
+    from apps.notifications import preferences
+
+    preferences.preferences_set(
+        user=world.manager.user, choices={"alerts": preferences.Channels(in_app=True, email=False)}
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        alerts.fire(
+            f"budget:{world.agency.pk}:90", kind="budget", severity="warning", title="AI budget 90% used",
+            agency_id=world.agency.pk,
+        )  # fmt: skip
+    # The owner gets the alert's own email once (not a second, generic notification email); the
+    # manager, who turned alert emails off, gets none but still sees it in the app.
+    assert [m.to for m in mailoutbox] == [[world.owner.user.email]]
+    assert mailoutbox[0].subject == "[Huntaze] Warning: AI budget 90% used"
+    assert {n.user_id for n in Notification.objects.all()} == {world.owner.user_id, world.manager.user_id}
+    assert set(Notification.objects.values_list("kind", flat=True)) == {"alerts"}
