@@ -43,8 +43,24 @@ logger = logging.getLogger(__name__)
 # --- Writes ----------------------------------------------------------------------------------
 
 
+# An export still waiting or building after this long lost its worker (killed mid-build, a lost
+# task): it is marked failed so that it no longer blocks a new one (one at a time per user).
+STALE_AFTER = timedelta(minutes=30)
+
+
+def _fail_stale(*, now, user: User | None = None) -> int:
+    stale = DataExport.objects.filter(
+        status__in=[DataExport.Status.PENDING, DataExport.Status.RUNNING], created_at__lte=now - STALE_AFTER
+    )
+    if user is not None:
+        stale = stale.filter(user=user)
+    lost = "The export stopped before it finished; start a new one."
+    return stale.update(status=DataExport.Status.FAILED, error=lost)
+
+
 def data_export_start(*, user: User, ip_address: str | None = None) -> DataExport:
     """A new export for ``user``, built by a worker. ConflictError while one is being built."""
+    _fail_stale(now=timezone.now(), user=user)
     try:
         with transaction.atomic():
             export = DataExport.objects.create(user=user)
@@ -86,8 +102,10 @@ def data_export_build(*, export_id: int) -> bool:
 
 
 def data_exports_purge_expired(*, now=None) -> int:
-    """Drop the ZIPs of exports past their expiry (the row stays, marked expired)."""
+    """Drop the ZIPs of exports past their expiry (the row stays, marked expired), and mark failed
+    the exports whose worker was lost (STALE_AFTER)."""
     now = now or timezone.now()
+    _fail_stale(now=now)
     return DataExport.objects.filter(status=DataExport.Status.READY, expires_at__lte=now).update(
         status=DataExport.Status.EXPIRED, archive=None
     )

@@ -48,7 +48,7 @@ def _last_event_id(request: HttpRequest, query_value: int | None) -> int | None:
     header = request.headers.get("Last-Event-ID", "").strip()
     if not header:
         return query_value
-    if not header.isdigit() or int(header) > MAX_ID:
+    if not (header.isascii() and header.isdigit()) or int(header) > MAX_ID:  # "²".isdigit() is True
         raise HttpError(400, "Last-Event-ID must be the id of an event (a whole number).")
     return int(header)
 

@@ -16,9 +16,10 @@ The webhook, in order:
    is ignored, so an older event arriving last cannot roll the state back;
 5. **unknown customer**: stored, flagged, answered 200 (Stripe stops retrying), visible in the admin.
 
-Stripe's statuses onto ours: trialing → trialing; active → active; past_due, unpaid, incomplete →
-past_due; canceled, incomplete_expired, paused → canceled. Every change of plan or status writes
-a SubscriptionChange, like a change made by hand.
+Stripe's statuses onto ours: trialing → trialing; active → active; past_due, unpaid → past_due;
+canceled, incomplete_expired, paused → canceled; incomplete (a first payment still pending, e.g. a
+card check) leaves ours as it was, so no one is told a payment failed that has not. Every change of
+plan or status writes a SubscriptionChange, like a change made by hand.
 
 Dunning: a subscription entering past_due starts a grace period of BILLING_GRACE_DAYS and the
 owners get an email; when it ends the agency is read-only (apps/billing/entitlements.py computes
@@ -39,7 +40,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -58,7 +59,6 @@ STATUS_MAP = {
     "active": Subscription.Status.ACTIVE,
     "past_due": Subscription.Status.PAST_DUE,
     "unpaid": Subscription.Status.PAST_DUE,
-    "incomplete": Subscription.Status.PAST_DUE,
     "canceled": Subscription.Status.CANCELED,
     "incomplete_expired": Subscription.Status.CANCELED,
     "paused": Subscription.Status.CANCELED,
@@ -599,7 +599,6 @@ def readonly_campaigns_pause(*, agency_id: int, now: datetime | None = None) -> 
     from apps.campaigns.models import CampaignStatus
     from apps.notifications.services import notification_send
 
-    entitlements.invalidate(agency_id)
     reason = entitlements.entitlements_for(agency_id).readonly_reason(now)
     owners = _owners(agency_id)
     if not reason or not owners:
@@ -626,11 +625,15 @@ def readonly_campaigns_pause(*, agency_id: int, now: datetime | None = None) -> 
 def dunning_tick(*, now: datetime | None = None) -> dict[str, int]:
     """The beat task's work: agencies whose trial or grace period has ended, or whose subscription
     is canceled, get their snapshot refreshed and their sending campaigns paused."""
+    from apps.campaigns.models import Campaign, CampaignStatus
+
     now = now or timezone.now()
+    sending = Campaign.objects.filter(agency_id=OuterRef("agency_id"), status=CampaignStatus.SENDING)
     ended = Subscription.objects.filter(
         Q(status=Subscription.Status.TRIALING, trial_ends_at__lte=now)
         | Q(status=Subscription.Status.PAST_DUE, grace_ends_at__lte=now)
-        | Q(status=Subscription.Status.CANCELED)
+        | Q(status=Subscription.Status.CANCELED),
+        Exists(sending),  # only agencies with something to pause: cancelled ones pile up forever
     )
     totals = {"agencies": 0, "campaigns_paused": 0}
     for agency_id in ended.values_list("agency_id", flat=True):

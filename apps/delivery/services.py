@@ -866,6 +866,7 @@ def _notify_dead(delivery: Delivery) -> None:
                 "It is kept as a dead letter; re-queue it once the cause is fixed."
             ),
             level=Notification.Level.ERROR,
+            kind="deliveries",  # the "Failed deliveries" preference (in the app, by email)
         )
 
 

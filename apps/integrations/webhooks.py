@@ -109,7 +109,7 @@ def webhook_process(*, event_id: int) -> str:
                 with transaction.atomic():
                     event.note = handler(event.connection, event.payload.get("data") or {}) or ""
                 event.status, event.error = WebhookStatus.PROCESSED, ""
-            except (ApplicationError, KeyError, TypeError, ValueError) as error:
+            except (ApplicationError, AttributeError, KeyError, OverflowError, OSError, TypeError, ValueError) as error:
                 event.status, event.error = WebhookStatus.FAILED, _describe(error)
         event.processed_at = timezone.now()
         event.save(update_fields=["status", "note", "error", "processed_at"])

@@ -36,9 +36,8 @@ from django.utils import timezone
 
 from apps.ai.models import AIRequestLog
 from apps.core.metrics import BUCKETS
-from apps.monitoring import alerts
+from apps.monitoring import alerts, rollups
 from apps.monitoring.models import MetricSample
-from apps.monitoring.rollups import quantile
 from apps.optimization.analysis import flag_series, severity_for
 from apps.optimization.models import ServiceAnomaly, Severity
 
@@ -71,7 +70,7 @@ def _offsets(moments: list[datetime], start: datetime) -> np.ndarray:
 
 def platform_series(start: datetime, n_hours: int) -> dict[str, np.ndarray]:
     """Requests, 5xx share and p95 latency per hour from ``http.request``'s hourly rollup rows
-    (one query)."""
+    (two queries). Hours not rolled up yet are unknown (NaN)."""
     rows = list(
         MetricSample.objects.filter(
             name="http.request",
@@ -94,12 +93,16 @@ def platform_series(start: datetime, n_hours: int) -> dict[str, np.ndarray]:
         if "status=5xx" in dims.split("|"):
             errors[offset] += count
     requests[: int(offsets.min())] = np.nan  # before the series began: unknown, not zero
+    # Hours the rollup has not reached yet (it runs every few minutes, a little behind): unknown,
+    # not zero, or the last closed hour would read as "no requests" and raise a false alert.
+    rolled_hours = (rollups.last_rolled_up() - start) // timedelta(hours=1)
+    requests[max(0, rolled_hours) :] = np.nan
     served = requests > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         error_rate = np.where(served, errors / requests, np.nan)
     p95 = np.full(n_hours, np.nan)
     for offset in np.flatnonzero(served).tolist():
-        value = quantile(buckets[offset].tolist(), 0.95)
+        value = rollups.quantile(buckets[offset].tolist(), 0.95)
         p95[offset] = np.nan if value is None else value
     return {"http_requests": requests, "http_error_rate": error_rate, "http_latency_p95": p95}
 

@@ -92,6 +92,18 @@ def test_the_task_is_idempotent_and_one_export_runs_at_a_time(world):
     assert data_export_start(user=user).status == DataExport.Status.PENDING  # a new one once done
 
 
+def test_an_export_whose_worker_was_lost_no_longer_blocks_a_new_one(world):
+    user = world.viewer.user
+    lost = data_export_start(user=user)
+    DataExport.objects.filter(pk=lost.pk).update(status=DataExport.Status.RUNNING)  # its worker died mid-build
+    with pytest.raises(ConflictError):
+        data_export_start(user=user)  # still being built, as far as anyone can tell
+    DataExport.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(minutes=31))
+    fresh = data_export_start(user=user)
+    assert fresh.status == DataExport.Status.PENDING
+    assert DataExport.objects.get(pk=lost.pk).status == DataExport.Status.FAILED
+
+
 def test_progress_is_polled_with_htmx_while_running(world, client_for):
     client = client_for(world.viewer)
     export = data_export_start(user=world.viewer.user)

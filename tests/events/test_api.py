@@ -97,8 +97,9 @@ async def test_stream_refusals_are_clear_4xx(short_streams):
     auth = {"Authorization": f"Bearer {token}"}
     response = await client.get(STREAM, headers=auth)  # no Accept: text/event-stream
     assert response.status_code == 406 and "text/event-stream" in response.json()["error"]["message"]
-    response = await client.get(STREAM, headers={**auth, **SSE, "Last-Event-ID": "abc"})
-    assert response.status_code == 400 and "Last-Event-ID" in response.json()["error"]["message"]
+    for bad in ("abc", "\u00b2"):  # "²" is a digit to str.isdigit() but not to int()
+        response = await client.get(STREAM, headers={**auth, **SSE, "Last-Event-ID": bad})
+        assert response.status_code == 400 and "Last-Event-ID" in response.json()["error"]["message"]
     response = await client.get(STREAM + "?last_event_id=-1", headers={**auth, **SSE})
     assert response.status_code == 422
     response = await client.get(STREAM, headers=SSE)

@@ -159,6 +159,22 @@ def test_event_with_bad_data_is_stored_as_failed(client, api_connection):
     assert "fan" in WebhookEvent.objects.get().error and not Message.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "messages.received", "data": {"fan": {"id": "f1"}, "message": "hi"}},
+        {"type": "messages.received", "data": {"fan": {"id": "f1"}, "message": {"id": "m1", "created_at": 1e300}}},
+        {"type": "subscriptions.new", "data": {"fan": {"id": "f1"}, "subscription": "monthly"}},
+        {"type": "subscriptions.new", "data": [1]},
+    ],
+)
+def test_signed_event_of_the_wrong_shape_is_stored_as_failed_not_a_500(client, api_connection, event):
+    connection, secret = api_connection
+    response = post(client, connection, {"id": "evt_shape", **event}, secret)
+    assert response.status_code == 200 and response.json()["status"] == "failed"
+    assert WebhookEvent.objects.get().error and not Message.objects.exists()
+
+
 @pytest.mark.parametrize("body", [b"not json", b"[1, 2]", json.dumps({"type": "messages.received"}).encode()])
 def test_signed_but_malformed_body_is_400(client, api_connection, body):
     connection, secret = api_connection

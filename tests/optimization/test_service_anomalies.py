@@ -105,6 +105,15 @@ def test_a_burst_of_server_errors_alerts_staff_and_resolves_when_quiet(
     assert alert.state == "resolved"
 
 
+def test_an_hour_the_rollup_has_not_reached_is_unknown_not_a_drop_to_zero(world, eager_celery):
+    _history()  # ordinary traffic up to two hours ago
+    rollup(now=END - timedelta(minutes=50))  # the rollup has not closed the last hour yet
+    report = run_service_anomalies(now=NOW)
+    assert report.series == 3
+    assert not ServiceAnomaly.objects.filter(metric="http_requests").exists()
+    assert not Alert.objects.exists()
+
+
 def test_an_agencys_ai_spend_spike_reaches_its_owners_and_managers(
     world, other_world, client_for, eager_celery, django_capture_on_commit_callbacks
 ):
