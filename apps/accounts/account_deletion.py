@@ -7,10 +7,17 @@ Rules the database cannot state, enforced here:
 - an agency is never left without an owner: where the user is the only owner and other members
   remain, they must make someone else an owner first (``member_change_role`` on the team page);
 - where the user is the agency's only member, the agency is closed with them: all of its data is
-  deleted, after the user types the agency's name (``closing_confirmation``);
-- the user's API tokens are revoked and every session of theirs is logged out (their open
-  websockets close) before the row goes; what they wrote in agencies that remain stays there,
-  with its author unset (the foreign keys are ``SET_NULL``).
+  deleted, after the user types the agency's name (``closing_confirmation``). Before it goes,
+  every app with a ``closing.py`` module defining ``agency_closing(*, agency)`` is asked (discovered
+  like the other hooks, apps/core/registry.py ``app_modules``): billing cancels the agency's
+  Stripe subscription there, so the customer stops being charged. A hook that raises
+  ApplicationError refuses the deletion and nothing is deleted;
+- two co-owners deleting their accounts at the same moment cannot both leave: the owner
+  memberships of the user's agencies are locked (``SELECT … FOR UPDATE``, in id order) and the
+  plan is computed again under that lock, so the second one waits, then sees the first one gone;
+- every session of the user's is logged out (their open websockets close) before the row goes;
+  their memberships, and with them their API tokens, are deleted with the user (``CASCADE``);
+  what they wrote in agencies that remain stays there, with its author unset (``SET_NULL``).
 
 The audit trail keeps one ``account.deleted`` event with counts only: no user, email or address;
 the user's earlier account events (which hold IP addresses) are deleted with them.
@@ -23,11 +30,11 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.db.models import Count, Q
-from django.utils import timezone
 
 from apps.accounts import sessions, two_factor
-from apps.accounts.models import AccountEvent, Agency, ApiToken, Membership, Role, User
+from apps.accounts.models import AccountEvent, Agency, Membership, Role, User
 from apps.core.errors import ApplicationError
+from apps.core.registry import app_modules
 
 logger = logging.getLogger(__name__)
 
@@ -81,25 +88,49 @@ def _check_identity(*, user: User, password: str, code: str) -> None:
             )
 
 
+def _owners_lock(*, user: User) -> None:
+    """Lock the owner memberships of every agency the user belongs to (and the user's own), in id
+    order so that two deletions never wait on each other in a circle. Held to the commit."""
+    agencies = Membership.objects.filter(user=user).values("agency_id")
+    list(
+        Membership.objects.select_for_update()
+        .filter(Q(agency_id__in=agencies, role=Role.OWNER) | Q(user=user))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def agency_closing_hooks(agencies: list[Agency]) -> None:
+    """Ask every app's ``closing.py`` before ``agencies`` are deleted (billing cancels their Stripe
+    subscriptions); ApplicationError when one refuses. Also used by the agency admin."""
+    hooks = [module.agency_closing for module in app_modules("closing") if hasattr(module, "agency_closing")]
+    for agency in agencies:
+        for hook in hooks:
+            hook(agency=agency)
+
+
 def account_delete(*, user: User, password: str, code: str = "", confirmation: str = "") -> DeletionPlan:
     """Delete ``user`` and the agencies only they belong to. ApplicationError (nothing changed)
-    when the proof is wrong, an agency would lose its last owner, or the closing confirmation
-    does not match."""
+    when the proof is wrong, an agency would lose its last owner, the closing confirmation does
+    not match, or an app refuses to close an agency (its Stripe subscription cannot be cancelled)."""
     _check_identity(user=user, password=password, code=code)
-    plan = account_deletion_plan(user=user)
-    if plan.blocked:
-        names = ", ".join(agency.name for agency in plan.blocked)
-        raise ApplicationError(
-            f"You are the only owner of {names}. Make another member an owner on the team page first, "
-            "or remove the other members to close the agency.",
-            extra={"agencies": [{"id": agency.pk, "name": agency.name} for agency in plan.blocked]},
-        )
-    if plan.closing and confirmation.strip().casefold() != plan.closing_confirmation.casefold():
-        raise ApplicationError(
-            f"Type “{plan.closing_confirmation}” to confirm that its data is deleted too.", field="confirmation"
-        )
     with transaction.atomic():
-        ApiToken.objects.filter(membership__user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        _owners_lock(user=user)
+        plan = account_deletion_plan(user=user)  # under the lock: a co-owner leaving first is seen
+        if plan.blocked:
+            names = ", ".join(agency.name for agency in plan.blocked)
+            raise ApplicationError(
+                f"You are the only owner of {names}. Make another member an owner on the team page first, "
+                "or remove the other members to close the agency.",
+                extra={"agencies": [{"id": agency.pk, "name": agency.name} for agency in plan.blocked]},
+            )
+        if plan.closing and confirmation.strip().casefold() != plan.closing_confirmation.casefold():
+            raise ApplicationError(
+                f"Type “{plan.closing_confirmation}” to confirm that its data is deleted too.", field="confirmation"
+            )
+        # Outside services (Stripe) first: when one refuses, the transaction rolls back untouched.
+        # Meanwhile only this user's memberships and their agencies' owner rows are locked.
+        agency_closing_hooks(plan.closing)
         closed = Agency.objects.filter(pk__in=[agency.pk for agency in plan.closing]).delete()[0] if plan.closing else 0
         AccountEvent.objects.filter(user=user).delete()
         AccountEvent.objects.create(

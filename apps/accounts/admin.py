@@ -1,9 +1,13 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import Count
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from apps.accounts.account_deletion import agency_closing_hooks
 from apps.accounts.models import (
     AccountEvent,
     Agency,
@@ -20,6 +24,7 @@ from apps.accounts.models import (
     UserAvatar,
     UserSession,
 )
+from apps.core.errors import ApplicationError
 
 
 @admin.register(User)
@@ -52,6 +57,29 @@ class AgencyAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     list_filter = ["timezone"]
     inlines = [MembershipInline]
+
+    def get_actions(self, request):
+        # One at a time, through delete_view: closing an agency first cancels what it pays for.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def delete_view(self, request, object_id, extra_context=None):
+        """On the confirming POST, ask the apps' closing hooks first (billing cancels the Stripe
+        subscription, so the customer stops being charged); when one refuses, nothing is deleted."""
+        if request.method == "POST":
+            agency = self.get_object(request, unquote(object_id))
+            allowed = agency is not None and self.has_delete_permission(request, agency)
+            if allowed:  # only when the admin would delete it (no protected rows, every permission)
+                _, _, perms_needed, protected = self.get_deleted_objects([agency], request)
+                allowed = not perms_needed and not protected
+            if allowed:
+                try:
+                    agency_closing_hooks([agency])
+                except ApplicationError as error:
+                    self.message_user(request, error.message, messages.ERROR)
+                    return HttpResponseRedirect(reverse("admin:accounts_agency_change", args=[agency.pk]))
+        return super().delete_view(request, object_id, extra_context)
 
 
 @admin.register(Membership)

@@ -113,6 +113,12 @@ class Agency(models.Model):
         help_text="Members must sign in with a second factor before using the agency's pages "
         "(set by an owner; apps/accounts/two_factor.py).",
     )
+    entitlements_version = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="Raised after each committed change to the agency's plan, subscription or creators; "
+        "web processes key their copy of the entitlements by it (apps/billing/entitlements.py).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -20,7 +20,7 @@ from apps.accounts.api import api_membership
 from apps.accounts.permissions import Perm, require
 from apps.billing import entitlements, stripe_api, stripe_sync
 from apps.billing.models import Subscription
-from apps.billing.selectors import credits_forecast
+from apps.billing.selectors import credits_forecast, usage_list
 from apps.core.openapi import ErrorOut
 
 router = Router(tags=["billing"])
@@ -76,8 +76,7 @@ def billing_get(request: HttpRequest):
     agency_id = membership.agency_id
     found = entitlements.entitlements_for(agency_id)
     subscription = Subscription.objects.filter(agency_id=agency_id).first()
-    usage = [UsageOut(name=name, used=entitlements.usage(agency_id, name), limit=found.limit(name))
-             for name in entitlements.LIMITS]  # fmt: skip
+    usage = usage_list(agency_id=agency_id, found=found)
     credits = next(row.used for row in usage if row.name == "ai_credits")
     reason = found.readonly_reason()
     return {
@@ -93,7 +92,7 @@ def billing_get(request: HttpRequest):
         "read_only_reason": reason,
         "overage_allowed": found.overage_allowed,
         "features": sorted(found.features),
-        "usage": usage,
+        "usage": [{"name": row.name, "used": row.used, "limit": row.limit} for row in usage],
         "ai_credits_forecast": credits_forecast(used=credits, now=timezone.now()),
         "online_payment": stripe_api.stripe_enabled(),
     }

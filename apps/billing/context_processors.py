@@ -2,7 +2,10 @@
 left of the grace period), a read-only agency (why, and how to end it). Owners get the button
 that fixes it (the Stripe portal to update the card, or the billing page); other members are told
 to ask an owner. Read from the cached entitlements snapshot: no query on a page whose agency is in
-good standing."""
+good standing.
+
+Not on the billing page itself: it says the same in its own notices, with the dates and the
+buttons that fix it, so the warning shows once there."""
 
 from __future__ import annotations
 
@@ -17,6 +20,9 @@ def billing_banner(request) -> dict:
     tenant = getattr(request, "tenant", None)
     membership = tenant.membership if tenant is not None else None
     if membership is None:
+        return {}
+    match = getattr(request, "resolver_match", None)
+    if match is not None and match.view_name == "billing:overview":
         return {}
     found = entitlements.entitlements_for(membership.agency_id)
     now = timezone.now()

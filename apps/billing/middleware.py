@@ -1,5 +1,6 @@
-"""Per request: a fresh entitlements memo (each agency's snapshot read from the cache at most
-once a request), the plan's gate in front of pages of features the plan lacks (they answer a
+"""Per request: a fresh entitlements memo, primed with the member's agency's snapshot (from this
+process's copy when the agency's entitlements version matches, else from the cache, at most once
+a request; apps/billing/entitlements.py), the plan's gate in front of pages of features the plan lacks (they answer a
 "not in your plan" page with the upgrade link, status 403), and the read-only gate: while the
 agency is read-only (trial over, payment past due beyond the grace period, canceled) a write to a
 page (any method but GET, HEAD, OPTIONS) answers a 403 page saying why and how to fix it.
@@ -56,6 +57,9 @@ class EntitlementsMiddleware:
         membership = tenant.membership if tenant is not None else None
         if membership is None:
             return None
+        # The membership came with its agency row (one joined query): its entitlements version
+        # lets this process's copy answer without a cache round trip.
+        entitlements.snapshot_prime(membership.agency)
         feature = entitlements.request_feature(request)
         try:
             if feature is not None:

@@ -165,6 +165,9 @@ class BillingEvent(models.Model):
     )
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Taken by the delivery processing it (a conditional update), so Stripe is asked with no lock
+    # held; a claim older than apps.billing.stripe_sync.CLAIM_TIMEOUT belonged to a lost worker.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     flagged = models.BooleanField(default=False, help_text="About a customer or subscription we do not know.")
     error = models.CharField(max_length=500, blank=True)
 

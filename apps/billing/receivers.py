@@ -1,5 +1,6 @@
 """Signal receivers: a new agency starts its trial; a change to an agency's creators, its
-subscription or a plan drops the cached entitlements. Connected in BillingConfig.ready, so
+subscription or a plan drops the cached entitlements and, once committed, raises the agency's
+entitlements version (apps/billing/entitlements.py). Connected in BillingConfig.ready, so
 accounts never imports billing."""
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ def _agency_created(sender, instance, created: bool, raw: bool = False, **kwargs
 
 
 def _creator_changed(sender, instance, raw: bool = False, **kwargs) -> None:
-    # Which creators are read-only depends on the active ones; dropped at once (no on-commit
-    # callback on every creator save), the snapshot's TTL bounds a racing reader.
+    # Which creators are read-only depends on the active ones: dropped at once, and the agency's
+    # entitlements version raised once committed, so other web processes drop their copy too.
     if not raw:
-        from apps.billing.entitlements import invalidate
+        from apps.billing.entitlements import invalidate_on_commit
 
-        invalidate(instance.agency_id)
+        invalidate_on_commit(instance.agency_id)
 
 
 def _plan_changed(sender, instance, raw: bool = False, **kwargs) -> None:

@@ -50,6 +50,16 @@ def credits_forecast(*, used: int, now: datetime) -> int:
     return round(used / elapsed * days)
 
 
+def usage_list(*, agency_id: int, found: entitlements.Entitlements | None = None) -> list[LimitUsage]:
+    """The agency's use of each plan limit (creators, seats, AI credits this month): the one place
+    the billing page and the API read them from. Any member may read it."""
+    found = found or entitlements.entitlements_for(agency_id)
+    return [
+        LimitUsage(name, entitlements.LIMIT_LABELS[name], entitlements.usage(agency_id, name), found.limit(name))
+        for name in entitlements.LIMITS
+    ]
+
+
 def billing_overview(*, membership: Membership, now: datetime | None = None) -> dict[str, Any]:
     """What the billing page shows; owners only (PermissionDenied otherwise)."""
     require(membership, Perm.MANAGE_BILLING)
@@ -57,10 +67,7 @@ def billing_overview(*, membership: Membership, now: datetime | None = None) -> 
     agency_id = membership.agency_id
     subscription = Subscription.objects.select_related("plan", "assigned_by").filter(agency_id=agency_id).first()
     found = entitlements.entitlements_for(agency_id)
-    rows = [
-        LimitUsage(name, entitlements.LIMIT_LABELS[name], entitlements.usage(agency_id, name), found.limit(name))
-        for name in entitlements.LIMITS
-    ]
+    rows = usage_list(agency_id=agency_id, found=found)
     credits = next(row for row in rows if row.name == "ai_credits")
     trial_days_left = None
     if subscription and subscription.status == Subscription.Status.TRIALING and subscription.trial_ends_at:
@@ -74,6 +81,7 @@ def billing_overview(*, membership: Membership, now: datetime | None = None) -> 
         "trial_days_left": trial_days_left,
         "trial_over": subscription is not None and trial_days_left == 0,
         "readonly_reason": found.readonly_reason(now),
+        "readonly_message": entitlements.READONLY_MESSAGES.get(found.readonly_reason(now), ""),
         "readonly_creators": len(found.readonly_creator_ids),
         "changes": SubscriptionChange.objects.for_agency(agency_id).select_related("from_plan", "to_plan", "by")[:10],
         "features": [(label, found.allows(feature)) for feature, label in entitlements.FEATURE_LABELS.items()],

@@ -128,6 +128,19 @@ def subscription_retrieve(subscription_id: str) -> dict[str, Any]:
     return _call("subscription retrieve", client().v1.subscriptions.retrieve, subscription_id)
 
 
+def subscription_cancel(subscription_id: str) -> dict[str, Any]:
+    """Cancel at once (no final invoice, no proration: Stripe's defaults): the customer is not
+    charged again. A DELETE, idempotent by nature (Stripe takes no idempotency key on it)."""
+    return _call(
+        "subscription cancel",
+        client().v1.subscriptions.cancel,
+        subscription_id,
+        params={
+            "cancellation_details": {"comment": "Agency closed in Huntaze (its last member deleted their account)."}
+        },
+    )
+
+
 def subscription_price_change(*, subscription_id: str, item_id: str, price: str, key: str) -> dict[str, Any]:
     """Move the subscription's item to ``price``, prorated (Stripe credits the unused time and
     charges the new price's rest of the period on the next invoice)."""

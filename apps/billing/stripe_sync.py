@@ -8,11 +8,18 @@ The webhook, in order:
    answers 400 and logs it, without the header or the secret) and nothing is stored;
 2. **store first**: one BillingEvent per Stripe event id (unique in the database), so an event is
    never lost and a redelivery finds its row;
-3. **process once**: the row is claimed with ``SELECT … FOR UPDATE`` and skipped when it already
-   has ``processed_at``; a replay changes nothing;
+3. **process once**: the event is claimed with a conditional update (``claimed_at`` set where
+   ``processed_at`` is empty and no live claim exists) and no lock is held afterwards: Stripe is
+   asked with no transaction open, and what it answers is applied in short transactions, each
+   holding the agency's subscription row only while writing it. A replay of a processed event
+   changes nothing; a delivery arriving while another holds the claim answers 409 (Stripe
+   delivers it again later); a claim older than CLAIM_TIMEOUT belonged to a lost worker and is
+   taken over. Applying is idempotent (a state is set, not a step taken), so a worker lost
+   between applying and marking the event processed leaves nothing wrong when it is redone;
 4. **out of order**: for subscription, checkout and invoice events the subscription is re-read
-   from Stripe and its current state applied; the row keeps a watermark (``stripe_synced_at``),
-   and a state older than it (the event's own snapshot, used only when Stripe cannot be reached)
+   from Stripe and its current state applied; the row keeps a watermark (``stripe_synced_at``,
+   the moment the state was read), and a state older than it (the event's own snapshot, used only
+   when Stripe cannot be reached, or a read that finished before another one already applied)
    is ignored, so an older event arriving last cannot roll the state back;
 5. **unknown customer**: stored, flagged, answered 200 (Stripe stops retrying), visible in the admin.
 
@@ -75,6 +82,11 @@ HANDLED_EVENTS = (
 ZERO_DECIMAL_CURRENCIES = frozenset(
     ["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"]
 )  # fmt: skip
+
+
+# Longer than the SDK's worst case for one Stripe call (TIMEOUT_SECONDS, retried twice) plus the
+# writes around it.
+CLAIM_TIMEOUT = timedelta(minutes=2)
 
 
 class WebhookSignatureError(Exception):
@@ -327,22 +339,34 @@ def webhook_receive(*, payload: bytes, signature: str | None) -> BillingEvent:
 
 
 def event_process(*, event_id: int) -> BillingEvent:
-    with transaction.atomic():
-        event = BillingEvent.objects.select_for_update().get(pk=event_id)
-        if event.processed_at is not None:
-            return event
-        try:
-            with transaction.atomic():
-                agency_id = _handle(event)
-        except stripe_api.BillingProviderError as error:
-            event.error = f"Stripe: {error.message}"[:500]
-            agency_id = None
-        if agency_id is None and event.type in HANDLED_EVENTS and not event.error:
-            event.flagged = True
-            event.error = "No agency has this Stripe customer or subscription."
-        event.agency_id = agency_id
-        event.processed_at = timezone.now()
-        event.save(update_fields=["agency", "processed_at", "flagged", "error"])
+    """Process a stored event once (see the module docstring, step 3). Answers the event; its
+    ``processed_at`` is still None when another delivery holds the claim (the view answers 409,
+    so Stripe delivers it again later)."""
+    claim = timezone.now()
+    taken = (
+        BillingEvent.objects.filter(pk=event_id, processed_at__isnull=True)
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lte=claim - CLAIM_TIMEOUT))
+        .update(claimed_at=claim)
+    )
+    event = BillingEvent.objects.get(pk=event_id)
+    if not taken:
+        return event  # processed already (a replay), or being processed by another delivery
+    error = ""
+    try:
+        agency_id = _handle(event)  # Stripe is asked here, with no transaction open
+    except stripe_api.BillingProviderError as failure:
+        agency_id, error = None, f"Stripe: {failure.message}"[:500]
+    except BaseException:
+        # Unexpected: the claim is let go at once so that Stripe's next delivery processes it.
+        BillingEvent.objects.filter(pk=event_id, claimed_at=claim).update(claimed_at=None)
+        raise
+    flagged = agency_id is None and event.type in HANDLED_EVENTS and not error
+    if flagged:
+        error = "No agency has this Stripe customer or subscription."
+    BillingEvent.objects.filter(pk=event_id, claimed_at=claim, processed_at__isnull=True).update(
+        agency_id=agency_id, processed_at=timezone.now(), flagged=flagged, error=error
+    )
+    event.refresh_from_db()
     return event
 
 

@@ -79,12 +79,23 @@ def portal(request: HttpRequest) -> HttpResponse:
 @require_POST
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
     """400 for anything not signed by Stripe with our secret (Stripe's convention; nothing is
-    stored), 200 once the event is stored and processed (or was already)."""
+    stored), 200 once the event is stored and processed (or was already), 409 while another
+    delivery of the same event is being processed (Stripe delivers it again later)."""
     try:
         event = stripe_sync.webhook_receive(payload=request.body, signature=request.headers.get("Stripe-Signature"))
     except stripe_sync.WebhookSignatureError as error:
         logger.warning("stripe webhook refused (%s) from %s", error, request.META.get("REMOTE_ADDR"))
         return JsonResponse({"error": {"code": "bad_signature", "message": "Invalid Stripe signature."}}, status=400)
+    if event.processed_at is None:
+        return JsonResponse(
+            {
+                "error": {
+                    "code": "event_in_progress",
+                    "message": "This event is being processed; deliver it again later.",
+                }
+            },
+            status=409,
+        )
     return JsonResponse({"received": True, "id": event.stripe_id, "flagged": event.flagged})
 
 

@@ -18,7 +18,9 @@ not by listening: an event recorded while no worker ran is still seen on the nex
 event starts at most one run (``AutomationRun``: one per automation, fan and event). Only events
 from the moment an automation was switched on (and at most a week old) start runs, so switching
 one on never messages the past. Each step's delivery carries the key ``auto-<run>-step-<n>``, so
-a tick run twice or a worker lost mid-step never sends a step twice.
+a tick run twice or a worker lost mid-step never sends a step twice. While the agency is
+read-only (billing's dunning, asked through apps.core.registry), its automations start nothing and
+their due steps wait; they go out on the first tick after it pays.
 
 What this module does not do: send (the delivery pipeline does, with its limits and retries) or
 decide which fans exist (messaging's selectors answer the events).
@@ -48,6 +50,7 @@ from apps.campaigns.models import (
 )
 from apps.campaigns.services import CAP_WINDOW, check_message_text, fan_cap
 from apps.core.errors import ApplicationError
+from apps.core.registry import entitlement_readonly_reason
 from apps.delivery import selectors as delivery_selectors
 from apps.delivery import services as delivery_services
 from apps.delivery.models import Delivery
@@ -286,14 +289,25 @@ def automations_tick(*, now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     deadline = time.monotonic() + TICK_SECONDS
     counts = {"started": 0, "sent": 0, "stopped": 0, "waiting": 0, "recorded": 0}
+    # A read-only agency (billing: trial over, unpaid past the grace period, canceled) sends
+    # nothing: its automations start no run and its due steps wait, sent once it pays.
+    readonly: dict[int, bool] = {}
+
+    def held(agency_id: int) -> bool:
+        if agency_id not in readonly:
+            readonly[agency_id] = bool(entitlement_readonly_reason(agency_id, now))
+        return readonly[agency_id]
+
     for automation in Automation.objects.filter(enabled=True).select_related("creator"):
-        counts["started"] += _discover(automation, now, deadline)
+        if not held(automation.agency_id):
+            counts["started"] += _discover(automation, now, deadline)
     caps: dict[int, int | None] = {}  # each agency's frequency cap, read once a tick
+    pending = AutomationRun.objects.filter(status=AutomationRunStatus.ACTIVE, next_at__lte=now)
+    waiting = [agency_id for agency_id in pending.order_by().values_list("agency_id", flat=True).distinct()
+               if held(agency_id)]  # fmt: skip
     while True:
         due = list(
-            AutomationRun.objects.filter(status=AutomationRunStatus.ACTIVE, next_at__lte=now)
-            .order_by("next_at", "id")
-            .values_list("pk", flat=True)[:DUE_BATCH]
+            pending.exclude(agency_id__in=waiting).order_by("next_at", "id").values_list("pk", flat=True)[:DUE_BATCH]
         )
         taken = 0
         for start in range(0, len(due), COMMIT_EVERY):

@@ -12,7 +12,8 @@ Two hooks are discovered by module name in every installed ``apps.*`` app:
 
 One is named by a setting: ``ENTITLEMENTS`` (the billing app's entitlements module), asked by
 accounts, the API and the gateway's callers through ``entitlement_require`` and
-``entitlement_request_gate`` below (docs/billing.md).
+``entitlement_request_gate`` below, and by background work through
+``entitlement_readonly_reason`` (docs/billing.md).
 """
 
 from __future__ import annotations
@@ -123,3 +124,10 @@ def entitlement_request_gate(request, agency_id: int) -> None:
     module = _entitlements()
     if module is not None:
         module.request_gate(request, agency_id)
+
+
+def entitlement_readonly_reason(agency_id: int, now=None) -> str:
+    """Why the agency is read-only ("trial", "payment", "canceled": billing's dunning), or "" when
+    it may write. Background work that acts for an agency (automations) asks before acting."""
+    module = _entitlements()
+    return module.agency_readonly_reason(agency_id, now) if module is not None else ""

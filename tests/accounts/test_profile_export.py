@@ -157,3 +157,36 @@ def test_a_real_worker_builds_the_export(transactional_db):
         wait_for(lambda: DataExport.objects.get(pk=export.pk).status == DataExport.Status.READY, what="the export")
     assert "profile.json" in _zip(bytes(DataExport.objects.get(pk=export.pk).archive))
     assert PASSWORD.encode() not in bytes(DataExport.objects.get(pk=export.pk).archive)
+
+
+def test_the_export_holds_what_a_chatter_wrote_in_messaging_and_nothing_of_others(world, other_world):
+    from apps.messaging.models import Direction, FanNote, MessageStatus, Source
+    from tests.messaging.factories import ConversationFactory, FanFactory, MessageFactory, TemplateFactory
+
+    chatter = world.chatter.user
+    fan = FanFactory(creator=world.creator, display_name="Rosie")
+    conversation = ConversationFactory(fan=fan)
+    MessageFactory(conversation=conversation, text="Hi Rosie <3 from the chatter", direction=Direction.OUTBOUND,
+                   source=Source.HUMAN, status=MessageStatus.SENT, sent_by=chatter)  # fmt: skip
+    MessageFactory(conversation=conversation, text="A fan's own words")  # the fan's, not the chatter's
+    MessageFactory(conversation=conversation, text="Sent by the owner", direction=Direction.OUTBOUND,
+                   source=Source.HUMAN, status=MessageStatus.SENT, sent_by=world.owner.user)  # fmt: skip
+    FanNote.objects.create(agency=world.agency, fan=fan, author=chatter, text="Likes feet pics, tips on Fridays")
+    TemplateFactory(agency=world.agency, name="Chatter's welcome", created_by=chatter)
+    export = data_export_start(user=chatter)
+    assert build_data_export(export.pk) is True
+    archive = DataExport.objects.values_list("archive", flat=True).get(pk=export.pk)
+    files = _zip(bytes(archive))
+
+    sent = json.loads(files["messages_sent.json"])
+    assert [(m["text"], m["fan"], m["creator"], m["agency"]) for m in sent] == [
+        ("Hi Rosie <3 from the chatter", "Rosie", world.creator.display_name, world.agency.name)
+    ]
+    assert [n["text"] for n in json.loads(files["fan_notes.json"])] == ["Likes feet pics, tips on Fridays"]
+    assert [t["name"] for t in json.loads(files["message_templates.json"])] == ["Chatter's welcome"]
+    assert "A fan's own words" not in files["messages_sent.json"].decode()
+    # Another user's export holds none of it.
+    other = data_export_start(user=other_world.chatter.user)
+    build_data_export(other.pk)
+    other_files = _zip(bytes(DataExport.objects.values_list("archive", flat=True).get(pk=other.pk)))
+    assert json.loads(other_files["messages_sent.json"]) == [] and json.loads(other_files["fan_notes.json"]) == []

@@ -134,6 +134,7 @@ def test_a_read_only_agency_pauses_its_sending_campaigns_with_the_reason(
         campaign_services.campaign_schedule(membership=world.owner, campaign=campaign)
         campaign_services.campaign_start(campaign_id=campaign.pk)
     Subscription.objects.filter(agency=world.agency).update(status="canceled")
+    entitlements.invalidate(world.agency.pk)  # as the Stripe webhook's save does
     assert dunning_tick() == {"agencies": 1, "campaigns_paused": 1}
     campaign.refresh_from_db()
     assert campaign.status == CampaignStatus.PAUSED
@@ -151,3 +152,94 @@ def test_a_subscription_deleted_in_stripe_makes_the_agency_read_only(world, stri
     refused = login_client(world.owner).post(reverse("accounts:creator-create"), VALID_CREATOR)
     assert refused.status_code == 403 and "subscription is canceled" in refused.content.decode()
     assert "Choose a plan" in login_client(world.owner).get("/").content.decode()
+
+
+def test_a_read_only_agency_runs_no_automation_until_it_pays(world):
+    from apps.campaigns.automations import StepInput, automation_save, automations_tick
+    from apps.campaigns.models import AUTOMATION_SOURCE, AutomationRun
+    from apps.delivery.models import Delivery
+    from apps.messaging.services import fan_upsert
+
+    def subscriber(fan_id: str, name: str):
+        fan, _ = fan_upsert(
+            creator=world.creator, platform="onlyfans", platform_fan_id=fan_id, username=fan_id,
+            display_name=name, subscribed_since=timezone.now(), subscription_state="active",
+        )  # fmt: skip
+        return fan
+
+    def later(minutes: int):
+        return timezone.now() + timedelta(minutes=minutes)
+
+    def welcomed(fan) -> int:
+        return Delivery.objects.filter(source=AUTOMATION_SOURCE, recipient_id=fan.platform_fan_id).count()
+
+    automation_save(membership=world.owner, creator=world.creator, kind="welcome", enabled=True,
+                    steps=[StepInput(delay_minutes=5, text="Welcome {fan.first_name|babe}!")])  # fmt: skip
+    first = subscriber("of-first", "Fay First")
+    assert automations_tick()["started"] == 1
+    # The payment failed and the grace period is over: the agency is read-only.
+    Subscription.objects.filter(agency=world.agency).update(
+        status="past_due", past_due_since=timezone.now() - timedelta(days=8), grace_ends_at=later(-1)
+    )
+    entitlements.invalidate(world.agency.pk)
+    second = subscriber("of-second", "Sam Second")
+
+    counts = automations_tick(now=later(6))  # the first fan's welcome is due
+
+    assert (counts["started"], counts["sent"]) == (0, 0)
+    assert welcomed(first) == 0 and welcomed(second) == 0
+    assert AutomationRun.objects.get(fan=first).status == "active"  # waiting, not dropped
+
+    Subscription.objects.filter(agency=world.agency).update(status="active", past_due_since=None, grace_ends_at=None)
+    entitlements.invalidate(world.agency.pk)  # paid
+    counts = automations_tick(now=later(7))
+    assert counts["started"] == 1 and welcomed(first) == 1 and welcomed(second) == 1
+
+
+def test_a_downgrade_while_a_campaign_sends_lets_it_finish(world, fans, django_capture_on_commit_callbacks):
+    """A plan change (here to a plan without campaigns) is not a reason to stop what a member
+    already started: the campaign finishes and nothing is paused; new campaign pages say why."""
+    from apps.campaigns.models import DELIVERY_SOURCE
+    from apps.delivery.models import Delivery
+    from apps.delivery.services import delivery_pump
+    from tests.billing.conftest import put_on_plan
+
+    campaign = make_campaign(world, fan_ids=[fan.pk for fan in fans])
+    with django_capture_on_commit_callbacks():
+        campaign_services.campaign_schedule(membership=world.owner, campaign=campaign)
+        campaign_services.campaign_start(campaign_id=campaign.pk)
+    put_on_plan(world.agency, "creator", feature_campaigns=False)
+
+    assert dunning_tick()["campaigns_paused"] == 0  # not read-only: nothing to pause
+    delivery_pump(creator_id=world.creator.pk, platform="onlyfans", seconds=5)
+    sent = Delivery.objects.filter(source=DELIVERY_SOURCE, source_id=campaign.pk, status="sent").count()
+    assert sent == len(fans)
+    assert campaign_services.campaigns_tick()["completed"] == 1
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.COMPLETED
+    page = login_client(world.owner).get(reverse("campaigns:list"))
+    assert page.status_code == 403 and "not in your" in page.content.decode()
+
+
+def test_a_read_only_agency_starts_no_scheduled_campaign_until_it_pays(
+    world, fans, django_capture_on_commit_callbacks
+):
+    from apps.delivery.models import Delivery
+
+    campaign = make_campaign(world, fan_ids=[fan.pk for fan in fans])
+    with django_capture_on_commit_callbacks():
+        campaign_services.campaign_schedule(membership=world.owner, campaign=campaign)
+    Subscription.objects.filter(agency=world.agency).update(status="canceled")
+    entitlements.invalidate(world.agency.pk)
+
+    assert campaign_services.campaign_start(campaign_id=campaign.pk) == "skipped"  # its task came
+    with django_capture_on_commit_callbacks():
+        assert campaign_services.campaigns_tick()["started"] == 0  # the tick does not start it either
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.SCHEDULED and not Delivery.objects.exists()  # waiting, kept
+
+    Subscription.objects.filter(agency=world.agency).update(status="active")
+    entitlements.invalidate(world.agency.pk)  # paid
+    assert campaign_services.campaigns_tick()["started"] == 1
+    assert campaign_services.campaign_start(campaign_id=campaign.pk) == CampaignStatus.SENDING
+    assert Delivery.objects.count() == len(fans)

@@ -102,3 +102,62 @@ def test_pages_of_a_feature_missing_from_the_plan_say_so_with_an_upgrade_link(wo
 def test_pages_of_a_feature_in_the_plan_open(world):
     put_on_plan(world.agency, "agency")
     assert login_client(world.owner).get("/campaigns/").status_code == 200
+
+
+def _past_due(world, *, grace_days: float) -> None:
+    from datetime import timedelta
+
+    from apps.billing import entitlements
+    from apps.billing.models import Subscription
+
+    now = timezone.now()
+    Subscription.objects.filter(agency=world.agency).update(
+        status="past_due", past_due_since=now, grace_ends_at=now + timedelta(days=grace_days)
+    )
+    entitlements.invalidate(world.agency.pk)
+
+
+def test_a_past_due_agency_reads_the_warning_once_on_the_billing_page_and_in_the_banner_elsewhere(world):
+    _past_due(world, grace_days=3)
+    client = login_client(world.owner)
+    billing = client.get(reverse("billing:overview")).content.decode()
+    assert billing.count("Your last payment failed") == 1
+    assert 'id="billing-banner"' not in billing and 'id="billing-notice"' in billing
+    for url in ("/", reverse("billing:pricing"), reverse("accounts:creator-list")):
+        page = client.get(url).content.decode()
+        assert page.count("Your last payment failed") == 1 and 'id="billing-banner"' in page, url
+
+
+@pytest.mark.parametrize(
+    ("status", "field", "words"),
+    [("trialing", "trial_ends_at", "trial has ended"), ("canceled", None, "subscription is canceled")],
+)
+def test_a_read_only_agency_is_told_once_on_the_billing_page(world, status, field, words):
+    from datetime import timedelta
+
+    from apps.billing import entitlements
+    from apps.billing.models import Subscription
+
+    changes = {"status": status, **({field: timezone.now() - timedelta(hours=1)} if field else {})}
+    Subscription.objects.filter(agency=world.agency).update(**changes)
+    entitlements.invalidate(world.agency.pk)
+    body = login_client(world.owner).get(reverse("billing:overview")).content.decode()
+    assert body.count(words) == 1 and 'id="billing-banner"' not in body
+
+
+def test_the_page_and_the_api_show_the_same_usage_from_one_selector(world):
+    from apps.billing.selectors import usage_list
+    from tests.messaging.api_helpers import token_client
+
+    AIRequestLog.objects.create(agency=world.agency, feature="studio.caption", cost_usd=Decimal("0.5"),
+                                created_at=timezone.now())  # fmt: skip
+    rows = usage_list(agency_id=world.agency.pk)
+    assert [(row.name, row.used, row.limit) for row in rows] == [
+        ("creators", 2, 10),
+        ("seats", 4, 15),
+        ("ai_credits", 50, 20000),
+    ]
+    api = token_client(world.viewer).get("/api/v1/billing").json()["usage"]
+    assert api == [{"name": row.name, "used": row.used, "limit": row.limit} for row in rows]
+    page = login_client(world.owner).get(reverse("billing:overview")).content.decode()
+    assert "2 of 10" in page and "4 of 15" in page and "50</strong> AI credits used of 20,000" in page

@@ -21,8 +21,9 @@ What it speaks, as Stripe does:
 
 Test helpers, outside the wire: ``complete_checkout`` (what a paying customer does on Stripe's
 page: a subscription and a paid invoice), ``set_subscription`` (the dashboard or the clock moving
-a subscription along), ``add_invoice``, ``fail_next`` (the next request answers an error), and
-``event`` / ``deliver``: a webhook event built as Stripe builds them and posted to our endpoint with
+a subscription along), ``add_invoice``, ``fail_next`` (the next request answers an error),
+``on_request`` (a callback run before each request is answered), and ``event`` / ``deliver``: a
+webhook event built as Stripe builds them and posted to our endpoint with
 a real ``Stripe-Signature`` header (``t=<unix>,v1=HMAC-SHA256(secret, "<t>.<payload>")``).
 """
 
@@ -35,6 +36,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -92,6 +94,9 @@ class FakeStripe:
         self.requests: list[tuple[str, str, dict]] = []  # (method, path, params)
         self.idempotent: dict[str, tuple[str, int, dict]] = {}
         self.failures: list[StripeError] = []
+        # Called as on_request(method, path) in the server's thread before each request is answered
+        # (a test looks at the database while Huntaze waits for Stripe).
+        self.on_request: Callable[[str, str], None] | None = None
         self.server: ThreadingHTTPServer | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -142,6 +147,7 @@ class FakeStripe:
             self.item_updates.clear()
             self.requests.clear()
             self.failures.clear()
+            self.on_request = None
 
     # --- the wire ----------------------------------------------------------------------------
 
@@ -156,6 +162,8 @@ class FakeStripe:
             error = StripeError(401, "invalid_request_error", "Invalid API Key provided.", "api_key_invalid")
             return 401, error.body(), {}
         key = {name.lower(): value for name, value in headers.items()}.get("idempotency-key")
+        if self.on_request is not None:
+            self.on_request(method, split.path)
         with self.lock:
             self.requests.append((method, split.path, params))
             if key and method == "POST":
