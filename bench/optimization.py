@@ -15,7 +15,9 @@ set before NumPy loads), so every figure is "on one core":
   recommendations and anomalies and times ``services.run_nightly(agency_id=…)``: reading every
   series, the pricing, timing and anomaly engines for every creator, storing recommendations
   and anomalies, alerts, and outcome measurement. N is 500 (``--quick``: 100; the 500-creator
-  figure is then extrapolated linearly and labelled so).
+  figure is then extrapolated linearly and labelled so). Beside the wall time it prints the run's
+  own CPU time and the load average before and after: on a shared machine the wall time measures
+  mostly the other processes.
 - **pricing_oracle_ratio**: ``pricing_sim.evaluate_pricing`` on seed 99, which the engine was
   not tuned on: revenue of the pricing policy over 20 offers to 200 recipients as a share of
   the oracle price's, averaged over five demand-curve shapes (40 runs per shape; quick: 12).
@@ -107,6 +109,7 @@ def main() -> int:
     rows = [
         ("nightly run", f"{nightly['seconds']:.1f} s for {creators} creators{extrapolated}",
          f"<= {NIGHTLY_TARGET_S:.0f} s"),
+        ("  its CPU time", f"{nightly['cpu_s']:.1f} s (load {nightly['load'][0]:.1f} -> {nightly['load'][1]:.1f})", ""),
         ("pricing vs oracle", f"{pricing['ratio']:.3f} (seed {PRICING_SEED}, {pricing['runs']} runs/shape)",
          f">= {PRICING_TARGET}"),
         ("timing top-3 hit", f"{timing['hit_rate']:.3f} (naive {timing['naive']:.3f}, {timing['creators']} creators)",
@@ -138,6 +141,10 @@ def main() -> int:
             "mode": mode,
             "quick": args.quick,
             "seed_s": round(nightly["seed_s"], 1),
+            # This process's CPU time in the nightly run and the machine's 1-minute load average
+            # before and after it: on a shared machine the wall time above is mostly the others' load.
+            "nightly_cpu_s": round(nightly["cpu_s"], 2),
+            "load_average": [round(value, 2) for value in nightly["load"]],
             "nightly_report": nightly["report"],
             "pricing_by_shape": {shape["curve"]: round(shape["oracle_ratio"], 4) for shape in pricing["shapes"]},
             "timing_naive_hit_rate": round(timing["naive"], 4),
@@ -167,10 +174,15 @@ def measure_nightly(creators: int) -> dict:
     Recommendation.objects.filter(agency=agency).delete()
     Anomaly.objects.filter(agency=agency).delete()
     now = datetime.combine(TODAY, datetime.min.time(), tzinfo=UTC) + timedelta(hours=3, minutes=30)
-    started = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    started, cpu_started = time.perf_counter(), time.process_time()
     report = services.run_nightly(agency_id=agency.pk, now=now)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "seed_s": seed_s, "report": _plain(report)}
+    cpu_s = time.process_time() - cpu_started
+    return {
+        "seconds": seconds, "cpu_s": cpu_s, "load": (load_before, os.getloadavg()[0]), "seed_s": seed_s,
+        "report": _plain(report),
+    }  # fmt: skip
 
 
 def _plain(report) -> dict:

@@ -20,7 +20,7 @@ from ninja import Query, Router, Status
 from ninja.pagination import paginate
 
 from apps.accounts.api import api_membership
-from apps.accounts.models import Creator, Membership, Role
+from apps.accounts.models import Creator, Membership
 from apps.accounts.permissions import Perm, require
 from apps.accounts.selectors import creator_get_for_member, creator_list
 from apps.core.errors import fields_renamed
@@ -229,13 +229,15 @@ def anomaly_list(
 def service_anomaly_list(
     request: HttpRequest, days: int = Query(30, ge=1, le=366, description="How far back, in days.")
 ):
-    """Hours in which the agency's AI cost per hour (and, for staff, the platform's request rate,
-    server error rate or p95 latency) left its expected range, newest first. Owners and managers."""
+    """Hours in which the agency's AI cost per hour (owners and managers) and the platform's request
+    rate, server error rate or p95 latency (staff) left its expected range, newest first: what the
+    anomalies page shows the same member (``selectors.service_anomaly_scope``)."""
     membership = _reader(request)
-    if membership.role not in (Role.OWNER, Role.MANAGER):  # as monitoring's alerts reach them only
-        raise PermissionDenied("Service anomalies are for owners and managers.")
+    agency, platform = selectors.service_anomaly_scope(membership=membership, user=membership.user)
+    if not (agency or platform):  # as monitoring's alerts on them reach neither
+        raise PermissionDenied("Service anomalies are for owners, managers and staff.")
     return selectors.service_anomaly_list(
-        agency_id=membership.agency_id, include_platform=membership.user.is_staff, days=days
+        agency_id=membership.agency_id, include_agency=agency, include_platform=platform, days=days
     )
 
 

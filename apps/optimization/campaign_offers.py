@@ -29,7 +29,8 @@ def sync_campaign_offers(*, agency_id: int | None = None, now: datetime | None =
     """Record an Offer for each completed PPV campaign that has none, and recount the recent
     ones; answers how many offers were created or changed. A campaign that reached nobody is
     no evidence and is skipped. A campaign that explored prices (``explore_prices``) is one offer
-    per price it asked (``campaign_price_arms``): each arm's fans reached, unlocks and revenue."""
+    per price it asked (``campaign_price_arms_for``): each arm's fans reached, unlocks and the PPV
+    purchases recorded against it. A constant number of queries, however many campaigns."""
     now = now or timezone.now()
     recent_since = now - timedelta(days=RECOUNT_DAYS)
     existing = Offer.objects.filter(campaign__isnull=False)
@@ -48,13 +49,13 @@ def sync_campaign_offers(*, agency_id: int | None = None, now: datetime | None =
     if not campaigns:
         return 0
     stats = campaign_services.campaign_stats(campaigns=campaigns)
+    explored = campaign_services.campaign_price_arms_for(campaigns=campaigns)
     created, changed = [], []
     for campaign in campaigns:
         currency = campaign.creator.currency
         if campaign.explore_prices:
             arms = [
-                (arm.price, arm.sent, min(arm.unlocked, arm.sent), arm.revenue)
-                for arm in campaign_services.campaign_price_arms(campaign=campaign)
+                (arm.price, arm.sent, min(arm.unlocked, arm.sent), arm.revenue) for arm in explored.get(campaign.pk, [])
             ]
         else:
             numbers = stats[campaign.pk]

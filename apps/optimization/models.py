@@ -109,6 +109,8 @@ class HourlyPerformance(models.Model):
 
     class Meta:
         ordering = ["creator", "hour"]
+        # The hourly task first asks which creators have rows in the last hours (nightly.run_hourly).
+        indexes = [models.Index(fields=["hour"], name="hourly_performance_hour")]
         constraints = [
             models.UniqueConstraint(fields=["creator", "hour"], name="hourly_performance_one_per_hour"),
             models.CheckConstraint(condition=Q(revenue__gte=0), name="hourly_revenue_not_negative"),
@@ -360,6 +362,11 @@ class Recommendation(models.Model):
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
     creator = models.ForeignKey(Creator, on_delete=models.CASCADE, related_name="recommendations")
     kind = models.CharField(max_length=16, choices=Kind.choices)
+    # "Investigate a change" advice is daily or hourly, and one of each may be open at once (the
+    # hourly task and the nightly run must not replace each other's advice); "" for other kinds.
+    granularity = models.CharField(
+        max_length=5, choices=[("", "—"), ("day", "Daily"), ("hour", "Hourly")], default="", blank=True
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     headline = models.CharField(
         max_length=200, help_text='Plain language, e.g. "Raise PPV to $14: +18% expected revenue".'
@@ -396,7 +403,7 @@ class Recommendation(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(
-                fields=["creator", "kind"], condition=Q(status="open"), name="rec_one_open_per_kind"
+                fields=["creator", "kind", "granularity"], condition=Q(status="open"), name="rec_one_open_per_kind"
             ),
             models.CheckConstraint(
                 condition=Q(confidence__gte=0) & Q(confidence__lte=1), name="rec_confidence_in_unit_range"

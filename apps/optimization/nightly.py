@@ -3,9 +3,11 @@ anomalies stored, people told about new ones, then the outcomes of accepted advi
 (outcomes.py). Scheduled by tasks.py; ``services.run_nightly`` is its public name.
 
 Rules the database cannot state:
-- One OPEN recommendation per creator and kind (the database enforces the "one"): new advice that
-  differs from the open one expires it; unchanged advice keeps the row, so members never see the
-  same advice re-issued every night, and a decided one is never touched.
+- One OPEN recommendation per creator, kind and granularity (the database enforces the "one"; an
+  anomaly's advice is daily or hourly, the others have none, so the hourly task and the nightly run
+  never replace each other's "investigate a change"): new advice that differs from the open one
+  expires it; unchanged advice keeps the row, so members never see the same advice re-issued every
+  night, and a decided one is never touched.
 - Anomalies are stored once per point (creator, metric, granularity, at); people are told once
   per anomaly (``notified_at``), only of medium and high ones (``_alert``).
 - Queries do not grow with the number of creators: each agency's series, offers, posts, hourly
@@ -49,6 +51,7 @@ from apps.optimization.campaign_offers import sync_campaign_offers
 from apps.optimization.models import (
     ANOMALY_LABELS,
     Anomaly,
+    HourlyPerformance,
     Recommendation,
     Risk,
     Sensitivity,
@@ -74,6 +77,7 @@ class Advice:
     kind: str
     signature: Any
     fields: dict[str, Any]
+    granularity: str = ""  # anomaly advice: "day" or "hour", part of the open recommendation's key
 
 
 def _percent(ratio: float) -> str:
@@ -170,6 +174,7 @@ def anomaly_advice(creator_id: int, anomaly: DetectedAnomaly) -> Advice:
         creator_id=creator_id,
         kind=Recommendation.Kind.ANOMALY,
         signature=(anomaly.metric, anomaly.at.isoformat()),
+        granularity=anomaly.granularity,
         fields={
             "headline": headline[:200],
             "explanation": f"Check what changed that {anomaly.granularity} (a platform issue, a missed post, "
@@ -313,25 +318,30 @@ def _nightly_agency(agency_id: int, now: datetime, report: NightlyReport) -> Non
 
 
 def _detect_hourly_agency(
-    agency_id: int, creators: list[Creator], default: Any, overrides: dict[int, Any], now: datetime
+    agency_id: int, creator_ids: list[int], default: Any, overrides: dict[int, Any], now: datetime
 ) -> dict[int, list[DetectedAnomaly]]:
-    """Every creator's hourly anomalies of the last HOURLY_REPORT_HOURS closed UTC hours, from one
+    """These creators' hourly anomalies of the last HOURLY_REPORT_HOURS closed UTC hours, from one
     query over the agency's hourly rows (analysis.hourly_matrix)."""
-    end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)  # the current hour is not over
+    end = _closed_hour(now)
     n_hours = HOURLY_HISTORY_DAYS * 24
     start = end - timedelta(hours=n_hours)
-    matrix = hourly_matrix(agency_id=agency_id, creator_ids=[c.pk for c in creators], start=start, n_hours=n_hours)
+    matrix = hourly_matrix(agency_id=agency_id, creator_ids=creator_ids, start=start, n_hours=n_hours)
     found: dict[int, list[DetectedAnomaly]] = {}
-    for position, creator in enumerate(creators):
-        chosen = overrides.get(creator.pk) or default
+    for position, creator_id in enumerate(creator_ids):
+        chosen = overrides.get(creator_id) or default
         sensitivity = chosen.sensitivity if chosen else Sensitivity.MEDIUM
         try:
-            found[creator.pk] = detect_hourly(
+            found[creator_id] = detect_hourly(
                 matrix[position], start=start, report_from=n_hours - HOURLY_REPORT_HOURS, sensitivity=sensitivity
             )
         except ApplicationError as error:
-            logger.warning("hourly anomalies skipped creator %s: %s", creator.pk, error)
+            logger.warning("hourly anomalies skipped creator %s: %s", creator_id, error)
     return found
+
+
+def _closed_hour(now: datetime) -> datetime:
+    """The start of the current UTC hour: the hours before it are over, this one is not."""
+    return now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def run_hourly(*, agency_id: int | None = None, now: datetime | None = None) -> NightlyReport:
@@ -339,26 +349,36 @@ def run_hourly(*, agency_id: int | None = None, now: datetime | None = None) -> 
     creator stored, alerted and turned into an "investigate" recommendation like the nightly daily
     ones. Each point is stored once, so a run repeated (acks_late) or overlapping stores nothing twice;
     the nightly run leaves hourly series to this task (about 0.1 s of detector time a creator
-    for six weeks of two series, measured on a busy two-core machine)."""
+    for six weeks of two series, measured on a busy two-core machine).
+
+    One query finds the creators with an hourly row in the hours judged (only they can have an
+    anomaly there: an hour without a row is a gap); agencies without any cost nothing more, and
+    ``report.agencies`` counts the agencies that had some.
+    """
     started = time.perf_counter()
     now = now or timezone.now()
     report = NightlyReport()
-    agencies = Agency.objects.order_by("id").values_list("id", flat=True)
+    end = _closed_hour(now)
+    recent = HourlyPerformance.objects.filter(hour__gte=end - timedelta(hours=HOURLY_REPORT_HOURS), hour__lt=end)
     if agency_id is not None:
-        agencies = agencies.filter(pk=agency_id)
-    for agency in list(agencies):
+        recent = recent.filter(agency_id=agency_id)
+    with_rows: dict[int, set[int]] = defaultdict(set)
+    for agency, creator_id in recent.order_by().values_list("agency_id", "creator_id").distinct():
+        with_rows[agency].add(creator_id)
+    for agency in sorted(with_rows):
         creators = list(
             Creator.objects.for_agency(agency)
             .filter(is_archived=False)
             .order_by("id")
             .only("id", "agency_id", "timezone", "display_name")
         )
-        if not creators:
+        judged = [creator.pk for creator in creators if creator.pk in with_rows[agency]]
+        if not judged:
             continue
         report.agencies += 1
-        report.creators += len(creators)
+        report.creators += len(judged)
         default, overrides = selectors.settings_for_agency(agency)
-        detected = _detect_hourly_agency(agency, creators, default, overrides, now)
+        detected = _detect_hourly_agency(agency, judged, default, overrides, now)
         with transaction.atomic():
             new_anomalies = _store_anomalies(agency, detected, now)
             report.anomalies_stored += len(new_anomalies)
@@ -373,6 +393,8 @@ def _store_anomalies(
     agency_id: int, detected: dict[int, list[DetectedAnomaly]], now: datetime
 ) -> list[tuple[int, DetectedAnomaly]]:
     """Store the points not stored yet; answers the new ones."""
+    if not any(detected.values()):
+        return []
     since = now - timedelta(days=ANOMALY_REPORT_DAYS + 2)
     known = set(
         Anomaly.objects.for_agency(agency_id)
@@ -418,23 +440,30 @@ def _latest_notable(new: list[tuple[int, DetectedAnomaly]]) -> dict[int, Detecte
 
 
 def _store_advice(agency_id: int, advice: list[Advice], run_date: date) -> int:
-    """Open the new advice, expiring the open recommendation of the same creator and kind only when
-    the advice changed; answers how many were created."""
+    """Open the new advice, expiring the open recommendation of the same creator, kind and
+    granularity only when the advice changed; answers how many were created."""
+    if not advice:
+        return 0
     open_now = {
-        (recommendation.creator_id, recommendation.kind): recommendation
+        (recommendation.creator_id, recommendation.kind, recommendation.granularity): recommendation
         for recommendation in Recommendation.objects.for_agency(agency_id).filter(status=Recommendation.Status.OPEN)
     }
     expire: list[int] = []
     create: list[Recommendation] = []
     for item in advice:
-        current = open_now.get((item.creator_id, item.kind))
+        current = open_now.get((item.creator_id, item.kind, item.granularity))
         if current is not None and _signature_of(current) == item.signature:
             continue
         if current is not None:
             expire.append(current.pk)
         create.append(
             Recommendation(
-                agency_id=agency_id, creator_id=item.creator_id, kind=item.kind, run_date=run_date, **item.fields
+                agency_id=agency_id,
+                creator_id=item.creator_id,
+                kind=item.kind,
+                granularity=item.granularity,
+                run_date=run_date,
+                **item.fields,
             )
         )
     if expire:

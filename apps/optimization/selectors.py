@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -18,7 +19,7 @@ from django.db.models import Avg, Case, Count, F, FloatField, Q, QuerySet, Value
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from apps.accounts.models import Creator
+from apps.accounts.models import Creator, Membership, Role
 from apps.optimization import pricing
 from apps.optimization.models import (
     DAILY_METRICS,
@@ -263,11 +264,26 @@ def recent_anomalies(
     return anomalies.select_related("creator").order_by("-at", "-id")
 
 
-def service_anomaly_list(*, agency_id: int, include_platform: bool = False, days: int = 30) -> QuerySet[ServiceAnomaly]:
-    """The agency's service anomalies (its AI cost per hour) of the last ``days`` days, and the
-    platform-wide ones (request rate, errors, latency) when ``include_platform`` (staff), newest first."""
+def service_anomaly_scope(*, membership: Membership, user: Any) -> tuple[bool, bool]:
+    """Which service anomalies a member (``user``, the membership's user) sees: (the agency's AI
+    cost, the platform's request rate, errors and latency). They go to whom monitoring's alerts on
+    them go: the agency's series to its owners and managers, the platform's to staff. The page and
+    the API both ask here."""
+    agency = membership.role in (Role.OWNER, Role.MANAGER)
+    platform = bool(user.is_active and user.is_staff)
+    return agency, platform
+
+
+def service_anomaly_list(
+    *, agency_id: int, include_agency: bool = True, include_platform: bool = False, days: int = 30
+) -> QuerySet[ServiceAnomaly]:
+    """The agency's service anomalies (its AI cost per hour) of the last ``days`` days when
+    ``include_agency``, and the platform-wide ones (request rate, errors, latency) when
+    ``include_platform`` (staff), newest first (``service_anomaly_scope`` says which a member gets)."""
     since = timezone.now() - timedelta(days=days)
-    scope = Q(agency_id=agency_id)
+    scope = Q(pk__in=[])
+    if include_agency:
+        scope |= Q(agency_id=agency_id)
     if include_platform:
         scope |= Q(agency__isnull=True)
     return ServiceAnomaly.objects.filter(scope, at__gte=since).order_by("-at", "-id")

@@ -304,14 +304,15 @@ def anomaly_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(items.select_related("acknowledged_by"), PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    # The agency's AI cost per hour, and the platform's request rate, errors and latency for staff:
-    # for owners and managers, who hear of them through monitoring's alerts (chatters and viewers do not).
+    # The agency's AI cost per hour for owners and managers, the platform's request rate, errors and
+    # latency for staff: whom monitoring's alerts on them reach (the API answers the same).
     service = []
-    if membership.role in (Role.OWNER, Role.MANAGER) or request.user.is_staff:
+    agency, platform = selectors.service_anomaly_scope(membership=membership, user=request.user)
+    if agency or platform:
         service = list(
-            selectors.service_anomaly_list(agency_id=membership.agency_id, include_platform=request.user.is_staff)[
-                :SERVICE_SHOWN
-            ]
+            selectors.service_anomaly_list(
+                agency_id=membership.agency_id, include_agency=agency, include_platform=platform
+            )[:SERVICE_SHOWN]
         )
     return render(request, "optimization/anomalies.html", {
         "page": page, "form": form, "query": query.urlencode(), "can_acknowledge": _can_acknowledge(membership),

@@ -7,6 +7,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.campaigns import services as campaign_services
@@ -21,10 +23,11 @@ from tests.messaging.factories import FanFactory
 pytestmark = pytest.mark.django_db
 
 
-def finished_campaign(world, fans, capture, *, price="15.00", media=("v-1",)):
+def finished_campaign(world, fans, capture, *, price="15.00", media=("v-1",), **extra):
     campaign = make_campaign(
-        world, fan_ids=[fan.pk for fan in fans], ppv_price=Decimal(price) if price else None, media=list(media)
-    )
+        world, fan_ids=[fan.pk for fan in fans], ppv_price=Decimal(price) if price else None, media=list(media),
+        **extra,
+    )  # fmt: skip
     with capture():
         campaign_services.campaign_schedule(membership=world.owner, campaign=campaign)
         campaign_services.campaign_start(campaign_id=campaign.pk)
@@ -80,3 +83,38 @@ def test_another_agencys_campaigns_are_not_synced_into_this_one(world, other_wor
     finished_campaign(world, fans, django_capture_on_commit_callbacks)
     assert sync_campaign_offers(agency_id=other_world.agency.pk) == 0
     assert not Offer.objects.exists()
+
+
+def test_explored_prices_are_offers_at_what_fans_paid_in_constant_queries(
+    world, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    """Each price an exploring campaign asked is an offer whose revenue is what fans actually paid
+    (a $3 discount on an unlock shows), and recounting more campaigns costs no more queries."""
+    world.creator.ppv_price_min, world.creator.ppv_price_max = Decimal("10"), Decimal("20")
+    world.creator.save(update_fields=["ppv_price_min", "ppv_price_max"])
+    fans = [FanFactory(creator=world.creator, display_name=f"Fan{index}") for index in range(30)]
+
+    def explore():
+        return finished_campaign(world, fans, django_capture_on_commit_callbacks, explore_prices=True)
+
+    first = explore()
+    messages = list(Message.objects.filter(campaign_id=first.pk).select_related("fan").order_by("ppv_price", "id"))
+    cheapest, dearest = messages[0], messages[-1]
+    assert cheapest.ppv_price < dearest.ppv_price
+    paid = {cheapest.ppv_price: cheapest.ppv_price - 3, dearest.ppv_price: dearest.ppv_price}
+    for message in (cheapest, dearest):
+        purchase_record(fan=message.fan, kind=PurchaseKind.PPV, amount=paid[message.ppv_price], message=message)
+
+    with CaptureQueriesContext(connection) as one:
+        assert sync_campaign_offers(agency_id=world.agency.pk) >= 2
+    offers = {offer.price: offer for offer in Offer.objects.filter(campaign_id=first.pk)}
+    assert offers[cheapest.ppv_price].revenue == cheapest.ppv_price - 3  # not price x unlocks
+    assert offers[dearest.ppv_price].revenue == dearest.ppv_price
+    assert sum(offer.recipients for offer in offers.values()) == 30
+    assert sum(offer.unlocks for offer in offers.values()) == 2
+
+    Offer.objects.all().delete()
+    explore(), explore()
+    with django_assert_num_queries(len(one.captured_queries)):
+        assert sync_campaign_offers(agency_id=world.agency.pk) >= 6
+    assert Offer.objects.values("campaign_id").distinct().count() == 3

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.monitoring.models import Alert
@@ -17,6 +19,8 @@ from apps.optimization import services
 from apps.optimization.analysis import detect_hourly
 from apps.optimization.models import Anomaly, HourlyPerformance, Recommendation
 from apps.optimization.tasks import hourly_anomalies
+from tests.conftest import build_world
+from tests.optimization.factories import add_daily
 
 pytestmark = pytest.mark.django_db
 
@@ -98,8 +102,63 @@ def test_too_few_hours_is_no_anomaly(world):
 
 
 def test_the_hourly_task_is_scheduled_every_hour(world, eager_celery):
+    _hourly_rows(world.creator, now=timezone.now(), days=3)
     result = hourly_anomalies.delay(world.agency.pk).get()
     assert result["agencies"] == 1 and result["anomalies_stored"] == 0
     entry = settings.CELERY_BEAT_SCHEDULE["hourly-anomalies"]
     assert entry["task"] == hourly_anomalies.name
     assert entry["schedule"].minute == {5} and len(entry["schedule"].hour) == 24
+
+
+def test_daily_and_hourly_advice_stay_open_side_by_side(world, django_capture_on_commit_callbacks):
+    """The nightly run's "investigate" advice on a day and the hourly task's on an hour are two
+    pieces of advice: neither replaces the other; a newer hourly one replaces the older hourly one."""
+    now = timezone.now()
+    add_daily(world.creator, spike_days_ago=1, spike=12.0)
+    _hourly_rows(world.creator, now=now, drop_hours_ago=3)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.run_nightly(agency_id=world.agency.pk, now=now)
+        daily = Recommendation.objects.get(creator=world.creator, kind="anomaly", status="open")
+        assert daily.granularity == "day" and "UTC" not in daily.headline
+        services.run_hourly(agency_id=world.agency.pk, now=now)
+        services.run_nightly(agency_id=world.agency.pk, now=now)  # again: nothing new, nothing replaced
+    open_now = {
+        r.granularity: r for r in Recommendation.objects.filter(creator=world.creator, kind="anomaly", status="open")
+    }
+    assert set(open_now) == {"day", "hour"} and open_now["day"].pk == daily.pk
+    assert "Fan replies (hourly)" in open_now["hour"].headline
+
+    # An hour later replies collapse again: the new hourly advice replaces the old hourly one only.
+    later = now + timedelta(hours=1)
+    HourlyPerformance.objects.filter(creator=world.creator).delete()
+    _hourly_rows(world.creator, now=later, drop_hours_ago=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.run_hourly(agency_id=world.agency.pk, now=later)
+    open_after = {
+        r.granularity: r for r in Recommendation.objects.filter(creator=world.creator, kind="anomaly", status="open")
+    }
+    assert open_after["day"].pk == daily.pk and open_after["hour"].pk != open_now["hour"].pk
+    assert Recommendation.objects.get(pk=open_now["hour"].pk).status == "expired"
+
+
+def test_the_hourly_run_reads_only_agencies_with_hourly_rows(world, django_assert_num_queries):
+    """Agencies without hourly rows in the hours judged cost nothing: one query finds the others,
+    and each agency with rows costs the same few queries whatever its number of creators."""
+    now = timezone.now()
+    for index in range(3):  # more agencies with creators but no hourly data: still one query
+        build_world(f"Quiet{index}")
+    with django_assert_num_queries(1):
+        report = services.run_hourly(now=now)
+    assert report.agencies == 0 and report.anomalies_stored == 0
+
+    _hourly_rows(world.creator, now=now)  # an ordinary six weeks: nothing to flag
+    with CaptureQueriesContext(connection) as one_agency:
+        assert services.run_hourly(now=now).agencies == 1
+    per_agency = len(one_agency.captured_queries) - 1
+    assert per_agency <= 6
+    for index in range(3):
+        busy = build_world(f"Busy{index}")
+        _hourly_rows(busy.creator, now=now)
+        _hourly_rows(busy.other_creator, now=now)
+    with django_assert_num_queries(1 + 4 * per_agency):
+        assert services.run_hourly(now=now).agencies == 4
