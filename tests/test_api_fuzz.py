@@ -106,6 +106,9 @@ NO_2XX_EXPECTED = {
     "it answers 409 billing_manual: tests/billing/test_stripe.py drives it through the fake Stripe",
     "POST /api/v1/billing/portal": "a Stripe account and a Stripe customer; the fuzz server bills by hand, so it "
     "answers 409 billing_manual: tests/billing/test_stripe.py",
+    "POST /api/v1/integrations/posts": "a creator connected to the platform, a future time, media and a caption "
+    "that fit the platform, and a subreddit and title for Reddit, in one body: "
+    "tests/integrations/test_publishing_pages.py",
     "GET /api/v1/conversations/{conversation_id}/drafts/stream": "a visible conversation's id together with a "
     "valid kind and count, which no link of the stateful phase hands it (seed 17 found none after the schema "
     "grew): tests/messaging/test_api_drafts.py",
@@ -300,6 +303,27 @@ def seed_budgets(world) -> None:
     )  # fmt: skip
 
 
+def seed_posts(world, rounds: int = 4) -> None:
+    """Reddit connections for both creators and posts in the states cancel and retry start from,
+    interleaved: each run cancels and retries whatever ids it draws and should still find some."""
+    from apps.integrations.models import Connection, ScheduledPost
+
+    later = timezone.now() + timedelta(days=3)
+    for creator in (world.creator, world.other_creator):
+        connection = Connection.objects.create(
+            agency=world.agency, creator=creator, platform="reddit", status="connected",
+            access_token="fuzz-not-a-token", scopes=["identity", "submit"],
+        )  # fmt: skip
+        for index in range(rounds):
+            for status in ("scheduled", "failed"):
+                ScheduledPost.objects.create(
+                    agency=world.agency, creator=creator, connection=connection, platform="reddit", status=status,
+                    title=f"Fuzz post {index}", subreddit="VelvetFans", caption="Hello",
+                    scheduled_at=later + timedelta(hours=index),
+                    next_attempt_at=later + timedelta(hours=index) if status == "scheduled" else None,
+                )  # fmt: skip
+
+
 def seed_optimization(world) -> None:
     """Daily results, PPV offers, posts and message sends for both creators, then one nightly run:
     open recommendations of every kind (listed open first) for accept and dismiss to use up, stored
@@ -330,6 +354,7 @@ def fuzz_world(transactional_db):
     seed_campaigns(world)
     seed_budgets(world)
     seed_optimization(world)
+    seed_posts(world)
     for membership in (world.owner, world.chatter):
         Notification.objects.create(agency=world.agency, user=membership.user, title="Welcome")
     tokens = {

@@ -60,6 +60,9 @@ class Connection(models.Model):
     webhook_secret = EncryptedTextField(blank=True, default="")
     last_sync_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    refresh_failures = models.PositiveIntegerField(
+        default=0, help_text="Token refreshes failed in a row; at INTEGRATIONS_BROKEN_AFTER_FAILURES it is broken."
+    )
     connected_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -154,3 +157,260 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
+
+
+# --- Publishing (apps/integrations/publishing.py): posts scheduled to TikTok, Instagram, Reddit ---
+
+
+class PostStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    PUBLISHING = "publishing", "Publishing"
+    PUBLISHED = "published", "Published"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class PostMediaType(models.TextChoices):
+    VIDEO = "video", "Video"
+    PHOTO = "photo", "Photo(s)"
+    TEXT = "text", "Text or link only"
+
+
+PUBLISH_PLATFORMS = (Platform.TIKTOK, Platform.INSTAGRAM, Platform.REDDIT)
+
+
+class ScheduledPost(models.Model):
+    """One post to publish on a creator's connected platform at a time.
+
+    ``publishing`` covers two phases: claimed and being sent (``publish_id`` empty), and accepted
+    by the platform, which is still processing it (``publish_id`` set: TikTok's publish id or
+    Instagram's media container); ``next_attempt_at`` is then the next status poll.
+    """
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    creator = models.ForeignKey(Creator, on_delete=models.CASCADE, related_name="scheduled_posts")
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="scheduled_posts")
+    platform = models.CharField(max_length=16, choices=Platform.choices)
+    generation = models.ForeignKey(
+        "studio.Generation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The studio caption this post started from, if any.",
+    )  # fmt: skip
+    title = models.CharField(max_length=300, blank=True, help_text="Reddit's title; TikTok photo posts' title.")
+    caption = models.TextField(blank=True)
+    subreddit = models.CharField(max_length=21, blank=True)
+    media_type = models.CharField(max_length=8, choices=PostMediaType.choices, default=PostMediaType.TEXT)
+    media_urls = models.JSONField(default=list, blank=True, help_text="Public https URLs of the media, in order.")
+    scheduled_at = models.DateTimeField()
+    status = models.CharField(max_length=12, choices=PostStatus.choices, default=PostStatus.SCHEDULED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    polls = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the worker next looks at it: the publish time, a retry or a poll."
+    )
+    publish_id = models.CharField(max_length=128, blank=True, help_text="TikTok publish id or Instagram container.")
+    platform_post_id = models.CharField(max_length=128, blank=True)
+    platform_url = models.URLField(max_length=500, blank=True)
+    last_response = models.TextField(blank=True, help_text="The platform's last answer, as it said it.")
+    last_error = models.TextField(blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["scheduled_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=PostStatus.values), name="integration_post_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(platform__in=[p.value for p in PUBLISH_PLATFORMS]),
+                name="integration_post_platform_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(media_type__in=PostMediaType.values), name="integration_post_media_type_valid"
+            ),
+            models.CheckConstraint(condition=models.Q(attempts__lte=100), name="integration_post_attempts_bounded"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="integration_post_due"),
+            models.Index(fields=["agency", "scheduled_at"], name="integration_post_calendar"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_platform_display()} post for {self.creator} at {self.scheduled_at:%Y-%m-%d %H:%M}"
+
+
+# --- CRM webhooks (apps/integrations/crm.py) --------------------------------------------------------
+
+
+class CRMEventKind(models.TextChoices):
+    """Domain events a CRM connection can subscribe to (the bus kinds of apps/core/events.py)."""
+
+    FAN_CREATED = "fan.created", "Fan created"
+    PURCHASE_RECORDED = "purchase.recorded", "Purchase"
+    CAMPAIGN_COMPLETED = "campaign.completed", "Campaign completed"
+    ALERT_FIRED = "alert.fired", "Alert raised"
+
+
+class CRMConnection(models.Model):
+    """An agency's CRM: where its domain events are POSTed, signed, and whose webhooks it accepts."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=100)
+    target_url = models.URLField(max_length=500)
+    signing_secret = EncryptedTextField()
+    event_kinds = models.JSONField(default=list, blank=True, help_text="CRMEventKind values sent to the CRM.")
+    field_mapping = models.JSONField(default=dict, blank=True, help_text="Our fan field → the CRM's field name.")
+    active = models.BooleanField(default=True)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, help_text="Names the inbound URL.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["agency", "name"], name="integration_crm_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CRMDeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    RETRYING = "retrying", "Retrying"
+    DELIVERED = "delivered", "Delivered"
+    DEAD = "dead", "Dead (gave up)"
+
+
+class CRMDelivery(models.Model):
+    """One domain event on its way to one CRM (the "WebhookDelivery" of the delivery log)."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    crm = models.ForeignKey(CRMConnection, on_delete=models.CASCADE, related_name="deliveries")
+    event_id = models.BigIntegerField(help_text="The bus event's id; the CRM's idempotency key.")
+    kind = models.CharField(max_length=64)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=CRMDeliveryStatus.choices, default=CRMDeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    response_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["crm", "event_id"], name="integration_crm_delivery_once"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=CRMDeliveryStatus.values), name="integration_crm_delivery_status_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="integration_crm_delivery_due")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.event_id} → {self.crm_id}"
+
+
+class CRMInboundEvent(models.Model):
+    """One verified webhook from a CRM, stored before it is processed (once per event id)."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    crm = models.ForeignKey(CRMConnection, on_delete=models.CASCADE, related_name="inbound_events")
+    event_id = models.CharField(max_length=128)
+    type = models.CharField(max_length=64)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=WebhookStatus.choices, default=WebhookStatus.PENDING)
+    error = models.TextField(blank=True)
+    note = models.TextField(blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["crm", "event_id"], name="integration_crm_inbound_once"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=WebhookStatus.values), name="integration_crm_inbound_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"
+
+
+# --- Sync (apps/integrations/sync.py): fans, messages and transactions from third-party APIs ---------
+
+
+class SyncStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    INTERRUPTED = "interrupted", "Interrupted"
+
+
+class SyncTrigger(models.TextChoices):
+    MANUAL = "manual", "Sync now"
+    SCHEDULED = "scheduled", "Scheduled"
+
+
+class SyncRun(models.Model):
+    """One incremental sync of a connection: its progress, the cursor reached in each feed (saved
+    after each page, so an interrupted run's successor starts there) and how it ended."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="sync_runs")
+    status = models.CharField(max_length=12, choices=SyncStatus.choices, default=SyncStatus.RUNNING)
+    trigger = models.CharField(max_length=10, choices=SyncTrigger.choices, default=SyncTrigger.SCHEDULED)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    cursors = models.JSONField(default=dict, blank=True, help_text="Feed → the provider's cursor reached.")
+    fans_synced = models.PositiveIntegerField(default=0)
+    messages_synced = models.PositiveIntegerField(default=0)
+    transactions_synced = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0, help_text="Items read that were already up to date.")
+    pages = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection"], condition=models.Q(status="running"), name="integration_one_running_sync"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=SyncStatus.values), name="integration_sync_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(trigger__in=SyncTrigger.values), name="integration_sync_trigger_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["connection", "-started_at"], name="integration_sync_history")]
+
+    def __str__(self) -> str:
+        return f"Sync of {self.connection} ({self.get_status_display()})"
+
+    @property
+    def records(self) -> int:
+        return self.fans_synced + self.messages_synced + self.transactions_synced

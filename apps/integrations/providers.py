@@ -10,7 +10,10 @@ this module holds is each provider's dialect:
   replaces the old; ``refresh_expires_in`` says how long it lives).
 - Reddit wants ``duration=permanent`` for a refresh token and HTTP basic client authentication.
 - Instagram (business login) takes the client credentials in the form body and may wrap the token
-  answer in ``{"data": [...]}``; its tokens carry no refresh token in this slice.
+  answer in ``{"data": [...]}``; the sign-in's token is short-lived (1 hour) and is exchanged at
+  once on the Graph host for a long-lived one (``instagram_exchange``, grant ``ig_exchange_token``);
+  there is no refresh token: the long-lived token is itself refreshed (``instagram_refresh``,
+  grant ``ig_refresh_token``).
 
 Not here: the publishing APIs of these platforms, and the third-party OnlyFans/Fansly API.
 """
@@ -21,7 +24,9 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import requests
 from authlib.common.urls import add_params_to_qs
+from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from django.conf import settings
 
@@ -153,3 +158,64 @@ def refresh(provider: Provider, *, refresh_token: str) -> dict:
         )
     finally:
         session.close()
+
+
+# Instagram Graph error codes: 190 is an expired or revoked token (the owner must sign in again),
+# unless its subcode says the account itself is held (459 checkpointed, 464 unconfirmed); 368 is a
+# policy block. A held or blocked account makes the connection unusable until fixed on Instagram.
+INSTAGRAM_ACCOUNT_HELD_SUBCODES = {459, 464}
+INSTAGRAM_BLOCKED_CODES = {368}
+
+
+def instagram_exchange(provider: Provider, *, access_token: str) -> dict:
+    """Exchange the short-lived token of an Instagram sign-in (1 hour, which Instagram refuses to
+    refresh) for a long-lived one: ``GET <INSTAGRAM_GRAPH_URL>/access_token
+    ?grant_type=ig_exchange_token&client_secret=…&access_token=…`` answers ``{access_token,
+    token_type, expires_in}`` (about 60 days). Raises like ``instagram_refresh``."""
+    return _instagram_graph_token(
+        "access_token",
+        {"grant_type": "ig_exchange_token", "client_secret": provider.client_secret, "access_token": access_token},
+    )
+
+
+def instagram_refresh(*, access_token: str) -> dict:
+    """Refresh an Instagram long-lived token: ``GET <INSTAGRAM_GRAPH_URL>/refresh_access_token
+    ?grant_type=ig_refresh_token&access_token=…`` answers ``{access_token, token_type,
+    expires_in}`` (a new 60-day token). Raises authlib's ``OAuthError`` for a Graph error answer
+    (``invalid_grant`` for an expired or revoked token, ``account_restricted`` for a held or blocked
+    account, ``invalid_request`` otherwise), requests' errors for outages (5xx, 429, network)."""
+    return _instagram_graph_token(
+        "refresh_access_token", {"grant_type": "ig_refresh_token", "access_token": access_token}
+    )
+
+
+def _instagram_graph_token(path: str, params: dict[str, str]) -> dict:
+    """One token call on the Graph host. The query carries the token (and for the exchange the
+    client secret), so the HTTP errors raised here name the status only, never the URL."""
+    try:
+        response = requests.get(
+            f"{settings.INSTAGRAM_GRAPH_URL}/{path}",
+            params=params,
+            timeout=settings.INTEGRATIONS_HTTP_TIMEOUT_SECONDS,
+            allow_redirects=False,
+        )
+    except requests.RequestException as error:  # its message would quote the URL
+        raise type(error)(f"Instagram could not be reached ({type(error).__name__})") from None
+    if response.status_code >= 500 or response.status_code == 429:
+        raise requests.HTTPError(f"Instagram answered HTTP {response.status_code}", response=response)
+    payload = response.json()  # ValueError for a non-JSON answer
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict):
+        code, subcode = error.get("code"), error.get("error_subcode")
+        if code in INSTAGRAM_BLOCKED_CODES or (code == 190 and subcode in INSTAGRAM_ACCOUNT_HELD_SUBCODES):
+            kind = "account_restricted"
+        elif code == 190:
+            kind = "invalid_grant"
+        else:
+            kind = "invalid_request"
+        raise OAuthError(error=kind, description=str(error.get("message") or "")[:200])
+    if response.status_code >= 400:
+        raise requests.HTTPError(f"Instagram answered HTTP {response.status_code}", response=response)
+    if not isinstance(payload, dict) or not payload.get("access_token"):
+        raise ValueError("Instagram answered without an access token.")
+    return payload

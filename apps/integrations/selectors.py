@@ -96,3 +96,10 @@ def connection_for_webhook(*, platform: str, public_id) -> Connection | None:
         .exclude(status="disconnected")
         .first()
     )
+
+
+def sync_runs(*, connection: Connection) -> QuerySet:
+    """A connection's sync history, newest first (apps/integrations/sync.py writes it)."""
+    from apps.integrations.models import SyncRun
+
+    return SyncRun.objects.for_agency(connection.agency_id).filter(connection=connection).select_related("started_by")

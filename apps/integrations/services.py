@@ -10,8 +10,13 @@ Rules the database cannot state:
   code exchange, and nothing is stored unless the exchange succeeds;
 - a rotated refresh token replaces the old one in the same write as the new access token;
 - a refresh the provider refuses for good (``invalid_grant`` and the like) marks the connection
-  needs_reconnect and tells the agency's owners; a transient failure (network, 5xx, 429) changes
-  nothing but ``last_error`` and is tried again on the next run;
+  needs_reconnect and tells the agency's owners; a transient failure (network, 5xx, 429, an
+  answer we cannot use) changes nothing but ``last_error`` and is tried again on the next run,
+  until INTEGRATIONS_BROKEN_AFTER_FAILURES in a row mark it **broken** (owners told once); an
+  account the platform holds or blocks is broken at once;
+- an Instagram sign-in's short-lived token is exchanged for a long-lived one before anything is
+  stored (a refused or failed exchange stores nothing); long-lived tokens have no refresh token:
+  the access token itself is refreshed on the Graph host (``providers.instagram_refresh``);
 - disconnecting wipes every secret of the connection.
 """
 
@@ -28,6 +33,7 @@ from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -43,6 +49,7 @@ from apps.integrations.models import (
     ConnectionEvent,
     ConnectionEventKind,
     ConnectionStatus,
+    Platform,
 )
 from apps.notifications.models import Notification
 from apps.notifications.services import notification_send
@@ -53,6 +60,8 @@ SESSION_OAUTH = "integrations.oauth"
 MAX_PENDING_STATES = 5
 # Token endpoint errors that no retry will fix: the grant is gone, the owner must reconnect.
 PERMANENT_ERRORS = {"invalid_grant", "invalid_client", "unauthorized_client", "access_denied", "invalid_scope"}
+# Errors saying the account itself is unusable (held or blocked by the platform): broken at once.
+BROKEN_ERRORS = {"account_restricted"}
 
 
 class OAuthFlowError(ApplicationError):
@@ -163,6 +172,8 @@ def oauth_complete(*, membership: Membership, creator: Creator, pending: dict, c
         ) from None
     if not token.get("access_token"):
         raise OAuthFlowError(f"{provider_label(platform)} answered without an access token.")
+    if platform == Platform.INSTAGRAM:
+        token = _instagram_long_lived(provider, token)
     with transaction.atomic():
         connection, _ = Connection.objects.select_for_update().get_or_create(
             creator=creator, platform=platform, defaults={"agency_id": creator.agency_id}
@@ -175,10 +186,32 @@ def oauth_complete(*, membership: Membership, creator: Creator, pending: dict, c
         connection.scopes = _scopes(token, provider)
         connection.external_account_id = str(token.get("open_id") or token.get("user_id") or "")[:128]
         connection.last_error = ""
+        connection.refresh_failures = 0
         connection.connected_by_id = membership.user_id
         connection.save()
         _event(connection, ConnectionEventKind.CONNECTED, actor_id=membership.user_id, detail="Signed in with OAuth.")
     return connection
+
+
+def _instagram_long_lived(provider: providers.Provider, token: dict) -> dict:
+    """The sign-in's answer with its short-lived token (1 hour, never refreshable) replaced by
+    the long-lived one; the account id and permissions of the sign-in are kept."""
+    try:
+        long_lived = providers.instagram_exchange(provider, access_token=token["access_token"])
+    except OAuthError as error:
+        logger.warning("integrations.oauth.exchange_refused", extra={"platform": "instagram", "error": error.error})
+        raise OAuthFlowError(
+            f"Instagram refused to exchange the sign-in for a long-lived token ({error.error}). "
+            "Start again from the integrations page."
+        ) from None
+    except (requests.RequestException, ValueError) as error:
+        logger.warning(
+            "integrations.oauth.exchange_failed", extra={"platform": "instagram", "error": type(error).__name__}
+        )
+        raise OAuthFlowError(
+            "Instagram could not be reached to finish the sign-in (long-lived token). Try again in a few minutes."
+        ) from None
+    return {**token, "access_token": long_lived["access_token"], "expires_in": long_lived.get("expires_in")}
 
 
 def provider_label(platform: str) -> str:
@@ -213,6 +246,7 @@ def api_connection_configure(
         connection.webhook_secret = webhook_secret
         connection.is_simulated = False
         connection.last_error = ""
+        connection.refresh_failures = 0
         connection.connected_by_id = membership.user_id
         connection.save()
         _event(
@@ -243,7 +277,8 @@ def connection_disconnect(*, membership: Membership, connection: Connection) -> 
 
 
 def connections_due_for_refresh(*, now=None) -> list[int]:
-    """Ids of connected OAuth connections whose access token expires within the window."""
+    """Ids of connected OAuth connections whose access token expires within the window (with a
+    refresh token, or Instagram's long-lived token, refreshed by itself)."""
     now = now or timezone.now()
     horizon = now + timedelta(seconds=settings.INTEGRATIONS_REFRESH_WINDOW_SECONDS)
     return list(
@@ -253,7 +288,7 @@ def connections_due_for_refresh(*, now=None) -> list[int]:
             access_expires_at__isnull=False,
             access_expires_at__lte=horizon,
         )
-        .exclude(refresh_token="")
+        .exclude(Q(refresh_token="") & (~Q(platform=Platform.INSTAGRAM) | Q(access_token="")))
         .order_by("access_expires_at")
         .values_list("pk", flat=True)
     )
@@ -263,44 +298,89 @@ def connection_refresh(*, connection_id: int) -> str:
     """Refresh one connection's tokens. Answers "refreshed", "needs_reconnect", "retry" (a
     transient failure) or "skipped" (no longer connected, or nothing to refresh with)."""
     connection = Connection.objects.select_related("creator").filter(pk=connection_id).first()
-    if connection is None or connection.status != ConnectionStatus.CONNECTED or not connection.refresh_token:
+    if connection is None or connection.status != ConnectionStatus.CONNECTED:
+        return "skipped"
+    by_access_token = connection.platform == Platform.INSTAGRAM and not connection.refresh_token
+    used = connection.access_token if by_access_token else connection.refresh_token
+    if not used:
         return "skipped"
     provider = providers.provider_for(connection.platform)
-    if provider is None or not provider.configured:
+    if not by_access_token and (provider is None or not provider.configured):
         return "skipped"
-    used = connection.refresh_token
     try:
-        token = providers.refresh(provider, refresh_token=used)
+        if by_access_token:
+            token = providers.instagram_refresh(access_token=used)
+        else:
+            token = providers.refresh(provider, refresh_token=used)
     except OAuthError as error:
         if error.error in PERMANENT_ERRORS:
             _refresh_refused(connection, error.error)
             return "needs_reconnect"
-        _refresh_transient(connection, f"{error.error}")
-        return "retry"
+        if error.error in BROKEN_ERRORS:
+            _mark_broken(connection, f"{provider_label(connection.platform)} holds or blocks this account "
+                                     f"({error.description or error.error}).")  # fmt: skip
+            return "broken"
+        return _refresh_transient(connection, f"{error.error}")
     except (requests.RequestException, ValueError) as error:
         status = getattr(getattr(error, "response", None), "status_code", None)
-        _refresh_transient(connection, f"HTTP {status}" if status else type(error).__name__)
-        return "retry"
+        return _refresh_transient(connection, f"HTTP {status}" if status else type(error).__name__)
     with transaction.atomic():
         current = Connection.objects.select_for_update().get(pk=connection.pk)
-        if current.status != ConnectionStatus.CONNECTED or current.refresh_token != used:
+        still = current.access_token if by_access_token else current.refresh_token
+        if current.status != ConnectionStatus.CONNECTED or still != used:
             return "skipped"  # disconnected or reconnected meanwhile: the newer credentials win
         current.access_token = token["access_token"]
-        current.refresh_token = token.get("refresh_token") or used  # rotating providers send a new one
+        if not by_access_token:
+            current.refresh_token = token.get("refresh_token") or used  # rotating providers send a new one
         current.access_expires_at = _expiry(token.get("expires_in"))
         if token.get("refresh_expires_in") is not None:
             current.refresh_expires_at = _expiry(token.get("refresh_expires_in"))
         current.last_error = ""
+        current.refresh_failures = 0
         current.save()
         _event(current, ConnectionEventKind.REFRESHED)
     return "refreshed"
 
 
-def _refresh_transient(connection: Connection, reason: str) -> None:
+def _refresh_transient(connection: Connection, reason: str) -> str:
+    """Record a failure that may pass; answers "retry", or "broken" once too many came in a row."""
     message = f"Token refresh failed temporarily ({reason}); it will be tried again."
-    Connection.objects.filter(pk=connection.pk).update(last_error=message)
+    Connection.objects.filter(pk=connection.pk).update(last_error=message, refresh_failures=F("refresh_failures") + 1)
     _event(connection, ConnectionEventKind.REFRESH_FAILED, detail=message)
     logger.info("integrations.refresh.transient", extra={"connection_id": connection.pk, "reason": reason})
+    failures = Connection.objects.filter(pk=connection.pk).values_list("refresh_failures", flat=True).first() or 0
+    if failures >= settings.INTEGRATIONS_BROKEN_AFTER_FAILURES:
+        label = provider_label(connection.platform)
+        _mark_broken(connection, f"{label} failed {failures} token refreshes in a row (last: {reason}).")
+        return "broken"
+    return "retry"
+
+
+def _mark_broken(connection: Connection, reason: str) -> None:
+    """Connected → broken, with the reason and how to fix it; the owners are told once (only the
+    write that changes the status notifies)."""
+    message = (
+        f"{reason} Huntaze stopped using this connection. Check the account on the platform and the "
+        "operator's client settings, then press Reconnect."
+    )
+    with transaction.atomic():
+        changed = Connection.objects.filter(pk=connection.pk, status=ConnectionStatus.CONNECTED).update(
+            status=ConnectionStatus.BROKEN, last_error=message
+        )
+        if not changed:
+            return
+        _event(connection, ConnectionEventKind.REFRESH_FAILED, detail=message)
+        url = reverse("integrations:creator", kwargs={"creator_id": connection.creator_id})
+        label = provider_label(connection.platform)
+        for owner in member_list(agency_id=connection.agency_id).filter(role=Role.OWNER):
+            notification_send(
+                membership=owner,
+                title=f"{connection.creator.display_name} on {label} is broken",
+                body=message,
+                url=url,
+                level=Notification.Level.ERROR,
+            )
+    logger.warning("integrations.refresh.broken", extra={"connection_id": connection.pk})
 
 
 def _refresh_refused(connection: Connection, reason: str) -> None:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.integrations import views
+from apps.integrations import crm_views, publishing_views, views
 
 app_name = "integrations"
 
@@ -18,6 +18,8 @@ urlpatterns = [
         views.connection_disconnect,
         name="disconnect",
     ),
+    path("integrations/connections/<int:connection_id>/sync/", views.sync_history, name="sync-history"),
+    path("integrations/connections/<int:connection_id>/sync/start/", views.sync_start, name="sync-start"),
     # One route per platform keeps the URL's only variable the connection's public id.
     path(
         "integrations/webhooks/onlyfans/<uuid:connection_key>/",
@@ -31,4 +33,18 @@ urlpatterns = [
         {"platform": "fansly"},
         name="webhook-fansly",
     ),
+    # CRM webhooks (apps/integrations/crm_views.py).
+    path("integrations/crm/", crm_views.crm_list, name="crm-list"),
+    path("integrations/crm/new/", crm_views.crm_create, name="crm-create"),
+    path("integrations/crm/<int:crm_id>/", crm_views.crm_detail, name="crm-detail"),
+    path("integrations/crm/<int:crm_id>/rotate/", crm_views.crm_rotate, name="crm-rotate"),
+    path("integrations/crm/<int:crm_id>/delete/", crm_views.crm_delete, name="crm-delete"),
+    path("integrations/crm/deliveries/<int:crm_delivery_id>/replay/", crm_views.crm_replay, name="crm-replay"),
+    path("integrations/crm/<uuid:crm_key>/inbound/", crm_views.crm_inbound, name="crm-inbound"),
+    # Publishing (apps/integrations/publishing_views.py).
+    path("integrations/calendar/", publishing_views.post_calendar, name="calendar"),
+    path("integrations/posts/new/", publishing_views.post_new, name="post-new"),
+    path("integrations/posts/<int:scheduled_post_id>/", publishing_views.post_detail, name="post"),
+    path("integrations/posts/<int:scheduled_post_id>/cancel/", publishing_views.post_cancel, name="post-cancel"),
+    path("integrations/posts/<int:scheduled_post_id>/retry/", publishing_views.post_retry, name="post-retry"),
 ]

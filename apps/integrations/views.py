@@ -20,7 +20,7 @@ from apps.accounts.selectors import creator_get_for_member
 from apps.core.errors import ApplicationError, form_add_error
 from apps.integrations import selectors, services, webhooks
 from apps.integrations.forms import ApiConnectionForm, OAuthConnectForm
-from apps.integrations.models import API_PLATFORMS, WebhookStatus
+from apps.integrations.models import API_PLATFORMS
 
 logger = logging.getLogger(__name__)
 PAGE_SIZE = 25
@@ -198,12 +198,45 @@ def webhook(request: HttpRequest, platform: str, connection_key) -> HttpResponse
         )
         return JsonResponse({"error": error.code, "message": error.message}, status=401)
     try:
-        event, created = webhooks.webhook_store(connection=connection, body=body)
+        event, created = webhooks.webhook_receive(connection=connection, body=body)
     except ApplicationError as error:
         return JsonResponse({"error": error.code, "message": error.message}, status=400)
-    status = (
-        webhooks.webhook_process(event_id=event.pk)
-        if created or event.status == WebhookStatus.PENDING
-        else event.status
-    )
-    return JsonResponse({"id": event.event_id, "status": status, "duplicate": not created})
+    # Stored and queued: a worker applies it after this response (webhooks.py).
+    return JsonResponse({"id": event.event_id, "status": event.status, "duplicate": not created})
+
+
+# --- Sync (apps/integrations/sync.py) ---------------------------------------------------------------
+
+
+@member_required()
+@vary_on_headers("HX-Request")
+def sync_history(request: HttpRequest, connection_id: int) -> HttpResponse:
+    from apps.integrations.sync import connection_is_live
+
+    membership = request.tenant.membership
+    connection = selectors.connection_get_for_member(membership=membership, connection_id=connection_id)
+    page = Paginator(selectors.sync_runs(connection=connection), PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "connection": connection,
+        "page": page,
+        "live": connection_is_live(connection),
+        "can_edit": has_perm(membership, Perm.EDIT, connection.creator),
+    }
+    template = "integrations/sync_history.html#sync-runs" if request.htmx else "integrations/sync_history.html"
+    return render(request, template, context)
+
+
+@member_required(Perm.EDIT)
+@require_POST
+def sync_start(request: HttpRequest, connection_id: int) -> HttpResponse:
+    from apps.integrations.sync import sync_request
+
+    membership = request.tenant.membership
+    connection = selectors.connection_get_for_member(membership=membership, connection_id=connection_id)
+    try:
+        sync_request(membership=membership, connection=connection)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "Sync started. Refresh this page to follow its progress.")
+    return redirect("integrations:sync-history", connection_id=connection.pk)

@@ -7,19 +7,21 @@ than ``INTEGRATIONS_WEBHOOK_TOLERANCE_SECONDS`` from now is refused as a replay 
 signature; a good signature over the same event id a second time finds the stored row and changes
 nothing (``WebhookEvent`` is unique on connection and event id).
 
-Processing goes through messaging's ingest services (``fan_upsert``, ``message_receive``,
-``purchase_record``), which are themselves idempotent on the platform's ids. Unknown event types
-are stored and marked ignored.
+The endpoint only verifies and stores (``webhook_receive``): it answers ``pending`` as soon as the
+row is committed, and the ``process_webhook`` task applies the event after the response, so a
+burst from the provider costs the endpoint a signature check and one INSERT each. At least once:
+a task the queue lost is re-queued by beat's ``webhooks_sweep`` (events still pending after
+``PENDING_GRACE_SECONDS``); applying twice changes nothing (``webhook_process`` takes only a
+pending or failed event, and messaging's ingest services are idempotent on the platform's ids).
+Unknown event types are stored and marked ignored.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -28,6 +30,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from apps.core import signing
 from apps.core.errors import ApplicationError
 from apps.integrations.models import Connection, WebhookEvent, WebhookStatus
 from apps.messaging import services as messaging
@@ -37,15 +40,12 @@ logger = logging.getLogger(__name__)
 TIMESTAMP_HEADER = "X-Webhook-Timestamp"
 SIGNATURE_HEADER = "X-Webhook-Signature"
 MAX_BODY_BYTES = 256 * 1024
+PENDING_GRACE_SECONDS = 120  # a pending event older than this lost its task: the sweep re-queues it
 
 
 class WebhookRejected(ApplicationError):
     status_code = 401
     code = "bad_signature"
-
-
-def signature_for(secret: str, timestamp: str, body: bytes) -> str:
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
 def webhook_verify(*, connection: Connection, timestamp: str | None, signature: str | None, body: bytes) -> None:
@@ -58,8 +58,7 @@ def webhook_verify(*, connection: Connection, timestamp: str | None, signature: 
         raise WebhookRejected("The timestamp is not a Unix time.") from None
     if abs(time.time() - sent_at) > settings.INTEGRATIONS_WEBHOOK_TOLERANCE_SECONDS:
         raise WebhookRejected("The timestamp is outside the replay window.")
-    given = signature.strip().removeprefix("sha256=")
-    if not hmac.compare_digest(signature_for(connection.webhook_secret, timestamp, body), given):
+    if not signing.verify(connection.webhook_secret, timestamp, signature, body):
         raise WebhookRejected("The signature does not match.")
 
 
@@ -88,6 +87,27 @@ def webhook_store(*, connection: Connection, body: bytes) -> tuple[WebhookEvent,
     except IntegrityError:  # the same event arrived twice at once
         return WebhookEvent.objects.get(connection=connection, event_id=event_id), False
     return event, True
+
+
+def webhook_receive(*, connection: Connection, body: bytes) -> tuple[WebhookEvent, bool]:
+    """Store a verified webhook and queue its processing once the row is committed; answers
+    (event, created). A replay of a still pending event queues it again (idempotent)."""
+    event, created = webhook_store(connection=connection, body=body)
+    if created or event.status == WebhookStatus.PENDING:
+        from apps.integrations.tasks import process_webhook
+
+        process_webhook.delay_on_commit(event.pk)
+    return event, created
+
+
+def webhooks_pending(*, limit: int = 1000) -> list[int]:
+    """Ids of events still pending after the grace period: their task was lost (the sweep)."""
+    before = timezone.now() - timedelta(seconds=PENDING_GRACE_SECONDS)
+    return list(
+        WebhookEvent.objects.filter(status=WebhookStatus.PENDING, received_at__lt=before)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:limit]
+    )
 
 
 def webhook_process(*, event_id: int) -> str:

@@ -30,6 +30,7 @@ from django.utils import timezone
 from apps.accounts.models import Creator, Membership
 from apps.accounts.permissions import Perm, require
 from apps.core.errors import ApplicationError, ConflictError
+from apps.core.events import publish
 from apps.delivery.connectors import text_limit
 from apps.delivery.services import delivery_enqueue
 from apps.messaging import events
@@ -81,9 +82,16 @@ def fan_upsert(*, creator: Creator, platform: str, platform_fan_id: str, **field
     if unknown:
         raise ValueError(f"Unknown fan fields: {sorted(unknown)}")
     defaults = {"agency_id": creator.agency_id, **fields}
-    fan, created = Fan.objects.update_or_create(
-        creator=creator, platform=platform, platform_fan_id=platform_fan_id, defaults=defaults
-    )
+    with transaction.atomic():
+        fan, created = Fan.objects.update_or_create(
+            creator=creator, platform=platform, platform_fan_id=platform_fan_id, defaults=defaults
+        )
+        if created:  # for subscribers such as CRM webhooks (docs/events.md)
+            publish(
+                "fan.created",
+                agency_id=fan.agency_id,
+                payload={"fan_id": fan.pk, "creator_id": fan.creator_id, "platform": fan.platform},
+            )
     return fan, created
 
 
@@ -187,6 +195,15 @@ def purchase_record(
     Conversation.objects.filter(fan=fan).update(fan_value=F("fan_value") + amount)
     fan.refresh_from_db()
     events.conversation_changed(agency_id=fan.agency_id, conversation_id=None, fan_id=fan.pk)
+    publish(
+        "purchase.recorded",
+        agency_id=fan.agency_id,
+        payload={
+            "purchase_id": purchase.pk, "fan_id": fan.pk, "creator_id": fan.creator_id, "kind": purchase.kind,
+            "amount": str(purchase.amount), "currency": purchase.currency,
+            "purchased_at": purchase.purchased_at.isoformat(),
+        },
+    )  # fmt: skip
     return purchase
 
 

@@ -37,6 +37,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import Membership, Role
+from apps.core.events import publish
 from apps.monitoring.models import Alert
 from apps.notifications.models import Notification, NotificationKind
 from apps.notifications.preferences import email_wanted
@@ -78,6 +79,12 @@ def fire(
                 agency_id=agency_id, slo_id=slo_id, budget_id=budget_id, values=values or {},
                 fired_at=now, last_evaluated_at=now,
             )  # fmt: skip
+            if agency_id is not None:  # an agency's alert, for its subscribers such as CRM webhooks
+                publish(
+                    "alert.fired", agency_id=agency_id,
+                    payload={"alert_id": alert.pk, "key": alert.key, "kind": alert.kind, "severity": alert.severity,
+                             "title": alert.title, "detail": alert.detail[:2000], "fired_at": now.isoformat()},
+                )  # fmt: skip
     except IntegrityError:  # another process opened it a moment ago
         return None
     transaction.on_commit(lambda: queue_dispatch(alert.pk, "alert.fired"))

@@ -26,8 +26,6 @@ logged.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 import json
 import logging
@@ -49,6 +47,8 @@ from httpcore2._backends.sync import SyncBackend
 from tenacity import wait_random_exponential
 
 from apps.ai import egress
+from apps.core import signing
+from apps.core.signing import sign, signature_header  # noqa: F401  (the names receivers' docs use)
 from apps.monitoring.models import Alert, AlertWebhook, WebhookAttempt
 
 logger = logging.getLogger(__name__)
@@ -58,32 +58,11 @@ EVENTS = ("alert.fired", "alert.resolved")
 SIGNATURE_TOLERANCE_SECONDS = 300
 
 
-# -- signing -----------------------------------------------------------------------------------
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """The hex HMAC-SHA256 of ``<timestamp>.<body>`` under ``secret``."""
-    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-
-
-def signature_header(secret: str, body: bytes, *, timestamp: int | None = None) -> str:
-    timestamp = int(time.time()) if timestamp is None else timestamp
-    return f"t={timestamp},v1={sign(secret, timestamp, body)}"
-
-
+# -- signing (the shared scheme of apps/core/signing.py) -----------------------------------------
 def verify(secret: str, header: str, body: bytes, *, tolerance: int = SIGNATURE_TOLERANCE_SECONDS,
            now: float | None = None) -> bool:  # fmt: skip
     """Whether ``header`` signs ``body`` with ``secret`` within ``tolerance`` seconds of now."""
-    parts: dict[str, list[str]] = {}
-    for item in header.split(","):
-        name, _, value = item.strip().partition("=")
-        parts.setdefault(name, []).append(value)
-    try:
-        timestamp = int(parts["t"][0])
-    except (KeyError, ValueError):
-        return False
-    if abs((time.time() if now is None else now) - timestamp) > tolerance:
-        return False
-    expected = sign(secret, timestamp, body)
-    return any(hmac.compare_digest(expected, candidate) for candidate in parts.get("v1", []))
+    return signing.verify_header(secret, header, body, tolerance=tolerance, now=now)
 
 
 def payload(alert: Alert, event: str) -> dict[str, Any]:

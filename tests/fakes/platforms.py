@@ -1,4 +1,5 @@
-"""Loopback fakes of the platforms' OAuth 2.0 endpoints: TikTok Login Kit, Reddit, Instagram.
+"""Loopback fakes of the platforms' OAuth 2.0 endpoints (TikTok Login Kit, Reddit, Instagram) and of
+the third-party OnlyFans/Fansly API.
 
 A small threaded ``http.server`` on 127.0.0.1 (ephemeral port) that speaks each provider's real
 request and response shapes, so authlib's ``OAuth2Session`` is exercised on the real wire:
@@ -22,6 +23,10 @@ with HTTP 400. Faults: ``deny_next`` (the authorize step redirects back with
 ``error=access_denied``), ``fail_token_with`` (the next token call answers that HTTP status, for
 5xx/429 outages), ``revoke(platform)`` (every refresh token of a platform stops working).
 
+The same module holds ``FakeCreatorApi``, the loopback third-party OnlyFans/Fansly API (chats,
+messages, fans, mass messages, transactions, statistics, posts; cursor paging, per-minute limits),
+described where it starts below.
+
 No Django here: the standard library only.
 """
 
@@ -32,6 +37,7 @@ import hashlib
 import json
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -261,3 +267,381 @@ def _json(handler, status: int, payload: dict, headers: dict | None = None) -> N
 
 def _error(handler, error: str, description: str) -> None:
     _json(handler, 400, {"error": error, "error_description": description, "log_id": secrets.token_hex(8)})
+
+
+# --- The third-party OnlyFans / Fansly API -----------------------------------------------------------
+#
+# OnlyFans and Fansly have no public API; agencies reach them through a third-party API provider.
+# This fake speaks the wire format Huntaze's connector uses (apps/integrations/connectors.py,
+# docs/integrations.md "Connector"): every path under ``<base>/accounts/<account id>/``, the API
+# key as ``Authorization: Bearer <key>``, JSON in and out.
+#
+# Reads are cursor-paged change feeds, ordered by a sequence number that moves when a fan changes
+# (messages and transactions only ever append), so "everything after my last cursor" is both the
+# next page and the incremental sync:
+#
+#     GET fans|messages|transactions|chats?limit=<1..1000>&cursor=<opaque>
+#     → 200 {"data": [...], "pagination": {"next_cursor": "<opaque>", "has_more": bool}}
+#
+# ``next_cursor`` is always given (the position after the last item, or the cursor sent when the
+# page is empty), so a client stores it and asks again later for what changed. Writes:
+#
+#     POST chats/<fan id>/messages {"text", "price": "9.99"|null, "media_count"}   Idempotency-Key
+#     POST mass-messages {"fan_ids": [...], "text", "price", "media_count"}          Idempotency-Key
+#     POST posts {"text", "media_urls": [...], "scheduled_at": iso|null};  GET posts/<id>
+#     GET  me;  GET statistics
+#
+# A repeated Idempotency-Key answers the first result (200 instead of 201), never a second message.
+# Errors: {"error": {"code", "message"}} with 401 (bad key), 403 (key of another account, or a fan
+# who blocked the creator: fan ids starting "blocked-"), 404 (unknown fan or path), 422 (text too
+# long or empty), 429 with Retry-After when the key's per-minute budget is spent, and whatever
+# ``fail_next`` injects (5xx outages, 429s).
+
+API_TEXT_LIMIT = 1000
+API_PAGE_MAX = 1000
+
+
+def _iso(seconds: float) -> str:
+    import datetime as _dt
+
+    return _dt.datetime.fromtimestamp(seconds, tz=_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+
+
+def _seq(cursor: str | None) -> int | None:
+    if not cursor:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        return int(raw.removeprefix("seq:")) if raw.startswith("seq:") else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+@dataclass
+class ApiAccount:
+    """One creator account at the API provider: fans, messages and transactions as change feeds."""
+
+    account_id: str
+    api_key: str
+    seq: int = 0
+    fans: dict[str, dict] = field(default_factory=dict)  # id → fan (with its current "_seq")
+    fan_feed: list[tuple[int, str]] = field(default_factory=list)  # (seq, fan id), stale entries skipped
+    messages: list[dict] = field(default_factory=list)  # append-only, each with "_seq"
+    transactions: list[dict] = field(default_factory=list)
+    sent: dict[str, dict] = field(default_factory=dict)  # idempotency key → answer
+    mass: dict[str, dict] = field(default_factory=dict)
+    posts: dict[str, dict] = field(default_factory=dict)
+    clock: float = 1_780_000_000.0  # the fake's "now" for generated data (deterministic)
+
+    def _next(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def fan_public(self, fan_id: str) -> dict:
+        fan = self.fans[fan_id]
+        return {"id": fan["id"], "username": fan["username"], "name": fan["name"]}
+
+    def put_fan(self, fan_id: str, *, username: str | None = None, name: str = "", state: str = "active") -> dict:
+        seq = self._next()
+        self.clock += 1
+        fan = self.fans.get(fan_id) or {"id": fan_id, "subscribed_at": _iso(self.clock)}
+        fan.update(
+            username=username or fan.get("username") or fan_id, name=name or fan.get("name", ""),
+            subscription={"state": state, "started_at": fan["subscribed_at"],
+                          "expires_at": _iso(self.clock + 30 * 86400), "renew": state == "active"},
+            updated_at=_iso(self.clock), _seq=seq,
+        )  # fmt: skip
+        self.fans[fan_id] = fan
+        self.fan_feed.append((seq, fan_id))
+        return fan
+
+    def add_message(self, fan_id: str, text: str, *, from_fan: bool = True, media_count: int = 0) -> dict:
+        self.clock += 1
+        message = {
+            "id": f"m{self.seq + 1}", "chat_id": fan_id, "fan": self.fan_public(fan_id), "from_fan": from_fan,
+            "text": text, "media_count": media_count, "price": None, "created_at": _iso(self.clock),
+            "_seq": self._next(),
+        }  # fmt: skip
+        self.messages.append(message)
+        return message
+
+    def add_transaction(self, fan_id: str, kind: str, amount: str, **refs) -> dict:
+        self.clock += 1
+        transaction = {
+            "id": f"t{self.seq + 1}", "type": kind, "amount": amount, "currency": "USD",
+            "fan": self.fan_public(fan_id), "created_at": _iso(self.clock), **refs, "_seq": self._next(),
+        }  # fmt: skip
+        self.transactions.append(transaction)
+        return transaction
+
+
+@dataclass
+class ApiState:
+    accounts: dict[str, ApiAccount] = field(default_factory=dict)
+    requests: list[dict] = field(default_factory=list)
+    faults: list[tuple[int, float | None]] = field(default_factory=list)  # (status, retry_after) per request
+    limit_per_minute: int = 100_000
+    window: dict[str, tuple[float, int]] = field(default_factory=dict)  # key → (window start, count)
+    record_requests: bool = True
+
+
+class FakeCreatorApi:
+    """The loopback third-party OnlyFans/Fansly API. ``account(id, key)`` creates an account;
+    ``base_url`` (``http://127.0.0.1:<port>/v1``) is what a connection's API base URL is set to."""
+
+    def __init__(self) -> None:
+        self.state = ApiState()
+        self.lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    def start(self) -> FakeCreatorApi:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a real API behind a load balancer
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                fake._handle(self, "GET")
+
+            def do_POST(self) -> None:
+                fake._handle(self, "POST")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def __enter__(self) -> FakeCreatorApi:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def reset(self) -> None:
+        with self.lock:
+            self.state = ApiState()
+
+    def account(self, account_id: str = "acct-1", api_key: str = "key-1") -> ApiAccount:
+        with self.lock:
+            account = self.state.accounts.get(account_id) or ApiAccount(account_id, api_key)
+            self.state.accounts[account_id] = account
+            return account
+
+    def fail_next(self, status: int, *, times: int = 1, retry_after: float | None = None, after: int = 0) -> None:
+        """After ``after`` good requests, the next ``times`` answer ``status`` (with Retry-After when given)."""
+        with self.lock:
+            self.state.faults.extend([(0, None)] * after + [(status, retry_after)] * times)
+
+    def requests_to(self, method: str, suffix: str) -> list[dict]:
+        with self.lock:
+            return [r for r in self.state.requests if r["method"] == method and r["path"].endswith(suffix)]
+
+    def seed(self, account: ApiAccount, *, fans: int, messages_per_fan: int = 0, transactions_per_fan: int = 0) -> None:
+        """Generated data, deterministic: fans fan-1..fan-N, their messages and transactions."""
+        with self.lock:
+            for n in range(1, fans + 1):
+                account.put_fan(f"fan-{n}", username=f"fan{n}", name=f"Fan {n}")
+            for n in range(1, fans + 1):
+                for k in range(messages_per_fan):
+                    account.add_message(f"fan-{n}", f"hello {k} from fan {n}")
+                for k in range(transactions_per_fan):
+                    account.add_transaction(f"fan-{n}", "tip", f"{5 + k}.00")
+
+    # --- the wire -----------------------------------------------------------------------------------
+
+    def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        parts = urlsplit(handler.path)
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        segments = [s for s in parts.path.split("/") if s]
+        query = dict(parse_qsl(parts.query))
+        with self.lock:
+            if self.state.record_requests:
+                self.state.requests.append({
+                    "method": method, "path": parts.path, "query": query, "body": raw.decode(errors="replace"),
+                    "headers": {k.lower(): v for k, v in handler.headers.items()},
+                })  # fmt: skip
+            fault = self.state.faults.pop(0) if self.state.faults else None
+        if fault is not None and fault[0]:
+            status, retry_after = fault
+            headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
+            code = "rate_limited" if status == 429 else "unavailable"
+            return _json(handler, status, {"error": {"code": code, "message": "Injected fault."}}, headers)
+        if len(segments) < 4 or segments[0] != "v1" or segments[1] != "accounts":
+            return _api_error(handler, 404, "not_found", "No such endpoint.")
+        account_id, resource = segments[2], segments[3:]
+        key = (handler.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
+        with self.lock:
+            known = {a.api_key: a for a in self.state.accounts.values()}
+            account = self.state.accounts.get(account_id)
+            limited = self._spend(key) if key in known else None
+        if key not in known:
+            return _api_error(handler, 401, "unauthenticated", "The API key is missing or invalid.")
+        if account is None or account.api_key != key:
+            return _api_error(handler, 403, "forbidden", "This API key does not belong to that account.")
+        if limited is not None:
+            return _json(
+                handler, 429, {"error": {"code": "rate_limited", "message": "Too many requests this minute."}},
+                {"Retry-After": str(limited), "X-RateLimit-Limit": str(self.state.limit_per_minute),
+                 "X-RateLimit-Remaining": "0"},
+            )  # fmt: skip
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            return _api_error(handler, 400, "bad_json", "The body is not JSON.")
+        with self.lock:
+            answer = self._route(account, method, resource, query, body, handler.headers.get("Idempotency-Key", ""))
+        status, payload = answer
+        return _json(handler, status, payload)
+
+    def _spend(self, key: str) -> int | None:
+        """Count one request against the key's minute; seconds to wait when the budget is spent."""
+        now = time.time()
+        start, count = self.state.window.get(key, (now, 0))
+        if now - start >= 60:
+            start, count = now, 0
+        if count >= self.state.limit_per_minute:
+            return max(1, int(60 - (now - start)) + 1)
+        self.state.window[key] = (start, count + 1)
+        return None
+
+    def _route(self, account: ApiAccount, method: str, resource: list[str], query: dict, body: dict, key: str):
+        name = resource[0]
+        if method == "GET" and len(resource) == 1 and name in {"fans", "messages", "transactions", "chats"}:
+            return self._page(account, name, query)
+        if method == "GET" and resource == ["me"]:
+            return 200, {"data": {"id": account.account_id, "username": f"creator-{account.account_id}",
+                                  "name": "Fake Creator", "is_authenticated": True}}  # fmt: skip
+        if method == "GET" and resource == ["statistics"]:
+            revenue = sum(float(t["amount"]) for t in account.transactions)
+            return 200, {"data": {
+                "fans": {"total": len(account.fans),
+                         "active": sum(1 for f in account.fans.values() if f["subscription"]["state"] == "active")},
+                "messages": {"total": len(account.messages)},
+                "revenue": {"total": f"{revenue:.2f}", "currency": "USD"},
+            }}  # fmt: skip
+        if method == "POST" and len(resource) == 3 and name == "chats" and resource[2] == "messages":
+            return self._send(account, resource[1], body, key)
+        if method == "POST" and resource == ["mass-messages"]:
+            return self._send_mass(account, body, key)
+        if method == "POST" and resource == ["posts"]:
+            if not str(body.get("text") or "").strip():
+                return 422, {"error": {"code": "invalid", "message": "A post needs text."}}
+            if key and key in account.posts:
+                return 200, {"data": account.posts[key]}
+            account.clock += 1
+            status = "scheduled" if body.get("scheduled_at") else "published"
+            post = {"id": f"p{account._next()}", "status": status, "url": f"https://example.invalid/posts/{account.seq}",
+                    "created_at": _iso(account.clock)}  # fmt: skip
+            account.posts[key or post["id"]] = post
+            return 201, {"data": post}
+        if method == "GET" and len(resource) == 2 and name == "posts":
+            post = next((p for p in account.posts.values() if p["id"] == resource[1]), None)
+            if post is None:
+                return 404, {"error": {"code": "not_found", "message": "No such post."}}
+            return 200, {"data": post}
+        return 404, {"error": {"code": "not_found", "message": "No such endpoint."}}
+
+    def _page(self, account: ApiAccount, name: str, query: dict):
+        after = _seq(query.get("cursor"))
+        if after is None:
+            return 400, {"error": {"code": "bad_cursor", "message": "The cursor is not one this API gave."}}
+        try:
+            limit = int(query.get("limit", 100))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= API_PAGE_MAX:
+            return 400, {"error": {"code": "bad_limit", "message": f"limit must be 1 to {API_PAGE_MAX}."}}
+        import bisect
+
+        if name in {"fans", "chats"}:
+            start = bisect.bisect_right(account.fan_feed, (after, "\uffff"))
+            items, seqs = [], []
+            for seq, fan_id in account.fan_feed[start:]:
+                fan = account.fans[fan_id]
+                if fan["_seq"] != seq:
+                    continue  # an older version of a fan that changed since
+                if name == "fans":
+                    items.append({k: v for k, v in fan.items() if not k.startswith("_")})
+                else:
+                    items.append({"id": fan_id, "fan": account.fan_public(fan_id), "updated_at": fan["updated_at"]})
+                seqs.append(seq)
+                if len(items) > limit:
+                    break
+        else:
+            feed = account.messages if name == "messages" else account.transactions
+            start = bisect.bisect_right(feed, after, key=lambda item: item["_seq"])
+            chosen = feed[start : start + limit + 1]
+            items = [{k: v for k, v in item.items() if not k.startswith("_")} for item in chosen]
+            seqs = [item["_seq"] for item in chosen]
+        has_more = len(items) > limit
+        items, seqs = items[:limit], seqs[:limit]
+        next_cursor = _cursor(seqs[-1]) if seqs else (query.get("cursor") or _cursor(0))
+        return 200, {"data": items, "pagination": {"next_cursor": next_cursor, "has_more": has_more}}
+
+    @staticmethod
+    def _check_text(account: ApiAccount, body: dict):
+        text = body.get("text")
+        if not isinstance(text, str) or not text.strip():
+            return 422, {"error": {"code": "invalid", "message": "The message text is empty."}}
+        if len(text) > API_TEXT_LIMIT:
+            return 422, {"error": {"code": "text_too_long", "message": f"At most {API_TEXT_LIMIT} characters."}}
+        return None
+
+    def _send(self, account: ApiAccount, fan_id: str, body: dict, key: str):
+        if key and key in account.sent:
+            return 200, {"data": account.sent[key]}
+        refused = self._check_text(account, body)
+        if refused:
+            return refused
+        if fan_id.startswith("blocked-"):
+            return 403, {"error": {"code": "fan_blocked", "message": "This fan has blocked the creator."}}
+        if fan_id not in account.fans:
+            return 404, {"error": {"code": "fan_not_found", "message": "No chat with this fan."}}
+        message = account.add_message(
+            fan_id, body["text"], from_fan=False, media_count=int(body.get("media_count") or 0)
+        )
+        message["price"] = body.get("price")
+        answer = {"id": message["id"], "created_at": message["created_at"]}
+        account.sent[key or message["id"]] = answer
+        return 201, {"data": answer}
+
+    def _send_mass(self, account: ApiAccount, body: dict, key: str):
+        if key and key in account.mass:
+            return 200, {"data": account.mass[key]}
+        refused = self._check_text(account, body)
+        if refused:
+            return refused
+        fan_ids = body.get("fan_ids")
+        if not isinstance(fan_ids, list) or not fan_ids:
+            return 422, {"error": {"code": "invalid", "message": "fan_ids must be a non-empty list."}}
+        rejected = [f for f in fan_ids if str(f).startswith("blocked-") or f not in account.fans]
+        for fan_id in fan_ids:
+            if fan_id not in rejected:
+                account.add_message(fan_id, body["text"], from_fan=False)
+        account.clock += 1
+        answer = {"id": f"mm{account._next()}", "created_at": _iso(account.clock), "rejected_fan_ids": rejected,
+                  "queued": len(fan_ids) - len(rejected)}  # fmt: skip
+        account.mass[key or answer["id"]] = answer
+        return 201, {"data": answer}
+
+
+def _api_error(handler, status: int, code: str, message: str) -> None:
+    _json(handler, status, {"error": {"code": code, "message": message}})

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.utils import timezone
 
 from apps.integrations.models import Connection, ConnectionEvent, ConnectionStatus
 from apps.integrations.services import SESSION_OAUTH
@@ -58,12 +60,84 @@ def test_reddit_uses_basic_auth_and_permanent_duration(world, client_for, platfo
     assert connection.status == "connected" and connection.scopes == ["identity", "submit"]
 
 
-def test_instagram_business_login(world, client_for, platforms):
+@pytest.fixture(scope="module")
+def instagram_graph_server():
+    from tests.fakes.instagram_tokens import FakeInstagramGraph
+
+    server = FakeInstagramGraph().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def instagram_graph(instagram_graph_server, settings):
+    """Instagram's Graph host (the long-lived token exchange) on loopback."""
+    instagram_graph_server.reset()
+    settings.INSTAGRAM_GRAPH_URL = instagram_graph_server.base_url
+    yield instagram_graph_server
+
+
+def test_instagram_sign_in_stores_the_long_lived_token(world, client_for, platforms, instagram_graph):
     client = client_for(world.owner)
     assert connect_through_provider(client, world.creator, "instagram").status_code == 302
     connection = Connection.objects.get(creator=world.creator, platform="instagram")
-    assert connection.external_account_id == "17841400000000" and connection.access_token.startswith("act.")
+    assert connection.status == ConnectionStatus.CONNECTED
+    assert connection.external_account_id == "17841400000000"
+    assert connection.scopes == ["instagram_business_basic", "instagram_business_content_publish"]
+    # The 1-hour token of the sign-in was exchanged on the Graph host; the long-lived one is stored.
+    [exchange] = instagram_graph.state.requests
+    assert exchange["path"] == "/access_token" and exchange["grant_type"] == "ig_exchange_token"
+    assert exchange["client_secret"] == "instagram-app-secret" and exchange["access_token"].startswith("act.")
+    assert connection.access_token.startswith("IGAA") and connection.access_token != exchange["access_token"]
     assert connection.refresh_token == ""
+    # 60 days (expires_in 5184000), not the hour of the short-lived token.
+    remaining = connection.access_expires_at - timezone.now()
+    assert timedelta(days=59, hours=23) < remaining <= timedelta(days=60)
+    stored = raw_column("integrations_connection", "access_token", connection.pk)
+    assert connection.access_token not in stored and stored.startswith("gAAAA")
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("revoke", "Instagram refused to exchange the sign-in for a long-lived token (invalid_grant)"),
+        ("outage", "Instagram could not be reached to finish the sign-in"),
+        ("wrong_secret", "Instagram refused to exchange the sign-in for a long-lived token (invalid_request)"),
+    ],
+)
+def test_failed_instagram_exchange_is_an_error_page_and_saves_nothing(
+    world, client_for, platforms, instagram_graph, caplog, fault, message
+):
+    if fault == "revoke":
+        instagram_graph.revoke()
+    elif fault == "outage":
+        instagram_graph.fail_with(503, times=1)
+    else:  # the app secret was reset on Meta's side but not in Huntaze's settings
+        instagram_graph.state.client_secret = "the-new-app-secret"
+    client = client_for(world.owner)
+    callback = follow_provider(start_connect(client, world.creator, "instagram"))
+    with caplog.at_level("DEBUG"):
+        response = client.get(callback_path(callback))
+    page = response.content.decode()
+    assert response.status_code == 400 and message in page and "Nothing was saved" in page
+    assert not Connection.objects.exists()
+    [exchange] = instagram_graph.state.requests
+    for secret in (exchange["client_secret"], exchange["access_token"]):
+        assert secret not in page and secret not in caplog.text
+
+
+def test_failed_instagram_exchange_on_reconnect_keeps_needs_reconnect(world, client_for, platforms, instagram_graph):
+    client = client_for(world.owner)
+    connect_through_provider(client, world.creator, "instagram")
+    connection = Connection.objects.get()
+    Connection.objects.filter(pk=connection.pk).update(status="needs_reconnect", last_error="refused")
+    instagram_graph.fail_with(500, times=1)
+    response = connect_through_provider(client, world.creator, "instagram")
+    assert response.status_code == 400 and "could not be reached" in response.content.decode()
+    after = Connection.objects.get()
+    assert after.status == "needs_reconnect" and after.access_token == connection.access_token
+    page = client.get(f"/integrations/creators/{world.creator.pk}/").content.decode()
+    assert "Needs reconnect" in page
 
 
 def test_expired_state_is_a_clear_error_and_stores_nothing(world, client_for, platforms):

@@ -96,3 +96,111 @@ def test_disconnected_meanwhile_is_skipped(world, client_for, platforms):
     connection = _connected(world, client_for)
     services.connection_disconnect(membership=world.owner, connection=connection)
     assert services.connection_refresh(connection_id=connection.pk) == "skipped"
+
+
+# --- Instagram long-lived tokens, and the "broken" status ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def instagram_graph_server():
+    from tests.fakes.instagram_tokens import FakeInstagramGraph
+
+    server = FakeInstagramGraph().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def instagram_graph(instagram_graph_server, settings):
+    instagram_graph_server.reset()
+    settings.INSTAGRAM_GRAPH_URL = instagram_graph_server.base_url
+    yield instagram_graph_server
+
+
+def test_instagram_long_lived_token_is_refreshed_on_the_graph_host(
+    world, client_for, platforms, instagram_graph, eager_celery
+):
+    connection = _connected(world, client_for, "instagram")
+    assert connection.refresh_token == ""  # Instagram's business login gives no refresh token
+    # The token stored by the sign-in is the long-lived one its exchange answered.
+    exchange = instagram_graph.state.requests[-1]
+    assert exchange["path"] == "/access_token" and exchange["grant_type"] == "ig_exchange_token"
+    assert services.connections_due_for_refresh() == [connection.pk]
+    old = connection.access_token
+    assert tasks.refresh_expiring_tokens() == 1  # the beat sweep
+    connection.refresh_from_db()
+    assert connection.status == "connected" and connection.last_error == ""
+    assert connection.access_token != old and connection.access_token.startswith("IGAA")
+    assert connection.access_expires_at > timezone.now() + timedelta(days=59)
+    request = instagram_graph.state.requests[-1]
+    assert request == {"path": "/refresh_access_token", "grant_type": "ig_refresh_token", "access_token": old}
+    assert services.connections_due_for_refresh() == []  # 60 days ahead now
+    assert ConnectionEvent.objects.filter(connection=connection, kind="refreshed").count() == 1
+
+
+def test_short_lived_instagram_token_saved_before_the_exchange_needs_reconnect(world, platforms, instagram_graph):
+    # A connection saved by a sign-in before the exchange existed holds a short-lived token,
+    # which Instagram refuses to refresh: the owner is asked to reconnect.
+    connection = Connection.objects.create(
+        agency=world.agency, creator=world.creator, platform="instagram", status="connected",
+        access_token="act.short-lived", access_expires_at=timezone.now() + timedelta(minutes=5),
+    )  # fmt: skip
+    assert services.connection_refresh(connection_id=connection.pk) == "needs_reconnect"
+    connection.refresh_from_db()
+    assert connection.status == "needs_reconnect" and "invalid_grant" in connection.last_error
+
+
+def test_instagram_expired_token_needs_reconnect(world, client_for, platforms, instagram_graph):
+    connection = _connected(world, client_for, "instagram")
+    instagram_graph.revoke()
+    assert services.connection_refresh(connection_id=connection.pk) == "needs_reconnect"
+    connection.refresh_from_db()
+    assert connection.status == "needs_reconnect" and "invalid_grant" in connection.last_error
+
+
+def test_held_instagram_account_is_broken_at_once_and_owner_told_once(world, client_for, platforms, instagram_graph):
+    connection = _connected(world, client_for, "instagram")
+    instagram_graph.hold_account(459)
+    assert services.connection_refresh(connection_id=connection.pk) == "broken"
+    connection.refresh_from_db()
+    assert connection.status == "broken" and "checkpointed" in connection.last_error
+    assert "Reconnect" in connection.last_error  # how to fix it
+    notes = Notification.objects.filter(agency=world.agency)
+    assert list(notes.values_list("user_id", flat=True)) == [world.owner.user_id]
+    assert services.connection_refresh(connection_id=connection.pk) == "skipped"  # not retried
+    assert notes.count() == 1
+    page = client_for(world.owner).get(f"/integrations/connections/{connection.pk}/").content.decode()
+    assert "Broken" in page and "checkpointed" in page and "Reconnect" in page
+
+
+def test_repeated_outages_make_the_connection_broken_after_n_attempts(
+    world, client_for, platforms, instagram_graph, settings
+):
+    settings.INTEGRATIONS_BROKEN_AFTER_FAILURES = 3
+    connection = _connected(world, client_for, "instagram")
+    instagram_graph.fail_with(503, times=3)
+    assert services.connection_refresh(connection_id=connection.pk) == "retry"
+    assert services.connection_refresh(connection_id=connection.pk) == "retry"
+    assert not Notification.objects.exists()
+    assert services.connection_refresh(connection_id=connection.pk) == "broken"
+    connection.refresh_from_db()
+    assert connection.status == "broken" and connection.refresh_failures == 3
+    assert "3 token refreshes in a row" in connection.last_error and "HTTP 503" in connection.last_error
+    assert Notification.objects.filter(agency=world.agency, user=world.owner.user).count() == 1
+    assert services.connections_due_for_refresh() == []
+    # Reconnecting clears the failure count and the status.
+    assert connect_through_provider(client_for(world.owner), world.creator, "instagram").status_code == 302
+    connection.refresh_from_db()
+    assert connection.status == "connected" and connection.refresh_failures == 0
+
+
+def test_a_success_between_failures_resets_the_count(world, client_for, platforms, settings):
+    settings.INTEGRATIONS_BROKEN_AFTER_FAILURES = 2
+    connection = _connected(world, client_for)
+    platforms.state.fail_token_with = 503
+    assert services.connection_refresh(connection_id=connection.pk) == "retry"
+    assert services.connection_refresh(connection_id=connection.pk) == "refreshed"
+    platforms.state.fail_token_with = 500
+    assert services.connection_refresh(connection_id=connection.pk) == "retry"
+    connection.refresh_from_db()
+    assert connection.status == "connected" and connection.refresh_failures == 1

@@ -6,14 +6,17 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import timedelta
 
 import pytest
+from django.test import TestCase
+from django.utils import timezone
 
 from apps.integrations import services
 from apps.integrations.models import Connection, WebhookEvent
 from apps.messaging.models import Conversation, Fan, Message, Purchase
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 
 
 @pytest.fixture
@@ -35,10 +38,18 @@ def post(client, connection: Connection, payload, secret: str | None, **override
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     headers = sign(secret, body) if secret else {}
     headers.update(overrides)
-    return client.post(
-        f"/integrations/webhooks/{connection.platform}/{connection.public_id}/", body,
-        content_type="application/json", **headers,
-    )  # fmt: skip
+    with TestCase.captureOnCommitCallbacks(execute=True):  # the processing task queued on commit runs
+        return client.post(
+            f"/integrations/webhooks/{connection.platform}/{connection.public_id}/", body,
+            content_type="application/json", **headers,
+        )  # fmt: skip
+
+
+def applied(response) -> str:
+    """The stored event's status once its task ran: the endpoint answers as soon as it has stored
+    the event (``pending``, or the status of the row a replay found)."""
+    assert response.status_code == 200
+    return WebhookEvent.objects.get(event_id=response.json()["id"]).status
 
 
 MESSAGE = {
@@ -54,7 +65,8 @@ MESSAGE = {
 def test_message_received_lands_in_the_inbox_once(client, api_connection, world, client_for):
     connection, secret = api_connection
     response = post(client, connection, MESSAGE, secret)
-    assert response.status_code == 200 and response.json() == {"id": "evt_1", "status": "processed", "duplicate": False}
+    assert response.status_code == 200 and response.json() == {"id": "evt_1", "status": "pending", "duplicate": False}
+    assert applied(response) == "processed"
     fan = Fan.objects.get(creator=world.creator, platform="onlyfans", platform_fan_id="fan-42")
     message = Message.objects.get(fan=fan)
     assert message.text == "hey <script>alert(1)</script> you" and message.direction == "in"
@@ -118,7 +130,7 @@ def test_subscriptions_create_then_renew_the_fan(client, api_connection, world):
             "id": "sub-1", "price": "9.99", "started_at": "2026-11-01T00:00:00Z",
             "expires_at": "2026-12-01T00:00:00Z"}},
     }  # fmt: skip
-    assert post(client, connection, new, secret).json()["status"] == "processed"
+    assert applied(post(client, connection, new, secret)) == "processed"
     fan = Fan.objects.get(platform_fan_id="fan-7")
     assert fan.subscription_state == "active" and fan.subscribed_since.isoformat().startswith("2026-11-01")
     assert fan.total_spent == Purchase.objects.get(fan=fan).amount
@@ -127,7 +139,7 @@ def test_subscriptions_create_then_renew_the_fan(client, api_connection, world):
         "data": {"fan": {"id": "fan-7"},
                  "subscription": {"id": "sub-2", "price": "9.99", "expires_at": "2027-01-01T00:00:00Z"}},
     }  # fmt: skip
-    assert post(client, connection, renewed, secret).json()["status"] == "processed"
+    assert applied(post(client, connection, renewed, secret)) == "processed"
     assert post(client, connection, renewed, secret).json()["duplicate"] is True
     fan.refresh_from_db()
     assert fan.subscription_expires_at.isoformat().startswith("2027-01-01") and fan.username == "seven"
@@ -138,7 +150,7 @@ def test_ppv_unlock_records_the_purchase_once(client, api_connection):
     connection, secret = api_connection
     event = {"id": "evt_ppv", "type": "messages.ppv.unlocked",
              "data": {"fan": {"id": "fan-1"}, "message": {"id": "msg-9"}, "price": "15.00"}}  # fmt: skip
-    assert post(client, connection, event, secret).json()["status"] == "processed"
+    assert applied(post(client, connection, event, secret)) == "processed"
     assert post(client, connection, event, secret).status_code == 200
     purchase = Purchase.objects.get()
     assert purchase.kind == "ppv" and str(purchase.amount) == "15.00"
@@ -148,14 +160,14 @@ def test_ppv_unlock_records_the_purchase_once(client, api_connection):
 def test_unknown_type_is_stored_and_ignored(client, api_connection):
     connection, secret = api_connection
     response = post(client, connection, {"id": "evt_x", "type": "posts.liked", "data": {}}, secret)
-    assert response.status_code == 200 and response.json()["status"] == "ignored"
+    assert applied(response) == "ignored"
     assert WebhookEvent.objects.get().status == "ignored"
 
 
 def test_event_with_bad_data_is_stored_as_failed(client, api_connection):
     connection, secret = api_connection
     response = post(client, connection, {"id": "evt_bad", "type": "messages.received", "data": {"fan": {}}}, secret)
-    assert response.status_code == 200 and response.json()["status"] == "failed"
+    assert applied(response) == "failed"
     assert "fan" in WebhookEvent.objects.get().error and not Message.objects.exists()
 
 
@@ -171,7 +183,7 @@ def test_event_with_bad_data_is_stored_as_failed(client, api_connection):
 def test_signed_event_of_the_wrong_shape_is_stored_as_failed_not_a_500(client, api_connection, event):
     connection, secret = api_connection
     response = post(client, connection, {"id": "evt_shape", **event}, secret)
-    assert response.status_code == 200 and response.json()["status"] == "failed"
+    assert applied(response) == "failed"
     assert WebhookEvent.objects.get().error and not Message.objects.exists()
 
 
@@ -197,3 +209,21 @@ def test_a_form_post_is_refused_without_touching_anything(client, api_connection
     response = client.post(f"/integrations/webhooks/onlyfans/{connection.public_id}/", {"id": "evt", "type": "x"})
     assert response.status_code == 415
     assert not WebhookEvent.objects.exists()
+
+
+def test_the_endpoint_answers_once_stored_and_a_lost_task_is_requeued_by_the_sweep(client, api_connection):
+    from apps.integrations.tasks import webhooks_sweep
+    from apps.integrations.webhooks import PENDING_GRACE_SECONDS
+
+    connection, secret = api_connection
+    body = json.dumps(MESSAGE).encode()
+    response = client.post(  # no on-commit run: as if the queued task were lost
+        f"/integrations/webhooks/onlyfans/{connection.public_id}/", body, content_type="application/json",
+        **sign(secret, body),
+    )  # fmt: skip
+    assert response.json()["status"] == "pending" and not Message.objects.exists()
+    assert webhooks_sweep() == 0  # inside the grace period its task may still come
+    WebhookEvent.objects.update(received_at=timezone.now() - timedelta(seconds=PENDING_GRACE_SECONDS + 1))
+    assert webhooks_sweep() == 1
+    assert WebhookEvent.objects.get().status == "processed" and Message.objects.count() == 1
+    assert webhooks_sweep() == 0
