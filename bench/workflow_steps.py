@@ -7,8 +7,11 @@ real worker process (``--pool=solo``, prefetch 1, queue ``default``).
 - engine: a workflow of STEPS no-op steps in a line (``bench_noop``), started with
   ``engine.run_create``; per step = (finished_at - started_at) / STEPS from the run's own
   timestamps, so this process's polling is not counted. Each step is the generic ``run_step``
-  task: claim (conditional UPDATE), read the run's step runs, call the function, store the output
-  and advance the run (conditional UPDATEs), publish the next step on commit.
+  task: read the step run with its run and siblings (one SELECT), claim it (conditional UPDATE),
+  call the function, then in one transaction store the output, lock the run, read its step runs,
+  queue the next step (conditional UPDATE), and publish the next step on commit; plus the
+  ``workflow.run_changed`` events the engine publishes (at the claim and at the advance), each
+  dispatched on commit as the default EVENTS_DISPATCH_ON_COMMIT=inline does.
 
 ``step_overhead_p50_ms`` = the median over engine runs of (engine per step - the bare chain's
 median per step). Target: ≤ 5 ms. Runs alternate bare and engine so drift hits both alike.
@@ -20,6 +23,7 @@ the target is missed. Usage:
 
     python bench/workflow_steps.py [--quick]
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/workflow_steps.py [--quick]
+    BENCH_WORKER_PROFILE=/tmp/worker.prof python bench/workflow_steps.py --quick   # cProfile the worker
 """
 
 from __future__ import annotations
@@ -65,8 +69,11 @@ register(
 
 
 def _worker(env: dict[str, str]) -> subprocess.Popen:
+    # BENCH_WORKER_PROFILE=<file>: run the worker under cProfile, the profile written at its exit.
+    profile = os.environ.get("BENCH_WORKER_PROFILE")
     args = [
-        sys.executable, "-m", "celery", "-A", "huntaze", "worker", "-Q", "default", "--pool=solo",
+        sys.executable, *(["-m", "cProfile", "-o", profile] if profile else []),
+        "-m", "celery", "-A", "huntaze", "worker", "-Q", "default", "--pool=solo",
         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=WARNING",
         "--include", "bench.workflow_steps",
     ]  # fmt: skip

@@ -11,7 +11,7 @@ import logging
 import os
 
 from celery import Celery
-from celery.signals import before_task_publish, task_prerun
+from celery.signals import before_task_publish, task_postrun, task_prerun
 from celery.worker.consumer import Consumer as CeleryConsumer
 from kombu import Exchange, Queue
 
@@ -29,6 +29,11 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES]
 app.conf.task_default_exchange = "default"
 app.conf.task_default_routing_key = "default"
+# Celery's Django fixup closes every database connection before and after each task unless
+# CELERY_DB_REUSE_MAX is set, whatever CONN_MAX_AGE says: a new PostgreSQL connection per task,
+# about 10 ms of each workflow step (bench/workflow_steps.py). The fixup is told never to recycle
+# them; ``_close_old_connections`` below applies Django's own rule at each task boundary instead.
+app.conf.CELERY_DB_REUSE_MAX = 2**62
 app.autodiscover_tasks()
 
 
@@ -70,3 +75,15 @@ def _restore_request_id(task=None, **_: object) -> None:
 
     request_id = getattr(task.request, "request_id", None) if task else None
     set_request_id(request_id or "-")
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(task=None, **_: object) -> None:
+    """What Django does around each request: drop a connection older than CONN_MAX_AGE, one that
+    saw an error or was left inside a transaction (eager tasks run inside their caller's)."""
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()

@@ -11,6 +11,21 @@ unless the request accepts ``text/event-stream``, so a plain GET never hangs on 
 The stream is left out of the OpenAPI schema (a fuzzer cannot test an endless response) and is
 documented in docs/events.md.
 
+Access is checked again every EVENTS_SSE_HEARTBEAT_SECONDS (15 s) while the stream is open: the
+membership still exists and its user is active, the API token is neither revoked nor expired, the
+browser session was not ended. Otherwise the stream ends (``: access ended``); the client's
+reconnect then gets the 401/403 every request would.
+
+Events are delivered in id order and a stream never skips one committed late. Ids are handed out
+when a row is inserted, so on PostgreSQL event N+1 can commit before N; a stream that sent N+1 and
+moved on would never show N, and one that sent N late would make ``Last-Event-ID: N`` repeat N+1.
+So the stream holds an event back while an id below it is missing and that gap is young (the row
+right after the gap was inserted less than GAP_WAIT_SECONDS ago: the transaction holding the
+missing id began before that insert, and publishing transactions are short). A gap that outlives
+the wait was a rolled-back transaction and is passed over, as are ids below the oldest kept event
+(purged). Cost: one COUNT over the id range of a non-empty batch; an event right after a
+rolled-back publish arrives up to GAP_WAIT_SECONDS late.
+
 ``GET /api/v1/events/outbox`` shows owners and managers the agency's undispatched events, how
 many failed, and the lag (age of the oldest undispatched one). Read only.
 
@@ -23,18 +38,24 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db.models import Min
 from django.http import HttpRequest, StreamingHttpResponse
+from django.utils import timezone
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 
 from apps.accounts.api import api_membership
+from apps.accounts.models import ApiToken, Membership
 from apps.accounts.permissions import Perm, require
+from apps.accounts.selectors import membership_refresh
+from apps.accounts.sessions import session_alive
 from apps.core.asyncdb import database_call
 from apps.core.events import events_after, latest_event_id
+from apps.core.models import OutboxEvent
 from apps.core.openapi import MAX_ID
 from apps.core.outbox import outbox_status
 
@@ -42,6 +63,7 @@ router = Router(tags=["events"])
 
 STREAM_BATCH = 200
 RETRY_MS = 2000  # what EventSource waits before reconnecting after the stream ends
+GAP_WAIT_SECONDS = 10.0  # how long a missing id below a committed one may still commit (see above)
 
 
 def _last_event_id(request: HttpRequest, query_value: int | None) -> int | None:
@@ -58,6 +80,51 @@ def sse_frame(event) -> str:
     return f"id: {event.pk}\nevent: {event.kind}\ndata: {data}\n\n"
 
 
+def settled_up_to(*, after_id: int, up_to: int) -> int:
+    """The highest id ``<= up_to`` below which no event can still commit: ``up_to`` when every id
+    in (after_id, up_to] exists, else the last id before the first young gap (see the module
+    docstring). Any agency's rows count: ids are one sequence for all."""
+    if OutboxEvent.objects.filter(id__gt=after_id, id__lte=up_to).count() == up_to - after_id:
+        return up_to
+    # Ids below every kept event were purged (or resumed from long ago), not in flight.
+    start = max(after_id, (OutboxEvent.objects.aggregate(oldest=Min("id"))["oldest"] or 1) - 1)
+    events = OutboxEvent.objects.filter(id__gt=start, id__lte=up_to)
+    young = events.filter(created_at__gte=timezone.now() - timedelta(seconds=GAP_WAIT_SECONDS))
+    recent = list(young.order_by("id").values_list("id", flat=True))
+    if not recent:
+        return up_to  # every gap is older than the wait: rolled back, or deleted
+    previous = events.filter(id__lt=recent[0]).order_by("-id").values_list("id", flat=True).first()
+    previous = start if previous is None else previous
+    for event_id in recent:
+        if event_id > previous + 1:
+            return previous
+        previous = event_id
+    return up_to
+
+
+def stream_batch(*, agency_id: int, user_id: int | None, after_id: int) -> list:
+    """The next events of the stream after ``after_id``: the agency's (and the member's) events in
+    id order, cut before the first id that may still commit below them."""
+    batch = events_after(agency_id=agency_id, user_id=user_id, after_id=after_id, limit=STREAM_BATCH)
+    if not batch:
+        return batch
+    settled = settled_up_to(after_id=after_id, up_to=batch[-1].pk)
+    return [event for event in batch if event.pk <= settled]
+
+
+def access_still_granted(*, membership: Membership, token_id: int | None, session_key: str | None) -> bool:
+    """Whether the stream's caller may still read it: the membership exists and its user is
+    active, the API token (if any) is live, the browser session (if any) still exists."""
+    if membership_refresh(membership=membership) is None:
+        return False
+    if token_id is not None:
+        live = ApiToken.objects.filter(
+            pk=token_id, membership_id=membership.pk, revoked_at__isnull=True, expires_at__gt=timezone.now()
+        )
+        return live.exists()
+    return session_key is not None and session_alive(session_key)
+
+
 @router.get("/events/stream", include_in_schema=False)
 async def event_stream(request: HttpRequest, last_event_id: int | None = Query(None, ge=0, le=MAX_ID)):
     """The agency's events as Server-Sent Events (see the module docstring and docs/events.md)."""
@@ -66,15 +133,23 @@ async def event_stream(request: HttpRequest, last_event_id: int | None = Query(N
     resume_from = _last_event_id(request, last_event_id)
     membership = await sync_to_async(api_membership)(request)
     agency_id, user_id = membership.agency_id, membership.user_id
+    token_id = request.auth.pk if isinstance(request.auth, ApiToken) else None
+    session_key = None if token_id is not None else request.session.session_key
     cursor = resume_from if resume_from is not None else await database_call(latest_event_id)()
-    fetch = database_call(events_after)
+    fetch = database_call(stream_batch)
+    allowed = database_call(access_still_granted)
 
     async def frames():
         nonlocal cursor
         yield f"retry: {RETRY_MS}\n: connected, after event {cursor}\n\n"
-        started = last_frame = time.monotonic()
+        started = last_frame = last_check = time.monotonic()
         while time.monotonic() - started < settings.EVENTS_SSE_MAX_SECONDS:
-            batch = await fetch(agency_id=agency_id, user_id=user_id, after_id=cursor, limit=STREAM_BATCH)
+            if time.monotonic() - last_check >= settings.EVENTS_SSE_HEARTBEAT_SECONDS:
+                last_check = time.monotonic()
+                if not await allowed(membership=membership, token_id=token_id, session_key=session_key):
+                    yield ": access ended\n\n"
+                    return
+            batch = await fetch(agency_id=agency_id, user_id=user_id, after_id=cursor)
             if batch:
                 cursor = batch[-1].pk
                 last_frame = time.monotonic()

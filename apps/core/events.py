@@ -148,20 +148,21 @@ def publish(
             return OutboxEvent.objects.get(kind=kind, key=key)
     else:
         event = OutboxEvent.objects.create(kind=kind, **fields)
-    event_id = event.pk
-    transaction.on_commit(lambda: _kick(event_id))
+    transaction.on_commit(lambda: _kick(event))
     return event
 
 
-def _kick(event_id: int) -> None:
+def _kick(event: OutboxEvent) -> None:
     """Start the dispatch of a committed event as EVENTS_DISPATCH_ON_COMMIT says. Never raises:
-    the commit has happened, and the periodic sweep dispatches whatever a kick could not."""
+    the commit has happened, and the periodic sweep dispatches whatever a kick could not.
+    ``inline`` sends this process's own copy of the event (no read back)."""
     mode = settings.EVENTS_DISPATCH_ON_COMMIT
+    event_id = event.pk
     try:
         if mode == "inline":
-            from apps.core.outbox import dispatch_ids
+            from apps.core.outbox import dispatch_published
 
-            dispatch_ids([event_id])
+            dispatch_published(event)
         elif mode == "worker":
             from apps.core.tasks import dispatch_events
 

@@ -2,22 +2,31 @@
 
 Stages, in order, for one batch:
 
-1. **Claim** up to EVENTS_BATCH_SIZE undispatched events whose lease is free, in id order, in one
-   transaction: ``SELECT id … ORDER BY id LIMIT n FOR UPDATE SKIP LOCKED``, then ``UPDATE … WHERE
-   id IN (those) AND <still claimable>`` setting a lease (``claimed_until`` = now +
-   EVENTS_LEASE_SECONDS), a claim token and ``attempts + 1``. On PostgreSQL concurrent
-   dispatchers skip each other's rows; SQLite ignores the lock clause, its IMMEDIATE transactions
-   serialise writers, and the repeated condition keeps two claims from taking the same row.
-2. **Fan out** on the channel layer: every event to each of its groups (``group_send``, one event
-   loop hop per batch, sends of a batch in flight together), then to the in-process subscribers
-   (apps/core/events.py ``subscribe``).
+1. **Claim** up to EVENTS_BATCH_SIZE undispatched events whose lease is free, in id order,
+   setting a lease (``claimed_until`` = now + EVENTS_LEASE_SECONDS), a claim token and
+   ``attempts + 1``. PostgreSQL: one statement, ``WITH picked AS MATERIALIZED (SELECT id … ORDER
+   BY id LIMIT n FOR UPDATE SKIP LOCKED) UPDATE … FROM picked RETURNING …``, so concurrent
+   dispatchers skip each other's rows and the batch comes back without a second read. SQLite: in
+   one transaction a ``SELECT``, an ``UPDATE … WHERE id IN (those) AND <still claimable>`` (its
+   writers are serialised; the repeated condition keeps two claims from taking the same row) and
+   a read of the batch.
+2. **Fan out** on the channel layer: ONE ``group_send`` per group and batch (``outbox.event`` when
+   the batch has one event for the group, else ``outbox.batch`` messages carrying up to
+   BATCH_MESSAGE_EVENTS events in id order), all of a batch's sends in flight together, then the
+   in-process subscribers (apps/core/events.py ``subscribe``). Without an event loop to borrow
+   (Celery workers, commands) the sends run on one loop this process keeps on a daemon thread:
+   ``async_to_sync`` would start a thread, a loop and, with Redis, new connections every call.
 3. **Mark** the events that went out (``dispatched_at``) in one UPDATE, and record a failure on the
    others (``last_error``, lease pushed back with exponential backoff up to MAX_BACKOFF_SECONDS).
+
+The on-commit kick (``dispatch_published``) skips the claim: it sends the copy the publisher holds,
+then marks it with one UPDATE conditional on nobody holding it (one statement per event; a sweep
+racing it in the milliseconds after the commit may send it too, which at-least-once allows).
 
 A dispatcher killed between 1 and 3 leaves its claim to expire; the next sweep claims the events
 again, so every event is sent at least once and consumers drop ids they have seen.
 
-Who runs it: ``dispatch_ids`` right after the publisher's commit (EVENTS_DISPATCH_ON_COMMIT=inline,
+Who runs it: ``dispatch_published`` right after the publisher's commit (EVENTS_DISPATCH_ON_COMMIT=inline,
 the default: the process that holds the websockets of the embedded default's in-memory layer),
 or the ``dispatch_events`` Celery task enqueued on commit (``worker``); and in every mode beat's
 ``dispatch-events`` sweep every EVENTS_SWEEP_SECONDS in the worker, which picks up whatever a
@@ -31,18 +40,20 @@ reading of the same table.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Min, Q
 from django.utils import timezone
 
@@ -53,6 +64,7 @@ logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 300
 SEND_CONCURRENCY = 100  # group sends of a batch in flight at once
+BATCH_MESSAGE_EVENTS = 50  # events carried by one ``outbox.batch`` message at most
 # Test hook: seconds a dispatcher sleeps between claiming a batch and fanning it out, so a test can
 # kill it there (tests/events/test_dispatcher_crash.py). Read from the environment, never set in
 # production.
@@ -81,17 +93,60 @@ def _claimable(now):
     )
 
 
+_CLAIM_FIELDS = ("id", "kind", "agency_id", "user_id", "payload", "groups", "attempts", "claim_token", "created_at")
+
+# PostgreSQL: claim and read the batch in one statement. The MATERIALIZED CTE runs once, so the
+# UPDATE takes exactly the rows it locked (an ``IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)``
+# subquery may be run more than once and claim more than n rows).
+_PG_CLAIM = """
+WITH picked AS MATERIALIZED (
+    SELECT id FROM core_outboxevent
+    WHERE dispatched_at IS NULL AND (claimed_until IS NULL OR claimed_until < %(now)s) {only_ids}
+    ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+)
+UPDATE core_outboxevent AS o
+SET claimed_until = %(until)s, claim_token = %(token)s, attempts = o.attempts + 1
+FROM picked WHERE o.id = picked.id
+RETURNING o.id, o.kind, o.agency_id, o.user_id, o.payload, o.groups, o.attempts, o.created_at
+"""
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _claim_postgresql(*, now, until, token: str, limit: int, ids: list[int] | None) -> list[OutboxEvent]:
+    params = {"now": now, "until": until, "token": token, "limit": limit, "ids": ids}
+    sql = _PG_CLAIM.format(only_ids="AND id = ANY(%(ids)s)" if ids is not None else "")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    claimed = [
+        OutboxEvent(
+            id=pk, kind=kind, agency_id=agency_id, user_id=user_id, payload=_json(payload),
+            groups=_json(groups), attempts=attempts, claim_token=token, created_at=created_at,
+        )
+        for pk, kind, agency_id, user_id, payload, groups, attempts, created_at in rows
+    ]  # fmt: skip
+    claimed.sort(key=lambda event: event.pk)
+    return claimed
+
+
 def claim(*, limit: int | None = None, ids: Iterable[int] | None = None) -> list[OutboxEvent]:
     """Take a lease on up to ``limit`` claimable events (only among ``ids`` when given)."""
     limit = limit or settings.EVENTS_BATCH_SIZE
     now = timezone.now()
+    until = now + timedelta(seconds=settings.EVENTS_LEASE_SECONDS)
     token = uuid.uuid4().hex
+    ids = None if ids is None else list(ids)
+    if connection.vendor == "postgresql":
+        return _claim_postgresql(now=now, until=until, token=token, limit=limit, ids=ids)
     candidates = _claimable(now)
     if ids is not None:
-        candidates = candidates.filter(pk__in=list(ids))
+        candidates = candidates.filter(pk__in=ids)
     with transaction.atomic():
-        # Two statements: PostgreSQL may run an ``IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)``
-        # subquery more than once in one UPDATE and so claim more than n rows.
+        # Two statements: the lock clause is for other backends with row locks; SQLite's
+        # IMMEDIATE transactions serialise writers and the repeated condition does the rest.
         locked = candidates.select_for_update(skip_locked=True).order_by("id")
         chosen = list(locked.values_list("id", flat=True)[:limit])
         if not chosen:
@@ -99,17 +154,12 @@ def claim(*, limit: int | None = None, ids: Iterable[int] | None = None) -> list
         count = (
             _claimable(now)
             .filter(pk__in=chosen)
-            .update(
-                claimed_until=now + timedelta(seconds=settings.EVENTS_LEASE_SECONDS),
-                claim_token=token,
-                attempts=F("attempts") + 1,
-            )
+            .update(claimed_until=until, claim_token=token, attempts=F("attempts") + 1)
         )
     if not count:
         return []
     # Only what the fan-out needs: the timestamps' conversion costs a third of a batch's read.
-    fields = ("id", "kind", "agency_id", "user_id", "payload", "groups", "attempts", "claim_token", "created_at")
-    return list(OutboxEvent.objects.filter(claim_token=token).order_by("id").only(*fields))
+    return list(OutboxEvent.objects.filter(claim_token=token).order_by("id").only(*_CLAIM_FIELDS))
 
 
 def group_message(event: OutboxEvent) -> dict:
@@ -124,19 +174,72 @@ def group_message(event: OutboxEvent) -> dict:
     }
 
 
+def group_messages(events: list[OutboxEvent]) -> list[tuple[str, dict]]:
+    """The channel-layer messages for a batch: (group, message) pairs, ONE message per group
+    where the batch has one event for it (``outbox.event``), else ``outbox.batch`` messages of up
+    to BATCH_MESSAGE_EVENTS events each, in id order (``{"type": "outbox.batch", "events":
+    [<outbox.event message>, …]}``; a consumer's ``outbox_batch`` handles them one by one)."""
+    per_group: dict[str, list[dict]] = {}
+    for event in events:
+        message = group_message(event)
+        for group in event.groups:
+            per_group.setdefault(group, []).append(message)
+    sends: list[tuple[str, dict]] = []
+    for group, messages in per_group.items():
+        if len(messages) == 1:
+            sends.append((group, messages[0]))
+            continue
+        for start in range(0, len(messages), BATCH_MESSAGE_EVENTS):
+            sends.append((group, {"type": "outbox.batch", "events": messages[start : start + BATCH_MESSAGE_EVENTS]}))
+    return sends
+
+
+def _event_ids(message: dict) -> list[int]:
+    return [item["id"] for item in message["events"]] if message["type"] == "outbox.batch" else [message["id"]]
+
+
 async def _send_to_groups(layer, events: list[OutboxEvent]) -> dict[int, str]:
     """Send every event to its groups; answers the error of each event whose send failed."""
     errors: dict[int, str] = {}
-    sends = [(event, group) for event in events for group in event.groups]
+    sends = group_messages(events)
     for start in range(0, len(sends), SEND_CONCURRENCY):
         chunk = sends[start : start + SEND_CONCURRENCY]
         results = await asyncio.gather(
-            *(layer.group_send(group, group_message(event)) for event, group in chunk), return_exceptions=True
+            *(layer.group_send(group, message) for group, message in chunk), return_exceptions=True
         )
-        for (event, group), result in zip(chunk, results, strict=True):
+        for (group, message), result in zip(chunk, results, strict=True):
             if isinstance(result, BaseException):
-                errors.setdefault(event.pk, f"group {group}: {type(result).__name__}: {result}")
+                for event_id in _event_ids(message):
+                    errors.setdefault(event_id, f"group {group}: {type(result).__name__}: {result}")
     return errors
+
+
+_own_loop: tuple[int, asyncio.AbstractEventLoop] | None = None
+_own_loop_lock = threading.Lock()
+
+
+def _dispatcher_loop() -> asyncio.AbstractEventLoop:
+    """This process's event loop for group sends made outside any event loop (Celery workers,
+    commands): one loop on a daemon thread, kept, so the Redis layer's connections (one pool per
+    loop) are reused instead of a new thread, loop and connection per call (``async_to_sync``)."""
+    global _own_loop
+    with _own_loop_lock:
+        if _own_loop is None or _own_loop[0] != os.getpid() or _own_loop[1].is_closed():  # new after a fork
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="outbox-dispatch", daemon=True).start()
+            _own_loop = (os.getpid(), loop)
+        return _own_loop[1]
+
+
+def _run_sends(layer, events: list[OutboxEvent]) -> dict[int, str]:
+    outer = None
+    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) == os.getpid():
+        outer = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    if outer is not None and outer.is_running():
+        # Sync code an event loop handed to a thread (daphne, sync_to_async): send on that loop
+        # (async_to_sync does), which the in-memory layer's queues belong to.
+        return async_to_sync(_send_to_groups)(layer, events)
+    return asyncio.run_coroutine_threadsafe(_send_to_groups(layer, events), _dispatcher_loop()).result()
 
 
 def fan_out(events: list[OutboxEvent]) -> dict[int, str]:
@@ -145,7 +248,7 @@ def fan_out(events: list[OutboxEvent]) -> dict[int, str]:
     layer = get_channel_layer()
     if layer is not None and any(event.groups for event in events):
         try:
-            errors.update(async_to_sync(_send_to_groups)(layer, events))
+            errors.update(_run_sends(layer, events))
         except Exception as exc:  # the layer itself is down: the whole batch is retried
             return {event.pk: f"channel layer: {type(exc).__name__}: {exc}" for event in events}
     for event in events:
@@ -189,16 +292,45 @@ def dispatch_batch(*, limit: int | None = None, ids: Iterable[int] | None = None
     events = claim(limit=limit, ids=ids)
     if not events:
         return DispatchReport()
-    pause = float(os.environ.get(PAUSE_AFTER_CLAIM_ENV) or 0)
-    if pause:
-        logger.warning("outbox: claimed %d events, pausing %.1f s (%s)", len(events), pause, PAUSE_AFTER_CLAIM_ENV)
-        time.sleep(pause)
+    _pause_after_claim(len(events))
     return _finish(events, fan_out(events))
 
 
+def _pause_after_claim(count: int) -> None:
+    pause = float(os.environ.get(PAUSE_AFTER_CLAIM_ENV) or 0)
+    if pause:
+        logger.warning("outbox: claimed %d events, pausing %.1f s (%s)", count, pause, PAUSE_AFTER_CLAIM_ENV)
+        time.sleep(pause)
+
+
 def dispatch_ids(ids: list[int]) -> DispatchReport:
-    """Dispatch these just-committed events now, in this process (the on-commit kick)."""
+    """Dispatch these committed events now, in this process, if nobody holds them."""
     return dispatch_batch(ids=ids, limit=len(ids))
+
+
+def dispatch_published(event: OutboxEvent) -> DispatchReport:
+    """The on-commit kick: dispatch one just-committed event from the publisher's own copy, then
+    record the outcome with ONE conditional UPDATE (no lease first, no read back).
+
+    The UPDATE only touches the event while nobody else holds it (not dispatched, no live lease):
+    a sweep that claimed it in the few milliseconds since the commit keeps it, marks it itself, and
+    the event has gone out twice, which at-least-once delivery allows (consumers drop repeated ids).
+    A failed send leaves it to the sweep after a backoff, as a failed batch does."""
+    _pause_after_claim(1)
+    errors = fan_out([event])
+    now = timezone.now()
+    free = _claimable(now).filter(pk=event.pk)
+    if event.pk in errors:
+        backoff = min(MAX_BACKOFF_SECONDS, 2 ** min(event.attempts + 1, 9))
+        free.update(
+            attempts=F("attempts") + 1,
+            claimed_until=now + timedelta(seconds=backoff),
+            last_error=errors[event.pk][:2000],
+        )
+        return DispatchReport(claimed=1, failed=1, errors=list(errors.values()))
+    if not free.update(dispatched_at=now, attempts=F("attempts") + 1, claimed_until=None, last_error=""):
+        return DispatchReport(claimed=1)  # a sweep holds it: it marks it
+    return DispatchReport(claimed=1, dispatched=1, dispatched_ids=[event.pk])
 
 
 def dispatch_pending(*, max_batches: int = 100) -> DispatchReport:

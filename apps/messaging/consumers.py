@@ -8,9 +8,9 @@ data, except the drafts the member asked for on this socket, whose text is HTML-
 before it leaves (``draft.chunk``) and whose finished cards are rendered with autoescaping.
 
 Where changes come from, in both modes, with no branch on the mode:
-- ``inbox.changed`` events on the agency's group (apps/messaging/events.py), coalesced for
-  COALESCE_SECONDS and filtered to the conversations this member may see (chatters: their
-  assigned creators), so one burst of messages costs one query;
+- ``inbox.changed`` events of the event bus (apps/core/events.py) on the agency's group
+  (apps/messaging/events.py), coalesced for COALESCE_SECONDS and filtered to the conversations
+  this member may see (chatters: their assigned creators), so one burst costs one query;
 - a database poll every POLL_SECONDS: the newest ``last_message_at`` of the visible conversations
   and, for the conversation open on this page (``watch``), its lock and the status of its latest
   messages. The embedded default's channel layer lives in one process, so a message stored or
@@ -267,15 +267,25 @@ class InboxConsumer(MemberSocketMixin, AsyncJsonWebsocketConsumer):
 
     # --- Changes ----------------------------------------------------------------------------------
 
-    async def inbox_changed(self, event: dict) -> None:
-        """A conversation (or a fan's purchases) changed somewhere in the agency: note it, and
-        check the burst against this member's visibility once it settles."""
-        if self.membership is None:
+    async def outbox_batch(self, message: dict) -> None:
+        """Several bus events for this group sent as one message (apps/core/outbox.py)."""
+        for event in message.get("events") or []:
+            await self.outbox_event(event)
+
+    async def outbox_event(self, event: dict) -> None:
+        """An ``inbox.changed`` bus event on the agency's group (apps/messaging/events.py): a
+        conversation (or a fan's purchases) changed somewhere in the agency. Note it, and check
+        the burst against this member's visibility once it settles. Delivery is at least once; a
+        repeat only re-checks ids already noted, and the coalesced frame names each id once."""
+        if self.membership is None or event.get("kind") != "inbox.changed":
             return
-        if isinstance(event.get("conversation_id"), int):
-            self.pending_ids.add(event["conversation_id"])
-        elif isinstance(event.get("fan_id"), int):
-            self.pending_fans.add(event["fan_id"])
+        if event.get("agency_id") != self.membership.agency_id:
+            return
+        payload = event.get("payload") or {}
+        if isinstance(payload.get("conversation_id"), int):
+            self.pending_ids.add(payload["conversation_id"])
+        elif isinstance(payload.get("fan_id"), int):
+            self.pending_fans.add(payload["fan_id"])
         else:
             return
         if self.flusher is None or self.flusher.done():

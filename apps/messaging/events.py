@@ -1,16 +1,19 @@
-"""Inbox events: tell open inboxes that a conversation changed, after the change is committed.
+"""Inbox events: tell open inboxes (and the agency's SSE stream) that a conversation changed.
 
-Published once here and fanned out by the channel layer to the websocket group of the agency
-(``inbox_group``); the inbox consumer re-renders what it shows. The channel layer reaches every
-process with Redis; on the embedded default it is in-memory, so the consumer also looks for
-changes in the database on a short timer (see consumers.py) and a worker's change still shows.
+``conversation_changed`` publishes one ``inbox.changed`` event on the event bus
+(apps/core/events.py) in the caller's transaction: a rolled-back change announces nothing, and a
+committed one reaches, after commit, the websocket group of the agency (``inbox_group``; the inbox
+consumer re-renders what it shows) and the agency's SSE stream, which API clients use to refetch.
+The payload carries ids only, never a fan's text. The bus reaches every process with Redis; on
+the embedded default the channel layer is in-memory, so the consumer also looks for changes in the
+database on a short timer (see consumers.py) and a worker's change still shows.
 """
 
 from __future__ import annotations
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-from django.db import transaction
+from apps.core.events import publish
+
+INBOX_CHANGED = "inbox.changed"
 
 
 def inbox_group(agency_id: int) -> str:
@@ -18,14 +21,11 @@ def inbox_group(agency_id: int) -> str:
 
 
 def conversation_changed(*, agency_id: int, conversation_id: int | None, fan_id: int | None = None) -> None:
-    transaction.on_commit(lambda: _publish(agency_id, conversation_id, fan_id))
-
-
-def _publish(agency_id: int, conversation_id: int | None, fan_id: int | None) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    async_to_sync(layer.group_send)(
-        inbox_group(agency_id),
-        {"type": "inbox.changed", "conversation_id": conversation_id, "fan_id": fan_id},
+    """Announce a changed conversation (or, with ``fan_id`` alone, every conversation of a fan
+    whose purchases changed). Call inside the transaction of the change."""
+    publish(
+        INBOX_CHANGED,
+        agency_id=agency_id,
+        payload={"conversation_id": conversation_id, "fan_id": fan_id},
+        groups=[inbox_group(agency_id)],
     )

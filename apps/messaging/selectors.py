@@ -81,6 +81,14 @@ def fan_list(
     return fans.select_related("creator").order_by("-total_spent", "id")
 
 
+def fan_list_at_risk(*, membership: Membership, creator_id: int, now: datetime | None = None) -> QuerySet[Fan]:
+    """The creator's fans at risk of churning (lifecycle "at risk" by the agency's rules,
+    tiers.py: silent for ``at_risk_days``, or renewal switched off), highest spend first."""
+    return fan_list(
+        membership=membership, creator_id=creator_id, filters=SegmentFilters(lifecycles=["at_risk"]), now=now
+    )
+
+
 def fan_audience(
     *,
     agency_id: int,

@@ -7,6 +7,7 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Monitoring"
 
     def ready(self) -> None:
-        from apps.monitoring import celery_signals
+        from apps.monitoring import celery_signals, event_metrics
 
         celery_signals.connect()
+        event_metrics.connect()

@@ -52,6 +52,11 @@ class NotificationConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Clients only listen; anything they send is ignored."""
 
+    async def outbox_batch(self, message: dict) -> None:
+        """Several bus events for this group sent as one message (apps/core/outbox.py)."""
+        for event in message.get("events") or []:
+            await self.outbox_event(event)
+
     async def outbox_event(self, event: dict) -> None:
         """A bus event for this user's group: a ``notification.created`` becomes a toast."""
         if event.get("kind") != "notification.created" or event.get("id") in self.seen:

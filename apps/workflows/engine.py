@@ -6,9 +6,9 @@ The pipeline of one step run, in order:
    conditional UPDATE, and only the caller whose UPDATE changed the row publishes ``run_step``
    (on commit) to the step's queue, so two workers finishing sibling steps never both queue it.
 2. ``run_step`` (tasks.py) calls ``execute``: claim queued → running (attempts + 1, claim expiring
-   after the step's timeout), call the step function with the run's input and its dependencies'
-   outputs, then, in one transaction, store the output (only while this worker still holds the
-   claim) and ``advance`` the run.
+   after the step's timeout; the claim and its ``run_changed`` event in one commit), call the step
+   function with the run's input and its dependencies' outputs, then, in one transaction, store
+   the output (only while this worker still holds the claim) and ``advance`` the run.
 3. Errors: an ``ApplicationError`` (``PermanentStepError``) fails the step and the run; anything
    else is retried with exponential backoff up to the step's ``retries``, then fails it.
 4. ``recover`` (beat, every WORKFLOW_RECOVERY_SECONDS): a running step whose claim expired (its
@@ -30,12 +30,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Subquery
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError
 from apps.workflows import definitions
 from apps.workflows.definitions import Step, StepContext, Workflow
+from apps.workflows.events import run_changed
 from apps.workflows.models import (
     DONE_STEP_STATES,
     RunState,
@@ -129,6 +130,7 @@ def advance(run_id: int) -> None:
         if row.state in DONE_STEP_STATES:
             done.add(step.name)  # skipped: the steps after it may start in this same pass
     _settle(run, workflow, rows)
+    run_changed(run_id=run.pk, agency_id=run.agency_id)
 
 
 def _ready(run: WorkflowRun, row: StepRun, rows: list[StepRun], workflow: Workflow, step: Step) -> list[StepRun]:
@@ -223,7 +225,14 @@ def backoff_seconds(attempt: int) -> float:
 
 def execute(step_run_id: int, *, worker: str = WORKER_ID) -> str:
     """Claim and run one queued step run; answers what happened (for logs and tests)."""
-    row = StepRun.objects.select_related("run").filter(pk=step_run_id).first()
+    # One read for the step run, its run and its siblings: the dependencies' outputs the context
+    # needs are final before a step is queued, so rows read before the claim serve it.
+    rows = list(
+        StepRun.objects.select_related("run").filter(
+            run_id=Subquery(StepRun.objects.filter(pk=step_run_id).values("run_id")[:1])
+        )
+    )
+    row = next((other for other in rows if other.pk == step_run_id), None)
     if row is None:
         return "missing"
     try:
@@ -241,14 +250,18 @@ def execute(step_run_id: int, *, worker: str = WORKER_ID) -> str:
     now = timezone.now()
     # The claim's token names this worker and this claim: a later claim (after recovery) differs.
     token = f"{worker}:{uuid.uuid4().hex[:8]}"[:200]
-    claimed = StepRun.objects.filter(pk=row.pk, state=StepState.QUEUED, run__state=RunState.RUNNING).update(
-        state=StepState.RUNNING, attempts=F("attempts") + 1, claimed_by=token,
-        claim_expires_at=now + timedelta(seconds=step.timeout), started_at=now, finished_at=None,
-    )  # fmt: skip
+    # The claim and its event commit together (one commit, not two): the event exists exactly
+    # when the claim does, and is dispatched once they are committed.
+    with transaction.atomic():
+        claimed = StepRun.objects.filter(pk=row.pk, state=StepState.QUEUED, run__state=RunState.RUNNING).update(
+            state=StepState.RUNNING, attempts=F("attempts") + 1, claimed_by=token,
+            claim_expires_at=now + timedelta(seconds=step.timeout), started_at=now, finished_at=None,
+        )  # fmt: skip
+        if claimed:
+            run_changed(run_id=row.run_id, agency_id=row.agency_id, step=row.step, state=StepState.RUNNING)
     if not claimed:
         return "not-claimed"
     row.state, row.attempts, row.claimed_by = StepState.RUNNING, row.attempts + 1, token
-    rows = [row if other.pk == row.pk else other for other in StepRun.objects.filter(run_id=row.run_id)]
     context = _context(row.run, row, rows, workflow)
     mine = StepRun.objects.filter(pk=row.pk, state=StepState.RUNNING, claimed_by=token)
     try:
@@ -270,6 +283,7 @@ def execute(step_run_id: int, *, worker: str = WORKER_ID) -> str:
                     queued_at=timezone.now() + timedelta(seconds=delay),
                 ):  # fmt: skip
                     _publish_on_commit(row.pk, step.queue, delay)
+                    run_changed(run_id=row.run_id, agency_id=row.agency_id, step=row.step, state=StepState.QUEUED)
                 return "retrying"
             if mine.update(
                 state=StepState.FAILED, error=_describe(error), finished_at=timezone.now(), claim_expires_at=None
@@ -315,6 +329,7 @@ def recover(*, now=None) -> dict[str, int]:
             if step is not None and step.idempotent and row.attempts <= step.retries:
                 if claim.update(state=StepState.QUEUED, error=lost, claim_expires_at=None, queued_at=now):
                     _publish_on_commit(row.pk, step.queue)
+                    run_changed(run_id=row.run_id, agency_id=row.agency_id, step=row.step, state=StepState.QUEUED)
                     WorkflowAction.objects.create(
                         agency_id=row.agency_id, run_id=row.run_id, step_run=row, kind=WorkflowAction.Kind.RECOVER,
                         note=f"Queued {row.step} again after its worker stopped (attempt {row.attempts}).",

@@ -23,7 +23,9 @@ class StartForm(forms.Form):
     """One form for every built-in: fields a workflow does not use are ignored by its clean_input."""
 
     workflow = forms.ChoiceField(label="Workflow")
-    creator_id = forms.TypedChoiceField(label="Creator (content plan)", required=False, coerce=int, empty_value=None)
+    creator_id = forms.TypedChoiceField(
+        label="Creator (content plan, re-engagement)", required=False, coerce=int, empty_value=None
+    )
     ideas = forms.IntegerField(
         label="Posts to plan (content plan)", required=False, min_value=1, max_value=7, initial=3
     )

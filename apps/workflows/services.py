@@ -25,6 +25,7 @@ from apps.accounts.permissions import Perm, require
 from apps.core.errors import ApplicationError
 from apps.workflows import definitions, engine
 from apps.workflows.errors import WorkflowStateError
+from apps.workflows.events import run_changed
 from apps.workflows.models import RunState, StepRun, StepState, WorkflowAction, WorkflowRun
 
 MAX_INPUT_CHARS = 20_000
@@ -81,6 +82,7 @@ def step_retry(*, membership: Membership, step_run: StepRun) -> StepRun:
             state=StepState.PENDING
         )
         engine._publish_on_commit(step_run.pk, step.queue)
+        run_changed(run_id=run.pk, agency_id=run.agency_id, step=step_run.step, state=StepState.QUEUED)
     step_run.refresh_from_db()
     return step_run
 
@@ -129,5 +131,6 @@ def run_cancel(*, membership: Membership, run: WorkflowRun) -> WorkflowRun:
         WorkflowAction.objects.create(
             agency_id=run.agency_id, run=run, actor_id=membership.user_id, kind=WorkflowAction.Kind.CANCEL
         )
+        run_changed(run_id=run.pk, agency_id=run.agency_id)
     run.refresh_from_db()
     return run

@@ -1,6 +1,7 @@
 """Workflow pages: the run list (filters, pages, empty state), a run with its DAG drawn and live
-progress (htmx polls the run's fragment every two seconds while it is active, and stops once it
-is finished), the start form, and the retry, skip and cancel actions (owners and managers).
+progress (the page's websocket, consumers.py, swaps in the run's fragment whenever a
+``workflow.run_changed`` event arrives; no timer poll; a "Refresh" link reloads it by hand), the
+start form, and the retry, skip and cancel actions (owners and managers).
 
 Another agency's run or step answers 404. The run page runs a fixed number of queries whatever the
 number of steps or fan-out items.
@@ -19,6 +20,7 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from apps.accounts.decorators import member_required
+from apps.accounts.models import Membership
 from apps.accounts.permissions import Perm, has_perm
 from apps.core.errors import ApplicationError, form_add_error
 from apps.workflows import definitions, selectors, services
@@ -72,18 +74,23 @@ def _node(step, by_step: dict[str, list]) -> dict[str, Any]:
     }
 
 
+def run_context(*, membership: Membership, run: WorkflowRun) -> dict[str, Any]:
+    """What the run page and its live fragment (consumers.py) draw, in a fixed number of queries."""
+    rows = selectors.step_run_list(run=run)
+    workflow = definitions.get(run.workflow)
+    return {
+        "run": run, "label": workflow.label if workflow else run.workflow, "columns": _graph(run, rows),
+        "actions": selectors.action_list(run=run), "can_edit": has_perm(membership, Perm.EDIT),
+        "actionable": ACTIONABLE, "skippable": (*ACTIONABLE, StepState.PENDING),
+    }  # fmt: skip
+
+
 @member_required()
 @vary_on_headers("HX-Request")
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     membership = request.tenant.membership
     run = selectors.run_get_for_member(membership=membership, run_id=run_id)
-    rows = selectors.step_run_list(run=run)
-    workflow = definitions.get(run.workflow)
-    context = {
-        "run": run, "label": workflow.label if workflow else run.workflow, "columns": _graph(run, rows),
-        "actions": selectors.action_list(run=run), "can_edit": has_perm(membership, Perm.EDIT),
-        "actionable": ACTIONABLE, "skippable": (*ACTIONABLE, StepState.PENDING),
-    }  # fmt: skip
+    context = run_context(membership=membership, run=run)
     template = "workflows/run.html#run-body" if request.htmx else "workflows/run.html"
     return render(request, template, context)
 

@@ -7,12 +7,16 @@
 - ``weekly_content_plan``: ideas → one caption per idea → hashtags per caption → a seven-day plan,
   through apps/studio's generation service (the AI gateway; the built-in offline writer works
   without keys). The captions are saved to the studio library for a member to approve and post.
+- ``reengagement``: a creator's fans at risk of churning (messaging's lifecycle rules) → one
+  message per fan rewritten by the AI gateway in the creator's voice (campaigns' personalisation,
+  fanned out in batches) → one direct campaign holding those messages, awaiting approval: nothing
+  reaches a fan before an owner or manager approves it on the campaign page.
 
 A step whose AI provider is down degrades the way the gateway does: the gateway falls back to the
 built-in writer and marks the answer degraded, and the step's output says ``"degraded": true``;
 when no answer comes at all, studio records the failed generation and the step answers
-``{"degraded": true, "error": …}`` instead of failing the run.
-The re-engagement workflow of issue 16 is not built yet (docs/workflows.md says so).
+``{"degraded": true, "error": …}`` instead of failing the run. The re-engagement drafts keep the
+campaign's template text for such fans, flagged for review, and the campaign is still proposed.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+from django.db import transaction
+from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.accounts.models import Membership, Role
+from apps.accounts.models import Creator, Membership, Role
 from apps.accounts.selectors import creator_get_for_member, member_list
 from apps.core.errors import ApplicationError
 from apps.notifications.services import notification_send
@@ -170,16 +176,21 @@ register(
 MAX_PLAN_IDEAS = 7
 
 
-def _clean_plan(membership: Membership, data: dict[str, Any]) -> dict[str, Any]:
-    raw_creator = data.get("creator_id")
+def _clean_creator(membership: Membership, data: dict[str, Any], *, missing: str) -> Creator:
+    """The input's ``creator_id`` as one of the member's creators (not archived); the same
+    refusal for a missing creator and another agency's."""
     try:
-        creator_id = int(raw_creator)
+        creator_id = int(data.get("creator_id"))
     except (TypeError, ValueError):
-        raise ApplicationError("Choose the creator to plan for.", field="creator_id") from None
+        raise ApplicationError(missing, field="creator_id") from None
     try:
-        creator = creator_get_for_member(membership=membership, creator_id=creator_id, include_archived=False)
+        return creator_get_for_member(membership=membership, creator_id=creator_id, include_archived=False)
     except Exception:  # Http404: the same answer for missing and another agency's
         raise ApplicationError("Choose one of your creators.", field="creator_id") from None
+
+
+def _clean_plan(membership: Membership, data: dict[str, Any]) -> dict[str, Any]:
+    creator = _clean_creator(membership, data, missing="Choose the creator to plan for.")
     if not creator.persona.strip():
         raise ApplicationError(
             f"{creator.display_name} has no persona yet: describe who they are in Settings → Creators first.",
@@ -293,6 +304,167 @@ register(
                 title="Hashtags per caption",
             ),
             Step("plan", _plan, depends_on=["hashtags", "ideas"], title="The week's plan, captions to the library"),
+        ],
+    )
+)
+
+
+# --- Re-engagement ---------------------------------------------------------------------------------
+
+REENGAGE_FEATURE = "workflows.reengagement"  # the AI ledger's feature name for its drafts
+REENGAGE_FANS = 100  # default number of at-risk fans drafted for, highest spend first
+REENGAGE_MAX_FANS = 500
+REENGAGE_BATCH = 10  # fans per drafts step run (one box each on the run page)
+REENGAGE_MESSAGE_CHARS = 1000
+REENGAGE_SECONDS = 240.0  # per batch; past this the fans left keep the template text
+WINBACK_TEXT = (
+    "Hey {fan.first_name|babe}, I haven't seen you around lately and I miss chatting with you. "
+    "I've been making new things I think you'd love, come say hi?"
+)
+
+
+def _clean_reengagement(membership: Membership, data: dict[str, Any]) -> dict[str, Any]:
+    from apps.campaigns.services import check_message_text, per_fan_variables
+    from apps.messaging.selectors import fan_list_at_risk
+
+    creator = _clean_creator(membership, data, missing="Choose the creator whose fans to win back.")
+    try:
+        fans = int(REENGAGE_FANS if data.get("max_fans") in (None, "") else data["max_fans"])
+    except (TypeError, ValueError):
+        raise ApplicationError("The number of fans must be a whole number.", field="max_fans") from None
+    if not 1 <= fans <= REENGAGE_MAX_FANS:
+        raise ApplicationError(f"Draft for between 1 and {REENGAGE_MAX_FANS} fans.", field="max_fans")
+    message = data.get("message") or WINBACK_TEXT
+    if not isinstance(message, str) or not message.strip():
+        raise ApplicationError("Write the message to personalise, or leave it out for the default.", field="message")
+    message = message.strip()
+    if len(message) > REENGAGE_MESSAGE_CHARS:
+        raise ApplicationError(f"Keep the message under {REENGAGE_MESSAGE_CHARS} characters.", field="message")
+    at_risk = fan_list_at_risk(membership=membership, creator_id=creator.pk)
+    platforms = sorted(set(at_risk.order_by().values_list("platform", flat=True).distinct())) or ["onlyfans"]
+    try:
+        per_fan_variables(message)  # unknown variables and stray braces, named
+        check_message_text(creator=creator, text=message, platforms=platforms, field="message")
+    except ApplicationError as error:
+        raise ApplicationError(error.message, field="message") from None
+    return {"creator_id": creator.pk, "max_fans": fans, "message": message}
+
+
+def _reengage_creator(ctx: StepContext, membership: Membership) -> Creator:
+    from apps.workflows.errors import PermanentStepError
+
+    try:
+        return creator_get_for_member(membership=membership, creator_id=ctx.input["creator_id"], include_archived=False)
+    except Http404:
+        raise PermanentStepError("The creator is archived, gone, or no longer one you can see.") from None
+
+
+def _at_risk(ctx: StepContext) -> dict[str, Any]:
+    from apps.messaging.selectors import fan_list_at_risk
+
+    membership = ctx.membership()
+    creator = _reengage_creator(ctx, membership)
+    fans = fan_list_at_risk(membership=membership, creator_id=creator.pk)
+    total = fans.count()
+    ids = list(fans.values_list("pk", flat=True)[: ctx.input["max_fans"]])
+    if not ids:
+        summary = f"No fans at risk for {creator.display_name} right now: nobody to win back, no campaign made."
+    elif len(ids) < total:
+        summary = f"{total} fans at risk; drafting for the {len(ids)} who spent most."
+    else:
+        summary = f"{total} fan{'s' if total != 1 else ''} at risk; drafting a message for each."
+    batches = [ids[start : start + REENGAGE_BATCH] for start in range(0, len(ids), REENGAGE_BATCH)]
+    return {"creator": creator.display_name, "at_risk": total, "fans": len(ids), "batches": batches, "summary": summary}
+
+
+def _drafts(ctx: StepContext) -> dict[str, Any]:
+    from django.core.exceptions import PermissionDenied
+
+    from apps.campaigns.services import personal_texts_write
+    from apps.workflows.errors import PermanentStepError
+
+    membership = ctx.membership()
+    creator = _reengage_creator(ctx, membership)
+    try:
+        texts = personal_texts_write(
+            membership=membership, creator=creator, text=ctx.input["message"], fan_ids=ctx.item,
+            feature=REENGAGE_FEATURE, seconds=REENGAGE_SECONDS,
+        )  # fmt: skip
+    except PermissionDenied:
+        raise PermanentStepError(
+            f"The member who started this run may no longer message {creator.display_name}'s fans."
+        ) from None
+    drafts = [
+        {"fan_id": t.fan_id, "text": t.text, "source": t.source, "note": t.note, "degraded": t.degraded} for t in texts
+    ]
+    ai = sum(1 for draft in drafts if draft["source"] == "ai")
+    return {"drafts": drafts, "ai": ai, "fallbacks": len(drafts) - ai, "degraded": any(t.degraded for t in texts)}
+
+
+def _propose(ctx: StepContext) -> dict[str, Any]:
+    """The campaign awaiting approval, made once per run: the step's own row (locked) records the
+    campaign in the same transaction that creates it, so running the step again (its worker died
+    after the commit, or a member retried it) answers the same campaign instead of a second."""
+    from apps.campaigns.services import CampaignInput, PersonalText, campaign_propose
+    from apps.workflows.models import StepRun
+
+    segment = ctx.deps["segment"] or {}
+    drafts = [draft for batch in ctx.deps["drafts"] or [] for draft in batch["drafts"]]
+    if not drafts:
+        summary = (
+            segment.get("summary") if not segment.get("fans") else "No message could be drafted: no campaign made."
+        )
+        return {"campaign_id": None, "fans": 0, "summary": summary}
+    membership = ctx.membership()
+    creator = _reengage_creator(ctx, membership)
+    with transaction.atomic():
+        row = StepRun.objects.select_for_update().get(pk=ctx.step_run_id)
+        if (row.output or {}).get("campaign_id"):
+            return row.output
+        campaign = campaign_propose(
+            membership=membership,
+            data=CampaignInput(
+                creator=creator, name=f"Re-engagement {timezone.now():%Y-%m-%d} (workflow run {ctx.run_id})",
+                text=ctx.input["message"],
+            ),
+            texts=[PersonalText(**draft) for draft in drafts],
+        )  # fmt: skip
+        fallbacks = campaign.personalize_fallbacks
+        degraded = any(draft["degraded"] for draft in drafts)
+        summary = f"“{campaign.name}” waits for approval: {campaign.personalize_total} messages"
+        summary += f", {fallbacks} of them the template text to check." if fallbacks else ", each written for its fan."
+        if degraded:
+            summary += " The AI provider did not answer for some fans: check their messages."
+        output = {
+            "campaign_id": campaign.pk, "campaign_url": reverse("campaigns:detail", args=[campaign.pk]),
+            "name": campaign.name, "status": campaign.status, "fans": campaign.personalize_total,
+            "ai": campaign.personalize_total - fallbacks, "fallbacks": fallbacks, "degraded": degraded,
+            "summary": summary,
+        }  # fmt: skip
+        StepRun.objects.filter(pk=row.pk).update(output=output)
+    return output
+
+
+register(
+    Workflow(
+        "reengagement",
+        title="Re-engagement",
+        description="A creator's fans at risk of churning, a message written for each in the creator's voice, "
+        "and one campaign holding them that waits for an owner's or manager's approval.",
+        clean_input=_clean_reengagement,
+        steps=[
+            Step("segment", _at_risk, retries=2, title="Fans at risk"),
+            Step(
+                "drafts",
+                _drafts,
+                depends_on=["segment"],
+                queue="bulk",
+                timeout=int(REENGAGE_SECONDS) + 120,
+                retries=2,
+                fan_out=lambda ctx: (ctx.deps["segment"] or {}).get("batches", []),
+                title="A message per fan",
+            ),
+            Step("campaign", _propose, depends_on=["segment", "drafts"], retries=2, title="Campaign awaiting approval"),
         ],
     )
 )

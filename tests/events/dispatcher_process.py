@@ -39,7 +39,8 @@ def main() -> int:
                 message = await asyncio.wait_for(layer.receive(channel), 0.2)
             except TimeoutError:
                 return
-            log.write(f"group {message['id']}\n")
+            for item in message["events"] if message["type"] == "outbox.batch" else [message]:
+                log.write(f"group {item['id']}\n")
 
     print("dispatcher ready", flush=True)
     deadline = time.monotonic() + float(os.environ.get("DISPATCHER_SECONDS", "60"))

@@ -1,4 +1,4 @@
-"""Workflow pages: list (filters, pages, empty state), the run page with its DAG and live polling,
+"""Workflow pages: list (filters, pages, empty state), the run page with its DAG and live socket,
 the start form, retry/skip/cancel; roles, another agency's runs (404) and a fixed query count."""
 
 from __future__ import annotations
@@ -31,16 +31,19 @@ def test_the_list_shows_an_empty_state_then_runs_filtered_and_paginated(
     assert client.get("/workflows/?state=bogus&page=x").status_code == 200  # bad filters are ignored
 
 
-def test_the_run_page_draws_the_dag_and_polls_only_while_active(world, client_for, django_assert_max_num_queries):
+def test_the_run_page_draws_the_dag_and_is_live_only_while_active(world, client_for, django_assert_max_num_queries):
     client = client_for(world.viewer)
     run = services.run_start(membership=world.owner, workflow="test_branches", data={"items": [1, 2]})
     body = client.get(f"/workflows/runs/{run.pk}/").content.decode()
-    assert 'hx-trigger="every 2s"' in body and "Queued" in body and "Retry" not in body  # a viewer
+    # Live through the run's websocket (tests/workflows/test_live.py), never a timer poll.
+    assert f'ws-connect="/ws/workflows/runs/{run.pk}/"' in body and "hx-trigger" not in body
+    assert f'<a href="/workflows/runs/{run.pk}/">Refresh</a>' in body
+    assert "Queued" in body and "Retry" not in body  # a viewer
     engine.drive(run.pk)
     with django_assert_max_num_queries(12):
         response = client.get(f"/workflows/runs/{run.pk}/")
     body = response.content.decode()
-    assert 'hx-trigger="every 2s"' not in body
+    assert "ws-connect" not in body.split('id="run-live"')[1].split(">")[0]  # succeeded: nothing to follow
     assert body.count('class="wf-step"') == 5 and body.count('class="wf-row wf-succeeded"') == 5
     assert "item 2" in body and "Condition not met." in body
     fragment = client.get(f"/workflows/runs/{run.pk}/", HTTP_HX_REQUEST="true").content.decode()
