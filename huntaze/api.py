@@ -26,6 +26,7 @@ from apps.core.api import router as core_router
 from apps.core.errors import ApplicationError
 from apps.core.logging import get_request_id
 from apps.core.openapi import Producer, declare_errors, declare_links
+from apps.integrations.api import router as integrations_router
 from apps.messaging.api import router as messaging_router
 from apps.monitoring.api import router as monitoring_router
 from apps.notifications.api import router as notifications_router
@@ -68,6 +69,10 @@ ID_PRODUCERS = {
     ],
     "anomaly_id": [Producer("GET", "/optimization/anomalies", 200, "/items/0/id")],
     "run_id": [Producer("POST", "/workflows/runs", 201, "/id"), Producer("GET", "/workflows/runs", 200, "/items/0/id")],
+    "scheduled_post_id": [
+        Producer("POST", "/integrations/posts", 201, "/id"),
+        Producer("GET", "/integrations/posts", 200, "/items/0/id"),
+    ],
     "step_run_id": [Producer("GET", "/workflows/runs/{run_id}/steps", 200, "/0/id")],
     "campaign_id": [
         Producer("POST", "/campaigns", 201, "/id"),
@@ -190,3 +195,4 @@ api.add_router("/", monitoring_router)
 api.add_router("/", optimization_router)
 api.add_router("/", billing_router)
 api.add_router("/", workflows_router)
+api.add_router("/integrations", integrations_router)

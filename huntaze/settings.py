@@ -842,11 +842,96 @@ if INTEGRATIONS_OAUTH_STATE_SECONDS < 60 or INTEGRATIONS_WEBHOOK_TOLERANCE_SECON
     raise ImproperlyConfigured(
         "INTEGRATIONS_OAUTH_STATE_SECONDS must be at least 60 and INTEGRATIONS_WEBHOOK_TOLERANCE_SECONDS at least 1."
     )
+# Instagram long-lived tokens are refreshed at GET <this>/refresh_access_token (grant ig_refresh_token).
+INSTAGRAM_GRAPH_URL = env.str("INSTAGRAM_GRAPH_URL", default="https://graph.instagram.com").rstrip("/")
+# A connection whose refresh failed this many times in a row (5xx, bad configuration) becomes "broken".
+INTEGRATIONS_BROKEN_AFTER_FAILURES = env.int("INTEGRATIONS_BROKEN_AFTER_FAILURES", default=5)
+# CRM webhooks (docs/integrations.md "CRM webhooks"): attempts before a delivery is dead, backoff,
+# timeout; http:// targets on loopback only when allowed (DEBUG, tests), private addresses likewise.
+INTEGRATIONS_CRM_MAX_ATTEMPTS = env.int("INTEGRATIONS_CRM_MAX_ATTEMPTS", default=6)
+INTEGRATIONS_CRM_RETRY_BASE_SECONDS = env.float("INTEGRATIONS_CRM_RETRY_BASE_SECONDS", default=10.0)
+INTEGRATIONS_CRM_RETRY_MAX_SECONDS = env.float("INTEGRATIONS_CRM_RETRY_MAX_SECONDS", default=1800.0)
+INTEGRATIONS_CRM_TIMEOUT_SECONDS = env.float("INTEGRATIONS_CRM_TIMEOUT_SECONDS", default=10.0)
+INTEGRATIONS_CRM_ALLOW_LOOPBACK_HTTP = env_bool("INTEGRATIONS_CRM_ALLOW_LOOPBACK_HTTP", default=DEBUG)
+if INTEGRATIONS_BROKEN_AFTER_FAILURES < 1 or INTEGRATIONS_CRM_MAX_ATTEMPTS < 1 or INTEGRATIONS_CRM_TIMEOUT_SECONDS <= 0:
+    raise ImproperlyConfigured(
+        "INTEGRATIONS_BROKEN_AFTER_FAILURES and INTEGRATIONS_CRM_MAX_ATTEMPTS must be at least 1, "
+        "INTEGRATIONS_CRM_TIMEOUT_SECONDS above 0."
+    )
+# OnlyFans/Fansly third-party API (docs/integrations.md "Connector", "Sync"): plain http to
+# 127.0.0.1 only when allowed (DEBUG, tests); LOOPBACK_ONLY refuses every other address (tests).
+INTEGRATIONS_API_ALLOW_LOOPBACK = env_bool("INTEGRATIONS_API_ALLOW_LOOPBACK", default=DEBUG)
+INTEGRATIONS_API_LOOPBACK_ONLY = env_bool("INTEGRATIONS_API_LOOPBACK_ONLY", default=False)
+# Beat starts a sync of every live API connection not synced for this long; a run whose heartbeat
+# is older than the stale age was interrupted (worker killed) and the next run resumes its cursors.
+INTEGRATIONS_SYNC_INTERVAL_SECONDS = env.int("INTEGRATIONS_SYNC_INTERVAL_SECONDS", default=900)
+INTEGRATIONS_SYNC_STALE_SECONDS = env.int("INTEGRATIONS_SYNC_STALE_SECONDS", default=300)
+INTEGRATIONS_SYNC_PAGE_SIZE = env.int("INTEGRATIONS_SYNC_PAGE_SIZE", default=500)  # items per request, 1..1000
+if INTEGRATIONS_SYNC_INTERVAL_SECONDS < 60 or INTEGRATIONS_SYNC_STALE_SECONDS < 30:
+    raise ImproperlyConfigured(
+        "INTEGRATIONS_SYNC_INTERVAL_SECONDS must be at least 60 and INTEGRATIONS_SYNC_STALE_SECONDS at least 30."
+    )
+if not 1 <= INTEGRATIONS_SYNC_PAGE_SIZE <= 1000:
+    raise ImproperlyConfigured("INTEGRATIONS_SYNC_PAGE_SIZE must be between 1 and 1000.")
+CELERY_BEAT_SCHEDULE["integrations-sync"] = {
+    "task": "apps.integrations.tasks.sync_due_connections",
+    "schedule": 60,
+    "options": {"expire_seconds": 55},
+}
+CELERY_BEAT_SCHEDULE["crm-webhooks-sweep"] = {
+    "task": "apps.integrations.tasks.crm_deliveries_sweep",
+    "schedule": 60,
+    "options": {"expire_seconds": 55},
+}
+CELERY_BEAT_SCHEDULE["integrations-webhooks-sweep"] = {  # inbound webhooks whose processing task was lost
+    "task": "apps.integrations.tasks.webhooks_sweep",
+    "schedule": 60,
+    "options": {"expire_seconds": 55},
+}
+# Publishing (docs/integrations.md "Publishing"): the platforms' API hosts (overridable for tests
+# and proxies), TikTok's verified pull-from-URL prefixes, chunk size and privacy, and the worker's
+# retry, poll and lease timings.
+TIKTOK_API_URL = env.str("TIKTOK_API_URL", default="https://open.tiktokapis.com").rstrip("/")
+TIKTOK_PULL_FROM_URL_PREFIXES = env.list("TIKTOK_PULL_FROM_URL_PREFIXES", default=[])
+TIKTOK_UPLOAD_CHUNK_BYTES = env.int("TIKTOK_UPLOAD_CHUNK_BYTES", default=10 * 1024 * 1024)
+TIKTOK_PRIVACY_LEVEL = env.str("TIKTOK_PRIVACY_LEVEL", default="PUBLIC_TO_EVERYONE")
+INSTAGRAM_GRAPH_VERSION = env.str("INSTAGRAM_GRAPH_VERSION", default="v22.0")
+REDDIT_API_URL = env.str("REDDIT_API_URL", default="https://oauth.reddit.com").rstrip("/")
+REDDIT_USER_AGENT = env.str("REDDIT_USER_AGENT", default="web:huntaze:1.0 (by /u/huntaze)")
+INTEGRATIONS_PUBLISH_MAX_ATTEMPTS = env.int("INTEGRATIONS_PUBLISH_MAX_ATTEMPTS", default=5)
+INTEGRATIONS_PUBLISH_RETRY_BASE_SECONDS = env.float("INTEGRATIONS_PUBLISH_RETRY_BASE_SECONDS", default=60.0)
+INTEGRATIONS_PUBLISH_POLL_SECONDS = env.float("INTEGRATIONS_PUBLISH_POLL_SECONDS", default=15.0)
+INTEGRATIONS_PUBLISH_MAX_POLLS = env.int("INTEGRATIONS_PUBLISH_MAX_POLLS", default=240)
+INTEGRATIONS_PUBLISH_LEASE_SECONDS = env.int("INTEGRATIONS_PUBLISH_LEASE_SECONDS", default=900)
+INTEGRATIONS_PUBLISH_MAX_VIDEO_BYTES = env.int("INTEGRATIONS_PUBLISH_MAX_VIDEO_BYTES", default=1024 * 1024 * 1024)
+# Media addresses over plain http and on private/loopback addresses (tests, local development only).
+INTEGRATIONS_PUBLISH_ALLOW_PRIVATE_MEDIA = env_bool("INTEGRATIONS_PUBLISH_ALLOW_PRIVATE_MEDIA", default=False)
+if (
+    min(INTEGRATIONS_PUBLISH_MAX_ATTEMPTS, INTEGRATIONS_PUBLISH_MAX_POLLS) < 1
+    or INTEGRATIONS_PUBLISH_POLL_SECONDS <= 0
+    or INTEGRATIONS_PUBLISH_LEASE_SECONDS < 60
+    or not 5 * 1024 * 1024 <= TIKTOK_UPLOAD_CHUNK_BYTES <= 64 * 1024 * 1024
+):
+    raise ImproperlyConfigured(
+        "INTEGRATIONS_PUBLISH_MAX_ATTEMPTS and _MAX_POLLS must be at least 1, _POLL_SECONDS above 0, "
+        "_LEASE_SECONDS at least 60, and TIKTOK_UPLOAD_CHUNK_BYTES between 5 MB and 64 MB (TikTok's rule)."
+    )
+CELERY_BEAT_SCHEDULE["publish-due-posts"] = {
+    "task": "apps.integrations.tasks.publish_due_posts",
+    "schedule": 60,
+    "options": {"expire_seconds": 55},
+}
 
 # --- Delivery (apps/delivery): outbound messages to fans -----------------------------------------
 # Platform → dotted path of its connector, e.g. onlyfans=apps.integrations.onlyfans.Connector; a
 # platform not named here is served by the simulated connector (docs/delivery.md).
-DELIVERY_CONNECTORS = env.dict("DELIVERY_CONNECTORS", default={})
+# OnlyFans and Fansly go through apps/integrations' third-party API connector, which keeps the
+# simulated one for creators without a live connection (the demo).
+DELIVERY_CONNECTORS = {
+    "onlyfans": "apps.integrations.connectors.ThirdPartyApiConnector",
+    "fansly": "apps.integrations.connectors.ThirdPartyApiConnector",
+    **env.dict("DELIVERY_CONNECTORS", default={}),
+}
 DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=5)
 DELIVERY_RETRY_BASE_SECONDS = env.float("DELIVERY_RETRY_BASE_SECONDS", default=10.0)
 DELIVERY_RETRY_MAX_SECONDS = env.float("DELIVERY_RETRY_MAX_SECONDS", default=900.0)
@@ -944,5 +1029,8 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
         "botocore": {"level": "WARNING"},  # "Found credentials in …" at each new SQS client
+        # At DEBUG urllib3 logs each request line with its query string, where Instagram's Graph
+        # API carries access tokens and the app secret (integrations): never below INFO.
+        "urllib3": {"level": "INFO"},
     },
 }

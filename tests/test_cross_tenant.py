@@ -26,6 +26,7 @@ from apps.ai.models import ProviderCredential
 from apps.campaigns.models import DELIVERY_SOURCE, Automation, Campaign
 from apps.delivery.models import Delivery
 from apps.integrations.models import Connection as IntegrationConnection
+from apps.integrations.models import CRMConnection, CRMDelivery, ScheduledPost
 from apps.messaging.models import Conversation, Draft, Fan, FanImport, FanNote, Message, MessageTemplate, Segment
 from apps.monitoring.models import SLO, AlertWebhook, Budget
 from apps.notifications.models import Notification
@@ -171,6 +172,18 @@ def register_objects(world: World) -> dict:
         agency=world.agency, creator=world.creator, platform="onlyfans", status="connected",
         api_account_id="victim-secret-api-account", api_key="victim-api-key", webhook_secret="whsec_victim",
     )  # fmt: skip
+    scheduled_post = ScheduledPost.objects.create(
+        agency=world.agency, creator=world.creator, connection=integration, platform="reddit", status="failed",
+        title="Victim secret scheduled post", subreddit="victims", scheduled_at=world.creator.created_at,
+    )  # fmt: skip
+    crm = CRMConnection.objects.create(
+        agency=world.agency, name="Victim secret CRM", target_url="https://victim-crm.example/hook",
+        signing_secret="whsec_victim_crm", event_kinds=["fan.created"],
+    )  # fmt: skip
+    crm_delivery = CRMDelivery.objects.create(
+        agency=world.agency, crm=crm, event_id=1, kind="fan.created", payload={}, status="dead",
+        last_error="Victim secret CRM error",
+    )  # fmt: skip
     slo = SLO.objects.create(name="Victim secret SLO", indicator="api_availability", objective=Decimal("99.9"))
     webhook = AlertWebhook.objects.create(agency=world.agency, url="https://victim.example/hook", secret="s" * 32)
     workflow_run = WorkflowRun.objects.create(
@@ -185,6 +198,10 @@ def register_objects(world: World) -> dict:
         "recommendation_id": recommendation.pk,
         "connection_id": integration.pk,
         "connection_key": integration.public_id,
+        "crm_id": crm.pk,
+        "crm_delivery_id": crm_delivery.pk,
+        "crm_key": crm.public_id,
+        "scheduled_post_id": scheduled_post.pk,
         "anomaly_id": anomaly.pk,
         "run_id": workflow_run.pk,
         "step_run_id": step_run.pk,
@@ -221,11 +238,12 @@ KWARG_OBJECTS = {
     "fan_id", "conversation_id", "message_id", "segment_id", "template_id", "draft_id", "import_id",
     "campaign_id", "delivery_id", "kind", "budget_id", "slo_id", "webhook_id",
     "recommendation_id", "anomaly_id", "run_id", "step_run_id", "connection_id", "connection_key",
+    "scheduled_post_id", "crm_id", "crm_delivery_id", "crm_key",
 }  # fmt: skip
 # Links whose secret is the capability (invitation and password-reset links): forged ones must
 # neither leak nor change anything, but they may render a friendly "invalid link" page.
 # A webhook URL's connection key: the HMAC signature is the credential, so a forged call answers 401.
-CAPABILITY_KWARGS = {"token", "uidb64", "connection_key"}
+CAPABILITY_KWARGS = {"token", "uidb64", "connection_key", "crm_key"}
 
 
 def _markers(world: World) -> list[str]:
@@ -256,6 +274,8 @@ def _markers(world: World) -> list[str]:
         "victim-secret-offer",
         "victim-secret-api-account",
         "Victim secret workflow error",
+        "Victim secret scheduled post",
+        "Victim secret CRM",
     ]
 
 
@@ -313,6 +333,11 @@ def _snapshot(world: World) -> dict:
         "integration_connections": list(
             IntegrationConnection.objects.filter(agency=world.agency).values_list("pk", "status", "api_account_id")
         ),
+        "scheduled_posts": list(ScheduledPost.objects.filter(agency=world.agency).values_list("pk", "status")),
+        "crms": list(
+            CRMConnection.objects.filter(agency=world.agency).values_list("pk", "name", "signing_secret", "active")
+        ),
+        "crm_deliveries": list(CRMDelivery.objects.filter(agency=world.agency).values_list("pk", "status", "attempts")),
     }
 
 
@@ -401,6 +426,8 @@ WS_PROBES = {
     ],
     # The path names the victim's campaign (its <int:campaign_id> is filled from ids); clients only listen.
     "ws-campaign-progress": lambda ids: [{"action": "watch", "campaign_id": ids["campaign_id"]}],
+    # The path names the victim's workflow run; clients only listen.
+    "ws-workflow-run": lambda ids: [{"action": "watch", "run_id": ids["run_id"]}],
 }
 
 
@@ -473,6 +500,13 @@ async def test_every_websocket_hides_other_tenants_data():
             "generation_id": generation.pk,
             "conversation_id": conversation.pk,
             "campaign_id": campaign.pk,
+            "run_id": WorkflowRun.objects.create(
+                agency=victim.agency,
+                workflow="month_end_cost_report",
+                state="running",
+                input={},
+                error="Victim secret workflow error",
+            ).pk,
         }
         return victim, attacker, ids
 

@@ -29,6 +29,7 @@ scheduled occurrence ends the series).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import zoneinfo
@@ -38,9 +39,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -70,6 +72,8 @@ from apps.campaigns.personalize import (
 )
 from apps.campaigns.personalize import is_running as personalization_running
 from apps.core.errors import ApplicationError, ConflictError
+from apps.core.events import publish
+from apps.core.registry import entitlement_readonly_reason
 from apps.core.timezones import zone_or_utc
 from apps.delivery import selectors as delivery_selectors
 from apps.delivery import services as delivery_services
@@ -557,6 +561,11 @@ def campaign_start(*, campaign_id: int) -> str:
         )
         if campaign is None:
             return "skipped"
+        if entitlement_readonly_reason(campaign.agency_id, now):
+            # A read-only agency (billing: trial over, payment past due, canceled) sends nothing;
+            # the campaign stays scheduled and the first tick after it pays starts it.
+            logger.info("campaign %s waits: its agency is read-only", campaign.pk)
+            return "skipped"
         named, kept = campaign_audience(campaign, now=now)
         try:
             # A savepoint: a refused delivery leaves none written, and the transaction usable to
@@ -771,12 +780,19 @@ def campaigns_tick(*, limit: int = 100) -> dict[str, int]:
 
     now = timezone.now()
     counts = {"started": 0, "completed": 0, "held": 0, "failing": 0}
-    due = list(
+    scheduled = (
         Campaign.objects.filter(status=CampaignStatus.SCHEDULED)
         .filter(Q(send_at__isnull=True) | Q(send_at__lte=now))
         .order_by("send_at", "id")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", "agency_id")[:limit]
     )
+    readonly: dict[int, bool] = {}
+    due = []
+    for campaign_id, agency_id in scheduled:  # a read-only agency's campaigns wait until it pays
+        if agency_id not in readonly:
+            readonly[agency_id] = bool(entitlement_readonly_reason(agency_id, now))
+        if not readonly[agency_id]:
+            due.append(campaign_id)
     for campaign_id in due:
         start_campaign.apply_async(args=(campaign_id,), queue="default")
     counts["started"] = len(due)
@@ -872,11 +888,20 @@ def _mark_failing(campaign: Campaign) -> bool:
 
 def _complete(campaign: Campaign) -> bool:
     now = timezone.now()
-    return bool(
-        Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.SENDING).update(
-            status=CampaignStatus.COMPLETED, finished_at=now, updated_at=now
+    with transaction.atomic():
+        done = bool(
+            Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.SENDING).update(
+                status=CampaignStatus.COMPLETED, finished_at=now, updated_at=now
+            )
         )
-    )
+        if done:  # for subscribers such as CRM webhooks (docs/events.md)
+            publish(
+                "campaign.completed",
+                agency_id=campaign.agency_id,
+                payload={"campaign_id": campaign.pk, "creator_id": campaign.creator_id, "name": campaign.name,
+                         "mode": campaign.mode, "finished_at": now.isoformat()},
+            )  # fmt: skip
+    return done
 
 
 # --- Stats ---------------------------------------------------------------------------------------
@@ -976,10 +1001,9 @@ class PriceArm:
     targeted: int
     sent: int
     unlocked: int
-
-    @property
-    def revenue(self) -> Decimal:
-        return self.price * self.unlocked
+    # What fans paid for this price's messages (the recorded PPV purchases), in the creator's
+    # currency: not price x unlocks, which a discount, a refund or a late import would falsify.
+    revenue: Decimal = Decimal("0.00")
 
     @property
     def unlock_rate(self) -> float:
@@ -992,39 +1016,62 @@ class PriceArm:
 
 def campaign_price_arms(*, campaign: Campaign) -> list[PriceArm]:
     """A campaign exploring prices, per price it asked (cheapest first): fans targeted, messages
-    sent, and unlocks of the messages it put in fans' conversations; revenue is price x unlocks.
-    [] for a campaign that does not explore. Two aggregate queries."""
-    if not campaign.explore_prices:
-        return []
-    deliveries = delivery_selectors.delivery_list_by_source(
-        agency_id=campaign.agency_id, source=DELIVERY_SOURCE, source_id=campaign.pk
-    )
+    sent, unlocks of the messages it put in fans' conversations and what fans paid for them.
+    [] for a campaign that does not explore (``campaign_price_arms_for``)."""
+    return campaign_price_arms_for(campaigns=[campaign]).get(campaign.pk, [])
+
+
+def campaign_price_arms_for(*, campaigns: list[Campaign]) -> dict[int, list[PriceArm]]:
+    """``campaign_price_arms`` of many campaigns at once (the nightly offer recount): three aggregate
+    queries whatever their number (none when none explores). Revenue is the PPV purchases recorded
+    against each price's messages, in the campaign's creator's currency."""
+    from apps.delivery.models import Delivery, DeliveryStatus
+    from apps.messaging.models import Message, Purchase, PurchaseKind
+
+    exploring = {campaign.pk: campaign for campaign in campaigns if campaign.explore_prices}
+    if not exploring:
+        return {}
+    agencies = {campaign.agency_id for campaign in exploring.values()}
+    cent = Decimal("0.01")
     counts = (
-        deliveries.order_by()
-        .filter(ppv_price__isnull=False)
-        .values("ppv_price")
-        .annotate(targeted=Count("id"), sent=Count("id", filter=Q(status="sent")))
+        Delivery.objects.filter(
+            agency_id__in=agencies, source=DELIVERY_SOURCE, source_id__in=list(exploring), ppv_price__isnull=False
+        )
+        .order_by()
+        .values("source_id", "ppv_price")
+        .annotate(targeted=Count("id"), sent=Count("id", filter=Q(status=DeliveryStatus.SENT)))
     )
     unlocked = {
-        row["ppv_price"]: row["count"]
-        for row in messaging_selectors.fans_who_unlocked(
-            agency_id=campaign.agency_id, creator_id=campaign.creator_id, campaign_ids=[campaign.pk]
+        (row["campaign_id"], Decimal(row["ppv_price"]).quantize(cent)): row["count"]
+        for row in Message.objects.filter(
+            agency_id__in=agencies, campaign_id__in=list(exploring), unlocked_at__isnull=False
         )
-        .values("ppv_price")
+        .order_by()
+        .values("campaign_id", "ppv_price")
         .annotate(count=Count("id"))
     }
-    return sorted(
-        (
+    paid: dict[tuple[int, Decimal], Decimal] = defaultdict(lambda: Decimal("0.00"))
+    for row in (
+        Purchase.objects.filter(agency_id__in=agencies, kind=PurchaseKind.PPV, message__campaign_id__in=list(exploring))
+        .order_by()
+        .values("message__campaign_id", "message__ppv_price", "currency")
+        .annotate(total=Sum("amount"))
+    ):
+        campaign = exploring[row["message__campaign_id"]]
+        if row["message__ppv_price"] is not None and row["currency"] == campaign.creator.currency:
+            paid[(campaign.pk, Decimal(row["message__ppv_price"]).quantize(cent))] += Decimal(row["total"])
+    arms: dict[int, list[PriceArm]] = {pk: [] for pk in exploring}
+    for row in counts:
+        key = (row["source_id"], Decimal(row["ppv_price"]).quantize(cent))
+        arms[key[0]].append(
             PriceArm(
-                price=Decimal(row["ppv_price"]).quantize(Decimal("0.01")),
-                targeted=row["targeted"],
-                sent=row["sent"],
-                unlocked=unlocked.get(row["ppv_price"], 0),
+                price=key[1], targeted=row["targeted"], sent=row["sent"], unlocked=unlocked.get(key, 0),
+                revenue=paid[key].quantize(cent),
             )
-            for row in counts
-        ),
-        key=lambda arm: arm.price,
-    )
+        )  # fmt: skip
+    for found in arms.values():
+        found.sort(key=lambda arm: arm.price)
+    return arms
 
 
 # --- Notifications -------------------------------------------------------------------------------
@@ -1081,3 +1128,134 @@ def _tell_approvers(campaign: Campaign, recipients: int) -> None:
             body=f"A campaign from {campaign.creator.display_name} to {recipients} fans waits for your approval.",
             url=_url(campaign),
         )
+
+
+# --- Proposed by a workflow (apps/workflows' re-engagement) --------------------------------------
+
+PROPOSE_SECONDS = 240.0  # past this, fans not yet written keep the template text
+
+
+@dataclass(frozen=True)
+class PersonalText:
+    """One fan's message of a proposed campaign: the AI's rewrite (``source`` "ai"), or the
+    campaign text rendered for the fan ("fallback") with ``note`` saying why; ``degraded`` when
+    the AI provider gave no real answer (down, or the built-in writer stood in)."""
+
+    fan_id: int
+    text: str
+    source: str
+    note: str = ""
+    degraded: bool = False
+
+
+def personal_texts_write(
+    *,
+    membership: Membership,
+    creator: Creator,
+    text: str,
+    fan_ids: list[int],
+    feature: str = "campaigns.personalize",
+    seconds: float = PROPOSE_SECONDS,
+) -> list[PersonalText]:
+    """``text`` rewritten by the AI gateway for each of ``creator``'s fans ``fan_ids`` (fans that
+    are gone are left out), before any campaign exists, with personalize.py's prompt, checks and
+    fallbacks: the creator's voice, what fans wrote in escaped data blocks, the safety policy and
+    the platform's limit. An error, a refusal or a degraded answer keeps the template text
+    rendered for the fan, with the reason. Nothing is saved or sent."""
+    from dataclasses import replace
+
+    from apps.campaigns import personalize
+
+    require(membership, Perm.SEND_MESSAGES, creator=creator)
+    template_variables(text)
+    fans = personalize._fans_with_last_purchase(
+        Fan.objects.for_agency(membership.agency_id).filter(creator=creator, pk__in=list(fan_ids))
+    )
+    draft = Campaign(agency_id=membership.agency_id, creator=creator, text=text)
+    jobs, boundary, protected = personalize._jobs(draft, fans, user_id=membership.user_id)
+    for job in jobs:
+        job.request = replace(job.request, feature=feature)
+    return async_to_sync(_write_all)(jobs, boundary, protected, creator, time.monotonic() + seconds)
+
+
+async def _write_all(
+    jobs: list, boundary: str, protected: str, creator: Creator, deadline: float
+) -> list[PersonalText]:
+    from apps.campaigns import personalize
+
+    semaphore = asyncio.Semaphore(personalize.CONCURRENCY)
+
+    async def one(job) -> PersonalText:
+        async with semaphore:
+            text, note, degraded = await _write_one(job, boundary, protected, creator, deadline)
+        if text:
+            return PersonalText(job.fan.pk, text, PersonalTextSource.AI)
+        return PersonalText(job.fan.pk, job.base, PersonalTextSource.FALLBACK, note, degraded)
+
+    return list(await asyncio.gather(*(one(job) for job in jobs)))
+
+
+async def _write_one(job, boundary: str, protected: str, creator: Creator, deadline: float) -> tuple[str, str, bool]:
+    """(the fan's text, "", False), or ("", why the template text is kept, whether the provider failed)."""
+    from apps.ai import gateway
+    from apps.ai.types import AIError, ErrorKind
+    from apps.campaigns import personalize
+
+    while True:
+        try:
+            answer = await gateway.generate(job.request)
+        except AIError as error:
+            wait = min(error.retry_after or 1.0, personalize.RATE_LIMIT_WAIT)
+            if error.kind == ErrorKind.RATE_LIMIT and error.retryable and time.monotonic() + wait < deadline:
+                await asyncio.sleep(wait)  # the agency's AI rate limit paces a large audience
+                continue
+            return "", f"The AI did not answer ({error.message})"[:300], error.kind != ErrorKind.CONTENT_FILTER
+        except Exception:
+            logger.exception("proposed text failed for fan %s", job.fan.pk)
+            return "", "The AI did not answer.", True
+        if answer.degraded:
+            return "", "The AI provider was down: the template text is kept; check it before approving.", True
+        text = personalize.rewrite_check(answer, fan=job.fan, creator=creator, boundary=boundary, protected=protected)
+        if not text:
+            return "", "The AI's answer was refused (content rules, words to avoid, or too long).", False
+        return text, "", False
+
+
+@transaction.atomic
+def campaign_propose(*, membership: Membership, data: CampaignInput, texts: list[PersonalText]) -> Campaign:
+    """A direct campaign to the fans of ``texts`` with their messages already written
+    (``personal_texts_write``), waiting for an owner's or manager's approval whoever proposed
+    it; the owners and managers are told. Nothing is sent before someone approves it; approving
+    sends each fan the text shown (a fallback row: the template text, rendered at the send
+    time). Fans that are gone are left out; none left is refused."""
+    wanted = {item.fan_id: item for item in texts}
+    existing = Fan.objects.for_agency(membership.agency_id).filter(creator=data.creator, pk__in=list(wanted))
+    kept = [wanted[pk] for pk in sorted(existing.values_list("pk", flat=True))]
+    if not kept:
+        raise ApplicationError("Nobody to send to: none of these fans is the creator's any more.", field="fan_ids")
+    data.segment, data.fan_ids, data.mode = None, [item.fan_id for item in kept], CampaignMode.DIRECT
+    fields = _clean(membership, data)
+    campaign = Campaign(
+        agency_id=membership.agency_id,
+        created_by_id=membership.user_id,
+        **fields,
+        status=CampaignStatus.AWAITING_APPROVAL,
+        personalize_status=PersonalizeStatus.DONE,
+        personalize_total=len(kept),
+        personalize_done=len(kept),
+        personalize_fallbacks=sum(1 for item in kept if item.source != PersonalTextSource.AI),
+        personalize_at=timezone.now(),
+    )
+    _check_text(campaign, _platforms(campaign_audience(campaign)[0]))
+    campaign.save()
+    CampaignPersonalText.objects.bulk_create(
+        [
+            CampaignPersonalText(
+                agency_id=campaign.agency_id, campaign=campaign, fan_id=item.fan_id, text=item.text, source=item.source
+            )
+            for item in kept
+            if item.text.strip()
+        ]
+    )
+    _tell_approvers(campaign, len(kept))
+    return campaign

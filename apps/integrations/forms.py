@@ -113,8 +113,10 @@ class ScheduledPostForm(forms.Form):
         data = super().clean()
         creator = self.creators.get(data.get("creator"))
         if creator is not None and data.get("scheduled_at") is not None:
-            naive = timezone.make_naive(data["scheduled_at"]) if timezone.is_aware(data["scheduled_at"]) else (
-                data["scheduled_at"]
+            naive = (
+                timezone.make_naive(data["scheduled_at"])
+                if timezone.is_aware(data["scheduled_at"])
+                else (data["scheduled_at"])
             )
             data["scheduled_at"] = timezone.make_aware(naive, zone_or_utc(creator.timezone))
         data["creator"] = creator

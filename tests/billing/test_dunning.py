@@ -221,9 +221,7 @@ def test_a_downgrade_while_a_campaign_sends_lets_it_finish(world, fans, django_c
     assert page.status_code == 403 and "not in your" in page.content.decode()
 
 
-def test_a_read_only_agency_starts_no_scheduled_campaign_until_it_pays(
-    world, fans, django_capture_on_commit_callbacks
-):
+def test_a_read_only_agency_starts_no_scheduled_campaign_until_it_pays(world, fans, django_capture_on_commit_callbacks):
     from apps.delivery.models import Delivery
 
     campaign = make_campaign(world, fan_ids=[fan.pk for fan in fans])
