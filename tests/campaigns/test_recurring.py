@@ -30,6 +30,17 @@ PARIS = ZoneInfo("Europe/Paris")
 STEPS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
 
 
+@pytest.fixture(autouse=True)
+def paid(world):
+    """The clock moves to the next DST change, months past the free trial: a paying agency, so
+    billing's read-only rule (a trial that ended sends nothing) is not what these tests meet."""
+    from apps.billing import entitlements
+    from apps.billing.models import Subscription
+
+    Subscription.objects.filter(agency=world.agency).update(status="active", trial_ends_at=None)
+    entitlements.invalidate(world.agency.pk)
+
+
 @pytest.fixture
 def paris(world):
     world.creator.timezone = "Europe/Paris"
