@@ -69,6 +69,7 @@ from apps.integrations.models import (
     CRMInboundEvent,
     WebhookStatus,
 )
+from apps.integrations.webhooks import event_parse, event_store_once
 from apps.messaging import selectors as messaging_selectors
 from apps.messaging import services as messaging
 from apps.messaging.models import Fan
@@ -475,28 +476,11 @@ def crm_inbound_verify(*, crm: CRMConnection, header: str | None, body: bytes) -
 
 
 def crm_inbound_store(*, crm: CRMConnection, body: bytes) -> tuple[CRMInboundEvent, bool]:
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        raise ApplicationError("The body is not JSON.") from None
-    if not isinstance(payload, dict):
-        raise ApplicationError("The body must be a JSON object.")
-    event_id, event_type = payload.get("id"), payload.get("type")
-    if not isinstance(event_id, str) or not event_id or len(event_id) > 128:
-        raise ApplicationError("The event needs an `id` (a string of at most 128 characters).", field="id")
-    if not isinstance(event_type, str) or not event_type or len(event_type) > 64:
-        raise ApplicationError("The event needs a `type` (a string of at most 64 characters).", field="type")
-    existing = CRMInboundEvent.objects.filter(crm=crm, event_id=event_id).first()
-    if existing is not None:
-        return existing, False
-    try:
-        with transaction.atomic():
-            event = CRMInboundEvent.objects.create(
-                agency_id=crm.agency_id, crm=crm, event_id=event_id, type=event_type, payload=payload
-            )
-    except IntegrityError:
-        return CRMInboundEvent.objects.get(crm=crm, event_id=event_id), False
-    return event, True
+    payload, event_id, event_type = event_parse(body)
+    return event_store_once(
+        CRMInboundEvent, lookup={"crm": crm, "event_id": event_id},
+        agency_id=crm.agency_id, type=event_type, payload=payload,
+    )  # fmt: skip
 
 
 def crm_inbound_process(*, event_id: int) -> str:

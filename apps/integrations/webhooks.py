@@ -23,10 +23,10 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 TIMESTAMP_HEADER = "X-Webhook-Timestamp"
 SIGNATURE_HEADER = "X-Webhook-Signature"
+M = TypeVar("M", bound=models.Model)
+
 MAX_BODY_BYTES = 256 * 1024
 PENDING_GRACE_SECONDS = 120  # a pending event older than this lost its task: the sweep re-queues it
 
@@ -62,8 +64,9 @@ def webhook_verify(*, connection: Connection, timestamp: str | None, signature: 
         raise WebhookRejected("The signature does not match.")
 
 
-def webhook_store(*, connection: Connection, body: bytes) -> tuple[WebhookEvent, bool]:
-    """Store a verified webhook; answers (event, created). A replay answers the stored row."""
+def event_parse(body: bytes) -> tuple[dict[str, Any], str, str]:
+    """A signed event's JSON body → (payload, id, type); ApplicationError says what is wrong.
+    Shared by the platforms' webhooks and the CRMs' inbound endpoint (apps/integrations/crm.py)."""
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, ValueError):
@@ -75,18 +78,29 @@ def webhook_store(*, connection: Connection, body: bytes) -> tuple[WebhookEvent,
         raise ApplicationError("The event needs an `id` (a string of at most 128 characters).", field="id")
     if not isinstance(event_type, str) or not event_type or len(event_type) > 64:
         raise ApplicationError("The event needs a `type` (a string of at most 64 characters).", field="type")
-    existing = WebhookEvent.objects.filter(connection=connection, event_id=event_id).first()
+    return payload, event_id, event_type
+
+
+def event_store_once(model: type[M], *, lookup: dict[str, Any], **fields: Any) -> tuple[M, bool]:
+    """Store an event once by ``lookup`` (its source and event id); answers (row, created). A
+    replay, or the same event arriving twice at once, answers the stored row."""
+    existing = model.objects.filter(**lookup).first()
     if existing is not None:
         return existing, False
     try:
         with transaction.atomic():
-            event = WebhookEvent.objects.create(
-                agency_id=connection.agency_id, connection=connection, event_id=event_id, type=event_type,
-                payload=payload,
-            )  # fmt: skip
+            return model.objects.create(**lookup, **fields), True
     except IntegrityError:  # the same event arrived twice at once
-        return WebhookEvent.objects.get(connection=connection, event_id=event_id), False
-    return event, True
+        return model.objects.get(**lookup), False
+
+
+def webhook_store(*, connection: Connection, body: bytes) -> tuple[WebhookEvent, bool]:
+    """Store a verified webhook; answers (event, created). A replay answers the stored row."""
+    payload, event_id, event_type = event_parse(body)
+    return event_store_once(
+        WebhookEvent, lookup={"connection": connection, "event_id": event_id},
+        agency_id=connection.agency_id, type=event_type, payload=payload,
+    )  # fmt: skip
 
 
 def webhook_receive(*, connection: Connection, body: bytes) -> tuple[WebhookEvent, bool]:
