@@ -9,9 +9,11 @@ Rules the database cannot state, enforced here:
 - where the user is the agency's only member, the agency is closed with them: all of its data is
   deleted, after the user types the agency's name (``closing_confirmation``). Before it goes,
   every app with a ``closing.py`` module defining ``agency_closing(*, agency)`` is asked (discovered
-  like the other hooks, apps/core/registry.py ``app_modules``): billing cancels the agency's
-  Stripe subscription there, so the customer stops being charged. A hook that raises
-  ApplicationError refuses the deletion and nothing is deleted;
+  like the other hooks, apps/core/registry.py ``app_modules``): a hook that raises
+  ApplicationError refuses the deletion and nothing is deleted; what a hook answers (a callable)
+  runs last, after the rows are deleted, in the same transaction: billing cancels the agency's
+  Stripe subscription there, so the customer stops being charged, and a refusal from Stripe still
+  rolls the whole deletion back;
 - two co-owners deleting their accounts at the same moment cannot both leave: the owner
   memberships of the user's agencies are locked (``SELECT … FOR UPDATE``, in id order) and the
   plan is computed again under that lock, so the second one waits, then sees the first one gone;
@@ -26,6 +28,7 @@ the user's earlier account events (which hold IP addresses) are deleted with the
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -100,13 +103,18 @@ def _owners_lock(*, user: User) -> None:
     )
 
 
-def agency_closing_hooks(agencies: list[Agency]) -> None:
-    """Ask every app's ``closing.py`` before ``agencies`` are deleted (billing cancels their Stripe
-    subscriptions); ApplicationError when one refuses. Also used by the agency admin."""
+def agency_closing_hooks(agencies: list[Agency]) -> list[Callable[[], None]]:
+    """Ask every app's ``closing.py`` before ``agencies`` are deleted; ApplicationError when one
+    refuses. Answers what the apps want done last, once the rows are deleted in the same
+    transaction (billing: cancel the Stripe subscription). Also used by the agency admin."""
     hooks = [module.agency_closing for module in app_modules("closing") if hasattr(module, "agency_closing")]
+    finishers = []
     for agency in agencies:
         for hook in hooks:
-            hook(agency=agency)
+            finish = hook(agency=agency)
+            if finish is not None:
+                finishers.append(finish)
+    return finishers
 
 
 def account_delete(*, user: User, password: str, code: str = "", confirmation: str = "") -> DeletionPlan:
@@ -128,9 +136,10 @@ def account_delete(*, user: User, password: str, code: str = "", confirmation: s
             raise ApplicationError(
                 f"Type “{plan.closing_confirmation}” to confirm that its data is deleted too.", field="confirmation"
             )
-        # Outside services (Stripe) first: when one refuses, the transaction rolls back untouched.
-        # Meanwhile only this user's memberships and their agencies' owner rows are locked.
-        agency_closing_hooks(plan.closing)
+        # The apps check first (nothing deleted yet when one refuses); what they must do outside
+        # (cancel in Stripe) comes last, after every row is deleted: a refusal then still rolls
+        # the whole deletion back, and a failing deletion never leaves a cancelled subscription.
+        finishers = agency_closing_hooks(plan.closing)
         closed = Agency.objects.filter(pk__in=[agency.pk for agency in plan.closing]).delete()[0] if plan.closing else 0
         AccountEvent.objects.filter(user=user).delete()
         AccountEvent.objects.create(
@@ -141,5 +150,7 @@ def account_delete(*, user: User, password: str, code: str = "", confirmation: s
         user_id = user.pk
         sessions.user_sessions_end_all(user=user)
         user.delete()
+        for finish in finishers:
+            finish()
     logger.info("user %s deleted their account (%d agencies closed, %d rows)", user_id, len(plan.closing), closed)
     return plan

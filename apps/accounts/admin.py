@@ -75,7 +75,8 @@ class AgencyAdmin(admin.ModelAdmin):
                 allowed = not perms_needed and not protected
             if allowed:
                 try:
-                    agency_closing_hooks([agency])
+                    for finish in agency_closing_hooks([agency]):
+                        finish()
                 except ApplicationError as error:
                     self.message_user(request, error.message, messages.ERROR)
                     return HttpResponseRedirect(reverse("admin:accounts_agency_change", args=[agency.pk]))

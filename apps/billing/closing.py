@@ -12,6 +12,7 @@ is no proration and no final invoice; the operator refunds from Stripe's dashboa
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from apps.accounts.models import Agency
 from apps.billing import stripe_api
@@ -23,7 +24,10 @@ logger = logging.getLogger(__name__)
 ALREADY_GONE = frozenset({"resource_missing"})
 
 
-def agency_closing(*, agency: Agency) -> None:
+def agency_closing(*, agency: Agency) -> Callable[[], None] | None:
+    """Check now (before anything is deleted) and answer what to do last: cancel the Stripe
+    subscription once the agency's rows are deleted in the same transaction, so a failure of the
+    deletion itself never leaves a live agency without its subscription."""
     row = (
         Subscription.objects.filter(agency=agency, source=Subscription.Source.STRIPE)
         .exclude(stripe_subscription_id="")
@@ -31,21 +35,26 @@ def agency_closing(*, agency: Agency) -> None:
         .first()
     )
     if row is None:
-        return
+        return None
     if not stripe_api.stripe_enabled():
         raise ApplicationError(
             f"{agency.name} pays through Stripe, but online payment is not set up on this Huntaze any more, so "
             "its subscription cannot be cancelled from here. Nothing was deleted: ask the operator to cancel "
             "it in Stripe first."
         )
+    subscription_id, name, agency_id = row.stripe_subscription_id, agency.name, agency.pk
+    return lambda: _cancel(subscription_id, name=name, agency_id=agency_id)
+
+
+def _cancel(subscription_id: str, *, name: str, agency_id: int) -> None:
     try:
-        stripe_api.subscription_cancel(row.stripe_subscription_id)
+        stripe_api.subscription_cancel(subscription_id)
     except stripe_api.BillingProviderError as error:
         if error.stripe_code in ALREADY_GONE:
             return
         raise ApplicationError(
-            f"The Stripe subscription of {agency.name} could not be cancelled, so nothing was deleted and you "
+            f"The Stripe subscription of {name} could not be cancelled, so nothing was deleted and you "
             f"are still signed in. {error.message}",
             extra={"retryable": error.retryable},
         ) from error
-    logger.info("stripe subscription of closing agency %s cancelled", agency.pk)
+    logger.info("stripe subscription of closing agency %s cancelled", agency_id)

@@ -780,19 +780,14 @@ def campaigns_tick(*, limit: int = 100) -> dict[str, int]:
 
     now = timezone.now()
     counts = {"started": 0, "completed": 0, "held": 0, "failing": 0}
-    scheduled = (
-        Campaign.objects.filter(status=CampaignStatus.SCHEDULED)
-        .filter(Q(send_at__isnull=True) | Q(send_at__lte=now))
-        .order_by("send_at", "id")
-        .values_list("pk", "agency_id")[:limit]
+    scheduled = Campaign.objects.filter(status=CampaignStatus.SCHEDULED).filter(
+        Q(send_at__isnull=True) | Q(send_at__lte=now)
     )
-    readonly: dict[int, bool] = {}
-    due = []
-    for campaign_id, agency_id in scheduled:  # a read-only agency's campaigns wait until it pays
-        if agency_id not in readonly:
-            readonly[agency_id] = bool(entitlement_readonly_reason(agency_id, now))
-        if not readonly[agency_id]:
-            due.append(campaign_id)
+    # A read-only agency's campaigns wait until it pays; left out before the limit, so however
+    # many of them wait they never take the places of other agencies' campaigns.
+    agencies = scheduled.order_by().values_list("agency_id", flat=True).distinct()
+    readonly = [agency_id for agency_id in agencies if entitlement_readonly_reason(agency_id, now)]
+    due = list(scheduled.exclude(agency_id__in=readonly).order_by("send_at", "id").values_list("pk", flat=True)[:limit])
     for campaign_id in due:
         start_campaign.apply_async(args=(campaign_id,), queue="default")
     counts["started"] = len(due)

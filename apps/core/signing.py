@@ -38,17 +38,18 @@ def verify_header(
     for item in (header or "").split(","):
         name, _, value = item.strip().partition("=")
         parts.setdefault(name, []).append(value)
-    try:
-        timestamp = int(parts["t"][0])
-    except (KeyError, ValueError):
+    raw = parts.get("t", [""])[0]
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 12):  # 10**12 s is far past any real time
         return False
+    timestamp = int(raw)
     if abs((time.time() if now is None else now) - timestamp) > tolerance:
         return False
     expected = sign(secret, timestamp, body)
-    return any(hmac.compare_digest(expected, candidate) for candidate in parts.get("v1", []))
+    # compare_digest raises on non-ASCII text: a header with such bytes simply does not match.
+    return any(candidate.isascii() and hmac.compare_digest(expected, candidate) for candidate in parts.get("v1", []))
 
 
 def verify(secret: str, timestamp: int | str, signature: str, body: bytes) -> bool:
     """Whether ``signature`` (hex, optionally prefixed ``sha256=``) signs ``timestamp.body``."""
     given = (signature or "").strip().removeprefix("sha256=")
-    return hmac.compare_digest(sign(secret, timestamp, body), given)
+    return given.isascii() and hmac.compare_digest(sign(secret, timestamp, body), given)

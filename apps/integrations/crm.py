@@ -46,6 +46,7 @@ from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet
@@ -501,6 +502,11 @@ def crm_inbound_process(*, event_id: int) -> str:
                 with transaction.atomic():
                     event.note = _fan_updated(event.crm, event.payload.get("data"))
                 event.status, event.error = WebhookStatus.PROCESSED, ""
+            except PermissionDenied:
+                event.status = WebhookStatus.FAILED
+                event.error = (
+                    "The member who set up this CRM connection may not change this fan; save it again as a manager."
+                )
             except (ApplicationError, Http404, TypeError, ValueError) as error:
                 message = getattr(error, "message", None) or str(error) or type(error).__name__
                 event.status, event.error = WebhookStatus.FAILED, message[:500]

@@ -189,6 +189,10 @@ def sync_run(
                     break
     except _Stop as stop:
         return _finish_failed(run, connection, stop.error)
+    except Exception:  # a page we could not apply: the run fails, saying so, instead of staying "running"
+        logger.exception("integrations.sync.page_failed", extra={"connection_id": connection.pk, "run_id": run.pk})
+        error = SendError("A page from the platform could not be applied; the next run tries it again from its cursor.")
+        return _finish_failed(run, connection, error)
     now = timezone.now()
     SyncRun.objects.filter(pk=run.pk, status=SyncStatus.RUNNING).update(
         status=SyncStatus.SUCCEEDED, finished_at=now, heartbeat_at=now, error=""
@@ -270,7 +274,10 @@ def _text(value: Any, limit: int) -> str:
 def _when(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
-    parsed = parse_datetime(value)
+    try:
+        parsed = parse_datetime(value)
+    except (ValueError, OverflowError):  # the right shape but not a real moment ("2026-02-30T…")
+        return None
     if parsed is not None and timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed, UTC)
     return parsed

@@ -272,6 +272,13 @@ class InboxConsumer(MemberSocketMixin, AsyncJsonWebsocketConsumer):
         for event in message.get("events") or []:
             await self.outbox_event(event)
 
+    async def inbox_changed(self, event: dict) -> None:
+        """The message a release before the bus sent (``{"type": "inbox.changed", "conversation_id"
+        | "fan_id"}``): still understood while a rolling deploy has old and new processes on one
+        channel layer. Remove once no process of that release runs."""
+        await self.outbox_event({"kind": "inbox.changed", "agency_id": getattr(self.membership, "agency_id", None),
+                                 "payload": event})  # fmt: skip
+
     async def outbox_event(self, event: dict) -> None:
         """An ``inbox.changed`` bus event on the agency's group (apps/messaging/events.py): a
         conversation (or a fan's purchases) changed somewhere in the agency. Note it, and check

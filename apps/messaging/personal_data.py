@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from apps.accounts.models import Membership
 from apps.messaging.models import Direction, Draft, FanImport, FanNote, Message, MessageTemplate, Segment
 
 CHUNK = 500
@@ -23,16 +24,23 @@ def _fan(fan) -> str:
 
 
 def export_for_user(user) -> dict[str, Any]:
+    # Only agencies the user still belongs to: a removed member's rows stay the agency's.
+    mine = Membership.objects.filter(user=user).values("agency_id")
     messages = (
-        Message.objects.filter(sent_by=user, direction=Direction.OUTBOUND)
+        Message.objects.filter(sent_by=user, direction=Direction.OUTBOUND, agency_id__in=mine)
         .select_related("agency", "creator", "fan")
         .order_by("created_at", "id")
     )
-    notes = FanNote.objects.filter(author=user).select_related("agency", "fan").order_by("created_at", "id")
-    drafts = Draft.objects.filter(requested_by=user).select_related("agency", "creator").order_by("created_at", "id")
-    templates = MessageTemplate.objects.filter(created_by=user).select_related("agency").order_by("created_at", "id")
-    segments = Segment.objects.filter(created_by=user).select_related("agency").order_by("created_at", "id")
-    imports = FanImport.objects.filter(created_by=user).select_related("agency", "creator").order_by("created_at", "id")
+    notes = FanNote.objects.filter(author=user, agency_id__in=mine).select_related("agency", "fan")
+    notes = notes.order_by("created_at", "id")
+    drafts = Draft.objects.filter(requested_by=user, agency_id__in=mine).select_related("agency", "creator")
+    drafts = drafts.order_by("created_at", "id")
+    templates = MessageTemplate.objects.filter(created_by=user, agency_id__in=mine).select_related("agency")
+    templates = templates.order_by("created_at", "id")
+    segments = Segment.objects.filter(created_by=user, agency_id__in=mine).select_related("agency")
+    segments = segments.order_by("created_at", "id")
+    imports = FanImport.objects.filter(created_by=user, agency_id__in=mine).select_related("agency", "creator")
+    imports = imports.order_by("created_at", "id")
     return {
         "messages_sent": [
             {

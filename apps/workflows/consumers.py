@@ -106,7 +106,9 @@ class WorkflowRunConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
         # What changed between the page's render and this connection is in the first fragment.
         self.last_html = first[0]
         await self.send(text_data=first[0])
-        self.tail_state = await database_call(_tail)(membership.agency_id, self.run_id, self.since)
+        # As of ``since`` (before the fragment was drawn): a change landing while this socket
+        # joined its group, which the group never hears, still makes the tail redraw once.
+        self.tail_state: tuple[int, int | None] = (0, None)
         if first[1]:
             self.tailer = asyncio.create_task(self._tail())
 

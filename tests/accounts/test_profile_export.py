@@ -190,3 +190,18 @@ def test_the_export_holds_what_a_chatter_wrote_in_messaging_and_nothing_of_other
     build_data_export(other.pk)
     other_files = _zip(bytes(DataExport.objects.values_list("archive", flat=True).get(pk=other.pk)))
     assert json.loads(other_files["messages_sent.json"]) == [] and json.loads(other_files["fan_notes.json"]) == []
+
+
+def test_a_removed_member_exports_nothing_of_the_agency_they_left(world):
+    from apps.accounts.models import Membership
+    from apps.messaging.models import FanNote
+    from tests.messaging.factories import FanFactory
+
+    chatter = world.chatter.user
+    FanNote.objects.create(agency=world.agency, fan=FanFactory(creator=world.creator), author=chatter, text="Secret")
+    Membership.objects.filter(pk=world.chatter.pk).delete()  # removed from the team
+
+    export = data_export_start(user=chatter)
+    assert build_data_export(export.pk) is True
+    files = _zip(bytes(DataExport.objects.values_list("archive", flat=True).get(pk=export.pk)))
+    assert json.loads(files["fan_notes.json"]) == []  # the agency's notes stay the agency's

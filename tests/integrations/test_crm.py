@@ -383,7 +383,7 @@ def test_inbound_update_changes_mapped_fan_fields_once(world, client, fake_crm):
     assert FanNote.objects.filter(fan=fan).count() == 1 and CRMInboundEvent.objects.count() == 1
 
 
-@pytest.mark.parametrize("case", ["missing", "wrong_secret", "stale", "tampered"])
+@pytest.mark.parametrize("case", ["missing", "wrong_secret", "stale", "tampered", "huge_time", "not_ascii"])
 def test_bad_signature_is_401_and_nothing_is_stored(world, client, fake_crm, case):
     crm = _crm(world, fake_crm)
     payload = {"id": "e1", "type": "fan.updated", "data": {}}
@@ -393,6 +393,8 @@ def test_bad_signature_is_401_and_nothing_is_stored(world, client, fake_crm, cas
         "wrong_secret": sign("whsec_other", body),
         "stale": sign(crm.secret, body, timestamp=int(timezone.now().timestamp()) - 3600),
         "tampered": sign(crm.secret, body + b" "),
+        "huge_time": "t=" + "9" * 400 + ",v1=" + "0" * 64,
+        "not_ascii": f"t={int(timezone.now().timestamp())},v1=" + "é" * 64,
     }[case]
     response = _inbound(client, crm, payload, header=header)
     assert response.status_code == 401 and response.json()["error"] == "bad_signature"

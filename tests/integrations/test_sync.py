@@ -240,3 +240,11 @@ def test_sync_now_while_a_sync_runs_says_so_and_queues_nothing(
     with django_capture_on_commit_callbacks() as callbacks:
         response = client_for(world.manager).post(f"/integrations/connections/{live.pk}/sync/start/", follow=True)
     assert "already running" in response.content.decode() and callbacks == []
+
+
+def test_a_date_that_is_no_real_day_does_not_stop_the_sync(live, api, world):
+    odd = api.account("acct-1", "key-1").add_message("fan-1", "sent on a day that does not exist")
+    odd["created_at"] = "2026-02-30T10:00:00Z"  # the right shape, not a real moment
+    run = sync_run(connection_id=live.pk).run
+    assert run.status == "succeeded" and run.error == ""
+    assert Message.objects.filter(fan__platform_fan_id="fan-1", text="sent on a day that does not exist").exists()

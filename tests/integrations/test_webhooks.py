@@ -87,6 +87,8 @@ def test_message_received_lands_in_the_inbox_once(client, api_connection, world,
         {},  # no signature at all
         {"HTTP_X_WEBHOOK_TIMESTAMP": str(int(time.time())), "HTTP_X_WEBHOOK_SIGNATURE": "sha256=" + "0" * 64},
         {"HTTP_X_WEBHOOK_TIMESTAMP": "yesterday", "HTTP_X_WEBHOOK_SIGNATURE": "0" * 64},
+        {"HTTP_X_WEBHOOK_TIMESTAMP": "9" * 400, "HTTP_X_WEBHOOK_SIGNATURE": "0" * 64},  # overflows a float
+        {"HTTP_X_WEBHOOK_TIMESTAMP": str(int(time.time())), "HTTP_X_WEBHOOK_SIGNATURE": "sha256=é" * 8},
     ],
 )
 def test_bad_or_missing_signature_is_401_and_stores_nothing(client, api_connection, headers, caplog):
