@@ -72,6 +72,7 @@ NOT_FREE_TEXT = {
     "error_kind", "password", "media_type", "provider", "model", "feature", "azure_api_version",
     "url",  # a notification's link: set by code to one of our own pages, never by a member
     "last_message_direction",  # a conversation's copy of its last message's "in" or "out"
+    "subreddit",  # a Reddit community name (letters, digits, underscores; 2-21), checked by the form
 }  # fmt: skip
 
 
@@ -234,6 +235,7 @@ class FormWalker:
         """The forms with a typed field on the given pages and on their same-path query links."""
         forms: dict[str, Form] = {}
         queue, seen = list(urls), set()
+        variants: dict[str, int] = {}  # query variants queued per path: a calendar's "next month" never ends
         while queue:
             url = queue.pop(0)
             if url in seen:
@@ -252,7 +254,8 @@ class FormWalker:
             path = urlsplit(url).path
             same = [link for link in links if urlsplit(link).path == path and urlsplit(link).query]
             for link in same[:LINKS_PER_PAGE]:
-                if "page=" not in urlsplit(link).query:
+                if "page=" not in urlsplit(link).query and variants.get(path, 0) < LINKS_PER_PAGE:
+                    variants[path] = variants.get(path, 0) + 1
                     queue.append(urlsplit(link).path + "?" + urlsplit(link).query)
         return list(forms.values())
 

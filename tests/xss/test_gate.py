@@ -147,6 +147,8 @@ def offline_ai(builtin, monkeypatch):
     monkeypatch.setattr(ai_registry, "_agency_configs", lambda agency_id: [])
 
 
+# Every payload through every form, operation and page: minutes, not the suite's 120 s default.
+@pytest.mark.timeout(900)
 def test_every_payload_in_every_field_renders_escaped_and_inert(transactional_db, offline_ai, capsys):
     # Committed rows: the API's Server-Sent Events stream runs on its own thread and connection.
     world = build_world("XSS Co")
