@@ -512,6 +512,11 @@ def conversation_lock(*, membership: Membership, conversation: Conversation) -> 
     now = timezone.now()
     until = now + timedelta(seconds=LOCK_SECONDS)
     user_id = membership.user_id
+    # The page refreshes its lock every 30 s while the chatter types: extending one's own live lock
+    # changes nothing anyone else sees, so it publishes no event.
+    own = Conversation.objects.filter(pk=conversation.pk, locked_by_id=user_id, locked_until__gt=now)
+    if own.update(locked_until=until):
+        return True, user_id
     free = Conversation.objects.filter(pk=conversation.pk).exclude(_locked_by_other(user_id, now))
     if free.update(locked_by_id=user_id, locked_until=until):
         events.conversation_changed(agency_id=membership.agency_id, conversation_id=conversation.pk)

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError, ConflictError
+from apps.core.models import OutboxEvent
 from apps.delivery.models import Delivery
 from apps.messaging import services
 from apps.messaging.models import Conversation, Draft, Fan, Message, Purchase
@@ -192,3 +193,20 @@ def test_soft_lock_shows_who_is_answering(world):
     assert services.conversation_lock(membership=world.manager, conversation=conversation)[0]  # expired lock is free
     services.conversation_unlock(membership=world.chatter, conversation=conversation)  # not theirs: no effect
     assert Conversation.objects.get(pk=conversation.pk).locked_by_id == world.manager.user_id
+
+
+def test_refreshing_ones_own_lock_extends_it_without_telling_every_open_inbox(world):
+    conversation = ConversationFactory(fan=FanFactory(creator=world.creator))
+    services.conversation_lock(membership=world.chatter, conversation=conversation)
+    first_until = Conversation.objects.get(pk=conversation.pk).locked_until
+    published = OutboxEvent.objects.filter(kind="inbox.changed").count()
+
+    assert services.conversation_lock(membership=world.chatter, conversation=conversation) == (
+        True,
+        world.chatter.user_id,
+    )
+
+    assert Conversation.objects.get(pk=conversation.pk).locked_until >= first_until
+    assert OutboxEvent.objects.filter(kind="inbox.changed").count() == published
+    services.conversation_unlock(membership=world.chatter, conversation=conversation)
+    assert OutboxEvent.objects.filter(kind="inbox.changed").count() == published + 1  # others see it freed
