@@ -128,6 +128,11 @@ def subscription_retrieve(subscription_id: str) -> dict[str, Any]:
     return _call("subscription retrieve", client().v1.subscriptions.retrieve, subscription_id)
 
 
+# The comment Stripe keeps on a subscription cancelled because its agency closed: the
+# ``customer.subscription.deleted`` that follows is about an agency that no longer exists, as expected.
+CLOSED_AGENCY_COMMENT = "Agency closed in Huntaze (its last member deleted their account)."
+
+
 def subscription_cancel(subscription_id: str) -> dict[str, Any]:
     """Cancel at once (no final invoice, no proration: Stripe's defaults): the customer is not
     charged again. A DELETE, idempotent by nature (Stripe takes no idempotency key on it)."""
@@ -135,9 +140,7 @@ def subscription_cancel(subscription_id: str) -> dict[str, Any]:
         "subscription cancel",
         client().v1.subscriptions.cancel,
         subscription_id,
-        params={
-            "cancellation_details": {"comment": "Agency closed in Huntaze (its last member deleted their account)."}
-        },
+        params={"cancellation_details": {"comment": CLOSED_AGENCY_COMMENT}},
     )
 
 

@@ -21,7 +21,9 @@ The webhook, in order:
    the moment the state was read), and a state older than it (the event's own snapshot, used only
    when Stripe cannot be reached, or a read that finished before another one already applied)
    is ignored, so an older event arriving last cannot roll the state back;
-5. **unknown customer**: stored, flagged, answered 200 (Stripe stops retrying), visible in the admin.
+5. **unknown customer**: stored, flagged, answered 200 (Stripe stops retrying), visible in the admin;
+   except the deletion of a subscription we cancelled ourselves when its agency closed (it carries
+   ``stripe_api.CLOSED_AGENCY_COMMENT``), which is expected and not flagged.
 
 Stripe's statuses onto ours: trialing → trialing; active → active; past_due, unpaid → past_due;
 canceled, incomplete_expired, paused → canceled; incomplete (a first payment still pending, e.g. a
@@ -360,7 +362,7 @@ def event_process(*, event_id: int) -> BillingEvent:
         # Unexpected: the claim is let go at once so that Stripe's next delivery processes it.
         BillingEvent.objects.filter(pk=event_id, claimed_at=claim).update(claimed_at=None)
         raise
-    flagged = agency_id is None and event.type in HANDLED_EVENTS and not error
+    flagged = agency_id is None and event.type in HANDLED_EVENTS and not error and not _closed_by_us(event)
     if flagged:
         error = "No agency has this Stripe customer or subscription."
     BillingEvent.objects.filter(pk=event_id, claimed_at=claim, processed_at__isnull=True).update(
@@ -368,6 +370,18 @@ def event_process(*, event_id: int) -> BillingEvent:
     )
     event.refresh_from_db()
     return event
+
+
+def _closed_by_us(event: BillingEvent) -> bool:
+    """The deletion of a subscription we cancelled while closing its agency: nobody has the
+    customer any more, which is what closing meant, so it is no case for the admin."""
+    obj = (event.payload.get("data") or {}).get("object") or {}
+    details = obj.get("cancellation_details") if isinstance(obj, dict) else None
+    return (
+        event.type == "customer.subscription.deleted"
+        and isinstance(details, dict)
+        and details.get("comment") == stripe_api.CLOSED_AGENCY_COMMENT
+    )
 
 
 def _handle(event: BillingEvent) -> int | None:

@@ -16,10 +16,11 @@ from django.urls import reverse
 
 from apps.accounts.account_deletion import account_delete
 from apps.accounts.models import Agency, Membership, Role, User
-from apps.billing.models import Subscription, SubscriptionChange
+from apps.billing.models import BillingEvent, Subscription, SubscriptionChange
 from apps.core.errors import ApplicationError
 from tests.accounts.factories import PASSWORD, CreatorFactory, MembershipFactory
-from tests.billing.test_stripe import subscribe
+from tests.billing.test_stripe import WEBHOOK, subscribe
+from tests.fakes.stripe_server import deliver
 
 DELETE = reverse("accounts:account-delete")
 
@@ -56,6 +57,12 @@ def test_closing_an_agency_cancels_its_stripe_subscription_first(stripe_on):
     assert ("DELETE", f"/v1/subscriptions/{subscription['id']}") in [(m, p) for m, p, _ in stripe_on.requests]
     assert not Agency.objects.filter(pk=owner.agency_id).exists()
     assert not Subscription.objects.filter(agency_id=owner.agency_id).exists()
+
+    # Stripe then tells us the subscription is deleted: expected, so not flagged for the admin.
+    event = stripe_on.event("customer.subscription.deleted", stripe_on.subscriptions[subscription["id"]])
+    assert deliver(Client(), WEBHOOK, event).status_code == 200
+    stored = BillingEvent.objects.get(stripe_id=event["id"])
+    assert stored.processed_at is not None and not stored.flagged and stored.error == ""
 
 
 @pytest.mark.django_db

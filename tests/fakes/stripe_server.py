@@ -273,7 +273,10 @@ class FakeStripe:
             raise self._missing("subscription", rest[0] if rest else "")
         subscription = self.subscriptions[rest[0]]
         if method == "DELETE":
-            subscription.update(status="canceled", canceled_at=int(time.time()))
+            details = params.get("cancellation_details") or {}
+            subscription.update(status="canceled", canceled_at=int(time.time()), cancellation_details={
+                "comment": details.get("comment"), "feedback": details.get("feedback"),
+                "reason": "cancellation_requested"})  # fmt: skip
         elif method == "POST":
             if "cancel_at_period_end" in params:
                 subscription["cancel_at_period_end"] = params["cancel_at_period_end"] == "true"
