@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -196,6 +196,63 @@ def corpus_score(
     span = perfect - null
     normalised = 100.0 * (raw[best] - null) / span if span > 0 else 0.0
     return CorpusScore(profile.name, float(thresholds[best]), float(raw[best]), null, perfect, normalised)
+
+
+@dataclass(frozen=True)
+class HeldOutScore:
+    """One held-out group (a folder or a file): scored at the threshold swept on all the others."""
+
+    group: str
+    threshold: float
+    raw: float
+    windows: int  # windows scored (after probation); 0: the raw score is its false positives only
+    normalised: float | None  # None when the group has no window to normalise by
+
+
+def held_out_scores(
+    scores: Mapping[str, np.ndarray],
+    truths: Mapping[str, FileTruth],
+    group_of: Callable[[str], str],
+    profile: Profile,
+) -> list[HeldOutScore]:
+    """Cross-validated NAB score: for each group (``group_of(file name)``), the threshold is swept on
+    the files of the other groups (as ``corpus_score`` does: the lowest of their scores that
+    maximises their summed raw score) and applied to the group's own files.
+
+    Every file's curve is computed once at every distinct score; a group's training sweep only
+    considers the scores of its training files (and "no detection"), so the result is exactly
+    ``corpus_score(others)`` then ``corpus_score(group, threshold=...)``."""
+    names = sorted(truths)
+    groups = sorted({group_of(name) for name in names})
+    thresholds = candidate_thresholds([scores[name] for name in names])
+    curves = {name: file_curve(scores[name], truths[name], profile, thresholds) for name in names}
+    results = []
+    for group in groups:
+        test = [name for name in names if group_of(name) == group]
+        train = [name for name in names if group_of(name) != group]
+        if not train:
+            continue
+        train_values = np.unique(np.concatenate([np.asarray(scores[name], dtype=float) for name in train]))
+        allowed = np.isin(thresholds, train_values) | np.isinf(thresholds)
+        train_raw = np.sum([curves[name] for name in train], axis=0)
+        best = int(np.flatnonzero(allowed)[np.argmax(train_raw[allowed])])
+        raw = float(sum(curves[name][best] for name in test))
+        windows = sum(scored_windows(truths[name]) for name in test)
+        span = (profile.tp + profile.fn) * windows
+        normalised = 100.0 * (raw + profile.fn * windows) / span if windows else None
+        results.append(HeldOutScore(group, float(thresholds[best]), raw, windows, normalised))
+    return results
+
+
+def pooled_score(results: Sequence[HeldOutScore], profile: Profile) -> float:
+    """The held-out groups' raw scores summed and normalised over all their windows (a group
+    without windows adds its false positives): NAB's normalisation applied to cross-validated
+    detections."""
+    windows = sum(r.windows for r in results)
+    if not windows:
+        return 0.0
+    raw = sum(r.raw for r in results)
+    return 100.0 * (raw + profile.fn * windows) / ((profile.tp + profile.fn) * windows)
 
 
 @dataclass(frozen=True)

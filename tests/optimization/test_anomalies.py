@@ -144,6 +144,25 @@ def test_leaving_the_range_seen_so_far_is_flagged_even_when_the_forecaster_follo
     assert first < 1000 + 200
 
 
+def test_daily_square_wave_edges_are_forecast_and_a_missing_high_phase_is_flagged():
+    """A metric that steps up at 09:00 and down at 17:00 every day (5-minute rows, small noise): once
+    the daily profile is learnt the edges are expected (the model choice goes by time of day), and
+    a day whose high phase never comes is flagged during it."""
+    step = np.timedelta64(300, "s")
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        n = 288 * 14
+        ts = np.datetime64("2024-01-01T00:00:00") + step * np.arange(n)
+        hour = (np.arange(n) % 288) / 12
+        values = np.where((hour >= 9) & (hour < 17), 80.0, 20.0) + rng.normal(0, 1, n)
+        flagged = anomalies.detections(anomalies.anomaly_scores(ts, values), "medium")
+        assert (flagged >= 288 * 3).sum() <= 2
+        day = 288 * 11
+        values[day + 108 : day + 204] = 20.0 + rng.normal(0, 1, 96)
+        flagged = anomalies.detections(anomalies.anomaly_scores(ts, values), "medium")
+        assert ((flagged >= day + 108) & (flagged < day + 204)).any()
+
+
 def test_unknown_sensitivity_is_refused():
     with pytest.raises(anomalies.AnomalyInputError):
         anomalies.detections(np.zeros(3), "extreme")
@@ -238,6 +257,7 @@ def test_command_scores_each_folder_with_a_threshold_from_the_others(tmp_path, c
     call_command("evaluate_anomalies", "--data-dir", str(data), "--windows", str(windows), "--out", str(out), "--lofo")
     printed = capsys.readouterr().out
     assert "leave-one-folder-out folder: 100.0" in printed and "leave-one-folder-out other: 100.0" in printed
+    assert "leave-one-folder-out pooled: 100.0" in printed and "leave-one-file-out pooled: 100.0" in printed
 
 
 @pytest.mark.parametrize(

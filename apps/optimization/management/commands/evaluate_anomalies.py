@@ -3,8 +3,9 @@ anomaly detector (one fixed configuration) on every NAB-format CSV under DIR, wr
 scores, and print window-wise precision/recall/F1 and the NAB scores (docs/optimization-anomalies.md).
 
 The NAB profile scores sweep the threshold on the data given (NAB's own optimizer does the same),
-so they use one piece of knowledge of the data; the last line scores the standard profile at the
-sensitivity's fixed threshold instead, chosen before the command sees the data.
+so they use one piece of knowledge of the data; the next line scores the standard profile at the
+sensitivity's fixed threshold instead, chosen before the command sees the data. ``--lofo`` adds
+held-out scores: each top-level folder (then each file) at the threshold swept on the others.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--lofo",
             action="store_true",
-            help="also print leave-one-folder-out NAB standard scores (threshold swept on the other folders)",
+            help="also print held-out NAB standard scores per folder and per file, threshold swept on the others",
         )
 
     def handle(self, *args, data_dir, windows, out, sensitivity, lofo=False, **options):
@@ -88,17 +89,28 @@ class Command(BaseCommand):
             self._leave_one_folder_out(scores, truths)
 
     def _leave_one_folder_out(self, scores, truths):
-        """Per top-level folder: the standard-profile threshold swept on the other folders, applied
-        to this one (normalised; raw when the folder has no window to normalise by)."""
+        """Held-out scores (standard profile): per top-level folder, the threshold swept on the other
+        folders applied to this one (normalised; raw when the folder has no window to normalise by),
+        the folders pooled, and the same with each file held out in turn (``nab.held_out_scores``)."""
         standard = nab.PROFILES["standard"]
         folders = sorted({name.split("/")[0] for name in truths})
         if len(folders) < 2:
             self.stdout.write("leave-one-folder-out: needs at least two folders")
             return
-        for held in folders:
-            train = {k: v for k, v in truths.items() if k.split("/")[0] != held}
-            test = {k: v for k, v in truths.items() if k.split("/")[0] == held}
-            chosen = nab.corpus_score(scores, train, standard).threshold
-            result = nab.corpus_score(scores, test, standard, threshold=chosen)
-            value = f"{result.normalised:.1f}" if result.perfect > 0 else f"raw {result.raw:.2f} (no windows)"
-            self.stdout.write(f"leave-one-folder-out {held}: {value} at threshold {chosen:.4f} from the other folders")
+        by_folder = nab.held_out_scores(scores, truths, lambda name: name.split("/")[0], standard)
+        for r in by_folder:
+            value = f"{r.normalised:.1f}" if r.normalised is not None else f"raw {r.raw:.2f} (no windows)"
+            self.stdout.write(
+                f"leave-one-folder-out {r.group}: {value} at threshold {r.threshold:.4f} from the other folders"
+            )
+        with_windows = [r.normalised for r in by_folder if r.normalised is not None]
+        mean = f"{sum(with_windows) / len(with_windows):.1f}" if with_windows else "n/a"
+        self.stdout.write(
+            f"leave-one-folder-out pooled: {nab.pooled_score(by_folder, standard):.1f} "
+            f"(mean of the folders with windows: {mean})"
+        )
+        by_file = nab.held_out_scores(scores, truths, lambda name: name, standard)
+        self.stdout.write(
+            f"leave-one-file-out pooled: {nab.pooled_score(by_file, standard):.1f} "
+            f"(each file at the threshold swept on the {len(by_file) - 1} others)"
+        )
