@@ -21,17 +21,23 @@ set before NumPy loads), so every figure is "on one core":
 - **pricing_oracle_ratio**: ``pricing_sim.evaluate_pricing`` on seed 99, which the engine was
   not tuned on: revenue of the pricing policy over 20 offers to 200 recipients as a share of
   the oracle price's, averaged over five demand-curve shapes (40 runs per shape; quick: 12).
+  Beside it (in ``_meta``, not a target of its own): the same on the four shapes the engine was
+  never tuned on (``pricing_sim.HELDOUT_CURVES``), ``pricing_heldout_shapes_ratio``.
 - **timing_top3_hit_rate**: ``timing_sim.evaluate_timing`` on seeds 11-14 (quick: 11), 10
   creators each, 90 days of posts: the share of creators whose true best slot is in the
   engine's top three.
 - **nab_dev_score**: the anomaly detector on the NAB development data
-  (``../shared/data/nab-dev`` next to the checkout, or ``--nab-dir``), NAB standard profile.
+  (``../shared/data/nab-dev`` next to the checkout, or ``--nab-dir``), NAB standard profile with
+  the threshold swept on that data (as NAB does). **nab_heldout_score**: the same detections,
+  each top-level folder scored at the threshold swept on the other folders, pooled
+  (``nab.held_out_scores``); **nab_lofile_score**: the same with each file held out in turn.
 
 Prints a table, then as its last line one JSON object with ``nightly_s``, ``pricing_oracle_ratio``,
 ``timing_top3_hit_rate``, ``nab_dev_score`` (and the details). Exits 1 when a target is missed:
-nightly ≤ 60 s for 500 creators, pricing ≥ 0.95 of the oracle, NAB standard ≥ 65 (the issue's
-target is on data the detector was not tuned on; the development data is the closest figure this
-script can compute). Usage:
+nightly ≤ 60 s for 500 creators, pricing ≥ 0.95 of the oracle, NAB standard ≥ 65 both on the
+development data and held out by folder (the issue's target is on data the detector was not tuned
+on; the detector's design was chosen on this data, so the held-out figure protects the threshold,
+not the design: docs/optimization-anomalies.md). Usage:
 
     python bench/optimization.py            # 500 creators (first run seeds for a few minutes)
     python bench/optimization.py --quick    # 100 creators, fewer simulator runs: under 60 s once seeded
@@ -102,7 +108,8 @@ def main() -> int:
     nightly = measure_nightly(creators)
     pricing = measure_pricing(runs=12 if args.quick else 40)
     timing = measure_timing(TIMING_SEEDS[:1] if args.quick else TIMING_SEEDS)
-    nab_score = measure_nab(args.nab_dir)
+    nab_result = measure_nab(args.nab_dir)
+    nab_score = None if nab_result is None else nab_result["dev"]
 
     at_500 = nightly["seconds"] * FULL_CREATORS / creators
     extrapolated = "" if creators == FULL_CREATORS else f" (~{at_500:.1f} s for 500, linear)"
@@ -114,13 +121,18 @@ def main() -> int:
          f">= {PRICING_TARGET}"),
         ("timing top-3 hit", f"{timing['hit_rate']:.3f} (naive {timing['naive']:.3f}, {timing['creators']} creators)",
          ""),
-        ("NAB standard (dev)", "n/a (no data)" if nab_score is None else f"{nab_score:.1f}", f">= {NAB_TARGET:.0f}"),
+        ("NAB standard (dev)", "n/a (no data)" if nab_result is None else
+         f"{nab_result['dev']:.1f} swept; held out by folder {nab_result['heldout']:.1f}, by file "
+         f"{nab_result['lofile']:.1f} ({nab_result['detector_s']:.1f} s)", f">= {NAB_TARGET:.0f}"),
     ]  # fmt: skip
     print(f"\noptimization benchmark ({mode}, {platform.machine()}, {os.cpu_count()} cpus)")
     for name, value, target in rows:
         print(f"  {name:<20} {value:<60} {target}")
     for shape in pricing["shapes"]:
         print(f"    pricing {shape['curve']:<14} {shape['oracle_ratio']:.3f}")
+    print(f"    pricing on held-out shapes {pricing['heldout_ratio']:.3f}")
+    for shape in pricing["heldout_shapes"]:
+        print(f"    pricing {shape['curve']:<14} {shape['oracle_ratio']:.3f} (held-out shape)")
     print(f"    nightly detail: {nightly['report']}")
 
     missed = []
@@ -130,6 +142,8 @@ def main() -> int:
         missed.append("pricing_oracle_ratio")
     if nab_score is None or nab_score < NAB_TARGET:
         missed.append("nab_dev_score")
+    if nab_result is None or nab_result["heldout"] < NAB_TARGET:
+        missed.append("nab_heldout_score")
     result = {
         "nightly_s": round(nightly["seconds"], 2),
         "nightly_creators": creators,
@@ -137,6 +151,8 @@ def main() -> int:
         "pricing_oracle_ratio": round(pricing["ratio"], 4),
         "timing_top3_hit_rate": round(timing["hit_rate"], 4),
         "nab_dev_score": None if nab_score is None else round(nab_score, 1),
+        "nab_heldout_score": None if nab_result is None else round(nab_result["heldout"], 1),
+        "nab_lofile_score": None if nab_result is None else round(nab_result["lofile"], 1),
         "_meta": {
             "mode": mode,
             "quick": args.quick,
@@ -147,6 +163,10 @@ def main() -> int:
             "load_average": [round(value, 2) for value in nightly["load"]],
             "nightly_report": nightly["report"],
             "pricing_by_shape": {shape["curve"]: round(shape["oracle_ratio"], 4) for shape in pricing["shapes"]},
+            "pricing_heldout_shapes_ratio": round(pricing["heldout_ratio"], 4),
+            "pricing_by_heldout_shape": {
+                shape["curve"]: round(shape["oracle_ratio"], 4) for shape in pricing["heldout_shapes"]
+            },
             "timing_naive_hit_rate": round(timing["naive"], 4),
             "total_s": round(time.perf_counter() - started, 1),
             "missed": missed,
@@ -317,14 +337,19 @@ def _seed_offers(rng, agency, creator, Offer, Source, scale: float) -> None:
 def measure_pricing(runs: int) -> dict:
     from dataclasses import asdict
 
-    from apps.optimization.pricing_sim import evaluate_pricing
+    from apps.optimization.pricing_sim import HELDOUT_CURVES, evaluate_pricing
 
     evaluation = evaluate_pricing(PRICING_SEED, runs)
+    # Shapes added after the engine's constants were chosen (pricing_sim.HELDOUT_CURVES): reported
+    # beside the target figure, which stays on CURVES so that it compares with earlier runs.
+    heldout = evaluate_pricing(PRICING_SEED, runs, curves=HELDOUT_CURVES)
     return {
         "ratio": evaluation.oracle_ratio,
         "runs": runs,
-        "seconds": evaluation.seconds,
+        "seconds": evaluation.seconds + heldout.seconds,
         "shapes": [asdict(shape) for shape in evaluation.shapes],
+        "heldout_ratio": heldout.oracle_ratio,
+        "heldout_shapes": [asdict(shape) for shape in heldout.shapes],
     }
 
 
@@ -335,7 +360,9 @@ def measure_timing(seeds) -> dict:
     return {"hit_rate": evaluation.hit_rate, "naive": evaluation.naive_hit_rate, "creators": evaluation.creators}
 
 
-def measure_nab(nab_dir: Path) -> float | None:
+def measure_nab(nab_dir: Path) -> dict | None:
+    """NAB standard profile on the development data: swept on all of it (``dev``), and held out by
+    top-level folder (``heldout``) and by file (``lofile``), pooled (docs/optimization-anomalies.md)."""
     from apps.optimization import anomalies, nab
 
     windows = nab_dir / "combined_windows.json"
@@ -343,9 +370,19 @@ def measure_nab(nab_dir: Path) -> float | None:
         print(f"NAB development data not found at {nab_dir} (pass --nab-dir): nab_dev_score is null")
         return None
     files = nab.load_corpus(nab_dir / "data", windows)
+    started = time.perf_counter()
     scores = {f.name: anomalies.anomaly_scores(f.timestamps, f.values) for f in files}
+    detector_s = time.perf_counter() - started
     truths = {f.name: f.truth for f in files}
-    return nab.corpus_score(scores, truths, nab.PROFILES["standard"]).normalised
+    standard = nab.PROFILES["standard"]
+    by_folder = nab.held_out_scores(scores, truths, lambda name: name.split("/")[0], standard)
+    by_file = nab.held_out_scores(scores, truths, lambda name: name, standard)
+    return {
+        "dev": nab.corpus_score(scores, truths, standard).normalised,
+        "heldout": nab.pooled_score(by_folder, standard),
+        "lofile": nab.pooled_score(by_file, standard),
+        "detector_s": detector_s,
+    }
 
 
 if __name__ == "__main__":

@@ -23,6 +23,10 @@ price recommended after the last offer (revenue_max, moderate) would earn if ask
 i.e. how well the engine learned, without the cost of learning. The seeds used to
 choose EXPLORE_OFFERS and the engine's constants (TUNING_SEED, and 2025-2026 for the between-grid
 prices) differ from the seeds the tests and docs report (TEST_SEED, and 99 in the docs).
+``HELDOUT_CURVES`` are four more shapes (a log-logistic, two tiers of fans, flat-then-linear, and a
+plateau with a power-law fall) added on 2026-12-02 and never used to choose anything: the engine's
+constants were all chosen on ``CURVES``, so ``evaluate_pricing(curves=HELDOUT_CURVES)`` says
+whether they carry over to shapes the engine was not tuned on.
 
 What this deliberately does not model: fans who saw an earlier offer, segments, time of day, or
 prices changing demand over time.
@@ -83,12 +87,43 @@ def plateau_cliff(price: np.ndarray, scale: float, level: float) -> np.ndarray:
     return level * 0.22 * np.exp(-np.clip(price - edge, 0, None) / (2.5 * scale))
 
 
+def log_logistic(price: np.ndarray, scale: float, level: float) -> np.ndarray:
+    """Held out. Smooth with elasticity rising from 0 to 3: best price where (p / $12)^3 = 1/2, about $9.50."""
+    return level * 0.40 / (1 + (price / (12 * scale)) ** 3)
+
+
+def two_step(price: np.ndarray, scale: float, level: float) -> np.ndarray:
+    """Held out. Two tiers of fans (4 % wide edges at $9 and $22): the dearer edge earns a little more."""
+    low = 0.15 / (1 + np.exp((np.log(price) - np.log(9 * scale)) / 0.04))
+    high = 0.12 / (1 + np.exp((np.log(price) - np.log(22 * scale)) / 0.04))
+    return level * (low + high)
+
+
+def kinked_linear(price: np.ndarray, scale: float, level: float) -> np.ndarray:
+    """Held out. Flat to $10, then buyers fall linearly to none at $30: best price $15."""
+    return level * 0.30 * np.clip((30 * scale - price) / (20 * scale), 0, 1)
+
+
+def plateau_power(price: np.ndarray, scale: float, level: float) -> np.ndarray:
+    """Held out. Flat to $12, then a power-law fall (elasticity 2.5): the best price is the edge."""
+    return level * 0.25 * np.minimum(1.0, (price / (12 * scale)) ** -2.5)
+
+
 CURVES: dict[str, Curve] = {
     "logistic": logistic,
     "exponential": exponential,
     "linear": linear,
     "threshold": threshold,
     "plateau_cliff": plateau_cliff,
+}
+
+# Shapes no part of the engine or the policy was tuned on (added 2026-12-02 before any run on them):
+# evaluate_pricing(curves=HELDOUT_CURVES) says whether the engine generalises beyond CURVES.
+HELDOUT_CURVES: dict[str, Curve] = {
+    "log_logistic": log_logistic,
+    "two_step": two_step,
+    "kinked_linear": kinked_linear,
+    "plateau_power": plateau_power,
 }
 
 

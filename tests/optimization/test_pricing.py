@@ -253,6 +253,31 @@ def test_the_simulated_market_has_the_oracle_at_the_revenue_maximising_price():
     assert prices[linear.argmax()] == pytest.approx(18.0)
 
 
+def test_the_held_out_shapes_have_their_oracle_where_their_shape_says():
+    prices = simulate.ORACLE_PRICES
+    best = {
+        name: prices[(prices * curve(prices, 1.0, 1.0)).argmax()] for name, curve in simulate.HELDOUT_CURVES.items()
+    }
+    assert best["log_logistic"] == pytest.approx(12 * 2 ** (-1 / 3), abs=0.01)  # (p / 12)^3 = 1/2
+    assert best["kinked_linear"] == pytest.approx(15.0)  # half of the $30 where buyers run out
+    assert best["plateau_power"] == pytest.approx(12.0)  # the edge: elasticity 2.5 beyond it
+    assert 18 < best["two_step"] < 22  # just under the dearer tier's soft edge, not at the cheaper $9
+    assert not set(simulate.HELDOUT_CURVES) & set(simulate.CURVES)
+
+
+def test_the_policy_carries_over_to_shapes_it_was_not_tuned_on():
+    """HELDOUT_CURVES were added after every constant of the engine had been chosen on CURVES.
+    Measured here, seed 7, 10 runs: 0.932 overall, log_logistic 0.943, two_step 0.929, kinked_linear
+    0.969, plateau_power 0.889 (docs/optimization-pricing.md, "Held-out shapes"); these
+    floors sit below the measured figures so that a regression shows, and are not the 95 % target."""
+    evaluation = simulate.evaluate_pricing(simulate.TEST_SEED, runs=10, curves=simulate.HELDOUT_CURVES)
+    ratios = {shape.curve: shape.oracle_ratio for shape in evaluation.shapes}
+    assert set(ratios) == set(simulate.HELDOUT_CURVES)
+    assert all(0 < ratio <= 1 for ratio in ratios.values())
+    assert min(ratios["log_logistic"], ratios["kinked_linear"]) >= 0.93  # smooth: close to the oracle
+    assert evaluation.oracle_ratio >= 0.90
+
+
 def test_the_pricing_policy_earns_most_of_the_oracle_revenue_on_the_simulator():
     """Seed 7 (TEST_SEED), never used for tuning (TUNING_SEED is 2024); docs/optimization-pricing.md
     has the full figures over 40 runs per shape, and on more held-out seeds (99, 31337). The
