@@ -19,8 +19,11 @@ A start costs one thread hop: the permission check, the options, the request-sid
 and the prompt run together in it (``_authorise_and_prepare``); the generation row is written
 while the upstream request is on its way (``generation_stream``). At most STARTS_AT_ONCE starts
 per process run that hop at once, so a burst of starts queues instead of taking the GIL from the
-streams already running. A client that stops reading is disconnected once more than
-MAX_PENDING_BYTES wait in the server's send buffer for it, instead of the buffer growing.
+streams already running. The end of a generation is one more hop (``generation_stream``'s
+completion), where the result fragment is rendered too (``_render_result``), so no answer's
+parsing, safety policy or template holds up other streams' chunks. A client that stops reading
+is disconnected once more than MAX_PENDING_BYTES wait in the server's send buffer for it,
+instead of the buffer growing.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import json
 import time
 import weakref
 from functools import partial
+from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
@@ -146,16 +150,13 @@ class StudioConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
         self._last_flush = 0.0  # the first chunk goes out at once
         self._flusher: asyncio.TimerHandle | None = None
         try:
-            async for event in generation_stream(prepared=prepared):
+            async for event in generation_stream(prepared=prepared, render=_render_result):
                 if event["event"] == "content":
                     self._buffer.append(event["text"])
                     await self._maybe_flush()
                 elif event["event"] == "complete":
                     await self._flush_now()
-                    html = render_to_string(
-                        "studio/partials/result.html", {"generation": event["record"], "event": event}
-                    )
-                    await self.send(text_data=html)
+                    await self.send(text_data=event["html"])
                 else:
                     await self._flush_now()
                     await self._send_error(event["message"], event.get("partial", ""))
@@ -168,13 +169,12 @@ class StudioConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
     def _pending_bytes(self) -> int | None:
         """Bytes written for this client that its connection has not taken yet, when the server
         shows them (daphne: the Twisted transport's buffer); None elsewhere (tests' communicator)."""
-        send = getattr(self, "base_send", None)
-        protocol = send.args[0] if isinstance(send, partial) and send.args else None
-        transport = getattr(protocol, "transport", None)
-        if transport is None:
+        if getattr(self, "_transport_of", None) is not self.base_send:
+            self._transport_of, self._transport = self.base_send, _server_transport(self.base_send)
+        if self._transport is None:
             return None
-        buffered = getattr(transport, "dataBuffer", b"")
-        return len(buffered) + getattr(transport, "_tempDataLen", 0)
+        buffered = getattr(self._transport, "dataBuffer", b"")
+        return len(buffered) + getattr(self._transport, "_tempDataLen", 0)
 
     async def send(self, text_data=None, bytes_data=None, close=False) -> None:
         pending = self._pending_bytes()
@@ -212,6 +212,37 @@ class StudioConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
             self._buffer.clear()
             self._last_flush = time.monotonic()
             await self.send(text_data=f'<span id="studio-stream" hx-swap-oob="beforeend">{text}</span>')
+
+
+def _server_transport(send: Any) -> Any | None:
+    """daphne's transport for this connection, found behind the ASGI ``send`` wrappers of the
+    middleware stack, or None under another server. daphne hands the application
+    ``partial(server.handle_reply, protocol)``; channels' session middleware keeps the send it
+    wraps as ``real_send``, and a plain middleware (apps/monitoring/asgi.py) holds it in its
+    wrapper's closure. A wrapper that holds more than one callable stops the search."""
+    for _ in range(8):
+        if isinstance(send, partial):
+            return getattr(send.args[0], "transport", None) if send.args else None
+        owner = getattr(send, "__self__", None)
+        if callable(getattr(owner, "real_send", None)):
+            send = owner.real_send
+            continue
+        inner = []
+        for cell in getattr(send, "__closure__", None) or ():
+            with contextlib.suppress(ValueError):  # an empty cell
+                if callable(cell.cell_contents):
+                    inner.append(cell.cell_contents)
+        if len(inner) != 1:
+            return None
+        send = inner[0]
+    return None
+
+
+def _render_result(generation) -> str:
+    """The result fragment, rendered in the completion's thread hop (generation_stream's
+    ``render``): a few milliseconds of template work that would otherwise hold the event loop
+    while other streams have chunks to forward."""
+    return render_to_string("studio/partials/result.html", {"generation": generation})
 
 
 class _ClientTooSlow(Exception):

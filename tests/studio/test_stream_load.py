@@ -1,10 +1,16 @@
 """The studio websocket under load: a client that stops reading is disconnected after a bounded
-buffer, and a burst of starts is admitted a few at a time."""
+buffer (under a real daphne, with a client that really stops reading), and a burst of starts is
+admitted a few at a time. A provider that stalls mid-stream ends its own stream alone:
+tests/ai/test_hot_path.py."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
+import socket
+import time
 from functools import partial
 
 import pytest
@@ -13,10 +19,11 @@ from channels.testing import WebsocketCommunicator
 
 from apps.ai.registry import registry
 from apps.studio import consumers
-from apps.studio.consumers import CLOSE_TOO_SLOW, MAX_PENDING_BYTES, StudioConsumer
+from apps.studio.consumers import MAX_PENDING_BYTES, StudioConsumer
 from apps.studio.models import Generation
 from huntaze.asgi import application
 from tests.conftest import build_world, login_client
+from tests.processes import daphne_args, free_port, running, wait_for_http
 
 
 class _Transport:
@@ -46,6 +53,16 @@ async def test_send_refuses_once_the_client_buffer_is_over_the_bound():
     with pytest.raises(consumers._ClientTooSlow):
         await consumer.send(text_data="too much")
     assert len(sent) == 1
+
+    def middleware(send):  # as apps/monitoring/asgi.py wraps daphne's send
+        async def send_recorded(message):
+            await send(message)
+
+        return send_recorded
+
+    consumer.base_send = middleware(partial(_handle_reply, _Protocol(MAX_PENDING_BYTES + 1), sent=sent))
+    with pytest.raises(consumers._ClientTooSlow):
+        await consumer.send(text_data="still too much")
     consumer.base_send = lambda message: None  # another server (or the test communicator): no bound known
     assert consumer._pending_bytes() is None
 
@@ -73,44 +90,67 @@ async def _socket(world):
     return communicator
 
 
-@pytest.mark.django_db(transaction=True)
-async def test_a_client_that_stops_reading_is_disconnected_and_its_generation_cancelled(slow_provider, monkeypatch):
-    """The client reads nothing: what waits for it grows with every frame, and once past the bound
-    the socket closes with 4408 and the upstream call stops, instead of the buffer growing."""
-    backlog = {"bytes": 0}
-
-    def pending(self):
-        return backlog["bytes"]
-
-    original_send = StudioConsumer.send
-
-    async def counting_send(self, text_data=None, bytes_data=None, close=False):
-        await original_send(self, text_data=text_data, bytes_data=bytes_data, close=close)
-        backlog["bytes"] += 200_000  # nothing is read: every frame stays in the buffer
-
-    monkeypatch.setattr(StudioConsumer, "_pending_bytes", pending)
-    monkeypatch.setattr(StudioConsumer, "send", counting_send)
-    world = await sync_to_async(build_world)("Slow reader")
-    communicator = await _socket(world)
-    await communicator.send_to(
-        text_data=json.dumps({"action": "generate", "type": "message", "creator_id": world.creator.pk})
+def _handshake(port: int, cookie: str) -> socket.socket:
+    """A browser-like websocket handshake on a raw socket that will stop reading. Its receive
+    buffer and segment size are small, so the kernel holds little of what the server sends (on
+    loopback, with 64 KB segments, it would hold megabytes): the rest piles up in daphne."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: they shape the connection
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET /ws/studio/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1:{port}\r\n"
+            f"Cookie: sessionid={cookie}\r\n\r\n"
+        ).encode()
     )
-    frames = 0
-    while True:
-        output = await communicator.receive_output(timeout=10)
-        if output["type"] == "websocket.close":
-            break
-        frames += 1
-    assert output["code"] == CLOSE_TOO_SLOW
-    assert frames <= MAX_PENDING_BYTES // 200_000 + 1  # bounded: a handful of frames, not the whole answer
-    generation = await Generation.objects.aget()
-    for _ in range(50):  # the cancellation is written from the consumer's task
-        if generation.status != "running":
-            break
-        await asyncio.sleep(0.05)
-        await generation.arefresh_from_db()
-    assert generation.status == "cancelled"
-    await communicator.disconnect()
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)  # byte by byte: nothing after the handshake is read
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+def _text_frame(text: str) -> bytes:
+    """A client's (masked) text frame."""
+    payload, mask = text.encode(), os.urandom(4)
+    assert len(payload) < 126
+    return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_daphne_a_client_that_stops_reading_is_dropped_and_its_generation_cancelled(slow_provider):
+    """A real daphne and a client that reads nothing after its generate message: the frames wait
+    in daphne's send buffer; once past MAX_PENDING_BYTES the socket is closed and the generation
+    cancelled long before the answer ends (the finished answer's moderation call never comes)."""
+    answer = "sunny words " * 500_000  # 6 MB of text: several times the bound
+    slow_provider.configure(reply_text='{"variations": [{"text": "' + answer + '"}]}', chunk_size=4000, chunk_delay=0)
+    world = build_world("Stops reading")
+    cookie = login_client(world.manager).cookies["sessionid"].value
+    port = free_port()
+    env = {"OPENAI_API_KEY": "sk-test-slow-0123456789", "OPENAI_BASE_URL": slow_provider.openai_base_url,
+           "OPENAI_MODELS": "gpt-4o-mini", "ANTHROPIC_API_KEY": "", "AZURE_OPENAI_API_KEY": "",
+           "OPENAI_COMPATIBLE_BASE_URL": ""}  # fmt: skip
+    with running(daphne_args(port), env=env) as daphne:
+        wait_for_http(f"http://127.0.0.1:{port}/api/v1/health", timeout=120)  # slow to start on a loaded machine
+        sock = _handshake(port, cookie)
+        try:
+            message = {"action": "generate", "type": "message", "creator_id": world.creator.pk}
+            sock.sendall(_text_frame(json.dumps(message)))
+            deadline = time.monotonic() + 120
+            generation = None
+            while time.monotonic() < deadline and (generation is None or generation.status == "running"):
+                time.sleep(0.2)
+                generation = Generation.objects.filter(creator=world.creator).first()
+            time.sleep(1)  # anything still on its way would land now
+        finally:
+            sock.close()
+    generation.refresh_from_db()
+    assert generation.status == "cancelled", daphne.output[-2000:]
+    assert 0 < len(generation.text) < len(answer) // 2  # the text streamed so far is kept, not the whole answer
+    assert slow_provider.count("moderation") == 0  # the answer never finished
 
 
 @pytest.mark.django_db(transaction=True)
