@@ -7,11 +7,13 @@ real worker process (``--pool=solo``, prefetch 1, queue ``default``).
 - engine: a workflow of STEPS no-op steps in a line (``bench_noop``), started with
   ``engine.run_create``; per step = (finished_at - started_at) / STEPS from the run's own
   timestamps, so this process's polling is not counted. Each step is the generic ``run_step``
-  task: read the step run with its run and siblings (one SELECT), claim it (conditional UPDATE),
-  call the function, then in one transaction store the output, lock the run, read its step runs,
-  queue the next step (conditional UPDATE), and publish the next step on commit; plus the
-  ``workflow.run_changed`` events the engine publishes (at the claim and at the advance), each
-  dispatched on commit as the default EVENTS_DISPATCH_ON_COMMIT=inline does.
+  task: read the step run with its run and siblings (one SELECT), claim it (conditional UPDATE,
+  its own commit), call the function, then in one transaction lock the run and store the output
+  (one UPDATE), read its step runs, queue the next step (conditional UPDATE) and write the
+  ``workflow.run_changed`` event, publish the next step on commit and dispatch the event as the
+  default EVENTS_DISPATCH_ON_COMMIT=inline does (one UPDATE marks it). No "running" event: a no-op
+  step ends long before RUNNING_NOTICE_SECONDS. On PostgreSQL these steps are idempotent, so their
+  claim and result commit without waiting for the disk, as production's idempotent steps do.
 
 ``step_overhead_p50_ms`` = the median over engine runs of (engine per step - the bare chain's
 median per step). Target: ≤ 5 ms. Runs alternate bare and engine so drift hits both alike.

@@ -19,12 +19,15 @@ reconnect then gets the 401/403 every request would.
 Events are delivered in id order and a stream never skips one committed late. Ids are handed out
 when a row is inserted, so on PostgreSQL event N+1 can commit before N; a stream that sent N+1 and
 moved on would never show N, and one that sent N late would make ``Last-Event-ID: N`` repeat N+1.
-So the stream holds an event back while an id below it is missing and that gap is young (the row
-right after the gap was inserted less than GAP_WAIT_SECONDS ago: the transaction holding the
-missing id began before that insert, and publishing transactions are short). A gap that outlives
-the wait was a rolled-back transaction and is passed over, as are ids below the oldest kept event
-(purged). Cost: one COUNT over the id range of a non-empty batch; an event right after a
-rolled-back publish arrives up to GAP_WAIT_SECONDS late.
+So the stream holds an event back while an id below it is missing and that gap is young: this
+stream first saw it less than GAP_WAIT_SECONDS ago (``GapClock``; counted from the first sight,
+not from when the row after the gap was inserted, so a long transaction whose event committed
+late still opens a full wait). A gap that outlives the wait was a rolled-back transaction and is
+passed over, as are ids below the oldest kept event (purged). Cost: one COUNT over the id range of
+a non-empty batch (the primary key index: ids only, no other agency's row is read), and a read of
+the ids after the last old gap when that count shows one; an event right after a rolled-back
+publish arrives up to GAP_WAIT_SECONDS late. The ids of every agency are counted because one
+sequence serves them all: a missing id may become any agency's event when it commits.
 
 ``GET /api/v1/events/outbox`` shows owners and managers the agency's undispatched events, how
 many failed, and the lag (age of the oldest undispatched one). Read only.
@@ -38,7 +41,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import datetime, timedelta
+from collections import deque
+from datetime import datetime
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -80,35 +84,47 @@ def sse_frame(event) -> str:
     return f"id: {event.pk}\nevent: {event.kind}\ndata: {data}\n\n"
 
 
-def settled_up_to(*, after_id: int, up_to: int) -> int:
+class GapClock:
+    """When one stream first saw the ids it found missing (see the module docstring): every scan
+    that reached further than the last is remembered with its time, so an id missing now was
+    first seen by the first scan that reached it. Scans older than GAP_WAIT_SECONDS fold into
+    ``old_through``: every id up to there still missing is an old gap, passed over."""
+
+    def __init__(self) -> None:
+        self.old_through = 0
+        self._scans: deque[tuple[int, float]] = deque()  # (highest id scanned, when), both ascending
+
+    def saw(self, up_to: int, now: float) -> None:
+        if up_to > max(self.old_through, self._scans[-1][0] if self._scans else 0):
+            self._scans.append((up_to, now))
+        while self._scans and now - self._scans[0][1] >= GAP_WAIT_SECONDS:
+            self.old_through = max(self.old_through, self._scans.popleft()[0])
+
+
+def settled_up_to(*, after_id: int, up_to: int, clock: GapClock) -> int:
     """The highest id ``<= up_to`` below which no event can still commit: ``up_to`` when every id
-    in (after_id, up_to] exists, else the last id before the first young gap (see the module
-    docstring). Any agency's rows count: ids are one sequence for all."""
+    in (after_id, up_to] exists or is an old gap, else the id before the first young gap."""
+    clock.saw(up_to, time.monotonic())
     if OutboxEvent.objects.filter(id__gt=after_id, id__lte=up_to).count() == up_to - after_id:
         return up_to
     # Ids below every kept event were purged (or resumed from long ago), not in flight.
-    start = max(after_id, (OutboxEvent.objects.aggregate(oldest=Min("id"))["oldest"] or 1) - 1)
-    events = OutboxEvent.objects.filter(id__gt=start, id__lte=up_to)
-    young = events.filter(created_at__gte=timezone.now() - timedelta(seconds=GAP_WAIT_SECONDS))
-    recent = list(young.order_by("id").values_list("id", flat=True))
-    if not recent:
-        return up_to  # every gap is older than the wait: rolled back, or deleted
-    previous = events.filter(id__lt=recent[0]).order_by("-id").values_list("id", flat=True).first()
-    previous = start if previous is None else previous
-    for event_id in recent:
-        if event_id > previous + 1:
-            return previous
-        previous = event_id
+    oldest = OutboxEvent.objects.aggregate(oldest=Min("id"))["oldest"] or 1
+    start = max(after_id, oldest - 1, clock.old_through)
+    expected = start + 1
+    for event_id in OutboxEvent.objects.filter(id__gt=start, id__lte=up_to).order_by("id").values_list("id", flat=True):
+        if event_id > expected:
+            return expected - 1  # ``expected`` is missing and was first seen less than the wait ago
+        expected = event_id + 1
     return up_to
 
 
-def stream_batch(*, agency_id: int, user_id: int | None, after_id: int) -> list:
+def stream_batch(*, agency_id: int, user_id: int | None, after_id: int, clock: GapClock) -> list:
     """The next events of the stream after ``after_id``: the agency's (and the member's) events in
     id order, cut before the first id that may still commit below them."""
     batch = events_after(agency_id=agency_id, user_id=user_id, after_id=after_id, limit=STREAM_BATCH)
     if not batch:
         return batch
-    settled = settled_up_to(after_id=after_id, up_to=batch[-1].pk)
+    settled = settled_up_to(after_id=after_id, up_to=batch[-1].pk, clock=clock)
     return [event for event in batch if event.pk <= settled]
 
 
@@ -138,6 +154,7 @@ async def event_stream(request: HttpRequest, last_event_id: int | None = Query(N
     cursor = resume_from if resume_from is not None else await database_call(latest_event_id)()
     fetch = database_call(stream_batch)
     allowed = database_call(access_still_granted)
+    clock = GapClock()
 
     async def frames():
         nonlocal cursor
@@ -149,7 +166,7 @@ async def event_stream(request: HttpRequest, last_event_id: int | None = Query(N
                 if not await allowed(membership=membership, token_id=token_id, session_key=session_key):
                     yield ": access ended\n\n"
                     return
-            batch = await fetch(agency_id=agency_id, user_id=user_id, after_id=cursor)
+            batch = await fetch(agency_id=agency_id, user_id=user_id, after_id=cursor, clock=clock)
             if batch:
                 cursor = batch[-1].pk
                 last_frame = time.monotonic()

@@ -9,6 +9,9 @@ an event id already handled is dropped, and a fragment identical to the last one
 again. Steps run in the worker; the embedded default's in-memory channel layer does not reach this
 process from there, so every TAIL_SECONDS the socket also reads the outbox table for this run's
 events (one aggregate on the (agency, id) index), as the SSE stream does: both modes, one code path.
+That tail runs only while the run is active (pending or running): a failed, needs-attention,
+succeeded or cancelled run changes only when a member acts (retry, skip, cancel), which publishes
+from the web process to the run's group; the redraw that shows the run running again restarts it.
 
 Connecting needs a live session and a membership (apps/accounts/realtime.py) that may see the run
 (another agency's run, like a missing one, closes with 4403). The membership is read again before
@@ -38,7 +41,6 @@ from apps.workflows.events import RUN_CHANGED, run_group
 COALESCE_SECONDS = 0.1
 TAIL_SECONDS = 2.0
 SEEN_EVENTS = 256  # event ids remembered per socket for the at-least-once dedupe
-FINAL_STATES = ("succeeded", "cancelled")  # a run in these states never changes again
 
 
 def _csrf_token(scope: dict) -> str:
@@ -52,8 +54,8 @@ def _csrf_token(scope: dict) -> str:
 
 
 def _fragment(membership, run_id: int, csrf_token: str) -> tuple[str, bool] | None:
-    """(the run body's HTML, whether the run can still change), or None when the member may no
-    longer see the run (removed, deactivated, or the run is not their agency's)."""
+    """(the run body's HTML, whether the run is active: it changes without a member acting), or
+    None when the member may no longer see the run (removed, deactivated, or not their agency's)."""
     from apps.accounts.permissions import Perm, has_perm
     from apps.accounts.selectors import membership_refresh
     from apps.workflows import selectors
@@ -67,7 +69,7 @@ def _fragment(membership, run_id: int, csrf_token: str) -> tuple[str, bool] | No
     except Http404:
         return None
     context = {**run_context(membership=membership, run=run), "oob": True, "csrf_token": csrf_token}
-    return render_to_string("workflows/run.html#run-body", context), run.state not in FINAL_STATES
+    return render_to_string("workflows/run.html#run-body", context), run.is_active
 
 
 def _tail(agency_id: int, run_id: int, after_id: int) -> tuple[int, int | None]:
@@ -150,12 +152,16 @@ class WorkflowRunConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
         if fragment is None:
             await self._forbidden()
             return
-        html, live = fragment
+        html, active = fragment
         if html != self.last_html:
             self.last_html = html
             await self.send(text_data=html)
-        if not live and self.tailer is not None:
-            self.tailer.cancel()  # succeeded or cancelled: nothing will change any more
+        tailing = self.tailer is not None and not self.tailer.done()
+        if not active and tailing:
+            self.tailer.cancel()  # ended or waiting for a member: only their actions change it now
+            self.tailer = None
+        elif active and not tailing:
+            self.tailer = asyncio.create_task(self._tail())  # a member's retry or skip reopened it
 
     async def _tail(self) -> None:
         """The backstop for events this process's channel layer never heard (see the docstring)."""

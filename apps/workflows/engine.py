@@ -5,10 +5,14 @@ The pipeline of one step run, in order:
    false → skipped; ``fan_out`` → one step run per item; otherwise pending → queued with a
    conditional UPDATE, and only the caller whose UPDATE changed the row publishes ``run_step``
    (on commit) to the step's queue, so two workers finishing sibling steps never both queue it.
-2. ``run_step`` (tasks.py) calls ``execute``: claim queued → running (attempts + 1, claim expiring
-   after the step's timeout; the claim and its ``run_changed`` event in one commit), call the step
-   function with the run's input and its dependencies' outputs, then, in one transaction, store
-   the output (only while this worker still holds the claim) and ``advance`` the run.
+2. ``run_step`` (tasks.py) calls ``execute``: read the step run with its run and siblings (one
+   SELECT), claim queued → running (one conditional UPDATE, committed on its own: attempts + 1,
+   claim expiring after the step's timeout), call the step function with the run's input and its
+   dependencies' outputs, then, in one transaction, lock the run and store the output in ONE
+   UPDATE (only while this worker still holds the claim), read the step runs again and
+   ``advance`` the run. The claim's ``run_changed`` event ("running") is announced only for a step
+   still running after RUNNING_NOTICE_SECONDS (a thread of the worker, ``_notices``): a fast step
+   announces its finish alone, which the run page (coalescing for 0.1 s) would have drawn anyway.
 3. Errors: an ``ApplicationError`` (``PermanentStepError``) fails the step and the run; anything
    else is retried with exponential backoff up to the step's ``retries``, then fails it.
 4. ``recover`` (beat, every WORKFLOW_RECOVERY_SECONDS): a running step whose claim expired (its
@@ -16,24 +20,31 @@ The pipeline of one step run, in order:
    human otherwise (never run twice); a queued step whose message was lost is published again.
 
 A duplicate ``run_step`` message is harmless: its claim changes no row and it returns.
+
+Lock order, everywhere a transaction writes a run and its step runs: the run's row first, then
+step runs (the finish, ``recover`` and the member actions alike), so two of them never deadlock.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q, Subquery
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError
+from apps.core.outbox import unflushed
 from apps.workflows import definitions
 from apps.workflows.definitions import Step, StepContext, Workflow
 from apps.workflows.events import run_changed
@@ -50,6 +61,10 @@ logger = logging.getLogger(__name__)
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 ERROR_LIMIT = 2000
+# A step still running this long after its claim has the claim announced ("running"); a faster
+# one announces only its finish. Well under what a person notices, and under the run page's
+# coalescing of bursts (consumers.COALESCE_SECONDS).
+RUNNING_NOTICE_SECONDS = 0.05
 
 
 def _publish(step_run_id: int, queue: str, countdown: float = 0) -> None:
@@ -108,11 +123,26 @@ def advance(run_id: int) -> None:
     The run's row is locked first (SELECT … FOR UPDATE on PostgreSQL; SQLite serialises writers),
     so two workers finishing sibling steps at once advance one after the other and the second
     sees the first's result: the step after them is neither queued twice nor forgotten."""
-    run = WorkflowRun.objects.select_for_update().filter(pk=run_id).first()
+    run = lock_run(run_id)
     if run is None or run.state != RunState.RUNNING:
         return
+    _advance(run, list(StepRun.objects.filter(run_id=run_id)))
+
+
+def lock_run(run_id: int) -> WorkflowRun | None:
+    """The run's row, locked until the transaction ends (PostgreSQL; SQLite serialises writers).
+    Take it before writing any of the run's step runs (the lock order in the module docstring)."""
+    return WorkflowRun.objects.select_for_update().filter(pk=run_id).first()
+
+
+def _run_lock(run_id: int):
+    """The run's row lock as a subquery, so a step run's UPDATE takes it first in one statement."""
+    return WorkflowRun.objects.filter(pk=run_id).select_for_update().order_by().values("pk")
+
+
+def _advance(run: WorkflowRun, rows: list[StepRun]) -> None:
+    """``advance`` once the run (state running) is locked and its step runs read under the lock."""
     workflow = definition_for(run)
-    rows = list(StepRun.objects.filter(run_id=run_id))
     by_step: dict[str, list[StepRun]] = {}
     for row in rows:
         by_step.setdefault(row.step, []).append(row)
@@ -239,6 +269,7 @@ def execute(step_run_id: int, *, worker: str = WORKER_ID) -> str:
         workflow = definition_for(row.run)
     except LookupError as error:
         with transaction.atomic():
+            lock_run(row.run_id)
             if StepRun.objects.filter(pk=row.pk, state=StepState.QUEUED).update(
                 state=StepState.FAILED, error=str(error), finished_at=timezone.now()
             ):
@@ -250,53 +281,178 @@ def execute(step_run_id: int, *, worker: str = WORKER_ID) -> str:
     now = timezone.now()
     # The claim's token names this worker and this claim: a later claim (after recovery) differs.
     token = f"{worker}:{uuid.uuid4().hex[:8]}"[:200]
-    # The claim and its event commit together (one commit, not two): the event exists exactly
-    # when the claim does, and is dispatched once they are committed.
-    with transaction.atomic():
-        claimed = StepRun.objects.filter(pk=row.pk, state=StepState.QUEUED, run__state=RunState.RUNNING).update(
-            state=StepState.RUNNING, attempts=F("attempts") + 1, claimed_by=token,
-            claim_expires_at=now + timedelta(seconds=step.timeout), started_at=now, finished_at=None,
-        )  # fmt: skip
-        if claimed:
-            run_changed(run_id=row.run_id, agency_id=row.agency_id, step=row.step, state=StepState.RUNNING)
+    # One conditional UPDATE, committed by itself: from here the recovery task knows the step ran.
+    # The run's state is an EXISTS, not a join: Django turns an UPDATE over a join into
+    # ``id IN (SELECT … state = 'queued')``, which PostgreSQL does not re-check against a row
+    # another worker claimed meanwhile, so two deliveries of one message could both claim it.
+    running = WorkflowRun.objects.filter(pk=OuterRef("run_id"), state=RunState.RUNNING)
+    claim = _lazy(step, StepRun.objects.filter(Exists(running), pk=row.pk, state=StepState.QUEUED))
+    claimed = claim.update(
+        state=StepState.RUNNING, attempts=F("attempts") + 1, claimed_by=token,
+        claim_expires_at=now + timedelta(seconds=step.timeout), started_at=now, finished_at=None,
+    )  # fmt: skip
     if not claimed:
         return "not-claimed"
     row.state, row.attempts, row.claimed_by = StepState.RUNNING, row.attempts + 1, token
     context = _context(row.run, row, rows, workflow)
     mine = StepRun.objects.filter(pk=row.pk, state=StepState.RUNNING, claimed_by=token)
+    notice = _announce_claim(row, token)
     try:
         output = definitions.json_value(step.task(context), f"Step {step.name!r}'s output")
     except ApplicationError as error:
-        with transaction.atomic():
-            if mine.update(
-                state=StepState.FAILED, error=_describe(error), finished_at=timezone.now(), claim_expires_at=None
-            ):
-                advance(row.run_id)
+        _notices.cancel(notice)
+        failed = {"error": _describe(error), "finished_at": timezone.now(), "claim_expires_at": None}
+        _finish(row, step, mine, state=StepState.FAILED, **failed)
         return "failed"
     except Exception as error:
+        _notices.cancel(notice)
         logger.warning("workflow %s step %s attempt %s failed", row.run_id, row.step, row.attempts, exc_info=True)
-        with transaction.atomic():
-            if row.attempts <= step.retries:
-                delay = backoff_seconds(row.attempts)
+        if row.attempts <= step.retries:
+            delay = backoff_seconds(row.attempts)
+            with transaction.atomic():
                 if mine.update(
                     state=StepState.QUEUED, error=_describe(error), claim_expires_at=None,
                     queued_at=timezone.now() + timedelta(seconds=delay),
                 ):  # fmt: skip
                     _publish_on_commit(row.pk, step.queue, delay)
                     run_changed(run_id=row.run_id, agency_id=row.agency_id, step=row.step, state=StepState.QUEUED)
-                return "retrying"
-            if mine.update(
-                state=StepState.FAILED, error=_describe(error), finished_at=timezone.now(), claim_expires_at=None
-            ):
-                advance(row.run_id)
+            return "retrying"
+        failed = {"error": _describe(error), "finished_at": timezone.now(), "claim_expires_at": None}
+        _finish(row, step, mine, state=StepState.FAILED, **failed)
         return "failed"
-    with transaction.atomic():
-        if not mine.update(
-            state=StepState.SUCCEEDED, output=output, error="", finished_at=timezone.now(), claim_expires_at=None
-        ):
-            return "lost-claim"  # cancelled, or taken over after the claim expired
-        advance(row.run_id)
+    _notices.cancel(notice)
+    done = {"output": output, "error": "", "finished_at": timezone.now(), "claim_expires_at": None}
+    if not _finish(row, step, mine, state=StepState.SUCCEEDED, **done):
+        return "lost-claim"  # cancelled, or taken over after the claim expired
     return "succeeded"
+
+
+def _finish(row: StepRun, step: Step, mine, **fields: Any) -> bool:
+    """In one transaction: lock the run and store this worker's result in ONE statement (only
+    while it still holds the claim), then read the step runs and advance the run. False (nothing
+    written) when the claim was lost: cancelled, or taken over after it expired."""
+    lazy = _lazy(step, mine)  # decided outside the block: only when the transaction is its own
+    with transaction.atomic():
+        if not lazy.filter(run_id__in=_run_lock(row.run_id)).update(**fields):
+            return False
+        # Read after the lock: a sibling that finished first is seen with its result. The run's
+        # other fields never change; its state is read with the rows.
+        rows = list(StepRun.objects.filter(run_id=row.run_id).annotate(run_state=F("run__state")))
+        if rows and rows[0].run_state == RunState.RUNNING:
+            _advance(row.run, rows)
+    return True
+
+
+def _lazy(step: Step, queryset):
+    """An idempotent step's claim and result commit without waiting for the disk (PostgreSQL;
+    apps/core/outbox.py ``unflushed``): a database crash that loses them makes the step run again,
+    which it allows. A step that is not idempotent keeps durable commits: its claim must outlive
+    any crash so that it is held for a human rather than run twice. Inside a caller's transaction
+    (eager tasks, tests) nothing changes: the caller's commit stays as the caller made it."""
+    if step.idempotent and not connection.in_atomic_block:
+        return unflushed(queryset)
+    return queryset
+
+
+# --- Announcing claims of slow steps --------------------------------------------------------
+
+
+@dataclass(order=True)
+class _Notice:
+    due: float
+    step_run_id: int = field(compare=False)
+    token: str = field(compare=False)
+    run_id: int = field(compare=False)
+    agency_id: int = field(compare=False)
+    step: str = field(compare=False)
+    cancelled: bool = field(default=False, compare=False)
+
+
+class _Notices:
+    """One daemon thread per process that announces, RUNNING_NOTICE_SECONDS after a claim, the
+    claims of steps still running: ``run_changed`` (state running) in its own transaction, only
+    while the step run is still running under the same claim (its row locked meanwhile, so the
+    announcement commits before the step's finish and never after it). Losing one (the process
+    dies) loses a page redraw, never state."""
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)  # a forked worker starts its own thread
+
+    def _reset(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[_Notice] = []
+        self._thread: threading.Thread | None = None
+        self._wakes_at: float | None = None  # when the thread wakes next (None: when told)
+
+    def schedule(self, notice: _Notice) -> None:
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="workflow-notices", daemon=True)
+                self._thread.start()
+            heapq.heappush(self._heap, notice)
+            if self._wakes_at is None or notice.due < self._wakes_at:
+                self._cond.notify()  # a fast step's notice is later than the one it waits for
+
+    def cancel(self, notice: _Notice | None) -> None:
+        if notice is not None:
+            with self._cond:
+                notice.cancelled = True
+
+    def _next_due(self) -> _Notice:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0].cancelled:
+                    heapq.heappop(self._heap)
+                now = time.monotonic()
+                if self._heap and self._heap[0].due <= now:
+                    self._wakes_at = None
+                    return heapq.heappop(self._heap)
+                self._wakes_at = self._heap[0].due if self._heap else None
+                self._cond.wait(None if self._wakes_at is None else self._wakes_at - now)
+
+    def _loop(self) -> None:
+        while True:
+            notice = self._next_due()
+            try:
+                _announce_running(notice)
+            except Exception:
+                logger.warning("workflow %s step %s: announcing the claim failed", notice.run_id, notice.step,
+                               exc_info=True)  # fmt: skip
+            finally:
+                with self._cond:
+                    idle = not self._heap
+                if idle:
+                    connection.close()  # this thread's own connection: none kept open while idle
+
+
+_notices = _Notices()
+
+
+def _announce_claim(row: StepRun, token: str) -> _Notice | None:
+    """Announce the claim now inside a caller's transaction (eager tasks, tests: another thread
+    could not see the claim), else later on the notice thread if the step is still running."""
+    if connection.in_atomic_block:
+        run_changed(run_id=row.run_id, agency_id=row.agency_id, step=row.step, state=StepState.RUNNING)
+        return None
+    notice = _Notice(
+        due=time.monotonic() + RUNNING_NOTICE_SECONDS, step_run_id=row.pk, token=token, run_id=row.run_id,
+        agency_id=row.agency_id, step=row.step,
+    )  # fmt: skip
+    _notices.schedule(notice)
+    return notice
+
+
+def _announce_running(notice: _Notice) -> None:
+    from django.db import close_old_connections
+
+    close_old_connections()
+    with transaction.atomic():
+        still = StepRun.objects.select_for_update().filter(
+            pk=notice.step_run_id, state=StepState.RUNNING, claimed_by=notice.token
+        )
+        if still.exists():
+            run_changed(run_id=notice.run_id, agency_id=notice.agency_id, step=notice.step, state=StepState.RUNNING)
 
 
 def drive(run_id: int, *, max_steps: int = 1000) -> WorkflowRun:
@@ -326,6 +482,7 @@ def recover(*, now=None) -> dict[str, int]:
         claim = StepRun.objects.filter(pk=row.pk, state=StepState.RUNNING, claimed_by=row.claimed_by)
         lost = f"The worker running this step ({row.claimed_by}) stopped before it finished (claim expired)."
         with transaction.atomic():
+            lock_run(row.run_id)  # before the step run: a worker finishing it late locks in this order too
             if step is not None and step.idempotent and row.attempts <= step.retries:
                 if claim.update(state=StepState.QUEUED, error=lost, claim_expires_at=None, queued_at=now):
                     _publish_on_commit(row.pk, step.queue)

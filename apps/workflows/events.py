@@ -1,5 +1,7 @@
 """Workflow run events on the bus: ``workflow.run_changed`` whenever a run or one of its step runs
-changes state (queued, claimed, finished, retried, skipped, cancelled, recovered).
+changes state (queued, claimed, finished, retried, skipped, cancelled, recovered); a claim only
+when its step is still running RUNNING_NOTICE_SECONDS later (engine.py), a fast step's finish
+standing for both.
 
 Published once, in the transaction of the change (apps/core/events.py), to the run's Channels group
 (``run_group``), which the run page's websocket (consumers.py) joins after checking the member may

@@ -66,6 +66,7 @@ def step_retry(*, membership: Membership, step_run: StepRun) -> StepRun:
         raise WorkflowStateError("This step is no longer part of the workflow.")
     now = timezone.now()
     with transaction.atomic():
+        engine.lock_run(run.pk)  # the run before its step runs, as the engine does
         changed = StepRun.objects.filter(
             pk=step_run.pk, state__in=(StepState.FAILED, StepState.NEEDS_ATTENTION, StepState.CANCELLED)
         ).update(state=StepState.QUEUED, attempts=0, claim_expires_at=None, queued_at=now, finished_at=None)
@@ -93,6 +94,7 @@ def step_skip(*, membership: Membership, step_run: StepRun) -> StepRun:
     if run.state in (RunState.CANCELLED, RunState.SUCCEEDED):
         raise WorkflowStateError(f"This run is {run.get_state_display().lower()}; its steps cannot be skipped.")
     with transaction.atomic():
+        engine.lock_run(run.pk)  # the run before its step runs, as the engine does
         changed = StepRun.objects.filter(
             pk=step_run.pk,
             state__in=(StepState.FAILED, StepState.NEEDS_ATTENTION, StepState.PENDING, StepState.CANCELLED),

@@ -69,8 +69,8 @@ async def test_a_revoked_tokens_stream_ends_and_a_member_who_stays_keeps_reading
 
 
 async def test_a_young_gap_holds_later_events_and_an_old_one_is_passed_over(streams, settings, monkeypatch):
-    """A missing id below a committed one may still commit (its transaction is open) while the
-    row after it is younger than GAP_WAIT_SECONDS; after that it counts as rolled back."""
+    """A missing id below a committed one may still commit (its transaction is open) until the
+    stream has seen it missing for GAP_WAIT_SECONDS; after that it counts as rolled back."""
     settings.EVENTS_SSE_MAX_SECONDS = 0.8
     world = await sync_to_async(build_world)("Gaps")
     token = await sync_to_async(_token)(world.viewer)
@@ -88,6 +88,28 @@ async def test_a_young_gap_holds_later_events_and_an_old_one_is_passed_over(stre
     await asyncio.sleep(0.4)
     _, body = await _read_stream(token, headers={"Last-Event-ID": str(first.pk)})
     assert [int(f["id"]) for f in _frames(body)] == [last.pk]
+
+
+async def test_the_gap_wait_counts_from_when_the_stream_first_saw_the_gap(streams, settings, monkeypatch):
+    """The event after the gap was inserted long ago (a long transaction that committed just now):
+    the gap below it is still young to the stream, which has only now seen it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.EVENTS_SSE_MAX_SECONDS = 0.8
+    world = await sync_to_async(build_world)("Late commit")
+    token = await sync_to_async(_token)(world.viewer)
+    publish = sync_to_async(events.publish)
+    first = await publish("campaign.progress", agency_id=world.agency.pk, payload={"n": 1})
+    missing = await publish("campaign.progress", agency_id=world.agency.pk, payload={"n": 2})
+    last = await publish("campaign.progress", agency_id=world.agency.pk, payload={"n": 3})
+    await OutboxEvent.objects.filter(pk=missing.pk).adelete()
+    await OutboxEvent.objects.filter(pk=last.pk).aupdate(created_at=timezone.now() - timedelta(minutes=5))
+
+    monkeypatch.setattr(events_api, "GAP_WAIT_SECONDS", 30.0)
+    _, body = await _read_stream(token, query="?last_event_id=0")
+    assert [int(f["id"]) for f in _frames(body)] == [first.pk]
 
 
 async def test_ids_committed_out_of_order_are_delivered_in_order_once_each(streams, settings, monkeypatch):

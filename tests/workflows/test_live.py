@@ -162,3 +162,38 @@ async def test_the_outbox_tail_shows_changes_the_channel_layer_never_carried(set
     assert html.count('class="wf-row wf-succeeded"') == 1
     assert not await OutboxEvent.objects.filter(dispatched_at__isnull=False).aexists()
     await owner.disconnect()
+
+
+async def test_a_failed_runs_page_stops_tailing_until_a_member_reopens_it(settings, monkeypatch):
+    """Once the run fails, only a member's action changes it: the page stops reading the outbox
+    (a change only the outbox carries is not drawn), and a retry, published to the run's group,
+    redraws it and starts the tail again."""
+    settings.EVENTS_DISPATCH_ON_COMMIT = "sweep"
+    monkeypatch.setattr(consumers, "TAIL_SECONDS", 0.2)
+    world = await sync_to_async(build_world)("Tail stops")
+    run = await sync_to_async(services.run_start)(membership=world.owner, workflow="test_permanent")
+    owner = await _open(world.owner, run.pk)
+    assert await _run_one_step(run.pk) == "succeeded"
+    assert await _run_one_step(run.pk) == "failed"
+    html = await _latest(owner)  # drawn from the tail: nothing was dispatched
+    assert 'class="wf-row wf-failed"' in html and "Failed" in html
+
+    def outbox_only_change() -> None:
+        from apps.workflows.events import run_changed
+
+        StepRun.objects.filter(run_id=run.pk, state=StepState.FAILED).update(error="Changed behind the page.")
+        run_changed(run_id=run.pk, agency_id=run.agency_id)
+
+    await sync_to_async(outbox_only_change)()
+    assert await owner.receive_nothing(timeout=1.0)  # five tail periods: no read, no redraw
+
+    settings.EVENTS_DISPATCH_ON_COMMIT = "inline"  # the member's retry reaches the group
+    failed = await StepRun.objects.aget(run_id=run.pk, state=StepState.FAILED)
+    await sync_to_async(services.step_retry)(membership=world.owner, step_run=failed)
+    html = await _latest(owner)
+    assert 'class="wf-row wf-queued"' in html and "Changed behind the page." in html
+    settings.EVENTS_DISPATCH_ON_COMMIT = "sweep"
+    assert await _run_one_step(run.pk) == "failed"
+    html = await _latest(owner)  # the tail is back: the second failure arrives without a dispatch
+    assert 'class="wf-row wf-failed"' in html
+    await owner.disconnect()

@@ -80,5 +80,6 @@ def test_a_non_idempotent_step_killed_mid_run_waits_for_a_human(transactional_db
         run.refresh_from_db()
         assert run.state == RunState.NEEDS_ATTENTION and "not safe to run twice" in run.error
         services.step_retry(membership=world.manager, step_run=row)  # a member checked and retries
-        run = engine.wait_for(run.pk, timeout=60)
+        # The retry is attempt 1 again, which sleeps its 30 s: leave room for a loaded machine.
+        run = engine.wait_for(run.pk, timeout=120)
     assert run.state == RunState.SUCCEEDED

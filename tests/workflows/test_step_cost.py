@@ -1,0 +1,119 @@
+"""What one step costs the engine, and the claim's guarantees that the cheaper path keeps: a fixed
+number of statements per step whatever the run's length, one event for a fast step and a "running"
+announcement (before the finish) for a slow one, and one claim when two deliveries of a message
+race (PostgreSQL, where they can)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
+
+from apps.core.models import OutboxEvent
+from apps.workflows import engine, services
+from apps.workflows.events import RUN_CHANGED
+from apps.workflows.models import RunState, StepRun, StepState
+from tests.conftest import build_world
+from tests.workflows import sample_workflows  # noqa: F401  (registers the test workflows)
+
+# Read with its run and siblings; claim; in one transaction: lock the run and store the result,
+# read the step runs, queue the next step, write its event; mark the event dispatched. PostgreSQL
+# adds the transaction's BEGIN and COMMIT to the count, SQLite its BEGIN IMMEDIATE.
+MAX_STATEMENTS_PER_STEP = 9
+
+pytestmark = pytest.mark.django_db(transaction=True)  # committed as a worker commits
+
+
+def _queued(run_id: int) -> int:
+    return StepRun.objects.filter(run_id=run_id, state=StepState.QUEUED).values_list("pk", flat=True).get()
+
+
+def _statements_per_step(run_id: int) -> list[int]:
+    counts = []
+    while StepRun.objects.filter(run_id=run_id, state=StepState.QUEUED).exists():
+        step_run_id = _queued(run_id)
+        with CaptureQueriesContext(connection) as queries:
+            assert engine.execute(step_run_id) == "succeeded"
+        counts.append(len(queries.captured_queries))
+    return counts
+
+
+def test_a_step_costs_the_same_few_statements_wherever_it_is_in_a_run_of_any_length():
+    world = build_world("Costs")
+    short = services.run_start(membership=world.owner, workflow="test_chain", data={"start": 1})
+    long = services.run_start(membership=world.owner, workflow="test_noop")
+    short_counts, long_counts = _statements_per_step(short.pk), _statements_per_step(long.pk)
+    assert len(short_counts) == 3 and len(long_counts) == 10
+    # The last step settles the run (one more UPDATE) instead of queueing a next one.
+    middle = short_counts[:-1] + long_counts[:-1]
+    assert len(set(middle)) == 1 and middle[0] <= MAX_STATEMENTS_PER_STEP, (short_counts, long_counts)
+    assert short_counts[-1] == long_counts[-1] <= MAX_STATEMENTS_PER_STEP
+    for run in (short, long):
+        run.refresh_from_db()
+        assert run.state == RunState.SUCCEEDED
+    # A fast step announces its finish only: one event per step (the last one's settles the run).
+    events = OutboxEvent.objects.filter(kind=RUN_CHANGED, payload__run_id=long.pk)
+    assert not events.filter(payload__state=StepState.RUNNING).exists()
+    assert events.count() == 1 + 10  # the start's, then one per step
+    assert not events.filter(dispatched_at__isnull=True).exists()
+
+
+def test_a_slow_step_announces_its_claim_before_its_finish():
+    world = build_world("Announced")
+    run = services.run_start(membership=world.owner, workflow="test_slow", data={"seconds": 0.5})
+    slow = _queued(run.pk)
+    assert engine.execute(slow) == "succeeded"
+    deadline = time.monotonic() + 10  # the announcement's own dispatch runs on the notice thread
+    while OutboxEvent.objects.filter(dispatched_at__isnull=True).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    kinds = list(
+        OutboxEvent.objects.filter(kind=RUN_CHANGED, payload__run_id=run.pk)
+        .order_by("id")
+        .values_list("payload__step", "payload__state", "dispatched_at")
+    )
+    assert [(step, state) for step, state, _ in kinds] == [("", ""), ("slow", "running"), ("", "")]
+    assert all(dispatched for _, _, dispatched in kinds)
+
+
+def test_two_deliveries_of_one_message_claim_the_step_once():
+    """The second delivery reads the step run as queued, then waits on the row the first one is
+    claiming; once that commits it must see the claim and change nothing (no second attempt)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite serialises writers, so the second claim reads after the first")
+    world = build_world("Twice")
+    run = services.run_start(membership=world.owner, workflow="test_slow_once", data={"seconds": 0})
+    step_run_id = _queued(run.pk)
+    claiming, release, outcome = threading.Event(), threading.Event(), {}
+
+    def first_delivery() -> None:
+        try:
+            with transaction.atomic():
+                StepRun.objects.filter(pk=step_run_id, state=StepState.QUEUED).update(
+                    state=StepState.RUNNING, attempts=1, claimed_by="first-worker"
+                )
+                claiming.set()
+                release.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    def second_delivery() -> None:
+        try:
+            outcome["second"] = engine.execute(step_run_id, worker="second-worker")
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=first_delivery)
+    first.start()
+    assert claiming.wait(10)
+    second = threading.Thread(target=second_delivery)
+    second.start()
+    time.sleep(1.0)  # the second delivery has read the row and is waiting on its lock
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert outcome["second"] == "not-claimed"
+    row = StepRun.objects.get(pk=step_run_id)
+    assert (row.state, row.attempts, row.claimed_by) == (StepState.RUNNING, 1, "first-worker")
