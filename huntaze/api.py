@@ -73,6 +73,11 @@ ID_PRODUCERS = {
         Producer("POST", "/integrations/posts", 201, "/id"),
         Producer("GET", "/integrations/posts", 200, "/items/0/id"),
     ],
+    "crm_id": [
+        Producer("POST", "/integrations/crm", 201, "/id"),
+        Producer("GET", "/integrations/crm", 200, "/items/0/id"),
+    ],
+    "crm_delivery_id": [Producer("GET", "/integrations/crm/{crm_id}/deliveries", 200, "/items/0/id")],
     "step_run_id": [Producer("GET", "/workflows/runs/{run_id}/steps", 200, "/0/id")],
     "campaign_id": [
         Producer("POST", "/campaigns", 201, "/id"),

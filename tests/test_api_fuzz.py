@@ -106,6 +106,10 @@ NO_2XX_EXPECTED = {
     "it answers 409 billing_manual: tests/billing/test_stripe.py drives it through the fake Stripe",
     "POST /api/v1/billing/portal": "a Stripe account and a Stripe customer; the fuzz server bills by hand, so it "
     "answers 409 billing_manual: tests/billing/test_stripe.py",
+    "POST /api/v1/integrations/crm": "an https target whose host resolves to a public address (the fuzz server "
+    "allows no private one and must not resolve names outside): tests/integrations/test_crm_api.py",
+    "PATCH /api/v1/integrations/crm/{crm_id}": "a connection whose target the policy allows; the seeded ones point "
+    "at 127.0.0.1 so that test events never leave the machine: tests/integrations/test_crm_api.py",
     "POST /api/v1/integrations/posts": "a creator connected to the platform, a future time, media and a caption "
     "that fit the platform, and a subreddit and title for Reddit, in one body: "
     "tests/integrations/test_publishing_pages.py",
@@ -324,6 +328,21 @@ def seed_posts(world, rounds: int = 4) -> None:
                 )  # fmt: skip
 
 
+def seed_crm(world, rounds: int = 4) -> None:
+    """CRM connections, each with a dead delivery to replay. Their target is loopback, which the
+    fuzz server refuses before connecting: a test event answers "Refused", and nothing leaves."""
+    from apps.integrations.models import CRMConnection, CRMDelivery
+
+    for index in range(rounds):
+        crm = CRMConnection.objects.create(
+            agency=world.agency, name=f"Fuzz CRM {index}", target_url="https://127.0.0.1:9/hook",
+            signing_secret="whsec_fuzz", event_kinds=["fan.created"],
+        )  # fmt: skip
+        CRMDelivery.objects.create(
+            agency=world.agency, crm=crm, event_id=index + 1, kind="fan.created", payload={}, status="dead"
+        )
+
+
 def seed_optimization(world) -> None:
     """Daily results, PPV offers, posts and message sends for both creators, then one nightly run:
     open recommendations of every kind (listed open first) for accept and dismiss to use up, stored
@@ -355,6 +374,7 @@ def fuzz_world(transactional_db):
     seed_budgets(world)
     seed_optimization(world)
     seed_posts(world)
+    seed_crm(world)
     for membership in (world.owner, world.chatter):
         Notification.objects.create(agency=world.agency, user=membership.user, title="Welcome")
     tokens = {

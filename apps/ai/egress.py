@@ -3,7 +3,7 @@
 A member types a base URL (OpenAI-compatible servers) or an Azure endpoint, and the server then
 connects there on the agency's behalf. Without a policy that is a server-side request forgery: a
 URL naming a loopback, private, link-local or cloud-metadata address reaches services that trust
-the server's network position. One policy, applied at three points:
+the server's network position. One policy, applied at these points:
 
 - ``check_url``: the settings form and the credential services, before anything is saved or
   tested: http or https only, no user name or password, and every address the host resolves to
@@ -14,6 +14,13 @@ the server's network position. One policy, applied at three points:
   refused with the address aiohttp would really connect to); redirects are not followed. A row
   edited in the admin or the database, or the setting switched off later, is refused before a
   connection is opened.
+- ``guarded_session``: a ``requests`` session for the synchronous callers of URLs members type
+  (CRM webhooks, publishing's media downloads). Each new connection resolves the host
+  once, checks every address with the caller's rule, and connects to exactly the addresses it
+  checked; the TLS name (SNI, certificate) and the Host header stay the host name. So a name
+  that answers a public address to a check and a private one to the connection (DNS rebinding)
+  gets nowhere: there is no second answer. Callers run ``check_url(..., resolve=False)`` first
+  for the scheme and credentials, and leave the addresses to the connection.
 - ``address_refusal``: the rule itself, for one address.
 
 Loopback, private, shared (CGNAT), link-local, reserved and unspecified addresses are refused
@@ -32,15 +39,25 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import sys
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import httpx2
+import requests
 from aiohttp.abc import AbstractResolver, ResolveResult
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.util.connection import allowed_gai_family, create_connection
 
 from apps.core.errors import ApplicationError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# Raises (the caller's own error, or RefusedURL) when a connection to the address is not allowed.
+AddressCheck = Callable[[IPAddress], None]
 
 SCHEMES = frozenset({"http", "https"})
 # Instance metadata services (AWS, GCP and Azure share 169.254.169.254; AWS ECS task metadata;
@@ -102,9 +119,11 @@ def _refuse_address(address: IPAddress, *, allow_private: bool) -> None:
         raise RefusedURL(reason)
 
 
-def check_url(url: str, *, allow_private: bool | None = None) -> None:
+def check_url(url: str, *, allow_private: bool | None = None, resolve: bool = True) -> None:
     """Refuse (``RefusedURL``) a provider URL the policy does not allow. Resolves a host name with
-    the system resolver and checks every address; never opens a connection."""
+    the system resolver and checks every address; never opens a connection. ``resolve=False``
+    checks all but a host name's addresses: for a request about to go through
+    ``guarded_session``, which checks the addresses it really connects to."""
     if allow_private is None:
         allow_private = private_allowed()
     try:
@@ -121,6 +140,8 @@ def check_url(url: str, *, allow_private: bool | None = None) -> None:
     literal = _literal(host)
     if literal is not None:
         _refuse_address(literal, allow_private=allow_private)
+        return
+    if not resolve:
         return
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
@@ -191,6 +212,97 @@ def guarded_http_client() -> httpx2.AsyncClient:
         transport=_guarded_transport_class()(limits=limits), limits=limits,
         timeout=httpx2.Timeout(timeout=600, connect=5.0), follow_redirects=False, trust_env=False,
     )  # fmt: skip
+
+
+# -- synchronous clients: one resolution, checked, and connected to --------------------------------
+
+
+def policy_check(allow_private: Callable[[], bool] = private_allowed) -> AddressCheck:
+    """The policy as an ``AddressCheck``; ``allow_private`` is asked at each connection, so a
+    setting switched off later applies to the next one."""
+
+    def check(address: IPAddress) -> None:
+        _refuse_address(address, allow_private=bool(allow_private()))
+
+    return check
+
+
+def checked_addresses(host: str, port: int, check: AddressCheck) -> list[str]:
+    """Resolve ``host`` once (``socket.gaierror`` when it cannot be) and answer its addresses in
+    the resolver's order, after ``check`` has passed every one of them: one refused address
+    refuses the host, as ``check_url`` does."""
+    infos = socket.getaddrinfo(host.strip("[]"), port, allowed_gai_family(), socket.SOCK_STREAM)
+    addresses: list[str] = []
+    for info in infos:
+        address = str(info[4][0])
+        check(ipaddress.ip_address(address.split("%", 1)[0]))
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+class _GuardedConnectionMixin:
+    """urllib3's socket opening, with the host resolved and checked here and the socket connected
+    to the checked address; everything after (TLS with the host name, the request) is urllib3's."""
+
+    address_check: AddressCheck  # set on the class built for each session
+
+    def _new_conn(self) -> socket.socket:
+        try:
+            addresses = checked_addresses(self._dns_host, self.port, type(self).address_check)
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from exc
+        error: OSError | None = None
+        for address in addresses:  # an IP literal: create_connection asks no DNS server
+            try:
+                sock = create_connection(
+                    (address, self.port), self.timeout, source_address=self.source_address,
+                    socket_options=self.socket_options,
+                )  # fmt: skip
+            except TimeoutError as exc:
+                raise ConnectTimeoutError(
+                    self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
+                ) from exc
+            except OSError as exc:
+                error = exc
+                continue
+            sys.audit("http.client.connect", self, self.host, self.port)
+            return sock
+        raise NewConnectionError(self, f"Failed to establish a new connection: {error}")
+
+
+class _GuardedAdapter(HTTPAdapter):
+    def __init__(self, check: AddressCheck, **kwargs: Any) -> None:
+        self._check = check
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
+        super().init_poolmanager(connections, maxsize, block=block, **pool_kwargs)
+        guarded = {"address_check": staticmethod(self._check)}
+        http = type("GuardedHTTPConnection", (_GuardedConnectionMixin, HTTPConnection), guarded)
+        https = type("GuardedHTTPSConnection", (_GuardedConnectionMixin, HTTPSConnection), guarded)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": type("GuardedHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http}),
+            "https": type("GuardedHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": https}),
+        }
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        raise RefusedURL("Requests to outside URLs do not go through a proxy: it would resolve names past the check.")
+
+
+def guarded_session(check: AddressCheck) -> requests.Session:
+    """A ``requests`` session whose every new connection resolves the host once, passes each
+    address to ``check`` (which raises to refuse: ``RefusedURL`` or the caller's own error, raised
+    out of ``session.request`` before any connection is opened) and connects only to the checked
+    addresses. It takes no proxy from the environment; callers pass ``allow_redirects=False``
+    (a redirect may name another host; it would be checked too, but the caller's rules, such as
+    https only, would not)."""
+    session = requests.Session()
+    session.trust_env = False
+    adapter = _GuardedAdapter(check)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 def refusal_in(exc: BaseException | None) -> RefusedURL | None:

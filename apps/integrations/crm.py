@@ -16,7 +16,8 @@ Outbound, in order:
    is retried with exponential backoff and full jitter (tenacity's ``wait_random_exponential``)
    up to INTEGRATIONS_CRM_MAX_ATTEMPTS; then, or on any other answer, the delivery is dead and the
    agency's owners are told once. ``crm_deliveries_sweep`` (beat) re-enqueues rows whose task was
-   lost. A member can replay any delivery (same event id, a fresh series of attempts).
+   lost. A member can replay any delivery (same event id, a fresh series of attempts), and send a
+   signed ``test`` event (``crm_test_send``: one attempt at once, answered and not logged).
 
 Inbound: ``POST /integrations/crm/<public id>/inbound/`` signed the same way with the same secret,
 timestamp within INTEGRATIONS_WEBHOOK_TOLERANCE_SECONDS; stored first (unique per connection and
@@ -26,9 +27,10 @@ member who set the connection up (their role is checked like any member's).
 
 Target URLs: https only; http to a loopback host only when INTEGRATIONS_CRM_ALLOW_LOOPBACK_HTTP is
 on (DEBUG, tests). Every address the host resolves to is checked by apps/ai/egress.py's policy
-when saved and before every attempt (private addresses refused unless that setting is on);
-redirects are not followed. Known limit: the name is resolved again by the HTTP client, so a DNS
-answer that changes between the check and the connection (rebinding) is not caught here.
+when saved and on every attempt (private addresses refused unless that setting is on); an
+attempt resolves the name once, in ``egress.guarded_session``, and connects to the very addresses
+it checked, so a DNS answer that changes after the check (rebinding) reaches nothing. Redirects
+are not followed.
 
 Not here: the pages (views.py) and what a CRM does with our events.
 """
@@ -39,6 +41,9 @@ import ipaddress
 import json
 import logging
 import secrets
+import threading
+import time
+from dataclasses import dataclass
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -60,7 +65,7 @@ from apps.accounts.permissions import Perm, require
 from apps.accounts.selectors import member_list
 from apps.ai import egress
 from apps.core import signing
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, ConflictError
 from apps.core.models import OutboxEvent
 from apps.integrations.models import (
     CRMConnection,
@@ -108,9 +113,10 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def crm_check_url(url: str) -> None:
+def crm_check_url(url: str, *, resolve: bool = True) -> None:
     """Refuse (``ApplicationError`` on ``target_url``) a target the policy does not allow; opens
-    no connection."""
+    no connection. ``resolve=False``: all but the host name's addresses, which the attempt's
+    connection checks (``_post``)."""
     parts = urlsplit(url or "")
     if parts.scheme == "http":
         if not (settings.INTEGRATIONS_CRM_ALLOW_LOOPBACK_HTTP and _is_loopback(parts.hostname or "")):
@@ -120,9 +126,13 @@ def crm_check_url(url: str) -> None:
     elif parts.scheme != "https":
         raise ApplicationError("Enter an https:// address.", field="target_url")
     try:
-        egress.check_url(url, allow_private=settings.INTEGRATIONS_CRM_ALLOW_LOOPBACK_HTTP)
+        egress.check_url(url, allow_private=settings.INTEGRATIONS_CRM_ALLOW_LOOPBACK_HTTP, resolve=resolve)
     except egress.RefusedURL as refusal:
         raise ApplicationError(refusal.message, field="target_url") from None
+
+
+def _private_allowed() -> bool:
+    return bool(settings.INTEGRATIONS_CRM_ALLOW_LOOPBACK_HTTP)
 
 
 def mapping_validate(mapping: dict[str, str]) -> dict[str, str]:
@@ -225,14 +235,19 @@ def crm_get_for_member(*, membership: Membership, crm_id: int) -> CRMConnection:
     return crm
 
 
-def crm_deliveries_page(*, crm: CRMConnection, page: str | None) -> Page:
+def crm_deliveries(*, crm: CRMConnection, status: str | None = None) -> QuerySet[CRMDelivery]:
+    """The connection's delivery log, newest first (without the payloads)."""
     rows = (
         CRMDelivery.objects.for_agency(crm.agency_id)
         .filter(crm=crm)
         .only("event_id", "kind", "status", "attempts", "response_code", "last_error", "next_attempt_at",
               "delivered_at", "created_at", "crm_id")
     )  # fmt: skip
-    return Paginator(rows, DELIVERIES_PER_PAGE).get_page(page)
+    return rows.filter(status=status) if status else rows
+
+
+def crm_deliveries_page(*, crm: CRMConnection, page: str | None) -> Page:
+    return Paginator(crm_deliveries(crm=crm), DELIVERIES_PER_PAGE).get_page(page)
 
 
 def crm_delivery_get_for_member(*, membership: Membership, delivery_id: int) -> CRMDelivery:
@@ -295,11 +310,7 @@ def on_domain_event(event: OutboxEvent) -> None:
     the event id), each sent by its own task after commit."""
     if event.agency_id is None or event.kind not in CRMEventKind.values:
         return
-    crms = [
-        crm
-        for crm in CRMConnection.objects.for_agency(event.agency_id).filter(active=True)
-        if event.kind in crm.event_kinds
-    ]
+    crms = [crm for crm in _active_crms(event) if event.kind in crm.event_kinds]
     if not crms:
         return
     fan = None
@@ -316,6 +327,24 @@ def on_domain_event(event: OutboxEvent) -> None:
             if created:
                 created_ids.append(delivery.pk)
         transaction.on_commit(lambda: _enqueue(created_ids))
+
+
+_batch = threading.local()
+
+
+def _active_crms(event: OutboxEvent) -> list[CRMConnection]:
+    """The active CRM connections of the event's agency, read once per dispatch batch and agency:
+    the events of one batch share the claim token the dispatcher gave them (apps/core/outbox.py
+    ``claim``), so a bulk ingest's page of 500 ``fan.created`` costs one query, not 500 (a CRM
+    connected during that batch hears from the next). An event dispatched alone has no token and
+    reads them itself."""
+    key = (event.claim_token, event.agency_id)
+    memo = getattr(_batch, "crms", None)
+    if event.claim_token and memo is not None and memo[0] == key:
+        return memo[1]
+    crms = list(CRMConnection.objects.for_agency(event.agency_id).filter(active=True))
+    _batch.crms = (key, crms) if event.claim_token else None
+    return crms
 
 
 def _enqueue(delivery_ids: list[int], countdown: float | None = None) -> None:
@@ -343,6 +372,46 @@ def body_of(delivery: CRMDelivery) -> bytes:
     return json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
 
 
+def _headers(crm: CRMConnection, kind: str, event_id: str, body: bytes) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "Huntaze-CRM-Webhooks/1",
+        EVENT_HEADER: kind,
+        EVENT_ID_HEADER: event_id,
+        SIGNATURE_HEADER: signing.signature_header(crm.signing_secret, body),
+    }
+
+
+def _post(
+    crm: CRMConnection, body: bytes, headers: dict[str, str], *, even_inactive: bool = False
+) -> tuple[int | None, str, bool]:
+    """One POST to the CRM; answers (status code, error or "", whether worth a retry). The target
+    is checked first (scheme, credentials, a literal address), then the connection resolves the
+    name once and connects only to addresses the policy allows (apps/ai/egress.py)."""
+    try:
+        if not (crm.active or even_inactive):
+            raise ApplicationError("The CRM connection is switched off.")
+        crm_check_url(crm.target_url, resolve=False)
+        with egress.guarded_session(egress.policy_check(_private_allowed)) as session:
+            response = session.post(
+                crm.target_url, data=body, headers=headers, timeout=settings.INTEGRATIONS_CRM_TIMEOUT_SECONDS,
+                allow_redirects=False,
+            )  # fmt: skip
+    except ApplicationError as refusal:  # egress.RefusedURL included
+        return None, f"Refused: {refusal.message}", False
+    except requests.Timeout:
+        return None, f"Timed out after {settings.INTEGRATIONS_CRM_TIMEOUT_SECONDS:g} s", True
+    except requests.RequestException as exc:
+        return None, type(exc).__name__, True
+    if 200 <= response.status_code < 300:
+        return response.status_code, "", False
+    return (
+        response.status_code,
+        f"HTTP {response.status_code}",
+        response.status_code >= 500 or response.status_code == 429,
+    )
+
+
 def crm_delivery_attempt(*, delivery_id: int) -> tuple[str, float | None]:
     """Claim a due delivery and make one attempt; answers (status, seconds until the retry)."""
     now = timezone.now()
@@ -356,35 +425,8 @@ def crm_delivery_attempt(*, delivery_id: int) -> tuple[str, float | None]:
     crm = delivery.crm
     attempt = delivery.attempts + 1
     body = body_of(delivery)
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "Huntaze-CRM-Webhooks/1",
-        EVENT_HEADER: delivery.kind,
-        EVENT_ID_HEADER: delivery.payload.get("id", f"evt_{delivery.event_id}"),
-        SIGNATURE_HEADER: signing.signature_header(crm.signing_secret, body),
-    }
-    status_code: int | None = None
-    error, retryable = "", False
-    try:
-        if not crm.active:
-            raise ApplicationError("The CRM connection is switched off.")
-        crm_check_url(crm.target_url)
-        with requests.Session() as session:
-            session.trust_env = False  # a proxy would resolve the name past the check
-            response = session.post(
-                crm.target_url, data=body, headers=headers, timeout=settings.INTEGRATIONS_CRM_TIMEOUT_SECONDS,
-                allow_redirects=False,
-            )  # fmt: skip
-        status_code = response.status_code
-        if not 200 <= status_code < 300:
-            error = f"HTTP {status_code}"
-            retryable = status_code >= 500 or status_code == 429
-    except ApplicationError as refusal:
-        error = f"Refused: {refusal.message}"
-    except requests.Timeout:
-        error, retryable = f"Timed out after {settings.INTEGRATIONS_CRM_TIMEOUT_SECONDS:g} s", True
-    except requests.RequestException as exc:
-        error, retryable = type(exc).__name__, True
+    headers = _headers(crm, delivery.kind, delivery.payload.get("id", f"evt_{delivery.event_id}"), body)
+    status_code, error, retryable = _post(crm, body, headers)
     now = timezone.now()
     retry_in = retry_delay(attempt) if retryable and attempt < settings.INTEGRATIONS_CRM_MAX_ATTEMPTS else None
     if not error:
@@ -421,11 +463,40 @@ def _tell_owners_dead(delivery: CRMDelivery, error: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class CRMTestResult:
+    """What the CRM answered a test event: not logged, nothing retried."""
+
+    event_id: str
+    delivered: bool
+    status_code: int | None
+    error: str
+    duration_ms: float
+
+
+def crm_test_send(*, membership: Membership, crm: CRMConnection) -> CRMTestResult:
+    """Send one signed ``test`` event to the CRM now, as a delivery is sent (same headers, same
+    address checks, no redirect), and answer how it went. A switched-off connection is sent to
+    all the same: the point is to try it before switching it on."""
+    require(membership, Perm.EDIT)
+    event_id = f"evt_test_{secrets.token_hex(8)}"
+    payload = {
+        "id": event_id, "type": "test", "created_at": timezone.now().isoformat(),
+        "data": {"message": "A test event from Huntaze: the signature and your endpoint work."},
+    }  # fmt: skip
+    body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    started = time.perf_counter()
+    status_code, error, _ = _post(crm, body, _headers(crm, "test", event_id, body), even_inactive=True)
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    return CRMTestResult(event_id=event_id, delivered=not error, status_code=status_code, error=error[:500],
+                    duration_ms=duration_ms)  # fmt: skip
+
+
 def crm_delivery_replay(*, membership: Membership, delivery: CRMDelivery) -> CRMDelivery:
     """Send a delivery again (same event id, a fresh series of attempts)."""
     require(membership, Perm.EDIT)
     if delivery.status == CRMDeliveryStatus.SENDING:
-        raise ApplicationError("This delivery is being sent right now.")
+        raise ConflictError("This delivery is being sent right now.")
     CRMDelivery.objects.filter(pk=delivery.pk).update(
         status=CRMDeliveryStatus.PENDING, attempts=0, next_attempt_at=None, last_error="", response_code=None,
         delivered_at=None, updated_at=timezone.now(),

@@ -11,7 +11,12 @@ cancel it while it is still scheduled, and retry it once failed). The worker's s
    publishes at once);
 3. **poll** while the platform processes it (TikTok ``status/fetch``; Instagram the container's
    ``status_code``, then ``media_publish``), every ``INTEGRATIONS_PUBLISH_POLL_SECONDS``;
-4. **record** the platform's answer on the post, whatever it was.
+4. **record** the platform's answer on the post, whatever it was. A start the platform accepted
+   without the id to poll (TikTok's ``publish_id``, Instagram's container id) fails at once,
+   saying so: the platform may have the post, so it is not sent again.
+
+A post on a SIMULATED connection (the labelled demo, apps/integrations/demo.py) is recorded as
+published with a simulated answer; nothing is sent.
 
 Errors are ``PublishError``: *retryable* (network, 5xx, 429 and the platforms' rate limits:
 the post goes back to scheduled with a backoff that honours Retry-After, up to
@@ -79,6 +84,8 @@ PUBLISH_SCOPES = {
     Platform.INSTAGRAM: "instagram_business_content_publish",
     Platform.REDDIT: "submit",
 }
+# What the id a platform answers a started post with is called, to follow it until published.
+PUBLISH_ID_NAMES = {Platform.TIKTOK: "publish_id", Platform.INSTAGRAM: "media container id", Platform.REDDIT: "id"}
 CAPTION_LIMITS = {Platform.TIKTOK: 2200, Platform.INSTAGRAM: 2200, Platform.REDDIT: 40000}
 TIKTOK_PHOTO_TITLE_LIMIT = 90
 TIKTOK_PHOTO_DESCRIPTION_LIMIT = 4000
@@ -270,7 +277,7 @@ class TikTokPublisher(Publisher):
             )
             return Outcome("processing", answer, publish_id=str(data.get("publish_id") or ""))
         with tempfile.TemporaryFile() as video:
-            size = _download(self.session, url, video, label=self.label)
+            size = _download(url, video)
             chunk_size, chunks = tiktok_chunks(size, settings.TIKTOK_UPLOAD_CHUNK_BYTES)
             self._init_allowed()
             data, answer = self._call(
@@ -353,19 +360,25 @@ def tiktok_chunks(size: int, preferred: int) -> tuple[int, int]:
     return chunk, max(1, size // chunk)
 
 
-def _download(session: requests.Session, url: str, into: IO[bytes], *, label: str) -> int:
+def _private_media_allowed() -> bool:
+    return bool(settings.INTEGRATIONS_PUBLISH_ALLOW_PRIVATE_MEDIA)
+
+
+def _download(url: str, into: IO[bytes]) -> int:
     """Stream a media URL into a file (capped at INTEGRATIONS_PUBLISH_MAX_VIDEO_BYTES); answers
     its size. Sent without the platform's token, to public addresses only (apps/ai/egress.py's
-    rule: a member's URL must not reach the server's private network), following no redirect."""
+    rule: a member's URL must not reach the server's private network), following no redirect.
+    The host name is resolved once, by the connection, which connects only to the addresses it
+    checked (``egress.guarded_session``): a DNS answer changed after a check reaches nothing."""
     limit = settings.INTEGRATIONS_PUBLISH_MAX_VIDEO_BYTES
     try:
-        egress.check_url(url, allow_private=settings.INTEGRATIONS_PUBLISH_ALLOW_PRIVATE_MEDIA)
-    except egress.RefusedURL as refusal:
-        raise PublishError(f"The video's address is not allowed: {refusal.message}") from None
-    try:
-        with requests.get(
-            url, stream=True, timeout=settings.INTEGRATIONS_HTTP_TIMEOUT_SECONDS, allow_redirects=False
-        ) as response:
+        egress.check_url(url, allow_private=_private_media_allowed(), resolve=False)
+        with (
+            egress.guarded_session(egress.policy_check(_private_media_allowed)) as session,
+            session.get(
+                url, stream=True, timeout=settings.INTEGRATIONS_HTTP_TIMEOUT_SECONDS, allow_redirects=False
+            ) as response,
+        ):
             if response.status_code >= 500:
                 raise PublishError(f"The video's server answered HTTP {response.status_code}.", retryable=True)
             if response.status_code != 200:
@@ -376,6 +389,8 @@ def _download(session: requests.Session, url: str, into: IO[bytes], *, label: st
                 if size > limit:
                     raise PublishError(f"The video is larger than {limit // (1024 * 1024)} MB.")
                 into.write(chunk)
+    except egress.RefusedURL as refusal:
+        raise PublishError(f"The video's address is not allowed: {refusal.message}") from None
     except requests.RequestException as error:
         raise PublishError(f"The video could not be fetched ({type(error).__name__}).", retryable=True) from None
     return size
@@ -781,6 +796,15 @@ def post_publish(*, post_id: int) -> str:
         return "skipped"
     post.refresh_from_db()
     connection = post.connection
+    if connection.is_simulated and connection.status == ConnectionStatus.CONNECTED:
+        # The labelled demo connection (apps/integrations/demo.py): nothing leaves the server.
+        label = post.get_platform_display()
+        answer = {"simulated": True, "note": f"Simulated demo: nothing was sent to {label}."}
+        _settle(
+            post, PostStatus.PUBLISHED, platform_post_id=f"sim_{post.pk}", last_response=json.dumps(answer),
+            last_error="", published_at=timezone.now(), next_attempt_at=None,
+        )  # fmt: skip
+        return "published"
     if connection.status != ConnectionStatus.CONNECTED or not connection.access_token:
         _settle(post, PostStatus.FAILED, next_attempt_at=None, last_error=f"The {connection.get_platform_display()} "
                 f"connection is {connection.get_status_display().lower()}: reconnect it, then retry.")  # fmt: skip
@@ -799,13 +823,25 @@ def post_publish(*, post_id: int) -> str:
         )  # fmt: skip
         logger.info("integrations.publish.published", extra={"post_id": post.pk, "platform": post.platform})
         return "published"
+    publish_id = outcome.publish_id[:128] or post.publish_id
+    if not publish_id:
+        # Without the id there is nothing to poll; left "publishing", the post would later read as
+        # an interrupted worker. Not retried: the platform may have taken it.
+        label = post.get_platform_display()
+        message = (
+            f"{label} accepted the post but its answer had no {PUBLISH_ID_NAMES[post.platform]}, so its "
+            f"progress cannot be followed. Check {label} before pressing Retry: the post may be there already."
+        )
+        _settle(post, PostStatus.FAILED, last_response=outcome.response, next_attempt_at=None, last_error=message)
+        logger.warning("integrations.publish.no_publish_id", extra={"post_id": post.pk, "platform": post.platform})
+        return "failed"
     if post.polls >= settings.INTEGRATIONS_PUBLISH_MAX_POLLS:
         message = "The platform was still processing the post after every status check; check it there."
         _settle(post, PostStatus.FAILED, last_response=outcome.response, next_attempt_at=None, last_error=message)
         return "failed"
     poll_at = timezone.now() + timedelta(seconds=settings.INTEGRATIONS_PUBLISH_POLL_SECONDS)
-    _settle(post, PostStatus.PUBLISHING, publish_id=outcome.publish_id[:128] or post.publish_id,
-            last_response=outcome.response, next_attempt_at=poll_at)  # fmt: skip
+    _settle(post, PostStatus.PUBLISHING, publish_id=publish_id, last_response=outcome.response,
+            next_attempt_at=poll_at)  # fmt: skip
     _enqueue(post.pk, countdown=settings.INTEGRATIONS_PUBLISH_POLL_SECONDS)
     return "processing"
 

@@ -79,8 +79,11 @@ class FakeCRM:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/hooks/crm"
+        return self.url_for("127.0.0.1")
+
+    def url_for(self, host: str, scheme: str = "http") -> str:
+        """The receiver's URL under another host name (one a test resolver answers 127.0.0.1 for)."""
+        return f"{scheme}://{host}:{self._server.server_address[1]}/hooks/crm"
 
     def reset(self, secret: str = "") -> None:
         with self.lock:

@@ -192,8 +192,9 @@ def test_demo_seeds_a_labelled_simulated_onlyfans_connection(world, client_for):
 
     demo.seed(DemoContext(options={}, log=lambda _: None, rng=random.Random(1), agency=world.agency,
                           creators=[world.creator]))  # fmt: skip
-    connection = Connection.objects.get()
-    assert connection.is_simulated and connection.platform == "onlyfans" and connection.status == "connected"
+    connection = Connection.objects.get(platform="onlyfans")
+    assert connection.is_simulated and connection.status == "connected"
+    assert all(Connection.objects.values_list("is_simulated", flat=True))  # publishing's demo ones too
     page = client_for(world.owner).get(f"/integrations/creators/{world.creator.pk}/").content.decode()
     assert "Simulated (demo)" in page
 
