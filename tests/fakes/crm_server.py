@@ -19,7 +19,9 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.fakes.loopback import LoopbackServer, QuietHandler
 
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
@@ -51,31 +53,19 @@ class State:
     redirect_to: str = ""
 
 
-class FakeCRM:
+class FakeCRM(LoopbackServer):
     def __init__(self) -> None:
         self.state = State()
         self.lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
-    def start(self) -> FakeCRM:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 fake._receive(self)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        return Handler
 
     @property
     def url(self) -> str:
@@ -83,7 +73,7 @@ class FakeCRM:
 
     def url_for(self, host: str, scheme: str = "http") -> str:
         """The receiver's URL under another host name (one a test resolver answers 127.0.0.1 for)."""
-        return f"{scheme}://{host}:{self._server.server_address[1]}/hooks/crm"
+        return f"{scheme}://{host}:{self.port}/hooks/crm"
 
     def reset(self, secret: str = "") -> None:
         with self.lock:

@@ -24,8 +24,10 @@ import json
 import secrets
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.loopback import LoopbackServer, QuietHandler
 
 
 @dataclass
@@ -39,36 +41,19 @@ class State:
     client_secret: str = "instagram-app-secret"  # the app secret of tests/fakes/platforms.py's CLIENTS
 
 
-class FakeInstagramGraph:
+class FakeInstagramGraph(LoopbackServer):
     def __init__(self) -> None:
         self.state = State()
         self.lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
-    def start(self) -> FakeInstagramGraph:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 fake._get(self)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return Handler
 
     def reset(self) -> None:
         with self.lock:

@@ -35,8 +35,10 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.loopback import LoopbackServer, QuietHandler
 
 MB = 1024 * 1024
 TIKTOK_INITS_PER_MINUTE = 6
@@ -78,24 +80,18 @@ class State:
     )
 
 
-class FakePublishing:
+class FakePublishing(LoopbackServer):
     """``start()`` → serve on a free port; ``reset()`` between tests; ``stop()``."""
 
     def __init__(self) -> None:
         self.state = State()
         self.lock = threading.Lock()
-        self.server: ThreadingHTTPServer | None = None
 
-    # --- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> FakePublishing:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:
-                pass
 
             def do_GET(self) -> None:
                 fake._handle(self, "GET")
@@ -106,20 +102,7 @@ class FakePublishing:
             def do_PUT(self) -> None:
                 fake._handle(self, "PUT")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-
-    @property
-    def base_url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return Handler
 
     def settings(self) -> dict:
         return {

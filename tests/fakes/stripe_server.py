@@ -37,9 +37,11 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.loopback import LoopbackServer, QuietHandler
 
 SECRET_KEY = "sk_test_fake_huntaze_0123456789"
 WEBHOOK_SECRET = "whsec_fake_huntaze_0123456789"
@@ -79,7 +81,7 @@ def _lists(node: Any) -> Any:
     return node
 
 
-class FakeStripe:
+class FakeStripe(LoopbackServer):
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.ids = itertools.count(1)
@@ -97,17 +99,11 @@ class FakeStripe:
         # Called as on_request(method, path) in the server's thread before each request is answered
         # (a test looks at the database while Huntaze waits for Stripe).
         self.on_request: Callable[[str, str], None] | None = None
-        self.server: ThreadingHTTPServer | None = None
 
-    # --- lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> FakeStripe:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode() if length else ""
@@ -124,19 +120,11 @@ class FakeStripe:
 
             do_GET = do_POST = do_DELETE = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        return Handler
 
     @property
     def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.base_url
 
     def reset(self) -> None:
         with self.lock:
