@@ -159,6 +159,7 @@ MIDDLEWARE = [
     "apps.core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.middleware.MachineEndpointMiddleware",  # providers' webhooks skip what follows (docs/integrations.md)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -177,6 +178,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "huntaze.urls"
+# Path prefix → a URLconf of machine endpoints answered without the member-facing middleware
+# (apps/core/middleware.py MachineEndpointMiddleware). Their routes are in ROOT_URLCONF too.
+MACHINE_ENDPOINT_URLCONFS = {"/integrations/webhooks/": "apps.integrations.webhook_urls"}
 WSGI_APPLICATION = None
 ASGI_APPLICATION = "huntaze.asgi.application"
 
@@ -842,6 +846,11 @@ if INTEGRATIONS_OAUTH_STATE_SECONDS < 60 or INTEGRATIONS_WEBHOOK_TOLERANCE_SECON
     raise ImproperlyConfigured(
         "INTEGRATIONS_OAUTH_STATE_SECONDS must be at least 60 and INTEGRATIONS_WEBHOOK_TOLERANCE_SECONDS at least 1."
     )
+# Inbound webhooks of a connection stored within this many seconds of its first share one queued
+# drain (apps/integrations/webhooks.py); 0: one drain queued per webhook.
+INTEGRATIONS_WEBHOOK_COALESCE_SECONDS = env.float("INTEGRATIONS_WEBHOOK_COALESCE_SECONDS", default=1.0)
+if not 0 <= INTEGRATIONS_WEBHOOK_COALESCE_SECONDS <= 60:
+    raise ImproperlyConfigured("INTEGRATIONS_WEBHOOK_COALESCE_SECONDS must be between 0 and 60.")
 # Instagram long-lived tokens are refreshed at GET <this>/refresh_access_token (grant ig_refresh_token).
 INSTAGRAM_GRAPH_URL = env.str("INSTAGRAM_GRAPH_URL", default="https://graph.instagram.com").rstrip("/")
 # A connection whose refresh failed this many times in a row (5xx, bad configuration) becomes "broken".

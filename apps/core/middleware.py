@@ -1,5 +1,5 @@
-"""Request id middleware (see apps/core/logging.py), the Content-Security-Policy middleware, and
-the refusal of NUL characters in request text."""
+"""Request id middleware (see apps/core/logging.py), the Content-Security-Policy middleware, the
+refusal of NUL characters in request text, and the short path of machine endpoints."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import render
+from django.urls import Resolver404, get_resolver
 
 from apps.core.logging import get_request_id, new_request_id, set_request_id
 
@@ -26,6 +27,57 @@ class RequestIdMiddleware:
         set_request_id(request_id)
         response = self.get_response(request)
         response["X-Request-ID"] = request_id
+        return response
+
+
+class MachineEndpointMiddleware:
+    """Endpoints that machines call (a provider's webhooks) skip the member-facing middleware.
+
+    ``MACHINE_ENDPOINT_URLCONFS`` maps a path prefix to a URLconf of its own (for the platforms'
+    webhooks: apps/integrations/webhook_urls.py). A request under the prefix that this URLconf
+    resolves to a ``csrf_exempt`` view is answered here, by that view: what sits before this
+    middleware in MIDDLEWARE still applies (request metrics, security headers, CSP, the request
+    id), and so do the host check, ``X-Frame-Options`` and the refusal of NUL text (as JSON).
+    Skipped: sessions, CSRF (such views are exempt anyway), authentication, OTP, messages, htmx,
+    tenancy, two-factor, preferences, axes, plan gates, and the walk through every app's URL
+    patterns; together they were most of a webhook's cost (docs/benchmarks.md, "Integrations
+    webhooks"). Anything else (no match, a view that is not exempt) takes the whole stack. A view
+    here has no ``request.user``, session or tenant and answers its own errors.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.urlconfs = tuple(settings.MACHINE_ENDPOINT_URLCONFS.items())
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        path = request.path_info
+        for prefix, urlconf in self.urlconfs:
+            if path.startswith(prefix):
+                try:
+                    match = get_resolver(urlconf).resolve(path)
+                except Resolver404:
+                    break
+                if getattr(match.func, "csrf_exempt", False):
+                    return self._answer(request, match)
+                break
+        return self.get_response(request)
+
+    @staticmethod
+    def _answer(request: HttpRequest, match) -> HttpResponseBase:
+        request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware checks it on the long path
+        request.resolver_match = match
+        try:
+            if RejectNulMiddleware._has_nul(request):
+                error = {"error": "bad_request", "message": RejectNulMiddleware.MESSAGE}
+                return JsonResponse(error, status=400)
+            response = match.func(request, *match.args, **match.kwargs)
+        except MultiPartParserError:
+            error = {"error": "bad_request", "message": RejectNulMiddleware.UNREADABLE_MULTIPART}
+            return JsonResponse(error, status=400)
+        except Http404:  # the HTML 404 page expects the member-facing middleware's attributes
+            return JsonResponse({"error": "not_found", "message": "Not found."}, status=404)
+        if response.get("X-Frame-Options") is None:
+            response["X-Frame-Options"] = settings.X_FRAME_OPTIONS
         return response
 
 

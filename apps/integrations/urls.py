@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.integrations import crm_views, publishing_views, views
+from apps.integrations import crm_views, publishing_views, views, webhook_urls
 
 app_name = "integrations"
 
@@ -20,19 +20,8 @@ urlpatterns = [
     ),
     path("integrations/connections/<int:connection_id>/sync/", views.sync_history, name="sync-history"),
     path("integrations/connections/<int:connection_id>/sync/start/", views.sync_start, name="sync-start"),
-    # One route per platform keeps the URL's only variable the connection's public id.
-    path(
-        "integrations/webhooks/onlyfans/<uuid:connection_key>/",
-        views.webhook,
-        {"platform": "onlyfans"},
-        name="webhook-onlyfans",
-    ),
-    path(
-        "integrations/webhooks/fansly/<uuid:connection_key>/",
-        views.webhook,
-        {"platform": "fansly"},
-        name="webhook-fansly",
-    ),
+    # Inbound webhooks of the third-party API (webhook_urls.py: also served on their own fast path).
+    *webhook_urls.urlpatterns,
     # CRM webhooks (apps/integrations/crm_views.py).
     path("integrations/crm/", crm_views.crm_list, name="crm-list"),
     path("integrations/crm/new/", crm_views.crm_create, name="crm-create"),

@@ -7,7 +7,7 @@ import logging
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, RawPostDataException
+from django.http import HttpRequest, HttpResponse, JsonResponse, RawPostDataException
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -172,15 +172,22 @@ def connection_disconnect(request: HttpRequest, connection_id: int) -> HttpRespo
     return render(request, "integrations/disconnect.html", {"connection": connection})
 
 
+FORM_CONTENT_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
 @csrf_exempt
 @require_POST
 def webhook(request: HttpRequest, platform: str, connection_key) -> HttpResponse:
+    """The third-party API's webhooks: no session, no member, JSON answers only (a hot path:
+    bench/sync.py ``webhooks_per_s``; webhooks.py says what a request costs)."""
     connection = selectors.connection_for_webhook(platform=platform, public_id=connection_key)
     if connection is None:
-        raise Http404("No such webhook.")
+        return JsonResponse({"error": "not_found", "message": "No such webhook."}, status=404)
+    if request.content_type in FORM_CONTENT_TYPES:  # a form, not a webhook: never parsed
+        return JsonResponse({"error": "unsupported_media_type", "message": "Send application/json."}, status=415)
     try:
         body = request.body
-    except RawPostDataException:  # a form upload, already parsed by a middleware: not a webhook
+    except RawPostDataException:  # already parsed as a form by something upstream
         return JsonResponse({"error": "unsupported_media_type", "message": "Send application/json."}, status=415)
     if len(body) > webhooks.MAX_BODY_BYTES:
         return JsonResponse({"error": "too_large", "message": "The body is too large."}, status=413)
@@ -198,11 +205,11 @@ def webhook(request: HttpRequest, platform: str, connection_key) -> HttpResponse
         )
         return JsonResponse({"error": error.code, "message": error.message}, status=401)
     try:
-        event, created = webhooks.webhook_receive(connection=connection, body=body)
+        stored = webhooks.webhook_receive(connection=connection, body=body)
     except ApplicationError as error:
         return JsonResponse({"error": error.code, "message": error.message}, status=400)
-    # Stored and queued: a worker applies it after this response (webhooks.py).
-    return JsonResponse({"id": event.event_id, "status": event.status, "duplicate": not created})
+    # Stored: a worker applies it after this response (webhooks.py).
+    return JsonResponse({"id": stored.event_id, "status": stored.status, "duplicate": not stored.created})
 
 
 # --- Sync (apps/integrations/sync.py) ---------------------------------------------------------------

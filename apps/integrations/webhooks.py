@@ -7,13 +7,27 @@ than ``INTEGRATIONS_WEBHOOK_TOLERANCE_SECONDS`` from now is refused as a replay 
 signature; a good signature over the same event id a second time finds the stored row and changes
 nothing (``WebhookEvent`` is unique on connection and event id).
 
-The endpoint only verifies and stores (``webhook_receive``): it answers ``pending`` as soon as the
-row is committed, and the ``process_webhook`` task applies the event after the response, so a
-burst from the provider costs the endpoint a signature check and one INSERT each. At least once:
-a task the queue lost is re-queued by beat's ``webhooks_sweep`` (events still pending after
-``PENDING_GRACE_SECONDS``); applying twice changes nothing (``webhook_process`` takes only a
+The endpoint only verifies and stores (``webhook_receive``), and answers ``pending`` as soon as
+the row is committed; workers apply events after the response. A request costs a signature check,
+one statement to find the connection (selectors.py) and one ``INSERT … ON CONFLICT DO NOTHING``;
+it queues no task of its own while its connection's *window* is open in this process:
+
+1. the first event of a connection opens a window of ``INTEGRATIONS_WEBHOOK_COALESCE_SECONDS``
+   (default 1 s) and queues two drains of the connection (``process_webhooks``): one now, so a
+   lone event is applied at once, and one after the window and a margin;
+2. events stored while the window is open queue nothing: the later drain reads the connection's
+   pending events received since the window opened, after every one of them was committed (the
+   window is checked after the INSERT commits);
+3. a drain applies each pending event through ``webhook_process``, in the order received.
+
+At least once: a task the queue lost (or a worker whose clock runs ahead of the web's by more than
+the margin) leaves events pending, and beat's ``webhooks_sweep`` queues them one by one after
+``PENDING_GRACE_SECONDS``; applying twice changes nothing (``webhook_process`` takes only a
 pending or failed event, and messaging's ingest services are idempotent on the platform's ids).
-Unknown event types are stored and marked ignored.
+A window of 0 queues one drain per event instead. Unknown event types are stored and
+marked ignored.
+
+Not here: finding the connection (``selectors.connection_for_webhook``), the HTTP answers (views.py).
 """
 
 from __future__ import annotations
@@ -21,18 +35,22 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
+from django.db import connection as db_connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from apps.core import signing
 from apps.core.errors import ApplicationError
 from apps.integrations.models import Connection, WebhookEvent, WebhookStatus
+from apps.integrations.selectors import WebhookTarget
 from apps.messaging import services as messaging
 
 logger = logging.getLogger(__name__)
@@ -43,6 +61,9 @@ M = TypeVar("M", bound=models.Model)
 
 MAX_BODY_BYTES = 256 * 1024
 PENDING_GRACE_SECONDS = 120  # a pending event older than this lost its task: the sweep re-queues it
+DRAIN_MARGIN_SECONDS = 0.5  # the later drain runs this long after its window closes
+DRAIN_LOOKBACK_SECONDS = 5  # a drain also reads events stored just before its window opened
+DRAIN_BATCH = 500
 
 
 class WebhookRejected(ApplicationError):
@@ -50,7 +71,7 @@ class WebhookRejected(ApplicationError):
     code = "bad_signature"
 
 
-def webhook_verify(*, connection: Connection, timestamp: str | None, signature: str | None, body: bytes) -> None:
+def webhook_verify(*, connection: WebhookTarget, timestamp: str | None, signature: str | None, body: bytes) -> None:
     """Raise WebhookRejected unless the signature is the connection's and the timestamp is fresh."""
     if not timestamp or not signature:
         raise WebhookRejected("Missing signature headers.")
@@ -93,24 +114,110 @@ def event_store_once(model: type[M], *, lookup: dict[str, Any], **fields: Any) -
         return model.objects.get(**lookup), False
 
 
-def webhook_store(*, connection: Connection, body: bytes) -> tuple[WebhookEvent, bool]:
-    """Store a verified webhook; answers (event, created). A replay answers the stored row."""
+@dataclass(frozen=True)
+class StoredWebhook:
+    """What the endpoint answers about a webhook it stored (or had stored before)."""
+
+    event_id: str
+    status: str
+    created: bool
+    pk: int | None  # known for a replay (the row found); a new row's id is not read back
+
+
+def webhook_store(*, connection: WebhookTarget, body: bytes) -> StoredWebhook:
+    """Store a verified webhook once; a replay answers the stored row's status."""
     payload, event_id, event_type = event_parse(body)
-    return event_store_once(
-        WebhookEvent, lookup={"connection": connection, "event_id": event_id},
-        agency_id=connection.agency_id, type=event_type, payload=payload,
+    created = _insert_unless_stored(
+        WebhookEvent, agency_id=connection.agency_id, connection_id=connection.pk, event_id=event_id,
+        type=event_type, payload=payload, status=WebhookStatus.PENDING, received_at=timezone.now(),
     )  # fmt: skip
+    if created:
+        return StoredWebhook(event_id, WebhookStatus.PENDING, True, None)
+    pk, status = (
+        WebhookEvent.objects.filter(connection_id=connection.pk, event_id=event_id).values_list("pk", "status").get()
+    )
+    return StoredWebhook(event_id, status, False, pk)
 
 
-def webhook_receive(*, connection: Connection, body: bytes) -> tuple[WebhookEvent, bool]:
-    """Store a verified webhook and queue its processing once the row is committed; answers
-    (event, created). A replay of a still pending event queues it again (idempotent)."""
-    event, created = webhook_store(connection=connection, body=body)
-    if created or event.status == WebhookStatus.PENDING:
+def _insert_unless_stored(model: type[models.Model], **values: Any) -> bool:
+    """One ``INSERT … ON CONFLICT DO NOTHING`` of a row (fields not given take their defaults);
+    answers whether it was inserted. The ORM's ``create`` with a savepoint, after a SELECT, cost
+    several times this per webhook; values go through each field's own conversion for the database."""
+    sql, fields = _insert_statement(model, db_connection.vendor)
+    params = [
+        field.get_db_prep_save(values[field.attname] if field.attname in values else field.get_default(), db_connection)
+        for field in fields
+    ]
+    with db_connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount == 1
+
+
+@cache
+def _insert_statement(model: type[models.Model], vendor: str) -> tuple[str, list[models.Field]]:
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    q = db_connection.ops.quote_name
+    columns, placeholders = ", ".join(q(field.column) for field in fields), ", ".join(["%s"] * len(fields))
+    table = q(model._meta.db_table)
+    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING", fields  # noqa: S608
+
+
+def webhook_receive(*, connection: WebhookTarget, body: bytes) -> StoredWebhook:
+    """Store a verified webhook and see that a worker applies it once the row is committed (the
+    module docstring: a window per connection and process). A replay of a still pending event
+    queues that event again (idempotent)."""
+    stored = webhook_store(connection=connection, body=body)
+    if stored.created:
+        _queue_drains(connection)
+    elif stored.status == WebhookStatus.PENDING:
         from apps.integrations.tasks import process_webhook
 
-        process_webhook.delay_on_commit(event.pk)
-    return event, created
+        process_webhook.delay_on_commit(stored.pk)
+    return stored
+
+
+# The window of each connection in this process: its public id → when it closes (monotonic clock).
+_windows: dict[Any, float] = {}
+
+
+def _queue_drains(connection: WebhookTarget) -> None:
+    from apps.integrations.tasks import process_webhooks
+
+    window = settings.INTEGRATIONS_WEBHOOK_COALESCE_SECONDS
+    since = time.time() - DRAIN_LOOKBACK_SECONDS
+    if window <= 0:
+        process_webhooks.delay_on_commit(connection.pk, since)
+        return
+    now = time.monotonic()
+    if _windows.get(connection.public_id, 0.0) > now:
+        return
+    if len(_windows) > 10_000:  # forget closed windows now and then
+        for key, closes in list(_windows.items()):
+            if closes <= now:
+                _windows.pop(key, None)
+    _windows[connection.public_id] = now + window
+    process_webhooks.delay_on_commit(connection.pk, since)
+    later = {"args": (connection.pk, since), "countdown": window + DRAIN_MARGIN_SECONDS}
+    transaction.on_commit(lambda: process_webhooks.apply_async(**later))
+
+
+def webhooks_drain(*, connection_id: int, since: float) -> int:
+    """Apply a connection's events still pending that were received since ``since`` (a Unix
+    time), oldest first; answers how many this call applied or marked."""
+    received_after = datetime.fromtimestamp(since, tz=UTC)
+    done = 0
+    while True:
+        batch = list(
+            WebhookEvent.objects.filter(
+                connection_id=connection_id, status=WebhookStatus.PENDING, received_at__gte=received_after
+            )
+            .order_by("received_at", "pk")
+            .values_list("pk", flat=True)[:DRAIN_BATCH]
+        )
+        for event_id in batch:
+            done += webhook_process(event_id=event_id) != "done"
+        if len(batch) < DRAIN_BATCH:
+            return done
 
 
 def webhooks_pending(*, limit: int = 1000) -> list[int]:
@@ -124,7 +231,7 @@ def webhooks_pending(*, limit: int = 1000) -> list[int]:
 
 
 def webhook_process(*, event_id: int) -> str:
-    """Apply one stored webhook once; answers its status. A processed event is left alone."""
+    """Apply one stored webhook once; answers its status ("done" when another run applied it)."""
     with transaction.atomic():
         event = (
             WebhookEvent.objects.select_for_update()
@@ -140,7 +247,7 @@ def webhook_process(*, event_id: int) -> str:
         else:
             try:
                 with transaction.atomic():
-                    event.note = handler(event.connection, event.payload.get("data") or {}) or ""
+                    event.note = handler(event.connection, event.payload.get("data") or {}, event) or ""
                 event.status, event.error = WebhookStatus.PROCESSED, ""
             except (ApplicationError, AttributeError, KeyError, OverflowError, OSError, TypeError, ValueError) as error:
                 event.status, event.error = WebhookStatus.FAILED, _describe(error)
@@ -198,7 +305,7 @@ def _money(value: Any) -> Decimal | None:
     return amount if amount > 0 else None
 
 
-def on_message_received(connection: Connection, data: dict) -> str:
+def on_message_received(connection: Connection, data: dict, event: WebhookEvent) -> str:
     fan, _ = _fan(connection, data)
     message = data["message"]
     messaging.message_receive(
@@ -211,7 +318,7 @@ def on_message_received(connection: Connection, data: dict) -> str:
     return ""
 
 
-def on_subscription(connection: Connection, data: dict) -> str:
+def on_subscription(connection: Connection, data: dict, event: WebhookEvent) -> str:
     subscription = data.get("subscription") or {}
     fields = {"subscription_state": "active", "subscription_expires_at": _when(subscription.get("expires_at"))}
     started = _when(subscription.get("started_at"))
@@ -225,14 +332,26 @@ def on_subscription(connection: Connection, data: dict) -> str:
         )  # fmt: skip
     price = _money(subscription.get("price"))
     if price is not None and subscription.get("id"):
+        renewal = event.type == "subscriptions.renewed"
         messaging.purchase_record(
-            fan=fan, kind="subscription", amount=price, at=started,
-            platform_purchase_id=_text(f"sub:{subscription['id']}", 128),
+            fan=fan, kind="subscription", amount=price,
+            at=_when(subscription.get("renewed_at")) if renewal else started,
+            platform_purchase_id=_subscription_payment_id(data, event),
         )  # fmt: skip
     return ""
 
 
-def on_ppv_unlocked(connection: Connection, data: dict) -> str:
+def _subscription_payment_id(data: dict, event: WebhookEvent) -> str:
+    """One purchase per payment: each renewal of a subscription is a new one. Keyed like the sync
+    keys the provider's transactions (``subscription:<transaction id>``, sync.py) when the event
+    names its transaction, so a payment seen by both is recorded once; else by the event's id."""
+    transaction_id = (data.get("subscription") or {}).get("transaction_id") or data.get("transaction_id")
+    if transaction_id:
+        return _text(f"subscription:{transaction_id}", 128)
+    return _text(f"subscription:event:{event.event_id}", 128)
+
+
+def on_ppv_unlocked(connection: Connection, data: dict, event: WebhookEvent) -> str:
     fan, _ = _fan(connection, data)
     price = _money(data.get("price"))
     if price is None:

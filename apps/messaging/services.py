@@ -112,27 +112,34 @@ def message_receive(
     at: datetime | None = None,
 ) -> Message:
     """Store a message from the fan; the conversation now waits for a reply. Idempotent on the
-    platform's message id."""
+    platform's message id, also when two deliveries of it race: the second answers the first's."""
     at = at or timezone.now()
     conversation = _conversation_for(fan)
     if platform_message_id:
         existing = Message.objects.filter(conversation=conversation, platform_message_id=platform_message_id).first()
         if existing is not None:
             return existing
-    message = Message.objects.create(
-        agency_id=fan.agency_id,
-        creator_id=fan.creator_id,
-        conversation=conversation,
-        fan=fan,
-        direction=Direction.INBOUND,
-        text=text,
-        media_count=media_count,
-        source=Source.FAN,
-        status=MessageStatus.RECEIVED,
-        platform_message_id=platform_message_id,
-        created_at=at,
-        sent_at=at,
-    )
+    try:
+        with transaction.atomic():  # a savepoint: the same message stored at this moment by another delivery
+            message = Message.objects.create(
+                agency_id=fan.agency_id,
+                creator_id=fan.creator_id,
+                conversation=conversation,
+                fan=fan,
+                direction=Direction.INBOUND,
+                text=text,
+                media_count=media_count,
+                source=Source.FAN,
+                status=MessageStatus.RECEIVED,
+                platform_message_id=platform_message_id,
+                created_at=at,
+                sent_at=at,
+            )
+    except IntegrityError:
+        stored = Message.objects.filter(conversation=conversation, platform_message_id=platform_message_id).first()
+        if not platform_message_id or stored is None:
+            raise
+        return stored
     Conversation.objects.filter(pk=conversation.pk).update(
         needs_reply=True,
         waiting_since=conversation.waiting_since if conversation.needs_reply else at,
@@ -158,8 +165,9 @@ def purchase_record(
     platform_purchase_id: str = "",
     currency: str | None = None,
 ) -> Purchase:
-    """Record money the fan paid and add it to their spend; idempotent on the platform's id.
-    A PPV purchase tied to a message unlocks it."""
+    """Record money the fan paid and add it to their spend; idempotent on the platform's id, also
+    when two deliveries of it race (the second answers the first's and adds nothing). A PPV
+    purchase tied to a message unlocks it."""
     if kind not in SPEND_FIELD:
         raise ApplicationError(f"Unknown purchase kind “{kind}”.", field="kind")
     amount = Decimal(amount)
@@ -170,17 +178,24 @@ def purchase_record(
         if existing is not None:
             return existing
     at = at or timezone.now()
-    purchase = Purchase.objects.create(
-        agency_id=fan.agency_id,
-        creator_id=fan.creator_id,
-        fan=fan,
-        kind=kind,
-        amount=amount,
-        currency=currency or fan.creator.currency,
-        purchased_at=at,
-        message=message,
-        platform_purchase_id=platform_purchase_id,
-    )
+    try:
+        with transaction.atomic():  # a savepoint: the same purchase stored at this moment by another delivery
+            purchase = Purchase.objects.create(
+                agency_id=fan.agency_id,
+                creator_id=fan.creator_id,
+                fan=fan,
+                kind=kind,
+                amount=amount,
+                currency=currency or fan.creator.currency,
+                purchased_at=at,
+                message=message,
+                platform_purchase_id=platform_purchase_id,
+            )
+    except IntegrityError:
+        stored = Purchase.objects.filter(creator_id=fan.creator_id, platform_purchase_id=platform_purchase_id).first()
+        if not platform_purchase_id or stored is None:
+            raise
+        return stored
     updates = {
         SPEND_FIELD[kind]: F(SPEND_FIELD[kind]) + amount,
         "total_spent": F("total_spent") + amount,

@@ -7,6 +7,7 @@ import hmac
 import json
 import time
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.test import TestCase
@@ -14,13 +15,18 @@ from django.utils import timezone
 
 from apps.integrations import services
 from apps.integrations.models import Connection, WebhookEvent
+from apps.integrations.sync import sync_run
 from apps.messaging.models import Conversation, Fan, Message, Purchase
+from tests.fakes.platforms import FakeCreatorApi
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 
 
 @pytest.fixture
-def api_connection(world):
+def api_connection(world, settings):
+    # Eager smoke tests: one drain per webhook, run when the request commits. The coalescing window
+    # (several webhooks, one drain) is tested with a real worker below.
+    settings.INTEGRATIONS_WEBHOOK_COALESCE_SECONDS = 0
     connection, secret = services.api_connection_configure(
         membership=world.owner, creator=world.creator, platform="onlyfans",
         api_base_url="https://api.example-of-api.com/v1", api_key="key-123", api_account_id="acct-9",
@@ -229,3 +235,116 @@ def test_the_endpoint_answers_once_stored_and_a_lost_task_is_requeued_by_the_swe
     assert webhooks_sweep() == 1
     assert WebhookEvent.objects.get().status == "processed" and Message.objects.count() == 1
     assert webhooks_sweep() == 0
+
+
+def subscription_event(event_id: str, kind: str, **subscription) -> dict:
+    data = {"fan": {"id": "fan-7"}, "subscription": {"id": "sub-1", "price": "9.99", **subscription}}
+    return {"id": event_id, "type": f"subscriptions.{kind}", "data": data}
+
+
+def test_each_renewal_of_the_same_subscription_is_a_purchase_of_its_own(client, api_connection):
+    connection, secret = api_connection
+    assert applied(post(client, connection, subscription_event("evt_new", "new"), secret)) == "processed"
+    for month in ("evt_renew_jan", "evt_renew_feb"):
+        event = subscription_event(month, "renewed", renewed_at="2027-01-01T00:00:00Z")
+        assert applied(post(client, connection, event, secret)) == "processed"
+    # The provider retries February's renewal: nothing more.
+    replay = post(client, connection, subscription_event("evt_renew_feb", "renewed"), secret)
+    assert replay.json() == {"id": "evt_renew_feb", "status": "processed", "duplicate": True}
+    fan = Fan.objects.get(platform_fan_id="fan-7")
+    assert Purchase.objects.filter(fan=fan, kind="subscription").count() == 3
+    assert fan.total_spent == fan.spent_subscriptions == Decimal("29.97")
+
+
+def test_a_payment_named_by_its_transaction_is_recorded_once_by_webhook_and_sync(client, api_connection, settings):
+    """The webhook of a renewal names the provider's transaction; the next sync reads the same
+    transaction from the provider's feed: one purchase, not two."""
+    connection, secret = api_connection
+    settings.INTEGRATIONS_API_ALLOW_LOOPBACK = settings.INTEGRATIONS_API_LOOPBACK_ONLY = True
+    provider = FakeCreatorApi().start()
+    try:
+        account = provider.account("acct-9", "key-123")
+        account.put_fan("fan-7")
+        first = account.add_transaction("fan-7", "subscription", "9.99", subscription_id="sub-1")
+        renewal = account.add_transaction("fan-7", "subscription", "9.99", subscription_id="sub-1")
+        Connection.objects.filter(pk=connection.pk).update(api_base_url=provider.base_url)
+        event = subscription_event("evt_renew", "renewed", transaction_id=renewal["id"])
+        assert applied(post(client, connection, event, secret)) == "processed"
+        assert sync_run(connection_id=connection.pk).run.status == "succeeded"
+    finally:
+        provider.stop()
+    keys = sorted(Purchase.objects.values_list("platform_purchase_id", flat=True))
+    assert keys == sorted([f"subscription:{first['id']}", f"subscription:{renewal['id']}"])
+    assert Fan.objects.get(platform_fan_id="fan-7").total_spent == Decimal("19.98")
+
+
+@pytest.mark.parametrize("body", [b'{"id": "evt_nul", "type": "x", "data": {"text": "a\\u0000b"}}', b"\x00"])
+def test_a_signed_body_with_nul_is_400_and_stores_nothing(client, api_connection, body):
+    connection, secret = api_connection
+    response = post(client, connection, body, secret)
+    assert response.status_code == 400 and "NUL" in response.json()["message"]
+    assert not WebhookEvent.objects.exists()
+
+
+def test_a_new_secret_counts_at_once_and_the_old_one_is_refused(client, api_connection, world):
+    connection, old_secret = api_connection
+    assert post(client, connection, MESSAGE, old_secret).status_code == 200
+    _, new_secret = services.api_connection_configure(
+        membership=world.owner, creator=world.creator, platform="onlyfans",
+        api_base_url="https://api.example-of-api.com/v1", api_key="key-123", api_account_id="acct-9",
+    )  # fmt: skip
+    assert post(client, connection, {**MESSAGE, "id": "evt_2"}, old_secret).status_code == 401
+    assert post(client, connection, {**MESSAGE, "id": "evt_2"}, new_secret).status_code == 200
+
+
+def test_storing_a_webhook_costs_two_statements_and_skips_the_member_stack(
+    client, client_for, api_connection, world, django_assert_num_queries
+):
+    connection, secret = api_connection
+    body = json.dumps(MESSAGE).encode()
+    member = client_for(world.owner)  # a signed-in browser's cookies change nothing on this path
+    with django_assert_num_queries(2):  # find the connection, insert the event
+        response = member.post(
+            f"/integrations/webhooks/onlyfans/{connection.public_id}/", body, content_type="application/json",
+            **sign(secret, body),
+        )  # fmt: skip
+    assert response.json()["status"] == "pending" and "Set-Cookie" not in response.headers
+    assert response.headers["X-Frame-Options"] == "DENY" and response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Content-Security-Policy" in response.headers and response.headers["X-Request-ID"]
+    event = WebhookEvent.objects.get()
+    assert (event.agency_id, event.connection_id, event.type) == (world.agency.pk, connection.pk, "messages.received")
+    assert event.payload == MESSAGE and event.status == "pending" and event.received_at <= timezone.now()
+
+
+def test_a_bad_host_is_refused_on_the_short_path_too(client, api_connection):
+    connection, secret = api_connection
+    body = json.dumps(MESSAGE).encode()
+    response = client.post(
+        f"/integrations/webhooks/onlyfans/{connection.public_id}/", body, content_type="application/json",
+        HTTP_HOST="evil.example", **sign(secret, body),
+    )  # fmt: skip
+    assert response.status_code == 400 and not WebhookEvent.objects.exists()
+
+
+def test_webhooks_within_a_window_share_one_drain(client, api_connection, settings, django_capture_on_commit_callbacks):
+    """The window, seen from the web side (the worker side: test_webhooks_delivery.py). Eager
+    tasks run the later drain at once, so the events after the first wait, pending, for it."""
+    connection, secret = api_connection
+    settings.INTEGRATIONS_WEBHOOK_COALESCE_SECONDS = 30
+    queued = []
+    for n in range(3):
+        data = {**MESSAGE["data"], "message": {"id": f"m{n}"}}
+        body = json.dumps({**MESSAGE, "id": f"evt_w{n}", "data": data}).encode()
+        with django_capture_on_commit_callbacks() as callbacks:
+            response = client.post(
+                f"/integrations/webhooks/onlyfans/{connection.public_id}/", body, content_type="application/json",
+                **sign(secret, body),
+            )  # fmt: skip
+        assert response.status_code == 200
+        queued.append(len(callbacks))
+    assert queued == [2, 0, 0]  # a drain now and one after the window; then nothing
+    assert WebhookEvent.objects.filter(status="pending").count() == 3
+    from apps.integrations.tasks import process_webhooks
+
+    assert process_webhooks(connection.pk, time.time() - 60) == 3  # what the later drain does
+    assert Message.objects.count() == 3 and not WebhookEvent.objects.filter(status="pending").exists()
