@@ -48,7 +48,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from apps.ai.egress import address_refusal
+from apps.ai.egress import address_refusal, guarded_session
 from apps.delivery.connectors import (
     Connector,
     MassSendResult,
@@ -102,8 +102,9 @@ class PostResult:
 
 def api_url_check(url: str, *, resolve: bool = True) -> None:
     """Raise ``RefusedApiURL`` (a message safe to show) unless ``url`` may receive the API key.
-    ``resolve=False`` (the form) checks the scheme and IP literals only; the connector resolves
-    the host name before each connection (``RetryableSendError`` when DNS does not answer)."""
+    ``resolve=False`` (the form, and each request) checks the scheme and IP literals only; each
+    connection resolves the host name once, checks every address and connects to what it checked
+    (``_session``), so a DNS answer changed after a check (rebinding) reaches nothing."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -189,11 +190,16 @@ class PlatformConnector(Connector):
 _local = threading.local()
 
 
+def _connection_check(address) -> None:
+    _check_address(address, bool(settings.INTEGRATIONS_API_ALLOW_LOOPBACK))
+
+
 def _session() -> requests.Session:
     session = getattr(_local, "session", None)
     if session is None:
-        session = requests.Session()
-        session.trust_env = False  # no proxy from the environment: it would resolve names past the check
+        # Resolves each new connection's host once and connects only to the address it checked
+        # (apps/ai/egress.py); no proxy from the environment.
+        session = guarded_session(_connection_check)
         _local.session = session
     return session
 
@@ -281,7 +287,7 @@ class ThirdPartyApiConnector(PlatformConnector):
         if not connection.api_base_url or not connection.api_account_id:
             raise PermanentSendError("The connection has no API base URL or account id: save the account again.")
         url = f"{connection.api_base_url.rstrip('/')}/accounts/{quote(connection.api_account_id, safe='')}/{path}"
-        api_url_check(url)
+        api_url_check(url, resolve=False)  # the connection checks the addresses it connects to
         headers = {"Authorization": f"Bearer {connection.api_key}", "Accept": "application/json"}
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key

@@ -19,11 +19,11 @@ time; each page is applied and its cursor saved on the ``SyncRun`` in one transa
 The connection's health (``last_sync_at``, ``last_error``) follows each run; a provider that
 refuses the API key (401, or 403 ``forbidden``) marks the connection needs-reconnect and tells the
 agency's owners. Outbound messages in the feed (sent by the creator) are counted as unchanged: the
-inbox records what Huntaze sends itself. Purchase ids follow the webhooks' (``sub:<subscription
-id>``, ``ppv:<transaction id>``) so a purchase seen by both is recorded once.
+inbox records what Huntaze sends itself. Purchases are keyed ``<kind>:<transaction id>``, as
+webhooks key a subscription payment that names its transaction (webhooks.py), so a payment seen
+by both is recorded once and each renewal of a subscription is a purchase of its own.
 
-Not here: HTTP (connectors.py), scheduling (tasks.py), pages (views.py). The read of a page's
-existing fans (to count what changed) uses messaging's Fan model directly, read-only, one query.
+Not here: HTTP (connectors.py), scheduling (tasks.py), pages (views.py).
 """
 
 from __future__ import annotations
@@ -60,7 +60,6 @@ from apps.integrations.models import (
     SyncTrigger,
 )
 from apps.messaging import ingest
-from apps.messaging.models import Fan
 
 logger = logging.getLogger(__name__)
 
@@ -317,32 +316,13 @@ def _new_fans(connection: Connection, items: list[dict]) -> None:
         fan_id = _fan_id(item)
         if fan_id and fan_id not in wanted:
             wanted[fan_id] = _fan_fields(item["fan"] if isinstance(item.get("fan"), dict) else {"id": fan_id})
-    known = set(
-        Fan.objects.filter(
-            creator_id=connection.creator_id, platform=connection.platform, platform_fan_id__in=list(wanted)
-        ).values_list("platform_fan_id", flat=True)
-    )
-    missing = {fan_id: fields for fan_id, fields in wanted.items() if fan_id not in known}
-    if missing:
-        ingest.fans_upsert(creator=connection.creator, platform=connection.platform, fans=missing)
+    ingest.fans_upsert(creator=connection.creator, platform=connection.platform, fans=wanted, only_new=True)
 
 
 def _apply_fans(connection: Connection, items: list[dict]) -> tuple[int, int]:
     wanted = {_fan_id(item): _fan_fields(item) for item in items if _fan_id(item)}
-    current = {
-        fan.platform_fan_id: fan
-        for fan in Fan.objects.filter(
-            creator_id=connection.creator_id, platform=connection.platform, platform_fan_id__in=list(wanted)
-        )
-    }
-    changed = {
-        fan_id: fields
-        for fan_id, fields in wanted.items()
-        if fan_id not in current or any(getattr(current[fan_id], key) != value for key, value in fields.items())
-    }
-    if changed:
-        ingest.fans_upsert(creator=connection.creator, platform=connection.platform, fans=changed)
-    return len(changed), len(items) - len(changed)
+    changed = ingest.fans_upsert(creator=connection.creator, platform=connection.platform, fans=wanted)
+    return changed, len(items) - changed
 
 
 def _apply_messages(connection: Connection, items: list[dict]) -> tuple[int, int]:
@@ -365,8 +345,7 @@ def _apply_messages(connection: Connection, items: list[dict]) -> tuple[int, int
 
 
 def _purchase_id(item: dict, kind: str) -> str:
-    if kind == "subscription" and item.get("subscription_id"):
-        return _text(f"sub:{item['subscription_id']}", 128)
+    # Per transaction, never per subscription: each renewal is a payment of its own.
     return _text(f"{kind}:{item.get('id')}", 128)
 
 

@@ -101,6 +101,15 @@ def process_webhook(event_id: int) -> str:
     return webhook_process(event_id=event_id)
 
 
+@shared_task(name="apps.integrations.tasks.process_webhooks", ignore_result=True, acks_late=True)
+def process_webhooks(connection_id: int, since: float) -> int:
+    """Apply a connection's webhooks still pending that arrived since ``since`` (the endpoint's
+    coalesced drain, webhooks.py). Idempotent: each event is claimed as ``process_webhook`` does."""
+    from apps.integrations.webhooks import webhooks_drain
+
+    return webhooks_drain(connection_id=connection_id, since=since)
+
+
 @shared_task(name="apps.integrations.tasks.webhooks_sweep", ignore_result=True)
 def webhooks_sweep() -> int:
     """Beat: re-queue stored webhooks still pending after the grace period (their task was lost)."""

@@ -13,14 +13,17 @@ The same observable results as the per-record ingest services of services.py (``
   total and conversation value; ``last_active_at`` is the last purchase's time and
   ``last_purchase_at`` the latest; ``purchase.recorded`` for each.
 
-What differs is the cost and the events: a page is a fixed number of statements (reads, bulk
-INSERTs split only by the backend's parameter limit, and one prepared UPDATE per table run for
-all rows with ``executemany``; counters add to the stored value, so a concurrent writer is never
-overwritten), and its events are written
-with one INSERT and dispatched together once the transaction commits: ``fan.created`` and
-``purchase.recorded`` per record (CRM webhooks need them one by one), ``inbox.changed`` once per
-conversation or fan the page touched, not per message. A page that meets a concurrent writer of
-the same new fan falls back to the per-record services for that page.
+What differs is the cost and the events: a page is a fixed number of statements (reads, one
+prepared INSERT per table run for all new fans, conversations and messages with ``executemany``,
+one prepared UPDATE per table likewise; counters add to the stored value, so a concurrent writer
+is never overwritten), and its events are written with the bus's ``publish_many`` (one INSERT)
+and dispatched together once the transaction commits: ``fan.created`` and ``purchase.recorded``
+per record (CRM webhooks need them one by one), ``inbox.changed`` once per conversation or fan
+the page touched, not per message. A page that meets a concurrent writer of the same new fan
+falls back to the per-record services for that page. Every read is ``order_by()``: the models'
+default orderings (a fan's spend first) made SQLite walk a creator's whole fan list in that
+index's order instead of looking the page's ids up in the unique index (at 100,000 fans, most of
+a first sync's time).
 
 Not here: PPV unlocks tied to a message (``purchase_record(message=…)`` is per record), member
 actions, reading any outside API (integrations/sync.py feeds this).
@@ -28,24 +31,21 @@ actions, reading any outside API (integrations/sync.py feeds this).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.accounts.models import Creator
-from apps.core.models import OutboxEvent
+from apps.core.events import NewEvent, publish_many
 from apps.messaging import services
 from apps.messaging.events import INBOX_CHANGED, inbox_group
 from apps.messaging.models import Conversation, Direction, Fan, Message, MessageStatus, Purchase, Source
 from apps.messaging.services import FAN_FIELDS, SPEND_FIELD, _preview
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,35 +71,53 @@ class PurchaseIn:
     currency: str | None = None
 
 
-def fans_upsert(*, creator: Creator, platform: str, fans: dict[str, dict]) -> dict[str, Fan]:
+def fans_upsert(*, creator: Creator, platform: str, fans: dict[str, dict], only_new: bool = False) -> int:
     """Create or update each fan of ``fans`` (platform fan id → fields, as ``fan_upsert`` takes
-    them); answers every fan of the page by platform fan id. Call inside a transaction."""
+    them); with ``only_new``, create the missing ones and leave the others as they are. Answers
+    how many fans were created or changed. Call inside a transaction."""
     for fields in fans.values():
         unknown = set(fields) - set(FAN_FIELDS)
         if unknown:
             raise ValueError(f"Unknown fan fields: {sorted(unknown)}")
     if not fans:
-        return {}
+        return 0
     try:
         with transaction.atomic():
-            return _fans_upsert(creator, platform, fans)
+            return _fans_upsert(creator, platform, fans, only_new)
     except IntegrityError:  # a webhook created one of these fans meanwhile: take the page one by one
-        return {
-            fan_id: services.fan_upsert(creator=creator, platform=platform, platform_fan_id=fan_id, **fields)[0]
-            for fan_id, fields in fans.items()
-        }
+        if only_new:
+            known = _fans_by_id(creator, platform, fans)
+            fans = {fan_id: fields for fan_id, fields in fans.items() if fan_id not in known}
+        for fan_id, fields in fans.items():
+            services.fan_upsert(creator=creator, platform=platform, platform_fan_id=fan_id, **fields)
+        return len(fans)
 
 
-def _fans_upsert(creator: Creator, platform: str, fans: dict[str, dict]) -> dict[str, Fan]:
-    found = {
-        fan.platform_fan_id: fan
-        for fan in Fan.objects.filter(creator_id=creator.pk, platform=platform, platform_fan_id__in=list(fans))
-    }
-    new = [
-        Fan(agency_id=creator.agency_id, creator_id=creator.pk, platform=platform, platform_fan_id=fan_id, **fields)
-        for fan_id, fields in fans.items()
-        if fan_id not in found
-    ]
+def _fans_upsert(creator: Creator, platform: str, fans: dict[str, dict], only_new: bool) -> int:
+    existing = Fan.objects.order_by().filter(creator_id=creator.pk, platform=platform, platform_fan_id__in=list(fans))
+    if only_new:
+        found = dict.fromkeys(existing.values_list("platform_fan_id", flat=True))
+    else:
+        keys = set().union(*fans.values())
+        found = {fan.platform_fan_id: fan for fan in existing.only("id", "platform_fan_id", *keys)}
+    new: dict[tuple[str, ...], list[tuple]] = {}  # the new fans by the fields they are given
+    new_ids = []
+    for fan_id, fields in fans.items():
+        if fan_id not in found:
+            new_ids.append(fan_id)
+            new.setdefault(tuple(fields), []).append(
+                (creator.agency_id, creator.pk, platform, fan_id, *(_db(Fan, key, fields[key]) for key in fields))
+            )
+    for keys, rows in new.items():
+        _insert_rows(Fan, ("agency_id", "creator_id", "platform", "platform_fan_id", *keys), rows)
+    if new_ids:
+        ids = dict(
+            Fan.objects.order_by()
+            .filter(creator_id=creator.pk, platform=platform, platform_fan_id__in=new_ids)
+            .values_list("platform_fan_id", "pk")
+        )
+        payload = {"creator_id": creator.pk, "platform": platform}
+        publish_many([NewEvent("fan.created", creator.agency_id, {"fan_id": ids[f], **payload}) for f in new_ids])
     changed, touched = [], set()
     now = timezone.now()
     for fan_id, fields in fans.items():
@@ -111,28 +129,14 @@ def _fans_upsert(creator: Creator, platform: str, fans: dict[str, dict]) -> dict
         fan.updated_at = now
         changed.append(fan)
         touched.update(fields)
-    if new:
-        Fan.objects.bulk_create(new)
-        if any(fan.pk is None for fan in new):  # a backend without RETURNING for bulk inserts
-            ids = dict(
-                Fan.objects.filter(
-                    creator_id=creator.pk, platform=platform, platform_fan_id__in=[fan.platform_fan_id for fan in new]
-                ).values_list("platform_fan_id", "pk")
-            )
-            for fan in new:
-                fan.pk = ids[fan.platform_fan_id]
-        _publish(
-            [
-                _event(
-                    "fan.created", creator.agency_id, {"fan_id": f.pk, "creator_id": creator.pk, "platform": platform}
-                )
-                for f in new
-            ]
-        )
     if changed:
-        Fan.objects.bulk_update(changed, [*sorted(touched), "updated_at"])
-    found.update((fan.platform_fan_id, fan) for fan in new)
-    return found
+        columns = [*sorted(touched), "updated_at"]
+        _update_rows(
+            Fan,
+            ", ".join(f"{connection.ops.quote_name(Fan._meta.get_field(name).column)} = %s" for name in columns),
+            [(*(_db(Fan, name, getattr(fan, name)) for name in columns), fan.pk) for fan in changed],
+        )
+    return len(new_ids) + len(changed)
 
 
 def messages_receive(*, creator: Creator, platform: str, messages: list[InboundMessage]) -> int:
@@ -142,44 +146,50 @@ def messages_receive(*, creator: Creator, platform: str, messages: list[InboundM
     messages = [m for m in messages if m.platform_fan_id in fans]
     if not messages:
         return 0
-    fan_pks = {fans[m.platform_fan_id].pk for m in messages}
-    missing = fan_pks - set(Conversation.objects.filter(fan_id__in=fan_pks).values_list("fan_id", flat=True))
-    Conversation.objects.bulk_create(
-        [
-            Conversation(agency_id=creator.agency_id, creator_id=creator.pk, fan_id=fan.pk, fan_value=fan.total_spent)
-            for fan in fans.values()
-            if fan.pk in missing
-        ],
-        ignore_conflicts=True,
-    )
-    conversations = {c.fan_id: c for c in Conversation.objects.filter(fan_id__in=fan_pks)}
+    fan_pks = list(dict.fromkeys(fans[m.platform_fan_id].pk for m in messages))  # in the page's order
+    conversations = dict(Conversation.objects.order_by().filter(fan_id__in=fan_pks).values_list("fan_id", "pk"))
+    missing = [pk for pk in fan_pks if pk not in conversations]
+    if missing:
+        spent = {fan.pk: fan.total_spent for fan in fans.values()}
+        _insert_rows(
+            Conversation,
+            ("agency_id", "creator_id", "fan_id", "fan_value"),
+            [(creator.agency_id, creator.pk, pk, spent[pk]) for pk in missing],
+            ignore_conflicts=True,  # a webhook opened it meanwhile: it is read below all the same
+        )
+        conversations.update(Conversation.objects.order_by().filter(fan_id__in=missing).values_list("fan_id", "pk"))
     known = set(
-        Message.objects.filter(
-            conversation_id__in=[c.pk for c in conversations.values()],
+        Message.objects.order_by()
+        .filter(
+            conversation_id__in=list(conversations.values()),
             platform_message_id__in=[m.platform_message_id for m in messages if m.platform_message_id],
-        ).values_list("conversation_id", "platform_message_id")
+        )
+        .values_list("conversation_id", "platform_message_id")
     )
-    rows: list[Message] = []
+    rows: list[tuple] = []
     per_conversation: dict[int, list[InboundMessage]] = {}
     for item in messages:
-        fan = fans[item.platform_fan_id]
-        conversation = conversations[fan.pk]
+        fan_pk = fans[item.platform_fan_id].pk
+        conversation_pk = conversations[fan_pk]
         if item.platform_message_id:
-            if (conversation.pk, item.platform_message_id) in known:
+            if (conversation_pk, item.platform_message_id) in known:
                 continue
-            known.add((conversation.pk, item.platform_message_id))
+            known.add((conversation_pk, item.platform_message_id))
+        at = _at(item.at)
         rows.append(
-            Message(
-                agency_id=creator.agency_id, creator_id=creator.pk, conversation_id=conversation.pk, fan_id=fan.pk,
-                direction=Direction.INBOUND, text=item.text, media_count=item.media_count, source=Source.FAN,
-                status=MessageStatus.RECEIVED, platform_message_id=item.platform_message_id,
-                created_at=item.at, sent_at=item.at,
-            )
+            (creator.agency_id, creator.pk, conversation_pk, fan_pk, item.text, item.media_count,
+             item.platform_message_id, at, at)
         )  # fmt: skip
-        per_conversation.setdefault(fan.pk, []).append(item)
+        per_conversation.setdefault(fan_pk, []).append(item)
     if not rows:
         return 0
-    Message.objects.bulk_create(rows, batch_size=500)
+    inbound = (Direction.INBOUND.value, Source.FAN.value, MessageStatus.RECEIVED.value)
+    _insert_rows(
+        Message,
+        ("agency_id", "creator_id", "conversation_id", "fan_id", "text", "media_count", "platform_message_id",
+         "created_at", "sent_at", "direction", "source", "status"),
+        [row + inbound for row in rows],
+    )  # fmt: skip
     _update_rows(
         Conversation,
         "needs_reply = %s, waiting_since = CASE WHEN needs_reply THEN waiting_since ELSE %s END, "
@@ -187,12 +197,12 @@ def messages_receive(*, creator: Creator, platform: str, messages: list[InboundM
         "last_message_preview = %s, last_message_direction = %s",
         [
             (True, _at(items[0].at), len(items), len(items), _at(items[-1].at),
-             _preview(items[-1].text, items[-1].media_count), Direction.INBOUND.value, conversations[fan_pk].pk)
+             _preview(items[-1].text, items[-1].media_count), Direction.INBOUND.value, conversations[fan_pk])
             for fan_pk, items in per_conversation.items()
         ],
     )  # fmt: skip
     _update_rows(Fan, "last_active_at = %s", [(_at(items[-1].at), pk) for pk, items in per_conversation.items()])
-    _publish([_inbox_changed(creator.agency_id, conversation_id=conversations[pk].pk) for pk in per_conversation])
+    publish_many([_inbox_changed(creator.agency_id, conversation_id=conversations[pk]) for pk in per_conversation])
     return len(rows)
 
 
@@ -207,9 +217,9 @@ def purchases_record(*, creator: Creator, platform: str, purchases: list[Purchas
             raise ValueError("A purchase amount must be above zero.")
     purchases = [p for p in purchases if p.platform_fan_id in fans]
     known = set(
-        Purchase.objects.filter(
-            creator_id=creator.pk, platform_purchase_id__in=[p.platform_purchase_id for p in purchases]
-        ).values_list("platform_purchase_id", flat=True)
+        Purchase.objects.order_by()
+        .filter(creator_id=creator.pk, platform_purchase_id__in=[p.platform_purchase_id for p in purchases])
+        .values_list("platform_purchase_id", flat=True)
     )
     rows: list[Purchase] = []
     per_fan: dict[int, list[PurchaseIn]] = {}
@@ -232,9 +242,9 @@ def purchases_record(*, creator: Creator, platform: str, purchases: list[Purchas
     Purchase.objects.bulk_create(rows, batch_size=500)
     if any(row.pk is None for row in rows):
         ids = dict(
-            Purchase.objects.filter(
-                creator_id=creator.pk, platform_purchase_id__in=[row.platform_purchase_id for row in rows]
-            ).values_list("platform_purchase_id", "pk")
+            Purchase.objects.order_by()
+            .filter(creator_id=creator.pk, platform_purchase_id__in=[row.platform_purchase_id for row in rows])
+            .values_list("platform_purchase_id", "pk")
         )
         for row in rows:
             row.pk = ids.get(row.platform_purchase_id)
@@ -259,12 +269,14 @@ def purchases_record(*, creator: Creator, platform: str, purchases: list[Purchas
         "fan_value = fan_value + %s",
         [
             (totals[fan_id], pk)
-            for fan_id, pk in Conversation.objects.filter(fan_id__in=list(per_fan)).values_list("fan_id", "pk")
+            for fan_id, pk in Conversation.objects.order_by()
+            .filter(fan_id__in=list(per_fan))
+            .values_list("fan_id", "pk")
         ],
     )
     events = [_inbox_changed(creator.agency_id, conversation_id=None, fan_id=pk) for pk in per_fan]
     events += [
-        _event(
+        NewEvent(
             "purchase.recorded", creator.agency_id,
             {
                 "purchase_id": row.pk, "fan_id": row.fan_id, "creator_id": creator.pk, "kind": row.kind,
@@ -273,26 +285,72 @@ def purchases_record(*, creator: Creator, platform: str, purchases: list[Purchas
         )
         for row in rows
     ]  # fmt: skip
-    _publish(events)
+    publish_many(events)
     return len(rows)
 
 
 # --- Helpers ------------------------------------------------------------------------------------
 
 
-def _fans_by_id(creator: Creator, platform: str, fan_ids: Iterable[str]) -> dict[str, Fan]:
+class _FanRef(NamedTuple):
+    pk: int
+    total_spent: Decimal
+
+
+def _fans_by_id(creator: Creator, platform: str, fan_ids: Iterable[str]) -> dict[str, _FanRef]:
     fan_ids = [fan_id for fan_id in fan_ids if fan_id]
     if not fan_ids:
         return {}
-    return {
-        fan.platform_fan_id: fan
-        for fan in Fan.objects.filter(creator_id=creator.pk, platform=platform, platform_fan_id__in=fan_ids)
-    }
+    rows = (
+        Fan.objects.order_by()
+        .filter(creator_id=creator.pk, platform=platform, platform_fan_id__in=fan_ids)
+        .values_list("platform_fan_id", "pk", "total_spent")
+    )
+    return {fan_id: _FanRef(pk, total_spent) for fan_id, pk, total_spent in rows}
 
 
 def _at(value: datetime) -> object:
     """A datetime as the backend stores it (SQLite: UTC text in the ORM's format, comparable)."""
     return connection.ops.adapt_datetimefield_value(value)
+
+
+def _db(model, name: str, value: object) -> object:
+    """A value of the field ``name`` as the backend stores it, for ``_insert_rows``."""
+    if isinstance(value, datetime):
+        return _at(value)
+    if isinstance(value, dict | list):
+        return model._meta.get_field(name).get_db_prep_save(value, connection)
+    return value
+
+
+def _insert_rows(model, columns: tuple[str, ...], rows: list[tuple], *, ignore_conflicts: bool = False) -> None:
+    """``INSERT INTO <table> (<columns>, <every other column>) VALUES (%s, …)`` once per row, in one
+    ``executemany``: each row gives ``columns`` (attnames; values as the backend stores them, see
+    ``_db``), every other column takes the field's default (``auto_now`` ones: now).
+
+    Hand-written rather than ``bulk_create``: its compilation of every value of every row (and,
+    on SQLite, a statement per 999 parameters) was half the time of a page of messages
+    (bench/sync.py), more than the database's own work. Rows' ids are not read back."""
+    if not rows:
+        return
+    now = timezone.now()
+    fields = {field.attname: field for field in model._meta.concrete_fields}
+    rest = [field for name, field in fields.items() if name not in columns and not field.primary_key]
+    defaults = tuple(
+        field.get_db_prep_save(
+            now if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False) else field.get_default(),
+            connection,
+        )
+        for field in rest
+    )
+    defaults = tuple(str(value) if isinstance(value, str) else value for value in defaults)  # choices enums
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(field.column) for field in [*(fields[name] for name in columns), *rest])
+    marks = ", ".join(["%s"] * (len(columns) + len(rest)))
+    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES ({marks}){conflict}"  # noqa: S608
+    with connection.cursor() as cursor:  # names are the model's; values are bound
+        cursor.executemany(sql, [row + defaults for row in rows])
 
 
 def _update_rows(model, assignments: str, rows: list[tuple]) -> None:
@@ -307,37 +365,7 @@ def _update_rows(model, assignments: str, rows: list[tuple]) -> None:
             cursor.executemany(f"UPDATE {table} SET {assignments} WHERE id = %s", rows)  # noqa: S608
 
 
-def _event(kind: str, agency_id: int, payload: dict, groups: list[str] | None = None) -> OutboxEvent:
-    return OutboxEvent(kind=kind, agency_id=agency_id, payload=payload, groups=groups or [])
-
-
-def _inbox_changed(agency_id: int, *, conversation_id: int | None, fan_id: int | None = None) -> OutboxEvent:
-    payload = {"conversation_id": conversation_id, "fan_id": fan_id}
-    return _event(INBOX_CHANGED, agency_id, payload, [inbox_group(agency_id)])
-
-
-def _publish(events: list[OutboxEvent]) -> None:
-    """The bus's ``publish`` for many events at once: one INSERT in the caller's transaction and
-    one dispatch of them all after commit (EVENTS_DISPATCH_ON_COMMIT: inline in this process, a
-    ``dispatch_events`` task on a worker, or left to the sweep), instead of a kick per event."""
-    if not events:
-        return
-    created = OutboxEvent.objects.bulk_create(events, batch_size=500)
-    ids = [event.pk for event in created if event.pk is not None]
-    transaction.on_commit(lambda: _dispatch(ids))
-
-
-def _dispatch(ids: list[int]) -> None:
-    mode = settings.EVENTS_DISPATCH_ON_COMMIT
-    try:
-        if mode == "inline" and ids:
-            from apps.core.outbox import dispatch_ids
-
-            for start in range(0, len(ids), settings.EVENTS_BATCH_SIZE):
-                dispatch_ids(ids[start : start + settings.EVENTS_BATCH_SIZE])
-        elif mode == "worker" or (mode == "inline" and not ids):
-            from apps.core.tasks import dispatch_events
-
-            dispatch_events.delay()
-    except Exception:
-        logger.warning("ingest: dispatch on commit failed; the sweep will", exc_info=True)
+def _inbox_changed(agency_id: int, *, conversation_id: int | None, fan_id: int | None = None) -> NewEvent:
+    return NewEvent(
+        INBOX_CHANGED, agency_id, {"conversation_id": conversation_id, "fan_id": fan_id}, [inbox_group(agency_id)]
+    )

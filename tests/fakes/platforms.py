@@ -254,8 +254,8 @@ class FakePlatforms:
         return {"data": [{"access_token": access, "user_id": "17841400000000", "permissions": scope}]}
 
 
-def _json(handler, status: int, payload: dict, headers: dict | None = None) -> None:
-    body = json.dumps(payload).encode()
+def _json(handler, status: int, payload: dict | bytes, headers: dict | None = None) -> None:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     handler.send_response(status)
     handler.send_header("Content-Type", "application/json")
     handler.send_header("Content-Length", str(len(body)))
@@ -311,6 +311,13 @@ def _cursor(seq: int) -> str:
     return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
 
 
+def _wire(item: dict) -> bytes:
+    """An item of a feed as the API sends it (its "_" keys are the fake's own), encoded once when
+    it is written rather than on every page that carries it: the fake runs in the process it
+    serves, so its encoding would be counted as the client's time."""
+    return json.dumps({k: v for k, v in item.items() if not k.startswith("_")}).encode()
+
+
 def _seq(cursor: str | None) -> int | None:
     if not cursor:
         return 0
@@ -355,6 +362,7 @@ class ApiAccount:
                           "expires_at": _iso(self.clock + 30 * 86400), "renew": state == "active"},
             updated_at=_iso(self.clock), _seq=seq,
         )  # fmt: skip
+        fan["_wire"] = _wire(fan)
         self.fans[fan_id] = fan
         self.fan_feed.append((seq, fan_id))
         return fan
@@ -366,6 +374,7 @@ class ApiAccount:
             "text": text, "media_count": media_count, "price": None, "created_at": _iso(self.clock),
             "_seq": self._next(),
         }  # fmt: skip
+        message["_wire"] = _wire(message)
         self.messages.append(message)
         return message
 
@@ -375,6 +384,7 @@ class ApiAccount:
             "id": f"t{self.seq + 1}", "type": kind, "amount": amount, "currency": "USD",
             "fan": self.fan_public(fan_id), "created_at": _iso(self.clock), **refs, "_seq": self._next(),
         }  # fmt: skip
+        transaction["_wire"] = _wire(transaction)
         self.transactions.append(transaction)
         return transaction
 
@@ -574,14 +584,16 @@ class FakeCreatorApi:
         if name in {"fans", "chats"}:
             start = bisect.bisect_right(account.fan_feed, (after, "\uffff"))
             items, seqs = [], []
-            for seq, fan_id in account.fan_feed[start:]:
+            for position in range(start, len(account.fan_feed)):  # not a slice: no copy of the feed's tail
+                seq, fan_id = account.fan_feed[position]
                 fan = account.fans[fan_id]
                 if fan["_seq"] != seq:
                     continue  # an older version of a fan that changed since
                 if name == "fans":
-                    items.append({k: v for k, v in fan.items() if not k.startswith("_")})
+                    items.append(fan["_wire"])
                 else:
-                    items.append({"id": fan_id, "fan": account.fan_public(fan_id), "updated_at": fan["updated_at"]})
+                    chat = {"id": fan_id, "fan": account.fan_public(fan_id), "updated_at": fan["updated_at"]}
+                    items.append(json.dumps(chat).encode())
                 seqs.append(seq)
                 if len(items) > limit:
                     break
@@ -589,12 +601,13 @@ class FakeCreatorApi:
             feed = account.messages if name == "messages" else account.transactions
             start = bisect.bisect_right(feed, after, key=lambda item: item["_seq"])
             chosen = feed[start : start + limit + 1]
-            items = [{k: v for k, v in item.items() if not k.startswith("_")} for item in chosen]
+            items = [item["_wire"] for item in chosen]
             seqs = [item["_seq"] for item in chosen]
         has_more = len(items) > limit
         items, seqs = items[:limit], seqs[:limit]
         next_cursor = _cursor(seqs[-1]) if seqs else (query.get("cursor") or _cursor(0))
-        return 200, {"data": items, "pagination": {"next_cursor": next_cursor, "has_more": has_more}}
+        pagination = json.dumps({"next_cursor": next_cursor, "has_more": has_more}).encode()
+        return 200, b'{"data": [' + b", ".join(items) + b'], "pagination": ' + pagination + b"}"
 
     @staticmethod
     def _check_text(account: ApiAccount, body: dict):
@@ -619,6 +632,7 @@ class FakeCreatorApi:
             fan_id, body["text"], from_fan=False, media_count=int(body.get("media_count") or 0)
         )
         message["price"] = body.get("price")
+        message["_wire"] = _wire(message)
         answer = {"id": message["id"], "created_at": message["created_at"]}
         account.sent[key or message["id"]] = answer
         return 201, {"data": answer}
