@@ -39,8 +39,10 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from tests.fakes.loopback import LoopbackServer, QuietHandler
 
 CLIENTS = {
     "tiktok": ("tiktok-client-key", "tiktok-client-secret"),
@@ -84,47 +86,24 @@ class State:
     refresh_expires_in: int = 31536000
 
 
-class FakePlatforms:
+class FakePlatforms(LoopbackServer):
     """The fake server; ``url(platform)`` gives the authorize and token URLs to configure."""
 
     def __init__(self) -> None:
         self.state = State()
         self.lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
-    def start(self) -> FakePlatforms:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 fake._authorize(self)
 
             def do_POST(self) -> None:
                 fake._token(self)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def __enter__(self) -> FakePlatforms:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return Handler
 
     def settings_for(self, platform: str) -> dict:
         authorize = next(path for path, name in AUTHORIZE_PATHS.items() if name == platform)
@@ -399,23 +378,19 @@ class ApiState:
     record_requests: bool = True
 
 
-class FakeCreatorApi:
+class FakeCreatorApi(LoopbackServer):
     """The loopback third-party OnlyFans/Fansly API. ``account(id, key)`` creates an account;
     ``base_url`` (``http://127.0.0.1:<port>/v1``) is what a connection's API base URL is set to."""
 
     def __init__(self) -> None:
         self.state = ApiState()
         self.lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
-    def start(self) -> FakeCreatorApi:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as a real API behind a load balancer
-
-            def log_message(self, *args) -> None:
-                pass
 
             def do_GET(self) -> None:
                 fake._handle(self, "GET")
@@ -423,26 +398,11 @@ class FakeCreatorApi:
             def do_POST(self) -> None:
                 fake._handle(self, "POST")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def __enter__(self) -> FakeCreatorApi:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        return Handler
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://127.0.0.1:{self.port}/v1"
 
     def reset(self) -> None:
         with self.lock:

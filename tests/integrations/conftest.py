@@ -2,7 +2,24 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes.platforms import FakePlatforms
+from tests.fakes.crm_server import FakeCRM
+from tests.fakes.platforms import FakeCreatorApi, FakePlatforms
+
+
+@pytest.fixture(scope="session")
+def api_server():
+    """The third-party creator API (OnlyFans/Fansly through a provider), one per test session."""
+    server = FakeCreatorApi().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def crm_server():
+    """The CRM's webhook receiver, one per test session (tests reset it)."""
+    server = FakeCRM().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -19,18 +19,10 @@ from apps.integrations.connectors import RefusedApiURL, ThirdPartyApiConnector, 
 from apps.integrations.models import Connection, ConnectionStatus
 from tests.campaigns.conftest import make_campaign
 from tests.delivery.conftest import enqueue
-from tests.fakes.platforms import FakeCreatorApi
 from tests.integrations.helpers import raw_column
 from tests.messaging.factories import FanFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="session")
-def api_server():
-    server = FakeCreatorApi().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

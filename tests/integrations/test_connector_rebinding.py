@@ -12,7 +12,7 @@ from apps.delivery.connectors import RetryableSendError
 from apps.integrations.connectors import RefusedApiURL, ThirdPartyApiConnector
 from apps.integrations.models import Connection
 from tests.fakes.resolver import resolver  # noqa: F401 (fixture)
-from tests.integrations.test_connector import api, api_server  # noqa: F401 (fixtures)
+from tests.integrations.test_connector import api  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
 HOST = "provider.rebind.test"

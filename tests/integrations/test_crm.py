@@ -17,20 +17,13 @@ from apps.integrations.models import CRMConnection, CRMDelivery, CRMInboundEvent
 from apps.messaging import services as messaging
 from apps.messaging.models import FanNote
 from apps.notifications.models import Notification
-from tests.fakes.crm_server import FakeCRM, sign
+from tests.fakes.crm_server import sign
 from tests.integrations.helpers import raw_column
 from tests.messaging.factories import FanFactory
 
 pytestmark = pytest.mark.django_db
 
 ALL_KINDS = ["fan.created", "purchase.recorded", "campaign.completed", "alert.fired"]
-
-
-@pytest.fixture(scope="module")
-def crm_server():
-    server = FakeCRM().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

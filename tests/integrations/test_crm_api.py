@@ -18,7 +18,7 @@ from apps.accounts import services as account_services
 from apps.integrations import crm as crm_services
 from apps.integrations.models import CRMConnection, CRMDelivery
 from tests.fakes.resolver import loopback_only, resolver  # noqa: F401 (fixtures)
-from tests.integrations.test_crm import _delivery, crm_server, fake_crm  # noqa: F401 (fixtures, helpers)
+from tests.integrations.test_crm import _delivery, fake_crm  # noqa: F401 (fixtures, helpers)
 
 pytestmark = pytest.mark.django_db
 BASE = "/api/v1/integrations/crm"

@@ -14,16 +14,8 @@ from apps.integrations.sync import connections_due_for_sync, sync_run
 from apps.integrations.tasks import sync_due_connections
 from apps.messaging.models import Conversation, Fan, Message, Purchase
 from apps.notifications.models import Notification
-from tests.fakes.platforms import FakeCreatorApi
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="session")
-def api_server():
-    server = FakeCreatorApi().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -15,26 +15,10 @@ from apps.integrations import services
 from apps.integrations.models import CRMDelivery
 from apps.integrations.sync import sync_run
 from apps.messaging.models import Conversation, Fan, Message, Purchase
-from tests.fakes.crm_server import FakeCRM
-from tests.fakes.platforms import FakeCreatorApi
 
 pytestmark = pytest.mark.django_db
 
 FANS, MESSAGES_PER_FAN, PAGE = 30, 3, 10
-
-
-@pytest.fixture(scope="module")
-def api_server():
-    server = FakeCreatorApi().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def crm_server():
-    server = FakeCRM().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
