@@ -42,7 +42,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
+from django.db import DataError, IntegrityError, models, transaction
 from django.db import connection as db_connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -54,6 +54,10 @@ from apps.integrations.selectors import WebhookTarget
 from apps.messaging import services as messaging
 
 logger = logging.getLogger(__name__)
+# What the purchase and message columns hold (Purchase.amount: 10 digits, 2 after the point;
+# Message.media_count: a small integer): a larger value fails the event with a clear error.
+MAX_AMOUNT = Decimal("100000000")
+MAX_MEDIA = 32767
 
 TIMESTAMP_HEADER = "X-Webhook-Timestamp"
 SIGNATURE_HEADER = "X-Webhook-Signature"
@@ -128,8 +132,8 @@ def webhook_store(*, connection: WebhookTarget, body: bytes) -> StoredWebhook:
     """Store a verified webhook once; a replay answers the stored row's status."""
     payload, event_id, event_type = event_parse(body)
     created = _insert_unless_stored(
-        WebhookEvent, agency_id=connection.agency_id, connection_id=connection.pk, event_id=event_id,
-        type=event_type, payload=payload, status=WebhookStatus.PENDING, received_at=timezone.now(),
+        WebhookEvent, ("connection_id", "event_id"), agency_id=connection.agency_id, connection_id=connection.pk,
+        event_id=event_id, type=event_type, payload=payload, status=WebhookStatus.PENDING, received_at=timezone.now(),
     )  # fmt: skip
     if created:
         return StoredWebhook(event_id, WebhookStatus.PENDING, True, None)
@@ -139,11 +143,12 @@ def webhook_store(*, connection: WebhookTarget, body: bytes) -> StoredWebhook:
     return StoredWebhook(event_id, status, False, pk)
 
 
-def _insert_unless_stored(model: type[models.Model], **values: Any) -> bool:
-    """One ``INSERT … ON CONFLICT DO NOTHING`` of a row (fields not given take their defaults);
-    answers whether it was inserted. The ORM's ``create`` with a savepoint, after a SELECT, cost
+def _insert_unless_stored(model: type[models.Model], unique: tuple[str, ...], **values: Any) -> bool:
+    """One ``INSERT … ON CONFLICT (unique) DO NOTHING`` of a row (fields not given take their
+    defaults); answers whether it was inserted. Only a row with the same ``unique`` columns is
+    skipped: any other constraint still raises. The ORM's ``create`` with a savepoint, after a SELECT, cost
     several times this per webhook; values go through each field's own conversion for the database."""
-    sql, fields = _insert_statement(model, db_connection.vendor)
+    sql, fields = _insert_statement(model, unique, db_connection.vendor)
     params = [
         field.get_db_prep_save(values[field.attname] if field.attname in values else field.get_default(), db_connection)
         for field in fields
@@ -154,12 +159,16 @@ def _insert_unless_stored(model: type[models.Model], **values: Any) -> bool:
 
 
 @cache
-def _insert_statement(model: type[models.Model], vendor: str) -> tuple[str, list[models.Field]]:
+def _insert_statement(
+    model: type[models.Model], unique: tuple[str, ...], vendor: str
+) -> tuple[str, list[models.Field]]:
     fields = [field for field in model._meta.concrete_fields if not field.primary_key]
     q = db_connection.ops.quote_name
     columns, placeholders = ", ".join(q(field.column) for field in fields), ", ".join(["%s"] * len(fields))
     table = q(model._meta.db_table)
-    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING", fields  # noqa: S608
+    target = ", ".join(q(column) for column in unique)
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT ({target}) DO NOTHING"  # noqa: S608
+    return sql, fields
 
 
 def webhook_receive(*, connection: WebhookTarget, body: bytes) -> StoredWebhook:
@@ -215,7 +224,13 @@ def webhooks_drain(*, connection_id: int, since: float) -> int:
             .values_list("pk", flat=True)[:DRAIN_BATCH]
         )
         for event_id in batch:
-            done += webhook_process(event_id=event_id) != "done"
+            try:
+                done += webhook_process(event_id=event_id) != "done"
+            except Exception:
+                # Left pending (a database outage, say): the sweep tries it again later; the
+                # connection's next events are applied meanwhile.
+                logger.exception("webhook event %s could not be applied; left for the sweep", event_id)
+                done += 1
         if len(batch) < DRAIN_BATCH:
             return done
 
@@ -249,7 +264,12 @@ def webhook_process(*, event_id: int) -> str:
                 with transaction.atomic():
                     event.note = handler(event.connection, event.payload.get("data") or {}, event) or ""
                 event.status, event.error = WebhookStatus.PROCESSED, ""
-            except (ApplicationError, AttributeError, KeyError, OverflowError, OSError, TypeError, ValueError) as error:
+            except (
+                ApplicationError, ArithmeticError, AttributeError, DataError, IntegrityError, KeyError, OSError,
+                TypeError, ValueError,
+            ) as error:  # fmt: skip
+                # A value the database cannot hold (DataError, a Decimal out of range) fails this
+                # event for good instead of leaving it pending to fail again on every drain.
                 event.status, event.error = WebhookStatus.FAILED, _describe(error)
         event.processed_at = timezone.now()
         event.save(update_fields=["status", "note", "error", "processed_at"])
@@ -302,7 +322,16 @@ def _money(value: Any) -> Decimal | None:
         amount = Decimal(str(value))
     except InvalidOperation:
         raise ValueError(f"{value!r} is not an amount.") from None
+    if not amount.is_finite() or amount >= MAX_AMOUNT:
+        raise ValueError(f"{value!r} is not an amount a payment can have.")
     return amount if amount > 0 else None
+
+
+def _media_count(value: Any) -> int:
+    count = max(0, int(value or 0))
+    if count > MAX_MEDIA:
+        raise ValueError(f"A message with {count} media items is not one a platform sends.")
+    return count
 
 
 def on_message_received(connection: Connection, data: dict, event: WebhookEvent) -> str:
@@ -311,7 +340,7 @@ def on_message_received(connection: Connection, data: dict, event: WebhookEvent)
     messaging.message_receive(
         fan=fan,
         text=_text(message.get("text"), 5000),
-        media_count=max(0, int(message.get("media_count") or 0)),
+        media_count=_media_count(message.get("media_count")),
         platform_message_id=_text(message.get("id"), 128),
         at=_when(message.get("created_at")),
     )

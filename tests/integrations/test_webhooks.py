@@ -186,6 +186,9 @@ def test_event_with_bad_data_is_stored_as_failed(client, api_connection):
         {"type": "messages.received", "data": {"fan": {"id": "f1"}, "message": {"id": "m1", "created_at": 1e300}}},
         {"type": "subscriptions.new", "data": {"fan": {"id": "f1"}, "subscription": "monthly"}},
         {"type": "subscriptions.new", "data": [1]},
+        {"type": "messages.received", "data": {"fan": {"id": "f1"}, "message": {"id": "m1", "media_count": 2**40}}},
+        {"type": "messages.ppv.unlocked", "data": {"fan": {"id": "f1"}, "message": {"id": "m1"}, "price": "1e30"}},
+        {"type": "messages.ppv.unlocked", "data": {"fan": {"id": "f1"}, "message": {"id": "m1"}, "price": "NaN"}},
     ],
 )
 def test_signed_event_of_the_wrong_shape_is_stored_as_failed_not_a_500(client, api_connection, event):
@@ -348,3 +351,32 @@ def test_webhooks_within_a_window_share_one_drain(client, api_connection, settin
 
     assert process_webhooks(connection.pk, time.time() - 60) == 3  # what the later drain does
     assert Message.objects.count() == 3 and not WebhookEvent.objects.filter(status="pending").exists()
+
+
+def test_an_event_with_values_no_column_holds_fails_alone_and_the_next_ones_are_applied(
+    client, api_connection, settings, django_capture_on_commit_callbacks
+):
+    """One drain applies a connection's pending events in order: an impossible amount fails that
+    event with its reason, and the messages after it still reach the inbox."""
+    connection, secret = api_connection
+    settings.INTEGRATIONS_WEBHOOK_COALESCE_SECONDS = 30
+    events = [
+        {"id": "evt_huge", "type": "messages.ppv.unlocked",
+         "data": {"fan": {"id": "f1"}, "message": {"id": "m0"}, "price": "99999999999"}},
+        *({**MESSAGE, "id": f"evt_after{n}", "data": {**MESSAGE["data"], "message": {"id": f"m{n}"}}} for n in (1, 2)),
+    ]  # fmt: skip
+    for event in events:
+        body = json.dumps(event).encode()
+        with django_capture_on_commit_callbacks():  # queued, not run: the drain below runs them
+            response = client.post(
+                f"/integrations/webhooks/onlyfans/{connection.public_id}/", body, content_type="application/json",
+                **sign(secret, body),
+            )  # fmt: skip
+        assert response.status_code == 200
+    from apps.integrations.tasks import process_webhooks
+
+    assert process_webhooks(connection.pk, time.time() - 60) == 3
+    statuses = dict(WebhookEvent.objects.values_list("event_id", "status"))
+    assert statuses == {"evt_huge": "failed", "evt_after1": "processed", "evt_after2": "processed"}
+    assert "not an amount a payment can have" in WebhookEvent.objects.get(event_id="evt_huge").error
+    assert Message.objects.count() == 2 and not Purchase.objects.exists()
