@@ -29,6 +29,12 @@ the ids after the last old gap when that count shows one; an event right after a
 publish arrives up to GAP_WAIT_SECONDS late. The ids of every agency are counted because one
 sequence serves them all: a missing id may become any agency's event when it commits.
 
+So that quiet agencies and resuming clients do not wait at gaps rolled back long ago: a poll that
+finds nothing for the agency still looks at the newest id (``latest_event_id``, the primary key's
+end), so the clock has seen every id before the agency's next event; and a stream starts with
+every id below an event inserted more than GAP_SEED_SECONDS ago counted as old (no transaction
+that publishes an event stays open that long: a task's hard limit is 300 s).
+
 ``GET /api/v1/events/outbox`` shows owners and managers the agency's undispatched events, how
 many failed, and the lag (age of the oldest undispatched one). Read only.
 
@@ -42,7 +48,7 @@ import asyncio
 import json
 import time
 from collections import deque
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -68,6 +74,7 @@ router = Router(tags=["events"])
 STREAM_BATCH = 200
 RETRY_MS = 2000  # what EventSource waits before reconnecting after the stream ends
 GAP_WAIT_SECONDS = 10.0  # how long a missing id below a committed one may still commit (see above)
+GAP_SEED_SECONDS = 900  # ids below an event inserted this long ago are old gaps from a stream's start
 
 
 def _last_event_id(request: HttpRequest, query_value: int | None) -> int | None:
@@ -82,6 +89,16 @@ def _last_event_id(request: HttpRequest, query_value: int | None) -> int | None:
 def sse_frame(event) -> str:
     data = json.dumps(event.payload, ensure_ascii=False, separators=(",", ":"))
     return f"id: {event.pk}\nevent: {event.kind}\ndata: {data}\n\n"
+
+
+def gap_clock_start() -> GapClock:
+    """A stream's clock, with the ids below the newest event inserted more than GAP_SEED_SECONDS
+    ago already old (walks the primary key down from its end through the recent events only)."""
+    clock = GapClock()
+    cutoff = timezone.now() - timedelta(seconds=GAP_SEED_SECONDS)
+    aged = OutboxEvent.objects.filter(created_at__lte=cutoff).order_by("-id").values_list("id", flat=True).first()
+    clock.old_through = aged or 0
+    return clock
 
 
 class GapClock:
@@ -123,6 +140,7 @@ def stream_batch(*, agency_id: int, user_id: int | None, after_id: int, clock: G
     id order, cut before the first id that may still commit below them."""
     batch = events_after(agency_id=agency_id, user_id=user_id, after_id=after_id, limit=STREAM_BATCH)
     if not batch:
+        clock.saw(latest_event_id(), time.monotonic())  # the gaps before this agency's next event
         return batch
     settled = settled_up_to(after_id=after_id, up_to=batch[-1].pk, clock=clock)
     return [event for event in batch if event.pk <= settled]
@@ -154,7 +172,7 @@ async def event_stream(request: HttpRequest, last_event_id: int | None = Query(N
     cursor = resume_from if resume_from is not None else await database_call(latest_event_id)()
     fetch = database_call(stream_batch)
     allowed = database_call(access_still_granted)
-    clock = GapClock()
+    clock = await database_call(gap_clock_start)()
 
     async def frames():
         nonlocal cursor

@@ -112,6 +112,49 @@ async def test_the_gap_wait_counts_from_when_the_stream_first_saw_the_gap(stream
     assert [int(f["id"]) for f in _frames(body)] == [first.pk]
 
 
+async def test_a_client_resuming_from_long_ago_is_not_held_at_gaps_rolled_back_then(streams, settings, monkeypatch):
+    """A gap below events inserted more than GAP_SEED_SECONDS ago is old from the stream's start:
+    the events after it come at once, not after a wait."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.EVENTS_SSE_MAX_SECONDS = 0.8
+    world = await sync_to_async(build_world)("Resumed later")
+    token = await sync_to_async(_token)(world.viewer)
+    publish = sync_to_async(events.publish)
+    first = await publish("campaign.progress", agency_id=world.agency.pk, payload={"n": 1})
+    missing = await publish("campaign.progress", agency_id=world.agency.pk, payload={"n": 2})
+    last = await publish("campaign.progress", agency_id=world.agency.pk, payload={"n": 3})
+    await OutboxEvent.objects.filter(pk=missing.pk).adelete()
+    long_ago = timezone.now() - timedelta(seconds=events_api.GAP_SEED_SECONDS + 60)
+    await OutboxEvent.objects.filter(pk__in=[first.pk, last.pk]).aupdate(created_at=long_ago)
+
+    monkeypatch.setattr(events_api, "GAP_WAIT_SECONDS", 30.0)
+    _, body = await _read_stream(token, query="?last_event_id=0")
+    assert [int(f["id"]) for f in _frames(body)] == [first.pk, last.pk]
+
+
+def test_a_quiet_agencys_stream_has_already_seen_other_agencies_gaps_when_its_event_comes(monkeypatch):
+    """Polls that find nothing for the agency still see the newest id, so a gap another agency
+    left (a rolled-back publish) is old by the time this agency's next event arrives."""
+    monkeypatch.setattr(events_api, "GAP_WAIT_SECONDS", 0.3)
+    quiet, busy = build_world("Quiet"), build_world("Busy")
+    events.publish("campaign.progress", agency_id=busy.agency.pk, payload={"n": 1})
+    rolled_back = events.publish("campaign.progress", agency_id=busy.agency.pk, payload={"n": 2})
+    events.publish("campaign.progress", agency_id=busy.agency.pk, payload={"n": 3})
+    OutboxEvent.objects.filter(pk=rolled_back.pk).delete()
+    start = rolled_back.pk - 1
+    clock = events_api.GapClock()
+
+    assert events_api.stream_batch(agency_id=quiet.agency.pk, user_id=None, after_id=start, clock=clock) == []
+    time.sleep(0.4)  # longer than the wait: the gap, seen by the empty poll, is old now
+    mine = events.publish("campaign.progress", agency_id=quiet.agency.pk, payload={"hello": 1})
+
+    batch = events_api.stream_batch(agency_id=quiet.agency.pk, user_id=None, after_id=start, clock=clock)
+    assert [event.pk for event in batch] == [mine.pk]
+
+
 async def test_ids_committed_out_of_order_are_delivered_in_order_once_each(streams, settings, monkeypatch):
     """Two connections: the transaction holding id N commits after the one holding N + 1."""
     if connection.vendor != "postgresql":
