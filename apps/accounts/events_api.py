@@ -128,7 +128,8 @@ def settled_up_to(*, after_id: int, up_to: int, clock: GapClock) -> int:
     oldest = OutboxEvent.objects.aggregate(oldest=Min("id"))["oldest"] or 1
     start = max(after_id, oldest - 1, clock.old_through)
     expected = start + 1
-    for event_id in OutboxEvent.objects.filter(id__gt=start, id__lte=up_to).order_by("id").values_list("id", flat=True):
+    ids = OutboxEvent.objects.filter(id__gt=start, id__lte=up_to).order_by("id").values_list("id", flat=True)
+    for event_id in ids.iterator(chunk_size=2000):  # stops reading at the first young gap
         if event_id > expected:
             return expected - 1  # ``expected`` is missing and was first seen less than the wait ago
         expected = event_id + 1

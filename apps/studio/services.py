@@ -503,6 +503,11 @@ def _fail(
     return generation
 
 
+def _fail_if_running(generation: Generation, message: str, *, text: str = "") -> None:
+    if Generation.objects.filter(pk=generation.pk, status=Generation.Status.RUNNING).exists():
+        _fail(generation, message, text=text)
+
+
 def _publish_finished(generation: Generation) -> None:
     """``generation.completed`` (or ``generation.failed``) on the event bus (apps/core/events.py), for
     the member who asked: their SSE stream, webhooks and metrics. The page's own socket already
@@ -720,17 +725,26 @@ async def generation_stream(
                 return
     except BaseException:  # cancelled (CancelledError), closed (GeneratorExit) or failed: keep the text
         await stream.aclose()
+        failure: BaseException | None = None
         if completing is not None:
             # The whole answer arrived and is being saved in a thread, which a cancellation does
             # not stop: let it land (as done) rather than mark the row cancelled under it.
             await asyncio.wait([completing])
             if not completing.cancelled():
-                completing.exception()  # retrieved here; a failed save leaves the row running, marked below
+                failure = completing.exception()  # the completion itself failed: the row is marked failed below
         if saving is not None:
             await asyncio.wait([saving])  # the row is being written in a thread: let it land, then mark it
             if not saving.cancelled():
                 saving.exception()  # retrieved here; a failed INSERT leaves nothing to mark
-        if prepared.generation.pk is not None and prepared.generation.status == Generation.Status.RUNNING:
+        if failure is not None and prepared.generation.pk is not None:
+            # Its in-memory status may already say done (set before a save that failed): the row
+            # is what counts.
+            await asyncio.shield(
+                database_call(_fail_if_running)(
+                    prepared.generation, "The answer could not be saved. Try again.", text="".join(parts)
+                )
+            )
+        elif prepared.generation.pk is not None and prepared.generation.status == Generation.Status.RUNNING:
             await asyncio.shield(
                 sync_to_async(_fail)(
                     prepared.generation, "Cancelled.", text="".join(parts), status=Generation.Status.CANCELLED
