@@ -27,6 +27,7 @@ step runs (the finish, ``recover`` and the member actions alike), so two of them
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import os
@@ -387,7 +388,7 @@ class _Notices:
 
     def schedule(self, notice: _Notice) -> None:
         with self._cond:
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="workflow-notices", daemon=True)
                 self._thread.start()
             heapq.heappush(self._heap, notice)
@@ -409,6 +410,9 @@ class _Notices:
                     self._wakes_at = None
                     return heapq.heappop(self._heap)
                 self._wakes_at = self._heap[0].due if self._heap else None
+                if self._wakes_at is None:
+                    with contextlib.suppress(Exception):
+                        connection.close()  # this thread's own connection: none kept open while idle
                 self._cond.wait(None if self._wakes_at is None else self._wakes_at - now)
 
     def _loop(self) -> None:
@@ -419,11 +423,6 @@ class _Notices:
             except Exception:
                 logger.warning("workflow %s step %s: announcing the claim failed", notice.run_id, notice.step,
                                exc_info=True)  # fmt: skip
-            finally:
-                with self._cond:
-                    idle = not self._heap
-                if idle:
-                    connection.close()  # this thread's own connection: none kept open while idle
 
 
 _notices = _Notices()
