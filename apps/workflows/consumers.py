@@ -9,9 +9,12 @@ an event id already handled is dropped, and a fragment identical to the last one
 again. Steps run in the worker; the embedded default's in-memory channel layer does not reach this
 process from there, so every TAIL_SECONDS the socket also reads the outbox table for this run's
 events (one aggregate on the (agency, id) index), as the SSE stream does: both modes, one code path.
-That tail runs only while the run is active (pending or running): a failed, needs-attention,
-succeeded or cancelled run changes only when a member acts (retry, skip, cancel), which publishes
-from the web process to the run's group; the redraw that shows the run running again restarts it.
+While the run is active (pending or running) the tail reads every TAIL_SECONDS; a failed,
+needs-attention, succeeded or cancelled run changes only when a member acts (retry, skip, cancel),
+so its page reads only every IDLE_TAIL_SECONDS: the member's action usually arrives through the
+run's group at once, and the slow read catches one that did not (dispatched from a worker in the
+embedded default, or landing while the page joined its group or was redrawing). The redraw that
+shows the run running again puts the tail back on its short period.
 
 Connecting needs a live session and a membership (apps/accounts/realtime.py) that may see the run
 (another agency's run, like a missing one, closes with 4403). The membership is read again before
@@ -40,6 +43,7 @@ from apps.workflows.events import RUN_CHANGED, run_group
 
 COALESCE_SECONDS = 0.1
 TAIL_SECONDS = 2.0
+IDLE_TAIL_SECONDS = 15.0  # a run no worker is moving: only a member's action changes it
 SEEN_EVENTS = 256  # event ids remembered per socket for the at-least-once dedupe
 
 
@@ -111,8 +115,8 @@ class WorkflowRunConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
         # As of ``since`` (before the fragment was drawn): a change landing while this socket
         # joined its group, which the group never hears, still makes the tail redraw once.
         self.tail_state: tuple[int, int | None] = (0, None)
-        if first[1]:
-            self.tailer = asyncio.create_task(self._tail())
+        self.active = first[1]
+        self.tailer = asyncio.create_task(self._tail())
 
     async def disconnect(self, code: int) -> None:
         await self.member_disconnect()
@@ -156,17 +160,17 @@ class WorkflowRunConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
         if html != self.last_html:
             self.last_html = html
             await self.send(text_data=html)
-        tailing = self.tailer is not None and not self.tailer.done()
-        if not active and tailing:
-            self.tailer.cancel()  # ended or waiting for a member: only their actions change it now
-            self.tailer = None
-        elif active and not tailing:
-            self.tailer = asyncio.create_task(self._tail())  # a member's retry or skip reopened it
+        reopened, self.active = active and not self.active, active
+        if reopened or self.tailer is None or self.tailer.done():
+            # A member's retry or skip reopened it: the tail's long sleep is cut short.
+            if self.tailer is not None and self.tailer is not asyncio.current_task():
+                self.tailer.cancel()
+            self.tailer = asyncio.create_task(self._tail())
 
     async def _tail(self) -> None:
         """The backstop for events this process's channel layer never heard (see the docstring)."""
         while self.membership is not None:
-            await asyncio.sleep(TAIL_SECONDS)
+            await asyncio.sleep(TAIL_SECONDS if self.active else IDLE_TAIL_SECONDS)
             state = await database_call(_tail)(self.membership.agency_id, self.run_id, self.since)
             if state != self.tail_state:
                 self.tail_state = state

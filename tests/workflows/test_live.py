@@ -24,6 +24,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def _no_tail(monkeypatch):
     """Bus events only, unless a test turns the outbox tail on: frames stay predictable."""
     monkeypatch.setattr(consumers, "TAIL_SECONDS", 3600)
+    monkeypatch.setattr(consumers, "IDLE_TAIL_SECONDS", 3600)
 
 
 async def _socket(membership: Membership, run_id: int) -> tuple[WebsocketCommunicator, bool, int | None]:
@@ -164,10 +165,10 @@ async def test_the_outbox_tail_shows_changes_the_channel_layer_never_carried(set
     await owner.disconnect()
 
 
-async def test_a_failed_runs_page_stops_tailing_until_a_member_reopens_it(settings, monkeypatch):
-    """Once the run fails, only a member's action changes it: the page stops reading the outbox
-    (a change only the outbox carries is not drawn), and a retry, published to the run's group,
-    redraws it and starts the tail again."""
+async def test_a_failed_runs_page_tails_slowly_until_a_member_reopens_it(settings, monkeypatch):
+    """Once the run fails, only a member's action changes it: the page reads the outbox only every
+    IDLE_TAIL_SECONDS (a change only the outbox carries is not drawn at once), and a retry,
+    published to the run's group, redraws it and puts the tail back on its short period."""
     settings.EVENTS_DISPATCH_ON_COMMIT = "sweep"
     monkeypatch.setattr(consumers, "TAIL_SECONDS", 0.2)
     world = await sync_to_async(build_world)("Tail stops")
@@ -196,4 +197,23 @@ async def test_a_failed_runs_page_stops_tailing_until_a_member_reopens_it(settin
     assert await _run_one_step(run.pk) == "failed"
     html = await _latest(owner)  # the tail is back: the second failure arrives without a dispatch
     assert 'class="wf-row wf-failed"' in html
+    await owner.disconnect()
+
+
+async def test_a_finished_runs_page_still_picks_up_a_change_no_group_message_carried(settings, monkeypatch):
+    """A retry dispatched from a worker (embedded default: no shared channel layer) reaches an open
+    page of a failed run through the slow tail."""
+    settings.EVENTS_DISPATCH_ON_COMMIT = "sweep"
+    monkeypatch.setattr(consumers, "TAIL_SECONDS", 0.2)
+    monkeypatch.setattr(consumers, "IDLE_TAIL_SECONDS", 0.6)
+    world = await sync_to_async(build_world)("Slow tail")
+    run = await sync_to_async(services.run_start)(membership=world.owner, workflow="test_permanent")
+    assert await _run_one_step(run.pk) == "succeeded"
+    assert await _run_one_step(run.pk) == "failed"
+    owner = await _open(world.owner, run.pk)  # opened on the failed run: no fast tail
+
+    failed = await StepRun.objects.aget(run_id=run.pk, state=StepState.FAILED)
+    await sync_to_async(services.step_retry)(membership=world.owner, step_run=failed)  # nothing dispatched
+    html = await _latest(owner)
+    assert 'class="wf-row wf-queued"' in html
     await owner.disconnect()
