@@ -19,6 +19,15 @@ from tests.workflows import sample_workflows  # noqa: F401
 WORKER_ENV = {"WORKFLOW_MODULES": "tests.workflows.sample_workflows", "WORKFLOW_RETRY_BACKOFF_SECONDS": "0.2"}
 
 
+@pytest.fixture(autouse=True)
+def _empty_queues():
+    """Earlier tests of the session queue tasks for rows since flushed (tasks are not eager by
+    default): a worker started here would work through thousands of those before this test's steps."""
+    from huntaze.celery import app
+
+    app.control.purge()
+
+
 def _wait(predicate, timeout: float = 60, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
