@@ -22,7 +22,7 @@ idempotent bulk ingest, apps/messaging/ingest.py, which is what makes a re-run c
 (5,000 records/s) is checked only for the full size. Prints a table, then one JSON line; exits 1
 when a target is missed. Usage:
 
-    python bench/sync.py [--quick]                                                  # embedded (SQLite)
+    python bench/sync.py [--quick | --fans N]                                       # embedded (SQLite)
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/x python bench/sync.py --quick   # PostgreSQL
 """
 
@@ -182,14 +182,24 @@ def _clear(db, agency, models) -> None:
         for model in models:
             table = db.ops.quote_name(model._meta.db_table)
             cursor.execute(f"DELETE FROM {table} WHERE agency_id = %s", [agency.pk])
+        if db.vendor == "postgresql":  # "an empty database": not one full of the last run's dead rows
+            for model in models:
+                cursor.execute(f"VACUUM ANALYZE {db.ops.quote_name(model._meta.db_table)}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,000 fans instead of 100,000 (well under 60 s)")
+    parser.add_argument(
+        "--fans", type=int, default=None, help="another size: N fans, 5 messages each, a transaction per 10 fans"
+    )
     args = parser.parse_args(argv)
     began = time.monotonic()
     size = QUICK if args.quick else FULL
+    if args.fans:
+        if args.fans < 10:
+            parser.error("--fans must be at least 10")
+        size = {**size, "fans": args.fans, "transactions": args.fans // 10}
     r = run(size)
     records_per_s = r["initial_records"] / r["initial_s"] if r["initial_s"] else 0.0
     webhooks_per_s = r["webhooks_accepted"] / r["webhooks_s"] if r["webhooks_s"] else 0.0
@@ -227,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         failures.append(f"webhooks {webhooks_per_s:,.0f}/s ({r['webhooks_accepted']:,} stored) < {MIN_WEBHOOKS_PER_S}")
     if r["webhooks_applied"] != r["webhooks"]:
         failures.append(f"only {r['webhooks_applied']:,} of {r['webhooks']:,} stored webhooks were applied")
-    if not args.quick and r["initial_s"] > MAX_INITIAL_FULL_S:
+    if size == FULL and r["initial_s"] > MAX_INITIAL_FULL_S:
         failures.append(
             f"initial sync {r['initial_s']:.0f} s > {MAX_INITIAL_FULL_S:g} s (the issue's full-size target)"
         )
@@ -245,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         "records": r["initial_records"],
         "webhooks_applied_per_s": round(r["webhooks_applied"] / max(r["webhooks_applied_s"], 1e-9)),
         "_meta": {
-            "mode": r["mode"], "database": r["database"], "quick": args.quick, "pages": r["pages"],
+            "mode": r["mode"], "database": r["database"], "quick": args.quick, "fans": size["fans"],
+            "pages": r["pages"],
             "seconds": round(time.monotonic() - began, 1),
             "machine": f"{platform.machine()} {os.cpu_count()} cpu, Python {platform.python_version()}",
         },

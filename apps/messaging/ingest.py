@@ -37,6 +37,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
+import psycopg
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -164,6 +165,10 @@ def messages_receive(*, creator: Creator, platform: str, messages: list[InboundM
             conversation_id__in=list(conversations.values()),
             platform_message_id__in=[m.platform_message_id for m in messages if m.platform_message_id],
         )
+        # Said outright so PostgreSQL reads the partial unique index (conversation, platform id):
+        # it cannot prove it from an IN list of more than 100 values, and scanned every message of
+        # the page's conversations by the conversation index instead.
+        .exclude(platform_message_id="")
         .values_list("conversation_id", "platform_message_id")
     )
     rows: list[tuple] = []
@@ -289,6 +294,23 @@ def purchases_record(*, creator: Creator, platform: str, purchases: list[Purchas
     return len(rows)
 
 
+def refresh_statistics() -> None:
+    """PostgreSQL: ``ANALYZE`` the tables the ingest writes, for a bulk load to call as they grow.
+
+    The ingest's reads (a page's fans, conversations and already known messages) are index
+    lookups only if the planner knows the tables are large: on a table filled since its last
+    ANALYZE it assumes the default selectivity of an IN list and scans the whole table, once per
+    page (a full initial sync spent most of its time there when autovacuum had not caught up, or
+    was off). Cheap (a fixed-size sample) and it does not block writers; SQLite needs nothing."""
+    if connection.vendor != "postgresql":
+        return
+    tables = ", ".join(
+        connection.ops.quote_name(model._meta.db_table) for model in (Fan, Conversation, Message, Purchase)
+    )
+    with connection.cursor() as cursor:  # the models' own table names
+        cursor.execute(f"ANALYZE {tables}")
+
+
 # --- Helpers ------------------------------------------------------------------------------------
 
 
@@ -324,9 +346,10 @@ def _db(model, name: str, value: object) -> object:
 
 
 def _insert_rows(model, columns: tuple[str, ...], rows: list[tuple], *, ignore_conflicts: bool = False) -> None:
-    """``INSERT INTO <table> (<columns>, <every other column>) VALUES (%s, …)`` once per row, in one
-    ``executemany``: each row gives ``columns`` (attnames; values as the backend stores them, see
-    ``_db``), every other column takes the field's default (``auto_now`` ones: now).
+    """``INSERT INTO <table> (<columns>, <every other column>) VALUES (%s, …)`` for every row
+    (SQLite: one ``executemany``; PostgreSQL: one ``COPY``): each row gives ``columns`` (attnames;
+    values as the backend stores them, see ``_db``), every other column takes the field's default
+    (``auto_now`` ones: now).
 
     Hand-written rather than ``bulk_create``: its compilation of every value of every row (and,
     on SQLite, a statement per 999 parameters) was half the time of a page of messages
@@ -348,21 +371,53 @@ def _insert_rows(model, columns: tuple[str, ...], rows: list[tuple], *, ignore_c
     names = ", ".join(quote(field.column) for field in [*(fields[name] for name in columns), *rest])
     marks = ", ".join(["%s"] * (len(columns) + len(rest)))
     conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
-    sql = f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES ({marks}){conflict}"  # noqa: S608
-    with connection.cursor() as cursor:  # names are the model's; values are bound
-        cursor.executemany(sql, [row + defaults for row in rows])
+    table = quote(model._meta.db_table)
+    values = [row + defaults for row in rows]
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:  # names are the model's; values are bound
+            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}){conflict}", values)  # noqa: S608
+    elif ignore_conflicts:  # COPY cannot skip a conflicting row
+        with _server_bound_cursor() as cursor:
+            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}){conflict}", values)  # noqa: S608
+    else:
+        # PostgreSQL: COPY. Django's client-side binding makes every row of an executemany a
+        # different statement text the server parses and plans anew (most of a full sync's time,
+        # bench/sync.py), and a multi-row INSERT's text costs psycopg more to compose than COPY.
+        # Errors as Django's (a fan a webhook created meanwhile is an IntegrityError the caller handles).
+        with (
+            connection.cursor() as cursor,
+            connection.wrap_database_errors,
+            cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
+        ):
+            for row in values:
+                copy.write_row(row)
 
 
 def _update_rows(model, assignments: str, rows: list[tuple]) -> None:
-    """``UPDATE <table> SET <assignments> WHERE id = %s`` once per row, in one ``executemany``.
+    """``UPDATE <table> SET <assignments> WHERE id = %s`` once per row, in one ``executemany`` (on
+    PostgreSQL a server-bound one: parsed once, each row bound to it).
 
     Hand-written rather than ``bulk_update``: its CASE WHEN per row and column cost ~0.3 s of
     Python per 500-row page (bench/sync.py), more than the database's work; counters still
     add to the stored value, so a concurrent writer's change is kept."""
-    if rows:
-        table = connection.ops.quote_name(model._meta.db_table)
+    if not rows:
+        return
+    sql = f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {assignments} WHERE id = %s"  # noqa: S608
+    if connection.vendor != "postgresql":
         with connection.cursor() as cursor:  # assignments are this module's constants; values are bound
-            cursor.executemany(f"UPDATE {table} SET {assignments} WHERE id = %s", rows)  # noqa: S608
+            cursor.executemany(sql, rows)
+        return
+    # PostgreSQL: bound on the server, so the statement is parsed once and each row only binds
+    # its values (Django's client-side binding would send, parse and plan one text per row).
+    with _server_bound_cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def _server_bound_cursor():
+    """A cursor on Django's PostgreSQL connection (same transaction) that binds values on the
+    server: an ``executemany`` through it is parsed once and each row only binds its values."""
+    connection.ensure_connection()
+    return connection._prepare_cursor(psycopg.Cursor(connection.connection))
 
 
 def _inbox_changed(agency_id: int, *, conversation_id: int | None, fan_id: int | None = None) -> NewEvent:

@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -195,3 +195,35 @@ def test_an_unknown_purchase_kind_is_refused_and_nothing_is_stored(world):
             purchases=[ingest.PurchaseIn("f1", "bribe", Decimal("1"), "x:1", T0)],
         )  # fmt: skip
     assert not Fan.objects.filter(creator=world.creator).exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL: ANALYZE and pg_class's row estimate")
+def test_refreshed_statistics_show_postgresql_how_large_a_synced_table_has_grown(world):
+    """A first sync fills empty tables; until they are analysed the planner takes them for empty
+    and scans them whole for each lookup (bench/sync.py: half a full sync's time)."""
+    fans = {f"fan-{n}": {"username": f"fan{n}"} for n in range(300)}
+    messages = [ingest.InboundMessage(f"fan-{n % 300}", f"hi {n}", f"m-{n}", T0) for n in range(1500)]
+    with transaction.atomic():
+        ingest.fans_upsert(creator=world.creator, platform="onlyfans", fans=fans)
+        ingest.messages_receive(creator=world.creator, platform="onlyfans", messages=messages)
+        ingest.refresh_statistics()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT relname, reltuples FROM pg_class WHERE relname IN (%s, %s)",
+                [Message._meta.db_table, Conversation._meta.db_table],
+            )
+            estimate = dict(cursor.fetchall())
+    assert estimate[Message._meta.db_table] >= 1500
+    assert estimate[Conversation._meta.db_table] >= 300
+
+
+def test_a_bulk_write_that_meets_a_fan_written_meanwhile_raises_the_error_the_page_recovers_from(world):
+    """``fans_upsert`` takes a page one fan at a time when its bulk write meets a fan a webhook
+    created since the page's read: that write must fail as Django's IntegrityError on both
+    backends (PostgreSQL's COPY included), inside a savepoint that leaves the transaction usable."""
+    services.fan_upsert(creator=world.creator, platform="onlyfans", platform_fan_id="dup", username="first")
+    row = (world.agency.pk, world.creator.pk, "onlyfans", "dup", "second")
+    with transaction.atomic():
+        with pytest.raises(IntegrityError), transaction.atomic():
+            ingest._insert_rows(Fan, ("agency_id", "creator_id", "platform", "platform_fan_id", "username"), [row])
+        assert Fan.objects.get(creator=world.creator, platform_fan_id="dup").username == "first"
