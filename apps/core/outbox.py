@@ -126,8 +126,7 @@ def unflushed(queryset: QuerySet) -> QuerySet:
     at once and survives any client process dying; only a crash of the database server (or its
     machine) within a fraction of a second (three wal_writer_delay at most) can lose it. Only for
     writes whose loss in that crash repeats work: marking an event dispatched (it is sent again),
-    an idempotent workflow step's claim and result (the step runs again), a sync page with its
-    cursor (the page is fetched again). Only for a statement
+    an idempotent workflow step's claim and result (the step runs again). Only for a statement
     that is its own transaction (autocommit) or in a transaction its caller opened: the setting
     lasts until that transaction's end. SQLite needs nothing (WAL with synchronous=NORMAL never
     waits for the disk on commit)."""

@@ -46,7 +46,6 @@ from apps.accounts.models import Membership, Role
 from apps.accounts.permissions import Perm, require
 from apps.accounts.selectors import member_list
 from apps.core.errors import ApplicationError, ConflictError
-from apps.core.outbox import unflushed
 from apps.delivery.breaker import breaker_status
 from apps.delivery.connectors import RateLimitedSendError, SendError, connector_for
 from apps.integrations.connectors import Page, PlatformConnector
@@ -69,10 +68,11 @@ INLINE_WAIT_SECONDS = 5.0  # a 429 asking for at most this is waited out inside 
 MAX_PAGES_PER_RUN = 10_000  # a safety stop for a provider whose feed never ends
 # PostgreSQL statistics during a large first sync (ingest.refresh_statistics): in each feed, after
 # 2,000 records written, then each time the feed's records grow fourfold (messages: 2k, 8k, 32k and
-# 128k; nine in a full sync), as autovacuum would if it kept up. Besides the page's own reads, the
-# commit's deferred foreign-key checks are planned once per connection and kept until the table is
-# analysed: planned while the conversations table was nearly empty, each message's check scanned
-# it whole (400,000 scans of up to 100,000 rows in a full sync: most of its time).
+# 128k), the tables the planner believes smaller than that are analysed, as autovacuum would if it
+# kept up. Besides the page's own reads, the commit's deferred foreign-key checks are planned once
+# per connection and kept until the table is analysed: planned while the conversations table was
+# nearly empty, each message's check scanned it whole (400,000 scans of up to 100,000 rows in a
+# full sync: most of its time).
 ANALYZE_FIRST_AT = 2_000
 ANALYZE_GROWTH = 4
 STATES = {"active": "active", "expired": "expired", "none": "none", "follower": "none"}
@@ -184,15 +184,13 @@ def sync_run(
             for _ in range(MAX_PAGES_PER_RUN):
                 page = _fetch(fetchers[feed], connection, cursors.get(feed, ""))
                 if written >= analyze_at:  # a large first sync: keep the planner's picture of the tables true
-                    ingest.refresh_statistics()
+                    ingest.refresh_statistics(written)
                     analyze_at *= ANALYZE_GROWTH
                 with transaction.atomic():
                     synced, unchanged = appliers[feed](connection, page.items)
                     written += synced
                     cursors[feed] = page.next_cursor
-                    # The page and its cursor commit together without waiting for the disk: a
-                    # database crash that loses them loses both, and the next run fetches the page again.
-                    alive = unflushed(SyncRun.objects.filter(pk=run.pk, status=SyncStatus.RUNNING)).update(
+                    alive = SyncRun.objects.filter(pk=run.pk, status=SyncStatus.RUNNING).update(
                         cursors=cursors, pages=F("pages") + 1, unchanged=F("unchanged") + unchanged,
                         heartbeat_at=timezone.now(), **{f"{feed}_synced": F(f"{feed}_synced") + synced},
                     )  # fmt: skip
