@@ -169,9 +169,8 @@ def messages_receive(*, creator: Creator, platform: str, messages: list[InboundM
             conversation_id__in=list(conversations.values()),
             platform_message_id__in=[m.platform_message_id for m in messages if m.platform_message_id],
         )
-        # Said outright so PostgreSQL reads the partial unique index (conversation, platform id):
-        # it cannot prove it from an IN list of more than 100 values, and scanned every message of
-        # the page's conversations by the conversation index instead.
+        # The partial unique index's own condition, said outright: PostgreSQL does not infer it
+        # from an IN list of more than 100 values, so without it that index is not a candidate.
         .exclude(platform_message_id="")
         .values_list("conversation_id", "platform_message_id")
     )
