@@ -23,11 +23,14 @@ So the stream holds an event back while an id below it is missing and that gap i
 stream first saw it less than GAP_WAIT_SECONDS ago (``GapClock``; counted from the first sight,
 not from when the row after the gap was inserted, so a long transaction whose event committed
 late still opens a full wait). A gap that outlives the wait was a rolled-back transaction and is
-passed over, as are ids below the oldest kept event (purged). Cost: one COUNT over the id range of
-a non-empty batch (the primary key index: ids only, no other agency's row is read), and a read of
-the ids after the last old gap when that count shows one; an event right after a rolled-back
-publish arrives up to GAP_WAIT_SECONDS late. The ids of every agency are counted because one
-sequence serves them all: a missing id may become any agency's event when it commits.
+passed over, as are ids below the oldest kept event (purged). The check runs after the batch is
+read, and a transaction may commit in between (the check then sees an id the batch lacks), so a
+batch that may be sent is read again up to the settled id. Cost: one COUNT over the id range of
+a non-empty batch (the primary key index: ids only, no other agency's row is read), a read of
+the ids after the last old gap when that count shows one, and the second read of a batch with
+something to send; an event right after a rolled-back publish arrives up to GAP_WAIT_SECONDS
+late. The ids of every agency are counted because one sequence serves them all: a missing id may
+become any agency's event when it commits.
 
 So that quiet agencies and resuming clients do not wait at gaps rolled back long ago: a poll that
 finds nothing for the agency still looks at the newest id (``latest_event_id``, the primary key's
@@ -144,6 +147,12 @@ def stream_batch(*, agency_id: int, user_id: int | None, after_id: int, clock: G
         clock.saw(latest_event_id(), time.monotonic())  # the gaps before this agency's next event
         return batch
     settled = settled_up_to(after_id=after_id, up_to=batch[-1].pk, clock=clock)
+    if settled < batch[0].pk:
+        return []
+    # The check ran after the batch was read, so an id it found committed may have committed after
+    # that read: N + 1 read without N, then N commits, then the check sees no gap. Sending this batch
+    # would skip N for good (the cursor moves past it); read again, up to what the check settled.
+    batch = events_after(agency_id=agency_id, user_id=user_id, after_id=after_id, limit=STREAM_BATCH)
     return [event for event in batch if event.pk <= settled]
 
 

@@ -192,3 +192,50 @@ async def test_ids_committed_out_of_order_are_delivered_in_order_once_each(strea
     assert _frames(body) == []
     _, body = await _read_stream(token, headers={"Last-Event-ID": str(n)})
     assert [int(f["id"]) for f in _frames(body)] == [n + 1]
+
+
+async def test_an_id_committed_between_reading_the_batch_and_checking_for_gaps_is_not_skipped(
+    streams, settings, monkeypatch
+):
+    """N commits just after the stream read its batch (N + 1 without N) and before it checked the
+    ids below N + 1 for gaps: the check finds none, yet the batch lacks N. The stream must still
+    deliver N, before N + 1, and not pass over it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite serialises writers, so ids always commit in order")
+    settings.EVENTS_SSE_MAX_SECONDS = 2.0
+    monkeypatch.setattr(events_api, "GAP_WAIT_SECONDS", 60.0)
+    world = await sync_to_async(build_world)("Commit mid-poll")
+    token = await sync_to_async(_token)(world.viewer)
+    holding, release, ids = threading.Event(), threading.Event(), {}
+
+    def slow_transaction() -> None:
+        try:
+            with transaction.atomic():
+                ids["n"] = events.publish("campaign.progress", agency_id=world.agency.pk, payload={"slow": 1}).pk
+                holding.set()
+                release.wait(timeout=60)
+        finally:
+            connections.close_all()
+
+    slow = threading.Thread(target=slow_transaction)
+    slow.start()
+    assert await asyncio.to_thread(holding.wait, 10)
+    quick = await sync_to_async(events.publish, thread_sensitive=False)(
+        "campaign.progress", agency_id=world.agency.pk, payload={"quick": 1}
+    )
+    n = ids["n"]
+    assert quick.pk == n + 1
+    read_events = events_api.events_after
+
+    def events_after_then_n_commits(**kwargs):
+        batch = read_events(**kwargs)
+        if not release.is_set() and [event.pk for event in batch] == [n + 1]:
+            release.set()  # N commits now: after this read, before the gap check that follows it
+            slow.join(60)
+        return batch
+
+    monkeypatch.setattr(events_api, "events_after", events_after_then_n_commits)
+    _, body = await _read_stream(token, headers={"Last-Event-ID": str(n - 1)})
+    release.set()
+    await asyncio.to_thread(slow.join, 60)
+    assert [int(f["id"]) for f in _frames(body)] == [n, n + 1]
