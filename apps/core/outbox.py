@@ -43,12 +43,14 @@ reading of the same table.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -117,7 +119,9 @@ RETURNING o.id, o.kind, o.agency_id, o.user_id, o.payload, o.groups, o.attempts,
 
 # PostgreSQL: a condition that is always true and sets synchronous_commit off for the rest of the
 # transaction of the statement that evaluates it (no extra round trip, unlike ``SET LOCAL``).
-_NO_FLUSH = RawSQL("set_config('synchronous_commit', 'off', true) = 'off'", [], output_field=BooleanField())
+NO_FLUSH_CONDITION = "set_config('synchronous_commit', 'off', true) = 'off'"
+_NO_FLUSH_SQL = f" AND {NO_FLUSH_CONDITION}"
+_NO_FLUSH = RawSQL(NO_FLUSH_CONDITION, [], output_field=BooleanField())  # noqa: S611 (a constant)
 
 
 def unflushed(queryset: QuerySet) -> QuerySet:
@@ -339,23 +343,127 @@ def dispatch_published(event: OutboxEvent) -> DispatchReport:
     a sweep that claimed it in the few milliseconds since the commit keeps it, marks it itself, and
     the event has gone out twice, which at-least-once delivery allows (consumers drop repeated ids).
     A failed send leaves it to the sweep after a backoff, as a failed batch does."""
-    _pause_after_claim(1)
-    errors = fan_out([event])
+    return dispatch_copies([event])
+
+
+# The mark of ``dispatch_copies``, on every published event's path: written out, because building
+# the same UPDATE as a queryset cost three times its round trip (bench/workflow_steps.py). Only
+# while nobody holds the event (``_claimable``).
+_MARK_SENT = f"""
+UPDATE {OutboxEvent._meta.db_table} SET dispatched_at = %s, attempts = attempts + 1, claimed_until = NULL,
+    last_error = ''
+WHERE id IN ({{ids}}) AND dispatched_at IS NULL AND (claimed_until IS NULL OR claimed_until < %s){{no_flush}}
+"""  # noqa: S608 (the table name from the model)
+
+
+def dispatch_copies(events: list[OutboxEvent]) -> DispatchReport:
+    """``dispatch_published`` for several committed events at once (in id order): one fan-out,
+    one UPDATE marking those sent, one per failure."""
+    _pause_after_claim(len(events))
+    errors = fan_out(events)
     now = timezone.now()
-    free = _claimable(now).filter(pk=event.pk)
-    if event.pk in errors:
-        backoff = min(MAX_BACKOFF_SECONDS, 2 ** min(event.attempts + 1, 9))
-        free.update(
-            attempts=F("attempts") + 1,
-            claimed_until=now + timedelta(seconds=backoff),
-            last_error=errors[event.pk][:2000],
-        )
-        return DispatchReport(claimed=1, failed=1, errors=list(errors.values()))
-    if not connection.in_atomic_block:  # its own transaction: a mark lost in a crash means one more send
-        free = unflushed(free)
-    if not free.update(dispatched_at=now, attempts=F("attempts") + 1, claimed_until=None, last_error=""):
-        return DispatchReport(claimed=1)  # a sweep holds it: it marks it
-    return DispatchReport(claimed=1, dispatched=1, dispatched_ids=[event.pk])
+    for event in events:
+        if event.pk in errors:
+            backoff = min(MAX_BACKOFF_SECONDS, 2 ** min(event.attempts + 1, 9))
+            _claimable(now).filter(pk=event.pk).update(
+                attempts=F("attempts") + 1,
+                claimed_until=now + timedelta(seconds=backoff),
+                last_error=errors[event.pk][:2000],
+            )
+    sent = [event.pk for event in events if event.pk not in errors]
+    report = DispatchReport(claimed=len(events), failed=len(errors), errors=list(errors.values()))
+    if not sent:
+        return report
+    # Its own transaction: a mark lost in a database crash means one more send.
+    no_flush = connection.vendor == "postgresql" and not connection.in_atomic_block
+    sql = _MARK_SENT.format(
+        ids=", ".join(["%s"] * len(sent)), no_flush=f" AND {NO_FLUSH_CONDITION}" if no_flush else ""
+    )
+    when = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [when, *sent, when])
+        report.dispatched = cursor.rowcount
+    if report.dispatched == len(sent):  # else a sweep holds some of them: it marks those
+        report.dispatched_ids = sent
+    return report
+
+
+# --- Handing events to a thread of the process (Celery workers) ------------------------------
+
+HANDOFF_LIMIT = 10_000  # events waiting for the thread at most; past it the publisher sends itself
+HANDOFF_IDLE_SECONDS = 30.0  # the thread's database connection is closed after this long idle
+
+
+class _Handoff:
+    """A worker process's dispatch thread: ``dispatch_published`` of what the process's tasks
+    commit, moved off the task's path (a workflow step, a delivery) onto one daemon thread that
+    sends them in commit order, as many at a time as have queued up (``dispatch_copies``).
+
+    Only in Celery worker processes (``hand_off_in_this_process``, called by huntaze/celery.py at
+    worker start): a web process keeps dispatching inline, because the embedded default's
+    in-memory layer reaches its websockets only from the loop that owns them. An event the thread
+    had not sent when the process died is still undispatched in the table: the sweep sends it."""
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)  # a forked child starts its own thread
+
+    def _reset(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: deque[OutboxEvent] = deque()
+        self._thread: threading.Thread | None = None
+
+    def put(self, event: OutboxEvent) -> bool:
+        """Queue ``event`` for the thread; False when handing off is off or the queue is full
+        (the caller dispatches it itself)."""
+        if not self.enabled:
+            return False
+        with self._cond:
+            if len(self._queue) >= HANDOFF_LIMIT:
+                return False
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="outbox-handoff", daemon=True)
+                self._thread.start()
+            self._queue.append(event)
+            self._cond.notify()
+        return True
+
+    def _take(self) -> list[OutboxEvent]:
+        with self._cond:
+            while not self._queue:
+                if not self._cond.wait(HANDOFF_IDLE_SECONDS) and not self._queue:
+                    with contextlib.suppress(Exception):
+                        connection.close()  # this thread's own connection: none kept while idle
+            count = min(len(self._queue), settings.EVENTS_BATCH_SIZE)
+            return [self._queue.popleft() for _ in range(count)]
+
+    def _loop(self) -> None:
+        from django.db import close_old_connections
+
+        while True:
+            events = self._take()
+            try:
+                dispatch_copies(events)
+            except Exception:
+                logger.warning("%d events: dispatch on the hand-off thread failed; the sweep will retry them",
+                               len(events), exc_info=True)  # fmt: skip
+                with contextlib.suppress(Exception):
+                    close_old_connections()  # a broken connection is replaced for the next batch
+
+
+_handoff = _Handoff()
+
+
+def hand_off_in_this_process() -> None:
+    """From now on this process's committed events are dispatched on its hand-off thread."""
+    _handoff.enabled = True
+
+
+def hand_off(event: OutboxEvent) -> bool:
+    """Give a committed event to this process's hand-off thread; False (dispatch it yourself)
+    when this process does not hand off or the thread is too far behind."""
+    return _handoff.put(event)
 
 
 def dispatch_pending(*, max_batches: int = 100) -> DispatchReport:

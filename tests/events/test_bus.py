@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -98,6 +100,90 @@ def test_publish_in_autocommit_dispatches_at_once(transactional_db, listener, re
     assert [m["id"] for m in receive_all()] == [event.pk]
     event.refresh_from_db()
     assert event.dispatched_at is not None and event.attempts == 1
+
+
+@pytest.fixture
+def handing_off(monkeypatch):
+    """This process dispatches as a Celery worker process does: on its hand-off thread."""
+    monkeypatch.setattr(outbox, "HANDOFF_IDLE_SECONDS", 0.2)  # the thread closes its connection soon after
+    monkeypatch.setattr(outbox._handoff, "enabled", True)
+    return outbox._handoff
+
+
+def _sent_ids(messages: list[dict]) -> list[int]:
+    """The event ids a group received, whether one event per message or several in a batch."""
+    return [item["id"] for m in messages for item in (m["events"] if m["type"] == "outbox.batch" else [m])]
+
+
+def _wait_until_dispatched(ids: list[int], timeout: float = 10.0) -> list[OutboxEvent]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = list(OutboxEvent.objects.filter(pk__in=ids).order_by("id"))
+        if all(event.dispatched_at for event in found):
+            return found
+        time.sleep(0.02)
+    return list(OutboxEvent.objects.filter(pk__in=ids).order_by("id"))
+
+
+def test_a_worker_process_sends_its_committed_events_from_its_hand_off_thread_in_order(
+    transactional_db, listener, handing_off
+):
+    group, receive_all = listener
+    senders: list[str] = []
+
+    def handler(event):
+        senders.append(threading.current_thread().name)
+
+    events.subscribe("test.", handler)
+    try:
+        published = []
+        for n in range(5):
+            with transaction.atomic():
+                published.append(events.publish("test.happened", agency_id=7, payload={"n": n}, groups=[group]).pk)
+        sent = _wait_until_dispatched(published)
+    finally:
+        events.unsubscribe("test.", handler)
+    assert _sent_ids(receive_all()) == published  # commit order, each once
+    assert all(event.dispatched_at and event.attempts == 1 for event in sent)
+    assert senders == ["outbox-handoff"] * 5  # not the publisher's thread: its commit did not wait
+
+
+def test_a_hand_off_queue_that_is_full_makes_the_publisher_send_itself(
+    transactional_db, listener, recorded, handing_off, monkeypatch
+):
+    group, receive_all = listener
+    monkeypatch.setattr(outbox, "HANDOFF_LIMIT", 0)
+    event = events.publish("test.happened", agency_id=7, payload={}, groups=[group])
+    # Sent before publish returned (autocommit: the commit and its kick are synchronous).
+    assert recorded == [event.pk]
+    assert OutboxEvent.objects.get(pk=event.pk).dispatched_at is not None
+    assert [m["id"] for m in receive_all()] == [event.pk]
+
+
+def test_events_sent_together_are_marked_together_and_a_failed_one_waits_for_the_sweep(
+    transactional_db, listener, monkeypatch
+):
+    group, receive_all = listener
+    # Committed, not yet sent (written as publish writes them, without its on-commit kick).
+    first, broken, last = (
+        OutboxEvent.objects.create(kind=kind, agency_id=7, payload={}, groups=[group])
+        for kind in ("test.a", "test.broken", "test.c")
+    )
+
+    def refuse(event):
+        raise RuntimeError("subscriber down")
+
+    events.subscribe("test.broken", refuse)
+    try:
+        report = outbox.dispatch_copies([first, broken, last])
+    finally:
+        events.unsubscribe("test.broken", refuse)
+    assert (report.dispatched, report.failed, report.dispatched_ids) == (2, 1, [first.pk, last.pk])
+    rows = {event.pk: event for event in OutboxEvent.objects.filter(pk__in=[first.pk, broken.pk, last.pk])}
+    assert rows[first.pk].dispatched_at and rows[last.pk].dispatched_at
+    assert rows[broken.pk].dispatched_at is None and "subscriber down" in rows[broken.pk].last_error
+    assert rows[broken.pk].claimed_until > timezone.now()  # backed off: the sweep takes it later
+    assert _sent_ids(receive_all()) == [first.pk, broken.pk, last.pk]  # one send each, in order
 
 
 @pytest.mark.parametrize(
