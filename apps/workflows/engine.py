@@ -41,11 +41,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError
-from apps.core.outbox import unflushed
+from apps.core.outbox import NO_FLUSH_CONDITION
 from apps.workflows import definitions
 from apps.workflows.definitions import Step, StepContext, Workflow
 from apps.workflows.events import run_changed
@@ -136,11 +136,6 @@ def lock_run(run_id: int) -> WorkflowRun | None:
     return WorkflowRun.objects.select_for_update().filter(pk=run_id).first()
 
 
-def _run_lock(run_id: int):
-    """The run's row lock as a subquery, so a step run's UPDATE takes it first in one statement."""
-    return WorkflowRun.objects.filter(pk=run_id).select_for_update().order_by().values("pk")
-
-
 def _advance(run: WorkflowRun, rows: list[StepRun]) -> None:
     """``advance`` once the run (state running) is locked and its step runs read under the lock."""
     workflow = definition_for(run)
@@ -168,10 +163,9 @@ def _ready(run: WorkflowRun, row: StepRun, rows: list[StepRun], workflow: Workfl
     """Start one step whose dependencies are done: skip it, queue it, or fan it out. Changes
     ``row`` in memory as in the database; answers the extra fan-out rows it created."""
     now = timezone.now()
-    pending = StepRun.objects.filter(pk=row.pk, state=StepState.PENDING)
 
     def finish(state: str, error: str) -> list[StepRun]:
-        if pending.update(state=state, error=error, finished_at=now):
+        if StepRun.objects.filter(pk=row.pk, state=StepState.PENDING).update(state=state, error=error, finished_at=now):
             row.state, row.error, row.finished_at = state, error, now
         return []
 
@@ -189,8 +183,10 @@ def _ready(run: WorkflowRun, row: StepRun, rows: list[StepRun], workflow: Workfl
     if items == []:
         return finish(StepState.SKIPPED, "Nothing to fan out over.")
     first = items[0] if items else None
-    if not pending.update(state=StepState.QUEUED, input=first, queued_at=now):
-        return []
+    with connection.cursor() as cursor:  # on every step's path: written out (see _READ_STEP_RUNS)
+        cursor.execute(_QUEUE, [StepState.QUEUED, _json_in(first), _when(now), row.pk, StepState.PENDING])
+        if cursor.rowcount != 1:
+            return []
     row.state, row.input, row.queued_at = StepState.QUEUED, first, now
     _publish_on_commit(row.pk, step.queue)
     if not items or len(items) == 1:
@@ -212,9 +208,11 @@ def _ready(run: WorkflowRun, row: StepRun, rows: list[StepRun], workflow: Workfl
 def _settle(run: WorkflowRun, workflow: Workflow, rows: list[StepRun]) -> None:
     """The run's state from its step runs (as ``advance`` left them): failed, needs attention,
     succeeded or still running."""
+    failed = [row for row in rows if row.state == StepState.FAILED]
+    if not failed and any(row.state in (StepState.QUEUED, StepState.RUNNING) for row in rows):
+        return  # the common case, decided before building any query
     now = timezone.now()
     active = WorkflowRun.objects.filter(pk=run.pk, state=RunState.RUNNING)
-    failed = [row for row in rows if row.state == StepState.FAILED]
     if failed:
         where = f"{failed[0].step}[{failed[0].index}]" if failed[0].index else failed[0].step
         active.update(
@@ -258,11 +256,7 @@ def execute(step_run_id: int, *, worker: str = WORKER_ID) -> str:
     """Claim and run one queued step run; answers what happened (for logs and tests)."""
     # One read for the step run, its run and its siblings: the dependencies' outputs the context
     # needs are final before a step is queued, so rows read before the claim serve it.
-    rows = list(
-        StepRun.objects.select_related("run").filter(
-            run_id=Subquery(StepRun.objects.filter(pk=step_run_id).values("run_id")[:1])
-        )
-    )
+    rows = _read_step_runs(step_run_id)
     row = next((other for other in rows if other.pk == step_run_id), None)
     if row is None:
         return "missing"
@@ -282,34 +276,23 @@ def execute(step_run_id: int, *, worker: str = WORKER_ID) -> str:
     now = timezone.now()
     # The claim's token names this worker and this claim: a later claim (after recovery) differs.
     token = f"{worker}:{uuid.uuid4().hex[:8]}"[:200]
-    # One conditional UPDATE, committed by itself: from here the recovery task knows the step ran.
-    # The run's state is an EXISTS, not a join: Django turns an UPDATE over a join into
-    # ``id IN (SELECT … state = 'queued')``, which PostgreSQL does not re-check against a row
-    # another worker claimed meanwhile, so two deliveries of one message could both claim it.
-    running = WorkflowRun.objects.filter(pk=OuterRef("run_id"), state=RunState.RUNNING)
-    claim = _lazy(step, StepRun.objects.filter(Exists(running), pk=row.pk, state=StepState.QUEUED))
-    claimed = claim.update(
-        state=StepState.RUNNING, attempts=F("attempts") + 1, claimed_by=token,
-        claim_expires_at=now + timedelta(seconds=step.timeout), started_at=now, finished_at=None,
-    )  # fmt: skip
-    if not claimed:
+    if not _claim(row, step, token=token, now=now):
         return "not-claimed"
     row.state, row.attempts, row.claimed_by = StepState.RUNNING, row.attempts + 1, token
     context = _context(row.run, row, rows, workflow)
-    mine = StepRun.objects.filter(pk=row.pk, state=StepState.RUNNING, claimed_by=token)
     notice = _announce_claim(row, token)
     try:
         output = definitions.json_value(step.task(context), f"Step {step.name!r}'s output")
     except ApplicationError as error:
         _notices.cancel(notice)
-        failed = {"error": _describe(error), "finished_at": timezone.now(), "claim_expires_at": None}
-        _finish(row, step, mine, state=StepState.FAILED, **failed)
+        _finish(row, step, state=StepState.FAILED, error=_describe(error))
         return "failed"
     except Exception as error:
         _notices.cancel(notice)
         logger.warning("workflow %s step %s attempt %s failed", row.run_id, row.step, row.attempts, exc_info=True)
         if row.attempts <= step.retries:
             delay = backoff_seconds(row.attempts)
+            mine = StepRun.objects.filter(pk=row.pk, state=StepState.RUNNING, claimed_by=token)
             with transaction.atomic():
                 if mine.update(
                     state=StepState.QUEUED, error=_describe(error), claim_expires_at=None,
@@ -318,41 +301,176 @@ def execute(step_run_id: int, *, worker: str = WORKER_ID) -> str:
                     _publish_on_commit(row.pk, step.queue, delay)
                     run_changed(run_id=row.run_id, agency_id=row.agency_id, step=row.step, state=StepState.QUEUED)
             return "retrying"
-        failed = {"error": _describe(error), "finished_at": timezone.now(), "claim_expires_at": None}
-        _finish(row, step, mine, state=StepState.FAILED, **failed)
+        _finish(row, step, state=StepState.FAILED, error=_describe(error))
         return "failed"
     _notices.cancel(notice)
-    done = {"output": output, "error": "", "finished_at": timezone.now(), "claim_expires_at": None}
-    if not _finish(row, step, mine, state=StepState.SUCCEEDED, **done):
+    if not _finish(row, step, state=StepState.SUCCEEDED, output=output):
         return "lost-claim"  # cancelled, or taken over after the claim expired
     return "succeeded"
 
 
-def _finish(row: StepRun, step: Step, mine, **fields: Any) -> bool:
+def _finish(row: _StepRow, step: Step, *, state: str, output: Any = None, error: str = "") -> bool:
     """In one transaction: lock the run and store this worker's result in ONE statement (only
     while it still holds the claim), then read the step runs and advance the run. False (nothing
-    written) when the claim was lost: cancelled, or taken over after it expired."""
-    lazy = _lazy(step, mine)  # decided outside the block: only when the transaction is its own
+    written) when the claim was lost: cancelled, or taken over after it expired. A failure keeps
+    the output the step run had."""
+    no_flush = _no_flush(step)  # decided outside the block: only when the transaction is its own
     with transaction.atomic():
-        if not lazy.filter(run_id__in=_run_lock(row.run_id)).update(**fields):
+        if not _store(row, state=state, output=output, error=error, no_flush=no_flush):
             return False
         # Read after the lock: a sibling that finished first is seen with its result. The run's
         # other fields never change; its state is read with the rows.
-        rows = list(StepRun.objects.filter(run_id=row.run_id).annotate(run_state=F("run__state")))
-        if rows and rows[0].run_state == RunState.RUNNING:
+        rows, run_state = _read_states(row.run_id)
+        if rows and run_state == RunState.RUNNING:
             _advance(row.run, rows)
     return True
 
 
-def _lazy(step: Step, queryset):
+def _no_flush(step: Step) -> bool:
     """An idempotent step's claim and result commit without waiting for the disk (PostgreSQL;
     apps/core/outbox.py ``unflushed``): a database crash that loses them makes the step run again,
     which it allows. A step that is not idempotent keeps durable commits: its claim must outlive
     any crash so that it is held for a human rather than run twice. Inside a caller's transaction
     (eager tasks, tests) nothing changes: the caller's commit stays as the caller made it."""
-    if step.idempotent and not connection.in_atomic_block:
-        return unflushed(queryset)
-    return queryset
+    return step.idempotent and connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+# --- One step's statements, written out ----------------------------------------------------
+# Every step reads its run, claims, stores its result, reads the states and queues the next step.
+# These five are SQL the engine writes itself rather than querysets: building and compiling a
+# queryset cost about 0.7 ms of CPU per statement on the project's machine, several times the
+# statement's round trip (bench/workflow_steps.py; docs/benchmarks.md, "Workflow engine step
+# overhead, fourth pass"). The rarer writes (skipping, settling the run, the members' actions,
+# recovery) stay querysets. Both backends run them; the row lock is PostgreSQL's (SQLite
+# serialises writers).
+
+
+@dataclass(slots=True, eq=False)
+class _StepRow:
+    """A step run as the per-step path reads it: the fields the engine's logic uses, named as on
+    StepRun, so ``_context``, ``_advance`` and ``_settle`` take either."""
+
+    pk: int
+    run_id: int
+    agency_id: int
+    step: str
+    index: int
+    state: str
+    input: Any
+    output: Any
+    error: str = ""
+    attempts: int = 0
+    claimed_by: str = ""
+    run: WorkflowRun | None = None
+    queued_at: Any = None
+    finished_at: Any = None
+
+
+_STEP_RUN = StepRun._meta.db_table
+_RUN = WorkflowRun._meta.db_table
+_READ_STEP_RUNS = f"""
+SELECT s.id, s.agency_id, s.step, s."index", s.state, s.input, s.output, s.attempts,
+       r.id, r.agency_id, r.workflow, r.state, r.input, r.created_by_id
+FROM {_STEP_RUN} s JOIN {_RUN} r ON r.id = s.run_id
+WHERE s.run_id = (SELECT run_id FROM {_STEP_RUN} WHERE id = %s)
+ORDER BY s.id
+"""  # noqa: S608 (table names from the models)
+# The run's state is an EXISTS, not a join: PostgreSQL re-checks it against the row another worker
+# claimed meanwhile, so two deliveries of one message never both claim it (test_step_cost.py).
+_CLAIM = f"""
+UPDATE {_STEP_RUN} SET state = %s, attempts = attempts + 1, claimed_by = %s, claim_expires_at = %s,
+    started_at = %s, finished_at = NULL
+WHERE id = %s AND state = %s
+    AND EXISTS (SELECT 1 FROM {_RUN} r WHERE r.id = {_STEP_RUN}.run_id AND r.state = %s){{no_flush}}
+"""  # noqa: S608 (table names from the models)
+# The run's row lock first (the lock order in the module docstring), in the same statement.
+_STORE = f"""
+UPDATE {_STEP_RUN} SET state = %s, {{output}}error = %s, finished_at = %s, claim_expires_at = NULL
+WHERE id = %s AND state = %s AND claimed_by = %s
+    AND run_id IN (SELECT id FROM {_RUN} WHERE id = %s{{lock}}){{no_flush}}
+"""  # noqa: S608 (table names from the models)
+_QUEUE = f"""
+UPDATE {_STEP_RUN} SET state = %s, input = %s, queued_at = %s WHERE id = %s AND state = %s
+"""  # noqa: S608 (the table name from the model)
+_READ_STATES = f"""
+SELECT s.id, s.agency_id, s.step, s."index", s.state, s.input, s.output, s.error, r.state
+FROM {_STEP_RUN} s JOIN {_RUN} r ON r.id = s.run_id
+WHERE s.run_id = %s
+ORDER BY s.id
+"""  # noqa: S608 (table names from the models)
+# outbox.unflushed's condition: always true, and this transaction commits without a flush.
+_NO_FLUSH_SQL = f" AND {NO_FLUSH_CONDITION}"
+_JSON = StepRun._meta.get_field("output")
+
+
+def _json_in(value: Any) -> Any:
+    return _JSON.get_db_prep_save(value, connection)
+
+
+def _json_out(value: Any) -> Any:
+    return _JSON.from_db_value(value, None, connection)
+
+
+def _when(value) -> Any:
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _read_step_runs(step_run_id: int) -> list[_StepRow]:
+    """The step runs of ``step_run_id``'s run, in id order, each with the run (one SELECT)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_READ_STEP_RUNS, [step_run_id])
+        found = cursor.fetchall()
+    if not found:
+        return []
+    run_id, agency_id, workflow, state, data, created_by_id = found[0][8:]
+    run = WorkflowRun(
+        id=run_id, agency_id=agency_id, workflow=workflow, state=state, input=_json_out(data),
+        created_by_id=created_by_id,
+    )  # fmt: skip
+    return [
+        _StepRow(pk=pk, run_id=run_id, agency_id=agency, step=name, index=index, state=state, input=_json_out(item),
+                 output=_json_out(output), attempts=attempts, run=run)
+        for pk, agency, name, index, state, item, output, attempts, *_ in found
+    ]  # fmt: skip
+
+
+def _claim(row: _StepRow, step: Step, *, token: str, now) -> bool:
+    """queued → running for this worker (attempts + 1, claim expiring after the step's timeout),
+    only while the run is running; its own commit: from here the recovery task knows it ran."""
+    sql = _CLAIM.format(no_flush=_NO_FLUSH_SQL if _no_flush(step) else "")
+    params = [StepState.RUNNING, token, _when(now + timedelta(seconds=step.timeout)), _when(now), row.pk,
+              StepState.QUEUED, RunState.RUNNING]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount == 1
+
+
+def _store(row: _StepRow, *, state: str, output: Any, error: str, no_flush: bool) -> bool:
+    """Lock the run, then store this claim's result (a success's output; a failure's error)."""
+    success = state == StepState.SUCCEEDED
+    sql = _STORE.format(
+        output="output = %s, " if success else "",
+        lock=" FOR UPDATE" if connection.features.has_select_for_update else "",
+        no_flush=_NO_FLUSH_SQL if no_flush else "",
+    )
+    params = [state, *([_json_in(output)] if success else []), error, _when(timezone.now()), row.pk,
+              StepState.RUNNING, row.claimed_by, row.run_id]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount == 1
+
+
+def _read_states(run_id: int) -> tuple[list[_StepRow], str | None]:
+    """The run's step runs as they are now (read under the run's lock) and the run's state."""
+    with connection.cursor() as cursor:
+        cursor.execute(_READ_STATES, [run_id])
+        found = cursor.fetchall()
+    rows = [
+        _StepRow(pk=pk, run_id=run_id, agency_id=agency, step=name, index=index, state=state, input=_json_out(item),
+                 output=_json_out(output), error=error)
+        for pk, agency, name, index, state, item, output, error, _ in found
+    ]  # fmt: skip
+    return rows, (found[0][8] if found else None)
 
 
 # --- Announcing claims of slow steps --------------------------------------------------------
