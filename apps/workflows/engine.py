@@ -40,7 +40,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -416,10 +416,26 @@ def _when(value) -> Any:
 
 
 def _read_step_runs(step_run_id: int) -> list[_StepRow]:
-    """The step runs of ``step_run_id``'s run, in id order, each with the run (one SELECT)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_READ_STEP_RUNS, [step_run_id])
-        found = cursor.fetchall()
+    """The step runs of ``step_run_id``'s run, in id order, each with the run (one SELECT).
+
+    The first statement of a ``run_step`` task, and its connection's health check: Django's
+    (CONN_HEALTH_CHECKS) would send a ``SELECT 1`` before it on every task. A kept connection that
+    fails this read is closed and the read made once more on a new one (it changes nothing)."""
+    reused = connection.connection is not None and not connection.in_atomic_block
+    if reused:
+        connection.health_check_done = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_READ_STEP_RUNS, [step_run_id])
+            found = cursor.fetchall()
+    except (OperationalError, InterfaceError):
+        if not reused:
+            raise
+        logger.info("workflow step run %s: the kept database connection failed; reconnecting", step_run_id)
+        connection.close()
+        with connection.cursor() as cursor:
+            cursor.execute(_READ_STEP_RUNS, [step_run_id])
+            found = cursor.fetchall()
     if not found:
         return []
     run_id, agency_id, workflow, state, data, created_by_id = found[0][8:]

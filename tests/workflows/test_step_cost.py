@@ -119,3 +119,29 @@ def test_two_deliveries_of_one_message_claim_the_step_once():
     assert outcome["second"] == "not-claimed"
     row = StepRun.objects.get(pk=step_run_id)
     assert (row.state, row.attempts, row.claimed_by) == (StepState.RUNNING, 1, "first-worker")
+
+
+def test_a_step_whose_kept_database_connection_died_reconnects_and_runs():
+    """A worker's kept connection is not health-checked before each step (the step's first read is
+    the check): when the server dropped it meanwhile, the step still runs, on a new connection."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: a server process to terminate under the kept connection")
+    world = build_world("Reconnect")
+    run = services.run_start(membership=world.owner, workflow="test_noop")
+    step_run_id = _queued(run.pk)
+    connection.ensure_connection()
+    kept = connection.connection.info.backend_pid
+
+    def terminate() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [kept])
+        finally:
+            connections.close_all()
+
+    killer = threading.Thread(target=terminate)
+    killer.start()
+    killer.join(10)
+    assert engine.execute(step_run_id) == "succeeded"
+    assert connection.connection.info.backend_pid != kept
+    assert StepRun.objects.get(pk=step_run_id).attempts == 1
