@@ -65,6 +65,7 @@ from django.utils import timezone
 
 from apps.core.events import subscribers_for
 from apps.core.models import OutboxEvent
+from apps.core.shutdown import at_shutdown
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ RETURNING o.id, o.kind, o.agency_id, o.user_id, o.payload, o.groups, o.attempts,
 # PostgreSQL: a condition that is always true and sets synchronous_commit off for the rest of the
 # transaction of the statement that evaluates it (no extra round trip, unlike ``SET LOCAL``).
 NO_FLUSH_CONDITION = "set_config('synchronous_commit', 'off', true) = 'off'"
-_NO_FLUSH_SQL = f" AND {NO_FLUSH_CONDITION}"
+NO_FLUSH_SQL = f" AND {NO_FLUSH_CONDITION}"  # the condition, for SQL written out
 _NO_FLUSH = RawSQL(NO_FLUSH_CONDITION, [], output_field=BooleanField())  # noqa: S611 (a constant)
 
 
@@ -376,9 +377,7 @@ def dispatch_copies(events: list[OutboxEvent]) -> DispatchReport:
         return report
     # Its own transaction: a mark lost in a database crash means one more send.
     no_flush = connection.vendor == "postgresql" and not connection.in_atomic_block
-    sql = _MARK_SENT.format(
-        ids=", ".join(["%s"] * len(sent)), no_flush=f" AND {NO_FLUSH_CONDITION}" if no_flush else ""
-    )
+    sql = _MARK_SENT.format(ids=", ".join(["%s"] * len(sent)), no_flush=NO_FLUSH_SQL if no_flush else "")
     when = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
         cursor.execute(sql, [when, *sent, when])
@@ -392,17 +391,21 @@ def dispatch_copies(events: list[OutboxEvent]) -> DispatchReport:
 
 HANDOFF_LIMIT = 10_000  # events waiting for the thread at most; past it the publisher sends itself
 HANDOFF_IDLE_SECONDS = 30.0  # the thread's database connection is closed after this long idle
+HANDOFF_DRAIN_SECONDS = 5.0  # a clean stop waits this long at most for the thread to send what it holds
 
 
 class _Handoff:
     """A worker process's dispatch thread: ``dispatch_published`` of what the process's tasks
     commit, moved off the task's path (a workflow step, a delivery) onto one daemon thread that
-    sends them in commit order, as many at a time as have queued up (``dispatch_copies``).
+    sends them in the order they were handed over (commit order, for one task thread's events),
+    as many at a time as have queued up (``dispatch_copies``).
 
     Only in Celery worker processes (``hand_off_in_this_process``, called by huntaze/celery.py at
     worker start): a web process keeps dispatching inline, because the embedded default's
-    in-memory layer reaches its websockets only from the loop that owns them. An event the thread
-    had not sent when the process died is still undispatched in the table: the sweep sends it."""
+    in-memory layer reaches its websockets only from the loop that owns them. A clean stop waits
+    up to HANDOFF_DRAIN_SECONDS for what was handed over (``drain``, at shutdown); an event the
+    thread had not sent when the process died is still undispatched in the table: the sweep
+    sends it."""
 
     def __init__(self) -> None:
         self.enabled = False
@@ -412,6 +415,7 @@ class _Handoff:
     def _reset(self) -> None:
         self._cond = threading.Condition()
         self._queue: deque[OutboxEvent] = deque()
+        self._busy = False  # a batch taken from the queue is being sent
         self._thread: threading.Thread | None = None
 
     def put(self, event: OutboxEvent) -> bool:
@@ -426,33 +430,59 @@ class _Handoff:
                 self._thread = threading.Thread(target=self._loop, name="outbox-handoff", daemon=True)
                 self._thread.start()
             self._queue.append(event)
-            self._cond.notify()
+            self._cond.notify_all()  # the thread, and a ``drain`` waiting on the same condition
         return True
 
-    def _take(self) -> list[OutboxEvent]:
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until the thread has sent everything handed to it (at most ``timeout``, default
+        HANDOFF_DRAIN_SECONDS); True when nothing is left. For a clean stop of the process."""
+        deadline = time.monotonic() + (HANDOFF_DRAIN_SECONDS if timeout is None else timeout)
         with self._cond:
-            while not self._queue:
-                if not self._cond.wait(HANDOFF_IDLE_SECONDS) and not self._queue:
-                    with contextlib.suppress(Exception):
-                        connection.close()  # this thread's own connection: none kept while idle
-            count = min(len(self._queue), settings.EVENTS_BATCH_SIZE)
-            return [self._queue.popleft() for _ in range(count)]
+            while self._queue or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._thread is None or not self._thread.is_alive():
+                    logger.warning("outbox: %d handed-off events left unsent at shutdown; the sweep will send them",
+                                   len(self._queue))  # fmt: skip
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def _take(self) -> tuple[list[OutboxEvent], bool]:
+        """The next batch, and whether the thread sat idle for a while before it."""
+        started = time.monotonic()
+        while True:
+            with self._cond:
+                if self._queue:
+                    count = min(len(self._queue), settings.EVENTS_BATCH_SIZE)
+                    self._busy = True
+                    return [self._queue.popleft() for _ in range(count)], time.monotonic() - started >= 1.0
+                idle = not self._cond.wait(HANDOFF_IDLE_SECONDS) and not self._queue
+            if idle:  # outside the lock: a task handing over an event never waits for it
+                with contextlib.suppress(Exception):
+                    connection.close()  # this thread's own connection: none kept while idle
 
     def _loop(self) -> None:
         from django.db import close_old_connections
 
         while True:
-            events = self._take()
+            events, rested = self._take()
             try:
+                if rested:  # as at a request's start: drop a connection too old or broken
+                    close_old_connections()
                 dispatch_copies(events)
             except Exception:
                 logger.warning("%d events: dispatch on the hand-off thread failed; the sweep will retry them",
                                len(events), exc_info=True)  # fmt: skip
                 with contextlib.suppress(Exception):
                     close_old_connections()  # a broken connection is replaced for the next batch
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
 
 
 _handoff = _Handoff()
+at_shutdown(_handoff.drain)
 
 
 def hand_off_in_this_process() -> None:

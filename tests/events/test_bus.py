@@ -107,7 +107,9 @@ def handing_off(monkeypatch):
     """This process dispatches as a Celery worker process does: on its hand-off thread."""
     monkeypatch.setattr(outbox, "HANDOFF_IDLE_SECONDS", 0.2)  # the thread closes its connection soon after
     monkeypatch.setattr(outbox._handoff, "enabled", True)
-    return outbox._handoff
+    yield outbox._handoff
+    assert outbox._handoff.drain(timeout=10)
+    time.sleep(0.5)  # the idle thread closes its database connection (0.2 s) before the patch is undone
 
 
 def _sent_ids(messages: list[dict]) -> list[int]:
@@ -149,15 +151,41 @@ def test_a_worker_process_sends_its_committed_events_from_its_hand_off_thread_in
 
 
 def test_a_hand_off_queue_that_is_full_makes_the_publisher_send_itself(
-    transactional_db, listener, recorded, handing_off, monkeypatch
+    transactional_db, listener, handing_off, monkeypatch
 ):
     group, receive_all = listener
-    monkeypatch.setattr(outbox, "HANDOFF_LIMIT", 0)
-    event = events.publish("test.happened", agency_id=7, payload={}, groups=[group])
-    # Sent before publish returned (autocommit: the commit and its kick are synchronous).
-    assert recorded == [event.pk]
-    assert OutboxEvent.objects.get(pk=event.pk).dispatched_at is not None
-    assert [m["id"] for m in receive_all()] == [event.pk]
+    senders: list[tuple[int, str]] = []
+
+    def handler(event):
+        senders.append((event.pk, threading.current_thread().name))
+
+    events.subscribe("test.", handler)
+    try:
+        monkeypatch.setattr(outbox, "HANDOFF_LIMIT", 0)
+        full = events.publish("test.happened", agency_id=7, payload={}, groups=[group])
+        # Sent before publish returned (autocommit: the commit and its kick are synchronous).
+        assert senders == [(full.pk, threading.current_thread().name)]
+        assert OutboxEvent.objects.get(pk=full.pk).dispatched_at is not None
+        monkeypatch.setattr(outbox, "HANDOFF_LIMIT", 10)
+        room = events.publish("test.happened", agency_id=7, payload={}, groups=[group])
+        _wait_until_dispatched([room.pk])
+    finally:
+        events.unsubscribe("test.", handler)
+    assert senders[1:] == [(room.pk, "outbox-handoff")]  # with room again, the thread sends it
+    assert _sent_ids(receive_all()) == [full.pk, room.pk]
+
+
+def test_a_clean_stop_waits_until_the_hand_off_thread_has_sent_what_it_holds(transactional_db, handing_off):
+    def slow(event):
+        time.sleep(0.3)  # a subscriber that takes its time: the thread is still busy at the stop
+
+    events.subscribe("test.slow", slow)
+    try:
+        published = [events.publish("test.slow", agency_id=7, payload={"n": n}).pk for n in range(3)]
+        assert outbox._handoff.drain(timeout=10)  # what at_shutdown calls when the worker stops
+    finally:
+        events.unsubscribe("test.slow", slow)
+    assert not OutboxEvent.objects.filter(pk__in=published, dispatched_at__isnull=True).exists()
 
 
 def test_events_sent_together_are_marked_together_and_a_failed_one_waits_for_the_sweep(
