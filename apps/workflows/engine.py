@@ -45,7 +45,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError
-from apps.core.outbox import NO_FLUSH_CONDITION
+from apps.core.outbox import NO_FLUSH_SQL
 from apps.workflows import definitions
 from apps.workflows.definitions import Step, StepContext, Workflow
 from apps.workflows.events import run_changed
@@ -393,13 +393,11 @@ _QUEUE = f"""
 UPDATE {_STEP_RUN} SET state = %s, input = %s, queued_at = %s WHERE id = %s AND state = %s
 """  # noqa: S608 (the table name from the model)
 _READ_STATES = f"""
-SELECT s.id, s.agency_id, s.step, s."index", s.state, s.input, s.output, s.error, r.state
+SELECT s.id, s.agency_id, s.step, s."index", s.state, s.input, s.output, s.error, s.attempts, r.state
 FROM {_STEP_RUN} s JOIN {_RUN} r ON r.id = s.run_id
 WHERE s.run_id = %s
 ORDER BY s.id
 """  # noqa: S608 (table names from the models)
-# outbox.unflushed's condition: always true, and this transaction commits without a flush.
-_NO_FLUSH_SQL = f" AND {NO_FLUSH_CONDITION}"
 _JSON = StepRun._meta.get_field("output")
 
 
@@ -429,9 +427,10 @@ def _read_step_runs(step_run_id: int) -> list[_StepRow]:
             cursor.execute(_READ_STEP_RUNS, [step_run_id])
             found = cursor.fetchall()
     except (OperationalError, InterfaceError):
-        if not reused:
+        if not reused or connection.is_usable():  # not a dropped connection: a real error
             raise
-        logger.info("workflow step run %s: the kept database connection failed; reconnecting", step_run_id)
+        logger.info("workflow step run %s: the kept database connection was dropped; reconnecting", step_run_id,
+                    exc_info=True)  # fmt: skip
         connection.close()
         with connection.cursor() as cursor:
             cursor.execute(_READ_STEP_RUNS, [step_run_id])
@@ -453,7 +452,7 @@ def _read_step_runs(step_run_id: int) -> list[_StepRow]:
 def _claim(row: _StepRow, step: Step, *, token: str, now) -> bool:
     """queued → running for this worker (attempts + 1, claim expiring after the step's timeout),
     only while the run is running; its own commit: from here the recovery task knows it ran."""
-    sql = _CLAIM.format(no_flush=_NO_FLUSH_SQL if _no_flush(step) else "")
+    sql = _CLAIM.format(no_flush=NO_FLUSH_SQL if _no_flush(step) else "")
     params = [StepState.RUNNING, token, _when(now + timedelta(seconds=step.timeout)), _when(now), row.pk,
               StepState.QUEUED, RunState.RUNNING]  # fmt: skip
     with connection.cursor() as cursor:
@@ -467,7 +466,7 @@ def _store(row: _StepRow, *, state: str, output: Any, error: str, no_flush: bool
     sql = _STORE.format(
         output="output = %s, " if success else "",
         lock=" FOR UPDATE" if connection.features.has_select_for_update else "",
-        no_flush=_NO_FLUSH_SQL if no_flush else "",
+        no_flush=NO_FLUSH_SQL if no_flush else "",
     )
     params = [state, *([_json_in(output)] if success else []), error, _when(timezone.now()), row.pk,
               StepState.RUNNING, row.claimed_by, row.run_id]  # fmt: skip
@@ -483,10 +482,10 @@ def _read_states(run_id: int) -> tuple[list[_StepRow], str | None]:
         found = cursor.fetchall()
     rows = [
         _StepRow(pk=pk, run_id=run_id, agency_id=agency, step=name, index=index, state=state, input=_json_out(item),
-                 output=_json_out(output), error=error)
-        for pk, agency, name, index, state, item, output, error, _ in found
+                 output=_json_out(output), error=error, attempts=attempts)
+        for pk, agency, name, index, state, item, output, error, attempts, _ in found
     ]  # fmt: skip
-    return rows, (found[0][8] if found else None)
+    return rows, (found[0][9] if found else None)
 
 
 # --- Announcing claims of slow steps --------------------------------------------------------
