@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib import admin
 from django.test import Client
@@ -87,4 +89,8 @@ def test_the_list_shows_each_platforms_breaker_and_the_rate_in_force_of_busy_acc
     page = staff_client.get(url).content.decode()
     assert "Circuit breaker per platform" in page and "OnlyFans" in page and "paused (outage)" not in page
     row = page[page.index(world.creator.display_name, page.index("Rate now")) :]
-    assert "5.000/s (slowed after a 429)" in row[:600] and "10.000/s" in row[:600]
+    # Halved, then growing back by itself (to the full rate over five minutes): a slow machine that
+    # takes a second to draw the page sees 5.017/s, not 5.000/s.
+    slowed = re.search(r"(\d+\.\d{3})/s \(slowed after a 429\)", row[:600])
+    assert slowed and 5.0 <= float(slowed.group(1)) < 5.5, row[:600]
+    assert "10.000/s" in row[:600]
