@@ -151,15 +151,9 @@ def test_a_quiet_agencys_stream_has_already_seen_other_agencies_gaps_when_its_ev
     assert [event.pk for event in batch] == [mine.pk]
 
 
-async def test_ids_committed_out_of_order_are_delivered_in_order_once_each(streams, settings, monkeypatch):
-    """Two connections: the transaction holding id N commits after the one holding N + 1."""
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: SQLite serialises writers, so ids always commit in order")
-    settings.EVENTS_SSE_MAX_SECONDS = 6.0
-    monkeypatch.setattr(events_api, "GAP_WAIT_SECONDS", 60.0)  # a loaded machine: N + 1 stays young
-    world = await sync_to_async(build_world)("Out of order")
-    token = await sync_to_async(_token)(world.viewer)
-    await sync_to_async(events.publish)("campaign.progress", agency_id=world.agency.pk, payload={"before": 1})
+async def _commit_out_of_order(world) -> tuple[int, threading.Event, threading.Thread]:
+    """Event N published in a transaction a thread holds open until ``release`` is set, and N + 1
+    published and committed meanwhile: answers N, the release and the holding thread."""
     holding, release, ids = threading.Event(), threading.Event(), {}
 
     def slow_transaction() -> None:
@@ -177,8 +171,20 @@ async def test_ids_committed_out_of_order_are_delivered_in_order_once_each(strea
     quick = await sync_to_async(events.publish, thread_sensitive=False)(
         "campaign.progress", agency_id=world.agency.pk, payload={"quick": 1}
     )
-    n = ids["n"]
-    assert quick.pk == n + 1
+    assert quick.pk == ids["n"] + 1
+    return ids["n"], release, slow
+
+
+async def test_ids_committed_out_of_order_are_delivered_in_order_once_each(streams, settings, monkeypatch):
+    """Two connections: the transaction holding id N commits after the one holding N + 1."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite serialises writers, so ids always commit in order")
+    settings.EVENTS_SSE_MAX_SECONDS = 6.0
+    monkeypatch.setattr(events_api, "GAP_WAIT_SECONDS", 60.0)  # a loaded machine: N + 1 stays young
+    world = await sync_to_async(build_world)("Out of order")
+    token = await sync_to_async(_token)(world.viewer)
+    await sync_to_async(events.publish)("campaign.progress", agency_id=world.agency.pk, payload={"before": 1})
+    n, release, slow = await _commit_out_of_order(world)
     reading = asyncio.ensure_future(_read_stream(token, headers={"Last-Event-ID": str(n - 1)}))
     await asyncio.sleep(1.5)  # the stream has seen N + 1 committed and N not yet
     release.set()
@@ -206,25 +212,7 @@ async def test_an_id_committed_between_reading_the_batch_and_checking_for_gaps_i
     monkeypatch.setattr(events_api, "GAP_WAIT_SECONDS", 60.0)
     world = await sync_to_async(build_world)("Commit mid-poll")
     token = await sync_to_async(_token)(world.viewer)
-    holding, release, ids = threading.Event(), threading.Event(), {}
-
-    def slow_transaction() -> None:
-        try:
-            with transaction.atomic():
-                ids["n"] = events.publish("campaign.progress", agency_id=world.agency.pk, payload={"slow": 1}).pk
-                holding.set()
-                release.wait(timeout=60)
-        finally:
-            connections.close_all()
-
-    slow = threading.Thread(target=slow_transaction)
-    slow.start()
-    assert await asyncio.to_thread(holding.wait, 10)
-    quick = await sync_to_async(events.publish, thread_sensitive=False)(
-        "campaign.progress", agency_id=world.agency.pk, payload={"quick": 1}
-    )
-    n = ids["n"]
-    assert quick.pk == n + 1
+    n, release, slow = await _commit_out_of_order(world)
     read_events = events_api.events_after
 
     def events_after_then_n_commits(**kwargs):
