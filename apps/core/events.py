@@ -26,6 +26,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Q
 
 from apps.core.models import OutboxEvent
+from apps.core.statements import statement_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ def _insert_statement() -> str:
 
 def _insert(event: OutboxEvent) -> OutboxEvent:
     params = [field.get_db_prep_save(field.pre_save(event, True), connection) for field in _INSERT_FIELDS]
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(_insert_statement(), params)
         event.pk = cursor.fetchone()[0] if connection.features.can_return_columns_from_insert else cursor.lastrowid
     event._state.adding = False

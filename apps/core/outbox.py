@@ -66,6 +66,7 @@ from django.utils import timezone
 from apps.core.events import subscribers_for
 from apps.core.models import OutboxEvent
 from apps.core.shutdown import at_shutdown
+from apps.core.statements import statement_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -379,7 +380,7 @@ def dispatch_copies(events: list[OutboxEvent]) -> DispatchReport:
     no_flush = connection.vendor == "postgresql" and not connection.in_atomic_block
     sql = _MARK_SENT.format(ids=", ".join(["%s"] * len(sent)), no_flush=NO_FLUSH_SQL if no_flush else "")
     when = connection.ops.adapt_datetimefield_value(now)
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql, [when, *sent, when])
         report.dispatched = cursor.rowcount
     if report.dispatched == len(sent):  # else a sweep holds some of them: it marks those

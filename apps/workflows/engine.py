@@ -46,6 +46,7 @@ from django.utils import timezone
 
 from apps.core.errors import ApplicationError
 from apps.core.outbox import NO_FLUSH_SQL
+from apps.core.statements import statement_cursor
 from apps.workflows import definitions
 from apps.workflows.definitions import Step, StepContext, Workflow
 from apps.workflows.events import run_changed
@@ -183,7 +184,7 @@ def _ready(run: WorkflowRun, row: StepRun, rows: list[StepRun], workflow: Workfl
     if items == []:
         return finish(StepState.SKIPPED, "Nothing to fan out over.")
     first = items[0] if items else None
-    with connection.cursor() as cursor:  # on every step's path: written out (see _READ_STEP_RUNS)
+    with statement_cursor() as cursor:  # on every step's path: written out (see _READ_STEP_RUNS)
         cursor.execute(_QUEUE, [StepState.QUEUED, _json_in(first), _when(now), row.pk, StepState.PENDING])
         if cursor.rowcount != 1:
             return []
@@ -423,7 +424,7 @@ def _read_step_runs(step_run_id: int) -> list[_StepRow]:
     if reused:
         connection.health_check_done = True
     try:
-        with connection.cursor() as cursor:
+        with statement_cursor() as cursor:
             cursor.execute(_READ_STEP_RUNS, [step_run_id])
             found = cursor.fetchall()
     except (OperationalError, InterfaceError):
@@ -432,7 +433,7 @@ def _read_step_runs(step_run_id: int) -> list[_StepRow]:
         logger.info("workflow step run %s: the kept database connection was dropped; reconnecting", step_run_id,
                     exc_info=True)  # fmt: skip
         connection.close()
-        with connection.cursor() as cursor:
+        with statement_cursor() as cursor:
             cursor.execute(_READ_STEP_RUNS, [step_run_id])
             found = cursor.fetchall()
     if not found:
@@ -455,7 +456,7 @@ def _claim(row: _StepRow, step: Step, *, token: str, now) -> bool:
     sql = _CLAIM.format(no_flush=NO_FLUSH_SQL if _no_flush(step) else "")
     params = [StepState.RUNNING, token, _when(now + timedelta(seconds=step.timeout)), _when(now), row.pk,
               StepState.QUEUED, RunState.RUNNING]  # fmt: skip
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount == 1
 
@@ -470,14 +471,14 @@ def _store(row: _StepRow, *, state: str, output: Any, error: str, no_flush: bool
     )
     params = [state, *([_json_in(output)] if success else []), error, _when(timezone.now()), row.pk,
               StepState.RUNNING, row.claimed_by, row.run_id]  # fmt: skip
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount == 1
 
 
 def _read_states(run_id: int) -> tuple[list[_StepRow], str | None]:
     """The run's step runs as they are now (read under the run's lock) and the run's state."""
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(_READ_STATES, [run_id])
         found = cursor.fetchall()
     rows = [

@@ -145,3 +145,30 @@ def test_a_step_whose_kept_database_connection_died_reconnects_and_runs():
     assert engine.execute(step_run_id) == "succeeded"
     assert connection.connection.info.backend_pid != kept
     assert StepRun.objects.get(pk=step_run_id).attempts == 1
+
+
+def test_a_steps_statements_are_planned_once_per_connection_not_once_per_step(monkeypatch):
+    """The statements every step runs (read, claim, store, read the states, queue the next, write
+    its event) are prepared on the worker's connection the first time and reused after: a second
+    run of ten steps prepares nothing more (apps/core/statements.py)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite plans no statement on a server to keep")
+    monkeypatch.setattr(engine, "RUNNING_NOTICE_SECONDS", 30.0)
+    world = build_world("Prepared")
+
+    def prepared() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            return sorted(statement for (statement,) in cursor.fetchall())
+
+    first = services.run_start(membership=world.owner, workflow="test_noop")
+    assert len(_statements_per_step(first.pk)) == 10
+    after_first = prepared()
+    steps = [statement for statement in after_first if "workflows_steprun" in statement]
+    assert any("WHERE s.run_id = (SELECT run_id FROM workflows_steprun WHERE id = $1)" in s for s in steps)
+    assert any("SET state = $1, attempts = attempts + 1" in s for s in steps)  # the claim
+    assert any(s.startswith('INSERT INTO "core_outboxevent"') for s in after_first)  # the step's event
+    second = services.run_start(membership=world.owner, workflow="test_noop")
+    assert len(_statements_per_step(second.pk)) == 10
+    assert prepared() == after_first
+    assert StepRun.objects.filter(run_id=second.pk, state=StepState.SUCCEEDED).count() == 10
