@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from apps.accounts.models import TenantQuerySet
 
@@ -78,7 +79,8 @@ class WorkflowRun(models.Model):
 
 class StepRun(models.Model):
     agency = models.ForeignKey("accounts.Agency", on_delete=models.CASCADE, related_name="+", db_index=True)
-    run = models.ForeignKey(WorkflowRun, on_delete=models.CASCADE, related_name="step_runs")
+    # No index of its own: the unique (run, step, index) constraint's index starts with run_id.
+    run = models.ForeignKey(WorkflowRun, on_delete=models.CASCADE, related_name="step_runs", db_index=False)
     step = models.CharField(max_length=100)
     index = models.PositiveIntegerField(default=0, help_text="Position in a fan-out (0 for an ordinary step).")
     state = models.CharField(max_length=20, choices=StepState.choices, default=StepState.PENDING)
@@ -99,9 +101,14 @@ class StepRun(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["run", "step", "index"], name="wf_step_run_unique"),
         ]
+        # Recovery's two searches (engine.recover). Partial, so a step run enters each only while
+        # it is in that state: every step updates its row three times (queued, running, done), and
+        # each update that is not HOT adds an entry to every index whose condition the new row meets.
         indexes = [
-            models.Index(fields=["state", "claim_expires_at"], name="wf_step_claims"),
-            models.Index(fields=["state", "queued_at"], name="wf_step_queued"),
+            models.Index(
+                fields=["claim_expires_at"], condition=Q(state=StepState.RUNNING), name="wf_step_running_claims"
+            ),
+            models.Index(fields=["queued_at"], condition=Q(state=StepState.QUEUED), name="wf_step_queued_since"),
         ]
 
     def __str__(self) -> str:
