@@ -15,8 +15,9 @@ real worker process (``--pool=solo``, prefetch 1, queue ``default``).
   step ends long before RUNNING_NOTICE_SECONDS. On PostgreSQL these steps are idempotent, so their
   claim and result commit without waiting for the disk, as production's idempotent steps do.
 
-``step_overhead_p50_ms`` = the median over engine runs of (engine per step - the bare chain's
-median per step). Target: ≤ 5 ms. Runs alternate bare and engine so drift hits both alike.
+``step_overhead_p50_ms`` = the median over engine runs of (engine per step - the mean per step of
+the two bare chains run just before and after it): paired samples, as the runs alternate bare,
+engine, bare, …, bare. Target: ≤ 5 ms.
 
 The database is SQLite under a private var/ directory unless DATABASE_URL is set (then database
 ``hz_bench_workflow_steps`` on that server); Redis is REDIS_URL, default redis://127.0.0.1:6379/0,
@@ -82,6 +83,54 @@ def _worker(env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_seconds(worker_pid: int) -> dict[str, float] | None:
+    """CPU time (user + system) so far of the worker process and of every PostgreSQL and Redis
+    server process, from /proc (Linux; None elsewhere). Less noisy than wall time on a shared
+    machine: a step's CPU does not grow when another tenant takes the core."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    totals = {"worker": 0.0, "postgres": 0.0, "redis": 0.0}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # the process ended
+        name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        kind = (
+            "worker" if int(entry.name) == worker_pid
+            else "postgres" if name == "postgres" else "redis" if name == "redis-server" else None
+        )  # fmt: skip
+        if kind:
+            totals[kind] += (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+    return totals
+
+
+def _vacuum() -> None:
+    """PostgreSQL: clear the dead rows earlier runs left in the tables a step writes, and refresh
+    their statistics, as autovacuum would between runs in any deployment (it may be off on a
+    benchmark machine: then each run would start slower than the last)."""
+    from django.db import connection
+
+    from apps.core.models import OutboxEvent
+    from apps.workflows.models import StepRun, WorkflowRun
+
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for model in (StepRun, WorkflowRun, OutboxEvent):
+            cursor.execute(f"VACUUM ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+
+
+def _per_step(used: dict[str, float], steps: int) -> dict[str, float]:
+    return {name: round(seconds * 1000 / steps, 3) for name, seconds in sorted(used.items())}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs (well under 60 s)")
@@ -114,26 +163,44 @@ def main(argv: list[str] | None = None) -> int:
     from apps.workflows.models import RunState
 
     call_command("migrate", verbosity=0)
+    _vacuum()
     agency = Agency.objects.create(name=f"Bench steps {prefix}")
     workflow = definitions.get("bench_noop")
     worker = _worker({**os.environ, "PYTHONPATH": str(ROOT)})
     bare_ms: list[float] = []
     engine_ms: list[float] = []
+    cpu: dict[str, dict[str, float]] = {"bare": {}, "engine": {}}
     try:
         # Warm up: the worker is up once a task comes back; one engine run loads its code paths.
         noop.si().apply_async(queue="default").get(timeout=60)
         warm = engine.run_create(agency_id=agency.pk, user_id=None, workflow=workflow, data={})
         if engine.wait_for(warm.pk, timeout=60).state != RunState.SUCCEEDED:
             raise RuntimeError("the warm-up run did not succeed")
-        for _ in range(runs):
+
+        def measured(kind: str, body) -> None:  # adds the CPU that ``body`` cost to cpu[kind]
+            before = _cpu_seconds(worker.pid)
+            body()
+            after = _cpu_seconds(worker.pid)
+            if before is not None and after is not None:
+                for name, seconds in after.items():
+                    cpu[kind][name] = cpu[kind].get(name, 0.0) + seconds - before[name]
+
+        def bare_run() -> None:
             t0 = time.perf_counter()
             chain(*(noop.si() for _ in range(STEPS))).apply_async(queue="default").get(timeout=60)
             bare_ms.append((time.perf_counter() - t0) * 1000 / STEPS)
+
+        def engine_run() -> None:
             run = engine.run_create(agency_id=agency.pk, user_id=None, workflow=workflow, data={})
             run = engine.wait_for(run.pk, timeout=60)
             if run.state != RunState.SUCCEEDED:
                 raise RuntimeError(f"run {run.pk} ended {run.state}: {run.error}")
             engine_ms.append((run.finished_at - run.started_at).total_seconds() * 1000 / STEPS)
+
+        measured("bare", bare_run)
+        for _ in range(runs):  # bare, engine, bare, …, bare: each engine run between two bare ones
+            measured("engine", engine_run)
+            measured("bare", bare_run)
     finally:
         worker.terminate()
         try:
@@ -143,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         delete_redis_keys(redis_url, prefix)
 
     bare_p50 = statistics.median(bare_ms)
-    overheads = sorted(value - bare_p50 for value in engine_ms)
+    # Paired: each engine run against the mean of the bare runs just before and after it, so a slow
+    # spell of this shared machine raises both sides of one difference instead of one side only.
+    overheads = sorted(value - (bare_ms[i] + bare_ms[i + 1]) / 2 for i, value in enumerate(engine_ms))
     result = {
         "bench": "workflow_steps",
         "mode": mode,
@@ -155,6 +224,11 @@ def main(argv: list[str] | None = None) -> int:
         "engine_step_p50_ms": round(statistics.median(engine_ms), 3),
         "step_overhead_p50_ms": round(statistics.median(overheads), 3),
         "step_overhead_max_ms": round(overheads[-1], 3),
+        # CPU per step (ms) of the worker, PostgreSQL and Redis, engine against bare: the cost the
+        # wall time above carries, without the noise of a shared machine.
+        "cpu_ms_per_step": {
+            kind: _per_step(used, STEPS * len(bare_ms if kind == "bare" else engine_ms)) for kind, used in cpu.items()
+        },
         "target_ms": TARGET_MS,
         "seconds": round(time.monotonic() - started, 1),
         "machine": f"{platform.machine()} {os.cpu_count()} cpu, Python {platform.python_version()}",
