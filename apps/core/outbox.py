@@ -393,6 +393,10 @@ def dispatch_copies(events: list[OutboxEvent]) -> DispatchReport:
 HANDOFF_LIMIT = 10_000  # events waiting for the thread at most; past it the publisher sends itself
 HANDOFF_IDLE_SECONDS = 30.0  # the thread's database connection is closed after this long idle
 HANDOFF_DRAIN_SECONDS = 5.0  # a clean stop waits this long at most for the thread to send what it holds
+# While events keep coming, a batch goes out at most this long after the previous one, so that
+# those arriving meanwhile share its sends (one per group) and its dispatched mark. An event after
+# a quiet spell goes out at once.
+HANDOFF_LINGER_SECONDS = 0.02
 
 
 class _Handoff:
@@ -418,6 +422,7 @@ class _Handoff:
         self._queue: deque[OutboxEvent] = deque()
         self._busy = False  # a batch taken from the queue is being sent
         self._thread: threading.Thread | None = None
+        self._last_batch = 0.0  # time.monotonic() when the previous batch was taken
 
     def put(self, event: OutboxEvent) -> bool:
         """Queue ``event`` for the thread; False when handing off is off or the queue is full
@@ -454,9 +459,14 @@ class _Handoff:
         while True:
             with self._cond:
                 if self._queue:
+                    # Events keep coming: let more join this batch, up to the linger or a full batch.
+                    due = self._last_batch + HANDOFF_LINGER_SECONDS
+                    while len(self._queue) < settings.EVENTS_BATCH_SIZE and (left := due - time.monotonic()) > 0:
+                        self._cond.wait(left)
                     count = min(len(self._queue), settings.EVENTS_BATCH_SIZE)
                     self._busy = True
-                    return [self._queue.popleft() for _ in range(count)], time.monotonic() - started >= 1.0
+                    self._last_batch = time.monotonic()
+                    return [self._queue.popleft() for _ in range(count)], self._last_batch - started >= 1.0
                 idle = not self._cond.wait(HANDOFF_IDLE_SECONDS) and not self._queue
             if idle:  # outside the lock: a task handing over an event never waits for it
                 with contextlib.suppress(Exception):

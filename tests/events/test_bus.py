@@ -175,6 +175,28 @@ def test_a_hand_off_queue_that_is_full_makes_the_publisher_send_itself(
     assert _sent_ids(receive_all()) == [full.pk, room.pk]
 
 
+def test_a_steady_stream_of_events_goes_out_in_batches_and_a_lone_one_at_once(
+    transactional_db, listener, handing_off, monkeypatch
+):
+    """Events that reach the hand-off thread within HANDOFF_LINGER_SECONDS of its previous batch
+    wait for the linger and go out together: one group send and one dispatched mark for all of
+    them. An event after a quiet spell is not held back."""
+    monkeypatch.setattr(outbox, "HANDOFF_LINGER_SECONDS", 2.0)
+    group, receive_all = listener
+    time.sleep(2.1)  # quiet: any batch of an earlier test is more than a linger ago
+    started = time.monotonic()
+    lone = events.publish("test.happened", agency_id=7, payload={"n": 0}, groups=[group])
+    (lone,) = _wait_until_dispatched([lone.pk])
+    assert time.monotonic() - started < 1.5  # sent at once, not after the linger
+    stream = [events.publish("test.happened", agency_id=7, payload={"n": n}, groups=[group]).pk for n in range(1, 5)]
+    sent = _wait_until_dispatched(stream)
+    messages = receive_all()
+    assert _sent_ids(messages) == [lone.pk, *stream]
+    assert len(messages) == 2 and messages[1]["type"] == "outbox.batch"  # the four in one send
+    assert len({event.dispatched_at for event in sent}) == 1  # and one mark
+    assert (sent[0].dispatched_at - lone.dispatched_at).total_seconds() >= 1.5  # held for the linger
+
+
 def test_a_clean_stop_waits_until_the_hand_off_thread_has_sent_what_it_holds(transactional_db, handing_off):
     def slow(event):
         time.sleep(0.3)  # a subscriber that takes its time: the thread is still busy at the stop
