@@ -218,12 +218,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # The few statements on every workflow step's and event's path (apps/core/statements.py) are
-    # planned once per connection; everything else keeps Django's client-side binding and is never
-    # prepared. Off for a pooler that cannot keep prepared statements (PgBouncer before 1.21, or
-    # its max_prepared_statements at 0, in transaction mode).
-    DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", default=True)
-    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 0 if DATABASE_PREPARED_STATEMENTS else None)
+# PostgreSQL: the few statements on every workflow step's and event's path are prepared on each
+# connection (apps/core/statements.py); every other query keeps Django's client-side binding and is
+# never prepared. Off for a pooler in transaction mode that cannot keep prepared statements
+# (PgBouncer before 1.22, or with max_prepared_statements = 0).
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", default=True)
 # Persistent connections (per thread): opening one costs more than most queries, for SQLite too.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -354,7 +354,7 @@ def dispatch_published(event: OutboxEvent) -> DispatchReport:
 _MARK_SENT = f"""
 UPDATE {OutboxEvent._meta.db_table} SET dispatched_at = %s, attempts = attempts + 1, claimed_until = NULL,
     last_error = ''
-WHERE id IN ({{ids}}) AND dispatched_at IS NULL AND (claimed_until IS NULL OR claimed_until < %s){{no_flush}}
+WHERE id {{ids}} AND dispatched_at IS NULL AND (claimed_until IS NULL OR claimed_until < %s){{no_flush}}
 """  # noqa: S608 (the table name from the model)
 
 
@@ -376,12 +376,15 @@ def dispatch_copies(events: list[OutboxEvent]) -> DispatchReport:
     report = DispatchReport(claimed=len(events), failed=len(errors), errors=list(errors.values()))
     if not sent:
         return report
+    postgresql = connection.vendor == "postgresql"
     # Its own transaction: a mark lost in a database crash means one more send.
-    no_flush = connection.vendor == "postgresql" and not connection.in_atomic_block
-    sql = _MARK_SENT.format(ids=", ".join(["%s"] * len(sent)), no_flush=NO_FLUSH_SQL if no_flush else "")
+    no_flush = postgresql and not connection.in_atomic_block
+    # PostgreSQL: one array parameter, so one prepared statement serves batches of every size.
+    ids = "= ANY(%s::bigint[])" if postgresql else f"IN ({', '.join(['%s'] * len(sent))})"
+    sql = _MARK_SENT.format(ids=ids, no_flush=NO_FLUSH_SQL if no_flush else "")
     when = connection.ops.adapt_datetimefield_value(now)
     with statement_cursor() as cursor:
-        cursor.execute(sql, [when, *sent, when])
+        cursor.execute(sql, [when, *([sent] if postgresql else sent), when])
         report.dispatched = cursor.rowcount
     if report.dispatched == len(sent):  # else a sweep holds some of them: it marks those
         report.dispatched_ids = sent

@@ -1,14 +1,22 @@
-"""A cursor for the few statements on every workflow step's and every event's path, which their
-modules write out as SQL (apps/workflows/engine.py, apps/core/events.py, apps/core/outbox.py).
+"""Cursors that bind their parameters on the PostgreSQL server, for SQL a module writes out.
 
-On PostgreSQL it binds its parameters on the server, so a statement is parsed and planned once per
-connection and then only executed: psycopg prepares it (``prepare_threshold``, set from
-DATABASE_PREPARED_STATEMENTS in settings). Planning the step's read cost about 0.15 ms of the
-server's CPU per run, as much as its round trip (bench/workflow_steps.py; docs/benchmarks.md,
-"Workflow engine step overhead, fifth pass"). Every other query keeps Django's client-side
-binding, which is never prepared. The cursor is Django's wrapper around it: errors arrive as
-``django.db`` errors and the statements are logged and counted as any other (CaptureQueriesContext,
-DEBUG). On SQLite it is the ordinary cursor.
+``statement_cursor`` is for the few statements on every workflow step's and every event's path
+(apps/workflows/engine.py, apps/core/events.py, apps/core/outbox.py). On PostgreSQL each one is
+prepared on its connection the first time it runs, so the server parses and plans it once rather
+than at every step: planning the step's read took 0.30 ms of the server's CPU against 0.14 ms to
+execute it (docs/benchmarks.md, "Workflow engine step overhead, fifth pass"). A rollback on the
+connection makes psycopg drop them (``DEALLOCATE ALL``); they are prepared again on next use.
+DATABASE_PREPARED_STATEMENTS=false turns preparing off (a pooler that cannot keep them).
+
+``server_bound_cursor`` binds on the server without preparing (an ``executemany`` through it sends
+one statement text for all its rows: apps/messaging/ingest.py).
+
+Every other query keeps Django's client-side binding and is never prepared: psycopg's
+``prepare_threshold`` stays None on the connection (Django's default) except while a prepared
+statement is being sent, because a threshold makes psycopg count every statement the connection
+runs. Both cursors are Django's wrapper: errors arrive as ``django.db`` errors and the statements
+are counted by CaptureQueriesContext and logged under DEBUG (as the SQL with ``$1``-style
+placeholders, without their values). On SQLite ``statement_cursor`` is the ordinary cursor.
 
 Written for server-side binding: one statement per ``execute``, ``%s`` placeholders (never inside
 an identifier, LIMIT or a literal) and values psycopg adapts to typed parameters (ints, strings,
@@ -17,22 +25,41 @@ datetimes, ``Jsonb`` from a JSONField's ``get_db_prep_save``).
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import connection
+from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, Format, ServerBindingCursor
+from django.db.backends.postgresql.psycopg_any import register_tzloader
+
+
+class _PreparingCursor(ServerBindingCursor):
+    """A server-binding cursor whose every statement is prepared (see the module docstring)."""
+
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        conn = self.connection
+        threshold = conn.prepare_threshold
+        conn.prepare_threshold = 0  # psycopg prepares nothing while it is None
+        try:
+            return super().execute(query, params, prepare=True, binary=binary)
+        finally:
+            conn.prepare_threshold = threshold
 
 
 def statement_cursor():
-    """``connection.cursor()`` for a written-out statement: prepared on PostgreSQL (above)."""
+    """``connection.cursor()`` for a written-out statement on a hot path: prepared on PostgreSQL."""
     if connection.vendor != "postgresql":
         return connection.cursor()
-    from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, Format, ServerBindingCursor
-    from django.db.backends.postgresql.psycopg_any import register_tzloader
+    return server_bound_cursor(prepared=settings.DATABASE_PREPARED_STATEMENTS)
 
-    # What ``connection.cursor()`` does (``_cursor``, ``create_cursor``), with the server-binding
+
+def server_bound_cursor(*, prepared: bool = False):
+    """A cursor on Django's PostgreSQL connection (its transaction, its error wrapping) that binds
+    values on the server; ``prepared``: each statement prepared on the connection."""
+    # What ``connection.cursor()`` does (``_cursor``, ``create_cursor``), with a server-binding
     # class in place of Django's client-binding default.
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        cursor = ServerBindingCursor(connection.connection)
+        cursor = (_PreparingCursor if prepared else ServerBindingCursor)(connection.connection)
         if connection.timezone != connection.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT).timezone:
             register_tzloader(connection.timezone, cursor)
         return connection._prepare_cursor(cursor)

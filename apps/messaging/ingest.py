@@ -39,12 +39,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
-import psycopg
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.accounts.models import Creator
 from apps.core.events import NewEvent, publish_many
+from apps.core.statements import server_bound_cursor
 from apps.messaging import services
 from apps.messaging.events import INBOX_CHANGED, inbox_group
 from apps.messaging.models import Conversation, Direction, Fan, Message, MessageStatus, Purchase, Source
@@ -390,7 +390,7 @@ def _insert_rows(model, columns: tuple[str, ...], rows: list[tuple], *, ignore_c
         with connection.cursor() as cursor:  # names are the model's; values are bound
             cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}){conflict}", values)  # noqa: S608
     elif ignore_conflicts:  # COPY cannot skip a conflicting row
-        with _server_bound_cursor() as cursor:
+        with server_bound_cursor() as cursor:
             cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}){conflict}", values)  # noqa: S608
     else:
         # PostgreSQL: COPY. Django's client-side binding makes every row of an executemany a
@@ -420,18 +420,11 @@ def _update_rows(model, assignments: str, rows: list[tuple]) -> None:
         with connection.cursor() as cursor:  # assignments are this module's constants; values are bound
             cursor.executemany(sql, rows)
         return
-    with _server_bound_cursor() as cursor:
+    # Bound on the server: one statement text and each row's values in one pipeline, where Django's
+    # client-side binding has psycopg compose a literal SQL text per row in Python (~10% of a
+    # sync's time, bench/sync.py). Not prepared: a pooler needs nothing more for it.
+    with server_bound_cursor() as cursor:
         cursor.executemany(sql, rows)
-
-
-def _server_bound_cursor():
-    """A cursor on Django's PostgreSQL connection (same transaction, Django's error wrapping) that
-    binds values on the server: an ``executemany`` through it sends one statement text and each
-    row's values in one pipeline, where Django's client-side binding has psycopg compose a literal
-    SQL text per row in Python (~10% of a sync's time, bench/sync.py). Statements are not prepared
-    (Django's connections set ``prepare_threshold`` to None), so a pooler needs nothing more."""
-    connection.ensure_connection()
-    return connection._prepare_cursor(psycopg.Cursor(connection.connection))
 
 
 def _inbox_changed(agency_id: int, *, conversation_id: int | None, fan_id: int | None = None) -> NewEvent:

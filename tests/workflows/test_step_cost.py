@@ -156,19 +156,42 @@ def test_a_steps_statements_are_planned_once_per_connection_not_once_per_step(mo
     monkeypatch.setattr(engine, "RUNNING_NOTICE_SECONDS", 30.0)
     world = build_world("Prepared")
 
-    def prepared() -> list[str]:
+    def prepared() -> list[tuple[str, str]]:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT statement FROM pg_prepared_statements")
-            return sorted(statement for (statement,) in cursor.fetchall())
+            cursor.execute("SELECT name, statement FROM pg_prepared_statements")
+            return sorted(cursor.fetchall())
 
     first = services.run_start(membership=world.owner, workflow="test_noop")
     assert len(_statements_per_step(first.pk)) == 10
-    after_first = prepared()
-    steps = [statement for statement in after_first if "workflows_steprun" in statement]
+    after_first = prepared()  # names too: one deallocated and prepared again would get a new name
+    steps = [statement for _, statement in after_first if "workflows_steprun" in statement]
     assert any("WHERE s.run_id = (SELECT run_id FROM workflows_steprun WHERE id = $1)" in s for s in steps)
     assert any("SET state = $1, attempts = attempts + 1" in s for s in steps)  # the claim
-    assert any(s.startswith('INSERT INTO "core_outboxevent"') for s in after_first)  # the step's event
+    assert any(s.startswith('INSERT INTO "core_outboxevent"') for _, s in after_first)  # the step's event
     second = services.run_start(membership=world.owner, workflow="test_noop")
     assert len(_statements_per_step(second.pk)) == 10
     assert prepared() == after_first
     assert StepRun.objects.filter(run_id=second.pk, state=StepState.SUCCEEDED).count() == 10
+
+
+def test_a_kept_connection_whose_prepared_read_a_migration_made_stale_reconnects_and_runs(monkeypatch):
+    """A migration that changes a column the step's prepared read returns makes PostgreSQL refuse
+    that prepared statement on connections that kept it ("cached plan must not change result
+    type"); the worker's next step reconnects and runs instead of failing until the connection
+    ages out."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite keeps no prepared statement on a server")
+    monkeypatch.setattr(engine, "RUNNING_NOTICE_SECONDS", 30.0)
+    world = build_world("Stale plan")
+    run = services.run_start(membership=world.owner, workflow="test_noop")
+    assert engine.execute(_queued(run.pk)) == "succeeded"  # the read is now prepared on this connection
+    kept = connection.connection.info.backend_pid
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE workflows_steprun ALTER COLUMN step TYPE varchar(101)")
+    try:
+        assert engine.execute(_queued(run.pk)) == "succeeded"
+        assert connection.connection.info.backend_pid != kept
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE workflows_steprun ALTER COLUMN step TYPE varchar(100)")
+    assert StepRun.objects.filter(run_id=run.pk, state=StepState.SUCCEEDED).count() == 2
