@@ -40,7 +40,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import InterfaceError, NotSupportedError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -419,7 +419,9 @@ def _read_step_runs(step_run_id: int) -> list[_StepRow]:
 
     The first statement of a ``run_step`` task, and its connection's health check: Django's
     (CONN_HEALTH_CHECKS) would send a ``SELECT 1`` before it on every task. A kept connection that
-    fails this read is closed and the read made once more on a new one (it changes nothing)."""
+    fails this read is closed and the read made once more on a new one (it changes nothing): one
+    the server dropped, or one whose prepared read no longer matches its tables because a
+    migration changed a column it returns ("cached plan must not change result type")."""
     reused = connection.connection is not None and not connection.in_atomic_block
     if reused:
         connection.health_check_done = True
@@ -427,11 +429,12 @@ def _read_step_runs(step_run_id: int) -> list[_StepRow]:
         with statement_cursor() as cursor:
             cursor.execute(_READ_STEP_RUNS, [step_run_id])
             found = cursor.fetchall()
-    except (OperationalError, InterfaceError):
-        if not reused or connection.is_usable():  # not a dropped connection: a real error
+    except (OperationalError, InterfaceError, NotSupportedError) as error:
+        stale_plan = isinstance(error, NotSupportedError)
+        if not reused or not (stale_plan or not connection.is_usable()):  # a real error
             raise
-        logger.info("workflow step run %s: the kept database connection was dropped; reconnecting", step_run_id,
-                    exc_info=True)  # fmt: skip
+        logger.info("workflow step run %s: the kept database connection was %s; reconnecting", step_run_id,
+                    "left with a stale prepared read" if stale_plan else "dropped", exc_info=True)  # fmt: skip
         connection.close()
         with statement_cursor() as cursor:
             cursor.execute(_READ_STEP_RUNS, [step_run_id])
