@@ -86,14 +86,16 @@ def _worker(env: dict[str, str]) -> subprocess.Popen:
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _cpu_seconds(worker_pid: int) -> dict[str, float] | None:
+def _cpu_seconds(worker_pid: int) -> dict[int, tuple[str, float]] | None:
     """CPU time (user + system) so far of the worker process and of every PostgreSQL and Redis
-    server process, from /proc (Linux; None elsewhere). Less noisy than wall time on a shared
-    machine: a step's CPU does not grow when another tenant takes the core."""
+    server process, by pid, from /proc (Linux; None elsewhere). Less noisy than wall time on a
+    shared machine: a step's CPU does not grow when another tenant takes the core. Every
+    PostgreSQL process counts (the WAL writer's work is a commit's too), so nothing else should
+    use the server meanwhile."""
     proc = Path("/proc")
     if not proc.is_dir():
         return None
-    totals = {"worker": 0.0, "postgres": 0.0, "redis": 0.0}
+    found: dict[int, tuple[str, float]] = {}
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
@@ -102,13 +104,14 @@ def _cpu_seconds(worker_pid: int) -> dict[str, float] | None:
         except OSError:
             continue  # the process ended
         name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        pid = int(entry.name)
         kind = (
-            "worker" if int(entry.name) == worker_pid
+            "worker" if pid == worker_pid
             else "postgres" if name == "postgres" else "redis" if name == "redis-server" else None
         )  # fmt: skip
         if kind:
-            totals[kind] += (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
-    return totals
+            found[pid] = (kind, (int(fields[11]) + int(fields[12])) / _TICK)  # utime, stime
+    return found
 
 
 def _vacuum() -> None:
@@ -181,9 +184,10 @@ def main(argv: list[str] | None = None) -> int:
             before = _cpu_seconds(worker.pid)
             body()
             after = _cpu_seconds(worker.pid)
-            if before is not None and after is not None:
-                for name, seconds in after.items():
-                    cpu[kind][name] = cpu[kind].get(name, 0.0) + seconds - before[name]
+            if before is not None and after is not None:  # per process: one that ended takes nothing away
+                for pid, (name, seconds) in after.items():
+                    spent = seconds - (before[pid][1] if pid in before else 0.0)
+                    cpu[kind][name] = cpu[kind].get(name, 0.0) + spent
 
         def bare_run() -> None:
             t0 = time.perf_counter()
