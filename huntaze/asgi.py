@@ -43,6 +43,50 @@ def _leave_request_bodies_to_django() -> None:
 
 _leave_request_bodies_to_django()
 
+
+def _send_at_once() -> None:
+    """Twisted, under daphne, never writes when asked: it buffers the bytes, asks the event loop
+    to watch the socket for writability (a system call), and sends on the loop's next turn before
+    un-watching it (another). A streamed answer is one small websocket frame per token, so that is
+    two extra system calls and a whole loop turn of delay per chunk, and at a hundred streams a
+    turn is milliseconds. The server's TCP connections now send at once when nothing is waiting
+    before them, as asyncio's own transports do, and buffer only what the kernel did not take (a
+    slow reader, whose buffer the studio still bounds). A lost connection is left to the usual
+    path, which reports it. TLS connections (no proxy in front) keep Twisted's way. Other servers
+    have nothing to change."""
+    try:
+        from twisted.internet import tcp
+    except ImportError:
+        return
+    if getattr(tcp.Port.transport, "sends_at_once", False):
+        return
+
+    class Server(tcp.Server):
+        sends_at_once = True
+
+        def write(self, data: bytes) -> None:
+            if (
+                data
+                and not self.TLS
+                and self.connected
+                and not self.disconnecting
+                and not self._writeDisconnected
+                and not self._tempDataBuffer
+                and self.offset >= len(self.dataBuffer)
+                and isinstance(data, bytes)
+            ):
+                sent = self.writeSomeData(data)
+                if isinstance(sent, int):
+                    if sent == len(data):
+                        return
+                    data = data[sent:]
+            super().write(data)
+
+    tcp.Port.transport = Server  # the class a listening port builds each accepted connection from
+
+
+_send_at_once()
+
 # Modules the first AI request would otherwise import inside the event loop: the SDKs take about
 # 1.5 s, during which every open websocket of this process would stall.
 WARM_IMPORTS = (
@@ -54,6 +98,23 @@ WARM_IMPORTS = (
 )
 for module in WARM_IMPORTS:
     importlib.import_module(module)
+
+
+def _warm_urls() -> None:
+    """The URL configuration imported and its reverse table built now, not by the first HTTP
+    request: importing it loads every view and the API (NumPy and SciPy among them), about 1.7 s
+    on this project's machine, which would otherwise run inside the event loop and stall every
+    websocket of the process; and threads that each build the reverse table for themselves at
+    once (every one of the first results rendered) compete for the GIL. Built for the default
+    language; another language's table is built the first time it is used (about 0.05 s)."""
+    from django.conf import settings
+    from django.urls import get_resolver
+
+    importlib.import_module(settings.ROOT_URLCONF)
+    get_resolver().reverse_dict  # noqa: B018  (builds and caches the table for the active language)
+
+
+_warm_urls()
 
 application = ProtocolTypeRouter(
     {
