@@ -54,7 +54,8 @@ the CPU each one used during the measured phase is printed next to the figures.
 The consumer (apps/studio/consumers.py) batches streamed text: a chunk is sent at once if
 ``FLUSH_SECONDS`` (5 ms) have passed since the previous frame (the first chunk always is);
 otherwise it waits in a buffer for a timer at the end of the window. ``trigger_overhead`` shows
-the pipeline without that wait. ``--profile FILE`` records the first daphne with py-spy.
+the pipeline without that wait. ``--profile FILE`` records the first daphne with py-spy (attached
+after the warm-up, so only the measured runs are sampled).
 Usage:
 
     python bench/streaming.py                  # 100 streams x 200 chunks, 20 ms apart (a long answer)
@@ -705,7 +706,8 @@ def report(a: dict[str, Any], results: list[StreamResult], extra: dict[str, Any]
           f"results with a safety-policy note: {a['policy_notes']}.")  # fmt: skip
     print(f"Provider: {extra['provider_stats']}; saved generations: {extra['saved']}")
     shown = ", ".join(f"{name} {pct}%" for name, pct in extra["cpu"].items()) or "not available"
-    print(f"CPU during the measured {extra['wall_s']:.2f} s (100% = one core fully busy): {shown}")
+    print(f"CPU during the measured {extra['wall_s']:.2f} s (100% = one core fully busy): {shown}; "
+          f"the servers' CPU per chunk: {extra['servers_cpu_ms_per_chunk']:.3f} ms")  # fmt: skip
     print(f"Errors: {len(errors)} of {len(results)} streams")
     for message in sorted(set(errors))[:5]:
         print(f"  {errors.count(message)} x {message}")
@@ -792,6 +794,7 @@ def report(a: dict[str, Any], results: list[StreamResult], extra: dict[str, Any]
         "python": sys.version.split()[0],
         "cpus": extra["cpus"],
         "cpu_percent": extra["cpu"],
+        "servers_cpu_ms_per_chunk": extra["servers_cpu_ms_per_chunk"],
         "elapsed_s": round(time.monotonic() - extra["began"], 1),
     }
 
@@ -816,6 +819,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", metavar="FILE", help="record daphne with py-spy (pip install py-spy) into FILE")
     parser.add_argument("--profile-format", default="speedscope", choices=["speedscope", "flamegraph", "raw"],
                         help="py-spy output format (default speedscope)")  # fmt: skip
+    parser.add_argument("--profile-gil", action="store_true",
+                        help="sample only the thread holding the GIL (Python work that holds up the loop)")  # fmt: skip
+    parser.add_argument("--profile-rate", type=int, default=100,
+                        help="py-spy samples a second (default 100; faster ones fall behind on two cores)")  # fmt: skip
     parser.add_argument("--serve-provider", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -843,6 +850,7 @@ def main(argv: list[str] | None = None) -> int:
     world: World | None = None
     services = bool(os.environ.get("DATABASE_URL") or os.environ.get("REDIS_URL"))
     out: dict[str, Any] | None = None
+    profiler: subprocess.Popen | None = None
     try:
         provider, provider_url = start_provider(args.chunks, args.chunk_delay_ms / 1000, provider_log)
         ports = [free_port() for _ in range(args.servers)]
@@ -855,11 +863,8 @@ def main(argv: list[str] | None = None) -> int:
         django.setup()
         world = build_world()
 
-        for index, port in enumerate(ports):
+        for port in ports:
             command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "huntaze.asgi:application"]
-            if args.profile and index == 0:  # py-spy samples the first daphne for the whole run
-                command = ["py-spy", "record", "--rate", "250", "--format", args.profile_format,
-                           "--output", args.profile, "--", *command]  # fmt: skip
             servers.append(
                 subprocess.Popen(command, cwd=ROOT, env={**os.environ}, stdout=daphne_log, stderr=subprocess.STDOUT)
             )
@@ -872,9 +877,14 @@ def main(argv: list[str] | None = None) -> int:
         warm_errors = [r.error for r in warm if r.error]
         if len(warm_errors) == len(warm):
             raise RuntimeError(f"every warm-up generation failed: {sorted(set(warm_errors))[:3]}")
-        # CPU by process: under --profile the first "daphne" is py-spy, so it is left out.
-        pids = {f"daphne{'' if len(servers) == 1 else index + 1}": server.pid
-                for index, server in enumerate(servers) if not (args.profile and index == 0)}  # fmt: skip
+        pids = {f"daphne{'' if len(servers) == 1 else index + 1}": server.pid for index, server in enumerate(servers)}
+        if args.profile:  # the measured runs only, not the start-up and the warm-up
+            profiler = subprocess.Popen(
+                ["py-spy", "record", "--rate", str(args.profile_rate), "--format", args.profile_format,
+                 "--output", args.profile, "--pid", str(servers[0].pid), *(["--gil"] if args.profile_gil else [])],
+                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            time.sleep(1)  # py-spy attaches
         pids.update(provider=provider.pid, clients=None)
         # The ramped run (what real traffic looks like) and the burst (all at once), unless
         # --ramp-ms names one run.
@@ -887,11 +897,13 @@ def main(argv: list[str] | None = None) -> int:
                 generations(ports, world.session_key, world.creator_id, args.streams, args.timeout, ramp_ms / 1000)
             )
             wall = time.monotonic() - wall_before
-            cpu = {}
+            cpu, cpu_used = {}, {}
             for name, pid in pids.items():
                 after = cpu_seconds(pid)
                 if after is not None and cpu_before[name] is not None:
-                    cpu[name] = round(100 * (after - cpu_before[name]) / wall)
+                    cpu_used[name] = after - cpu_before[name]
+                    cpu[name] = round(100 * cpu_used[name] / wall)
+            servers_cpu = sum(used for name, used in cpu_used.items() if name.startswith("daphne"))
 
             with urllib.request.urlopen(provider_url + "/_stats", timeout=5) as response:
                 provider_stats = json.loads(response.read())
@@ -908,6 +920,9 @@ def main(argv: list[str] | None = None) -> int:
                 "provider_stats": provider_stats,
                 "saved": saved,
                 "cpu": cpu,
+                # What a chunk costs the servers, the streams' starts and ends included: less
+                # noisy than the latencies, which also measure the rest of the machine.
+                "servers_cpu_ms_per_chunk": round(1000 * servers_cpu / (args.streams * args.chunks), 3),
                 "wall_s": wall,
                 "began": began,
             }
@@ -923,7 +938,7 @@ def main(argv: list[str] | None = None) -> int:
                 "ramp_ms", "errors", "lost_chunks", "setup_p50_ms", "setup_p99_ms", "ttft_p50_ms",
                 "ttft_overhead_p50_ms", "first_frame_overhead_p50_ms", "chunk_overhead_p50_ms",
                 "chunk_overhead_p90_ms", "last_quarter_chunk_p50_ms", "last_quarter_chunk_p90_ms", "targets",
-                "missed", "cpu_percent")}  # fmt: skip
+                "missed", "cpu_percent", "servers_cpu_ms_per_chunk")}  # fmt: skip
             out["missed"] = out["missed"] + [f"burst: {label}" for label in burst["missed"]]
         out["warmup_streams"] = WARMUP_STREAMS * len(ports)
         out["warmup_errors"] = len(warm_errors)
@@ -934,10 +949,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"--- {name} log (tail) ---\n{tail}", file=sys.stderr)
         raise
     finally:
-        if args.profile and servers and servers[0].poll() is None:
-            servers[0].send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C, not on SIGTERM
+        if profiler is not None and profiler.poll() is None:
+            profiler.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C, not on SIGTERM
             with contextlib.suppress(subprocess.TimeoutExpired):
-                servers[0].wait(timeout=30)
+                profiler.wait(timeout=60)
         for server in servers:
             stop_process(server)
         stop_process(provider)
