@@ -17,12 +17,11 @@ already authorised are not re-checked.
 
 A start costs one thread hop: the permission check, the options, the request-side safety check
 and the prompt run together in it (``_authorise_and_prepare``); the generation row is written
-while the upstream request is on its way (``generation_stream``). The hop runs on the starts' own
-STARTS_AT_ONCE threads per process, so a burst of starts queues instead of taking the GIL from the
-streams already running, and no start waits behind other work in the shared thread pool. The
-end of a generation is one more hop (``generation_stream``'s completion), where the result
-fragment is rendered too (``_render_result``), so no answer's parsing, safety policy or template
-holds up other streams' chunks. A client that stops reading
+while the upstream request is on its way (``generation_stream``). At most STARTS_AT_ONCE starts
+per process run that hop at once, so a burst of starts queues instead of taking the GIL from the
+streams already running. The end of a generation is one more hop (``generation_stream``'s
+completion), where the result fragment is rendered too (``_render_result``), so no answer's
+parsing, safety policy or template holds up other streams' chunks. A client that stops reading
 is disconnected once more than MAX_PENDING_BYTES wait in the server's send buffer for it,
 instead of the buffer growing.
 """
@@ -33,7 +32,7 @@ import asyncio
 import contextlib
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
+import weakref
 from functools import partial
 from typing import Any
 
@@ -48,10 +47,16 @@ CLOSE_TOO_SLOW = 4408  # the client stopped reading (the send buffer passed MAX_
 FLUSH_SECONDS = 0.005
 STARTS_AT_ONCE = 2  # generation starts per process in their thread hop at the same time
 MAX_PENDING_BYTES = 1024 * 1024
-# The starts' own threads: their queue is the admission (first come, first served), a thread is
-# free again the moment its hop ends (not when the busy event loop gets round to resuming the
-# caller), and a start never waits behind the shared pool's completions and connects.
-_START_THREADS = ThreadPoolExecutor(max_workers=STARTS_AT_ONCE, thread_name_prefix="studio-start")
+_admission: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _starts() -> asyncio.Semaphore:
+    """This event loop's admission of generation starts (first come, first served)."""
+    loop = asyncio.get_running_loop()
+    semaphore = _admission.get(loop)
+    if semaphore is None:
+        semaphore = _admission[loop] = asyncio.Semaphore(STARTS_AT_ONCE)
+    return semaphore
 
 
 class StudioConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
@@ -94,7 +99,7 @@ class StudioConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
         html = render_to_string("studio/partials/error.html", {"message": message, "partial": partial})
         await self.send(text_data=html)
 
-    @partial(database_call, executor=_START_THREADS)
+    @database_call
     def _authorise_and_prepare(self, creator_id, data: dict):
         """The member's current membership and the creator, re-read for this message, then the
         generation prepared (options, request-side safety check, prompt; not yet saved), in one
@@ -127,7 +132,8 @@ class StudioConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
         from apps.studio.services import OPTION_FIELDS, generation_stream
 
         data = {key: message[key] for key in OPTION_FIELDS if key in message and message[key] != ""}
-        membership, creator, prepared = await self._authorise_and_prepare(message.get("creator_id"), data)
+        async with _starts():
+            membership, creator, prepared = await self._authorise_and_prepare(message.get("creator_id"), data)
         if membership is None:
             await self._send_error("You no longer have access to generate for this agency.")
             await self.close(code=CLOSE_FORBIDDEN)
