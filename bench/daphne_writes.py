@@ -18,20 +18,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
 import platform
-import socket
+import shutil
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "huntaze.settings")
-os.environ.setdefault("DEBUG", "true")  # a generated key under var/: this process serves nothing
 
 FRAME = b"\x81\x3c" + b"x" * 60  # a text frame of 60 bytes: a marker and a word, as a chunk is
 
@@ -39,15 +39,12 @@ FRAME = b"\x81\x3c" + b"x" * 60  # a text frame of 60 bytes: a marker and a word
 def per_frame(transport_class, frames: int) -> tuple[float, float]:
     """(CPU µs, wall µs) per frame written through a server connection of this class."""
     from twisted.internet.asyncioreactor import AsyncioSelectorReactor
-    from twisted.internet.protocol import Protocol
+
+    from tests.loopback import twisted_server_connection
 
     loop = asyncio.new_event_loop()
     reactor = AsyncioSelectorReactor(loop)
-    listener = socket.create_server(("127.0.0.1", 0))
-    client = socket.create_connection(listener.getsockname())
-    accepted, address = listener.accept()
-    listener.close()
-    accepted.setblocking(False)
+    connection, client = twisted_server_connection(transport_class, reactor)
 
     def drain() -> None:
         while client.recv(65536):
@@ -55,9 +52,6 @@ def per_frame(transport_class, frames: int) -> tuple[float, float]:
 
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
-    protocol = Protocol()
-    connection = transport_class(accepted, protocol, address, None, 1, reactor)
-    protocol.makeConnection(connection)
 
     async def one_turn() -> None:
         await asyncio.sleep(0)
@@ -88,7 +82,13 @@ def main(argv: list[str] | None = None) -> int:
 
     stock = tcp.Port.transport
     import django
+    from _support import configure_django  # bench/ is the script's own folder
 
+    os.environ.pop("DATABASE_URL", None)  # no database is used: SQLite settings under a temporary var/
+    var_dir = Path(tempfile.mkdtemp(prefix="hz-bench-writes-"))
+    atexit.register(shutil.rmtree, var_dir, True)
+    (var_dir / "staticfiles").mkdir()  # WhiteNoise warns about a missing folder; nothing is served
+    configure_django(var_dir, "unused")
     django.setup()
     import huntaze.asgi  # noqa: F401  (installs the send-at-once connection)
 

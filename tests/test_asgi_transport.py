@@ -11,9 +11,9 @@ import socket
 import pytest
 from twisted.internet import tcp
 from twisted.internet.asyncioreactor import AsyncioSelectorReactor
-from twisted.internet.protocol import Protocol
 
 import huntaze.asgi  # noqa: F401  (installs the transport)
+from tests.loopback import twisted_server_connection
 
 
 @pytest.fixture
@@ -21,17 +21,10 @@ def connection():
     """A server-side Twisted connection on an accepted loopback socket, and the client's socket."""
     loop = asyncio.new_event_loop()
     reactor = AsyncioSelectorReactor(loop)
-    listener = socket.create_server(("127.0.0.1", 0))
-    client = socket.create_connection(listener.getsockname())
-    accepted, address = listener.accept()
-    listener.close()
-    accepted.setblocking(False)
-    protocol = Protocol()
-    server = tcp.Port.transport(accepted, protocol, address, None, 1, reactor)
-    protocol.makeConnection(server)
+    server, client = twisted_server_connection(tcp.Port.transport, reactor)
     yield server, client, reactor
     client.close()
-    accepted.close()
+    server.socket.close()
     loop.close()
 
 
