@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     frames = args.frames or (5_000 if args.quick else 20_000)
     rounds = args.rounds or (5 if args.quick else 7)
+    if frames < 100 or not 1 <= rounds <= 100:
+        parser.error("--frames must be at least 100 and --rounds 1..100")
 
     from twisted.internet import tcp
 

@@ -706,8 +706,9 @@ def report(a: dict[str, Any], results: list[StreamResult], extra: dict[str, Any]
           f"results with a safety-policy note: {a['policy_notes']}.")  # fmt: skip
     print(f"Provider: {extra['provider_stats']}; saved generations: {extra['saved']}")
     shown = ", ".join(f"{name} {pct}%" for name, pct in extra["cpu"].items()) or "not available"
+    per_chunk = extra["servers_cpu_ms_per_chunk"]
     print(f"CPU during the measured {extra['wall_s']:.2f} s (100% = one core fully busy): {shown}; "
-          f"the servers' CPU per chunk: {extra['servers_cpu_ms_per_chunk']:.3f} ms")  # fmt: skip
+          f"the servers' CPU per chunk: {'not available' if per_chunk is None else f'{per_chunk:.3f} ms'}")  # fmt: skip
     print(f"Errors: {len(errors)} of {len(results)} streams")
     for message in sorted(set(errors))[:5]:
         print(f"  {errors.count(message)} x {message}")
@@ -816,7 +817,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=STREAM_TIMEOUT, help="seconds per stream (default 60)")
     parser.add_argument("--servers", type=int, default=os.cpu_count() or 1,
                         help="daphne processes; the sockets are spread over them (default: one per CPU)")  # fmt: skip
-    parser.add_argument("--profile", metavar="FILE", help="record daphne with py-spy (pip install py-spy) into FILE")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="record daphne with py-spy (pip install py-spy; it attaches to a running process, "
+                             "so it needs root or kernel.yama.ptrace_scope=0) into FILE")  # fmt: skip
     parser.add_argument("--profile-format", default="speedscope", choices=["speedscope", "flamegraph", "raw"],
                         help="py-spy output format (default speedscope)")  # fmt: skip
     parser.add_argument("--profile-gil", action="store_true",
@@ -833,6 +836,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ramp_ok = args.ramp_ms is None or 0 <= args.ramp_ms <= 600_000
     if not 0 <= args.chunk_delay_ms <= 10_000 or not 1 <= args.timeout <= 3600 or not ramp_ok:
         parser.error("--chunk-delay-ms must be 0..10000, --ramp-ms 0..600000 and --timeout 1..3600")
+    if not 1 <= args.profile_rate <= 1000:
+        parser.error("--profile-rate must be 1..1000")
     return args
 
 
@@ -882,9 +887,14 @@ def main(argv: list[str] | None = None) -> int:
             profiler = subprocess.Popen(
                 ["py-spy", "record", "--rate", str(args.profile_rate), "--format", args.profile_format,
                  "--output", args.profile, "--pid", str(servers[0].pid), *(["--gil"] if args.profile_gil else [])],
-                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                stdout=subprocess.DEVNULL, stderr=daphne_log,
             )  # fmt: skip
             time.sleep(1)  # py-spy attaches
+            if profiler.poll() is not None:
+                raise RuntimeError(
+                    f"py-spy could not attach to daphne (exit {profiler.returncode}): it needs root or "
+                    "CAP_SYS_PTRACE where kernel.yama.ptrace_scope is 1 (its message is in the daphne log below)"
+                )
         pids.update(provider=provider.pid, clients=None)
         # The ramped run (what real traffic looks like) and the burst (all at once), unless
         # --ramp-ms names one run.
@@ -903,7 +913,7 @@ def main(argv: list[str] | None = None) -> int:
                 if after is not None and cpu_before[name] is not None:
                     cpu_used[name] = after - cpu_before[name]
                     cpu[name] = round(100 * cpu_used[name] / wall)
-            servers_cpu = sum(used for name, used in cpu_used.items() if name.startswith("daphne"))
+            servers_used = [used for name, used in cpu_used.items() if name.startswith("daphne")]
 
             with urllib.request.urlopen(provider_url + "/_stats", timeout=5) as response:
                 provider_stats = json.loads(response.read())
@@ -922,7 +932,9 @@ def main(argv: list[str] | None = None) -> int:
                 "cpu": cpu,
                 # What a chunk costs the servers, the streams' starts and ends included: less
                 # noisy than the latencies, which also measure the rest of the machine.
-                "servers_cpu_ms_per_chunk": round(1000 * servers_cpu / (args.streams * args.chunks), 3),
+                "servers_cpu_ms_per_chunk": (
+                    round(1000 * sum(servers_used) / (args.streams * args.chunks), 3) if servers_used else None
+                ),
                 "wall_s": wall,
                 "began": began,
             }
@@ -951,8 +963,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if profiler is not None and profiler.poll() is None:
             profiler.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C, not on SIGTERM
-            with contextlib.suppress(subprocess.TimeoutExpired):
+            try:
                 profiler.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                profiler.kill()
+                profiler.wait()
         for server in servers:
             stop_process(server)
         stop_process(provider)

@@ -51,9 +51,11 @@ def _send_at_once() -> None:
     two extra system calls and a whole loop turn of delay per chunk, and at a hundred streams a
     turn is milliseconds. The server's TCP connections now send at once when nothing is waiting
     before them, as asyncio's own transports do, and buffer only what the kernel did not take (a
-    slow reader, whose buffer the studio still bounds). A lost connection is left to the usual
-    path, which reports it. TLS connections (no proxy in front) keep Twisted's way. Other servers
-    have nothing to change."""
+    slow reader, whose buffer the studio still bounds). A lost or aborted connection is left to
+    the usual path, which reports it, as is a connection with a pull producer (Twisted asks it for
+    more only after a buffered send). TLS started on a plain connection (``startTLS``) keeps
+    Twisted's way; behind daphne's own ``ssl:`` endpoint the encrypted bytes are sent at once too,
+    in order. Other servers have nothing to change."""
     try:
         from twisted.internet import tcp
     except ImportError:
@@ -71,6 +73,8 @@ def _send_at_once() -> None:
                 and self.connected
                 and not self.disconnecting
                 and not self._writeDisconnected
+                and not self._aborting
+                and (self.producer is None or self.streamingProducer)
                 and not self._tempDataBuffer
                 and self.offset >= len(self.dataBuffer)
                 and isinstance(data, bytes)
