@@ -13,6 +13,8 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.urls import get_resolver  # noqa: E402
 
 from apps.monitoring.asgi import WebsocketMetricsMiddleware  # noqa: E402
 from huntaze.routing import websocket_urlpatterns  # noqa: E402
@@ -92,7 +94,9 @@ def _send_at_once() -> None:
 _send_at_once()
 
 # Modules the first AI request would otherwise import inside the event loop: the SDKs take about
-# 1.5 s, during which every open websocket of this process would stall.
+# 1.5 s, during which every open websocket of this process would stall. The URL configuration
+# (settings.ROOT_URLCONF, imported after these) is the same for the first HTTP request: every view
+# and the API, NumPy and SciPy among them, about 1.7 s.
 WARM_IMPORTS = (
     "apps.ai.providers.openai_chat",
     "apps.ai.providers.anthropic_messages",
@@ -100,25 +104,11 @@ WARM_IMPORTS = (
     "apps.studio.services",
     "apps.safety",
 )
-for module in WARM_IMPORTS:
+for module in (*WARM_IMPORTS, settings.ROOT_URLCONF):
     importlib.import_module(module)
-
-
-def _warm_urls() -> None:
-    """The URL configuration imported and its reverse table built now, not by the first HTTP
-    request: importing it loads every view and the API (NumPy and SciPy among them), about 1.7 s
-    on this project's machine, which would otherwise run inside the event loop and stall every
-    websocket of the process; and threads that each build the reverse table for themselves at
-    once (every one of the first results rendered) compete for the GIL. Built for the default
-    language; another language's table is built the first time it is used (about 0.05 s)."""
-    from django.conf import settings
-    from django.urls import get_resolver
-
-    importlib.import_module(settings.ROOT_URLCONF)
-    get_resolver().reverse_dict  # noqa: B018  (builds and caches the table for the active language)
-
-
-_warm_urls()
+# The reverse table for the default language, built once here instead of by each of the first
+# threads that render a link at the same time (another language's is built on first use, ~0.05 s).
+get_resolver().reverse_dict  # noqa: B018
 
 application = ProtocolTypeRouter(
     {
