@@ -80,6 +80,11 @@ def has_perm(membership: Membership | None, perm: Perm, creator: Creator | None 
         if creator.agency_id != membership.agency_id:
             return False
         if not sees_all_creators(membership):
+            # (creator id, assigned) when the membership was read with that creator's assignment
+            # in the same statement (selectors.member_and_creator): no second query for it.
+            known = getattr(membership, "creator_assignment", None)
+            if known is not None and known[0] == creator.pk:
+                return known[1]
             return membership.assignments.filter(creator=creator).exists()
     return True
 

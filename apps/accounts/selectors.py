@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core import signing
+from django.db import connection
 from django.db.models import Count, Prefetch, QuerySet
 from django.http import Http404
 
-from apps.accounts.models import ApiToken, Creator, CreatorAssignment, Invitation, Membership, User
+from apps.accounts.models import Agency, ApiToken, Creator, CreatorAssignment, Invitation, Membership, User
 from apps.accounts.permissions import Perm, has_perm, sees_all_creators
+from apps.core.statements import ModelColumns
 
 INVITATION_SALT = "huntaze.invitation"
 EMAIL_VERIFICATION_SALT = "huntaze.email-verification"
@@ -20,23 +22,97 @@ def membership_list_for_user(*, user: User) -> QuerySet[Membership]:
 
 
 def membership_current(*, user: User, agency_id: int | None) -> Membership | None:
-    """The membership for the agency chosen in the session, else the user's first one."""
-    memberships = Membership.objects.filter(user=user).select_related("agency")
-    if agency_id is not None:
-        chosen = memberships.filter(agency_id=agency_id).first()
-        if chosen is not None:
-            return chosen
-    return memberships.order_by("created_at", "id").first()
+    """The membership for the agency chosen in the session, else the user's first one, with its
+    agency (one written-out statement: every page and every websocket connect asks it)."""
+    try:
+        agency_id = int(agency_id) if agency_id is not None else None
+    except (TypeError, ValueError):
+        agency_id = None  # not an id: the first membership, as for a session without a choice
+    if agency_id is not None and not -(2**63) <= agency_id < 2**63:
+        agency_id = None
+    with connection.cursor() as cursor:
+        cursor.execute(_CURRENT_SQL, [user.pk, agency_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    membership = _MEMBERSHIP.build(row[: len(_MEMBERSHIP)])
+    membership.agency = _AGENCY.build(row[len(_MEMBERSHIP) :])
+    return membership
 
 
 def membership_refresh(*, membership: Membership) -> Membership | None:
-    """The same membership as it is now (role may have changed), or None when it was removed or
-    its user deactivated. Long-lived sessions (websockets) call this before each action."""
-    return (
-        Membership.objects.select_related("agency", "user")
-        .filter(pk=membership.pk, user_id=membership.user_id, user__is_active=True)
-        .first()
-    )
+    """The same membership as it is now (role may have changed), with its agency and user, or
+    None when it was removed or its user deactivated. Long-lived sessions (websockets) call this
+    before each action."""
+    return member_and_creator(membership=membership, creator_id=None)[0]
+
+
+# The membership reads of every page (membership_current), every websocket connect and every
+# websocket message (member_and_creator), written out (apps/core/statements.py ``ModelColumns``):
+# as querysets, the studio's per-message membership and creator reads cost about 3 ms of CPU to
+# build and compile at every generation, against 0.1 ms to run them (docs/benchmarks.md, "Studio
+# stream start").
+_MEMBERSHIP = ModelColumns(Membership, "m")
+_AGENCY = ModelColumns(Agency, "a")
+_USER = ModelColumns(User, "u")
+_CREATOR = ModelColumns(Creator, "c")
+_MEMBERSHIP_TABLE, _AGENCY_TABLE = Membership._meta.db_table, Agency._meta.db_table
+_USER_TABLE, _CREATOR_TABLE = User._meta.db_table, Creator._meta.db_table
+_MEMBER_SQL = f"""
+SELECT {_MEMBERSHIP.sql}, {_AGENCY.sql}, {_USER.sql}
+FROM {_MEMBERSHIP_TABLE} m JOIN {_AGENCY_TABLE} a ON a.id = m.agency_id JOIN {_USER_TABLE} u ON u.id = m.user_id
+WHERE m.id = %s AND m.user_id = %s AND u.is_active
+"""  # noqa: S608 (table and column names from the models)
+_CURRENT_SQL = f"""
+SELECT {_MEMBERSHIP.sql}, {_AGENCY.sql}
+FROM {_MEMBERSHIP_TABLE} m JOIN {_AGENCY_TABLE} a ON a.id = m.agency_id
+WHERE m.user_id = %s
+ORDER BY CASE WHEN m.agency_id = %s THEN 0 ELSE 1 END, m.created_at, m.id
+LIMIT 1
+"""  # noqa: S608 (table and column names from the models)
+_MEMBER_AND_CREATOR_SQL = f"""
+SELECT {_MEMBERSHIP.sql}, {_AGENCY.sql}, {_USER.sql}, {_CREATOR.sql},
+    EXISTS (SELECT 1 FROM {CreatorAssignment._meta.db_table} ca WHERE ca.membership_id = m.id AND ca.creator_id = c.id)
+FROM {_MEMBERSHIP_TABLE} m JOIN {_AGENCY_TABLE} a ON a.id = m.agency_id JOIN {_USER_TABLE} u ON u.id = m.user_id
+    LEFT JOIN {_CREATOR_TABLE} c ON c.id = %s AND c.agency_id = m.agency_id
+WHERE m.id = %s AND m.user_id = %s AND u.is_active
+"""  # noqa: S608 (table and column names from the models)
+
+
+def member_and_creator(
+    *, membership: Membership, creator_id: int | None, include_archived: bool = False
+) -> tuple[Membership | None, Creator | None]:
+    """``membership_refresh`` and ``creator_get_for_member`` in one statement: the membership as it
+    is now (None when removed or its user deactivated), and the creator when this member may see
+    it (None for a missing id, another agency's creator, an archived one unless
+    ``include_archived``, and for a chatter a creator not assigned to them)."""
+    if creator_id is not None and not -(2**63) <= creator_id < 2**63:
+        creator_id = None  # no such creator; an id beyond the column's range would be a database error
+    with connection.cursor() as cursor:
+        if creator_id is None:
+            cursor.execute(_MEMBER_SQL, [membership.pk, membership.user_id])
+        else:
+            cursor.execute(_MEMBER_AND_CREATOR_SQL, [creator_id, membership.pk, membership.user_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None, None
+    end = len(_MEMBERSHIP)
+    current = _MEMBERSHIP.build(row[:end])
+    current.agency = _AGENCY.build(row[end : end + len(_AGENCY)])
+    end += len(_AGENCY)
+    current.user = _USER.build(row[end : end + len(_USER)])
+    end += len(_USER)
+    if creator_id is None:
+        return current, None
+    creator = _CREATOR.build(row[end : end + len(_CREATOR)])
+    assigned = bool(row[-1])
+    current.creator_assignment = (creator_id, assigned)  # permissions.has_perm reads it for this creator
+    if creator is None or (creator.is_archived and not include_archived):
+        return current, None
+    if not sees_all_creators(current) and not assigned:
+        return current, None
+    creator.agency = current.agency
+    return current, creator
 
 
 def creator_list(*, membership: Membership, include_archived: bool = False) -> QuerySet[Creator]:

@@ -63,3 +63,53 @@ def server_bound_cursor(*, prepared: bool = False):
         if connection.timezone != connection.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT).timezone:
             register_tzloader(connection.timezone, cursor)
         return connection._prepare_cursor(cursor)
+
+
+class ModelColumns:
+    """A model's concrete columns in a written-out SELECT, read back into instances as the ORM
+    would (the backend's and the fields' converters applied: dates, booleans, JSON, decimals).
+
+    For a read on a hot path whose queryset costs more to build and compile than to run: the
+    studio's per-message permission check (apps/accounts/selectors.py ``member_and_creator``) spent
+    about 3 ms of CPU compiling two small queries against 0.1 ms running them. The columns follow
+    the model, so a new field is read without touching the SQL."""
+
+    def __init__(self, model, alias: str) -> None:
+        self.model = model
+        self.alias = alias
+        self.fields = list(model._meta.concrete_fields)
+        self.names = [field.attname for field in self.fields]
+        self._pk = self.fields.index(model._meta.pk)
+        self.sql = ", ".join(f"{alias}.{connection.ops.quote_name(field.column)}" for field in self.fields)
+        self._converters: dict[str, list] = {}
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    def build(self, values):
+        """An instance from this model's slice of a row (``len(self)`` values, in ``self.fields``'
+        order); None when the row holds no such object (a LEFT JOIN that matched nothing)."""
+        if values[self._pk] is None:
+            return None
+        converted = [
+            _convert(value, converters) if converters else value
+            for value, converters in zip(values, self._converters_for_connection(), strict=True)
+        ]
+        return self.model.from_db(connection.alias, self.names, converted)
+
+    def _converters_for_connection(self) -> list:
+        found = self._converters.get(connection.vendor)
+        if found is None:
+            found = []
+            for field in self.fields:
+                column = field.get_col(self.alias)
+                converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+                found.append([(converter, column) for converter in converters])
+            self._converters[connection.vendor] = found
+        return found
+
+
+def _convert(value, converters):
+    for converter, column in converters:
+        value = converter(value, column, connection)
+    return value

@@ -10,7 +10,8 @@ socket; cancel (or closing the tab) cancels the upstream call.
 Connecting needs a live session that passed the agency's second factor when it requires one, and
 a membership (apps/accounts/realtime.py); ending the session closes the socket at once.
 Permissions hold for the whole life of the socket, not only at connect: every generate message
-re-reads the membership and the creator (two small queries) before anything runs, so a member
+re-reads the membership and the creator (one written-out query,
+``member_and_creator``) before anything runs, so a member
 removed or demoted to viewer mid-session gets the socket closed with 4403, and a chatter
 unassigned from a creator gets "Choose one of your creators." Streamed chunks of a generation
 already authorised are not re-checked.
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 import weakref
@@ -82,7 +84,7 @@ class StudioConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
             return
         if message.get("action") == "cancel":
             await self._cancel()
-            await self.send(text_data=render_to_string("studio/partials/status.html", {"status": "cancelled"}))
+            await self.send(text_data=_status_html("cancelled"))
             return
         if self.task is not None and not self.task.done():
             await self._send_error("A generation is already running: wait for it or cancel it.")
@@ -108,19 +110,19 @@ class StudioConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
         Answers (None, None, None) when the membership is gone or no longer allows generating,
         (membership, None, None) when the creator is not one this member may use, and
         (membership, creator, Prepared or ApplicationError) otherwise."""
-        from django.http import Http404
-
         from apps.accounts.permissions import Perm, has_perm
-        from apps.accounts.selectors import creator_get_for_member, membership_refresh
+        from apps.accounts.selectors import member_and_creator
         from apps.core.errors import ApplicationError
         from apps.studio.services import studio_prepare
 
-        membership = membership_refresh(membership=self.membership)
+        try:
+            creator_id = int(creator_id)
+        except (TypeError, ValueError):
+            creator_id = None
+        membership, creator = member_and_creator(membership=self.membership, creator_id=creator_id)
         if membership is None or not has_perm(membership, Perm.SEND_MESSAGES):
             return None, None, None
-        try:
-            creator = creator_get_for_member(membership=membership, creator_id=int(creator_id), include_archived=False)
-        except (Http404, TypeError, ValueError):
+        if creator is None:
             return membership, None, None
         try:
             return membership, creator, studio_prepare(membership=membership, creator=creator, data=data, save=False)
@@ -142,7 +144,7 @@ class StudioConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
         if creator is None:
             await self._send_error("Choose one of your creators.")
             return
-        await self.send(text_data=render_to_string("studio/partials/status.html", {"status": "running"}))
+        await self.send(text_data=_status_html("running"))
         if isinstance(prepared, ApplicationError):
             await self._send_error(prepared.message)
             return
@@ -236,6 +238,13 @@ def _server_transport(send: Any) -> Any | None:
             return None
         send = inner[0]
     return None
+
+
+@functools.cache
+def _status_html(status: str) -> str:
+    """The status fragment, the same text for every socket: rendered once per process rather than
+    on the event loop at every start."""
+    return render_to_string("studio/partials/status.html", {"status": status})
 
 
 def _render_result(generation) -> str:
