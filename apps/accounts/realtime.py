@@ -51,13 +51,15 @@ def _session_verified(session, user: User) -> bool:
 def socket_membership_sync(scope: dict) -> Membership | None:
     from apps.accounts.middleware import SESSION_AGENCY
     from apps.accounts.selectors import membership_current
-    from apps.accounts.sessions import session_alive
 
     user = scope.get("user")
     session = scope.get("session")
     if user is None or not user.is_authenticated or session is None:
         return None
-    if not session.session_key or not session_alive(session.session_key):
+    # The session is in the store: AuthMiddleware has just loaded it to find the user, and a
+    # session ended, logged out or expired loads empty (no user) with its key cleared. Asking the
+    # store again (``sessions.session_alive``) was a second query at every connect.
+    if not session.session_key:
         return None
     membership = membership_current(user=user, agency_id=session.get(SESSION_AGENCY))
     if membership is None:

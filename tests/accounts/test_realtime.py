@@ -3,9 +3,13 @@ an agency that requires two factor admits only sockets of sessions that passed i
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.contrib.sessions.models import Session
+from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 
 from apps.accounts import sessions
@@ -54,6 +58,18 @@ async def test_ending_a_session_closes_its_sockets(path):
     again, connected, code = await _connect(client, path)
     assert not connected and code == 4403
     await again.disconnect()
+
+
+@pytest.mark.parametrize("path", ["/ws/notifications/", "/ws/studio/"])
+async def test_an_expired_session_cannot_open_a_socket(path):
+    world = await sync_to_async(build_world)("Expired")
+    client = await sync_to_async(_login)(world.manager)
+    await Session.objects.filter(session_key=client.session.session_key).aupdate(
+        expire_date=timezone.now() - timedelta(seconds=1)
+    )
+    communicator, connected, code = await _connect(client, path)
+    assert not connected and code == 4403
+    await communicator.disconnect()
 
 
 async def test_logging_out_closes_the_sockets_of_that_session():
