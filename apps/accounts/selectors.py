@@ -106,7 +106,9 @@ def member_and_creator(
         return current, None
     creator = _CREATOR.build(row[end : end + len(_CREATOR)])
     assigned = bool(row[-1])
-    current.creator_assignment = (creator_id, assigned)  # permissions.has_perm reads it for this creator
+    # permissions.has_perm reads it for this creator instead of asking again. It is true of this read
+    # only: a caller that keeps the membership for later removes it (apps/studio/consumers.py).
+    current.creator_assignment = (creator_id, assigned)
     if creator is None or (creator.is_archived and not include_archived):
         return current, None
     if not sees_all_creators(current) and not assigned:

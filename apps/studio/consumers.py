@@ -117,7 +117,7 @@ class StudioConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
 
         try:
             creator_id = int(creator_id)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's 1e400 is an infinite float
             creator_id = None
         membership, creator = member_and_creator(membership=self.membership, creator_id=creator_id)
         if membership is None or not has_perm(membership, Perm.SEND_MESSAGES):
@@ -140,6 +140,9 @@ class StudioConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
             await self._send_error("You no longer have access to generate for this agency.")
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        # Kept for the next message's re-read only; the assignment read with this message's creator
+        # (``creator_assignment``, which has_perm would trust) is not carried over to it.
+        vars(membership).pop("creator_assignment", None)
         self.membership = membership
         if creator is None:
             await self._send_error("Choose one of your creators.")

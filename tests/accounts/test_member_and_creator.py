@@ -128,3 +128,17 @@ def test_a_chatters_assignment_read_with_the_creator_is_not_queried_again(world)
     with CaptureQueriesContext(connection) as queries:
         assert not has_perm(membership, Perm.SEND_MESSAGES, world.other_creator)
     assert len(queries) == 1
+
+
+def test_a_chatters_archived_creator_and_an_unassigned_one_are_refused_without_a_second_query(world):
+    from apps.accounts.permissions import Perm, has_perm
+
+    Creator.objects.filter(pk=world.creator.pk).update(is_archived=True)
+    assert member_and_creator(membership=world.chatter, creator_id=world.creator.pk)[1] is None
+    assert member_and_creator(membership=world.chatter, creator_id=world.creator.pk, include_archived=True)[1]
+
+    membership, found = member_and_creator(membership=world.chatter, creator_id=world.other_creator.pk)
+    assert found is None and membership.creator_assignment == (world.other_creator.pk, False)
+    with CaptureQueriesContext(connection) as queries:
+        assert not has_perm(membership, Perm.SEND_MESSAGES, world.other_creator)
+    assert len(queries) == 0

@@ -79,3 +79,16 @@ async def test_chatter_unassigned_mid_session_loses_the_creator():
 
     assert await Generation.objects.filter(agency=world.agency).acount() == 1
     await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("creator_id", ["1e400", '"12abc"', "null", "99999999999999999999999"])
+async def test_a_creator_id_that_is_no_creator_gets_an_answer(creator_id):
+    """JSON's 1e400 is an infinite float and a huge integer is beyond any id column: each is
+    "Choose one of your creators." on a socket that stays usable, never a silent failure."""
+    world = await sync_to_async(build_world)("Socket junk id")
+    communicator = await _socket(world.owner)
+    await communicator.send_to(text_data=f'{{"action": "generate", "type": "caption", "creator_id": {creator_id}}}')
+    assert "Choose one of your creators." in await communicator.receive_from(timeout=5)
+    await _generate_until_done(communicator, world.creator.pk)
+    await communicator.disconnect()
