@@ -10,11 +10,10 @@ socket; cancel (or closing the tab) cancels the upstream call.
 Connecting needs a live session that passed the agency's second factor when it requires one, and
 a membership (apps/accounts/realtime.py); ending the session closes the socket at once.
 Permissions hold for the whole life of the socket, not only at connect: every generate message
-re-reads the membership and the creator (one written-out query,
-``member_and_creator``) before anything runs, so a member
-removed or demoted to viewer mid-session gets the socket closed with 4403, and a chatter
-unassigned from a creator gets "Choose one of your creators." Streamed chunks of a generation
-already authorised are not re-checked.
+re-reads the membership and the creator (one written-out statement, ``member_and_creator``)
+before anything runs, so a member removed or demoted to viewer mid-session gets the socket closed
+with 4403, and a chatter unassigned from a creator gets "Choose one of your creators." Streamed
+chunks of a generation already authorised are not re-checked.
 
 A start costs one thread hop: the permission check, the options, the request-side safety check
 and the prompt run together in it (``_authorise_and_prepare``); the generation row is written
