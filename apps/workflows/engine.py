@@ -7,7 +7,8 @@ The pipeline of one step run, in order:
    (on commit) to the step's queue, so two workers finishing sibling steps never both queue it.
 2. ``run_step`` (tasks.py) calls ``execute``: read the step run with its run and siblings (one
    SELECT), claim queued → running (one conditional UPDATE, committed on its own: attempts + 1,
-   claim expiring after the step's timeout), call the step function with the run's input and its
+   claim expiring after the step's timeout; on PostgreSQL the claim rides in the read's statement,
+   its terms carried by the message: ``message_terms``), call the step function with the run's input and its
    dependencies' outputs, then, in one transaction, lock the run and store the output in ONE
    UPDATE (only while this worker still holds the claim), read the step runs again and
    ``advance`` the run. The claim's ``run_changed`` event ("running") is announced only for a step
@@ -41,7 +42,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, NotSupportedError, OperationalError, connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError
@@ -69,14 +70,22 @@ ERROR_LIMIT = 2000
 RUNNING_NOTICE_SECONDS = 0.05
 
 
-def _publish(step_run_id: int, queue: str, countdown: float = 0) -> None:
+def message_terms(step: Step) -> dict[str, Any]:
+    """The claim's terms a ``run_step`` message carries (its keyword arguments): the step's timeout
+    and whether it is idempotent, as the definition said when the step was queued. With them the
+    worker claims in the statement that reads the step run (``_read_step_runs``), one round trip
+    fewer per step; ``execute`` checks them against its own definition afterwards."""
+    return {"timeout": step.timeout, "idempotent": step.idempotent}
+
+
+def _publish(step_run_id: int, step: Step, countdown: float = 0) -> None:
     from apps.workflows.tasks import run_step
 
-    run_step.apply_async(args=[step_run_id], queue=queue, countdown=countdown or None)
+    run_step.apply_async(args=[step_run_id], kwargs=message_terms(step), queue=step.queue, countdown=countdown or None)
 
 
-def _publish_on_commit(step_run_id: int, queue: str, countdown: float = 0) -> None:
-    transaction.on_commit(lambda: _publish(step_run_id, queue, countdown))
+def _publish_on_commit(step_run_id: int, step: Step, countdown: float = 0) -> None:
+    transaction.on_commit(lambda: _publish(step_run_id, step, countdown))
 
 
 def definition_for(run: WorkflowRun) -> Workflow:
@@ -189,7 +198,7 @@ def _ready(run: WorkflowRun, row: StepRun, rows: list[StepRun], workflow: Workfl
         if cursor.rowcount != 1:
             return []
     row.state, row.input, row.queued_at = StepState.QUEUED, first, now
-    _publish_on_commit(row.pk, step.queue)
+    _publish_on_commit(row.pk, step)
     if not items or len(items) == 1:
         return []
     extra = StepRun.objects.bulk_create(
@@ -202,7 +211,7 @@ def _ready(run: WorkflowRun, row: StepRun, rows: list[StepRun], workflow: Workfl
     for created in extra:
         if created.pk is None:  # backends that do not return ids from bulk_create
             created.pk = StepRun.objects.get(run_id=run.pk, step=step.name, index=created.index).pk
-        _publish_on_commit(created.pk, step.queue)
+        _publish_on_commit(created.pk, step)
     return extra
 
 
@@ -253,11 +262,20 @@ def backoff_seconds(attempt: int) -> float:
     return min(base * (2 ** max(attempt - 1, 0)), 300.0)
 
 
-def execute(step_run_id: int, *, worker: str = WORKER_ID) -> str:
-    """Claim and run one queued step run; answers what happened (for logs and tests)."""
+def execute(step_run_id: int, *, worker: str = WORKER_ID, timeout: Any = None, idempotent: Any = None) -> str:
+    """Claim and run one queued step run; answers what happened (for logs and tests).
+
+    ``timeout`` and ``idempotent`` are the claim's terms from the message (``message_terms``): on
+    PostgreSQL the claim then rides in the read's statement. Without them (an older message, a
+    direct call) the read and the claim are two statements."""
+    now = timezone.now()
+    # The claim's token names this worker and this claim: a later claim (after recovery) differs.
+    token = f"{worker}:{uuid.uuid4().hex[:8]}"[:200]
+    terms = _ClaimTerms(token=token, now=now, timeout=timeout, idempotent=idempotent)
+    early = terms.usable()
     # One read for the step run, its run and its siblings: the dependencies' outputs the context
     # needs are final before a step is queued, so rows read before the claim serve it.
-    rows = _read_step_runs(step_run_id)
+    rows, claimed = _read_step_runs(step_run_id, claim=terms if early else None)
     row = next((other for other in rows if other.pk == step_run_id), None)
     if row is None:
         return "missing"
@@ -266,19 +284,26 @@ def execute(step_run_id: int, *, worker: str = WORKER_ID) -> str:
     except LookupError as error:
         with transaction.atomic():
             lock_run(row.run_id)
-            if StepRun.objects.filter(pk=row.pk, state=StepState.QUEUED).update(
-                state=StepState.FAILED, error=str(error), finished_at=timezone.now()
-            ):
+            held = _held(row, token) if claimed else StepRun.objects.filter(pk=row.pk, state=StepState.QUEUED)
+            if held.update(state=StepState.FAILED, error=str(error), finished_at=timezone.now(), claim_expires_at=None):
                 advance(row.run_id)
         return "failed"
     step = workflow.by_name.get(row.step)
-    if step is None:
+    if step is None:  # a step this process's definition lacks: left queued for one that has it
+        if claimed:
+            undo = {"attempts": F("attempts") - 1, "claimed_by": "", "claim_expires_at": None, "started_at": None}
+            _held(row, token).update(state=StepState.QUEUED, **undo)
         return "missing"
-    now = timezone.now()
-    # The claim's token names this worker and this claim: a later claim (after recovery) differs.
-    token = f"{worker}:{uuid.uuid4().hex[:8]}"[:200]
-    if not _claim(row, step, token=token, now=now):
+    if not early:
+        claimed = _claim(row, step, token=token, now=now)
+    if not claimed:
         return "not-claimed"
+    # The definition changed since the message was sent: the claim expires after this process's
+    # timeout, and this durable commit flushes the WAL past the claim's unflushed one, so a step
+    # that is no longer idempotent is never run twice after a database crash.
+    changed = early and (timeout != step.timeout or (idempotent and not step.idempotent))
+    if changed and not _held(row, token).update(claim_expires_at=now + timedelta(seconds=step.timeout)):
+        return "lost-claim"
     row.state, row.attempts, row.claimed_by = StepState.RUNNING, row.attempts + 1, token
     context = _context(row.run, row, rows, workflow)
     notice = _announce_claim(row, token)
@@ -293,13 +318,12 @@ def execute(step_run_id: int, *, worker: str = WORKER_ID) -> str:
         logger.warning("workflow %s step %s attempt %s failed", row.run_id, row.step, row.attempts, exc_info=True)
         if row.attempts <= step.retries:
             delay = backoff_seconds(row.attempts)
-            mine = StepRun.objects.filter(pk=row.pk, state=StepState.RUNNING, claimed_by=token)
             with transaction.atomic():
-                if mine.update(
+                if _held(row, token).update(
                     state=StepState.QUEUED, error=_describe(error), claim_expires_at=None,
                     queued_at=timezone.now() + timedelta(seconds=delay),
                 ):  # fmt: skip
-                    _publish_on_commit(row.pk, step.queue, delay)
+                    _publish_on_commit(row.pk, step, delay)
                     run_changed(run_id=row.run_id, agency_id=row.agency_id, step=row.step, state=StepState.QUEUED)
             return "retrying"
         _finish(row, step, state=StepState.FAILED, error=_describe(error))
@@ -308,6 +332,11 @@ def execute(step_run_id: int, *, worker: str = WORKER_ID) -> str:
     if not _finish(row, step, state=StepState.SUCCEEDED, output=output):
         return "lost-claim"  # cancelled, or taken over after the claim expired
     return "succeeded"
+
+
+def _held(row: _StepRow, token: str):
+    """The step run while it is still running under the claim ``token``."""
+    return StepRun.objects.filter(pk=row.pk, state=StepState.RUNNING, claimed_by=token)
 
 
 def _finish(row: _StepRow, step: Step, *, state: str, output: Any = None, error: str = "") -> bool:
@@ -369,13 +398,14 @@ class _StepRow:
 
 _STEP_RUN = StepRun._meta.db_table
 _RUN = WorkflowRun._meta.db_table
-_READ_STEP_RUNS = f"""
+_READ_COLUMNS = f"""
 SELECT s.id, s.agency_id, s.step, s."index", s.state, s.input, s.output, s.attempts,
-       r.id, r.agency_id, r.workflow, r.state, r.input, r.created_by_id
+       r.id, r.agency_id, r.workflow, r.state, r.input, r.created_by_id{{claimed}}
 FROM {_STEP_RUN} s JOIN {_RUN} r ON r.id = s.run_id
 WHERE s.run_id = (SELECT run_id FROM {_STEP_RUN} WHERE id = %s)
 ORDER BY s.id
 """  # noqa: S608 (table names from the models)
+_READ_STEP_RUNS = _READ_COLUMNS.format(claimed="")
 # The run's state is an EXISTS, not a join: PostgreSQL re-checks it against the row another worker
 # claimed meanwhile, so two deliveries of one message never both claim it (test_step_cost.py).
 _CLAIM = f"""
@@ -399,6 +429,12 @@ FROM {_STEP_RUN} s JOIN {_RUN} r ON r.id = s.run_id
 WHERE s.run_id = %s
 ORDER BY s.id
 """  # noqa: S608 (table names from the models)
+# PostgreSQL, when the message carries the claim's terms: the claim in the read's statement (a
+# data-modifying WITH runs once, to completion). The SELECT sees the rows as they were before
+# the claim, as the separate read did; its last column says whether this statement claimed.
+_READ_AND_CLAIM = "WITH claimed AS ({claim} RETURNING id)" + _READ_COLUMNS.format(  # noqa: S608 (constants)
+    claimed=", EXISTS (SELECT 1 FROM claimed)"
+)
 _JSON = StepRun._meta.get_field("output")
 
 
@@ -414,20 +450,55 @@ def _when(value) -> Any:
     return connection.ops.adapt_datetimefield_value(value)
 
 
-def _read_step_runs(step_run_id: int) -> list[_StepRow]:
-    """The step runs of ``step_run_id``'s run, in id order, each with the run (one SELECT).
+@dataclass(slots=True)
+class _ClaimTerms:
+    """A claim made in the read's statement: its token and time, and the terms from the message."""
+
+    token: str
+    now: Any
+    timeout: Any
+    idempotent: Any
+
+    def usable(self) -> bool:
+        """PostgreSQL, and terms a publisher of this engine wrote (else: the read, then the claim)."""
+        timeout = self.timeout
+        return (
+            connection.vendor == "postgresql"
+            and isinstance(self.idempotent, bool)
+            and type(timeout) in (int, float)
+            and 0 < timeout <= 86_400 * 365  # also refuses NaN
+        )
+
+    def statement(self) -> tuple[str, list[Any]]:
+        no_flush = self.idempotent and not connection.in_atomic_block  # as ``_no_flush`` decides
+        claim = _CLAIM.format(no_flush=NO_FLUSH_SQL if no_flush else "")
+        params = [StepState.RUNNING, self.token, _when(self.now + timedelta(seconds=self.timeout)), _when(self.now)]
+        return _READ_AND_CLAIM.format(claim=claim), params
+
+
+def _read_step_runs(step_run_id: int, *, claim: _ClaimTerms | None = None) -> tuple[list[_StepRow], bool]:
+    """The step runs of ``step_run_id``'s run, in id order, each with the run (one SELECT); with
+    ``claim``, the same statement claims the step run (answers whether it did).
 
     The first statement of a ``run_step`` task, and its connection's health check: Django's
     (CONN_HEALTH_CHECKS) would send a ``SELECT 1`` before it on every task. A kept connection that
-    fails this read is closed and the read made once more on a new one (it changes nothing): one
-    the server dropped, or one whose prepared read no longer matches its tables because a
-    migration changed a column it returns ("cached plan must not change result type")."""
+    fails this read is closed and the read made once more on a new one: one the server dropped,
+    or one whose prepared read no longer matches its tables because a migration changed a column
+    it returns ("cached plan must not change result type"). Either failed before the statement
+    ran; in the rare case where the server dropped the connection after committing a claim, the
+    second try finds the step run running and claims nothing, and recovery takes the step over
+    when the claim expires."""
+    if claim is None:
+        sql, params = _READ_STEP_RUNS, [step_run_id]
+    else:
+        sql, head = claim.statement()
+        params = [*head, step_run_id, StepState.QUEUED, RunState.RUNNING, step_run_id]
     reused = connection.connection is not None and not connection.in_atomic_block
     if reused:
         connection.health_check_done = True
     try:
         with statement_cursor() as cursor:
-            cursor.execute(_READ_STEP_RUNS, [step_run_id])
+            cursor.execute(sql, params)
             found = cursor.fetchall()
     except (OperationalError, InterfaceError, NotSupportedError) as error:
         stale_plan = isinstance(error, NotSupportedError)
@@ -437,20 +508,21 @@ def _read_step_runs(step_run_id: int) -> list[_StepRow]:
                     "left with a stale prepared read" if stale_plan else "dropped", exc_info=True)  # fmt: skip
         connection.close()
         with statement_cursor() as cursor:
-            cursor.execute(_READ_STEP_RUNS, [step_run_id])
+            cursor.execute(sql, params)
             found = cursor.fetchall()
     if not found:
-        return []
-    run_id, agency_id, workflow, state, data, created_by_id = found[0][8:]
+        return [], False
+    run_id, agency_id, workflow, state, data, created_by_id = found[0][8:14]
     run = WorkflowRun(
         id=run_id, agency_id=agency_id, workflow=workflow, state=state, input=_json_out(data),
         created_by_id=created_by_id,
     )  # fmt: skip
-    return [
+    rows = [
         _StepRow(pk=pk, run_id=run_id, agency_id=agency, step=name, index=index, state=state, input=_json_out(item),
                  output=_json_out(output), attempts=attempts, run=run)
         for pk, agency, name, index, state, item, output, attempts, *_ in found
     ]  # fmt: skip
+    return rows, claim is not None and bool(found[0][14])
 
 
 def _claim(row: _StepRow, step: Step, *, token: str, now) -> bool:
@@ -621,7 +693,7 @@ def recover(*, now=None) -> dict[str, int]:
             lock_run(row.run_id)  # before the step run: a worker finishing it late locks in this order too
             if step is not None and step.idempotent and row.attempts <= step.retries:
                 if claim.update(state=StepState.QUEUED, error=lost, claim_expires_at=None, queued_at=now):
-                    _publish_on_commit(row.pk, step.queue)
+                    _publish_on_commit(row.pk, step)
                     run_changed(run_id=row.run_id, agency_id=row.agency_id, step=row.step, state=StepState.QUEUED)
                     WorkflowAction.objects.create(
                         agency_id=row.agency_id, run_id=row.run_id, step_run=row, kind=WorkflowAction.Kind.RECOVER,
@@ -652,7 +724,7 @@ def recover(*, now=None) -> dict[str, int]:
         if step and StepRun.objects.filter(pk=row.pk, state=StepState.QUEUED, queued_at=row.queued_at).update(
             queued_at=now
         ):
-            _publish(row.pk, step.queue)
+            _publish(row.pk, step)
             counts["republished"] += 1
     # A run with nothing queued or running is advanced again: the safety net for a process that
     # died between a member's action and its advance.

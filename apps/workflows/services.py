@@ -82,7 +82,7 @@ def step_retry(*, membership: Membership, step_run: StepRun) -> StepRun:
         StepRun.objects.filter(run=run, state=StepState.CANCELLED).exclude(pk=step_run.pk).update(
             state=StepState.PENDING
         )
-        engine._publish_on_commit(step_run.pk, step.queue)
+        engine._publish_on_commit(step_run.pk, step)
         run_changed(run_id=run.pk, agency_id=run.agency_id, step=step_run.step, state=StepState.QUEUED)
     step_run.refresh_from_db()
     return step_run

@@ -11,10 +11,12 @@ from celery import shared_task
 
 
 @shared_task(ignore_result=True, acks_late=True)
-def run_step(step_run_id: int) -> str:
+def run_step(step_run_id: int, timeout: int | None = None, idempotent: bool | None = None) -> str:
+    """``timeout`` and ``idempotent``: the claim's terms (engine.py ``message_terms``); a message
+    without them (sent before they existed) is run all the same."""
     from apps.workflows.engine import execute
 
-    return execute(step_run_id)
+    return execute(step_run_id, timeout=timeout, idempotent=idempotent)
 
 
 @shared_task(queue="default", ignore_result=True)
