@@ -215,9 +215,9 @@ def _ready(run: WorkflowRun, row: StepRun, rows: list[StepRun], workflow: Workfl
     return extra
 
 
-def _settle(run: WorkflowRun, workflow: Workflow, rows: list[StepRun]) -> None:
+def _settle(run: WorkflowRun, workflow: Workflow | None, rows: list[StepRun]) -> None:
     """The run's state from its step runs (as ``advance`` left them): failed, needs attention,
-    succeeded or still running."""
+    succeeded or still running. ``workflow`` (for a success's output) may be None when a step failed."""
     failed = [row for row in rows if row.state == StepState.FAILED]
     if not failed and any(row.state in (StepState.QUEUED, StepState.RUNNING) for row in rows):
         return  # the common case, decided before building any query
@@ -286,7 +286,9 @@ def execute(step_run_id: int, *, worker: str = WORKER_ID, timeout: Any = None, i
             lock_run(row.run_id)
             held = _held(row, token) if claimed else StepRun.objects.filter(pk=row.pk, state=StepState.QUEUED)
             if held.update(state=StepState.FAILED, error=str(error), finished_at=timezone.now(), claim_expires_at=None):
-                advance(row.run_id)
+                # ``advance`` needs the definition; settling a run with a failed step does not.
+                _settle(row.run, None, list(StepRun.objects.filter(run_id=row.run_id)))
+                run_changed(run_id=row.run_id, agency_id=row.agency_id)
         return "failed"
     step = workflow.by_name.get(row.step)
     if step is None:  # a step this process's definition lacks: left queued for one that has it

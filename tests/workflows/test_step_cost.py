@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from apps.core.models import OutboxEvent
 from apps.workflows import definitions, engine, services
 from apps.workflows.events import RUN_CHANGED
-from apps.workflows.models import RunState, StepRun, StepState
+from apps.workflows.models import RunState, StepRun, StepState, WorkflowRun
 from tests.conftest import build_world
 from tests.workflows import sample_workflows  # noqa: F401  (registers the test workflows)
 
@@ -220,3 +220,64 @@ def test_a_kept_connection_whose_prepared_read_a_migration_made_stale_reconnects
         with connection.cursor() as cursor:
             cursor.execute("ALTER TABLE workflows_steprun ALTER COLUMN step TYPE varchar(100)")
     assert StepRun.objects.filter(run_id=run.pk, state=StepState.SUCCEEDED).count() == 2
+
+
+def test_a_message_whose_terms_the_definition_no_longer_has_gets_the_definitions_claim():
+    """A message queued under an older definition (longer timeout, idempotent) claims with its own
+    terms; the worker then gives the claim the definition's expiry before the step runs."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: only there does the claim ride in the read with the message's terms")
+    world = build_world("Changed")
+    run = services.run_start(membership=world.owner, workflow="test_slow_once", data={"seconds": 1.0})
+    step_run_id = _queued(run.pk)
+    outcome = {}
+
+    def deliver() -> None:
+        try:
+            outcome["result"] = engine.execute(step_run_id, timeout=86_400, idempotent=True)
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=deliver)
+    worker.start()
+    deadline = time.monotonic() + 10
+    row = StepRun.objects.get(pk=step_run_id)
+    while row.state != StepState.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.02)
+        row = StepRun.objects.get(pk=step_run_id)
+    time.sleep(0.3)  # the step (one second of sleep) is running under its claim
+    row = StepRun.objects.get(pk=step_run_id)
+    worker.join(30)
+    assert outcome["result"] == "succeeded"
+    assert row.state == StepState.RUNNING
+    expires_in = (row.claim_expires_at - row.started_at).total_seconds()
+    assert 2.5 <= expires_in <= 3.5, expires_in  # the definition's 3 s, not the message's day
+
+
+def test_a_message_for_a_step_this_process_does_not_know_leaves_it_queued_unclaimed():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: only there is the step claimed before its definition is read")
+    world = build_world("Ghost")
+    run = services.run_start(membership=world.owner, workflow="test_noop")
+    ghost = StepRun.objects.create(
+        agency=world.agency, run=run, step="ghost", index=0, state=StepState.QUEUED, input=None
+    )
+    assert engine.execute(ghost.pk, timeout=300, idempotent=True) == "missing"
+    ghost.refresh_from_db()
+    assert (ghost.state, ghost.attempts, ghost.claimed_by, ghost.claim_expires_at) == (StepState.QUEUED, 0, "", None)
+
+
+@pytest.mark.parametrize("carried", [False, True], ids=["read-then-claim", "claim-in-read"])
+def test_a_step_of_a_workflow_this_process_does_not_define_fails_with_the_reason(carried):
+    world = build_world("Undefined")
+    run = services.run_start(membership=world.owner, workflow="test_noop")
+    StepRun.objects.filter(run=run).exclude(pk=_queued(run.pk)).delete()
+    WorkflowRun.objects.filter(pk=run.pk).update(workflow="retired_workflow")
+    step_run_id = _queued(run.pk)
+    terms = {"timeout": 300, "idempotent": True} if carried else {}
+    assert engine.execute(step_run_id, **terms) == "failed"
+    row = StepRun.objects.get(pk=step_run_id)
+    assert row.state == StepState.FAILED and row.claim_expires_at is None
+    assert row.error == "Workflow 'retired_workflow' is not defined in this process."
+    run.refresh_from_db()
+    assert run.state == RunState.FAILED
