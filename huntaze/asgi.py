@@ -14,6 +14,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.template.loader import get_template  # noqa: E402
 from django.urls import get_resolver  # noqa: E402
 
 from apps.monitoring.asgi import WebsocketMetricsMiddleware  # noqa: E402
@@ -109,6 +110,20 @@ for module in (*WARM_IMPORTS, settings.ROOT_URLCONF):
 # The reverse table for the default language, built once here instead of by each of the first
 # threads that render a link at the same time (another language's is built on first use, ~0.05 s).
 get_resolver().reverse_dict  # noqa: B018
+# The template engine (its start imports every app's template tags: about 0.27 s) and the
+# fragments websocket consumers render on the event loop: the first notification toast otherwise
+# built the engine there, and every socket and event stream of the process waited about half a
+# second (bench/workflows.py, commit-to-client latency).
+WARM_TEMPLATES = (
+    "notifications/partials/toast.html",
+    "campaigns/progress.html",
+    "messaging/inbox/draft_card.html",
+    "studio/partials/error.html",
+    "studio/partials/status.html",
+    "studio/partials/result.html",
+)
+for name in WARM_TEMPLATES:
+    get_template(name)
 
 application = ProtocolTypeRouter(
     {

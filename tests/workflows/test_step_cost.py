@@ -19,7 +19,8 @@ from apps.workflows.models import RunState, StepRun, StepState, WorkflowRun
 from tests.conftest import build_world
 from tests.workflows import sample_workflows  # noqa: F401  (registers the test workflows)
 
-# Read with its run and siblings; claim; in one transaction: lock the run and store the result,
+# Read with its run and siblings; claim (in the read on PostgreSQL, when the message carries the
+# claim's terms); in one transaction: lock the run and store the result,
 # read the step runs, queue the next step, write its event; mark the event dispatched. PostgreSQL
 # adds the transaction's BEGIN and COMMIT to the count, SQLite its BEGIN IMMEDIATE.
 MAX_STATEMENTS_PER_STEP = 9
