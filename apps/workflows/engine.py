@@ -8,7 +8,7 @@ The pipeline of one step run, in order:
 2. ``run_step`` (tasks.py) calls ``execute``: read the step run with its run and siblings (one
    SELECT), claim queued → running (one conditional UPDATE, committed on its own: attempts + 1,
    claim expiring after the step's timeout; on PostgreSQL the claim rides in the read's statement,
-   its terms carried by the message: ``message_terms``), call the step function with the run's input and its
+   its terms carried by the message's headers: ``message_headers``), call the step function with the run's input and its
    dependencies' outputs, then, in one transaction, lock the run and store the output in ONE
    UPDATE (only while this worker still holds the claim), read the step runs again and
    ``advance`` the run. The claim's ``run_changed`` event ("running") is announced only for a step
@@ -70,18 +70,26 @@ ERROR_LIMIT = 2000
 RUNNING_NOTICE_SECONDS = 0.05
 
 
-def message_terms(step: Step) -> dict[str, Any]:
-    """The claim's terms a ``run_step`` message carries (its keyword arguments): the step's timeout
-    and whether it is idempotent, as the definition said when the step was queued. With them the
-    worker claims in the statement that reads the step run (``_read_step_runs``), one round trip
-    fewer per step; ``execute`` checks them against its own definition afterwards."""
-    return {"timeout": step.timeout, "idempotent": step.idempotent}
+# The claim's terms a ``run_step`` message carries, as Celery message headers (a worker of an
+# older release ignores them; a message without them is read, then claimed).
+CLAIM_TIMEOUT_HEADER = "workflow_claim_timeout"
+CLAIM_IDEMPOTENT_HEADER = "workflow_claim_idempotent"
+
+
+def message_headers(step: Step) -> dict[str, Any]:
+    """The step's timeout and whether it is idempotent, as the definition says when the step is
+    queued: with them the worker claims in the statement that reads the step run
+    (``_read_step_runs``), one round trip fewer per step; ``execute`` checks them against its own
+    definition afterwards."""
+    return {CLAIM_TIMEOUT_HEADER: step.timeout, CLAIM_IDEMPOTENT_HEADER: step.idempotent}
 
 
 def _publish(step_run_id: int, step: Step, countdown: float = 0) -> None:
     from apps.workflows.tasks import run_step
 
-    run_step.apply_async(args=[step_run_id], kwargs=message_terms(step), queue=step.queue, countdown=countdown or None)
+    run_step.apply_async(
+        args=[step_run_id], headers=message_headers(step), queue=step.queue, countdown=countdown or None
+    )
 
 
 def _publish_on_commit(step_run_id: int, step: Step, countdown: float = 0) -> None:
@@ -215,9 +223,9 @@ def _ready(run: WorkflowRun, row: StepRun, rows: list[StepRun], workflow: Workfl
     return extra
 
 
-def _settle(run: WorkflowRun, workflow: Workflow | None, rows: list[StepRun]) -> None:
+def _settle(run: WorkflowRun, workflow: Workflow, rows: list[StepRun]) -> None:
     """The run's state from its step runs (as ``advance`` left them): failed, needs attention,
-    succeeded or still running. ``workflow`` (for a success's output) may be None when a step failed."""
+    succeeded or still running."""
     failed = [row for row in rows if row.state == StepState.FAILED]
     if not failed and any(row.state in (StepState.QUEUED, StepState.RUNNING) for row in rows):
         return  # the common case, decided before building any query
@@ -265,7 +273,7 @@ def backoff_seconds(attempt: int) -> float:
 def execute(step_run_id: int, *, worker: str = WORKER_ID, timeout: Any = None, idempotent: Any = None) -> str:
     """Claim and run one queued step run; answers what happened (for logs and tests).
 
-    ``timeout`` and ``idempotent`` are the claim's terms from the message (``message_terms``): on
+    ``timeout`` and ``idempotent`` are the claim's terms from the message (``message_headers``): on
     PostgreSQL the claim then rides in the read's statement. Without them (an older message, a
     direct call) the read and the claim are two statements."""
     now = timezone.now()
@@ -279,21 +287,17 @@ def execute(step_run_id: int, *, worker: str = WORKER_ID, timeout: Any = None, i
     row = next((other for other in rows if other.pk == step_run_id), None)
     if row is None:
         return "missing"
-    try:
-        workflow = definition_for(row.run)
-    except LookupError as error:
-        with transaction.atomic():
-            lock_run(row.run_id)
-            held = _held(row, token) if claimed else StepRun.objects.filter(pk=row.pk, state=StepState.QUEUED)
-            if held.update(state=StepState.FAILED, error=str(error), finished_at=timezone.now(), claim_expires_at=None):
-                # ``advance`` needs the definition; settling a run with a failed step does not.
-                _settle(row.run, None, list(StepRun.objects.filter(run_id=row.run_id)))
-                run_changed(run_id=row.run_id, agency_id=row.agency_id)
-        return "failed"
-    step = workflow.by_name.get(row.step)
-    if step is None:  # a step this process's definition lacks: left queued for one that has it
+    workflow = definitions.get(row.run.workflow)
+    step = workflow.by_name.get(row.step) if workflow is not None else None
+    if step is None:
+        # A workflow or step this process does not define (a deploy in progress, WORKFLOW_MODULES
+        # differing between processes): left queued for a worker that has it (the recovery task
+        # publishes it again), its claim undone when the read made one. A second delivery seeing
+        # that brief claim leaves it to the recovery task too.
+        logger.warning("workflow step run %s: %r of workflow %r is not defined in this process", row.pk, row.step,
+                       row.run.workflow)  # fmt: skip
         if claimed:
-            undo = {"attempts": F("attempts") - 1, "claimed_by": "", "claim_expires_at": None, "started_at": None}
+            undo = {"attempts": F("attempts") - 1, "claimed_by": "", "claim_expires_at": None}
             _held(row, token).update(state=StepState.QUEUED, **undo)
         return "missing"
     if not early:
@@ -338,7 +342,11 @@ def execute(step_run_id: int, *, worker: str = WORKER_ID, timeout: Any = None, i
 
 def _held(row: _StepRow, token: str):
     """The step run while it is still running under the claim ``token``."""
-    return StepRun.objects.filter(pk=row.pk, state=StepState.RUNNING, claimed_by=token)
+    return _held_by(row.pk, token)
+
+
+def _held_by(step_run_id: int, token: str):
+    return StepRun.objects.filter(pk=step_run_id, state=StepState.RUNNING, claimed_by=token)
 
 
 def _finish(row: _StepRow, step: Step, *, state: str, output: Any = None, error: str = "") -> bool:
@@ -487,9 +495,8 @@ def _read_step_runs(step_run_id: int, *, claim: _ClaimTerms | None = None) -> tu
     fails this read is closed and the read made once more on a new one: one the server dropped,
     or one whose prepared read no longer matches its tables because a migration changed a column
     it returns ("cached plan must not change result type"). Either failed before the statement
-    ran; in the rare case where the server dropped the connection after committing a claim, the
-    second try finds the step run running and claims nothing, and recovery takes the step over
-    when the claim expires."""
+    ran, or the server dropped the connection after committing a claim, which the second try finds
+    held under this claim's token."""
     if claim is None:
         sql, params = _READ_STEP_RUNS, [step_run_id]
     else:
@@ -512,6 +519,9 @@ def _read_step_runs(step_run_id: int, *, claim: _ClaimTerms | None = None) -> tu
         with statement_cursor() as cursor:
             cursor.execute(sql, params)
             found = cursor.fetchall()
+        if claim is not None and found and not found[0][14]:
+            # The first try may have claimed before the connection dropped: the token says so.
+            found[0] = (*found[0][:14], _held_by(step_run_id, claim.token).exists())
     if not found:
         return [], False
     run_id, agency_id, workflow, state, data, created_by_id = found[0][8:14]

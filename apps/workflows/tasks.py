@@ -10,13 +10,16 @@ from __future__ import annotations
 from celery import shared_task
 
 
-@shared_task(ignore_result=True, acks_late=True)
-def run_step(step_run_id: int, timeout: int | None = None, idempotent: bool | None = None) -> str:
-    """``timeout`` and ``idempotent``: the claim's terms (engine.py ``message_terms``); a message
-    without them (sent before they existed) is run all the same."""
-    from apps.workflows.engine import execute
+@shared_task(bind=True, ignore_result=True, acks_late=True)
+def run_step(self, step_run_id: int) -> str:
+    """The claim's terms come in the message's headers (engine.py ``message_headers``); a message
+    without them (sent by an older release) is run all the same."""
+    from apps.workflows.engine import CLAIM_IDEMPOTENT_HEADER, CLAIM_TIMEOUT_HEADER, execute
 
-    return execute(step_run_id, timeout=timeout, idempotent=idempotent)
+    headers = self.request.headers or {}
+    return execute(
+        step_run_id, timeout=headers.get(CLAIM_TIMEOUT_HEADER), idempotent=headers.get(CLAIM_IDEMPOTENT_HEADER)
+    )
 
 
 @shared_task(queue="default", ignore_result=True)
