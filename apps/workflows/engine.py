@@ -7,13 +7,14 @@ The pipeline of one step run, in order:
    (on commit) to the step's queue, so two workers finishing sibling steps never both queue it.
 2. ``run_step`` (tasks.py) calls ``execute``: read the step run with its run and siblings (one
    SELECT), claim queued → running (one conditional UPDATE, committed on its own: attempts + 1,
-   claim expiring after the step's timeout; on PostgreSQL the claim rides in the read's statement,
-   its terms carried by the message's headers: ``message_headers``), call the step function with the run's input and its
-   dependencies' outputs, then, in one transaction, lock the run and store the output in ONE
-   UPDATE (only while this worker still holds the claim), read the step runs again and
-   ``advance`` the run. The claim's ``run_changed`` event ("running") is announced only for a step
-   still running after RUNNING_NOTICE_SECONDS (a thread of the worker, ``_notices``): a fast step
-   announces its finish alone, which the run page (coalescing for 0.1 s) would have drawn anyway.
+   claim expiring after the step's timeout; on PostgreSQL the claim rides in the read's
+   statement, its terms carried by the message's headers: ``message_headers``), call the step
+   function with the run's input and its dependencies' outputs, then, in one transaction, lock
+   the run and store the output in ONE UPDATE (only while this worker still holds the claim),
+   read the step runs again and ``advance`` the run. The claim's ``run_changed`` event
+   ("running") is announced only for a step still running after RUNNING_NOTICE_SECONDS (a thread
+   of the worker, ``_notices``): a fast step announces its finish alone, which the run page
+   (coalescing for 0.1 s) would have drawn anyway.
 3. Errors: an ``ApplicationError`` (``PermanentStepError``) fails the step and the run; anything
    else is retried with exponential backoff up to the step's ``retries``, then fails it.
 4. ``recover`` (beat, every WORKFLOW_RECOVERY_SECONDS): a running step whose claim expired (its
@@ -298,7 +299,7 @@ def execute(step_run_id: int, *, worker: str = WORKER_ID, timeout: Any = None, i
                        row.run.workflow)  # fmt: skip
         if claimed:
             undo = {"attempts": F("attempts") - 1, "claimed_by": "", "claim_expires_at": None}
-            _held(row, token).update(state=StepState.QUEUED, **undo)
+            _held(row.pk, token).update(state=StepState.QUEUED, **undo)
         return "missing"
     if not early:
         claimed = _claim(row, step, token=token, now=now)
@@ -308,7 +309,7 @@ def execute(step_run_id: int, *, worker: str = WORKER_ID, timeout: Any = None, i
     # timeout, and this durable commit flushes the WAL past the claim's unflushed one, so a step
     # that is no longer idempotent is never run twice after a database crash.
     changed = early and (timeout != step.timeout or (idempotent and not step.idempotent))
-    if changed and not _held(row, token).update(claim_expires_at=now + timedelta(seconds=step.timeout)):
+    if changed and not _held(row.pk, token).update(claim_expires_at=now + timedelta(seconds=step.timeout)):
         return "lost-claim"
     row.state, row.attempts, row.claimed_by = StepState.RUNNING, row.attempts + 1, token
     context = _context(row.run, row, rows, workflow)
@@ -325,7 +326,7 @@ def execute(step_run_id: int, *, worker: str = WORKER_ID, timeout: Any = None, i
         if row.attempts <= step.retries:
             delay = backoff_seconds(row.attempts)
             with transaction.atomic():
-                if _held(row, token).update(
+                if _held(row.pk, token).update(
                     state=StepState.QUEUED, error=_describe(error), claim_expires_at=None,
                     queued_at=timezone.now() + timedelta(seconds=delay),
                 ):  # fmt: skip
@@ -340,12 +341,8 @@ def execute(step_run_id: int, *, worker: str = WORKER_ID, timeout: Any = None, i
     return "succeeded"
 
 
-def _held(row: _StepRow, token: str):
+def _held(step_run_id: int, token: str):
     """The step run while it is still running under the claim ``token``."""
-    return _held_by(row.pk, token)
-
-
-def _held_by(step_run_id: int, token: str):
     return StepRun.objects.filter(pk=step_run_id, state=StepState.RUNNING, claimed_by=token)
 
 
@@ -521,7 +518,7 @@ def _read_step_runs(step_run_id: int, *, claim: _ClaimTerms | None = None) -> tu
             found = cursor.fetchall()
         if claim is not None and found and not found[0][14]:
             # The first try may have claimed before the connection dropped: the token says so.
-            found[0] = (*found[0][:14], _held_by(step_run_id, claim.token).exists())
+            found[0] = (*found[0][:14], _held(step_run_id, claim.token).exists())
     if not found:
         return [], False
     run_id, agency_id, workflow, state, data, created_by_id = found[0][8:14]
