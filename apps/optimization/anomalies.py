@@ -27,7 +27,10 @@ docs/optimization-anomalies.md has the formulas and the measured NAB evaluation.
    (a mostly-zero series forecast by its last value) cannot shrink it toward zero and make the next
    ordinary spike look infinite, and at a tiny share of the series' size, so a constant series
    cannot divide by zero; ``z_point = |r| / (1.25 s)`` (1.25 turns a mean absolute deviation into
-   a Gaussian sigma).
+   a Gaussian sigma). During the ``WARMUP_ROWS`` unscored rows both scales are the plain mean of
+   ``|r|`` so far, unclipped: started from one (possibly ~0) residual and clipped at a multiple of
+   themselves they grew ~1.3-fold a row, the first scored rows looked 100 scales out, and the
+   surprise they set (step 6) hid a real incident for the rest of a year.
 5. **Sustained shift**: ``z_run`` is the EWMA of the signed ``r / (1.25 s)`` normalised by its
    own spread ``sqrt(b / (2 - b))``, so a run of small same-signed residuals scores like a spike;
    ``z_sum`` is the sum of the last ``SUM_ROWS`` (3) signed ``r / (1.25 s)`` over ``sqrt(3)``, so
@@ -256,8 +259,12 @@ def anomaly_trace(timestamps: np.ndarray, values: np.ndarray) -> AnomalyTrace:
             bound = HUBER_K * 1.25 * s
             for m in range(3):
                 levels[m] += LEVEL_ALPHA * max(-bound, min(bound, xi - seasons[m] - levels[m]))
-            scale = (1.0 - SCALE_BETA) * scale + SCALE_BETA * min(abs(r), bound) if seen > 1 else abs(r)
-        slow_scale += SLOW_SCALE_BETA * (min(abs(r), HUBER_K * 1.25 * max(s, slow_scale)) - slow_scale)
+            if seen < WARMUP_ROWS:  # the mean |r| so far, unclipped: a scale started at one residual
+                scale += (abs(r) - scale) / seen  # and clipped by itself cannot grow to the real one
+            else:
+                scale = (1.0 - SCALE_BETA) * scale + SCALE_BETA * min(abs(r), bound)
+        slow_r = abs(r) if seen < WARMUP_ROWS else min(abs(r), HUBER_K * 1.25 * max(s, slow_scale))
+        slow_scale += max(SLOW_SCALE_BETA, 1.0 / seen) * (slow_r - slow_scale)
         day[d] = _season_update(day[d], day_seen[d], xi - levels[1], s)
         day_seen[d] += 1
         week[w] = _season_update(week[w], week_seen[w], xi - levels[2], s)
