@@ -433,7 +433,7 @@ class DataExportStatusOut(Schema):
 @router.post("/me/export", response={202: DataExportOut, 409: ErrorOut}, tags=["me"])
 def my_export_start(request: HttpRequest):
     export = data_export.data_export_start(user=api_user(request), ip_address=request.META.get("REMOTE_ADDR"))
-    return 202, export
+    return Status(202, export)
 
 
 @router.get("/me/export", response=DataExportStatusOut, tags=["me"])

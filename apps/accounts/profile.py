@@ -134,7 +134,7 @@ def avatar_image_from_upload(upload: UploadedFile) -> bytes:
         raise not_a_picture from None
     # A new image from the pixels alone: nothing of the upload's metadata is carried over.
     clean = Image.new(square.mode, square.size)
-    clean.putdata(list(square.getdata()))
+    clean.paste(square)
     out = io.BytesIO()
     clean.save(out, format="WEBP", quality=85, method=4)
     return out.getvalue()
