@@ -38,15 +38,17 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, NotSupportedError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from apps.core.errors import ApplicationError
+from apps.core.metrics import emit
 from apps.core.outbox import NO_FLUSH_SQL
 from apps.core.statements import statement_cursor
 from apps.workflows import definitions
@@ -234,18 +236,20 @@ def _settle(run: WorkflowRun, workflow: Workflow, rows: list[StepRun]) -> None:
     active = WorkflowRun.objects.filter(pk=run.pk, state=RunState.RUNNING)
     if failed:
         where = f"{failed[0].step}[{failed[0].index}]" if failed[0].index else failed[0].step
-        active.update(
+        if active.update(
             state=RunState.FAILED, error=f"Step {where} failed: {failed[0].error}"[:ERROR_LIMIT], finished_at=now
-        )
+        ):
+            _run_ended(run, RunState.FAILED, now)
         StepRun.objects.filter(run_id=run.pk, state=StepState.PENDING).update(state=StepState.CANCELLED)
         return
     if any(row.state in (StepState.QUEUED, StepState.RUNNING) for row in rows):
         return
     attention = [row for row in rows if row.state == StepState.NEEDS_ATTENTION]
     if attention:
-        active.update(
+        if active.update(
             state=RunState.NEEDS_ATTENTION, error=f"Step {attention[0].step} needs attention: {attention[0].error}"
-        )
+        ):
+            _run_ended(run, RunState.NEEDS_ATTENTION, now)
         return
     if all(row.state in DONE_STEP_STATES for row in rows):
         output: dict[str, Any] = {}
@@ -257,7 +261,15 @@ def _settle(run: WorkflowRun, workflow: Workflow, rows: list[StepRun]) -> None:
                 output[step.name] = [row.output for row in leaf if row.state == StepState.SUCCEEDED]
             else:
                 output[step.name] = leaf[0].output if leaf else None
-        active.update(state=RunState.SUCCEEDED, output=output, error="", finished_at=now)
+        if active.update(state=RunState.SUCCEEDED, output=output, error="", finished_at=now):
+            _run_ended(run, RunState.SUCCEEDED, now)
+
+
+def _run_ended(run: WorkflowRun, state: str, now) -> None:
+    """``workflow.run``: how long a run took from its start to ``state`` (docs/metrics.md); once
+    per settling, since only the update that moved the run out of running calls it."""
+    seconds = max((now - run.started_at).total_seconds(), 0.0) if run.started_at else 0.0
+    emit("workflow.run", seconds, "Seconds", {"workflow": run.workflow, "outcome": state})
 
 
 def _describe(error: BaseException) -> str:
@@ -314,6 +326,16 @@ def execute(step_run_id: int, *, worker: str = WORKER_ID, timeout: Any = None, i
     row.state, row.attempts, row.claimed_by = StepState.RUNNING, row.attempts + 1, token
     context = _context(row.run, row, rows, workflow)
     notice = _announce_claim(row, token)
+    started = time.perf_counter()
+    outcome = _run_claimed(row, step, context, token, notice)
+    emit("workflow.step", (time.perf_counter() - started) * 1000.0, "Milliseconds",  # docs/metrics.md
+         {"workflow": workflow.name, "step": step.name, "outcome": outcome})  # fmt: skip
+    return outcome
+
+
+def _run_claimed(row: _StepRow, step: Step, context: StepContext, token: str, notice) -> str:
+    """Run a claimed step's task and store what happened: ``succeeded``, ``failed``, ``retrying``
+    or ``lost-claim``."""
     try:
         output = definitions.json_value(step.task(context), f"Step {step.name!r}'s output")
     except ApplicationError as error:
@@ -407,7 +429,7 @@ _STEP_RUN = StepRun._meta.db_table
 _RUN = WorkflowRun._meta.db_table
 _READ_COLUMNS = f"""
 SELECT s.id, s.agency_id, s.step, s."index", s.state, s.input, s.output, s.attempts,
-       r.id, r.agency_id, r.workflow, r.state, r.input, r.created_by_id{{claimed}}
+       r.id, r.agency_id, r.workflow, r.state, r.input, r.created_by_id, r.started_at{{claimed}}
 FROM {_STEP_RUN} s JOIN {_RUN} r ON r.id = s.run_id
 WHERE s.run_id = (SELECT run_id FROM {_STEP_RUN} WHERE id = %s)
 ORDER BY s.id
@@ -455,6 +477,13 @@ def _json_out(value: Any) -> Any:
 
 def _when(value) -> Any:
     return connection.ops.adapt_datetimefield_value(value)
+
+
+def _datetime_out(value: Any) -> Any:
+    """A datetime column read by our own SQL, as the ORM gives it: aware (SQLite hands back naive
+    UTC datetimes, or text)."""
+    parsed = value if value is None or isinstance(value, datetime) else parse_datetime(value)
+    return parsed if parsed is None or timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
 
 
 @dataclass(slots=True)
@@ -516,22 +545,22 @@ def _read_step_runs(step_run_id: int, *, claim: _ClaimTerms | None = None) -> tu
         with statement_cursor() as cursor:
             cursor.execute(sql, params)
             found = cursor.fetchall()
-        if claim is not None and found and not found[0][14]:
+        if claim is not None and found and not found[0][15]:
             # The first try may have claimed before the connection dropped: the token says so.
-            found[0] = (*found[0][:14], _held(step_run_id, claim.token).exists())
+            found[0] = (*found[0][:15], _held(step_run_id, claim.token).exists())
     if not found:
         return [], False
-    run_id, agency_id, workflow, state, data, created_by_id = found[0][8:14]
+    run_id, agency_id, workflow, state, data, created_by_id, started_at = found[0][8:15]
     run = WorkflowRun(
         id=run_id, agency_id=agency_id, workflow=workflow, state=state, input=_json_out(data),
-        created_by_id=created_by_id,
+        created_by_id=created_by_id, started_at=_datetime_out(started_at),
     )  # fmt: skip
     rows = [
         _StepRow(pk=pk, run_id=run_id, agency_id=agency, step=name, index=index, state=state, input=_json_out(item),
                  output=_json_out(output), attempts=attempts, run=run)
         for pk, agency, name, index, state, item, output, attempts, *_ in found
     ]  # fmt: skip
-    return rows, claim is not None and bool(found[0][14])
+    return rows, claim is not None and bool(found[0][15])
 
 
 def _claim(row: _StepRow, step: Step, *, token: str, now) -> bool:
