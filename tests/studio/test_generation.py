@@ -317,3 +317,27 @@ def test_a_hard_rule_broken_late_in_a_long_stream_is_still_caught_live(remote, a
     assert name == "error" and data["refused"]
     shown = "".join(d["text"] for n, d in events if n == "content")
     assert harmless in shown and len(shown) < len(remote.reply_text) - 600
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_finished_generation_is_announced_on_the_event_bus_without_its_text(remote, api, world):
+    """generation.completed / generation.failed reach the asker's SSE stream, webhooks and metrics
+    (docs/events.md): ids and status only, private to the member who asked, once per generation."""
+    from apps.core.models import OutboxEvent
+
+    remote.reply_text = '{"variations": [{"text": "hey you, new set tonight"}]}'
+    done = generate(api, world.creator, type="message").json()
+    remote.reply_text = "Sure! Here are some ideas: ..."
+    failed = generate(api, world.creator, type="idea", idea_count=3).json()
+
+    events = {event.kind: event for event in OutboxEvent.objects.filter(kind__startswith="generation.")}
+    assert set(events) == {"generation.completed", "generation.failed"}
+    completed, refused = events["generation.completed"], events["generation.failed"]
+    asker = Generation.objects.get(pk=done["id"]).user_id
+    assert (completed.agency_id, completed.user_id) == (world.agency.pk, asker)
+    assert completed.payload == {
+        "generation_id": done["id"], "creator_id": world.creator.pk, "type": "message", "status": "done",
+        "degraded": False,
+    }  # fmt: skip
+    assert refused.payload["generation_id"] == failed["id"] and refused.payload["status"] == "failed"
+    assert "new set tonight" not in json.dumps(completed.payload)
