@@ -24,6 +24,7 @@ from apps.accounts import services as account_services
 from apps.accounts.models import ApiToken, Creator, Invitation, Membership, UserSession
 from apps.ai.models import ProviderCredential
 from apps.campaigns.models import DELIVERY_SOURCE, Automation, Campaign
+from apps.core.models import OutboxEvent
 from apps.delivery.models import Delivery
 from apps.integrations.models import Connection as IntegrationConnection
 from apps.integrations.models import CRMConnection, CRMDelivery, ScheduledPost
@@ -193,7 +194,12 @@ def register_objects(world: World) -> dict:
     step_run = StepRun.objects.create(
         agency=world.agency, run=workflow_run, step="spend", state="failed", error="Victim secret workflow error"
     )
+    failing_event = OutboxEvent.objects.create(
+        kind="test.victim", agency_id=world.agency.pk, payload={}, last_error="Victim secret outbox error",
+        claimed_until=world.creator.created_at,
+    )  # fmt: skip
     return {
+        "event_id": failing_event.pk,
         "budget_id": budget.pk,
         "recommendation_id": recommendation.pk,
         "connection_id": integration.pk,
@@ -238,7 +244,7 @@ KWARG_OBJECTS = {
     "fan_id", "conversation_id", "message_id", "segment_id", "template_id", "draft_id", "import_id",
     "campaign_id", "delivery_id", "kind", "budget_id", "slo_id", "webhook_id",
     "recommendation_id", "anomaly_id", "run_id", "step_run_id", "connection_id", "connection_key",
-    "scheduled_post_id", "crm_id", "crm_delivery_id", "crm_key",
+    "scheduled_post_id", "crm_id", "crm_delivery_id", "crm_key", "event_id",
 }  # fmt: skip
 # Links whose secret is the capability (invitation and password-reset links): forged ones must
 # neither leak nor change anything, but they may render a friendly "invalid link" page.

@@ -39,7 +39,9 @@ every id below an event inserted more than GAP_SEED_SECONDS ago counted as old (
 that publishes an event stays open that long: a task's hard limit is 300 s).
 
 ``GET /api/v1/events/outbox`` shows owners and managers the agency's undispatched events, how
-many failed, and the lag (age of the oldest undispatched one). Read only.
+many failed, and the lag (age of the oldest undispatched one). ``GET /api/v1/events/outbox/failing``
+lists the failing ones with their errors and next attempt; ``POST
+/api/v1/events/outbox/{event_id}/retry`` makes one due now instead of after its backoff.
 
 It lives in accounts because this is the lowest layer that knows memberships: core owns the
 outbox but knows no tenant.
@@ -60,6 +62,7 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
+from ninja.pagination import paginate
 
 from apps.accounts.api import api_membership
 from apps.accounts.models import ApiToken, Membership
@@ -69,8 +72,8 @@ from apps.accounts.sessions import session_alive
 from apps.core.asyncdb import database_call
 from apps.core.events import events_after, latest_event_id
 from apps.core.models import OutboxEvent
-from apps.core.openapi import MAX_ID
-from apps.core.outbox import outbox_status
+from apps.core.openapi import MAX_ID, Id
+from apps.core.outbox import outbox_failing, outbox_retry_now, outbox_status
 
 router = Router(tags=["events"])
 
@@ -227,3 +230,39 @@ def outbox_health(request: HttpRequest):
     membership = api_membership(request)
     require(membership, Perm.MANAGE_MEMBERS)
     return outbox_status(agency_id=membership.agency_id)
+
+
+class FailingEventOut(Schema):
+    id: int
+    kind: str
+    created_at: datetime
+    attempts: int
+    last_error: str
+    next_attempt_at: datetime | None
+
+    @staticmethod
+    def resolve_next_attempt_at(obj: OutboxEvent) -> datetime | None:
+        return obj.claimed_until
+
+
+@router.get("/events/outbox/failing", response=list[FailingEventOut])
+@paginate(page_size=50)
+def outbox_failing_list(request: HttpRequest):
+    """The agency's undispatched events that failed at least once, oldest first, each with its
+    last error, attempts and next attempt (they are retried with backoff up to 5 minutes apart).
+    Owners and managers only."""
+    membership = api_membership(request)
+    require(membership, Perm.MANAGE_MEMBERS)
+    return outbox_failing(agency_id=membership.agency_id).order_by("id")
+
+
+@router.post("/events/outbox/{event_id}/retry", response=FailingEventOut)
+def outbox_retry(request: HttpRequest, event_id: Id):
+    """Send one failing event on the dispatcher's next pass instead of after its backoff. 404 for
+    an event that is not the agency's, already sent, or never failed. Owners and managers only."""
+    membership = api_membership(request)
+    require(membership, Perm.MANAGE_MEMBERS)
+    event = outbox_retry_now(agency_id=membership.agency_id, event_id=event_id)
+    if event is None:
+        raise HttpError(404, "No failing event with that id in this agency.")
+    return event

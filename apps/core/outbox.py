@@ -549,3 +549,21 @@ def outbox_status(*, agency_id: int | None = None, all_agencies: bool = False) -
     oldest = totals["oldest"]
     lag = (timezone.now() - oldest).total_seconds() if oldest else 0.0
     return OutboxStatus(pending=count, failing=failing, oldest_pending_at=oldest, lag_seconds=round(lag, 3))
+
+
+def outbox_failing(*, agency_id: int):
+    """One agency's undispatched events that failed at least once, oldest first: what the outbox
+    page of the API lists with each one's error and next attempt."""
+    return OutboxEvent.objects.filter(agency_id=agency_id, dispatched_at__isnull=True).exclude(last_error="")
+
+
+def outbox_retry_now(*, agency_id: int, event_id: int) -> OutboxEvent | None:
+    """Make one of the agency's failing events due now instead of after its backoff (the sweep
+    sends it on its next pass). ``None`` when the agency has no such undispatched event. A backoff
+    and a dispatcher's lease look alike (both ``claimed_until``), so an event being sent at that
+    very moment may be sent twice: delivery is at-least-once and consumers are idempotent on the
+    event id, as after any lost lease."""
+    due = outbox_failing(agency_id=agency_id).filter(pk=event_id)
+    if not due.update(claimed_until=timezone.now()):
+        return None
+    return due.first()

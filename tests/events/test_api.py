@@ -127,14 +127,67 @@ def test_outbox_health_for_owners_and_managers_of_their_agency(db, client_for):
     assert Client().get("/api/v1/events/outbox", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 403
 
 
+def test_failing_events_are_listed_with_their_error_and_sent_at_once_on_retry(db, client_for):
+    from apps.core import outbox
+
+    world = build_world("Failing")
+    other = build_world("Elsewhere")
+    calls: list[int] = []
+
+    def webhook_down(event):
+        calls.append(event.pk)
+        if len(calls) <= 2:
+            raise ConnectionError("webhook endpoint down <b>503</b>")
+
+    events.subscribe("test.webhook", webhook_down)
+    try:
+        mine = events.publish("test.webhook", agency_id=world.agency.pk, payload={})
+        theirs = events.publish("test.webhook", agency_id=other.agency.pk, payload={})
+        events.publish("campaign.progress", agency_id=world.agency.pk, payload={})  # sent fine
+        assert outbox.dispatch_pending().failed == 2
+        owner = client_for(world.owner)
+
+        listed = owner.get("/api/v1/events/outbox/failing")
+        assert listed.status_code == 200
+        body = listed.json()
+        assert body["count"] == 1 and [item["id"] for item in body["items"]] == [mine.pk]
+        item = body["items"][0]
+        assert item["kind"] == "test.webhook" and item["attempts"] == 1
+        assert "ConnectionError: webhook endpoint down <b>503</b>" in item["last_error"]  # JSON, not HTML
+        assert item["next_attempt_at"] is not None
+        assert outbox.dispatch_pending().claimed == 0  # backing off
+
+        # Another agency's event, or one that is not failing: 404, nothing changed.
+        assert owner.post(f"/api/v1/events/outbox/{theirs.pk}/retry").status_code == 404
+        assert owner.post("/api/v1/events/outbox/999999999/retry").status_code == 404
+        for role in ("chatter", "viewer"):
+            member = client_for(world.member(role))
+            assert member.get("/api/v1/events/outbox/failing").status_code == 403
+            assert member.post(f"/api/v1/events/outbox/{mine.pk}/retry").status_code == 403
+
+        retried = client_for(world.manager).post(f"/api/v1/events/outbox/{mine.pk}/retry")
+        assert retried.status_code == 200 and retried.json()["id"] == mine.pk
+        report = outbox.dispatch_pending()
+        assert report.dispatched == 1  # due now: the other agency's event still backs off
+        mine.refresh_from_db()
+        assert mine.dispatched_at is not None and mine.last_error == ""
+        assert owner.get("/api/v1/events/outbox/failing").json()["count"] == 0
+        assert owner.post(f"/api/v1/events/outbox/{mine.pk}/retry").status_code == 404  # already sent
+    finally:
+        events.unsubscribe("test.webhook", webhook_down)
+
+
 def test_outbox_health_runs_a_constant_number_of_queries(db, client_for, django_assert_max_num_queries):
     world = build_world("Queries")
     for _ in range(30):
         events.publish("campaign.progress", agency_id=world.agency.pk, payload={})
     client = client_for(world.owner)
+    OutboxEvent.objects.filter(agency_id=world.agency.pk).update(last_error="group user.1: ChannelFull")
     client.get("/api/v1/events/outbox")
     with django_assert_max_num_queries(12):
         assert client.get("/api/v1/events/outbox").status_code == 200
+    with django_assert_max_num_queries(12):  # 30 failing events, one page: no query per event
+        assert client.get("/api/v1/events/outbox/failing").json()["count"] == 30
 
 
 def test_admin_lists_the_outbox_with_its_lag(db, django_assert_max_num_queries):
