@@ -214,3 +214,19 @@ def remote(settings, fake_llm):
     ledger.discard()
     registry.reset()
     fake_llm.reset()
+
+
+@pytest.fixture
+def database_sink(settings):
+    """Metrics go to the monitoring app's database rollups (MetricSample) only, starting empty:
+    tests read what an operator's charts would show."""
+    from apps.core import metrics
+    from apps.core.metrics import recorder
+    from apps.monitoring.models import MetricSample
+
+    settings.METRICS_SINKS = ["apps.monitoring.sinks.DatabaseSink"]
+    recorder.reset_sinks()
+    metrics.flush()  # whatever earlier tests left in the buffer
+    MetricSample.objects.all().delete()
+    yield
+    recorder.reset_sinks()

@@ -10,22 +10,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core import events, metrics, outbox
-from apps.core.metrics import recorder
 from apps.core.models import OutboxEvent
 from apps.monitoring.models import MetricSample
 from apps.monitoring.sink_prometheus import kind_of
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def database_sink(settings):
-    settings.METRICS_SINKS = ["apps.monitoring.sinks.DatabaseSink"]
-    recorder.reset_sinks()
-    metrics.flush()  # whatever earlier tests left in the buffer
-    MetricSample.objects.all().delete()
-    yield
-    recorder.reset_sinks()
 
 
 def _counts(name: str) -> dict[str, float]:

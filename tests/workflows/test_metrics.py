@@ -4,23 +4,10 @@ with the rest of the service's metrics."""
 
 from __future__ import annotations
 
-import pytest
-
 from apps.core import metrics
-from apps.core.metrics import recorder
 from apps.monitoring.models import MetricSample
 from apps.workflows import engine, services
 from tests.workflows import sample_workflows  # noqa: F401  (registers the test workflows)
-
-
-@pytest.fixture
-def database_sink(settings):
-    settings.METRICS_SINKS = ["apps.monitoring.sinks.DatabaseSink"]
-    recorder.reset_sinks()
-    metrics.flush()  # whatever earlier tests left in the buffer
-    MetricSample.objects.all().delete()
-    yield
-    recorder.reset_sinks()
 
 
 def _series(name: str) -> dict[tuple, int]:
