@@ -899,6 +899,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop_fake_server(fake)
         fake_log.close()
+        from django.apps import apps as django_apps
+
+        if django_apps.ready:
+            from apps.core import metrics
+
+            metrics.flush()  # now, into the run's database: at exit that database is gone
         shutil.rmtree(var_dir, ignore_errors=True)
     print(json.dumps(out))
     return 1 if out["missed"] else 0

@@ -102,6 +102,9 @@ NO_2XX_EXPECTED = {
     "POST /api/v1/workflows/steps/{step_run_id}/skip": "the id of a pending or failed step of an open run; only "
     "the stateful phase's link from a run it started reaches one, and only when no cancel came first: "
     "tests/workflows/test_api.py",
+    "POST /api/v1/events/outbox/{event_id}/retry": "the id of one of the agency's undispatched events that "
+    "failed, which only a consumer's failure makes (none fails under the fuzz server): "
+    "tests/events/test_api.py",
     "POST /api/v1/billing/checkout": "a Stripe account (STRIPE_SECRET_KEY); the fuzz server bills by hand, so "
     "it answers 409 billing_manual: tests/billing/test_stripe.py drives it through the fake Stripe",
     "POST /api/v1/billing/portal": "a Stripe account and a Stripe customer; the fuzz server bills by hand, so it "
