@@ -30,7 +30,9 @@ docs/optimization-anomalies.md has the formulas and the measured NAB evaluation.
    a Gaussian sigma). During the ``WARMUP_ROWS`` unscored rows both scales are the plain mean of
    ``|r|`` so far, unclipped: started from one (possibly ~0) residual and clipped at a multiple of
    themselves they grew ~1.3-fold a row, the first scored rows looked 100 scales out, and the
-   surprise they set (step 6) hid a real incident for the rest of a year.
+   surprise they set (step 6) hid a real incident for the rest of a year. The slow scale then stays
+   a running mean (of clipped ``|r|``) until it has seen its ~500-row memory, instead of creeping
+   up from 0 at ``SLOW_SCALE_BETA`` a row.
 5. **Sustained shift**: ``z_run`` is the EWMA of the signed ``r / (1.25 s)`` normalised by its
    own spread ``sqrt(b / (2 - b))``, so a run of small same-signed residuals scores like a spike;
    ``z_sum`` is the sum of the last ``SUM_ROWS`` (3) signed ``r / (1.25 s)`` over ``sqrt(3)``, so

@@ -38,14 +38,13 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, NotSupportedError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from apps.core.errors import ApplicationError
 from apps.core.metrics import emit
@@ -465,6 +464,7 @@ _READ_AND_CLAIM = "WITH claimed AS ({claim} RETURNING id)" + _READ_COLUMNS.forma
     claimed=", EXISTS (SELECT 1 FROM claimed)"
 )
 _JSON = StepRun._meta.get_field("output")
+_STARTED_AT = WorkflowRun._meta.get_field("started_at")
 
 
 def _json_in(value: Any) -> Any:
@@ -479,11 +479,13 @@ def _when(value) -> Any:
     return connection.ops.adapt_datetimefield_value(value)
 
 
-def _datetime_out(value: Any) -> Any:
-    """A datetime column read by our own SQL, as the ORM gives it: aware (SQLite hands back naive
-    UTC datetimes, or text)."""
-    parsed = value if value is None or isinstance(value, datetime) else parse_datetime(value)
-    return parsed if parsed is None or timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
+def _started_at_out(value: Any) -> Any:
+    """The run's ``started_at`` as read by our own SQL, through the backend's converters as the ORM
+    applies them (SQLite's turns its text into an aware datetime; PostgreSQL's driver already did)."""
+    column = _STARTED_AT.get_col(_RUN)
+    for converter in connection.ops.get_db_converters(column):
+        value = converter(value, column, connection)
+    return value
 
 
 @dataclass(slots=True)
@@ -553,7 +555,7 @@ def _read_step_runs(step_run_id: int, *, claim: _ClaimTerms | None = None) -> tu
     run_id, agency_id, workflow, state, data, created_by_id, started_at = found[0][8:15]
     run = WorkflowRun(
         id=run_id, agency_id=agency_id, workflow=workflow, state=state, input=_json_out(data),
-        created_by_id=created_by_id, started_at=_datetime_out(started_at),
+        created_by_id=created_by_id, started_at=_started_at_out(started_at),
     )  # fmt: skip
     rows = [
         _StepRow(pk=pk, run_id=run_id, agency_id=agency, step=name, index=index, state=state, input=_json_out(item),
