@@ -116,6 +116,9 @@ NO_2XX_EXPECTED = {
     "POST /api/v1/integrations/posts": "a creator connected to the platform, a future time, media and a caption "
     "that fit the platform, and a subreddit and title for Reddit, in one body: "
     "tests/integrations/test_publishing_pages.py",
+    "POST /api/v1/integrations/posts/{scheduled_post_id}/approve": "the id of a draft post of a creator connected "
+    "to its platform, with media that fit the platform, in one body; each success uses the draft up, and the "
+    "cancels reach the seeded drafts first: tests/integrations/test_publishing_drafts.py",
     "GET /api/v1/conversations/{conversation_id}/drafts/stream": "a visible conversation's id together with a "
     "valid kind and count, which no link of the stateful phase hands it (seed 17 found none after the schema "
     "grew): tests/messaging/test_api_drafts.py",
@@ -311,7 +314,7 @@ def seed_budgets(world) -> None:
 
 
 def seed_posts(world, rounds: int = 4) -> None:
-    """Reddit connections for both creators and posts in the states cancel and retry start from,
+    """Reddit connections for both creators and posts in the states cancel, retry and approve start from,
     interleaved: each run cancels and retries whatever ids it draws and should still find some."""
     from apps.integrations.models import Connection, ScheduledPost
 
@@ -322,7 +325,7 @@ def seed_posts(world, rounds: int = 4) -> None:
             access_token="fuzz-not-a-token", scopes=["identity", "submit"],
         )  # fmt: skip
         for index in range(rounds):
-            for status in ("scheduled", "failed"):
+            for status in ("scheduled", "failed", "draft"):
                 ScheduledPost.objects.create(
                     agency=world.agency, creator=creator, connection=connection, platform="reddit", status=status,
                     title=f"Fuzz post {index}", subreddit="VelvetFans", caption="Hello",

@@ -1,5 +1,5 @@
 """API for integrations at /api/v1/integrations/: scheduled posts (publishing to TikTok,
-Instagram and Reddit) and CRM connections (outbound webhooks: connections, a test event, the
+Instagram and Reddit; drafts awaiting approval) and CRM connections (outbound webhooks: connections, a test event, the
 delivery log and replay). Thin: the rules live in apps/integrations/publishing.py and crm.py.
 A CRM connection's signing secret is answered once, by the create that made it; nothing else
 returns it."""
@@ -19,7 +19,7 @@ from apps.accounts.api import api_membership
 from apps.accounts.models import Membership
 from apps.accounts.permissions import Perm, require
 from apps.accounts.selectors import creator_get_for_member
-from apps.core.errors import fields_renamed
+from apps.core.errors import ConflictError, fields_renamed
 from apps.core.openapi import ErrorOut, Id
 from apps.integrations import crm, publishing
 from apps.integrations.models import (
@@ -45,6 +45,18 @@ class ScheduledPostIn(Schema):
     caption: str = Field("", max_length=40000)
     generation_id: Id | None = Field(None, description="Take the caption from this studio generation.")
     variation: int = Field(0, ge=0, le=20, description="Which of the generation's captions.")
+    title: str = Field("", max_length=300, description="Reddit's title; a TikTok photo post's title.")
+    subreddit: str = Field("", max_length=23)
+    media_type: MediaType = "text"
+    media_urls: list[str] = Field(default_factory=list, max_length=35, description="Public https URLs.")
+
+
+class DraftApproveIn(Schema):
+    """What a draft lacks to go out; a field left out keeps the draft's own (its time must still
+    be in the future by then)."""
+
+    scheduled_at: datetime | None = Field(None, description="When to publish, with its time zone; in the future.")
+    caption: str | None = Field(None, max_length=40000)
     title: str = Field("", max_length=300, description="Reddit's title; a TikTok photo post's title.")
     subreddit: str = Field("", max_length=23)
     media_type: MediaType = "text"
@@ -120,6 +132,23 @@ def post_cancel(request: HttpRequest, scheduled_post_id: Id):
     membership = api_membership(request)
     post = publishing.post_get_for_member(membership=membership, post_id=scheduled_post_id)
     return publishing.post_cancel(membership=membership, post=post)
+
+
+@router.post("/posts/{scheduled_post_id}/approve", response={200: ScheduledPostOut, 409: ErrorOut})
+def post_approve(request: HttpRequest, scheduled_post_id: Id, payload: DraftApproveIn):
+    """Approve a draft (``status: draft``, proposed by the weekly content plan): it is scheduled
+    on the creator's connection under the same rules as a new post. 409 when it is no longer a draft."""
+    membership = api_membership(request)
+    post = publishing.post_get_for_member(membership=membership, post_id=scheduled_post_id)
+    if post.status != PostStatus.DRAFT:
+        raise ConflictError(f"Only a draft can be approved; this one is {post.get_status_display().lower()}.")
+    return publishing.post_schedule(
+        membership=membership, creator=post.creator, platform=post.platform,
+        scheduled_at=payload.scheduled_at or post.scheduled_at,
+        caption=post.caption if payload.caption is None else payload.caption, title=payload.title or post.title,
+        subreddit=payload.subreddit or post.subreddit, media_type=payload.media_type, media_urls=payload.media_urls,
+        draft=post,
+    )  # fmt: skip
 
 
 @router.post("/posts/{scheduled_post_id}/retry", response={200: ScheduledPostOut, 409: ErrorOut})

@@ -96,6 +96,7 @@ class ScheduledPostForm(forms.Form):
     )  # fmt: skip
     generation_id = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     variation = forms.IntegerField(required=False, min_value=0, max_value=20, widget=forms.HiddenInput)
+    draft_id = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def __init__(self, *args, creators=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -163,6 +163,7 @@ class WebhookEvent(models.Model):
 
 
 class PostStatus(models.TextChoices):
+    DRAFT = "draft", "Awaiting approval"
     SCHEDULED = "scheduled", "Scheduled"
     PUBLISHING = "publishing", "Publishing"
     PUBLISHED = "published", "Published"
@@ -185,11 +186,18 @@ class ScheduledPost(models.Model):
     ``publishing`` covers two phases: claimed and being sent (``publish_id`` empty), and accepted
     by the platform, which is still processing it (``publish_id`` set: TikTok's publish id or
     Instagram's media container); ``next_attempt_at`` is then the next status poll.
+
+    ``draft`` is a post proposed for its time (the weekly content plan makes them) and awaiting a
+    member's approval: the worker never looks at it, and it needs no connection until a member
+    approves it, adding the media, which schedules it like a new post.
     """
 
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+")
     creator = models.ForeignKey(Creator, on_delete=models.CASCADE, related_name="scheduled_posts")
-    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="scheduled_posts")
+    connection = models.ForeignKey(
+        Connection, null=True, blank=True, on_delete=models.CASCADE, related_name="scheduled_posts",
+        help_text="Set when the post is scheduled; a draft awaiting approval may have none yet.",
+    )  # fmt: skip
     platform = models.CharField(max_length=16, choices=Platform.choices)
     generation = models.ForeignKey(
         "studio.Generation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
@@ -235,6 +243,11 @@ class ScheduledPost(models.Model):
                 condition=models.Q(media_type__in=PostMediaType.values), name="integration_post_media_type_valid"
             ),
             models.CheckConstraint(condition=models.Q(attempts__lte=100), name="integration_post_attempts_bounded"),
+            models.CheckConstraint(
+                condition=models.Q(connection__isnull=False)
+                | models.Q(status__in=[PostStatus.DRAFT, PostStatus.CANCELLED]),
+                name="integration_post_connection_once_scheduled",
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="integration_post_due"),

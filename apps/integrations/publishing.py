@@ -1,7 +1,10 @@
 """Publishing: posts scheduled to TikTok, Instagram and Reddit, and the clients that publish them.
 
 A ScheduledPost goes ``scheduled`` → ``publishing`` → ``published`` (or ``failed``; a member may
-cancel it while it is still scheduled, and retry it once failed). The worker's step, in order:
+cancel it while it is still scheduled, and retry it once failed). A post may start as a ``draft``
+awaiting approval (``post_draft``: the weekly content plan proposes its week that way); the worker
+never looks at drafts, and approving one (``post_schedule`` with ``draft``, after the member adds
+the media) makes it scheduled under the rules below. The worker's step, in order:
 
 1. **claim** with a conditional UPDATE (``status=scheduled`` and due → ``publishing``,
    attempts + 1, a lease in ``next_attempt_at``): two workers never publish one post twice;
@@ -653,10 +656,16 @@ def post_schedule(
     media_type: str = PostMediaType.TEXT,
     media_urls: list[str] | None = None,
     generation_id: int | None = None,
+    draft: ScheduledPost | None = None,
 ) -> ScheduledPost:
     """Schedule a post on the creator's connection to ``platform``; it goes out at
-    ``scheduled_at`` (queued now when that is within the hour, by the minute's sweep otherwise)."""
+    ``scheduled_at`` (queued now when that is within the hour, by the minute's sweep otherwise).
+
+    With ``draft`` (a post awaiting approval, see ``post_draft``), approving it: the draft itself
+    becomes the scheduled post, with what the member gave, once and only while it is a draft."""
     require(membership, Perm.EDIT, creator)
+    if draft is not None and (draft.agency_id != membership.agency_id or draft.creator_id != creator.pk):
+        raise ApplicationError("A draft is approved for its own creator.", field="creator")
     if platform not in PUBLISH_PLATFORMS:
         raise ApplicationError("Posts are published to TikTok, Instagram or Reddit.", field="platform")
     if media_type not in PostMediaType.values:
@@ -686,14 +695,69 @@ def post_schedule(
         )
     _validate(platform=platform, caption=caption, title=title, subreddit=subreddit, media_type=media_type,
               media_urls=media_urls)  # fmt: skip
-    post = ScheduledPost.objects.create(
-        agency_id=membership.agency_id, creator=creator, connection=connection, platform=platform,
-        generation_id=generation_id, title=title, caption=caption, subreddit=subreddit, media_type=media_type,
-        media_urls=media_urls, scheduled_at=scheduled_at, next_attempt_at=scheduled_at,
-        created_by_id=membership.user_id,
+    fields = dict(
+        connection=connection, platform=platform, title=title, caption=caption, subreddit=subreddit,
+        media_type=media_type, media_urls=media_urls, scheduled_at=scheduled_at, next_attempt_at=scheduled_at,
     )  # fmt: skip
+    if draft is None:
+        post = ScheduledPost.objects.create(
+            agency_id=membership.agency_id, creator=creator, generation_id=generation_id,
+            created_by_id=membership.user_id, **fields,
+        )  # fmt: skip
+    else:
+        if generation_id is not None:
+            fields["generation_id"] = generation_id
+        approved = ScheduledPost.objects.filter(pk=draft.pk, status=PostStatus.DRAFT).update(
+            status=PostStatus.SCHEDULED, updated_at=timezone.now(), **fields
+        )
+        post = ScheduledPost.objects.select_related("creator").get(pk=draft.pk)
+        if not approved:
+            raise ConflictError(f"This post is no longer a draft: it is {post.get_status_display().lower()}.")
     _enqueue(post.pk, at=scheduled_at)
     return post
+
+
+def publish_label(platform: str) -> str | None:
+    """The platform's name when Huntaze publishes there (TikTok, Instagram, Reddit), else None."""
+    return dict(Platform.choices)[platform] if platform in PUBLISH_PLATFORMS else None
+
+
+def post_draft(
+    *,
+    membership: Membership,
+    creator: Creator,
+    platform: str,
+    scheduled_at: datetime,
+    caption: str = "",
+    title: str = "",
+    generation_id: int | None = None,
+) -> ScheduledPost:
+    """A post proposed for ``scheduled_at`` that waits for a member's approval (``post_schedule``
+    with ``draft``): nothing is sent before that, and it needs no connection yet. The weekly
+    content plan makes these; the same generation is drafted once."""
+    require(membership, Perm.EDIT, creator)
+    if platform not in PUBLISH_PLATFORMS:
+        raise ApplicationError("Posts are published to TikTok, Instagram or Reddit.", field="platform")
+    if timezone.is_naive(scheduled_at):
+        raise ApplicationError("Give the time with its time zone.", field="scheduled_at")
+    moment_check(scheduled_at, field="scheduled_at")
+    caption, title = caption.strip(), title.strip()
+    label = dict(Platform.choices)[platform]
+    if len(caption) > CAPTION_LIMITS[platform]:
+        raise ApplicationError(f"{label} captions are at most {CAPTION_LIMITS[platform]} characters.", field="caption")
+    if len(title) > REDDIT_TITLE_LIMIT:
+        raise ApplicationError(f"Titles are at most {REDDIT_TITLE_LIMIT} characters.", field="title")
+    if generation_id is not None:
+        existing = ScheduledPost.objects.filter(
+            agency_id=membership.agency_id, generation_id=generation_id, status=PostStatus.DRAFT
+        ).first()
+        if existing is not None:
+            return existing
+    return ScheduledPost.objects.create(
+        agency_id=membership.agency_id, creator=creator, connection=None, platform=platform,
+        generation_id=generation_id, caption=caption, title=title, media_type=PostMediaType.TEXT,
+        scheduled_at=scheduled_at, status=PostStatus.DRAFT, next_attempt_at=None, created_by_id=membership.user_id,
+    )  # fmt: skip
 
 
 def _enqueue(post_id: int, *, at: datetime | None = None, countdown: float | None = None) -> None:
@@ -711,12 +775,14 @@ def _enqueue(post_id: int, *, at: datetime | None = None, countdown: float | Non
 
 def post_cancel(*, membership: Membership, post: ScheduledPost) -> ScheduledPost:
     require(membership, Perm.EDIT, post.creator)
-    changed = ScheduledPost.objects.filter(pk=post.pk, status=PostStatus.SCHEDULED).update(
+    changed = ScheduledPost.objects.filter(pk=post.pk, status__in=(PostStatus.SCHEDULED, PostStatus.DRAFT)).update(
         status=PostStatus.CANCELLED, next_attempt_at=None, updated_at=timezone.now()
     )
     post.refresh_from_db()
     if not changed:
-        raise ConflictError(f"Only a scheduled post can be cancelled; this one is {post.get_status_display().lower()}.")
+        raise ConflictError(
+            f"Only a scheduled post or a draft can be cancelled; this one is {post.get_status_display().lower()}."
+        )
     return post
 
 

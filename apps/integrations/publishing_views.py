@@ -1,5 +1,6 @@
-"""The publishing pages: the calendar of scheduled, published and failed posts, the schedule form
-(also reached from a studio caption's "Schedule as post"), a post's page, cancel and retry.
+"""The publishing pages: the calendar of drafts, scheduled, published and failed posts, the
+schedule form (also reached from a studio caption's "Schedule as post", and approving a draft),
+a post's page, cancel and retry.
 Thin: parse, authorise, call one function of apps/integrations/publishing.py, render."""
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from apps.accounts.selectors import creator_list
 from apps.core.errors import ApplicationError, form_add_error
 from apps.integrations import publishing
 from apps.integrations.forms import ScheduledPostForm
-from apps.integrations.models import PUBLISH_PLATFORMS, ScheduledPost
+from apps.integrations.models import PUBLISH_PLATFORMS, Platform, PostMediaType, ScheduledPost
 
 
 @dataclass
@@ -129,6 +130,12 @@ def post_new(request: HttpRequest) -> HttpResponse:
             initial.update(caption=caption, generation_id=generation_id, variation=variation)
     if request.GET.get("creator"):
         initial["creator"] = _int_or_none(request.GET.get("creator"))
+    draft = None
+    draft_id = _int_or_none(request.POST.get("draft_id") if request.method == "POST" else request.GET.get("draft"))
+    if draft_id:
+        draft = publishing.post_get_for_member(membership=membership, post_id=draft_id)  # another's: 404
+        if request.method == "GET":
+            initial.update(_draft_initial(draft))
     form = ScheduledPostForm(request.POST or None, initial=initial, creators=creators)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -142,7 +149,7 @@ def post_new(request: HttpRequest) -> HttpResponse:
             post = publishing.post_schedule(
                 membership=membership, creator=data["creator"], platform=data["platform"],
                 scheduled_at=data["scheduled_at"], caption=caption, title=data["title"], subreddit=data["subreddit"],
-                media_type=data["media_type"], media_urls=data["media_urls"], generation_id=generation,
+                media_type=data["media_type"], media_urls=data["media_urls"], generation_id=generation, draft=draft,
             )  # fmt: skip
         except ApplicationError as error:
             form_add_error(form, error)
@@ -155,7 +162,24 @@ def post_new(request: HttpRequest) -> HttpResponse:
             )
             return redirect(_calendar_url(view="month", day=local.date()))
     status = 400 if request.method == "POST" else 200
-    return render(request, "integrations/posts_form.html", {"form": form, "notice": notice}, status=status)
+    context = {"form": form, "notice": notice, "draft": draft}
+    if draft is not None:  # in the creator's clock, as the form's time
+        local = _draft_initial(draft)["scheduled_at"]
+        context["draft_at"] = f"{local:%A %d %b %H:%M} ({draft.creator.timezone or 'UTC'})"
+    return render(request, "integrations/posts_form.html", context, status=status)
+
+
+def _draft_initial(draft) -> dict:
+    """The approval form starts from the draft: its creator, platform, caption and time (in the
+    creator's time zone, as the form reads it)."""
+    from apps.core.timezones import zone_or_utc
+
+    local = timezone.localtime(draft.scheduled_at, zone_or_utc(draft.creator.timezone))
+    return {
+        "draft_id": draft.pk, "creator": draft.creator_id, "platform": draft.platform, "caption": draft.caption,
+        "title": draft.title, "subreddit": draft.subreddit, "scheduled_at": local.replace(tzinfo=None),
+        "media_type": PostMediaType.VIDEO if draft.platform == Platform.TIKTOK else PostMediaType.PHOTO,
+    }  # fmt: skip
 
 
 @member_required()

@@ -10,6 +10,7 @@ from django.http import Http404
 from apps.accounts.models import Membership
 from apps.accounts.selectors import creator_list
 from apps.studio.models import ContentIdea, Generation, Post
+from apps.studio.platforms import PLATFORMS
 
 
 def _visible(queryset: QuerySet, membership: Membership) -> QuerySet:
@@ -74,3 +75,8 @@ def post_engagement_history(*, agency_id: int, since: datetime | None = None) ->
     if since is not None:
         posts = posts.filter(posted_at__gte=since)
     return posts.order_by("posted_at", "id").values_list("creator_id", "posted_at", F("likes") + F("comments"))
+
+
+def platform_choices() -> list[tuple[str, str]]:
+    """The platforms the studio writes for, as (name, label): what other apps offer to choose."""
+    return [(name, rules.label) for name, rules in PLATFORMS.items()]

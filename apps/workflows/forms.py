@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from apps.studio.selectors import platform_choices
 from apps.workflows import definitions
 from apps.workflows.models import RunState
 
@@ -29,6 +30,10 @@ class StartForm(forms.Form):
     ideas = forms.IntegerField(
         label="Posts to plan (content plan)", required=False, min_value=1, max_value=7, initial=3
     )
+    platform = forms.ChoiceField(
+        label="Platform (content plan)", required=False, initial="onlyfans",
+        help_text="TikTok, Instagram and Reddit plans also become draft posts on the publishing calendar.",
+    )  # fmt: skip
     month = forms.CharField(label="Month, YYYY-MM (cost report; empty: last month)", required=False, max_length=7)
 
     def __init__(self, *args, creators=(), **kwargs) -> None:
@@ -36,7 +41,9 @@ class StartForm(forms.Form):
         self.fields["workflow"].choices = [(workflow.name, workflow.label) for workflow in definitions.all_workflows()
                                            if not workflow.name.startswith("test_")]  # fmt: skip
         self.fields["creator_id"].choices = [("", "—")] + [(creator.pk, creator.display_name) for creator in creators]
+        self.fields["platform"].choices = platform_choices()
 
     def input_data(self) -> dict:
         data = self.cleaned_data
-        return {key: data[key] for key in ("creator_id", "ideas", "month") if data.get(key) not in (None, "")}
+        keys = ("creator_id", "ideas", "platform", "month")
+        return {key: data[key] for key in keys if data.get(key) not in (None, "")}

@@ -6,7 +6,10 @@
   run's report, and an in-app notification to the agency's owners and managers.
 - ``weekly_content_plan``: ideas → one caption per idea → hashtags per caption → a seven-day plan,
   through apps/studio's generation service (the AI gateway; the built-in offline writer works
-  without keys). The captions are saved to the studio library for a member to approve and post.
+  without keys), one a day from tomorrow at the creator's best posting hour (the optimization's
+  timing model; 19:00 local without history). The captions are saved to the studio library and,
+  on TikTok, Instagram or Reddit, proposed as draft posts on the publishing calendar awaiting a
+  member's approval (apps/integrations/publishing.py ``post_draft``).
 - ``reengagement``: a creator's fans at risk of churning (messaging's lifecycle rules) → one
   message per fan rewritten by the AI gateway in the creator's voice (campaigns' personalisation,
   fanned out in batches) → one direct campaign holding those messages, awaiting approval: nothing
@@ -21,11 +24,12 @@ campaign's template text for such fans, flagged for review, and the campaign is 
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db import transaction
 from django.http import Http404
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
@@ -202,7 +206,12 @@ def _clean_plan(membership: Membership, data: dict[str, Any]) -> dict[str, Any]:
         raise ApplicationError("The number of ideas must be a whole number.", field="ideas") from None
     if not 1 <= ideas <= MAX_PLAN_IDEAS:
         raise ApplicationError(f"Plan between 1 and {MAX_PLAN_IDEAS} posts.", field="ideas")
+    from apps.studio.selectors import platform_choices
+
     platform = str(data.get("platform") or "onlyfans")
+    names = [name for name, _label in platform_choices()]
+    if platform not in names:
+        raise ApplicationError(f"Choose one of: {', '.join(names)}.", field="platform")
     return {"creator_id": creator.pk, "ideas": ideas, "platform": platform}
 
 
@@ -259,29 +268,76 @@ def _hashtags(ctx: StepContext) -> dict[str, Any]:
             "hashtags_degraded": generation.degraded}  # fmt: skip
 
 
+PLAN_DEFAULT_HOUR = 19  # creator-local posting hour when the optimization has no best time yet
+
+
+def _plan_times(creator: Creator, count: int) -> list[datetime]:
+    """One posting time a day from tomorrow, in the creator's time zone: on each weekday, the hour
+    the optimization's timing model rates best for posting (apps/optimization), or 19:00 while
+    it has too little history to say."""
+    from apps.core.timezones import zone_or_utc
+    from apps.optimization.services import creator_timing
+
+    zone = zone_or_utc(creator.timezone)
+    advice, _messaging = creator_timing(creator=creator)
+    rates = getattr(advice, "rates", None)  # absent on "not enough data yet"
+    tomorrow = timezone.localtime(timezone.now(), zone).date() + timedelta(days=1)
+    times = []
+    for offset in range(count):
+        day = tomorrow + timedelta(days=offset)
+        hour = int(rates[day.weekday()].argmax()) if rates is not None else PLAN_DEFAULT_HOUR
+        times.append(datetime.combine(day, time(hour), tzinfo=zone))
+    return times
+
+
 def _plan(ctx: StepContext) -> dict[str, Any]:
-    from apps.studio.selectors import generation_get_for_member
+    """The week laid out, a day a post at the creator's best hour; each caption saved to the
+    studio library and, on a platform Huntaze publishes to, proposed as a draft post on the
+    publishing calendar, awaiting a member's approval. Run twice (a retry), it drafts nothing twice."""
+    from apps.integrations.publishing import post_draft, publish_label
+    from apps.studio.selectors import generation_get_for_member, platform_choices
     from apps.studio.services import generation_save_to_library
 
     membership = ctx.membership()
+    creator = creator_get_for_member(membership=membership, creator_id=ctx.input["creator_id"])
+    platform = ctx.input["platform"]
+    publishes_to = publish_label(platform)  # None: no publishing API, no drafts
     posts = ctx.deps["hashtags"]
     plan = []
-    for day, post in zip(WEEKDAYS, posts, strict=False):
+    for at, post in zip(_plan_times(creator, len(posts)), posts, strict=True):
+        entry = {"day": WEEKDAYS[at.weekday()], "date": at.date().isoformat(), "at": at.isoformat(), **post}
         if post.get("generation_id") and post.get("caption"):
             generation = generation_get_for_member(membership=membership, generation_id=post["generation_id"])
             generation_save_to_library(membership=membership, generation=generation)
-        plan.append({"day": day, **post})
+            if publishes_to:
+                text = " ".join([post["caption"], *post.get("hashtags", [])])
+                draft = post_draft(
+                    membership=membership, creator=creator, platform=platform, scheduled_at=at,
+                    caption="" if platform == "reddit" else text, title=post["caption"] if platform == "reddit" else "",
+                    generation_id=generation.pk,
+                )  # fmt: skip
+                entry["draft_id"] = draft.pk
+                entry["draft_url"] = reverse("integrations:post", args=[draft.pk])
+        plan.append(entry)
     ideas = ctx.deps["ideas"] or {}
     degraded = ideas.get("degraded") or any(p.get("degraded") or p.get("hashtags_degraded") for p in plan)
-    return {"posts": plan, "degraded": bool(degraded)}
+    drafts = sum(1 for entry in plan if entry.get("draft_id"))
+    if publishes_to:
+        where = f"{drafts} {publishes_to} draft{pluralize(drafts)} {'awaits' if drafts == 1 else 'await'} " \
+                "approval on the publishing calendar; the captions are in the studio library too."  # fmt: skip
+    else:
+        label = dict(platform_choices()).get(platform, platform)
+        where = f"Huntaze does not publish {label}s: the captions wait in the studio library."
+    return {"posts": plan, "degraded": bool(degraded), "drafts": drafts, "summary": where}
 
 
 register(
     Workflow(
         "weekly_content_plan",
         title="Weekly content plan",
-        description="Ideas, a caption for each and hashtags for each caption, laid out over the week; "
-        "the captions wait in the studio library for approval.",
+        description="Ideas, a caption for each and hashtags for each caption, laid out over the week at the "
+        "creator's best hours; the captions go to the studio library and, for TikTok, Instagram and Reddit, "
+        "to the publishing calendar as drafts awaiting approval.",
         clean_input=_clean_plan,
         steps=[
             Step("ideas", _ideas, queue="interactive", timeout=120, title="Content ideas"),
@@ -303,7 +359,7 @@ register(
                 fan_out=lambda ctx: ctx.deps["captions"],
                 title="Hashtags per caption",
             ),
-            Step("plan", _plan, depends_on=["hashtags", "ideas"], title="The week's plan, captions to the library"),
+            Step("plan", _plan, depends_on=["hashtags", "ideas"], title="The week's plan, drafts for approval"),
         ],
     )
 )

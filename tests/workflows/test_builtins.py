@@ -5,12 +5,15 @@ the provider down: the plan degrades instead of failing)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
 
 from apps.ai.models import AIRequestLog
+from apps.integrations.models import ScheduledPost
 from apps.notifications.models import Notification
 from apps.studio.models import Generation
 from apps.workflows import engine, services
@@ -64,11 +67,52 @@ def test_weekly_content_plan_with_the_offline_writer(world, builtin):
     posts = plan["posts"]
     ideas = run.output and StepRun.objects.get(run=run, step="ideas").output["ideas"]
     assert plan["degraded"] is False and 1 <= len(posts) == len(ideas) <= 3  # near-duplicate ideas are dropped
-    assert [post["day"] for post in posts] == ["Monday", "Tuesday", "Wednesday"][: len(posts)]
+    tomorrow = timezone.localtime(timezone.now(), ZoneInfo(world.creator.timezone)).date() + timedelta(days=1)
+    days = [tomorrow + timedelta(days=offset) for offset in range(len(posts))]
+    assert [post["date"] for post in posts] == [day.isoformat() for day in days]  # a post a day from tomorrow
+    assert [post["day"] for post in posts] == [f"{day:%A}" for day in days]
     assert all(post["caption"] and post["hashtags"] and post["idea"]["title"] for post in posts)
     assert StepRun.objects.filter(run=run, step="captions").count() == len(posts)  # one caption step per idea
     saved = Generation.objects.filter(agency=world.agency, type="caption", saved=True).count()
     assert saved == len(posts)  # the captions wait in the studio library
+    # OnlyFans has no publishing API: no drafts, and the plan says where the captions went.
+    assert not ScheduledPost.objects.exists()
+    assert plan["summary"] == "Huntaze does not publish OnlyFans posts: the captions wait in the studio library."
+
+
+def test_weekly_content_plan_drafts_the_week_at_the_creators_best_hour_for_approval(world, builtin, client_for):
+    from tests.optimization.factories import add_posts
+
+    world.creator.timezone = "America/St_Johns"  # UTC-3:30, with daylight saving
+    world.creator.save(update_fields=["timezone"])
+    add_posts(world.creator, best_hour=13, days=60)  # the timing model's known answer: 13:00 local
+    run = engine.drive(services.run_start(membership=world.owner, workflow="weekly_content_plan",
+                                          data={"creator_id": world.creator.pk, "ideas": 3,
+                                                "platform": "tiktok"}).pk)  # fmt: skip
+    assert run.state == RunState.SUCCEEDED, run.error
+    posts = run.output["plan"]["posts"]
+    drafts = list(ScheduledPost.objects.filter(creator=world.creator).order_by("scheduled_at"))
+    assert [draft.pk for draft in drafts] == [post["draft_id"] for post in posts]
+    waiting = "1 TikTok draft awaits" if len(drafts) == 1 else f"{len(drafts)} TikTok drafts await"
+    assert run.output["plan"]["summary"].startswith(f"{waiting} approval on the publishing calendar")
+    zone = ZoneInfo("America/St_Johns")
+    for post, draft in zip(posts, drafts, strict=True):
+        local = draft.scheduled_at.astimezone(zone)
+        assert draft.status == "draft" and draft.platform == "tiktok" and draft.connection_id is None
+        assert (local.hour, local.minute) == (13, 0) and local.date().isoformat() == post["date"]
+        assert draft.caption.startswith(post["caption"]) and all(tag in draft.caption for tag in post["hashtags"])
+        assert draft.generation_id == post["generation_id"]
+    page = client_for(world.owner).get(f"/workflows/runs/{run.pk}/").content.decode()
+    assert "The week&#x27;s plan" in page or "The week's plan" in page
+    assert f'href="/integrations/posts/{drafts[0].pk}/"' in page and "Review and approve" in page
+
+
+def test_weekly_content_plan_refuses_an_unknown_platform(world):
+    from apps.core.errors import ApplicationError
+
+    with pytest.raises(ApplicationError, match="Choose one of: onlyfans"):
+        services.run_start(membership=world.owner, workflow="weekly_content_plan",
+                           data={"creator_id": world.creator.pk, "platform": "myspace"})  # fmt: skip
 
 
 def test_weekly_content_plan_refuses_another_agencys_creator(world, other_world):
