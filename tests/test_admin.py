@@ -81,3 +81,23 @@ def test_the_admin_login_sends_staff_on_and_refuses_members(world, client_for):
     client.force_login(staff, backend="django.contrib.auth.backends.ModelBackend")
     assert client.get("/admin/login/?next=/admin/accounts/")["Location"] == "/admin/accounts/"
     assert client_for(world.owner).get("/admin/login/").status_code == 403
+
+
+def test_workflow_definitions_page_lists_steps_and_runs_by_state(staff_client, world, django_assert_max_num_queries):
+    from apps.workflows import engine, services
+    from apps.workflows.models import WorkflowRun
+
+    engine.drive(services.run_start(membership=world.owner, workflow="nightly_optimization").pk)
+    changelist = staff_client.get(reverse("admin:workflows_workflowrun_changelist")).content.decode()
+    assert reverse("admin:workflows_definitions") in changelist
+    with django_assert_max_num_queries(6):  # session, user, and one aggregate of the runs
+        page = staff_client.get(reverse("admin:workflows_definitions")).content.decode()
+    assert 'id="workflow-weekly_content_plan"' in page and "once per item" in page  # the fan-out steps
+    assert "no: a lost worker leaves it for a person" in page  # the notify steps are not idempotent
+    assert WorkflowRun.objects.get().state == "succeeded"
+    assert "?workflow=nightly_optimization&amp;state=succeeded" in page and "Succeeded: 1" in page
+
+
+def test_workflow_definitions_page_is_for_staff_only(world, client_for):
+    response = client_for(world.owner).get(reverse("admin:workflows_definitions"))
+    assert response.status_code == 302 and "/login/" in response["Location"]

@@ -1,9 +1,17 @@
-"""Admin for workflow runs, step runs and the audit trail: read-only (actions go through the
-pages and the API, which keep the audit trail); no secrets are stored on these rows."""
+"""Admin for workflow definitions, runs, step runs and the audit trail: read-only (actions go
+through the pages and the API, which keep the audit trail); no secrets are stored on these rows.
+
+Definitions live in code (apps/workflows/workflows.py), not in the database: the runs' changelist
+links to a page listing each one with its steps (dependencies, queue, timeout, retries,
+idempotency, condition, fan-out) and its runs by state, each count linking to those runs."""
 
 from django.contrib import admin
+from django.db.models import Count
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
-from apps.workflows.models import StepRun, WorkflowAction, WorkflowRun
+from apps.workflows import definitions
+from apps.workflows.models import RunState, StepRun, WorkflowAction, WorkflowRun
 
 
 class ReadOnly(admin.ModelAdmin):
@@ -41,6 +49,38 @@ class WorkflowRunAdmin(ReadOnly):
     readonly_fields = ("agency", "workflow", "state", "input", "output", "error", "created_by", "created_at",
                        "started_at", "finished_at")  # fmt: skip
     inlines = [StepRunInline]
+    change_list_template = "admin/workflows/workflowrun/change_list.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.definitions_view)
+        return [path("definitions/", view, name="workflows_definitions"), *super().get_urls()]
+
+    def definitions_view(self, request):
+        """Every registered workflow with its steps and its runs by state (one aggregate query)."""
+        counts: dict[str, dict[str, int]] = {}
+        for row in WorkflowRun.objects.values("workflow", "state").annotate(n=Count("id")).order_by():
+            counts.setdefault(row["workflow"], {})[row["state"]] = row["n"]
+        changelist = reverse("admin:workflows_workflowrun_changelist")
+        rows = []
+        for workflow in definitions.all_workflows():
+            by_state = counts.get(workflow.name, {})
+            rows.append({
+                "workflow": workflow,
+                "steps": [  # plain values: a template would call the step's callables
+                    {"column": column, "name": step.name, "label": step.label, "depends_on": list(step.depends_on),
+                     "queue": step.queue, "timeout": step.timeout, "retries": step.retries,
+                     "idempotent": step.idempotent, "fan_out": step.fan_out is not None,
+                     "conditional": step.when is not None}
+                    for column, level in enumerate(workflow.levels(), start=1) for step in level
+                ],
+                "total": sum(by_state.values()),
+                "states": [(label, by_state.get(value, 0), f"{changelist}?workflow={workflow.name}&state={value}")
+                           for value, label in RunState.choices],
+                "runs_url": f"{changelist}?workflow={workflow.name}",
+            })  # fmt: skip
+        context = {**self.admin_site.each_context(request), "title": "Workflow definitions", "rows": rows,
+                   "opts": self.model._meta}  # fmt: skip
+        return TemplateResponse(request, "admin/workflows/definitions.html", context)
 
 
 @admin.register(StepRun)

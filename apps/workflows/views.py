@@ -62,15 +62,28 @@ def _graph(run: WorkflowRun, rows: list) -> list[list[dict[str, Any]]]:
     return [[_node(step, by_step) for step in column] for column in workflow.levels()]
 
 
+STATE_PRECEDENCE = (  # a step with several runs (fan-out) shows the first of these any of them is in
+    StepState.FAILED, StepState.NEEDS_ATTENTION, StepState.RUNNING, StepState.QUEUED, StepState.CANCELLED,
+    StepState.PENDING, StepState.SUCCEEDED, StepState.SKIPPED,
+)  # fmt: skip
+
+
+def _step_state(rows: list) -> str:
+    states = {row.state for row in rows}
+    return next((state.value for state in STATE_PRECEDENCE if state in states), StepState.PENDING.value)
+
+
 def _node(step, by_step: dict[str, list]) -> dict[str, Any]:
+    rows = by_step.get(step.name, [])
     return {
+        "state": _step_state(rows),
         "name": step.name,
         "label": step.label,
         "depends_on": list(step.depends_on),
         "fan_out": step.fan_out is not None,
         "idempotent": step.idempotent,
         "queue": step.queue,
-        "rows": sorted(by_step.get(step.name, []), key=lambda row: row.index),
+        "rows": sorted(rows, key=lambda row: row.index),
     }
 
 

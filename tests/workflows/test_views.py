@@ -44,7 +44,12 @@ def test_the_run_page_draws_the_dag_and_is_live_only_while_active(world, client_
         response = client.get(f"/workflows/runs/{run.pk}/")
     body = response.content.decode()
     assert "ws-connect" not in body.split('id="run-live"')[1].split(">")[0]  # succeeded: nothing to follow
-    assert body.count('class="wf-step"') == 5 and body.count('class="wf-row wf-succeeded"') == 5
+    assert body.count('class="wf-row wf-succeeded"') == 5
+    # Each step says what it waits for, which static/js/workflows.js draws as arrows; a step's box
+    # takes the state of its runs (the skipped branch stays grey, the fan-out green).
+    assert body.count('<article class="wf-step wf-') == 5
+    assert 'data-step="square" data-after="items" data-state="succeeded"' in body
+    assert 'data-step="only_if_asked" data-after="items" data-state="skipped"' in body
     assert "item 2" in body and "Condition not met." in body
     fragment = client.get(f"/workflows/runs/{run.pk}/", HTTP_HX_REQUEST="true").content.decode()
     assert fragment.lstrip().startswith('<section id="run-body"') and "<html" not in fragment
