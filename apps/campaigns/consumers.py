@@ -4,10 +4,12 @@ as a ready-to-swap HTML fragment (an out-of-band swap of ``#campaign-progress``,
 extension) whenever it changes.
 
 Its numbers are counted from the deliveries (services.campaign_stats: one aggregate on the
-(source, source_id, status, sent_at) index), read every POLL_SECONDS while the socket is open.
-Deliveries are written by the worker, which on the embedded default shares no channel layer with
-the web process, so reading is how both modes see them; the read is cheap and stops with the
-socket. Connecting needs a live session and a membership (apps/accounts/realtime.py) that may see
+(source, source_id, status, sent_at) index). The socket joins the campaign's group on the event
+bus and redraws as soon as a ``campaign.progress`` event arrives (events.py: about once a second
+while deliveries move); it also reads every POLL_SECONDS, because the worker that sends, on the
+embedded default, shares no channel layer with the web process, and because pausing, resuming
+and cancelling change the panel's buttons without a delivery moving. The read is cheap and stops
+with the socket. Connecting needs a live session and a membership (apps/accounts/realtime.py) that may see
 the campaign (its creator: a chatter's assigned ones); the membership is checked again on every
 read, and a member who lost access gets the socket closed with 4403. Clients only listen. The
 panel carries the buttons the member may use now (pause, resume, cancel), so they follow the
@@ -26,6 +28,7 @@ from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 
 from apps.accounts.realtime import CLOSE_FORBIDDEN, MemberSocketMixin
+from apps.campaigns.events import PROGRESS, campaign_group
 from apps.core.asyncdb import database_call
 
 POLL_SECONDS = 1.0
@@ -65,6 +68,7 @@ def _panel(membership_id: int, campaign_id: int, csrf_token: str = "") -> tuple[
 
 class CampaignProgressConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
     poller: asyncio.Task | None = None
+    group: str | None = None
 
     async def connect(self) -> None:
         membership = await self.member_connect()
@@ -78,15 +82,34 @@ class CampaignProgressConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
             await self.member_disconnect()
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        self.agency_id = membership.agency_id
+        self.moved = asyncio.Event()
+        if first[1]:
+            self.group = campaign_group(self.campaign_id)
+            await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         self.last_html = first[0]
         await self.send(text_data=first[0])
         if first[1]:
             self.poller = asyncio.create_task(self._poll())
 
+    async def outbox_batch(self, message: dict) -> None:
+        """Several bus events for this group sent as one message (apps/core/outbox.py)."""
+        for event in message.get("events") or []:
+            await self.outbox_event(event)
+
+    async def outbox_event(self, event: dict) -> None:
+        """A ``campaign.progress`` of this campaign: redraw now rather than at the next read."""
+        payload = event.get("payload") or {}
+        ours = event.get("agency_id") == self.agency_id and payload.get("campaign_id") == self.campaign_id
+        if ours and event.get("kind") == PROGRESS:
+            self.moved.set()
+
     async def _poll(self) -> None:
         while True:
-            await asyncio.sleep(POLL_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.moved.wait(), timeout=POLL_SECONDS)
+            self.moved.clear()
             panel = await database_call(_panel)(self.membership_id, self.campaign_id, self.csrf_token)
             if panel is None:
                 await self.close(code=CLOSE_FORBIDDEN)
@@ -100,6 +123,9 @@ class CampaignProgressConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         await self.member_disconnect()
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
         if self.poller is not None and self.poller is not asyncio.current_task():
             self.poller.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

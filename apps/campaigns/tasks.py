@@ -8,6 +8,8 @@ in one transaction, so running it twice or after a lost worker starts it once.
 ``personalize_campaign`` is published (on commit) when a member asks for a draft's AI
 personalisation; it does run ``run`` only if that run is still the campaign's and still queued,
 so a second delivery of the message, or a run an edit superseded, does nothing (personalize.py).
+``publish_campaign_progress`` publishes one ``campaign.progress`` event for the deliveries that
+moved in the last second (events.py).
 """
 
 from __future__ import annotations
@@ -41,3 +43,10 @@ def personalize_campaign(campaign_id: int, run: int, user_id: int | None = None)
     from apps.campaigns.personalize import personalize_run
 
     return personalize_run(campaign_id=campaign_id, run=run, user_id=user_id)
+
+
+@shared_task(queue="default", ignore_result=True)
+def publish_campaign_progress(campaign_id: int) -> bool:
+    from apps.campaigns.events import progress_publish
+
+    return progress_publish(campaign_id=campaign_id)

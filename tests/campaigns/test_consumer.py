@@ -3,6 +3,8 @@ deliveries move; nobody else connects."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -119,4 +121,34 @@ async def test_the_pushed_pause_button_works_with_the_pages_csrf_cookie():
     assert (await Campaign.objects.aget(pk=campaign.pk)).status == CampaignStatus.PAUSED
     frame = await communicator.receive_from(timeout=5)
     assert "Resume</button>" in frame and "Pause</button>" not in frame
+    await communicator.disconnect()
+
+
+async def test_a_progress_event_redraws_the_panel_before_the_next_read(monkeypatch):
+    """``campaign.progress`` on the bus reaches the panel through the campaign's group: with the
+    read every 30 s, the new numbers still arrive at once."""
+    from apps.campaigns.events import progress_publish
+    from tests.conftest import build_world
+
+    monkeypatch.setattr(consumers, "POLL_SECONDS", 30.0)
+    world = await sync_to_async(build_world)("Velvet")
+    campaign = await sync_to_async(_sending_campaign)(world)
+    communicator, connected, _ = await _socket(world.owner, campaign.pk)
+    assert connected
+    assert "<dt>Sent</dt><dd>0</dd>" in await communicator.receive_from(timeout=5)
+
+    def three_sent_and_announced():
+        ids = (
+            Delivery.objects.filter(source=DELIVERY_SOURCE, source_id=campaign.pk)
+            .order_by("id")
+            .values_list("pk", flat=True)[:3]
+        )
+        Delivery.objects.filter(pk__in=list(ids)).update(status="sent", sent_at=timezone.now())
+        progress_publish(campaign_id=campaign.pk)  # what the worker's task does a second after they moved
+
+    started = asyncio.get_running_loop().time()
+    await sync_to_async(three_sent_and_announced)()
+    frame = await communicator.receive_from(timeout=5)
+    assert "<dt>Sent</dt><dd>3</dd>" in frame and "75%" in frame
+    assert asyncio.get_running_loop().time() - started < 5  # not the 30 s read
     await communicator.disconnect()
