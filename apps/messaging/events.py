@@ -4,7 +4,7 @@
 (apps/core/events.py) in the caller's transaction: a rolled-back change announces nothing, and a
 committed one reaches, after commit, the websocket group of the agency (``inbox_group``; the inbox
 consumer re-renders what it shows) and the agency's SSE stream, which API clients use to refetch.
-The payload carries ids only, never a fan's text. The bus reaches every process with Redis; on
+The payload carries ids and the number of fan messages received, never a fan's text. The bus reaches every process with Redis; on
 the embedded default the channel layer is in-memory, so the consumer also looks for changes in the
 database on a short timer (see consumers.py) and a worker's change still shows.
 """
@@ -20,12 +20,16 @@ def inbox_group(agency_id: int) -> str:
     return f"inbox.agency.{agency_id}"
 
 
-def conversation_changed(*, agency_id: int, conversation_id: int | None, fan_id: int | None = None) -> None:
+def conversation_changed(
+    *, agency_id: int, conversation_id: int | None, fan_id: int | None = None, received: int = 0
+) -> None:
     """Announce a changed conversation (or, with ``fan_id`` alone, every conversation of a fan
-    whose purchases changed). Call inside the transaction of the change."""
+    whose purchases changed); ``received``: how many of the fan's messages this change stored (0
+    for a reply, a lock, a delivery status), so a subscriber tells "a fan wrote" from the rest.
+    Call inside the transaction of the change."""
     publish(
         INBOX_CHANGED,
         agency_id=agency_id,
-        payload={"conversation_id": conversation_id, "fan_id": fan_id},
+        payload={"conversation_id": conversation_id, "fan_id": fan_id, "received": received},
         groups=[inbox_group(agency_id)],
     )

@@ -210,7 +210,10 @@ def messages_receive(*, creator: Creator, platform: str, messages: list[InboundM
         ],
     )  # fmt: skip
     _update_rows(Fan, "last_active_at = %s", [(_at(items[-1].at), pk) for pk, items in per_conversation.items()])
-    publish_many([_inbox_changed(creator.agency_id, conversation_id=conversations[pk]) for pk in per_conversation])
+    publish_many([
+        _inbox_changed(creator.agency_id, conversation_id=conversations[pk], received=len(items))
+        for pk, items in per_conversation.items()
+    ])  # fmt: skip
     return len(rows)
 
 
@@ -427,7 +430,8 @@ def _update_rows(model, assignments: str, rows: list[tuple]) -> None:
         cursor.executemany(sql, rows)
 
 
-def _inbox_changed(agency_id: int, *, conversation_id: int | None, fan_id: int | None = None) -> NewEvent:
-    return NewEvent(
-        INBOX_CHANGED, agency_id, {"conversation_id": conversation_id, "fan_id": fan_id}, [inbox_group(agency_id)]
-    )
+def _inbox_changed(
+    agency_id: int, *, conversation_id: int | None, fan_id: int | None = None, received: int = 0
+) -> NewEvent:
+    payload = {"conversation_id": conversation_id, "fan_id": fan_id, "received": received}
+    return NewEvent(INBOX_CHANGED, agency_id, payload, [inbox_group(agency_id)])

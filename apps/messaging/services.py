@@ -150,7 +150,7 @@ def message_receive(
         last_message_direction=Direction.INBOUND,
     )
     Fan.objects.filter(pk=fan.pk).update(last_active_at=at)
-    events.conversation_changed(agency_id=fan.agency_id, conversation_id=conversation.pk)
+    events.conversation_changed(agency_id=fan.agency_id, conversation_id=conversation.pk, received=1)
     return message
 
 

@@ -39,7 +39,7 @@ async def test_one_event_reaches_the_inbox_socket_and_the_sse_stream():
     assert len(published) == 1 and published[0].groups == [f"inbox.agency.{world.agency.pk}"]
     streamed = [frame for frame in _frames(body) if frame["event"] == "inbox.changed"]
     assert status == 200 and [int(frame["id"]) for frame in streamed] == [published[0].pk]
-    assert json.loads(streamed[0]["data"]) == {"conversation_id": mine.pk, "fan_id": None}
+    assert json.loads(streamed[0]["data"]) == {"conversation_id": mine.pk, "fan_id": None, "received": 1}
     assert "still there" not in body  # ids only: the fan's words stay behind the API's checks
     await owner.disconnect()
 

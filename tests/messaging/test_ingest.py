@@ -111,6 +111,7 @@ def test_a_bulk_page_leaves_exactly_what_the_per_record_services_leave(world):
     per_record, bulk = world.creator, world.other_creator
     _seed_old_fan(per_record)
     _seed_old_fan(bulk)
+    before = OutboxEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     _per_record(per_record)
     since = OutboxEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     _bulk(bulk)
@@ -142,6 +143,9 @@ def test_a_bulk_page_leaves_exactly_what_the_per_record_services_leave(world):
     conversation_ids = set(Conversation.objects.filter(creator=bulk).values_list("pk", flat=True))
     assert sorted(p["conversation_id"] for p in changed if p["conversation_id"]) == sorted(conversation_ids)
     assert len(changed) == 3 + 3  # one per conversation with new messages, one per fan with new purchases
+    # "A fan wrote": the new fan messages, counted per conversation, as the per-record path counts them one by one.
+    one_by_one = OutboxEvent.objects.filter(kind="inbox.changed", pk__gt=before, pk__lte=since)
+    assert sum(p["received"] for p in changed) == sum(e.payload["received"] for e in one_by_one) == 5
 
 
 def test_a_rerun_of_the_same_page_changes_nothing(world):
