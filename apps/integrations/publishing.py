@@ -683,7 +683,13 @@ def post_schedule(
         raise ApplicationError("Choose a time within the next year.", field="scheduled_at")
     label = dict(Platform.choices)[platform]
     connection = Connection.objects.for_agency(membership.agency_id).filter(creator=creator, platform=platform).first()
-    if connection is None or connection.status != ConnectionStatus.CONNECTED or connection.is_simulated:
+    if connection is not None and connection.is_simulated:
+        raise ApplicationError(
+            f"{creator.display_name}'s {label} connection is the simulated demo one, which publishes nothing: "
+            "connect the real account on the integrations page first.",
+            field="platform",
+        )
+    if connection is None or connection.status != ConnectionStatus.CONNECTED:
         raise ApplicationError(
             f"{creator.display_name} is not connected to {label}: connect it on the integrations page first.",
             field="platform",

@@ -1,6 +1,7 @@
-"""Demo data for workflows: a finished month-end AI cost report and a nightly optimization run for
-the demo agency, run step by step in this process (``engine.drive``, no worker needed), so the
-runs page opens on real runs with their DAG, outputs and history."""
+"""Demo data for workflows: a finished month-end AI cost report, a nightly optimization run and an
+Instagram weekly content plan for the first creator (its drafts await approval on the publishing
+calendar) for the demo agency, run step by step in this process (``engine.drive``, no worker
+needed), so the runs page opens on real runs with their DAG, outputs and history."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ def seed(ctx: DemoContext) -> None:
 
     owner = ctx.memberships["owner"]
     made = []
-    for name in ("month_end_cost_report", "nightly_optimization"):
-        run = services.run_start(membership=owner, workflow=name)
+    starts = [("month_end_cost_report", {}), ("nightly_optimization", {})]
+    if ctx.creators and ctx.creators[0].persona.strip():
+        starts.append(("weekly_content_plan", {"creator_id": ctx.creators[0].pk, "ideas": 3, "platform": "instagram"}))
+    for name, data in starts:
+        run = services.run_start(membership=owner, workflow=name, data=data)
         run = engine.drive(run.pk)
         made.append(f"{name} ({run.state})")
     ctx.log(f"workflows: {', '.join(made)}")

@@ -101,6 +101,18 @@ def test_approving_a_draft_adds_the_media_schedules_it_and_it_publishes(world, f
     assert run_until_settled(post)[-1] == "published" and fake.calls("instagram")
 
 
+def test_a_demo_draft_says_its_simulated_connection_cannot_publish(world, fake, client_for):
+    connect(fake, world.creator, "instagram", is_simulated=True)
+    post = draft(world, platform="instagram")
+    with pytest.raises(ApplicationError, match="simulated demo one, which publishes nothing"):
+        publishing.post_schedule(
+            membership=world.owner, creator=world.creator, platform="instagram", scheduled_at=post.scheduled_at,
+            caption=post.caption, media_type="photo", media_urls=["https://cdn.example/a.jpg"], draft=post,
+        )  # fmt: skip
+    post.refresh_from_db()
+    assert post.status == "draft"
+
+
 def test_approving_is_for_editors_of_the_agency(world, other_world, client_for):
     post = draft(world)
     assert client_for(world.viewer).get(f"/integrations/posts/new/?draft={post.pk}").status_code == 403

@@ -7,6 +7,7 @@ import random
 import pytest
 
 from apps.core.registry import DemoContext
+from apps.integrations.models import ScheduledPost
 from apps.workflows import demo
 from apps.workflows.models import WorkflowRun
 
@@ -26,6 +27,11 @@ def test_the_demo_agency_gets_finished_runs(world, client_for):
     runs = WorkflowRun.objects.filter(agency=world.agency)
     assert sorted(runs.values_list("workflow", "state")) == [
         ("month_end_cost_report", "succeeded"), ("nightly_optimization", "succeeded"),
+        ("weekly_content_plan", "succeeded"),
     ]  # fmt: skip
     body = client_for(world.owner).get("/workflows/").content.decode()
-    assert "Month-end AI cost report" in body and "Nightly optimization" in body
+    assert "Month-end AI cost report" in body and "Nightly optimization" in body and "Weekly content plan" in body
+    # The plan's Instagram drafts wait on the publishing calendar for a member's approval.
+    plan = runs.get(workflow="weekly_content_plan").output["plan"]
+    drafts = ScheduledPost.objects.filter(agency=world.agency, status="draft", platform="instagram")
+    assert drafts.count() == len(plan["posts"]) >= 1
