@@ -723,6 +723,18 @@ def post_schedule(
     return post
 
 
+def caption_with_hashtags(platform: str, caption: str, hashtags: list[str]) -> str:
+    """The caption followed by as many of the hashtags, in order, as the platform's caption limit
+    (and Instagram's 30 hashtags) leave room for."""
+    text = caption.strip()[: CAPTION_LIMITS[platform]]
+    room = INSTAGRAM_MAX_HASHTAGS - text.count("#") if platform == Platform.INSTAGRAM else len(hashtags)
+    for tag in hashtags[: max(0, room)]:
+        if len(text) + 1 + len(tag) > CAPTION_LIMITS[platform]:
+            break
+        text = f"{text} {tag}"
+    return text
+
+
 def publish_label(platform: str) -> str | None:
     """The platform's name when Huntaze publishes there (TikTok, Instagram, Reddit), else None."""
     return dict(Platform.choices)[platform] if platform in PUBLISH_PLATFORMS else None
@@ -795,6 +807,8 @@ def post_cancel(*, membership: Membership, post: ScheduledPost) -> ScheduledPost
 def post_retry(*, membership: Membership, post: ScheduledPost) -> ScheduledPost:
     """Put a failed post back in the queue, to go out now (or at its time, if still ahead)."""
     require(membership, Perm.EDIT, post.creator)
+    if post.status != PostStatus.FAILED:  # a draft has no connection yet: refused before reading one
+        raise ConflictError(f"Only a failed post can be retried; this one is {post.get_status_display().lower()}.")
     connection = post.connection
     if connection.status != ConnectionStatus.CONNECTED:
         raise ApplicationError(

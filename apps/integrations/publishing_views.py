@@ -23,7 +23,7 @@ from apps.accounts.selectors import creator_list
 from apps.core.errors import ApplicationError, form_add_error
 from apps.integrations import publishing
 from apps.integrations.forms import ScheduledPostForm
-from apps.integrations.models import PUBLISH_PLATFORMS, Platform, PostMediaType, ScheduledPost
+from apps.integrations.models import PUBLISH_PLATFORMS, Platform, PostMediaType, PostStatus, ScheduledPost
 
 
 @dataclass
@@ -135,6 +135,9 @@ def post_new(request: HttpRequest) -> HttpResponse:
     if draft_id:
         draft = publishing.post_get_for_member(membership=membership, post_id=draft_id)  # another's: 404
         if request.method == "GET":
+            if draft.status != PostStatus.DRAFT:  # approved or discarded meanwhile (another tab)
+                messages.info(request, f"This post is no longer a draft: it is {draft.get_status_display().lower()}.")
+                return redirect("integrations:post", scheduled_post_id=draft.pk)
             initial.update(_draft_initial(draft))
     form = ScheduledPostForm(request.POST or None, initial=initial, creators=creators)
     if request.method == "POST" and form.is_valid():

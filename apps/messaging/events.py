@@ -4,9 +4,10 @@
 (apps/core/events.py) in the caller's transaction: a rolled-back change announces nothing, and a
 committed one reaches, after commit, the websocket group of the agency (``inbox_group``; the inbox
 consumer re-renders what it shows) and the agency's SSE stream, which API clients use to refetch.
-The payload carries ids and the number of fan messages received, never a fan's text. The bus reaches every process with Redis; on
-the embedded default the channel layer is in-memory, so the consumer also looks for changes in the
-database on a short timer (see consumers.py) and a worker's change still shows.
+The payload carries ids and the number of fan messages received, never a fan's text. The bus
+reaches every process with Redis; on the embedded default the channel layer is in-memory, so the
+consumer also looks for changes in the database on a short timer (see consumers.py) and a
+worker's change still shows.
 """
 
 from __future__ import annotations

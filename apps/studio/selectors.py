@@ -80,3 +80,8 @@ def post_engagement_history(*, agency_id: int, since: datetime | None = None) ->
 def platform_choices() -> list[tuple[str, str]]:
     """The platforms the studio writes for, as (name, label): what other apps offer to choose."""
     return [(name, rules.label) for name, rules in PLATFORMS.items()]
+
+
+def hashtag_limit(platform: str) -> int:
+    """How many hashtags the studio writes for a post on ``platform`` at most (0: none, e.g. Reddit)."""
+    return PLATFORMS[platform].max_hashtags

@@ -255,12 +255,18 @@ def _caption(ctx: StepContext) -> dict[str, Any]:
             "degraded": generation.degraded}  # fmt: skip
 
 
+PLAN_HASHTAGS = 8  # per post, or fewer where the platform takes fewer (X 3, Reddit none)
+
+
 def _hashtags(ctx: StepContext) -> dict[str, Any]:
+    from apps.studio.selectors import hashtag_limit
+
     caption = ctx.item
-    if caption.get("degraded") or not caption.get("caption"):
+    count = min(PLAN_HASHTAGS, hashtag_limit(ctx.input["platform"]))
+    if caption.get("degraded") or not caption.get("caption") or not count:
         return {**caption, "hashtags": []}
     generation = _generate(
-        ctx, {"type": "hashtags", "media_description": caption["caption"][:2000], "hashtag_count": 8}
+        ctx, {"type": "hashtags", "media_description": caption["caption"][:2000], "hashtag_count": count}
     )
     if generation.status != "done":
         return {**caption, "hashtags": [], "hashtags_degraded": True}
@@ -290,38 +296,52 @@ def _plan_times(creator: Creator, count: int) -> list[datetime]:
     return times
 
 
+def _plan_entry(ctx: StepContext, membership: Membership, creator: Creator, at: datetime, post: dict[str, Any],
+                publishes_to: str | None) -> dict[str, Any]:  # fmt: skip
+    """One day of the plan: its caption saved to the library and, where Huntaze publishes, drafted
+    with as many of its hashtags as the platform's caption limit leaves room for (Reddit: the
+    studio's text is the post's title)."""
+    from apps.integrations.publishing import caption_with_hashtags, post_draft
+    from apps.studio.selectors import generation_get_for_member
+    from apps.studio.services import generation_save_to_library
+
+    entry = {"day": WEEKDAYS[at.weekday()], "date": at.date().isoformat(), "at": at.isoformat(), **post}
+    if not (post.get("generation_id") and post.get("caption")):
+        return entry
+    generation = generation_get_for_member(membership=membership, generation_id=post["generation_id"])
+    generation_save_to_library(membership=membership, generation=generation)
+    if publishes_to:
+        platform = ctx.input["platform"]
+        reddit = platform == "reddit"
+        draft = post_draft(
+            membership=membership, creator=creator, platform=platform, scheduled_at=at,
+            caption="" if reddit else caption_with_hashtags(platform, post["caption"], post.get("hashtags", [])),
+            title=post["caption"] if reddit else "", generation_id=generation.pk,
+        )  # fmt: skip
+        entry["draft_id"] = draft.pk
+        entry["draft_url"] = reverse("integrations:post", args=[draft.pk])
+    return entry
+
+
 def _plan(ctx: StepContext) -> dict[str, Any]:
     """The week laid out, a day a post at the creator's best hour; each caption saved to the
     studio library and, on a platform Huntaze publishes to, proposed as a draft post on the
     publishing calendar, awaiting a member's approval. Run twice (a retry), it drafts nothing twice."""
-    from apps.integrations.publishing import post_draft, publish_label
-    from apps.studio.selectors import generation_get_for_member, platform_choices
-    from apps.studio.services import generation_save_to_library
+    from apps.integrations.publishing import publish_label
+    from apps.studio.selectors import platform_choices
 
     membership = ctx.membership()
     creator = creator_get_for_member(membership=membership, creator_id=ctx.input["creator_id"])
-    platform = ctx.input["platform"]
-    publishes_to = publish_label(platform)  # None: no publishing API, no drafts
+    publishes_to = publish_label(ctx.input["platform"])  # None: no publishing API, no drafts
     posts = ctx.deps["hashtags"]
     plan = []
-    for at, post in zip(_plan_times(creator, len(posts)), posts, strict=True):
-        entry = {"day": WEEKDAYS[at.weekday()], "date": at.date().isoformat(), "at": at.isoformat(), **post}
-        if post.get("generation_id") and post.get("caption"):
-            generation = generation_get_for_member(membership=membership, generation_id=post["generation_id"])
-            generation_save_to_library(membership=membership, generation=generation)
-            if publishes_to:
-                text = " ".join([post["caption"], *post.get("hashtags", [])])
-                draft = post_draft(
-                    membership=membership, creator=creator, platform=platform, scheduled_at=at,
-                    caption="" if platform == "reddit" else text, title=post["caption"] if platform == "reddit" else "",
-                    generation_id=generation.pk,
-                )  # fmt: skip
-                entry["draft_id"] = draft.pk
-                entry["draft_url"] = reverse("integrations:post", args=[draft.pk])
-        plan.append(entry)
+    with transaction.atomic():  # every draft of the week, or none
+        for at, post in zip(_plan_times(creator, len(posts)), posts, strict=True):
+            plan.append(_plan_entry(ctx, membership, creator, at, post, publishes_to))
     ideas = ctx.deps["ideas"] or {}
     degraded = ideas.get("degraded") or any(p.get("degraded") or p.get("hashtags_degraded") for p in plan)
     drafts = sum(1 for entry in plan if entry.get("draft_id"))
+    platform = ctx.input["platform"]
     if publishes_to:
         where = f"{drafts} {publishes_to} draft{pluralize(drafts)} {'awaits' if drafts == 1 else 'await'} " \
                 "approval on the publishing calendar; the captions are in the studio library too."  # fmt: skip

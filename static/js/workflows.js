@@ -79,6 +79,7 @@
 
   const resized = new ResizeObserver(drawAll);
   function watch() {
+    resized.disconnect(); // a live redraw swapped the old DAG out
     document.querySelectorAll("[data-wf-dag]").forEach((dag) => resized.observe(dag));
     drawAll();
   }

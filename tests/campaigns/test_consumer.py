@@ -3,8 +3,6 @@ deliveries move; nobody else connects."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -146,9 +144,7 @@ async def test_a_progress_event_redraws_the_panel_before_the_next_read(monkeypat
         Delivery.objects.filter(pk__in=list(ids)).update(status="sent", sent_at=timezone.now())
         progress_publish(campaign_id=campaign.pk)  # what the worker's task does a second after they moved
 
-    started = asyncio.get_running_loop().time()
     await sync_to_async(three_sent_and_announced)()
-    frame = await communicator.receive_from(timeout=5)
+    frame = await communicator.receive_from(timeout=5)  # well before the 30 s read
     assert "<dt>Sent</dt><dd>3</dd>" in frame and "75%" in frame
-    assert asyncio.get_running_loop().time() - started < 5  # not the 30 s read
     await communicator.disconnect()

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, ConflictError
 from apps.integrations import publishing
 from apps.integrations.models import ScheduledPost
 from tests.integrations.publishing_support import (  # noqa: F401 (fixtures)
@@ -63,10 +63,17 @@ def test_calendar_and_post_page_offer_approve_and_discard(world, client_for):
     assert "<script>x</script>" not in calendar
     page = client.get(f"/integrations/posts/{post.pk}/").content.decode()
     assert "Approve and schedule" in page and "Discard this draft" in page and "needs a Reddit connection" in page
+    response = client.post(f"/integrations/posts/{post.pk}/retry/")  # a draft has no connection to retry on
+    assert response.status_code == 302 and client.get(response["Location"]).status_code == 200
     response = client.post(f"/integrations/posts/{post.pk}/cancel/")
     assert response.status_code == 302
     post.refresh_from_db()
     assert post.status == "cancelled"
+    with pytest.raises(ConflictError, match="Only a failed post can be retried"):
+        publishing.post_retry(membership=world.owner, post=post)
+    # The approval form of a draft discarded meanwhile (another tab) goes to the post's page instead.
+    response = client.get(f"/integrations/posts/new/?draft={post.pk}")
+    assert response.status_code == 302 and response["Location"] == f"/integrations/posts/{post.pk}/"
 
 
 def test_approving_a_draft_adds_the_media_schedules_it_and_it_publishes(world, fake, client_for):
@@ -138,3 +145,12 @@ def test_api_approve(world, other_world, fake):
     assert response.status_code == 409 and "Only a draft" in response.json()["error"]["message"]
     foreign = token_client(other_world.owner).post(url, "{}", content_type="application/json")
     assert foreign.status_code == 404
+    other = draft(world, title="Second")
+    viewer = token_client(world.viewer).post(f"/api/v1/integrations/posts/{other.pk}/approve", "{}",
+                                             content_type="application/json")  # fmt: skip
+    assert viewer.status_code == 403
+    world.creator.is_archived = True
+    world.creator.save(update_fields=["is_archived"])
+    response = api.post(f"/api/v1/integrations/posts/{other.pk}/approve", json.dumps({"subreddit": "VelvetFans"}),
+                        content_type="application/json")  # fmt: skip
+    assert response.status_code == 400 and "archived" in response.json()["error"]["message"]

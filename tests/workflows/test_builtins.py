@@ -103,8 +103,28 @@ def test_weekly_content_plan_drafts_the_week_at_the_creators_best_hour_for_appro
         assert draft.caption.startswith(post["caption"]) and all(tag in draft.caption for tag in post["hashtags"])
         assert draft.generation_id == post["generation_id"]
     page = client_for(world.owner).get(f"/workflows/runs/{run.pk}/").content.decode()
-    assert "The week&#x27;s plan" in page or "The week's plan" in page
+    assert "<h2>The week's plan</h2>" in page
     assert f'href="/integrations/posts/{drafts[0].pk}/"' in page and "Review and approve" in page
+
+
+def test_weekly_content_plan_for_reddit_drafts_titles_without_hashtags(world, builtin):
+    run = engine.drive(services.run_start(membership=world.owner, workflow="weekly_content_plan",
+                                          data={"creator_id": world.creator.pk, "ideas": 2,
+                                                "platform": "reddit"}).pk)  # fmt: skip
+    assert run.state == RunState.SUCCEEDED, run.error
+    posts = run.output["plan"]["posts"]
+    drafts = list(ScheduledPost.objects.filter(creator=world.creator, platform="reddit").order_by("scheduled_at"))
+    assert len(drafts) == len(posts) >= 1 and all(post["hashtags"] == [] for post in posts)  # Reddit takes none
+    assert [draft.title for draft in drafts] == [post["caption"] for post in posts]  # the studio wrote titles
+    assert all(draft.status == "draft" and draft.caption == "" for draft in drafts)
+
+
+def test_a_plan_caption_keeps_only_the_hashtags_that_fit():
+    from apps.integrations.publishing import caption_with_hashtags
+
+    caption = "x" * 2190
+    assert caption_with_hashtags("tiktok", caption, ["#one", "#twelveletters", "#two"]) == caption + " #one"
+    assert caption_with_hashtags("instagram", "#a " * 29, ["#b", "#c"]).count("#") == 30  # Instagram's 30
 
 
 def test_weekly_content_plan_refuses_an_unknown_platform(world):
