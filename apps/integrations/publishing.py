@@ -644,6 +644,14 @@ def _validate(
             raise ApplicationError("Write the post's text or give a media address to link.", field="caption")
 
 
+def _check_platform_and_moment(platform: str, scheduled_at: datetime) -> None:
+    if platform not in PUBLISH_PLATFORMS:
+        raise ApplicationError("Posts are published to TikTok, Instagram or Reddit.", field="platform")
+    if timezone.is_naive(scheduled_at):
+        raise ApplicationError("Give the time with its time zone.", field="scheduled_at")
+    moment_check(scheduled_at, field="scheduled_at")
+
+
 def post_schedule(
     *,
     membership: Membership,
@@ -666,17 +674,13 @@ def post_schedule(
     require(membership, Perm.EDIT, creator)
     if draft is not None and (draft.agency_id != membership.agency_id or draft.creator_id != creator.pk):
         raise ApplicationError("A draft is approved for its own creator.", field="creator")
-    if platform not in PUBLISH_PLATFORMS:
-        raise ApplicationError("Posts are published to TikTok, Instagram or Reddit.", field="platform")
+    _check_platform_and_moment(platform, scheduled_at)
     if media_type not in PostMediaType.values:
         raise ApplicationError("Choose video, photos or text.", field="media_type")
     media_urls = [url.strip() for url in (media_urls or []) if url.strip()]
     caption, title, subreddit = caption.strip(), title.strip(), subreddit.strip().removeprefix("r/")
     if media_type == PostMediaType.TEXT and media_urls and platform == Platform.REDDIT:
         media_type = PostMediaType.PHOTO  # a link post
-    if timezone.is_naive(scheduled_at):
-        raise ApplicationError("Give the time with its time zone.", field="scheduled_at")
-    moment_check(scheduled_at, field="scheduled_at")
     if scheduled_at <= timezone.now():
         raise ApplicationError("Choose a time in the future.", field="scheduled_at")
     if scheduled_at > timezone.now() + MAX_AHEAD:
@@ -754,11 +758,7 @@ def post_draft(
     with ``draft``): nothing is sent before that, and it needs no connection yet. The weekly
     content plan makes these; the same generation is drafted once."""
     require(membership, Perm.EDIT, creator)
-    if platform not in PUBLISH_PLATFORMS:
-        raise ApplicationError("Posts are published to TikTok, Instagram or Reddit.", field="platform")
-    if timezone.is_naive(scheduled_at):
-        raise ApplicationError("Give the time with its time zone.", field="scheduled_at")
-    moment_check(scheduled_at, field="scheduled_at")
+    _check_platform_and_moment(platform, scheduled_at)
     caption, title = caption.strip(), title.strip()
     label = dict(Platform.choices)[platform]
     if len(caption) > CAPTION_LIMITS[platform]:
