@@ -25,11 +25,18 @@ def demo(db):
 
 
 def test_demo_posts_and_ideas(demo):
+    from apps.workflows.models import WorkflowRun
+
     assert len(demo) == 2
+    # The workflows demo's weekly content plan adds its ideas to the idea board of the creator it plans for.
+    planned = {
+        run.input["creator_id"]: len(run.output["plan"]["posts"])
+        for run in WorkflowRun.objects.filter(workflow="weekly_content_plan")
+    }
     for creator in demo:
         assert Post.objects.filter(creator=creator, agency=creator.agency).count() == 150
         ideas = list(ContentIdea.objects.filter(creator=creator))
-        assert len(ideas) == 5
+        assert len(ideas) == 5 + planned.get(creator.pk, 0)
         for idea in ideas:
             assert idea.fingerprint == analytics.title_fingerprint(idea.title)
             assert 0 <= idea.estimated_engagement <= 100 and 0 <= idea.trend_score <= 100
