@@ -1,8 +1,8 @@
 """API for integrations at /api/v1/integrations/: scheduled posts (publishing to TikTok,
-Instagram and Reddit; drafts awaiting approval) and CRM connections (outbound webhooks: connections, a test event, the
-delivery log and replay). Thin: the rules live in apps/integrations/publishing.py and crm.py.
-A CRM connection's signing secret is answered once, by the create that made it; nothing else
-returns it."""
+Instagram and Reddit; drafts awaiting approval) and CRM connections (outbound webhooks:
+connections, a test event, the delivery log and replay). Thin: the rules live in
+apps/integrations/publishing.py and crm.py. A CRM connection's signing secret is answered once,
+by the create that made it; nothing else returns it."""
 
 # No `from __future__ import annotations`: @paginate resolves parameter annotations in ninja's
 # module, where the names of this one are unknown.
