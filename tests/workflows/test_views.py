@@ -69,6 +69,17 @@ def test_untrusted_output_is_escaped(world, client_for):
     assert "&lt;img src=x onerror=alert(1)&gt;" in body
 
 
+def test_inputs_and_outputs_read_as_json(world, client_for):
+    run = engine.drive(services.run_start(membership=world.owner, workflow="test_branches",
+                                          data={"items": [], "note": "Café"}).pk)  # fmt: skip
+    StepRun.objects.filter(run=run, step="items").update(output={"sent": True, "skipped": None})
+    body = _client(world).get(f"/workflows/runs/{run.pk}/").content.decode()
+    # JSON as an integrator reads it (escaped quotes in the HTML), not Python's repr
+    assert "&quot;note&quot;: &quot;Café&quot;" in body
+    assert "&quot;sent&quot;: true" in body and "&quot;skipped&quot;: null" in body
+    assert "'note'" not in body and "True" not in body
+
+
 def _client(world):
     from tests.conftest import login_client
 
