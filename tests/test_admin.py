@@ -101,3 +101,14 @@ def test_workflow_definitions_page_lists_steps_and_runs_by_state(staff_client, w
 def test_workflow_definitions_page_is_for_staff_only(world, client_for):
     response = client_for(world.owner).get(reverse("admin:workflows_definitions"))
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_workflow_definitions_page_needs_the_permission_to_view_runs(world):
+    from django.contrib.auth.models import Permission
+
+    staff = UserFactory(is_staff=True)  # staff, but not allowed to see workflow runs
+    client = Client()
+    client.force_login(staff, backend="django.contrib.auth.backends.ModelBackend")
+    assert client.get(reverse("admin:workflows_definitions")).status_code == 403
+    staff.user_permissions.add(Permission.objects.get(codename="view_workflowrun"))
+    assert client.get(reverse("admin:workflows_definitions")).status_code == 200

@@ -15,6 +15,7 @@ moved in the last second (events.py).
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import DatabaseError
 
 
 @shared_task(queue="default", acks_late=True, reject_on_worker_lost=True)
@@ -45,8 +46,11 @@ def personalize_campaign(campaign_id: int, run: int, user_id: int | None = None)
     return personalize_run(campaign_id=campaign_id, run=run, user_id=user_id)
 
 
-@shared_task(queue="default", ignore_result=True)
+@shared_task(queue="default", ignore_result=True, autoretry_for=(DatabaseError, OSError), retry_backoff=True,
+             retry_jitter=True, max_retries=5)  # fmt: skip
 def publish_campaign_progress(campaign_id: int) -> bool:
+    """Retried when the database or the shared state fails: the window is already freed, so a
+    lost run would leave the campaign's last move unannounced."""
     from apps.campaigns.events import progress_publish
 
     return progress_publish(campaign_id=campaign_id)

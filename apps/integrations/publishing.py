@@ -640,8 +640,6 @@ def _validate(
             raise ApplicationError("Name the subreddit, e.g. OnlyFansPromotions (without r/).", field="subreddit")
         if media_type == PostMediaType.VIDEO and len(media_urls) != 1:
             raise ApplicationError("A link post takes exactly one media address.", field="media_urls")
-        if not media_urls and not caption.strip():
-            raise ApplicationError("Write the post's text or give a media address to link.", field="caption")
 
 
 def _check_platform_and_moment(platform: str, scheduled_at: datetime) -> None:
@@ -756,7 +754,9 @@ def post_draft(
 ) -> ScheduledPost:
     """A post proposed for ``scheduled_at`` that waits for a member's approval (``post_schedule``
     with ``draft``): nothing is sent before that, and it needs no connection yet. The weekly
-    content plan makes these; the same generation is drafted once."""
+    content plan makes these. A generation is drafted once: when a post of it exists already
+    (still a draft, or approved, published or discarded since), that post is the answer, so a
+    plan step run again brings back nothing a member has dealt with."""
     require(membership, Perm.EDIT, creator)
     _check_platform_and_moment(platform, scheduled_at)
     caption, title = caption.strip(), title.strip()
@@ -766,9 +766,11 @@ def post_draft(
     if len(title) > REDDIT_TITLE_LIMIT:
         raise ApplicationError(f"Titles are at most {REDDIT_TITLE_LIMIT} characters.", field="title")
     if generation_id is not None:
-        existing = ScheduledPost.objects.filter(
-            agency_id=membership.agency_id, generation_id=generation_id, status=PostStatus.DRAFT
-        ).first()
+        existing = (
+            ScheduledPost.objects.filter(agency_id=membership.agency_id, generation_id=generation_id)
+            .order_by("pk")
+            .first()
+        )
         if existing is not None:
             return existing
     return ScheduledPost.objects.create(
@@ -791,16 +793,21 @@ def _enqueue(post_id: int, *, at: datetime | None = None, countdown: float | Non
     transaction.on_commit(lambda: publish_post.apply_async((post_id,), eta=at, countdown=countdown))
 
 
-def post_cancel(*, membership: Membership, post: ScheduledPost) -> ScheduledPost:
+def post_cancel(*, membership: Membership, post: ScheduledPost, seen: str | None = None) -> ScheduledPost:
+    """Cancel a scheduled post, or discard a draft. ``seen``: the status the member saw when they
+    clicked (a page's Cancel or Discard button): only a post still in it is cancelled, so a draft
+    approved meanwhile in another tab is not discarded as it goes out."""
     require(membership, Perm.EDIT, post.creator)
-    changed = ScheduledPost.objects.filter(pk=post.pk, status__in=(PostStatus.SCHEDULED, PostStatus.DRAFT)).update(
-        status=PostStatus.CANCELLED, next_attempt_at=None, updated_at=timezone.now()
-    )
+    cancellable = (PostStatus.SCHEDULED, PostStatus.DRAFT)
+    changed = ScheduledPost.objects.filter(
+        pk=post.pk, status__in=(seen,) if seen in cancellable else cancellable
+    ).update(status=PostStatus.CANCELLED, next_attempt_at=None, updated_at=timezone.now())
     post.refresh_from_db()
     if not changed:
-        raise ConflictError(
-            f"Only a scheduled post or a draft can be cancelled; this one is {post.get_status_display().lower()}."
-        )
+        now = post.get_status_display().lower()
+        if seen in cancellable and post.status != seen:
+            raise ConflictError(f"This post changed meanwhile: it is {now} now, so nothing was cancelled.")
+        raise ConflictError(f"Only a scheduled post or a draft can be cancelled; this one is {now}.")
     return post
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import partial
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -138,6 +139,9 @@ def post_new(request: HttpRequest) -> HttpResponse:
             if draft.status != PostStatus.DRAFT:  # approved or discarded meanwhile (another tab)
                 messages.info(request, f"This post is no longer a draft: it is {draft.get_status_display().lower()}.")
                 return redirect("integrations:post", scheduled_post_id=draft.pk)
+            if draft.creator.is_archived:  # the form offers active creators only: say why, as the API does
+                messages.error(request, f"{draft.creator.display_name} is archived: restore the creator first.")
+                return redirect("integrations:post", scheduled_post_id=draft.pk)
             initial.update(_draft_initial(draft))
     form = ScheduledPostForm(request.POST or None, initial=initial, creators=creators)
     if request.method == "POST" and form.is_valid():
@@ -181,7 +185,9 @@ def _draft_initial(draft) -> dict:
     return {
         "draft_id": draft.pk, "creator": draft.creator_id, "platform": draft.platform, "caption": draft.caption,
         "title": draft.title, "subreddit": draft.subreddit, "scheduled_at": local.replace(tzinfo=None),
-        "media_type": PostMediaType.VIDEO if draft.platform == Platform.TIKTOK else PostMediaType.PHOTO,
+        "media_type": {Platform.TIKTOK: PostMediaType.VIDEO, Platform.REDDIT: PostMediaType.TEXT}.get(
+            draft.platform, PostMediaType.PHOTO
+        ),
     }  # fmt: skip
 
 
@@ -208,7 +214,8 @@ def _act(request: HttpRequest, scheduled_post_id: int, action) -> HttpResponse:
 @member_required(Perm.EDIT)
 @require_POST
 def post_cancel(request: HttpRequest, scheduled_post_id: int) -> HttpResponse:
-    return _act(request, scheduled_post_id, publishing.post_cancel)
+    # The buttons say what the member saw (Discard: a draft; Cancel: scheduled); a post that moved on is kept.
+    return _act(request, scheduled_post_id, partial(publishing.post_cancel, seen=request.POST.get("seen") or None))
 
 
 @member_required(Perm.EDIT)

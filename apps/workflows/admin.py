@@ -6,6 +6,7 @@ links to a page listing each one with its steps (dependencies, queue, timeout, r
 idempotency, condition, fan-out) and its runs by state, each count linking to those runs."""
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -56,7 +57,10 @@ class WorkflowRunAdmin(ReadOnly):
         return [path("definitions/", view, name="workflows_definitions"), *super().get_urls()]
 
     def definitions_view(self, request):
-        """Every registered workflow with its steps and its runs by state (one aggregate query)."""
+        """Every registered workflow with its steps and its runs by state (one aggregate query).
+        Staff without the permission to view runs get the admin's own 403."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         counts: dict[str, dict[str, int]] = {}
         for row in WorkflowRun.objects.values("workflow", "state").annotate(n=Count("id")).order_by():
             counts.setdefault(row["workflow"], {})[row["state"]] = row["n"]

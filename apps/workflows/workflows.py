@@ -24,7 +24,7 @@ campaign's template text for such fans, flagged for review, and the campaign is 
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -277,22 +277,24 @@ def _hashtags(ctx: StepContext) -> dict[str, Any]:
 PLAN_DEFAULT_HOUR = 19  # creator-local posting hour when the optimization has no best time yet
 
 
-def _plan_times(creator: Creator, count: int) -> list[datetime]:
-    """One posting time a day from tomorrow, in the creator's time zone: on each weekday, the hour
-    the optimization's timing model rates best for posting (apps/optimization), or 19:00 while
-    it has too little history to say."""
+def _plan_times(creator: Creator, count: int, *, today: date | None = None) -> list[datetime]:
+    """One posting time a day from tomorrow (the day after ``today``, the creator's today by
+    default), in the creator's time zone: on each weekday, the hour the optimization's timing
+    model rates best for posting (apps/optimization), or 19:00 while it has too little history."""
     from apps.core.timezones import zone_or_utc
     from apps.optimization.services import creator_timing
 
     zone = zone_or_utc(creator.timezone)
     advice, _messaging = creator_timing(creator=creator)
     rates = getattr(advice, "rates", None)  # absent on "not enough data yet"
-    tomorrow = timezone.localtime(timezone.now(), zone).date() + timedelta(days=1)
+    tomorrow = (today or timezone.localtime(timezone.now(), zone).date()) + timedelta(days=1)
     times = []
     for offset in range(count):
         day = tomorrow + timedelta(days=offset)
         hour = int(rates[day.weekday()].argmax()) if rates is not None else PLAN_DEFAULT_HOUR
-        times.append(datetime.combine(day, time(hour), tzinfo=zone))
+        # Through UTC and back: an hour that does not exist on a spring-forward day (02:00 in New
+        # York) becomes the wall time it really is (03:00), as the draft and the plan show it.
+        times.append(datetime.combine(day, time(hour), tzinfo=zone).astimezone(UTC).astimezone(zone))
     return times
 
 
@@ -305,7 +307,7 @@ def _plan_entry(ctx: StepContext, membership: Membership, creator: Creator, at: 
     from apps.studio.selectors import generation_get_for_member
     from apps.studio.services import generation_save_to_library
 
-    entry = {"day": WEEKDAYS[at.weekday()], "date": at.date().isoformat(), "at": at.isoformat(), **post}
+    entry = {**post, **_plan_moment(at)}
     if not (post.get("generation_id") and post.get("caption")):
         return entry
     generation = generation_get_for_member(membership=membership, generation_id=post["generation_id"])
@@ -318,15 +320,24 @@ def _plan_entry(ctx: StepContext, membership: Membership, creator: Creator, at: 
             caption="" if reddit else caption_with_hashtags(platform, post["caption"], post.get("hashtags", [])),
             title=post["caption"] if reddit else "", generation_id=generation.pk,
         )  # fmt: skip
-        entry["draft_id"] = draft.pk
-        entry["draft_url"] = reverse("integrations:post", args=[draft.pk])
+        # A re-run finds the draft the first run made (perhaps approved or discarded since): the
+        # plan shows it as it is, at its own time.
+        entry.update(_plan_moment(timezone.localtime(draft.scheduled_at, at.tzinfo)))
+        entry.update(
+            draft_id=draft.pk, draft_status=draft.status, draft_url=reverse("integrations:post", args=[draft.pk])
+        )
     return entry
+
+
+def _plan_moment(at: datetime) -> dict[str, str]:
+    return {"day": WEEKDAYS[at.weekday()], "date": at.date().isoformat(), "at": at.isoformat()}
 
 
 def _plan(ctx: StepContext) -> dict[str, Any]:
     """The week laid out, a day a post at the creator's best hour; each caption saved to the
     studio library and, on a platform Huntaze publishes to, proposed as a draft post on the
     publishing calendar, awaiting a member's approval. Run twice (a retry), it drafts nothing twice."""
+    from apps.integrations.models import PostStatus
     from apps.integrations.publishing import publish_label
     from apps.studio.selectors import platform_choices
 
@@ -340,7 +351,7 @@ def _plan(ctx: StepContext) -> dict[str, Any]:
             plan.append(_plan_entry(ctx, membership, creator, at, post, publishes_to))
     ideas = ctx.deps["ideas"] or {}
     degraded = ideas.get("degraded") or any(p.get("degraded") or p.get("hashtags_degraded") for p in plan)
-    drafts = sum(1 for entry in plan if entry.get("draft_id"))
+    drafts = sum(1 for entry in plan if entry.get("draft_status") == PostStatus.DRAFT)
     platform = ctx.input["platform"]
     if publishes_to:
         where = f"{drafts} {publishes_to} draft{pluralize(drafts)} {'awaits' if drafts == 1 else 'await'} " \

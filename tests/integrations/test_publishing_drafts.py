@@ -154,3 +154,57 @@ def test_api_approve(world, other_world, fake):
     response = api.post(f"/api/v1/integrations/posts/{other.pk}/approve", json.dumps({"subreddit": "VelvetFans"}),
                         content_type="application/json")  # fmt: skip
     assert response.status_code == 400 and "archived" in response.json()["error"]["message"]
+
+
+def test_discarding_a_draft_approved_meanwhile_keeps_the_scheduled_post(world, fake, client_for):
+    connect(fake, world.creator, "reddit")
+    post = draft(world, title="Golden hour")
+    client = client_for(world.owner)
+    stale_page = client.get(f"/integrations/posts/{post.pk}/").content.decode()  # tab B, still a draft
+    assert 'name="seen" value="draft"' in stale_page
+    publishing.post_schedule(  # tab A approves it
+        membership=world.owner, creator=world.creator, platform="reddit", scheduled_at=post.scheduled_at,
+        caption=post.caption, title=post.title, subreddit="VelvetFans", draft=post,
+    )  # fmt: skip
+    response = client.post(f"/integrations/posts/{post.pk}/cancel/", {"seen": "draft"})  # tab B: Discard
+    assert response.status_code == 302
+    post.refresh_from_db()
+    assert post.status == "scheduled"  # it still goes out
+    page = client.get(response["Location"]).content.decode()
+    assert "changed meanwhile: it is scheduled now, so nothing was cancelled" in page
+    # Cancel, from a page that showed it scheduled, still cancels it.
+    response = client.post(f"/integrations/posts/{post.pk}/cancel/", {"seen": "scheduled"})
+    post.refresh_from_db()
+    assert post.status == "cancelled"
+
+
+def test_a_reddit_draft_needs_only_its_subreddit_to_be_approved(world, fake, client_for):
+    connect(fake, world.creator, "reddit")
+    post = draft(world, caption="", title="Golden hour set, who wants a peek?")  # as the content plan drafts it
+    form_page = client_for(world.owner).get(f"/integrations/posts/new/?draft={post.pk}").content.decode()
+    assert '<option value="text" selected>' in form_page  # a text post, not photos
+    response = token_client(world.owner).post(f"/api/v1/integrations/posts/{post.pk}/approve",
+                                              json.dumps({"subreddit": "VelvetFans"}),
+                                              content_type="application/json")  # fmt: skip
+    assert response.status_code == 200, response.content
+    assert run_until_settled(post)[-1] == "published"
+    sent = fake.state.reddit_posts[-1]
+    assert sent["kind"] == "self" and sent["title"] == "Golden hour set, who wants a peek?" and sent["text"] == ""
+
+
+def test_a_generation_already_drafted_is_not_drafted_again_once_dealt_with(world):
+    generation = caption_generation(world)
+    first = draft(world, generation_id=generation.pk)
+    publishing.post_cancel(membership=world.owner, post=first)  # a member discarded it
+    again = draft(world, generation_id=generation.pk)  # the plan step run again (a lost worker)
+    assert again.pk == first.pk and again.status == "cancelled" and ScheduledPost.objects.count() == 1
+
+
+def test_the_approval_page_of_an_archived_creators_draft_says_why_it_cannot_be_approved(world, client_for):
+    post = draft(world, title="Golden hour")
+    world.creator.is_archived = True
+    world.creator.save(update_fields=["is_archived"])
+    client = client_for(world.owner)
+    response = client.get(f"/integrations/posts/new/?draft={post.pk}")
+    assert response.status_code == 302 and response["Location"] == f"/integrations/posts/{post.pk}/"
+    assert "is archived: restore the creator first" in client.get(response["Location"]).content.decode()

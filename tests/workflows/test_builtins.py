@@ -5,7 +5,7 @@ the provider down: the plan degrades instead of failing)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -117,6 +117,48 @@ def test_weekly_content_plan_for_reddit_drafts_titles_without_hashtags(world, bu
     assert len(drafts) == len(posts) >= 1 and all(post["hashtags"] == [] for post in posts)  # Reddit takes none
     assert [draft.title for draft in drafts] == [post["caption"] for post in posts]  # the studio wrote titles
     assert all(draft.status == "draft" and draft.caption == "" for draft in drafts)
+
+
+def test_a_plan_step_run_again_brings_back_no_draft_a_member_discarded(world, builtin):
+    from apps.integrations import publishing
+
+    run = engine.drive(services.run_start(membership=world.owner, workflow="weekly_content_plan",
+                                          data={"creator_id": world.creator.pk, "ideas": 3,
+                                                "platform": "instagram"}).pk)  # fmt: skip
+    drafts = list(ScheduledPost.objects.filter(creator=world.creator).order_by("scheduled_at"))
+    assert run.state == RunState.SUCCEEDED and len(drafts) >= 2
+    publishing.post_cancel(membership=world.owner, post=drafts[0])  # a member discarded the first day
+    # The worker that ran the plan step died before recording it: its claim expires, recovery runs it again.
+    run.__class__.objects.filter(pk=run.pk).update(state=RunState.RUNNING, output=None, finished_at=None)
+    StepRun.objects.filter(run=run, step="plan").update(
+        state=StepState.RUNNING, output=None, claimed_by="dead-worker:1",
+        claim_expires_at=timezone.now() - timedelta(seconds=5),
+    )  # fmt: skip
+    assert engine.recover()["requeued"] == 1
+    run = engine.drive(run.pk)
+    assert run.state == RunState.SUCCEEDED, run.error
+    assert ScheduledPost.objects.filter(creator=world.creator).count() == len(drafts)  # nothing drafted twice
+    posts = run.output["plan"]["posts"]
+    assert posts[0]["draft_id"] == drafts[0].pk and posts[0]["draft_status"] == "cancelled"
+    waiting = len(drafts) - 1
+    assert run.output["plan"]["drafts"] == waiting
+    assert run.output["plan"]["summary"].startswith(f"{waiting} Instagram draft")
+
+
+def test_a_best_hour_lost_to_spring_forward_is_planned_at_the_hour_that_exists(world):
+    from datetime import date
+
+    from apps.workflows.workflows import _plan_times
+    from tests.optimization.factories import add_posts
+
+    world.creator.timezone = "America/New_York"  # 2026-03-08: 02:00 jumps to 03:00
+    world.creator.save(update_fields=["timezone"])
+    add_posts(world.creator, best_hour=2, hours=(2, 9, 13, 21), days=60)  # 02:00 is the best hour every day
+    sunday, monday = _plan_times(world.creator, 2, today=date(2026, 3, 7))
+    zone = ZoneInfo("America/New_York")
+    assert sunday.isoformat() == "2026-03-08T03:00:00-04:00"  # what the draft and the plan table both say
+    assert sunday == datetime(2026, 3, 8, 7, 0, tzinfo=UTC)
+    assert monday.astimezone(zone).hour == 2 and monday.date() == date(2026, 3, 9)
 
 
 def test_a_plan_caption_keeps_only_the_hashtags_that_fit():
