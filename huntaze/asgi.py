@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 
@@ -124,6 +125,13 @@ WARM_TEMPLATES = (
 )
 for name in WARM_TEMPLATES:
     get_template(name)
+
+# Everything imported and built above lives as long as the process: out of the garbage
+# collector's reach, a full collection walks only what was made since. Before, each full
+# collection walked the whole heap (Django, both AI SDKs, NumPy, SciPy) and paused the process,
+# every websocket in it, for 230-390 ms, several times a minute under load; after, 33-67 ms
+# (bench/streaming.py, docs/benchmarks.md 2026-12-04). Collection itself is unchanged.
+gc.freeze()
 
 application = ProtocolTypeRouter(
     {
