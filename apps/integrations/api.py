@@ -19,7 +19,7 @@ from apps.accounts.api import api_membership
 from apps.accounts.models import Membership
 from apps.accounts.permissions import Perm, require
 from apps.accounts.selectors import creator_get_for_member
-from apps.core.errors import ApplicationError, ConflictError, fields_renamed
+from apps.core.errors import ConflictError, fields_renamed
 from apps.core.openapi import ErrorOut, Id
 from apps.integrations import crm, publishing
 from apps.integrations.models import (
@@ -143,8 +143,6 @@ def post_approve(request: HttpRequest, scheduled_post_id: Id, payload: DraftAppr
     require(membership, Perm.EDIT, post.creator)
     if post.status != PostStatus.DRAFT:
         raise ConflictError(f"Only a draft can be approved; this one is {post.get_status_display().lower()}.")
-    if post.creator.is_archived:
-        raise ApplicationError(f"{post.creator.display_name} is archived: restore the creator first.")
     return publishing.post_schedule(
         membership=membership, creator=post.creator, platform=post.platform,
         scheduled_at=payload.scheduled_at or post.scheduled_at,

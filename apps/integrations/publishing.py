@@ -672,6 +672,8 @@ def post_schedule(
     require(membership, Perm.EDIT, creator)
     if draft is not None and (draft.agency_id != membership.agency_id or draft.creator_id != creator.pk):
         raise ApplicationError("A draft is approved for its own creator.", field="creator")
+    if creator.is_archived:  # the pages offer active creators only; a draft's approval comes here too
+        raise ApplicationError(f"{creator.display_name} is archived: restore the creator first.")
     _check_platform_and_moment(platform, scheduled_at)
     if media_type not in PostMediaType.values:
         raise ApplicationError("Choose video, photos or text.", field="media_type")
