@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import gc
 import importlib
 import os
@@ -108,9 +109,6 @@ WARM_IMPORTS = (
 )
 for module in (*WARM_IMPORTS, settings.ROOT_URLCONF):
     importlib.import_module(module)
-# The reverse table for the default language, built once here instead of by each of the first
-# threads that render a link at the same time (another language's is built on first use, ~0.05 s).
-get_resolver().reverse_dict  # noqa: B018
 # The template engine (its start imports every app's template tags: about 0.27 s) and the
 # fragments websocket consumers render on the event loop: the first notification toast otherwise
 # built the engine there, and every socket and event stream of the process waited about half a
@@ -123,8 +121,21 @@ WARM_TEMPLATES = (
     "studio/partials/status.html",
     "studio/partials/result.html",
 )
-for name in WARM_TEMPLATES:
-    get_template(name)
+
+
+def _warm_up() -> None:
+    # The reverse table for the default language, built once here instead of by each of the first
+    # threads that render a link at the same time (another language's is built on first use, ~0.05 s).
+    get_resolver().reverse_dict  # noqa: B018
+    for name in WARM_TEMPLATES:
+        get_template(name)
+
+
+# In a context of its own: building the reverse table sets a flag in each URL resolver's
+# ``asgiref.local.Local`` (96 of them), and a Local set in the server's own context would be in
+# every connection's context from then on, where asgiref copies each of them back and forth at
+# every thread hop (``sync_to_async``): about 36 us a hop for the 96, several hops a generation.
+contextvars.Context().run(_warm_up)
 
 # Everything imported and built above lives as long as the process: out of the garbage
 # collector's reach, a full collection walks only what was made since. Before, each full
