@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -702,7 +701,7 @@ async def generation_stream(
                     if blocking:
                         await stream.aclose()
                         await _saved()
-                        await sync_to_async(_fail)(
+                        await database_call(_fail)(
                             prepared.generation, blocking[0].message, status=Generation.Status.REFUSED
                         )
                         yield {"event": "error", "message": blocking[0].message, "partial": "",
@@ -711,7 +710,7 @@ async def generation_stream(
                 yield {"event": "content", "text": event.text}
             elif isinstance(event, StreamError):
                 text = event.partial_text or "".join(parts)
-                await sync_to_async(_fail)(prepared.generation, event.error.message, text=text)
+                await database_call(_fail)(prepared.generation, event.error.message, text=text)
                 yield {
                     "event": "error",
                     "message": event.error.message,
@@ -746,7 +745,7 @@ async def generation_stream(
             )
         elif prepared.generation.pk is not None and prepared.generation.status == Generation.Status.RUNNING:
             await asyncio.shield(
-                sync_to_async(_fail)(
+                database_call(_fail)(
                     prepared.generation, "Cancelled.", text="".join(parts), status=Generation.Status.CANCELLED
                 )
             )
