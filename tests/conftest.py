@@ -146,7 +146,7 @@ def _fresh_state():
     rollback: the drafts tests' AI calls once used up the XSS tests' limit in the embedded
     default (both failed with a rate-limited generation). The AI gateway's per-process state
     (breaker snapshots, registry, router latencies, unflushed ledger rows) is reset too."""
-    from apps.ai import resilience, router
+    from apps.ai import moderation, resilience, router
     from apps.ai.ledger import ledger
     from apps.ai.registry import registry
     from apps.core.metrics import recorder
@@ -157,6 +157,7 @@ def _fresh_state():
     _clear_cache_and_shared_state()
     resilience.breaker.forget()
     registry.reset()
+    moderation.forget()
     router.forget_latencies()
     yield
     ledger.discard()

@@ -12,6 +12,13 @@ OpenAI-compatible server's), through the official ``openai`` SDK.
   and the caller keeps its local rules (apps.safety), which always run. Moderation fails open
   because it is a second opinion, not the policy.
 
+The agency's credential is looked up once per process and then trusted as the AI registry trusts
+its providers: until the agency's credentials version in the shared cache moves, re-read at most
+every ``VERSION_SNAPSHOT_SECONDS`` (apps/ai/registry.py), so a key changed on the settings page
+reaches moderation within two seconds, as it reaches the chat calls. Before, every finished
+studio answer paid an ORM query for it (about a tenth of a server's CPU in a burst of streams on
+PostgreSQL).
+
 An agency's own credential is held to the egress policy of apps/ai/egress.py like its chat calls:
 the URL is checked (and its host resolved) just before the call, redirects are not followed and
 no proxy from the environment is used, so the moderation request cannot carry the key or the
@@ -26,14 +33,17 @@ is not recorded in the AI ledger because moderation is not billed per token.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from functools import lru_cache
 
 import httpx2
 import openai
 from django.conf import settings
+from django.core.cache import cache
 
 from apps.ai.egress import RefusedURL, check_url
+from apps.ai.registry import VERSION_SNAPSHOT_SECONDS, credentials_version_key
 
 logger = logging.getLogger(__name__)
 
@@ -41,24 +51,59 @@ MODEL = "omni-moderation-latest"
 MAX_TIMEOUT_SECONDS = 10.0
 
 
+# agency id -> (when its version was last read (monotonic), that version, its endpoint or None)
+_agency_endpoints: dict[int, tuple[float, int, dict | None]] = {}
+AGENCY_ENDPOINTS_MAX = 4096
+
+
+def _agency_endpoint_load(agency_id: int) -> dict | None:
+    from apps.ai.models import ProviderCredential, ProviderKind
+
+    credential = (
+        ProviderCredential.objects.for_agency(agency_id)
+        .filter(is_enabled=True, kind__in=[ProviderKind.OPENAI, ProviderKind.OPENAI_COMPATIBLE])
+        .order_by("priority", "id")
+        .first()
+    )
+    if credential is None:
+        return None
+    return {"name": credential.provider_name, "api_key": credential.api_key, "base_url": credential.base_url,
+            "agency": True}  # fmt: skip
+
+
+def _agency_endpoint(agency_id: int) -> dict | None:
+    """The agency's own moderation endpoint, from this process's copy while the agency's
+    credentials version has not moved (see the module docstring)."""
+    now = time.monotonic()
+    held = _agency_endpoints.get(agency_id)
+    if held is not None and now - held[0] < VERSION_SNAPSHOT_SECONDS:
+        return held[2]
+    # The version is read before the rows: a change committed in between is seen at the next read.
+    version = cache.get(credentials_version_key(agency_id), 0)
+    if held is not None and held[1] == version:
+        _agency_endpoints[agency_id] = (now, version, held[2])
+        return held[2]
+    endpoint = _agency_endpoint_load(agency_id)
+    if len(_agency_endpoints) >= AGENCY_ENDPOINTS_MAX:
+        _agency_endpoints.clear()
+    _agency_endpoints[agency_id] = (now, version, endpoint)
+    return endpoint
+
+
+def forget(agency_id: int | None = None) -> None:
+    """Drop this process's copy of one agency's endpoint (its credentials changed here), or of all."""
+    if agency_id is None:
+        _agency_endpoints.clear()
+    else:
+        _agency_endpoints.pop(agency_id, None)
+
+
 def moderation_config(*, agency_id: int | None) -> dict[str, str] | None:
     """The endpoint to ask for ``agency_id``: {"name", "api_key", "base_url"}, or None."""
     if agency_id is not None:
-        from apps.ai.models import ProviderCredential, ProviderKind
-
-        credential = (
-            ProviderCredential.objects.for_agency(agency_id)
-            .filter(is_enabled=True, kind__in=[ProviderKind.OPENAI, ProviderKind.OPENAI_COMPATIBLE])
-            .order_by("priority", "id")
-            .first()
-        )
-        if credential is not None:
-            return {
-                "name": credential.provider_name,
-                "api_key": credential.api_key,
-                "base_url": credential.base_url,
-                "agency": True,
-            }
+        endpoint = _agency_endpoint(agency_id)
+        if endpoint is not None:
+            return endpoint
     if settings.OPENAI_API_KEY:
         return {"name": "openai", "api_key": settings.OPENAI_API_KEY, "base_url": settings.OPENAI_BASE_URL}
     if settings.OPENAI_COMPATIBLE_BASE_URL:

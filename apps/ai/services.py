@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Membership
 from apps.accounts.permissions import Perm, require, require_verified
-from apps.ai import egress
+from apps.ai import egress, moderation
 from apps.ai.models import URL_FIELD_BY_KIND, URL_FIELDS, ProviderCredential, ProviderKind
 from apps.ai.registry import credentials_version_key, provider_from_config, registry
 from apps.ai.types import AIError, AIRequest, ErrorKind, Message
@@ -43,6 +43,7 @@ def _bump_version(agency_id: int) -> None:
     except ValueError:
         cache.set(key, 1, timeout=None)
     registry.forget_version(agency_id)
+    moderation.forget(agency_id)
 
 
 def credential_urls_check(*, kind: str, base_url: str = "", azure_endpoint: str = "") -> None:

@@ -7,9 +7,12 @@ from __future__ import annotations
 import logging
 
 import pytest
+from django.core.cache import cache
 
+from apps.ai import moderation, services
 from apps.ai.models import ProviderCredential
 from apps.ai.moderation import MODEL, moderate
+from apps.ai.registry import credentials_version_key
 from tests.ai.conftest import OPENAI_KEY
 from tests.fakes.llm_server import Fault
 
@@ -68,3 +71,47 @@ def test_an_agency_url_the_egress_policy_refuses_is_never_called(ai, world, sett
         assert moderate(agency_id=world.agency.pk, texts=["hello"]) is None
     assert ai.count("moderation") == 0
     assert [record.error for record in caplog.records] == ["RefusedURL"]
+
+
+def _own_credential(world, ai, key="sk-agency-own-key-123"):
+    return ProviderCredential.objects.create(
+        agency=world.agency, kind="openai_compatible", label="local", api_key=key,
+        base_url=ai.openai_base_url, model_names=["llama"],
+    )  # fmt: skip
+
+
+def test_the_agencys_endpoint_is_read_once_not_at_every_answer(ai, world, django_assert_num_queries):
+    """Every finished studio answer is moderated: the agency's credential comes from the process's
+    copy after the first answer, and each request still carries the agency's own key."""
+    _own_credential(world, ai)
+    assert moderate(agency_id=world.agency.pk, texts=["first"]) == [frozenset()]
+    with django_assert_num_queries(0):
+        assert moderate(agency_id=world.agency.pk, texts=["second"]) == [frozenset()]
+    requests = [r for r in ai.requests if r.api == "moderation"]
+    assert [r.headers["authorization"] for r in requests] == ["Bearer sk-agency-own-key-123"] * 2
+
+
+def test_a_key_changed_on_the_settings_page_is_used_by_the_next_answer(ai, world):
+    credential = _own_credential(world, ai)
+    assert moderate(agency_id=world.agency.pk, texts=["before"]) == [frozenset()]
+    services.credential_update(membership=world.owner, credential=credential, data={"api_key": "sk-rotated-456789"})
+    assert moderate(agency_id=world.agency.pk, texts=["after"]) == [frozenset()]
+    services.credential_delete(membership=world.owner, credential=credential)
+    assert moderate(agency_id=world.agency.pk, texts=["gone"]) == [frozenset()]
+    keys = [r.headers["authorization"] for r in ai.requests if r.api == "moderation"]
+    assert keys == ["Bearer sk-agency-own-key-123", "Bearer sk-rotated-456789", f"Bearer {OPENAI_KEY}"]
+
+
+def test_another_process_change_is_seen_once_the_snapshot_is_due(ai, world, monkeypatch):
+    """A change made by another process reaches this one through the shared credentials version,
+    read again once VERSION_SNAPSHOT_SECONDS have passed (here at once)."""
+    credential = _own_credential(world, ai)
+    assert moderate(agency_id=world.agency.pk, texts=["before"]) == [frozenset()]
+    # The other process: the row changes and the shared version moves; this process's copy is not told.
+    ProviderCredential.objects.filter(pk=credential.pk).update(is_enabled=False)
+    cache.set(credentials_version_key(world.agency.pk), 7, timeout=None)
+    assert moderate(agency_id=world.agency.pk, texts=["within the snapshot"]) == [frozenset()]
+    monkeypatch.setattr(moderation, "VERSION_SNAPSHOT_SECONDS", 0.0)
+    assert moderate(agency_id=world.agency.pk, texts=["after it"]) == [frozenset()]
+    keys = [r.headers["authorization"] for r in ai.requests if r.api == "moderation"]
+    assert keys == ["Bearer sk-agency-own-key-123"] * 2 + [f"Bearer {OPENAI_KEY}"]
