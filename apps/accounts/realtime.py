@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 
 from asgiref.sync import async_to_sync
-from channels.consumer import get_handler_name
 from channels.layers import get_channel_layer
 from django.db import transaction
 from django_otp import DEVICE_ID_SESSION_KEY
@@ -96,19 +95,6 @@ class MemberSocketMixin:
     ``member_disconnect()`` in ``disconnect()``; ``session.ended`` events close the socket."""
 
     _session_group: str | None = None
-
-    async def dispatch(self, message: dict) -> None:
-        """channels' dispatch without its hop to the process's one thread-sensitive thread at every
-        message (``aclose_old_connections``): these consumers reach the database only through
-        ``database_call`` (apps/core/asyncdb.py), and channels' session and auth middleware only
-        through ``database_sync_to_async``, both of which close stale connections around each call
-        in the thread that ran it. The hop closed nothing of theirs, and every socket of the
-        process queued for that one thread once per message: a burst of generation starts waited
-        for it before the first one began."""
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
 
     async def member_connect(self) -> Membership | None:
         """The membership this socket acts for, after joining the session's group; None after
