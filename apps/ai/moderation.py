@@ -12,12 +12,17 @@ OpenAI-compatible server's), through the official ``openai`` SDK.
   and the caller keeps its local rules (apps.safety), which always run. Moderation fails open
   because it is a second opinion, not the policy.
 
-The agency's credential is looked up once per process and then trusted as the AI registry trusts
-its providers: until the agency's credentials version in the shared cache moves, re-read at most
-every ``VERSION_SNAPSHOT_SECONDS`` (apps/ai/registry.py), so a key changed on the settings page
-reaches moderation within two seconds, as it reaches the chat calls. Before, every finished
-studio answer paid an ORM query for it (about a tenth of a server's CPU in a burst of streams on
-PostgreSQL).
+With Redis (a cache every process shares), the agency's credential is looked up once per process
+and then trusted as the AI registry trusts its providers: until the agency's credentials version
+in the shared cache moves (every save or delete of a credential moves it once committed, through
+the services, the admin or a cascade: apps/ai/receivers.py), re-read at most every
+``VERSION_SNAPSHOT_SECONDS`` (apps/ai/registry.py), and never kept longer than
+``ENDPOINT_MAX_AGE_SECONDS`` whatever the version says (a change written straight in the
+database). So a key changed on the settings page reaches moderation within two seconds, as it
+reaches the chat calls. Before, every finished studio answer paid an ORM query for it (about a
+tenth of a server's CPU in a burst of streams on PostgreSQL). Without Redis each process has a
+cache of its own, where another process's change would never show, so the credential is read at
+every call, as before; so it is when the cache cannot be read.
 
 An agency's own credential is held to the egress policy of apps/ai/egress.py like its chat calls:
 the URL is checked (and its host resolved) just before the call, redirects are not followed and
@@ -51,9 +56,11 @@ MODEL = "omni-moderation-latest"
 MAX_TIMEOUT_SECONDS = 10.0
 
 
-# agency id -> (when its version was last read (monotonic), that version, its endpoint or None)
-_agency_endpoints: dict[int, tuple[float, int, dict | None]] = {}
+# agency id -> (when its version was last read, that version, when the rows were read (both
+# monotonic), its endpoint or None)
+_agency_endpoints: dict[int, tuple[float, int, float, dict | None]] = {}
 AGENCY_ENDPOINTS_MAX = 4096
+ENDPOINT_MAX_AGE_SECONDS = 60.0
 
 
 def _agency_endpoint_load(agency_id: int) -> dict | None:
@@ -74,19 +81,28 @@ def _agency_endpoint_load(agency_id: int) -> dict | None:
 def _agency_endpoint(agency_id: int) -> dict | None:
     """The agency's own moderation endpoint, from this process's copy while the agency's
     credentials version has not moved (see the module docstring)."""
+    if not settings.REDIS_URL:
+        return _agency_endpoint_load(agency_id)
     now = time.monotonic()
     held = _agency_endpoints.get(agency_id)
+    if held is not None and now - held[2] >= ENDPOINT_MAX_AGE_SECONDS:
+        held = None
     if held is not None and now - held[0] < VERSION_SNAPSHOT_SECONDS:
-        return held[2]
-    # The version is read before the rows: a change committed in between is seen at the next read.
-    version = cache.get(credentials_version_key(agency_id), 0)
+        return held[3]
+    try:
+        # The version is read before the rows: a change committed in between is seen at the next read.
+        version = cache.get(credentials_version_key(agency_id), 0)
+    except Exception:  # the cache is down: the database is the truth, and moderation goes on
+        logger.warning("credentials version unreadable; moderation endpoint read from the database",
+                       extra={"agency_id": agency_id}, exc_info=True)  # fmt: skip
+        return _agency_endpoint_load(agency_id)
     if held is not None and held[1] == version:
-        _agency_endpoints[agency_id] = (now, version, held[2])
-        return held[2]
+        _agency_endpoints[agency_id] = (now, version, held[2], held[3])
+        return held[3]
     endpoint = _agency_endpoint_load(agency_id)
     if len(_agency_endpoints) >= AGENCY_ENDPOINTS_MAX:
         _agency_endpoints.clear()
-    _agency_endpoints[agency_id] = (now, version, endpoint)
+    _agency_endpoints[agency_id] = (now, version, now, endpoint)
     return endpoint
 
 

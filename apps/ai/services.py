@@ -35,8 +35,10 @@ WRONG_KIND_MESSAGES = {
 }
 
 
-def _bump_version(agency_id: int) -> None:
-    """Make every process rebuild this agency's providers on its next AI call."""
+def bump_credentials_version(agency_id: int) -> None:
+    """Make every process rebuild this agency's providers (and moderation endpoint) on its next
+    AI call: the services call it at once, apps/ai/receivers.py on every commit that changed a
+    credential."""
     key = credentials_version_key(agency_id)
     try:
         cache.incr(key)
@@ -103,7 +105,7 @@ def credential_create(*, membership: Membership, data: dict[str, Any]) -> Provid
             credential = ProviderCredential.objects.create(agency_id=membership.agency_id, **values)
     except IntegrityError:
         raise ConflictError("Another connection already uses that name.", field="label") from None
-    _bump_version(membership.agency_id)
+    bump_credentials_version(membership.agency_id)
     return credential
 
 
@@ -125,14 +127,14 @@ def credential_update(
             credential.save(update_fields=[*values, "updated_at"])
     except IntegrityError:
         raise ConflictError("Another connection already uses that name.", field="label") from None
-    _bump_version(membership.agency_id)
+    bump_credentials_version(membership.agency_id)
     return credential
 
 
 def credential_delete(*, membership: Membership, credential: ProviderCredential) -> None:
     require(membership, Perm.EDIT)
     credential.delete()
-    _bump_version(membership.agency_id)
+    bump_credentials_version(membership.agency_id)
 
 
 # What "Test connection" says about each failure: our words, the kind and the HTTP status, never

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import cache
 
 from apps.ai import moderation, services
@@ -80,6 +81,13 @@ def _own_credential(world, ai, key="sk-agency-own-key-123"):
     )  # fmt: skip
 
 
+needs_shared_cache = pytest.mark.skipif(
+    not django_settings.REDIS_URL,
+    reason="needs Redis (REDIS_URL): only with a cache every process shares is the endpoint kept per process",
+)
+
+
+@needs_shared_cache
 def test_the_agencys_endpoint_is_read_once_not_at_every_answer(ai, world, django_assert_num_queries):
     """Every finished studio answer is moderated: the agency's credential comes from the process's
     copy after the first answer, and each request still carries the agency's own key."""
@@ -89,6 +97,19 @@ def test_the_agencys_endpoint_is_read_once_not_at_every_answer(ai, world, django
         assert moderate(agency_id=world.agency.pk, texts=["second"]) == [frozenset()]
     requests = [r for r in ai.requests if r.api == "moderation"]
     assert [r.headers["authorization"] for r in requests] == ["Bearer sk-agency-own-key-123"] * 2
+
+
+def test_without_a_shared_cache_every_answer_reads_the_credential(ai, world, settings, django_assert_num_queries):
+    """Each process of the embedded default has a cache of its own, where another process's change
+    would never show: there the credential is read at every answer."""
+    settings.REDIS_URL = ""
+    credential = _own_credential(world, ai)
+    assert moderate(agency_id=world.agency.pk, texts=["first"]) == [frozenset()]
+    ProviderCredential.objects.filter(pk=credential.pk).update(api_key="sk-changed-elsewhere-1")  # another process
+    with django_assert_num_queries(1):
+        assert moderate(agency_id=world.agency.pk, texts=["second"]) == [frozenset()]
+    keys = [r.headers["authorization"] for r in ai.requests if r.api == "moderation"]
+    assert keys == ["Bearer sk-agency-own-key-123", "Bearer sk-changed-elsewhere-1"]
 
 
 def test_a_key_changed_on_the_settings_page_is_used_by_the_next_answer(ai, world):
@@ -102,12 +123,31 @@ def test_a_key_changed_on_the_settings_page_is_used_by_the_next_answer(ai, world
     assert keys == ["Bearer sk-agency-own-key-123", "Bearer sk-rotated-456789", f"Bearer {OPENAI_KEY}"]
 
 
+def test_a_change_made_in_the_admin_moves_the_credentials_version(ai, world, django_capture_on_commit_callbacks):
+    """The admin saves and deletes rows without the services: the version moves on commit all the
+    same, so every process's providers and moderation endpoint follow."""
+    credential = _own_credential(world, ai)
+    assert moderate(agency_id=world.agency.pk, texts=["before"]) == [frozenset()]
+    before = cache.get(credentials_version_key(world.agency.pk), 0)
+    with django_capture_on_commit_callbacks(execute=True):
+        credential.api_key = "sk-admin-edited-7890"
+        credential.save()
+    assert cache.get(credentials_version_key(world.agency.pk), 0) > before
+    assert moderate(agency_id=world.agency.pk, texts=["edited"]) == [frozenset()]
+    with django_capture_on_commit_callbacks(execute=True):
+        credential.delete()
+    assert moderate(agency_id=world.agency.pk, texts=["deleted"]) == [frozenset()]
+    keys = [r.headers["authorization"] for r in ai.requests if r.api == "moderation"]
+    assert keys == ["Bearer sk-agency-own-key-123", "Bearer sk-admin-edited-7890", f"Bearer {OPENAI_KEY}"]
+
+
+@needs_shared_cache
 def test_another_process_change_is_seen_once_the_snapshot_is_due(ai, world, monkeypatch):
     """A change made by another process reaches this one through the shared credentials version,
     read again once VERSION_SNAPSHOT_SECONDS have passed (here at once)."""
     credential = _own_credential(world, ai)
     assert moderate(agency_id=world.agency.pk, texts=["before"]) == [frozenset()]
-    # The other process: the row changes and the shared version moves; this process's copy is not told.
+    # The other process: the row changes and the shared version moves; this process is not told.
     ProviderCredential.objects.filter(pk=credential.pk).update(is_enabled=False)
     cache.set(credentials_version_key(world.agency.pk), 7, timeout=None)
     assert moderate(agency_id=world.agency.pk, texts=["within the snapshot"]) == [frozenset()]
@@ -115,3 +155,30 @@ def test_another_process_change_is_seen_once_the_snapshot_is_due(ai, world, monk
     assert moderate(agency_id=world.agency.pk, texts=["after it"]) == [frozenset()]
     keys = [r.headers["authorization"] for r in ai.requests if r.api == "moderation"]
     assert keys == ["Bearer sk-agency-own-key-123"] * 2 + [f"Bearer {OPENAI_KEY}"]
+
+
+@needs_shared_cache
+def test_a_change_that_moved_no_version_is_seen_after_the_maximum_age(ai, world, monkeypatch):
+    credential = _own_credential(world, ai)
+    assert moderate(agency_id=world.agency.pk, texts=["before"]) == [frozenset()]
+    ProviderCredential.objects.filter(pk=credential.pk).update(api_key="sk-written-in-sql-1")  # no signal, no version
+    monkeypatch.setattr(moderation, "VERSION_SNAPSHOT_SECONDS", 0.0)
+    assert moderate(agency_id=world.agency.pk, texts=["version unchanged"]) == [frozenset()]
+    monkeypatch.setattr(moderation, "ENDPOINT_MAX_AGE_SECONDS", 0.0)
+    assert moderate(agency_id=world.agency.pk, texts=["too old"]) == [frozenset()]
+    keys = [r.headers["authorization"] for r in ai.requests if r.api == "moderation"]
+    assert keys == ["Bearer sk-agency-own-key-123"] * 2 + ["Bearer sk-written-in-sql-1"]
+
+
+def test_a_cache_that_cannot_be_read_leaves_moderation_working(ai, world, settings, caplog):
+    """Redis down (a loopback port nothing listens on): the endpoint is read from the database and
+    the answer is still moderated with the agency's key."""
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:1/0"}}  # fmt: skip
+    _own_credential(world, ai)
+    with caplog.at_level(logging.WARNING, logger="apps.ai.moderation"):
+        assert moderate(agency_id=world.agency.pk, texts=["hello"]) == [frozenset()]
+    [request] = [r for r in ai.requests if r.api == "moderation"]
+    assert request.headers["authorization"] == "Bearer sk-agency-own-key-123"
+    assert "moderation endpoint read from the database" in caplog.text
