@@ -222,14 +222,19 @@ def _response(route: Route, result: ProviderResult, *, started: float, attempts:
     )
 
 
-async def _prepare(request: AIRequest, settlement: _Settlement) -> tuple[list[Route], str, AIResponse | None]:
+async def _prepare(
+    request: AIRequest, settlement: _Settlement, *, streamed: bool = False
+) -> tuple[list[Route], str, AIResponse | None]:
     """Validate and route; answer from the cache when allowed; else count the request against
     the rate limits and budgets (their settles go into ``settlement``). Cache hits reach no
-    provider, so they are not counted."""
+    provider, so they are not counted. The key ("" when unused) is the response cache's, which
+    ``generate`` also coalesces on; a stream uses it only when its answer may be cached, so an
+    uncached stream skips the fingerprint (JSON and SHA-256 of the whole prompt, persona included)."""
     validate(request)
     routes = plan(request, await registry.providers_for(request.agency_id))
-    key = resilience.cache_key(request, resilience.request_fingerprint(request))
-    if resilience.should_cache(request):
+    caching = resilience.should_cache(request)
+    key = resilience.cache_key(request, resilience.request_fingerprint(request)) if caching or not streamed else ""
+    if caching:
         cached = await resilience.cache_get(key)
         if cached is not None:
             return routes, key, cached
@@ -360,7 +365,7 @@ async def stream(request: AIRequest) -> AsyncIterator[StreamEvent]:
 async def _stream(request: AIRequest, settlement: _Settlement) -> AsyncIterator[StreamEvent]:
     started = time.perf_counter()
     try:
-        routes, key, cached = await _prepare(request, settlement)
+        routes, key, cached = await _prepare(request, settlement, streamed=True)
     except AIError as error:
         _record(request, error=error, streamed=True, latency_ms=(time.perf_counter() - started) * 1000)
         yield StreamError(error)

@@ -222,6 +222,20 @@ async def test_cache_hits_and_isolation_between_agencies(ai):
     assert ai.count() == 5
 
 
+async def test_streams_are_cached_only_when_their_answer_may_be(ai):
+    """A deterministic stream (temperature 0) stores its answer and the same stream is then answered
+    from the cache; a sampled stream is neither stored nor answered from it."""
+    first = await collect(ask(temperature=0))
+    second = await collect(ask(temperature=0))
+    assert isinstance(second[-1], StreamComplete) and second[-1].response.cache_hit
+    assert "".join(e.text for e in second if isinstance(e, StreamChunk)) == first[-1].response.text
+    assert ai.count() == 1
+    for _ in range(2):
+        sampled = await collect(ask(temperature=0.9))
+        assert isinstance(sampled[-1], StreamComplete) and not sampled[-1].response.cache_hit
+    assert ai.count() == 3
+
+
 async def test_coalescing_100_concurrent_identical_requests(ai):
     ai.latency = 0.3
     responses = await asyncio.gather(*[gateway.generate(ask("same question", temperature=0.9)) for _ in range(100)])
