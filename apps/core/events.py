@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Max, Q
 
 from apps.core.models import OutboxEvent
@@ -138,17 +138,9 @@ def publish(
             raise EventError(f"{name} must be an integer or None.")
     data = _validated_payload(payload)
     fields = {"agency_id": agency_id, "user_id": user_id, "payload": data, "groups": groups}
-    if key is not None:
-        existing = OutboxEvent.objects.filter(kind=kind, key=key).first()
-        if existing is not None:
-            return existing
-        try:
-            with transaction.atomic():
-                event = OutboxEvent.objects.create(kind=kind, key=key, **fields)
-        except IntegrityError:
-            return OutboxEvent.objects.get(kind=kind, key=key)
-    else:
-        event = _insert(OutboxEvent(kind=kind, **fields))
+    event = _insert(OutboxEvent(kind=kind, key=key, **fields))
+    if event.pk is None:  # an event of this kind and key is there already (one statement, no savepoint)
+        return OutboxEvent.objects.get(kind=kind, key=key)
     transaction.on_commit(lambda: _kick(event))
     return event
 
@@ -157,27 +149,44 @@ def publish(
 # step): the statement is built once per connection vendor from the model's fields, which spares the
 # queryset machinery that cost several times the round trip (bench/workflow_steps.py). Each value
 # goes through its field as ``Model.save`` would put it (``pre_save``, ``get_db_prep_save``).
+#
+# A keyed event's INSERT does nothing when its kind and key are taken (the partial unique index
+# ``core_outbox_one_per_key``; PostgreSQL and SQLite 3.24+ name it by its columns and predicate), so
+# publishing it once is one statement: no read first, no savepoint around an IntegrityError.
 _INSERT_FIELDS = [field for field in OutboxEvent._meta.concrete_fields if not field.primary_key]
-_insert_sql: dict[str, str] = {}  # per database vendor
+_insert_sql: dict[tuple[str, bool], str] = {}  # per database vendor, keyed or not
 
 
-def _insert_statement() -> str:
-    sql = _insert_sql.get(connection.vendor)
+def _insert_statement(keyed: bool) -> str:
+    sql = _insert_sql.get((connection.vendor, keyed))
     if sql is None:
         quote = connection.ops.quote_name
         columns = ", ".join(quote(field.column) for field in _INSERT_FIELDS)
         values = ", ".join(["%s"] * len(_INSERT_FIELDS))
+        on_conflict = (
+            f" ON CONFLICT ({quote('kind')}, {quote('key')}) WHERE {quote('key')} IS NOT NULL DO NOTHING"
+            if keyed
+            else ""
+        )
         returning = " RETURNING id" if connection.features.can_return_columns_from_insert else ""
-        sql = f"INSERT INTO {quote(OutboxEvent._meta.db_table)} ({columns}) VALUES ({values}){returning}"  # noqa: S608
-        _insert_sql[connection.vendor] = sql
+        sql = f"INSERT INTO {quote(OutboxEvent._meta.db_table)} ({columns}) VALUES ({values}){on_conflict}{returning}"  # noqa: S608
+        _insert_sql[(connection.vendor, keyed)] = sql
     return sql
 
 
 def _insert(event: OutboxEvent) -> OutboxEvent:
+    """Write ``event``; its ``pk`` stays None when it has a key another event of its kind holds."""
+    keyed = event.key is not None
     params = [field.get_db_prep_save(field.pre_save(event, True), connection) for field in _INSERT_FIELDS]
     with statement_cursor() as cursor:
-        cursor.execute(_insert_statement(), params)
-        event.pk = cursor.fetchone()[0] if connection.features.can_return_columns_from_insert else cursor.lastrowid
+        cursor.execute(_insert_statement(keyed), params)
+        if connection.features.can_return_columns_from_insert:
+            row = cursor.fetchone()
+            event.pk = row[0] if row else None
+        else:
+            event.pk = cursor.lastrowid if cursor.rowcount else None
+    if event.pk is None:
+        return event
     event._state.adding = False
     event._state.db = connection.alias
     return event

@@ -266,6 +266,18 @@ def test_a_key_makes_publishing_idempotent(db):
     assert other_kind.pk != first.pk
 
 
+def test_a_repeated_key_inside_a_transaction_leaves_it_usable(db, django_capture_on_commit_callbacks):
+    """Publishing a key that is taken writes nothing and breaks nothing: the caller's transaction
+    goes on (PostgreSQL aborts a transaction at a failed INSERT) and only the first is dispatched."""
+    with django_capture_on_commit_callbacks() as kicks, transaction.atomic():
+        first = events.publish("test.happened", agency_id=1, payload={"n": 1}, key="order:7")
+        again = events.publish("test.happened", agency_id=1, payload={"n": 2}, key="order:7")
+        later = events.publish("test.happened", agency_id=1, payload={"n": 3})
+    assert again.pk == first.pk and again.payload == {"n": 1}
+    assert list(OutboxEvent.objects.order_by("id").values_list("payload", flat=True)) == [{"n": 1}, {"n": 3}]
+    assert later.pk > first.pk and len(kicks) == 2
+
+
 def test_a_failing_subscriber_is_recorded_and_retried_after_backoff(db, listener):
     group, receive_all = listener
     calls: list[int] = []
