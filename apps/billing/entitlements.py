@@ -557,8 +557,9 @@ def _agency_readonly_refusal(reason: str) -> AIError:
 
 
 async def _entitlements_async(agency_id: int) -> Entitlements:
-    """entitlements_for without a thread hop when the snapshot is cached (every call but the
-    first after a change): the gateway asks on every AI call."""
+    """entitlements_for for async callers (the gateway asks on every AI call): the cached snapshot
+    (every call but the first after a change) through ``cache.aget``, which Django runs in
+    asgiref's thread, else the database."""
     data = await cache.aget(_cache_key(agency_id))
     if data is not None:
         return Entitlements.from_cached(data)
