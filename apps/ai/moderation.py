@@ -12,7 +12,7 @@ OpenAI-compatible server's), through the official ``openai`` SDK.
   and the caller keeps its local rules (apps.safety), which always run. Moderation fails open
   because it is a second opinion, not the policy.
 
-With Redis (a cache every process shares), the agency's credential is looked up once per process
+With a cache every process shares (Redis), the agency's credential is looked up once per process
 and then trusted as the AI registry trusts its providers: until the agency's credentials version
 in the shared cache moves (every save or delete of a credential moves it once committed, through
 the services, the admin or a cascade: apps/ai/receivers.py), re-read at most every
@@ -20,9 +20,9 @@ the services, the admin or a cascade: apps/ai/receivers.py), re-read at most eve
 ``ENDPOINT_MAX_AGE_SECONDS`` whatever the version says (a change written straight in the
 database). So a key changed on the settings page reaches moderation within two seconds, as it
 reaches the chat calls. Before, every finished studio answer paid an ORM query for it (about a
-tenth of a server's CPU in a burst of streams on PostgreSQL). Without Redis each process has a
-cache of its own, where another process's change would never show, so the credential is read at
-every call, as before; so it is when the cache cannot be read.
+tenth of a server's CPU in a burst of streams on PostgreSQL). With the local-memory cache of the
+embedded default each process has a cache of its own, where another process's change would never
+show, so the credential is read at every call, as before; so it is when the cache cannot be read.
 
 An agency's own credential is held to the egress policy of apps/ai/egress.py like its chat calls:
 the URL is checked (and its host resolved) just before the call, redirects are not followed and
@@ -78,10 +78,16 @@ def _agency_endpoint_load(agency_id: int) -> dict | None:
             "agency": True}  # fmt: skip
 
 
+def _cache_is_shared() -> bool:
+    """Whether Django's cache is one every process reads (Redis), not a per-process memory."""
+    backend = settings.CACHES["default"]["BACKEND"]
+    return not backend.endswith((".LocMemCache", ".DummyCache"))
+
+
 def _agency_endpoint(agency_id: int) -> dict | None:
     """The agency's own moderation endpoint, from this process's copy while the agency's
     credentials version has not moved (see the module docstring)."""
-    if not settings.REDIS_URL:
+    if not _cache_is_shared():
         return _agency_endpoint_load(agency_id)
     now = time.monotonic()
     held = _agency_endpoints.get(agency_id)

@@ -42,8 +42,9 @@ def bump_credentials_version(agency_id: int) -> None:
     key = credentials_version_key(agency_id)
     try:
         cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, timeout=None)
+    except ValueError:  # no version yet, or the cache lost it (a flush, a restart): start from the
+        # clock, never from a number an idle process may still hold from before
+        cache.set(key, time.time_ns(), timeout=None)
     registry.forget_version(agency_id)
     moderation.forget(agency_id)
 

@@ -82,7 +82,7 @@ def _own_credential(world, ai, key="sk-agency-own-key-123"):
 
 
 needs_shared_cache = pytest.mark.skipif(
-    not django_settings.REDIS_URL,
+    django_settings.CACHES["default"]["BACKEND"].endswith(".LocMemCache"),
     reason="needs Redis (REDIS_URL): only with a cache every process shares is the endpoint kept per process",
 )
 
@@ -102,7 +102,7 @@ def test_the_agencys_endpoint_is_read_once_not_at_every_answer(ai, world, django
 def test_without_a_shared_cache_every_answer_reads_the_credential(ai, world, settings, django_assert_num_queries):
     """Each process of the embedded default has a cache of its own, where another process's change
     would never show: there the credential is read at every answer."""
-    settings.REDIS_URL = ""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     credential = _own_credential(world, ai)
     assert moderate(agency_id=world.agency.pk, texts=["first"]) == [frozenset()]
     ProviderCredential.objects.filter(pk=credential.pk).update(api_key="sk-changed-elsewhere-1")  # another process
@@ -173,7 +173,6 @@ def test_a_change_that_moved_no_version_is_seen_after_the_maximum_age(ai, world,
 def test_a_cache_that_cannot_be_read_leaves_moderation_working(ai, world, settings, caplog):
     """Redis down (a loopback port nothing listens on): the endpoint is read from the database and
     the answer is still moderated with the agency's key."""
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                                    "LOCATION": "redis://127.0.0.1:1/0"}}  # fmt: skip
     _own_credential(world, ai)
@@ -182,3 +181,30 @@ def test_a_cache_that_cannot_be_read_leaves_moderation_working(ai, world, settin
     [request] = [r for r in ai.requests if r.api == "moderation"]
     assert request.headers["authorization"] == "Bearer sk-agency-own-key-123"
     assert "moderation endpoint read from the database" in caplog.text
+
+
+def test_a_connection_test_leaves_the_credentials_version_alone(ai, world, django_capture_on_commit_callbacks):
+    """ "Test connection" writes a report about the credential, not the credential: moving the
+    version for it would make every process rebuild the agency's providers and close their clients."""
+    credential = _own_credential(world, ai)
+    before = cache.get(credentials_version_key(world.agency.pk), 0)
+    with django_capture_on_commit_callbacks(execute=True):
+        tested = services.credential_test(membership=world.owner, credential=credential)
+    assert tested.last_test_ok is True
+    assert cache.get(credentials_version_key(world.agency.pk), 0) == before
+
+
+def test_a_credential_saved_while_the_cache_is_down_stays_saved(
+    ai, world, settings, django_capture_on_commit_callbacks
+):
+    """The version cannot move (Redis down, a loopback port nothing listens on): the save is kept
+    and the request goes on; the failed bump is logged."""
+    credential = _own_credential(world, ai)
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:1/0"}}  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        credential.label = "renamed"
+        credential.save()
+    assert len(callbacks) == 1
+    credential.refresh_from_db()
+    assert credential.label == "renamed"
