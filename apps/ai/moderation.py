@@ -79,7 +79,7 @@ def _agency_endpoint_load(agency_id: int) -> dict | None:
 
 
 def _cache_is_shared() -> bool:
-    """Whether Django's cache is one every process reads (Redis), not a per-process memory."""
+    """Whether Django's cache is one every process reads (Redis, files, a table), not a per-process memory."""
     backend = settings.CACHES["default"]["BACKEND"]
     return not backend.endswith((".LocMemCache", ".DummyCache"))
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-from django.conf import settings as django_settings
 from django.core.cache import cache
 
 from apps.ai import moderation, services
@@ -81,14 +80,16 @@ def _own_credential(world, ai, key="sk-agency-own-key-123"):
     )  # fmt: skip
 
 
-needs_shared_cache = pytest.mark.skipif(
-    django_settings.CACHES["default"]["BACKEND"].endswith(".LocMemCache"),
-    reason="needs Redis (REDIS_URL): only with a cache every process shares is the endpoint kept per process",
-)
+@pytest.fixture
+def shared_cache(settings, tmp_path):
+    """A cache every process reads, in both modes: Redis where the run has it, a folder of files
+    (Django's file-based cache, shared by the processes of one machine) on the embedded default."""
+    if not settings.CACHES["default"]["BACKEND"].endswith(".RedisCache"):
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                                       "LOCATION": str(tmp_path / "cache")}}  # fmt: skip
 
 
-@needs_shared_cache
-def test_the_agencys_endpoint_is_read_once_not_at_every_answer(ai, world, django_assert_num_queries):
+def test_the_agencys_endpoint_is_read_once_not_at_every_answer(ai, world, shared_cache, django_assert_num_queries):
     """Every finished studio answer is moderated: the agency's credential comes from the process's
     copy after the first answer, and each request still carries the agency's own key."""
     _own_credential(world, ai)
@@ -141,8 +142,7 @@ def test_a_change_made_in_the_admin_moves_the_credentials_version(ai, world, dja
     assert keys == ["Bearer sk-agency-own-key-123", "Bearer sk-admin-edited-7890", f"Bearer {OPENAI_KEY}"]
 
 
-@needs_shared_cache
-def test_another_process_change_is_seen_once_the_snapshot_is_due(ai, world, monkeypatch):
+def test_another_process_change_is_seen_once_the_snapshot_is_due(ai, world, shared_cache, monkeypatch):
     """A change made by another process reaches this one through the shared credentials version,
     read again once VERSION_SNAPSHOT_SECONDS have passed (here at once)."""
     credential = _own_credential(world, ai)
@@ -157,8 +157,7 @@ def test_another_process_change_is_seen_once_the_snapshot_is_due(ai, world, monk
     assert keys == ["Bearer sk-agency-own-key-123"] * 2 + [f"Bearer {OPENAI_KEY}"]
 
 
-@needs_shared_cache
-def test_a_change_that_moved_no_version_is_seen_after_the_maximum_age(ai, world, monkeypatch):
+def test_a_change_that_moved_no_version_is_seen_after_the_maximum_age(ai, world, shared_cache, monkeypatch):
     credential = _own_credential(world, ai)
     assert moderate(agency_id=world.agency.pk, texts=["before"]) == [frozenset()]
     ProviderCredential.objects.filter(pk=credential.pk).update(api_key="sk-written-in-sql-1")  # no signal, no version
