@@ -428,15 +428,18 @@ def _hard_rules(
         sexual = _Context(view, _SEXUAL, always=assume_sexual or adult_context)
         acts = _Context(view, _ACTS, always=assume_sexual)
         leaks = _Context(view, _LEAK_CONTEXT, always=assume_sexual)
-        # A kind whose context is absent from the whole view is skipped without looking at each
-        # match: a long text that repeats a trigger word costs one look-up per match.
-        skip = {kind for kind, context in _NEEDS.items() if not {"sexual": sexual, "acts": acts, "leaks": leaks}[
-            context].anywhere()}  # fmt: skip
-        if full(MINORS):
-            skip |= {"minor_always", "minor_child"}
+        contexts = {"sexual": sexual, "acts": acts, "leaks": leaks}
+        skip: set[str] = {"minor_always", "minor_child"} if full(MINORS) else set()
         for m in _TRIGGERS.finditer(view):
             kind = _KINDS[m.lastgroup]
             if kind in skip:
+                continue
+            # A kind whose context is absent from the whole view is skipped from its first match
+            # on: a long text that repeats a trigger word costs one look-up per match. The cue
+            # words are looked for only once a trigger needs them; most texts have no trigger.
+            needed = _NEEDS.get(kind)
+            if needed is not None and not contexts[needed].anywhere():
+                skip.add(kind)
                 continue
             if kind == "minor_person":
                 if len(person) < _MAX_PER_RULE:

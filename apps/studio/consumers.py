@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import html
 import json
 import time
 import weakref
@@ -39,7 +40,6 @@ from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
-from django.utils.html import escape
 
 from apps.accounts.realtime import CLOSE_FORBIDDEN, MemberSocketMixin
 from apps.core.asyncdb import database_call
@@ -212,7 +212,7 @@ class StudioConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
             self._flusher.cancel()
             self._flusher = None
         if self._buffer:
-            text = escape("".join(self._buffer))
+            text = html.escape("".join(self._buffer))  # what django's escape() does, without its lazy-text check
             self._buffer.clear()
             self._last_flush = time.monotonic()
             await self.send(text_data=f'<span id="studio-stream" hx-swap-oob="beforeend">{text}</span>')

@@ -136,3 +136,36 @@ async def test_a_slow_reader_does_not_stall_the_provider_timer(ai):
         events.append(event)
         await asyncio.sleep(0.3)
     assert isinstance(events[-1], StreamComplete) and events[-1].response.text == "slow reader " * 3
+
+
+async def test_the_stall_timer_bounds_each_wait_not_the_whole_answer(ai):
+    """Every wait for the next chunk is shorter than the timeout while the answer as a whole takes
+    several times it: the answer completes. The timer that fired during a short wait is re-armed
+    for the wait in progress, not spent."""
+    from apps.ai.types import StreamChunk, StreamComplete
+
+    ai.configure(reply_text="steady words " * 4, chunk_size=13, chunk_delay=0.12)
+    started = asyncio.get_running_loop().time()
+    events = [event async for event in gateway.stream(ask("steady pace", timeout=0.3))]
+    assert isinstance(events[-1], StreamComplete) and events[-1].response.text == "steady words " * 4
+    assert sum(isinstance(event, StreamChunk) for event in events) == 4
+    assert asyncio.get_running_loop().time() - started > 0.3  # longer than the timeout in all
+
+
+async def test_a_caller_cancelling_a_waiting_stream_is_a_cancellation_not_a_timeout(ai):
+    from apps.ai.types import StreamChunk
+
+    ai.configure(reply_text="never mind " * 20, chunk_size=11, chunk_delay=0.2)
+    received = []
+
+    async def read():
+        async for event in gateway.stream(ask("cancel me", timeout=5.0)):
+            received.append(event)
+
+    task = asyncio.create_task(read())
+    while not received:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert all(isinstance(event, StreamChunk) for event in received)
