@@ -19,11 +19,13 @@ A start costs one thread hop: the permission check, the options, the request-sid
 and the prompt run together in it (``_authorise_and_prepare``); the generation row is written
 while the upstream request is on its way (``generation_stream``). At most STARTS_AT_ONCE starts
 per process run that hop at once, so a burst of starts queues instead of taking the GIL from the
-streams already running. The end of a generation is one more hop (``generation_stream``'s
-completion), where the result fragment is rendered too (``_render_result``), so no answer's
-parsing, safety policy or template holds up other streams' chunks. A client that stops reading
-is disconnected once more than MAX_PENDING_BYTES wait in the server's send buffer for it,
-instead of the buffer growing.
+streams already running. The hop has STARTS_AT_ONCE threads of its own: in the shared pool it
+queued behind other generations' completions (a moderation call, the row saved, the result
+rendered), and a member waited for the first word as long as the completions ahead of it took.
+The end of a generation is one more hop (``generation_stream``'s completion), where the result
+fragment is rendered too (``_render_result``), so no answer's parsing, safety policy or template
+holds up other streams' chunks. A client that stops reading is disconnected once more than
+MAX_PENDING_BYTES wait in the server's send buffer for it, instead of the buffer growing.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import html
 import json
 import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -48,6 +51,8 @@ CLOSE_TOO_SLOW = 4408  # the client stopped reading (the send buffer passed MAX_
 FLUSH_SECONDS = 0.005
 STARTS_AT_ONCE = 2  # generation starts per process in their thread hop at the same time
 MAX_PENDING_BYTES = 1024 * 1024
+# Threads made on first use; each keeps its database connection, as the shared pool's do.
+_start_threads = ThreadPoolExecutor(max_workers=STARTS_AT_ONCE, thread_name_prefix="studio-start")
 _admission: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
@@ -100,7 +105,7 @@ class StudioConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
         html = render_to_string("studio/partials/error.html", {"message": message, "partial": partial})
         await self.send(text_data=html)
 
-    @database_call
+    @functools.partial(database_call, executor=_start_threads)
     def _authorise_and_prepare(self, creator_id, data: dict):
         """The member's current membership and the creator, re-read for this message, then the
         generation prepared (options, request-side safety check, prompt; not yet saved), in one
