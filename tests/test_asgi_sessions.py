@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.sessions import CookieMiddleware
+from channels.sessions import CookieMiddleware, SessionMiddleware
 
-from huntaze.asgi import SocketSessionMiddleware
+from huntaze.asgi import SocketSessionMiddleware, application
 from tests.conftest import build_world, login_client
 
 
@@ -34,3 +34,12 @@ async def test_a_socket_gets_the_members_session_and_the_servers_own_send():
     assert seen["send"] is server_send  # channels' SessionMiddleware hands on its wrapper's send
     assert seen["session_key"] == session_key
     assert seen["user_id"] == str(world.owner.user_id)
+
+
+def test_the_websocket_stack_uses_it():
+    layers, app = [], application.application_mapping["websocket"]
+    while app is not None and len(layers) < 12:
+        layers.append(type(app))
+        app = next((getattr(app, name) for name in ("app", "application", "inner") if hasattr(app, name)), None)
+    assert SocketSessionMiddleware in layers, layers
+    assert SessionMiddleware not in layers, layers  # channels' own, with the per-frame wrapper

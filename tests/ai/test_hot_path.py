@@ -169,3 +169,23 @@ async def test_a_caller_cancelling_a_waiting_stream_is_a_cancellation_not_a_time
     with pytest.raises(asyncio.CancelledError):
         await task
     assert all(isinstance(event, StreamChunk) for event in received)
+
+
+@pytest.mark.parametrize("also_cancelled", [False, True])
+async def test_the_stall_timer_turns_only_its_own_cancellation_into_a_timeout(also_cancelled):
+    """The wait outlasts the timeout: TimeoutError. When someone else cancels the task in the same
+    loop turn as the expiry (the member closed the tab), the cancellation is theirs and stays one."""
+    from apps.ai.gateway import _StallTimeout
+
+    never = asyncio.get_running_loop().create_future()
+
+    async def wait() -> None:
+        async with _StallTimeout(0.05) as stall:
+            stall.waiting()
+            await never
+
+    task = asyncio.create_task(wait())
+    if also_cancelled:  # runs when the expiry cancels the awaited future, before the task resumes
+        never.add_done_callback(lambda _: task.cancel())
+    with pytest.raises(asyncio.CancelledError if also_cancelled else TimeoutError):
+        await task

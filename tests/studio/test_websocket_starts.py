@@ -21,11 +21,11 @@ pytestmark = pytest.mark.usefixtures("builtin")
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_start_is_not_queued_behind_the_shared_pools_work():
-    world = await sync_to_async(build_world)("Busy pool")
-    communicator = await _socket(world.manager)
     loop = asyncio.get_running_loop()
     pool = ThreadPoolExecutor(max_workers=2)
-    loop.set_default_executor(pool)
+    loop.set_default_executor(pool)  # before any use, so no earlier pool is left behind
+    world = await sync_to_async(build_world)("Busy pool")
+    communicator = await _socket(world.manager)
     busy = [loop.run_in_executor(None, time.sleep, 1.5) for _ in range(2)]  # the shared pool, all taken
     try:
         sent = time.monotonic()
