@@ -144,12 +144,12 @@ async def test_the_stall_timer_bounds_each_wait_not_the_whole_answer(ai):
     for the wait in progress, not spent."""
     from apps.ai.types import StreamChunk, StreamComplete
 
-    ai.configure(reply_text="steady words " * 4, chunk_size=13, chunk_delay=0.12)
+    ai.configure(reply_text="steady words " * 8, chunk_size=13, chunk_delay=0.1)
     started = asyncio.get_running_loop().time()
-    events = [event async for event in gateway.stream(ask("steady pace", timeout=0.3))]
-    assert isinstance(events[-1], StreamComplete) and events[-1].response.text == "steady words " * 4
-    assert sum(isinstance(event, StreamChunk) for event in events) == 4
-    assert asyncio.get_running_loop().time() - started > 0.3  # longer than the timeout in all
+    events = [event async for event in gateway.stream(ask("steady pace", timeout=0.5))]
+    assert isinstance(events[-1], StreamComplete) and events[-1].response.text == "steady words " * 8
+    assert sum(isinstance(event, StreamChunk) for event in events) == 8
+    assert asyncio.get_running_loop().time() - started > 0.5  # longer than the timeout in all
 
 
 async def test_a_caller_cancelling_a_waiting_stream_is_a_cancellation_not_a_timeout(ai):
