@@ -54,6 +54,15 @@ def test_a_failing_endpoint_fails_open_and_is_logged(ai, settings, db, caplog, f
     assert "moderation unavailable" in caplog.text
 
 
+def test_an_answer_not_in_openais_shape_fails_open_and_is_logged(ai, db, caplog):
+    ai.configure(moderation_flagged=["sunflower"])
+    ai.add_fault(Fault("malformed_chunk"), api="moderation")
+    with caplog.at_level(logging.WARNING, logger="apps.ai.moderation"):
+        assert moderate(agency_id=None, texts=["the sunflower set"]) is None
+    assert "moderation unavailable" in caplog.text
+    assert moderate(agency_id=None, texts=["the sunflower set"]) == [frozenset({"sexual", "sexual/minors"})]
+
+
 def test_nothing_to_check_needs_no_call(ai, db):
     assert moderate(agency_id=None, texts=[]) == []
     assert ai.count("moderation") == 0

@@ -26,7 +26,8 @@ Routes:
 Moderation answers in OpenAI's format (every category, scores, applied input types); an input
 containing one of ``moderation_flagged`` (case-insensitive) is flagged ``sexual`` and
 ``sexual/minors``, anything else is not flagged. Faults added for api "moderation" of kind
-``status`` and ``hang`` apply.
+``status`` and ``hang`` apply, and ``malformed_chunk`` answers 200 with results that are not in
+OpenAI's shape (each result's ``categories`` a list of names instead of an object).
 
 Answers: ``reply_text`` for every completion, unless ``reply_queue`` holds answers, which are used
 one per completion in arrival order first. Every request is recorded (``requests``); a recorded
@@ -922,6 +923,7 @@ class FakeLLMServer:
             return _abort(request)
         if fault is not None and fault.kind == "status":
             return self._error_response("openai", fault.status, fault)
+        malformed = fault is not None and fault.kind == "malformed_chunk"
         flagged_words = [word.casefold() for word in self.moderation_flagged]
         results = []
         for text in inputs:
@@ -932,7 +934,7 @@ class FakeLLMServer:
             results.append(
                 {
                     "flagged": flagged,
-                    "categories": categories,
+                    "categories": [c for c, on in categories.items() if on] if malformed else categories,
                     "category_scores": {c: 0.97 if on else 0.0001 for c, on in categories.items()},
                     "category_applied_input_types": {c: ["text"] for c in categories},
                 }
