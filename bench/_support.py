@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import select
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -49,6 +55,129 @@ def configure_django(var_dir: Path, pg_database: str, extra: dict[str, str] | No
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [pg_database]).fetchone():
             conn.execute(f'CREATE DATABASE "{pg_database}"')
     return "services"
+
+
+def start_fake_server() -> tuple[subprocess.Popen, str, Any]:
+    """The loopback fake of OpenAI and Anthropic (tests/fakes/llm_server.py) in a process of its
+    own: (process, base URL, its log file). Stop it with ``stop_fake_server``."""
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by main() after the server stops)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.llm_server", "--port", "0"],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+    )
+    address = ready_address(process)
+    if address is None:
+        process.kill()
+        log.seek(0)
+        raise RuntimeError(f"the fake LLM server did not start: {log.read().decode(errors='replace')[-2000:]}")
+    return process, address, log
+
+
+def ready_address(process: subprocess.Popen, timeout: float = 30.0) -> str | None:
+    """The address a server process prints on its ``READY <address>`` line (stdout, text mode),
+    or None when it exits or stays silent for ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], 0.5)
+        if ready:
+            line = process.stdout.readline()
+            if line.startswith("READY "):
+                return line.split()[1].strip()
+            if not line and process.poll() is not None:
+                return None
+    return None
+
+
+def stop_fake_server(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def temporary_django(prefix: str, pg_database: str, extra: dict[str, str] | None = None) -> str:
+    """Django set up and migrated for a one-process benchmark: ``configure_django`` in a temporary
+    var/ directory (removed at exit, with the static folder WhiteNoise expects). Answers the mode."""
+    import atexit
+    import shutil
+    import tempfile
+
+    import django
+
+    var_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, var_dir, True)
+    (var_dir / "staticfiles").mkdir()
+    mode = configure_django(var_dir, pg_database, extra)
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return mode
+
+
+def studio_member(label: str, role: str):
+    """An agency of its own with one member of ``role`` assigned to one creator, for the benchmarks
+    that run the studio's code in one process: (agency, user, membership, creator). Delete the
+    agency and the user afterwards on a shared server (``delete_studio_member``)."""
+    from apps.accounts.models import Agency, Creator, CreatorAssignment, Membership, User
+
+    agency = Agency.objects.create(name=f"Bench {label}")
+    user = User.objects.create_user(email=f"{label}-{os.getpid()}@bench.huntaze.local", password=None)
+    membership = Membership.objects.create(agency=agency, user=user, role=role)
+    creator = Creator.objects.create(
+        agency=agency, display_name="Bench Star", niche="travel", persona="A cheerful travel creator.",
+        voice="Warm, short sentences.", sample_texts=["morning from Lisbon!", "who wants the beach set?"],
+    )  # fmt: skip
+    CreatorAssignment.objects.create(agency=agency, membership=membership, creator=creator)
+    return agency, user, membership, creator
+
+
+def delete_studio_member(agency, user) -> None:
+    from apps.accounts.models import Agency, User
+
+    Agency.objects.filter(pk=agency.pk).delete()
+    User.objects.filter(pk=user.pk).delete()
+
+
+def paired_cpu(pairs: dict[str, tuple], calls: int, rounds: int) -> dict[str, tuple[float, float, float]]:
+    """For each ``name: (before, after)`` pair of no-argument functions, the CPU of one call of
+    each (``time.thread_time`` of this thread, so other processes do not count), measured over
+    ``rounds`` rounds of ``calls`` calls, before and after alternating which goes first, after one
+    warm-up round. Answers ``name: (before ms, after ms, after / before)``, the medians of the
+    rounds and of the paired ratios, rounded to the microsecond."""
+    import statistics
+    import time
+
+    def cpu_ms(function) -> float:
+        began = time.thread_time()
+        for _ in range(calls):
+            function()
+        return 1000 * (time.thread_time() - began) / calls
+
+    for before, after in pairs.values():  # warm-up: imports, templates, connections
+        cpu_ms(before), cpu_ms(after)
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in pairs}
+    for index in range(rounds):
+        for name, (before, after) in pairs.items():
+            if index % 2:
+                spent_after, spent_before = cpu_ms(after), cpu_ms(before)
+            else:
+                spent_before, spent_after = cpu_ms(before), cpu_ms(after)
+            samples[name].append((spent_before, spent_after))
+    return {
+        name: (
+            round(statistics.median(b for b, _ in values), 3),
+            round(statistics.median(a for _, a in values), 3),
+            round(statistics.median(a / b for b, a in values), 3),
+        )
+        for name, values in samples.items()
+    }
 
 
 def delete_redis_keys(url: str, prefix: str) -> int:

@@ -45,7 +45,6 @@ import math
 import os
 import random
 import secrets
-import select
 import shutil
 import subprocess
 import sys
@@ -54,7 +53,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _support import delete_redis_keys, percentile  # bench/ is the script's own folder
+# bench/ is the script's own folder
+from _support import delete_redis_keys, percentile, start_fake_server, stop_fake_server
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -186,39 +186,6 @@ def stream_overhead(stream_pairs: list) -> dict[str, Any]:
 
 def prompt(index: int) -> str:
     return f"{BASE_PROMPT} (#{index})"
-
-
-def start_fake_server() -> tuple[subprocess.Popen, str, Any]:
-    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by main() after the server stops)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.llm_server", "--port", "0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], 0.5)
-        if ready:
-            line = process.stdout.readline()
-            if line.startswith("READY "):
-                return process, line.split()[1].strip(), log
-            if not line and process.poll() is not None:
-                break
-    process.kill()
-    log.seek(0)
-    raise RuntimeError(f"the fake LLM server did not start: {log.read().decode(errors='replace')[-2000:]}")
-
-
-def stop_fake_server(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def gateway_environment(fake_url: str, var_dir: str) -> dict[str, str]:

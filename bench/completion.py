@@ -25,18 +25,16 @@ var/ (or ``DATABASE_URL``'s server, database ``hz_bench_completion``). Usage:
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
 import os
 import platform
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -46,19 +44,6 @@ ANSWER = json.dumps({"variations": [
     {"text": "Just finished a sunrise run and thought of you. How's your week going?"},
     {"text": "New set is almost ready, and you get the first look. Want a little preview?"},
 ]})  # fmt: skip
-
-
-def start_fake() -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.llm_server", "--port", "0"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    line = process.stdout.readline()
-    if not line.startswith("READY "):
-        process.kill()
-        raise RuntimeError(f"the loopback fake did not start: {line!r}")
-    atexit.register(process.terminate)
-    return process, line.split()[1].strip()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,34 +57,44 @@ def main(argv: list[str] | None = None) -> int:
     if calls < 10 or not 1 <= rounds <= 100:
         parser.error("--calls must be at least 10 and --rounds 1..100")
 
-    import django
-    from _support import configure_django  # bench/ is the script's own folder
+    from _support import start_fake_server, stop_fake_server, temporary_django  # bench/ is the script's own folder
 
-    _, base_url = start_fake()
-    var_dir = Path(tempfile.mkdtemp(prefix="hz-bench-completion-"))
-    atexit.register(shutil.rmtree, var_dir, True)
-    (var_dir / "staticfiles").mkdir()
-    mode = configure_django(
-        var_dir, "hz_bench_completion", {"OPENAI_API_KEY": "sk-bench-completion", "OPENAI_BASE_URL": f"{base_url}/v1"}
-    )
-    django.setup()
-    from django.core.management import call_command
+    fake, base_url, fake_log = start_fake_server()
+    try:
+        mode = temporary_django(
+            "hz-bench-completion-",
+            "hz_bench_completion",
+            {"OPENAI_API_KEY": "sk-bench-completion", "OPENAI_BASE_URL": f"{base_url}/v1"},
+        )
+        return measure(mode, calls, rounds)
+    finally:
+        stop_fake_server(fake)
+        fake_log.close()
 
-    call_command("migrate", verbosity=0)
 
-    from apps.accounts.models import Agency, Creator, Membership, Role, User
+def measure(mode: str, calls: int, rounds: int) -> int:
+    from _support import delete_studio_member, studio_member
+
+    from apps.accounts.models import Role
+
+    agency, user, membership, creator = studio_member("completion", Role.OWNER)
+    try:
+        return _measure(mode, calls, rounds, membership, creator)
+    finally:
+        if mode == "services":  # the rows this run made, on a server other runs share
+            delete_studio_member(agency, user)
+
+
+def _measure(mode: str, calls: int, rounds: int, membership: Any, creator: Any) -> int:
+    from _support import paired_cpu
+    from django.conf import settings
+
     from apps.ai import moderation
     from apps.ai.types import AIResponse, Usage
     from apps.studio import services
     from apps.studio.consumers import _render_result
 
-    agency = Agency.objects.create(name="Bench completion")
-    user = User.objects.create_user(email=f"completion-{os.getpid()}@bench.huntaze.local", password=None)
-    membership = Membership.objects.create(agency=agency, user=user, role=Role.OWNER)
-    creator = Creator.objects.create(
-        agency=agency, display_name="Bench Star", niche="travel", persona="A cheerful travel creator.",
-        voice="Warm, short sentences.",
-    )  # fmt: skip
+    agency_id = creator.agency_id
     data = {"type": "message", "platform": "onlyfans", "tone": "friendly", "message_type": "check_in"}
     response = AIResponse(text=ANSWER, provider="openai", model="gpt-4o-mini", cost_usd=Decimal("0.0001"),
                           usage=Usage(input_tokens=400, output_tokens=60), latency_ms=900.0)  # fmt: skip
@@ -123,9 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         names = ("parse", "safety", "moderation", "save", "render")
         return {name: 1000 * (b - a) for name, a, b in zip(names, clock, clock[1:], strict=False)}
 
-    def moderate_typed(*, agency_id, texts):  # apps/ai/moderation.py moderate() before it read a dict
+    def moderate_typed(*, agency_id: int, texts: list[str]) -> list[frozenset[str]]:  # moderate() before the dict
         config = moderation.moderation_config(agency_id=agency_id)
-        timeout = min(float(django.conf.settings.AI_TIMEOUT_SECONDS), moderation.MAX_TIMEOUT_SECONDS)
+        timeout = min(float(settings.AI_TIMEOUT_SECONDS), moderation.MAX_TIMEOUT_SECONDS)
         client = moderation._client(config, timeout)
         answer = client.moderations.create(model=moderation.MODEL, input=list(texts), timeout=timeout)
         return [
@@ -134,13 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
 
     texts = [variation["text"] for variation in json.loads(ANSWER)["variations"]]
-    assert moderate_typed(agency_id=agency.pk, texts=texts) == moderation.moderate(agency_id=agency.pk, texts=texts)
-
-    def cpu_ms(function) -> float:
-        began = time.thread_time()
-        for _ in range(calls):
-            function(agency_id=agency.pk, texts=texts)
-        return 1000 * (time.thread_time() - began) / calls
+    assert moderate_typed(agency_id=agency_id, texts=texts) == moderation.moderate(agency_id=agency_id, texts=texts)
 
     for _ in range(10):  # warm-up: imports, templates, the connections
         end_of_generation()
@@ -148,15 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(calls):
         for name, value in end_of_generation().items():
             steps.setdefault(name, []).append(value)
-    pair = {"typed": moderate_typed, "dict": moderation.moderate}
-    samples: dict[str, list[float]] = {"typed": [], "dict": []}
-    ratios = []
-    for index in range(rounds):
-        order = list(pair.items()) if index % 2 == 0 else list(reversed(pair.items()))
-        measured = {label: cpu_ms(function) for label, function in order}
-        for label, value in measured.items():
-            samples[label].append(value)
-        ratios.append(measured["dict"] / measured["typed"])
+
+    def call(function: Callable) -> Callable[[], object]:
+        return lambda: function(agency_id=agency_id, texts=texts)
+
+    [(typed, read, ratio)] = paired_cpu(
+        {"moderation": (call(moderate_typed), call(moderation.moderate))}, calls, rounds
+    ).values()
 
     def median(values: list[float]) -> float:
         return round(statistics.median(values), 3)
@@ -172,7 +159,6 @@ def main(argv: list[str] | None = None) -> int:
     total = median([sum(values) for values in zip(*steps.values(), strict=True)])
     print(f"{'all':<34}{total:>16}")
     result["end_cpu_ms"] = total
-    typed, read, ratio = median(samples["typed"]), median(samples["dict"]), median(ratios)
     print(f"moderation call: typed response {typed} ms, dict {read} ms, paired ratio {ratio}")
     result |= {"moderation_typed_cpu_ms": typed, "moderation_dict_cpu_ms": read, "moderation_cpu_ratio": ratio}
     missed = [] if ratio < 1 else ["moderation_cpu_ratio < 1"]
@@ -180,9 +166,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"MISSED  {item}")
     result["missed"] = missed
     print(json.dumps(result))
-    if mode == "services":  # the rows this run made, on a server other runs share
-        Agency.objects.filter(pk=agency.pk).delete()
-        User.objects.filter(pk=user.pk).delete()
     return 1 if missed else 0
 
 

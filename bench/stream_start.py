@@ -26,15 +26,10 @@ temporary var/ (or ``DATABASE_URL``'s server, database ``hz_bench_stream_start``
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
 import os
 import platform
-import shutil
-import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,31 +47,21 @@ def main(argv: list[str] | None = None) -> int:
     if calls < 10 or not 1 <= rounds <= 100:
         parser.error("--calls must be at least 10 and --rounds 1..100")
 
-    import django
-    from _support import configure_django  # bench/ is the script's own folder
+    from _support import (  # bench/ is the script's own folder
+        delete_studio_member,
+        paired_cpu,
+        studio_member,
+        temporary_django,
+    )
 
-    var_dir = Path(tempfile.mkdtemp(prefix="hz-bench-start-"))
-    atexit.register(shutil.rmtree, var_dir, True)
-    (var_dir / "staticfiles").mkdir()
-    mode = configure_django(var_dir, "hz_bench_stream_start")
-    django.setup()
-    from django.core.management import call_command
+    mode = temporary_django("hz-bench-start-", "hz_bench_stream_start")
 
-    call_command("migrate", verbosity=0)
-
-    from apps.accounts.models import Agency, Creator, CreatorAssignment, Membership, Role, User
+    from apps.accounts.models import Membership, Role
     from apps.accounts.permissions import Perm, has_perm
     from apps.accounts.selectors import creator_get_for_member, member_and_creator, membership_current
     from apps.studio.services import studio_prepare
 
-    agency = Agency.objects.create(name="Bench start")
-    user = User.objects.create_user(email=f"start-{os.getpid()}@bench.huntaze.local", password=None)
-    membership = Membership.objects.create(agency=agency, user=user, role=Role.CHATTER)
-    creator = Creator.objects.create(
-        agency=agency, display_name="Bench Star", niche="travel", persona="A cheerful travel creator.",
-        voice="Warm, short sentences.", sample_texts=["morning from Lisbon!", "who wants the beach set?"],
-    )  # fmt: skip
-    CreatorAssignment.objects.create(agency=agency, membership=membership, creator=creator)
+    agency, user, membership, creator = studio_member("start", Role.CHATTER)
     data = {"type": "caption", "goal": "tease the new beach set"}
 
     def start_querysets() -> None:  # what the consumer's hop ran before (selectors at 7ec90ac)
@@ -103,28 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
     pairs = {"start": (start_querysets, start_written), "current": (current_queryset, current_written)}
 
-    def cpu_ms(function) -> float:
-        began = time.thread_time()
-        for _ in range(calls):
-            function()
-        return 1000 * (time.thread_time() - began) / calls
-
-    for before, after in pairs.values():  # warm-up: imports, templates, the connection
-        cpu_ms(before), cpu_ms(after)
-    samples: dict[str, dict[str, list[float]]] = {name: {"before": [], "after": []} for name in pairs}
-    ratios: dict[str, list[float]] = {name: [] for name in pairs}
-    for index in range(rounds):
-        for name, (before, after) in pairs.items():
-            order = [("before", before), ("after", after)]
-            if index % 2:
-                order.reverse()
-            measured = {label: cpu_ms(function) for label, function in order}
-            for label, value in measured.items():
-                samples[name][label].append(value)
-            ratios[name].append(measured["after"] / measured["before"])
-
-    def median(values: list[float]) -> float:
-        return round(statistics.median(values), 3)
+    measured = paired_cpu(pairs, calls, rounds)
 
     database = "PostgreSQL" if os.environ.get("DATABASE_URL") else "SQLite"
     print(f"{calls:,} calls x {rounds} paired rounds, {mode} ({database}), Python {platform.python_version()}, "
@@ -132,8 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'read':<10}{'queryset CPU ms':>17}{'written-out CPU ms':>20}{'ratio':>8}")
     result: dict[str, object] = {"calls": calls, "rounds": rounds, "mode": mode}
     missed = []
-    for name in pairs:
-        before, after, ratio = median(samples[name]["before"]), median(samples[name]["after"]), median(ratios[name])
+    for name, (before, after, ratio) in measured.items():
         print(f"{name:<10}{before:>17}{after:>20}{ratio:>8}")
         result |= {f"{name}_queryset_cpu_ms": before, f"{name}_written_cpu_ms": after, f"{name}_cpu_ratio": ratio}
         if ratio >= 1:
@@ -143,8 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     result["missed"] = missed
     print(json.dumps(result))
     if mode == "services":  # the rows this run made, on a server other runs share
-        Agency.objects.filter(pk=agency.pk).delete()
-        User.objects.filter(pk=user.pk).delete()
+        delete_studio_member(agency, user)
     return 1 if missed else 0
 
 

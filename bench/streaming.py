@@ -79,7 +79,6 @@ import json
 import os
 import re
 import secrets
-import select
 import shutil
 import signal
 import socket
@@ -93,7 +92,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _support import delete_redis_keys, percentile  # bench/ is the script's own folder
+from _support import delete_redis_keys, percentile, ready_address  # bench/ is the script's own folder
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -279,17 +278,11 @@ def start_provider(chunks: int, delay: float, log: Any) -> tuple[subprocess.Pope
          "--chunk-delay-ms", str(delay * 1000)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], 0.5)
-        if ready:
-            line = process.stdout.readline()
-            if line.startswith("READY "):
-                return process, line.split()[1].strip()
-            if not line and process.poll() is not None:
-                break
-    stop_process(process)
-    raise RuntimeError("the benchmark's provider did not start (see its log below)")
+    address = ready_address(process)
+    if address is None:
+        stop_process(process)
+        raise RuntimeError("the benchmark's provider did not start (see its log below)")
+    return process, address
 
 
 def stop_process(process: subprocess.Popen | None) -> None:

@@ -8,9 +8,9 @@ OpenAI-compatible server's), through the official ``openai`` SDK.
   OpenAI-compatible credential (by priority), else the platform's ``OPENAI_API_KEY`` /
   ``OPENAI_BASE_URL``, else ``OPENAI_COMPATIBLE_BASE_URL``. Azure and Anthropic have no such
   endpoint, and the built-in provider needs none;
-* the call fails (timeout, network, an error status, a server without the endpoint): logged,
-  and the caller keeps its local rules (apps.safety), which always run. Moderation fails open
-  because it is a second opinion, not the policy.
+* the call fails (timeout, network, an error status, a server without the endpoint, an answer
+  not in OpenAI's shape): logged, and the caller keeps its local rules (apps.safety), which
+  always run. Moderation fails open because it is a second opinion, not the policy.
 
 With a cache every process shares (Redis), the agency's credential is looked up once per process
 and then trusted as the AI registry trusts its providers: until the agency's credentials version
@@ -155,6 +155,22 @@ def _cached_client(api_key: str, base_url: str, agency: bool, timeout: float) ->
     return openai.OpenAI(api_key=api_key or "not-needed", base_url=base_url or None, max_retries=0, **options)
 
 
+def flagged_categories(answer: object) -> list[frozenset[str]]:
+    """The flagged categories of each result of a moderation answer (OpenAI's JSON as parsed);
+    TypeError when it is not in that shape, a category's flag that is not a JSON boolean included
+    (a server that answers ``1`` for "flagged" is not guessed at: the call fails open, logged)."""
+    results = answer.get("results") if isinstance(answer, dict) else None
+    if not isinstance(results, list):
+        raise TypeError("the moderation answer has no list of results")
+    flagged = []
+    for result in results:
+        categories = result.get("categories") if isinstance(result, dict) else None
+        if not isinstance(categories, dict) or not all(isinstance(on, bool) for on in categories.values()):
+            raise TypeError("a moderation result's categories are not an object of true/false flags")
+        flagged.append(frozenset(name for name, on in categories.items() if on))
+    return flagged
+
+
 def moderate(*, agency_id: int | None, texts: Sequence[str]) -> list[frozenset[str]] | None:
     """The flagged categories of each text, in order, or None (see the module docstring)."""
     if not texts:
@@ -167,14 +183,12 @@ def moderate(*, agency_id: int | None, texts: Sequence[str]) -> list[frozenset[s
         client = _client(config, timeout)
         # The SDK's own request (auth, status errors, timeout), with the answer read as a dict, as
         # the chat calls do (apps/ai/providers/openai_chat.py): the typed ModerationCreateResponse
-        # and its model_dump cost about a third of the call's CPU, at every finished answer.
+        # and its model_dump cost a third to a half of the call's CPU, at every finished answer.
         data = client.post(
             "/moderations", body={"model": MODEL, "input": list(texts)}, cast_to=object, options={"timeout": timeout}
         )
-        results = [
-            frozenset(name for name, on in result["categories"].items() if on is True) for result in data["results"]
-        ]
-    except (openai.OpenAIError, RefusedURL, ValueError, TypeError, AttributeError, KeyError) as error:
+        results = flagged_categories(data)
+    except (openai.OpenAIError, RefusedURL, ValueError, TypeError, AttributeError) as error:
         logger.warning(
             "moderation unavailable, local rules only",
             extra={"provider": config["name"], "error": type(error).__name__, "agency_id": agency_id},

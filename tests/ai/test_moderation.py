@@ -63,6 +63,35 @@ def test_an_answer_not_in_openais_shape_fails_open_and_is_logged(ai, db, caplog)
     assert moderate(agency_id=None, texts=["the sunflower set"]) == [frozenset({"sexual", "sexual/minors"})]
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        [],
+        {"id": "modr-1"},
+        {"results": {"categories": {}}},
+        {"results": ["flagged"]},
+        {"results": [{"categories": ["sexual"]}]},
+        {"results": [{"categories": {"sexual": 1, "violence": 0}}]},
+        {"results": [{"categories": {"sexual": "true"}}]},
+    ],
+    ids=["a list", "no results", "results not a list", "a result not an object", "categories a list",
+         "flags as numbers", "flags as strings"],
+)  # fmt: skip
+def test_only_openais_shape_of_answer_is_read(answer):
+    with pytest.raises(TypeError):
+        moderation.flagged_categories(answer)
+
+
+def test_openais_answer_gives_each_texts_flagged_categories():
+    answer = {
+        "results": [
+            {"flagged": False, "categories": {"sexual": False, "sexual/minors": False}},
+            {"flagged": True, "categories": {"sexual": True, "sexual/minors": True, "hate": False}},
+        ]
+    }
+    assert moderation.flagged_categories(answer) == [frozenset(), frozenset({"sexual", "sexual/minors"})]
+
+
 def test_nothing_to_check_needs_no_call(ai, db):
     assert moderate(agency_id=None, texts=[]) == []
     assert ai.count("moderation") == 0

@@ -131,7 +131,8 @@ class Fault:
     - ``stall_mid_stream`` (extra): stream ``after_chunks`` content events, then send nothing more
       with the connection left open (until the client gives up or the server stops).
     - ``malformed_chunk``: after ``after_chunks`` content events send one ``data:`` line that is
-      not JSON (then the rest of the stream); a non-stream request gets a truncated JSON body.
+      not JSON (then the rest of the stream); a non-stream request gets a truncated JSON body; a
+      moderation request gets valid JSON not in OpenAI's shape (see the module docstring).
     - ``content_filter``: OpenAI ``finish_reason: "content_filter"`` with no content; Anthropic
       ``stop_reason: "refusal"``.
     - ``stream_error`` (extra): after ``after_chunks`` content events, the in-stream error each
