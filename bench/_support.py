@@ -106,7 +106,6 @@ def temporary_django(prefix: str, pg_database: str, extra: dict[str, str] | None
     var/ directory (removed at exit, with the static folder WhiteNoise expects). Answers the mode."""
     import atexit
     import shutil
-    import tempfile
 
     import django
 
@@ -152,7 +151,6 @@ def paired_cpu(pairs: dict[str, tuple], calls: int, rounds: int) -> dict[str, tu
     warm-up round. Answers ``name: (before ms, after ms, after / before)``, the medians of the
     rounds and of the paired ratios, rounded to the microsecond."""
     import statistics
-    import time
 
     def cpu_ms(function) -> float:
         began = time.thread_time()
