@@ -178,6 +178,16 @@ def paired_cpu(pairs: dict[str, tuple], calls: int, rounds: int) -> dict[str, tu
     }
 
 
+def report(result: dict, missed: list[str]) -> int:
+    """A one-process benchmark's ending: each missed target printed as MISSED, the result as the
+    last line of JSON (with ``missed``), and the exit code (1 when a target was missed)."""
+    for item in missed:
+        print(f"MISSED  {item}")
+    result["missed"] = missed
+    print(json.dumps(result))
+    return 1 if missed else 0
+
+
 def delete_redis_keys(url: str, prefix: str) -> int:
     """Delete every key under ``prefix:`` (a benchmark's own namespace); answers how many."""
     import redis

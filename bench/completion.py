@@ -86,7 +86,7 @@ def measure(mode: str, calls: int, rounds: int) -> int:
 
 
 def _measure(mode: str, calls: int, rounds: int, membership: Any, creator: Any) -> int:
-    from _support import paired_cpu
+    from _support import paired_cpu, report
     from django.conf import settings
 
     from apps.ai import moderation
@@ -162,11 +162,7 @@ def _measure(mode: str, calls: int, rounds: int, membership: Any, creator: Any) 
     print(f"moderation call: typed response {typed} ms, dict {read} ms, paired ratio {ratio}")
     result |= {"moderation_typed_cpu_ms": typed, "moderation_dict_cpu_ms": read, "moderation_cpu_ratio": ratio}
     missed = [] if ratio < 1 else ["moderation_cpu_ratio < 1"]
-    for item in missed:
-        print(f"MISSED  {item}")
-    result["missed"] = missed
-    print(json.dumps(result))
-    return 1 if missed else 0
+    return report(result, missed)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -73,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     if calls < 10 or not 0.1 <= args.busy_ms <= 50:
         parser.error("--calls must be at least 10 and --busy-ms 0.1..50")
 
+    from _support import report  # bench/ is the script's own folder
+
     from apps.core.shared import LocalSharedState, RedisSharedState
 
     redis_url = os.environ.get("REDIS_URL", "")
@@ -93,11 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{backend}: {calls} checks on a loop busy {args.busy_ms} ms a turn: median {median} turns, "
           f"mean {result['turns_mean']}, max {result['turns_max']}")  # fmt: skip
     missed = [f"turns_median <= {DESIGN_TURNS[backend]}"] if median > DESIGN_TURNS[backend] else []
-    for item in missed:
-        print(f"MISSED  {item}")
-    result["missed"] = missed
-    print(json.dumps(result))
-    return 1 if missed else 0
+    return report(result, missed)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ temporary var/ (or ``DATABASE_URL``'s server, database ``hz_bench_stream_start``
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -50,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from _support import (  # bench/ is the script's own folder
         delete_studio_member,
         paired_cpu,
+        report,
         studio_member,
         temporary_django,
     )
@@ -101,13 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         result |= {f"{name}_queryset_cpu_ms": before, f"{name}_written_cpu_ms": after, f"{name}_cpu_ratio": ratio}
         if ratio >= 1:
             missed.append(f"{name}_cpu_ratio < 1")
-    for item in missed:
-        print(f"MISSED  {item}")
-    result["missed"] = missed
-    print(json.dumps(result))
+    code = report(result, missed)
     if mode == "services":  # the rows this run made, on a server other runs share
         delete_studio_member(agency, user)
-    return 1 if missed else 0
+    return code
 
 
 if __name__ == "__main__":
