@@ -1,7 +1,9 @@
 """CSV files in and out, for every app that imports or exports a spreadsheet.
 
 In: ``read_csv_upload`` checks an upload as a whole (name, type, size, binary content, encoding)
-and answers its text, or an ApplicationError on the ``file`` field; ``parse_datetime`` and
+and answers its text, or an ApplicationError on the ``file`` field; ``csv_rows`` reads that text
+row by row (any line ending; a file the csv module cannot read is an ApplicationError on ``file``
+rather than a 500); ``parse_datetime`` and
 ``parse_money`` read the cells people actually type (ISO 8601 dates, ``$1,234.50``, ``12,50``).
 
 Out: ``csv_safe`` neutralises a cell a spreadsheet would run as a formula (one starting with
@@ -13,7 +15,10 @@ Row validation stays with each import: the columns and their meaning belong to t
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -62,6 +67,24 @@ def read_csv_upload(file: IO, *, max_bytes: int, hint: str = "") -> str:
     if not text.strip():
         raise ApplicationError("The file is empty.", field="file")
     return text
+
+
+def csv_rows(text: str) -> Iterator[list[str]]:
+    """The rows of a CSV upload's text, as ``csv.reader`` reads them.
+
+    Any line ending is a row's end: "CSV (Macintosh)" from Excel ends lines with a lone carriage
+    return, which ``csv`` refuses unless it reads with ``newline=""``. A file it still cannot read
+    (a quoted cell that never closes runs the rest of the file into one cell, past ``csv``'s field
+    limit) raises an ApplicationError on ``file`` naming the line, when the iteration reaches it."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        yield from reader
+    except csv.Error:
+        raise ApplicationError(
+            f"Line {reader.line_num} could not be read as CSV: check that every quoted cell there has "
+            "its closing quote, then upload the file again.",
+            field="file",
+        ) from None
 
 
 def column_name(header_cell: str) -> str:

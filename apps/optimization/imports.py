@@ -17,8 +17,6 @@ Line numbers are the spreadsheet's: the header is line 1, the first data row lin
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
@@ -35,6 +33,7 @@ from apps.core.csvfiles import (
     RowError,
     check_header,
     column_name,
+    csv_rows,
     parse_count,
     parse_datetime,
     parse_money,
@@ -77,7 +76,7 @@ class ImportReport:
 
 
 def _rows(file: IO, *, columns: tuple[str, ...], required: tuple[str, ...], aliases: dict[str, str], hint: str):
-    reader = csv.reader(io.StringIO(read_csv_upload(file, max_bytes=MAX_FILE_BYTES, hint=hint)))
+    reader = csv_rows(read_csv_upload(file, max_bytes=MAX_FILE_BYTES, hint=hint))
     header = next(reader, None)
     if not header:
         raise ApplicationError("The file is empty.", field="file")

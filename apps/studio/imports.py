@@ -11,8 +11,6 @@ Row numbers are the spreadsheet's: the header is row 1, the first post row 2.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
@@ -28,6 +26,7 @@ from apps.core.csvfiles import (
     RowError,
     check_header,
     column_name,
+    csv_rows,
     parse_count,
     parse_datetime,
     parse_money,
@@ -70,9 +69,7 @@ def posts_import_csv(*, membership: Membership, creator: Creator, file: IO, max_
     """Import posts for ``creator`` from a CSV upload (a Django UploadedFile or any binary or
     text file object). Needs the edit permission on the creator."""
     require(membership, Perm.EDIT, creator)
-    reader = csv.reader(
-        io.StringIO(read_csv_upload(file, max_bytes=MAX_FILE_BYTES, hint="export your posts as CSV first"))
-    )
+    reader = csv_rows(read_csv_upload(file, max_bytes=MAX_FILE_BYTES, hint="export your posts as CSV first"))
     header = _header(next(reader, None))
     report = ImportReport()
     zone = creator_zone(creator)

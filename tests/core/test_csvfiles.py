@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from apps.core.csvfiles import csv_safe, parse_money
+from apps.core.csvfiles import csv_rows, csv_safe, parse_money
+from apps.core.errors import ApplicationError
 
 
 @pytest.mark.parametrize("cell", ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\t=x", "\r=x"])
@@ -31,3 +32,20 @@ def test_amounts_people_type(text, amount):
 def test_bad_amounts_say_why(text, problem):
     amount, message = parse_money(text, max_value=Decimal("99999"))
     assert amount is None and problem in message
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"])
+def test_rows_end_at_any_line_ending(ending):
+    # "\r" alone: Excel for Mac's "CSV (Macintosh)"; csv refuses it unless it reads with newline="".
+    text = ending.join(["day,tips", "2026-01-01,5", '2026-01-02,"1,200"']) + ending
+    assert list(csv_rows(text)) == [["day", "tips"], ["2026-01-01", "5"], ["2026-01-02", "1,200"]]
+
+
+def test_a_quote_that_never_closes_is_an_error_on_the_file_naming_its_line():
+    text = 'day,tips\n2026-01-01,5\n"2026-01-02,5\n' + "2026-01-03,5\n" * 12_000  # past csv's field limit
+    rows = csv_rows(text)
+    assert next(rows) == ["day", "tips"] and next(rows) == ["2026-01-01", "5"]
+    with pytest.raises(ApplicationError) as error:
+        list(rows)
+    assert error.value.field == "file"
+    assert "could not be read as CSV" in error.value.message and "closing quote" in error.value.message

@@ -77,6 +77,12 @@ def test_fans_import_creates_fans_with_tags(world):
     assert job.percent == 100 and job.content == ""
 
 
+def test_a_file_with_mac_line_endings_is_read_row_by_row(world):
+    job = run(world, "fans", FANS.replace("\n", "\r"))  # Excel for Mac's "CSV (Macintosh)"
+    assert (job.status, job.created_rows, job.total_rows) == ("done", 2, 2)
+    assert sorted(Fan.objects.values_list("username", flat=True)) == ["mike_92", "sam"]
+
+
 def test_messages_import_builds_conversations(world):
     run(world, "fans", FANS)
     job = run(world, "messages", MESSAGES)

@@ -156,6 +156,20 @@ def test_import_page_shows_report_and_row_errors(world, client_for):
     assert "Unknown column" in html
 
 
+def test_import_page_reads_mac_line_endings_and_answers_an_unclosed_quote_with_a_form_error(world, client_for):
+    client = client_for(world.owner)
+    mac = _csv(DAILY_HEADER.replace("\n", "\r") + f"{_days_ago(2)},1,2,3,4,5,6,7\r{_days_ago(1)},1,2,3,4,5,6,7\r")
+    html = client.post(reverse("optimization:import"), {"kind": "daily", "creator": world.creator.pk, "file": mac})
+    assert html.status_code == 200 and "Imported 2 rows" in html.content.decode()
+    unclosed = _csv(DAILY_HEADER + f'"{_days_ago(3)},1,2,3,4,5,6,7\n' + f"{_days_ago(4)},1,2,3,4,5,6,7\n" * 6000)
+    response = client.post(
+        reverse("optimization:import"), {"kind": "daily", "creator": world.creator.pk, "file": unclosed}
+    )
+    assert response.status_code == 200
+    assert "could not be read as CSV" in response.content.decode()
+    assert DailyPerformance.objects.filter(creator=world.creator).count() == 2  # the earlier import kept, nothing added
+
+
 def test_import_page_refuses_another_tenants_creator(world, other_world, client_for):
     response = client_for(world.owner).post(
         reverse("optimization:import"), {"kind": "offers", "creator": other_world.creator.pk, "file": _offer_file()}

@@ -104,6 +104,15 @@ def test_file_and_header_errors_reject_the_whole_file(world, file, message):
     assert not Post.objects.exists()
 
 
+def test_an_unclosed_quote_rejects_the_whole_file(world):
+    plain = "instagram,2026-03-04,plain words,,story,,1,1,1,,,,"  # no quote to close the open one
+    unclosed = upload(GOOD[0], '"' + plain, *([plain] * 4000))
+    with pytest.raises(ApplicationError, match="could not be read as CSV") as error:
+        posts_import_csv(membership=world.owner, creator=world.creator, file=unclosed)
+    assert error.value.field == "file"
+    assert not Post.objects.exists()
+
+
 def test_too_many_rows_imports_nothing(world):
     with pytest.raises(ApplicationError, match="more than 2 posts"):
         posts_import_csv(membership=world.owner, creator=world.creator, file=upload(*GOOD), max_rows=2)

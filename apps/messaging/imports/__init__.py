@@ -40,7 +40,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Creator, Membership
 from apps.accounts.permissions import Perm, require
-from apps.core.csvfiles import column_name, read_csv_upload
+from apps.core.csvfiles import column_name, csv_rows, read_csv_upload
 from apps.core.errors import ApplicationError
 from apps.core.timezones import zone_or_utc
 from apps.messaging.imports.rows import ROWS, Report
@@ -130,7 +130,7 @@ def fan_import_start(*, membership: Membership, creator: Creator, kind: str, fil
     if kind not in ImportKind.values:
         raise ApplicationError(f"Choose what the file holds: {', '.join(ImportKind.values)}.", field="kind")
     text = read_csv_upload(file, max_bytes=MAX_FILE_BYTES, hint=f"export the {kind} as CSV first")
-    reader = csv.reader(io.StringIO(text))
+    reader = csv_rows(text)
     _header(kind, next(reader, None))
     rows = sum(1 for values in reader if any(v.strip() for v in values))
     if rows == 0:
@@ -206,7 +206,7 @@ def fan_import_run(*, import_id: int, reclaim: bool = False) -> None:
 
 def _run(job: FanImport) -> None:
     creator = job.creator
-    reader = csv.reader(io.StringIO(job.content))
+    reader = csv_rows(job.content)
     header = _header(job.kind, next(reader, None))
     zone = _zone(creator.timezone)
     now = timezone.now()
