@@ -27,6 +27,7 @@ from typing import IO, Any
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError
+from apps.core.timezones import moment_in_range
 
 CSV_CONTENT_TYPES = {"text/csv", "application/csv", "text/plain", "application/vnd.ms-excel", "text/x-csv"}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -92,9 +93,13 @@ def column_name(header_cell: str) -> str:
     return re.sub(r"[\s-]+", "_", header_cell.strip().lower())
 
 
+DATETIME_EXPECTED = "an ISO 8601 date and time between the years 2000 and 2200 (2026-03-01T20:30:00)"
+
+
 def parse_datetime(text: str, zone: tzinfo) -> datetime | None:
     """ISO 8601 (a date alone means midnight; a trailing Z is UTC); naive times are in ``zone``.
-    None when empty or unreadable."""
+    None when empty, unreadable or outside the years the database holds (apps/core/timezones.py;
+    a row error then says what was expected: ``DATETIME_EXPECTED``)."""
     if not text:
         return None
     try:
@@ -103,7 +108,7 @@ def parse_datetime(text: str, zone: tzinfo) -> datetime | None:
         return None
     if timezone.is_naive(parsed):
         parsed = parsed.replace(tzinfo=zone)
-    return parsed
+    return parsed if moment_in_range(parsed) else None
 
 
 def parse_money(text: str, *, max_value: Decimal) -> tuple[Decimal | None, str | None]:

@@ -1,8 +1,16 @@
-"""Time zones by name, as creators and agencies store them."""
+"""Time zones by name, as creators and agencies store them, and the moments a user may give."""
 
 from __future__ import annotations
 
 import zoneinfo
+from datetime import datetime
+
+from apps.core.errors import ApplicationError
+
+# Moments from outside (a form, the API, a CSV cell) must lie in these years: the database and the
+# conversions to UTC hold them (year 1 at +05:45 is before year 1 in UTC: OverflowError on SQLite,
+# a BC timestamp on PostgreSQL that psycopg cannot read back).
+FIRST_YEAR, LAST_YEAR = 2000, 2200
 
 
 def zone_or_utc(name: str | None) -> zoneinfo.ZoneInfo:
@@ -12,3 +20,13 @@ def zone_or_utc(name: str | None) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(name or "UTC")
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return zoneinfo.ZoneInfo("UTC")
+
+
+def moment_in_range(value: datetime) -> bool:
+    return FIRST_YEAR <= value.year <= LAST_YEAR
+
+
+def moment_check(value: datetime | None, *, field: str) -> None:
+    """An ApplicationError on ``field`` for a moment outside FIRST_YEAR..LAST_YEAR."""
+    if value is not None and not moment_in_range(value):
+        raise ApplicationError(f"Give a time between the years {FIRST_YEAR} and {LAST_YEAR}.", field=field)

@@ -21,6 +21,7 @@ from apps.accounts.permissions import Perm, require
 from apps.accounts.selectors import creator_get_for_member
 from apps.core.errors import ConflictError, fields_renamed
 from apps.core.openapi import ErrorOut, Id
+from apps.core.timezones import moment_check
 from apps.integrations import crm, publishing
 from apps.integrations.models import (
     PUBLISH_PLATFORMS,
@@ -95,8 +96,8 @@ def post_list(
     end: datetime | None = None,
 ):
     """Posts scheduled at or after ``start`` and before ``end``, oldest first."""
-    publishing.moment_check(start, field="start")
-    publishing.moment_check(end, field="end")
+    moment_check(start, field="start")
+    moment_check(end, field="end")
     return publishing.post_list(
         membership=api_membership(request), creator_id=creator_id, platform=platform, status=status, start=start,
         end=end,

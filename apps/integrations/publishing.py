@@ -67,6 +67,7 @@ from apps.accounts.selectors import creator_list, member_list
 from apps.ai import egress
 from apps.core.errors import ApplicationError, ConflictError
 from apps.core.shared import LimitCheck, shared_state
+from apps.core.timezones import moment_check
 from apps.integrations.models import (
     PUBLISH_PLATFORMS,
     Connection,
@@ -586,13 +587,6 @@ def post_get_for_member(*, membership: Membership, post_id: int) -> ScheduledPos
     if post is None:
         raise Http404("No such post.")
     return post
-
-
-def moment_check(value: datetime | None, *, field: str) -> None:
-    """A time from outside (a form, the API) within years the database and UTC conversions can
-    hold (year 1 at +05:00 is before year 1 in UTC)."""
-    if value is not None and not 2000 <= value.year <= 2200:
-        raise ApplicationError("Give a time between the years 2000 and 2200.", field=field)
 
 
 # --- Writes --------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from apps.accounts.decorators import member_required
 from apps.accounts.permissions import Perm, has_perm
 from apps.accounts.selectors import creator_list
 from apps.core.errors import ApplicationError, form_add_error
+from apps.core.timezones import FIRST_YEAR, LAST_YEAR
 from apps.integrations import publishing
 from apps.integrations.forms import ScheduledPostForm
 from apps.integrations.models import PUBLISH_PLATFORMS, Platform, PostMediaType, PostStatus, ScheduledPost
@@ -35,10 +36,13 @@ class Day:
 
 
 def _parse_day(value: str | None) -> date:
+    """The day asked for, or today for one that is unreadable or outside the years a moment may
+    have (apps/core/timezones.py): the calendar's arithmetic around 9999-12-31 would overflow."""
     try:
-        return date.fromisoformat(value or "")
+        day = date.fromisoformat(value or "")
     except ValueError:
         return timezone.localdate()
+    return day if FIRST_YEAR <= day.year <= LAST_YEAR else timezone.localdate()
 
 
 def _int_or_none(value: str | None) -> int | None:

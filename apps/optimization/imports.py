@@ -30,6 +30,7 @@ from django.utils import timezone
 from apps.accounts.models import Creator, Membership
 from apps.accounts.permissions import Perm, require
 from apps.core.csvfiles import (
+    DATETIME_EXPECTED,
     RowError,
     check_header,
     column_name,
@@ -239,7 +240,7 @@ def _offer_row(
     data: dict[str, Any] = {}
     sent_at = parse_datetime(row.get("sent_at", ""), zone)
     if sent_at is None:
-        fail("sent_at", f"“{row.get('sent_at', '')}” is not an ISO 8601 date and time (2026-03-01T20:30:00).")
+        fail("sent_at", f"“{row.get('sent_at', '')}” is not {DATETIME_EXPECTED}.")
     elif sent_at > now + timedelta(days=1):
         fail("sent_at", "The offer date is in the future.")
     data["sent_at"] = sent_at

@@ -34,6 +34,7 @@ from apps.accounts.models import Creator, Membership
 from apps.accounts.permissions import Perm, has_perm, require
 from apps.accounts.selectors import creator_list
 from apps.core.errors import ApplicationError, ConflictError
+from apps.core.timezones import moment_check
 from apps.optimization import pricing, selectors, timing
 from apps.optimization.analysis import (
     ANOMALY_HISTORY_DAYS,
@@ -372,6 +373,7 @@ def offer_record(
     sent_at = sent_at or timezone.now()
     if timezone.is_naive(sent_at):
         raise ApplicationError("Give sent_at with a timezone (e.g. 2026-05-01T20:00:00Z).", field="sent_at")
+    moment_check(sent_at, field="sent_at")
     if sent_at > timezone.now() + timedelta(minutes=5):
         raise ApplicationError("An offer cannot have been sent in the future.", field="sent_at")
     currency = (currency or "USD").upper()

@@ -23,6 +23,7 @@ from django.utils import timezone
 from apps.accounts.models import Creator, Membership
 from apps.accounts.permissions import Perm, require
 from apps.core.csvfiles import (
+    DATETIME_EXPECTED,
     RowError,
     check_header,
     column_name,
@@ -147,7 +148,7 @@ def _parse_row(row: dict[str, str], number: int, zone: tzinfo, now: datetime) ->
 
     posted_at = parse_datetime(value("posted_at"), zone)
     if posted_at is None:
-        fail("posted_at", f"“{value('posted_at')}” is not an ISO 8601 date and time (2026-03-01T20:30:00).")
+        fail("posted_at", f"“{value('posted_at')}” is not {DATETIME_EXPECTED}.")
     elif posted_at > now + timedelta(days=1):
         fail("posted_at", "The post date is in the future.")
     data["posted_at"] = posted_at

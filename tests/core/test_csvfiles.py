@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from decimal import Decimal
 
 import pytest
 
-from apps.core.csvfiles import csv_rows, csv_safe, parse_money
+from apps.core.csvfiles import csv_rows, csv_safe, parse_datetime, parse_money
 from apps.core.errors import ApplicationError
 
 
@@ -49,3 +50,15 @@ def test_a_quote_that_never_closes_is_an_error_on_the_file_naming_its_line():
         list(rows)
     assert error.value.field == "file"
     assert "could not be read as CSV" in error.value.message and "closing quote" in error.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "year"), [("2026-03-01T20:30:00", 2026), ("2000-01-01", 2000), ("2200-12-31T23:00:00Z", 2200)]
+)
+def test_dates_people_type_within_the_years_the_database_holds(text, year):
+    assert parse_datetime(text, UTC).year == year
+
+
+@pytest.mark.parametrize("text", ["0001-01-01", "0001-01-01T00:00:00+05:45", "1999-12-31T23:59:59Z", "9999-12-31"])
+def test_dates_outside_those_years_are_not_read(text):
+    assert parse_datetime(text, UTC) is None

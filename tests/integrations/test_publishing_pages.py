@@ -90,6 +90,13 @@ def test_calendar_filters_views_and_empty_state(world, fake, client_for):
     assert fragment.lstrip().startswith('<div id="calendar-grid">') and "Reddit post" in fragment
     for junk in ("?date=not-a-date", "?creator=99999999999999999999999", "?platform=<x>", "?view=year"):
         assert client.get(f"/integrations/calendar/{junk}").status_code == 200
+    # The month after December 9999 and the week after its last day are past what a date holds:
+    # such a day shows this month, as an unreadable one does.
+    this_month = f"{timezone.localdate():%B %Y}"
+    for far in ("?date=9999-12-15", "?date=0001-01-01", "?view=week&date=9999-12-31"):
+        response = client.get(f"/integrations/calendar/{far}")
+        assert response.status_code == 200
+        assert this_month in response.content.decode() or "Week of" in response.content.decode()
 
 
 def test_chatter_sees_only_assigned_creators_posts_and_cannot_act(world, fake, client_for):

@@ -281,6 +281,17 @@ def test_a_bad_offer_is_a_422_naming_the_field(world, changes, field):
     assert not Offer.objects.exists()
 
 
+@pytest.mark.parametrize("sent_at", ["0001-01-01T00:00:00+05:45", "1999-12-31T23:00:00Z"])
+def test_an_offer_sent_before_2000_is_a_400_naming_sent_at(world, sent_at):
+    # Year 1 at +05:45 is before year 1 in UTC: a 500 on SQLite, a row PostgreSQL stores but
+    # psycopg cannot read back (every later list of the agency's offers would fail).
+    body = {"creator_id": world.creator.pk, "price": 12, "recipients": 200, "sent_at": sent_at}
+    response = token_client(world.owner, "write").post(f"{BASE}/offers", body, content_type=JSON)
+    assert response.status_code == 400, response.content
+    assert "between the years 2000 and 2200" in error(response)["fields"]["sent_at"][0]
+    assert not Offer.objects.exists()
+
+
 def test_offers_refuse_viewers_and_foreign_creators(world, other_world):
     body = {"creator_id": world.creator.pk, "price": 12, "recipients": 200}
     assert token_client(world.viewer, "read").post(f"{BASE}/offers", body, content_type=JSON).status_code == 403

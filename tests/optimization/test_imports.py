@@ -123,11 +123,13 @@ def test_offer_bad_rows_save_nothing(world):
         "not a date,12,100,10,,bad-date",
         f"{_days_ago(3)}T20:00:00,500,100,10,,too-expensive",
         f"{_days_ago(3)}T20:00:00,12,0,0,,nobody",
+        "0001-01-01T00:00:00+05:45,12,100,10,,year-one",  # before year 1 in UTC: no database holds it
     ]) + "\n"  # fmt: skip
     report = offers_import_csv(membership=world.owner, creator=world.creator, file=_csv(text))
-    assert report.failed == 5 and report.created == 0
+    assert report.failed == 6 and report.created == 0
     found = {(error.row, error.field) for error in report.errors}
-    assert {(3, "price"), (4, "unlocks"), (5, "sent_at"), (6, "price"), (7, "recipients")} <= found
+    assert {(3, "price"), (4, "unlocks"), (5, "sent_at"), (6, "price"), (7, "recipients"), (8, "sent_at")} <= found
+    assert "between the years 2000 and 2200" in next(e.message for e in report.errors if e.row == 8)
     assert not Offer.objects.filter(creator=world.creator).exists()
 
 

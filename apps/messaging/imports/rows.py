@@ -16,7 +16,7 @@ from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from apps.accounts.models import Creator
-from apps.core.csvfiles import parse_datetime, parse_money
+from apps.core.csvfiles import DATETIME_EXPECTED, parse_datetime, parse_money
 from apps.delivery.connectors import text_limit
 from apps.messaging.models import (
     Conversation,
@@ -106,7 +106,7 @@ class _Rows:
             return None
         parsed = parse_datetime(value, self.zone)
         if parsed is None:
-            self.fail(name, f"“{value}” is not an ISO 8601 date and time (2026-03-01T20:30:00).")
+            self.fail(name, f"“{value}” is not {DATETIME_EXPECTED}.")
         elif past and parsed > self.now + FUTURE_SLACK:
             self.fail(name, "This date is in the future.")
         return parsed
