@@ -558,13 +558,25 @@ def _previous_month(month: date) -> date:
     return (month - timedelta(days=1)).replace(day=1)
 
 
+def overage_credits(agency_id: int, month: date) -> int:
+    """The month's AI credits past the plan's monthly credits: what the meter bills. The plan's
+    own credits are in its price; a plan without a credit limit has no overage."""
+    included = entitlements.entitlements_for(agency_id).limits.get("ai_credits")
+    if included is None:
+        return 0
+    used = entitlements.usd_to_credits(entitlements.ledger_usd(agency_id, month))
+    return max(0, used - included)
+
+
 def usage_report(*, agency_id: int, month: date) -> int:
-    """Report the month's AI credits not yet reported for one agency; answers the credits sent.
+    """Report the month's AI overage not yet reported for one agency (``overage_credits``: the
+    credits past the plan's own); answers the credits sent.
 
     A report row (its identifier derived from agency, month and sequence) is committed before
     the call and marked sent after it: a crash in between leaves it unsent, and the next run sends
     that same identifier again, which Stripe counts once. Nothing new is reported while an older
-    report is unsent."""
+    report is unsent. The plan of the moment decides what is included, also for last month's
+    tail; an upgrade that includes more than was already reported sends nothing more."""
     customer = Subscription.objects.filter(agency_id=agency_id).values_list("stripe_customer_id", flat=True).first()
     if not customer:
         return 0
@@ -572,7 +584,7 @@ def usage_report(*, agency_id: int, month: date) -> int:
         UsageReport.objects.filter(agency_id=agency_id, sent_at__isnull=True).order_by("month", "sequence").first()
     )
     if pending is None:
-        total = entitlements.usd_to_credits(entitlements.ledger_usd(agency_id, month))
+        total = overage_credits(agency_id, month)
         last = UsageReport.objects.filter(agency_id=agency_id, month=month).order_by("-sequence").first()
         reported = last.cumulative_credits if last else 0
         if total <= reported:
