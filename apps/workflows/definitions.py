@@ -81,6 +81,9 @@ class Workflow:
     description: str = ""
     # clean_input(membership, raw: dict) -> dict: validated input, or ApplicationError naming the field.
     clean_input: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None
+    # Runs whose output only those who manage the agency may read (Perm.EDIT: owners, managers),
+    # such as the agency's AI spend; other runs are read as apps/workflows/selectors.py says.
+    managers_only: bool = False
     by_name: dict[str, Step] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -183,6 +186,12 @@ def _discover() -> None:
 def all_workflows() -> list[Workflow]:
     _discover()
     return sorted(_registry.values(), key=lambda workflow: workflow.label)
+
+
+def managers_only() -> list[str]:
+    """The names of the workflows whose runs only members with Perm.EDIT may read."""
+    _discover()
+    return sorted(name for name, workflow in _registry.items() if workflow.managers_only)
 
 
 def get(name: str) -> Workflow | None:

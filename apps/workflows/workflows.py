@@ -159,6 +159,7 @@ register(
         title="Month-end AI cost report",
         description="The month's AI spend by provider, feature and creator, stored and sent to owners and managers.",
         clean_input=_clean_month,
+        managers_only=True,  # the spend the cost page shows only to owners and managers
         steps=[
             Step("spend", _spend, retries=2, title="Read the month's AI spend"),
             # Not idempotent: a worker lost mid-send is left for a member rather than notifying twice.

@@ -7,6 +7,7 @@ import pytest
 
 from apps.workflows import engine, services
 from apps.workflows.models import RunState, StepRun, WorkflowAction
+from tests.messaging.api_helpers import token_client
 from tests.workflows import sample_workflows  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -145,3 +146,37 @@ def test_the_start_form_validates_and_starts_a_built_in(world, client_for):
     run = engine.drive(int(response["Location"].rstrip("/").rsplit("/", 1)[1]))
     assert run.workflow == "month_end_cost_report" and run.input == {"month": "2025-01"}
     assert run.state == RunState.SUCCEEDED
+
+
+def test_a_managers_only_run_is_a_404_to_viewers_and_chatters(world, client_for):
+    # The month-end cost report holds the agency's AI spend by creator: the cost page's readers only.
+    report = services.run_start(membership=world.owner, workflow="month_end_cost_report")
+    assert client_for(world.manager).get(f"/workflows/runs/{report.pk}/").status_code == 200
+    assert f"#{report.pk}" in client_for(world.manager).get("/workflows/").content.decode()
+    for role in ("viewer", "chatter"):
+        client = client_for(world.member(role))
+        assert client.get(f"/workflows/runs/{report.pk}/").status_code == 404
+        assert f"#{report.pk}" not in client.get("/workflows/").content.decode()
+        api = token_client(world.member(role), "read")
+        assert api.get(f"/api/v1/workflows/runs/{report.pk}").status_code == 404
+        assert report.pk not in [run["id"] for run in api.get("/api/v1/workflows/runs").json()["items"]]
+
+
+def test_a_chatter_reads_only_runs_about_their_assigned_creators(world, client_for):
+    mine = services.run_start(membership=world.owner, workflow="test_chain", data={"creator_id": world.creator.pk})
+    theirs = services.run_start(
+        membership=world.owner, workflow="test_chain", data={"creator_id": world.other_creator.pk}
+    )
+    agency_wide = services.run_start(membership=world.owner, workflow="test_chain")
+    chatter = client_for(world.chatter)
+    assert chatter.get(f"/workflows/runs/{mine.pk}/").status_code == 200
+    for hidden in (theirs, agency_wide):
+        assert chatter.get(f"/workflows/runs/{hidden.pk}/").status_code == 404
+    listed = chatter.get("/workflows/").content.decode()
+    assert f"#{mine.pk}" in listed and f"#{theirs.pk}" not in listed and f"#{agency_wide.pk}" not in listed
+    api = token_client(world.chatter, "read")
+    assert [run["id"] for run in api.get("/api/v1/workflows/runs").json()["items"]] == [mine.pk]
+    assert api.get(f"/api/v1/workflows/runs/{theirs.pk}/steps").status_code == 404
+    # A viewer sees every creator: all three.
+    viewer = client_for(world.viewer)
+    assert all(viewer.get(f"/workflows/runs/{run.pk}/").status_code == 200 for run in (mine, theirs, agency_wide))
