@@ -117,7 +117,10 @@ def crm_check_url(url: str, *, resolve: bool = True) -> None:
     """Refuse (``ApplicationError`` on ``target_url``) a target the policy does not allow; opens
     no connection. ``resolve=False``: all but the host name's addresses, which the attempt's
     connection checks (``_post``)."""
-    parts = urlsplit(url or "")
+    try:
+        parts = urlsplit(url or "")
+    except ValueError:  # "https://[::1": an unclosed IPv6 literal
+        raise ApplicationError("Enter a valid URL.", field="target_url") from None
     if parts.scheme == "http":
         if not (settings.INTEGRATIONS_CRM_ALLOW_LOOPBACK_HTTP and _is_loopback(parts.hostname or "")):
             raise ApplicationError(
@@ -598,8 +601,10 @@ def _fan_updated(crm: CRMConnection, data: Any) -> str:
         raise ApplicationError("The event's data needs `fan_id` and a `fields` object.")
     try:
         fan_id = int(data.get("fan_id"))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ApplicationError("The event's data needs a numeric `fan_id`.") from None
+    if not 0 < fan_id < 2**63:  # beyond the column's range the database would raise
+        raise Http404("No such fan.")
     membership = _acting_member(crm)
     fan = messaging_selectors.fan_get_for_member(membership=membership, fan_id=fan_id)
     theirs_to_ours = {theirs: ours for ours, theirs in (crm.field_mapping or DEFAULT_MAPPING).items()}

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -88,13 +89,26 @@ def webhook_verify(*, connection: WebhookTarget, timestamp: str | None, signatur
         raise WebhookRejected("The signature does not match.")
 
 
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e999
+        raise ValueError(f"{text} is not a finite number")
+    return number
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
 def event_parse(body: bytes) -> tuple[dict[str, Any], str, str]:
     """A signed event's JSON body → (payload, id, type); ApplicationError says what is wrong.
-    Shared by the platforms' webhooks and the CRMs' inbound endpoint (apps/integrations/crm.py)."""
+    Shared by the platforms' webhooks and the CRMs' inbound endpoint (apps/integrations/crm.py).
+    Python's ``json`` reads NaN, Infinity and 1e999, which are not JSON and which PostgreSQL's
+    jsonb refuses: they are refused here, before anything is stored."""
     try:
-        payload = json.loads(body)
+        payload = json.loads(body, parse_float=_finite, parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError):
-        raise ApplicationError("The body is not JSON.") from None
+        raise ApplicationError("The body is not JSON (NaN, Infinity and numbers beyond a float are not).") from None
     if not isinstance(payload, dict):
         raise ApplicationError("The body must be a JSON object.")
     event_id, event_type = payload.get("id"), payload.get("type")

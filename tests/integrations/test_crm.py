@@ -415,6 +415,14 @@ def test_inbound_bad_bodies_and_unknown_types(world, client, fake_crm):
     assert response.status_code == 400
     assert _inbound(client, crm, {"type": "fan.updated"}).status_code == 400  # no id
     assert _inbound(client, crm, {"id": "e3", "type": "deal.won", "data": {}}).json()["status"] == "ignored"
+    not_finite = b'{"id": "e5", "type": "fan.updated", "data": {"fan_id": 1e999, "fields": {}}}'
+    response = client.post(
+        f"/integrations/crm/{crm.public_id}/inbound/", not_finite, content_type="application/json",
+        HTTP_HUNTAZE_SIGNATURE=sign(crm.secret, not_finite),
+    )  # fmt: skip
+    assert response.status_code == 400 and not CRMInboundEvent.objects.filter(event_id="e5").exists()
+    huge = {"id": "e6", "type": "fan.updated", "data": {"fan_id": 10**30, "fields": {"note": "x"}}}
+    assert _inbound(client, crm, huge).json()["status"] == "failed"  # no such fan, not a database error
     CRMConnection.objects.filter(pk=crm.pk).update(active=False)
     assert _inbound(client, crm, {"id": "e4", "type": "fan.updated", "data": {}}).status_code == 404
 

@@ -87,6 +87,13 @@ def test_update_keeps_omitted_fields_and_refuses_bad_input_on_the_field(world, f
     response = _create(api, fake_crm, name="Other", target_url="http://crm.example.com/hook")
     assert response.status_code == 400 and "https://" in response.json()["error"]["fields"]["target_url"][0]
     assert _create(api, fake_crm, name="  ").status_code == 422
+    for broken in ("https://[::1", "https://[::1/hook"):  # an unclosed IPv6 literal: urlsplit raises
+        response = _create(api, fake_crm, name="Broken", target_url=broken)
+        assert response.status_code == 400 and response.json()["error"]["fields"]["target_url"] == [
+            "Enter a valid URL."
+        ]
+        response = _patch(api, f"{BASE}/{connection_id}", {"target_url": broken})
+        assert response.status_code == 400 and "target_url" in response.json()["error"]["fields"]
     assert CRMConnection.objects.get().target_url == fake_crm.url and CRMConnection.objects.count() == 1
 
 

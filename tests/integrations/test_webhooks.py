@@ -198,7 +198,18 @@ def test_signed_event_of_the_wrong_shape_is_stored_as_failed_not_a_500(client, a
     assert WebhookEvent.objects.get().error and not Message.objects.exists()
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", json.dumps({"type": "messages.received"}).encode()])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[1, 2]",
+        json.dumps({"type": "messages.received"}).encode(),
+        # Python's json reads these; they are not JSON and PostgreSQL's jsonb refuses them (a 500).
+        b'{"id": "e1", "type": "subscriptions.new", "data": {"price": NaN}}',
+        b'{"id": "e1", "type": "subscriptions.new", "data": {"price": -Infinity}}',
+        b'{"id": "e1", "type": "subscriptions.new", "data": {"price": 1e999}}',
+    ],
+)
 def test_signed_but_malformed_body_is_400(client, api_connection, body):
     connection, secret = api_connection
     assert post(client, connection, body, secret).status_code == 400
