@@ -182,9 +182,9 @@ class BillingEvent(models.Model):
 
 class UsageReport(models.Model):
     """One report of an agency's AI overage to Stripe's meter: the credits used in ``month`` past
-    the plan's monthly credits and past what earlier reports sent. Written before the call (its ``identifier`` is Stripe's idempotency
-    key for the meter event), marked sent after it, so a crash in between re-sends the same
-    identifier and Stripe counts it once."""
+    the plan's monthly credits and past what earlier reports sent. Written before the call (its
+    ``identifier`` is Stripe's idempotency key for the meter event), marked sent after it, so a
+    crash in between re-sends the same identifier and Stripe counts it once."""
 
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="+", db_index=True)
     month = models.DateField()
