@@ -41,6 +41,7 @@ from apps.accounts.models import Creator, Membership, Role
 from apps.accounts.permissions import Perm, require, require_verified
 from apps.accounts.selectors import member_list
 from apps.core.errors import ApplicationError
+from apps.core.shared import shared_state
 from apps.integrations import providers
 from apps.integrations.models import (
     API_PLATFORMS,
@@ -294,9 +295,30 @@ def connections_due_for_refresh(*, now=None) -> list[int]:
     )
 
 
+REFRESH_LEASE_SECONDS = 120  # longer than a refresh's requests take; a lost worker's lease expires
+
+
 def connection_refresh(*, connection_id: int) -> str:
-    """Refresh one connection's tokens. Answers "refreshed", "needs_reconnect", "retry" (a
-    transient failure) or "skipped" (no longer connected, or nothing to refresh with)."""
+    """Refresh one connection's tokens. Answers "refreshed", "needs_reconnect", "broken", "retry"
+    (a transient failure) or "skipped" (no longer connected, nothing to refresh with, another
+    worker refreshing it now, or its credentials replaced while this refresh was on its way).
+
+    One refresh per connection at a time (a lease in the shared state): the sweep can queue a
+    connection again while an earlier task for it waits, and a provider that rotates refresh
+    tokens (TikTok) refuses the second use of one, which read alone would mark a healthy
+    connection "needs reconnect". A failure also changes the connection only while it still holds
+    the credentials the refresh used (``_holds``): a reconnect meanwhile wins."""
+    lease = f"integrations:refresh:{connection_id}"
+    state = shared_state()
+    if not state.swap_record_sync(lease, None, {"since": time.time()}, ttl=REFRESH_LEASE_SECONDS):
+        return "skipped"
+    try:
+        return _refresh(connection_id)
+    finally:
+        state.delete_sync(lease)
+
+
+def _refresh(connection_id: int) -> str:
     connection = Connection.objects.select_related("creator").filter(pk=connection_id).first()
     if connection is None or connection.status != ConnectionStatus.CONNECTED:
         return "skipped"
@@ -313,17 +335,18 @@ def connection_refresh(*, connection_id: int) -> str:
         else:
             token = providers.refresh(provider, refresh_token=used)
     except OAuthError as error:
+        held = (by_access_token, used)
         if error.error in PERMANENT_ERRORS:
-            _refresh_refused(connection, error.error)
-            return "needs_reconnect"
+            return "needs_reconnect" if _refresh_refused(connection, error.error, held=held) else "skipped"
         if error.error in BROKEN_ERRORS:
-            _mark_broken(connection, f"{provider_label(connection.platform)} holds or blocks this account "
-                                     f"({error.description or error.error}).")  # fmt: skip
-            return "broken"
-        return _refresh_transient(connection, f"{error.error}")
+            reason = f"{provider_label(connection.platform)} holds or blocks this account "
+            return "broken" if _mark_broken(connection, f"{reason}({error.description or error.error}).",
+                                            held=held) else "skipped"  # fmt: skip
+        return _refresh_transient(connection, f"{error.error}", held=held)
     except (requests.RequestException, ValueError) as error:
         status = getattr(getattr(error, "response", None), "status_code", None)
-        return _refresh_transient(connection, f"HTTP {status}" if status else type(error).__name__)
+        reason = f"HTTP {status}" if status else type(error).__name__
+        return _refresh_transient(connection, reason, held=(by_access_token, used))
     with transaction.atomic():
         current = Connection.objects.select_for_update().get(pk=connection.pk)
         still = current.access_token if by_access_token else current.refresh_token
@@ -342,10 +365,30 @@ def connection_refresh(*, connection_id: int) -> str:
     return "refreshed"
 
 
-def _refresh_transient(connection: Connection, reason: str) -> str:
-    """Record a failure that may pass; answers "retry", or "broken" once too many came in a row."""
+def _holds(connection_id: int, held: tuple[bool, str] | None) -> bool:
+    """Inside the caller's transaction, with the row locked: whether the connection is still
+    connected with the credentials a refresh used (``held``: (by access token, the token)); True
+    when there is nothing to compare. Tokens are compared decrypted, here: each write encrypts
+    with a new nonce, so the stored bytes differ even for the same token."""
+    if held is None:
+        return True
+    current = Connection.objects.select_for_update().filter(pk=connection_id).first()
+    if current is None or current.status != ConnectionStatus.CONNECTED:
+        return False
+    by_access_token, used = held
+    return (current.access_token if by_access_token else current.refresh_token) == used
+
+
+def _refresh_transient(connection: Connection, reason: str, *, held: tuple[bool, str] | None = None) -> str:
+    """Record a failure that may pass; answers "retry", "broken" once too many came in a row, or
+    "skipped" when the connection no longer holds the credentials that failed."""
     message = f"Token refresh failed temporarily ({reason}); it will be tried again."
-    Connection.objects.filter(pk=connection.pk).update(last_error=message, refresh_failures=F("refresh_failures") + 1)
+    with transaction.atomic():
+        if not _holds(connection.pk, held):
+            return "skipped"
+        Connection.objects.filter(pk=connection.pk).update(
+            last_error=message, refresh_failures=F("refresh_failures") + 1
+        )
     _event(connection, ConnectionEventKind.REFRESH_FAILED, detail=message)
     logger.info("integrations.refresh.transient", extra={"connection_id": connection.pk, "reason": reason})
     failures = Connection.objects.filter(pk=connection.pk).values_list("refresh_failures", flat=True).first() or 0
@@ -356,19 +399,19 @@ def _refresh_transient(connection: Connection, reason: str) -> str:
     return "retry"
 
 
-def _mark_broken(connection: Connection, reason: str) -> None:
+def _mark_broken(connection: Connection, reason: str, *, held: tuple[bool, str] | None = None) -> bool:
     """Connected → broken, with the reason and how to fix it; the owners are told once (only the
-    write that changes the status notifies)."""
+    write that changes the status notifies). Answers whether it changed the connection."""
     message = (
         f"{reason} Huntaze stopped using this connection. Check the account on the platform and the "
         "operator's client settings, then press Reconnect."
     )
     with transaction.atomic():
-        changed = Connection.objects.filter(pk=connection.pk, status=ConnectionStatus.CONNECTED).update(
-            status=ConnectionStatus.BROKEN, last_error=message
-        )
+        changed = _holds(connection.pk, held) and Connection.objects.filter(
+            pk=connection.pk, status=ConnectionStatus.CONNECTED
+        ).update(status=ConnectionStatus.BROKEN, last_error=message)
         if not changed:
-            return
+            return False
         _event(connection, ConnectionEventKind.REFRESH_FAILED, detail=message)
         url = reverse("integrations:creator", kwargs={"creator_id": connection.creator_id})
         label = provider_label(connection.platform)
@@ -381,17 +424,19 @@ def _mark_broken(connection: Connection, reason: str) -> None:
                 level=Notification.Level.ERROR,
             )
     logger.warning("integrations.refresh.broken", extra={"connection_id": connection.pk})
+    return True
 
 
-def _refresh_refused(connection: Connection, reason: str) -> None:
+def _refresh_refused(connection: Connection, reason: str, *, held: tuple[bool, str] | None = None) -> bool:
+    """Connected → needs reconnect, the owners told once; answers whether it changed the connection."""
     label = provider_label(connection.platform)
     message = f"{label} refused to refresh the sign-in ({reason}). An owner or manager must reconnect."
     with transaction.atomic():
-        changed = Connection.objects.filter(pk=connection.pk, status=ConnectionStatus.CONNECTED).update(
-            status=ConnectionStatus.NEEDS_RECONNECT, last_error=message
-        )
+        changed = _holds(connection.pk, held) and Connection.objects.filter(
+            pk=connection.pk, status=ConnectionStatus.CONNECTED
+        ).update(status=ConnectionStatus.NEEDS_RECONNECT, last_error=message)
         if not changed:
-            return
+            return False
         _event(connection, ConnectionEventKind.REFRESH_FAILED, detail=message)
         url = reverse("integrations:creator", kwargs={"creator_id": connection.creator_id})
         for owner in member_list(agency_id=connection.agency_id).filter(role=Role.OWNER):
@@ -403,3 +448,4 @@ def _refresh_refused(connection: Connection, reason: str) -> None:
                 level=Notification.Level.WARNING,
             )
     logger.warning("integrations.refresh.refused", extra={"connection_id": connection.pk, "reason": reason})
+    return True

@@ -84,6 +84,7 @@ class State:
     fail_token_with: int | None = None
     access_expires_in: int = 86400
     refresh_expires_in: int = 31536000
+    refresh_delay: float = 0.0  # seconds a refresh_token grant waits before it is answered
 
 
 class FakePlatforms(LoopbackServer):
@@ -191,6 +192,7 @@ class FakePlatforms(LoopbackServer):
             return _json(handler, 200, self._issue(platform, grant.scope))
         if grant_type == "refresh_token":
             token = form.get("refresh_token", "")
+            time.sleep(self.state.refresh_delay)  # a slow provider: a second refresh can start meanwhile
             with self.lock:
                 found = self.state.refresh_tokens.get(token)
                 if found is not None and platform == "tiktok":

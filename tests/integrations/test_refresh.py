@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -90,6 +92,50 @@ def test_sweep_refreshes_only_tokens_expiring_within_the_window(world, client_fo
     assert tasks.refresh_expiring_tokens() == 1
     assert Connection.objects.get(pk=due.pk).access_token != before
     assert Connection.objects.get(pk=later.pk).refresh_token == "r-later"
+
+
+def test_two_refreshes_at_once_refresh_once_and_leave_the_connection_connected(
+    transactional_db, world, client_for, platforms
+):
+    # The sweep can queue a connection again while an earlier task for it waits. TikTok rotates
+    # refresh tokens: without one refresh at a time, the second would spend the dead token, be
+    # refused, and mark a healthy connection "needs reconnect".
+    connection = _connected(world, client_for)
+    platforms.state.refresh_delay = 0.5
+    with ThreadPoolExecutor(2) as pool:
+        answers = sorted(pool.map(lambda _: _refresh_in_thread(connection.pk), range(2)))
+    assert answers == ["refreshed", "skipped"]
+    connection.refresh_from_db()
+    assert connection.status == "connected" and connection.last_error == ""
+    assert [r["grant_type"] for r in platforms.state.token_requests].count("refresh_token") == 1
+    platforms.state.refresh_delay = 0
+    Connection.objects.filter(pk=connection.pk).update(access_expires_at=timezone.now())
+    assert services.connection_refresh(connection_id=connection.pk) == "refreshed"  # the lease was let go
+
+
+def test_a_refusal_of_credentials_replaced_meanwhile_changes_nothing(transactional_db, world, client_for, platforms):
+    # The refresh is on its way with the old refresh token when an owner reconnects: the provider
+    # refuses the old token, and the connection keeps the new credentials, connected.
+    connection = _connected(world, client_for)
+    platforms.revoke("tiktok")
+    platforms.state.refresh_delay = 1.0
+    with ThreadPoolExecutor(1) as pool:
+        refreshing = pool.submit(_refresh_in_thread, connection.pk)
+        time.sleep(0.3)
+        assert connect_through_provider(client_for(world.owner), world.creator, "tiktok").status_code == 302
+        assert refreshing.result(timeout=10) == "skipped"
+    connection.refresh_from_db()
+    assert connection.status == "connected" and "refused" not in connection.last_error
+    assert not Notification.objects.filter(agency=world.agency, title__startswith="Reconnect").exists()
+
+
+def _refresh_in_thread(connection_id: int) -> str:
+    from django.db import connection as db
+
+    try:
+        return services.connection_refresh(connection_id=connection_id)
+    finally:
+        db.close()
 
 
 def test_disconnected_meanwhile_is_skipped(world, client_for, platforms):
