@@ -448,36 +448,48 @@ def _invoice_subscription_id(invoice: dict[str, Any]) -> str | None:
 
 
 def _invoice_event(kind: str, invoice: dict[str, Any], event: BillingEvent, reason: str) -> int | None:
+    """An invoice's subscription re-read from Stripe and applied: Stripe's own status is then the
+    truth, and the invoice changes nothing more (a late or redelivered ``payment_failed`` must not
+    put an agency that has paid since into dunning, nor a late ``paid`` lift a newer failure).
+    Only when Stripe cannot be reached does the invoice itself say whether it was paid, and only
+    if it is newer than the state the row holds."""
     subscription_id = _invoice_subscription_id(invoice)
-    row = None
     if subscription_id:
         try:
             row = _sync(subscription_id, fallback=None, event=event, reason=reason)
         except stripe_api.BillingProviderError:
-            row = None  # the invoice still tells whether it was paid
-    if row is None:
-        with transaction.atomic():
-            row = _subscription_for(customer=invoice.get("customer"), subscription_id=subscription_id, ref=None)
+            row = None
+        else:
+            if row is not None:
+                invoices_forget(row.agency_id)
+                return row.agency_id
+    with transaction.atomic():
+        row = _subscription_for(customer=invoice.get("customer"), subscription_id=subscription_id, ref=None)
     if row is None:
         return None
     invoices_forget(row.agency_id)
+    if row.stripe_synced_at is not None and event.created < row.stripe_synced_at:
+        logger.info("stripe invoice event %s ignored: older than the state applied", event.stripe_id)
+        return row.agency_id
     if kind == "invoice.paid" and row.status == Subscription.Status.PAST_DUE:
-        _status_set(
-            row.agency_id, Subscription.Status.ACTIVE, reason=f"Stripe: invoice {invoice.get('number') or ''} paid."
-        )
+        _status_set(row.agency_id, Subscription.Status.ACTIVE, as_of=event.created,
+                    reason=f"Stripe: invoice {invoice.get('number') or ''} paid.")  # fmt: skip
     elif kind == "invoice.payment_failed" and row.status in (Subscription.Status.ACTIVE, Subscription.Status.TRIALING):
         _status_set(
-            row.agency_id, Subscription.Status.PAST_DUE,
+            row.agency_id, Subscription.Status.PAST_DUE, as_of=event.created,
             reason=f"Stripe: payment of invoice {invoice.get('number') or ''} failed.",
         )  # fmt: skip
     return row.agency_id
 
 
-def _status_set(agency_id: int, status: str, *, reason: str) -> None:
+def _status_set(agency_id: int, status: str, *, as_of: datetime, reason: str) -> None:
     with transaction.atomic():
         row = Subscription.objects.select_for_update().select_related("plan").get(agency_id=agency_id)
+        if row.stripe_synced_at is not None and as_of < row.stripe_synced_at:
+            return  # a newer state was applied meanwhile
         before = (row.plan, row.status)
         row.status = status
+        row.stripe_synced_at = as_of
         entering = _dunning_update(row, status)
         row.save()
         record_change(row, from_plan=before[0], from_status=before[1], by=None, reason=reason)

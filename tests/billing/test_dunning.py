@@ -241,3 +241,22 @@ def test_a_read_only_agency_starts_no_scheduled_campaign_until_it_pays(world, fa
     assert campaign_services.campaigns_tick()["started"] == 1
     assert campaign_services.campaign_start(campaign_id=campaign.pk) == CampaignStatus.SENDING
     assert Delivery.objects.count() == len(fans)
+
+
+def test_a_late_failed_payment_event_does_not_undo_a_payment_made_since(
+    world, stripe_on, django_capture_on_commit_callbacks
+):
+    # The renewal failed, its webhook was delayed; the card was updated and Stripe's retry was
+    # paid. The late "payment failed" event must not start a grace period Stripe knows is over.
+    subscription = subscribe(world, stripe_on)
+    invoice = stripe_on.add_invoice(subscription["customer"], 19900, status="open", subscription=subscription["id"])
+    late = stripe_on.event("invoice.payment_failed", invoice)  # created now, delivered last
+    invoice["status"] = "paid"
+    assert deliver(Client(), WEBHOOK, stripe_on.event("invoice.paid", invoice)).status_code == 200
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliver(Client(), WEBHOOK, late).status_code == 200
+    row = Subscription.objects.get(agency=world.agency)
+    assert (row.status, row.grace_ends_at, row.past_due_since) == ("active", None, None)
+    assert not mail.outbox
+    assert "Your last payment failed" not in login_client(world.owner).get("/").content.decode()
