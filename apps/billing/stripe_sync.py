@@ -72,6 +72,7 @@ STATUS_MAP = {
     "incomplete_expired": Subscription.Status.CANCELED,
     "paused": Subscription.Status.CANCELED,
 }
+LIVE_STATUSES = (Subscription.Status.TRIALING, Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
 HANDLED_EVENTS = (
     "checkout.session.completed",
     "customer.subscription.created",
@@ -227,11 +228,23 @@ def subscription_apply(
         )
         if row is None:
             return None
+        status = STATUS_MAP.get(stripe_subscription.get("status", ""), row.status)
+        incoming = stripe_subscription.get("id") or ""
+        # Found by the customer or the agency, but the row bills through another subscription:
+        # move to this one only when that one has ended and this one is live (subscribing again
+        # after a cancellation). An event about an old or a second subscription must not cancel,
+        # or take over, the one the agency pays through.
+        other = bool(incoming and row.stripe_subscription_id and incoming != row.stripe_subscription_id)
+        if other and not (row.status == Subscription.Status.CANCELED and status in LIVE_STATUSES):
+            logger.warning(
+                "stripe subscription %s ignored: agency %s is billed through %s (%s); check the customer's "
+                "subscriptions in Stripe", incoming, row.agency_id, row.stripe_subscription_id, row.status,
+            )  # fmt: skip
+            return row
         if row.stripe_synced_at is not None and as_of < row.stripe_synced_at:
             logger.info("stripe state of %s ignored: older than the one applied", stripe_subscription.get("id"))
             return row
         before = (row.plan, row.status)
-        status = STATUS_MAP.get(stripe_subscription.get("status", ""), row.status)
         items = ((stripe_subscription.get("items") or {}).get("data")) or []
         item = items[0] if items else {}
         price_id = ((item.get("price") or {}).get("id")) if isinstance(item.get("price"), dict) else item.get("price")

@@ -260,3 +260,22 @@ def test_a_late_failed_payment_event_does_not_undo_a_payment_made_since(
     assert (row.status, row.grace_ends_at, row.past_due_since) == ("active", None, None)
     assert not mail.outbox
     assert "Your last payment failed" not in login_client(world.owner).get("/").content.decode()
+
+
+def test_an_event_about_an_old_subscription_leaves_the_one_the_agency_pays_through(world, stripe_on):
+    # Cancelled in the portal, then subscribed again through Checkout: a late or retried event
+    # about the first subscription (its final invoice, its deletion) must not cancel the second.
+    first = subscribe(world, stripe_on)
+    canceled = stripe_on.set_subscription(first["id"], status="canceled")
+    assert deliver(Client(), WEBHOOK, stripe_on.event("customer.subscription.deleted", canceled)).status_code == 200
+    second = subscribe(world, stripe_on, "enterprise")
+    row = Subscription.objects.get(agency=world.agency)
+    assert (row.stripe_subscription_id, row.status, row.plan.code) == (second["id"], "active", "enterprise")
+    for late in (
+        stripe_on.event("customer.subscription.updated", canceled),
+        stripe_on.event("customer.subscription.deleted", canceled, event_id="evt_retried_deletion"),
+    ):
+        assert deliver(Client(), WEBHOOK, late).status_code == 200
+    row.refresh_from_db()
+    assert (row.stripe_subscription_id, row.status, row.plan.code) == (second["id"], "active", "enterprise")
+    assert login_client(world.owner).post(reverse("accounts:creator-create"), VALID_CREATOR).status_code == 302
