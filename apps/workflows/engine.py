@@ -98,13 +98,6 @@ def _publish_on_commit(step_run_id: int, step: Step, countdown: float = 0) -> No
     transaction.on_commit(lambda: _publish(step_run_id, step, countdown))
 
 
-def definition_for(run: WorkflowRun) -> Workflow:
-    workflow = definitions.get(run.workflow)
-    if workflow is None:
-        raise LookupError(f"Workflow {run.workflow!r} is not defined in this process.")
-    return workflow
-
-
 def _context(run: WorkflowRun, step_run: StepRun, rows: list[StepRun], workflow: Workflow) -> StepContext:
     step = workflow.by_name[step_run.step]
     deps: dict[str, Any] = {}
@@ -157,8 +150,19 @@ def lock_run(run_id: int) -> WorkflowRun | None:
 
 
 def _advance(run: WorkflowRun, rows: list[StepRun]) -> None:
-    """``advance`` once the run (state running) is locked and its step runs read under the lock."""
-    workflow = definition_for(run)
+    """``advance`` once the run (state running) is locked and its step runs read under the lock.
+    A run whose workflow is no longer defined (renamed or removed in a deploy) cannot go on: it
+    is settled as needing attention, saying so, instead of raising into the caller (the recovery
+    beat advances every agency's runs in one pass)."""
+    workflow = definitions.get(run.workflow)
+    if workflow is None:
+        error = f"The workflow “{run.workflow}” is no longer defined: this run cannot go on."
+        WorkflowRun.objects.filter(pk=run.pk, state=RunState.RUNNING).update(
+            state=RunState.NEEDS_ATTENTION, error=error, finished_at=timezone.now()
+        )
+        logger.warning("workflow run %s: %s", run.pk, error)
+        run_changed(run_id=run.pk, agency_id=run.agency_id)
+        return
     by_step: dict[str, list[StepRun]] = {}
     for row in rows:
         by_step.setdefault(row.step, []).append(row)

@@ -55,12 +55,20 @@ def run_start(*, membership: Membership, workflow: str, data: dict[str, Any] | N
     return run
 
 
+def _defined(run: WorkflowRun) -> definitions.Workflow:
+    """The run's workflow, or a WorkflowStateError (409) when a deploy renamed or removed it."""
+    workflow = definitions.get(run.workflow)
+    if workflow is None:
+        raise WorkflowStateError(f"The workflow “{run.workflow}” is no longer defined: this run cannot go on.")
+    return workflow
+
+
 def step_retry(*, membership: Membership, step_run: StepRun) -> StepRun:
     require(membership, Perm.EDIT)
     run = step_run.run
     if run.state in (RunState.CANCELLED, RunState.SUCCEEDED):
         raise WorkflowStateError(f"This run is {run.get_state_display().lower()}; its steps cannot be retried.")
-    definition = engine.definition_for(run)
+    definition = _defined(run)
     step = definition.by_name.get(step_run.step)
     if step is None:
         raise WorkflowStateError("This step is no longer part of the workflow.")
@@ -93,6 +101,7 @@ def step_skip(*, membership: Membership, step_run: StepRun) -> StepRun:
     run = step_run.run
     if run.state in (RunState.CANCELLED, RunState.SUCCEEDED):
         raise WorkflowStateError(f"This run is {run.get_state_display().lower()}; its steps cannot be skipped.")
+    _defined(run)
     with transaction.atomic():
         engine.lock_run(run.pk)  # the run before its step runs, as the engine does
         changed = StepRun.objects.filter(

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from apps.workflows import engine, services
 from apps.workflows.definitions import Step, Workflow
-from apps.workflows.models import RunState, StepRun, StepState, WorkflowAction
+from apps.workflows.models import RunState, StepRun, StepState, WorkflowAction, WorkflowRun
+from tests.messaging.api_helpers import token_client
 from tests.workflows import sample_workflows  # noqa: F401  (registers the test workflows)
 
 
@@ -144,6 +145,32 @@ def test_recovery_requeues_an_idempotent_step_and_holds_a_non_idempotent_one(wor
     assert engine.drive(once.pk).state == RunState.NEEDS_ATTENTION  # nothing runs it on its own
     services.step_retry(membership=world.owner, step_run=held)
     assert engine.drive(once.pk).state == RunState.SUCCEEDED
+
+
+def test_a_run_of_a_workflow_no_longer_defined_needs_attention_and_recovery_goes_on(world, client_for):
+    # A deploy renamed a workflow while its step was running, and the worker died: the recovery
+    # beat must settle that run and still recover every other run in the same pass.
+    gone = services.run_start(membership=world.owner, workflow="test_slow_once", data={"seconds": 0})
+    other = services.run_start(membership=world.owner, workflow="test_slow", data={"seconds": 0})
+    past = timezone.now() - timedelta(seconds=5)
+    StepRun.objects.filter(run__in=[gone, other], step="slow").update(
+        state=StepState.RUNNING, attempts=1, claimed_by="dead-worker:1", claim_expires_at=past
+    )
+    WorkflowRun.objects.filter(pk=gone.pk).update(workflow="test_renamed_away")
+    counts = engine.recover()
+    assert counts["requeued"] == 1 and counts["needs_attention"] == 1
+    assert engine.drive(other.pk).state == RunState.SUCCEEDED
+    gone.refresh_from_db()
+    assert gone.state == RunState.NEEDS_ATTENTION and "no longer defined" in gone.error
+    held = StepRun.objects.get(run=gone)
+    client = client_for(world.owner)
+    api = token_client(world.owner, "write")
+    for action in ("retry", "skip"):  # a clear refusal, not a 500
+        response = client.post(f"/workflows/steps/{held.pk}/{action}/", follow=True)
+        assert response.status_code == 200 and "no longer defined" in response.content.decode()
+        response = api.post(f"/api/v1/workflows/steps/{held.pk}/{action}")
+        assert response.status_code == 409 and "no longer defined" in response.content.decode()
+    assert client.get(f"/workflows/runs/{gone.pk}/").status_code == 200
 
 
 def test_a_non_json_output_fails_the_step_clearly(world):
