@@ -199,11 +199,13 @@ def recommendation_dismiss(request: HttpRequest, recommendation_id: Id, payload:
 
 @router.get("/optimization/track-record", response=list[TrackRecordOut])
 def track_record(request: HttpRequest, creator_id: Id | None = None):
-    """How accepted recommendations turned out, one row per kind."""
+    """How accepted recommendations turned out, one row per kind: for one creator, or for every
+    creator the member sees (a chatter's assigned creators, everyone else's whole agency)."""
     membership = _reader(request)
     if creator_id is not None:
         _creator(membership, creator_id)
-    return selectors.track_record(agency_id=membership.agency_id, creator_id=creator_id)
+        return selectors.track_record(agency_id=membership.agency_id, creator_id=creator_id)
+    return selectors.track_record(agency_id=membership.agency_id, creator_ids=_visible_ids(membership))
 
 
 # --- Stored anomalies ------------------------------------------------------------------------------------

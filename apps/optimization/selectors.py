@@ -186,11 +186,16 @@ class TrackRecordRow:
     mean_ratio: float | None  # mean outcome_value / expected_value over measured ones
 
 
-def track_record(*, agency_id: int, creator_id: int | None = None) -> list[TrackRecordRow]:
-    """How accepted recommendations turned out, one row per kind (in Recommendation.Kind order)."""
+def track_record(
+    *, agency_id: int, creator_id: int | None = None, creator_ids: Iterable[int] | None = None
+) -> list[TrackRecordRow]:
+    """How accepted recommendations turned out, one row per kind (in Recommendation.Kind order):
+    for one creator, for ``creator_ids`` (the creators a member sees), or for the whole agency."""
     recommendations = Recommendation.objects.for_agency(agency_id)
     if creator_id is not None:
         recommendations = recommendations.filter(creator_id=creator_id)
+    if creator_ids is not None:
+        recommendations = recommendations.filter(creator_id__in=creator_ids)
     measured = Q(outcome__in=[Recommendation.Outcome.MET, Recommendation.Outcome.MISSED])
     stats = {
         row["kind"]: row
@@ -261,7 +266,7 @@ def recent_anomalies(
     anomalies = Anomaly.objects.for_agency(agency_id).filter(at__gte=since)
     if creator_ids is not None:
         anomalies = anomalies.filter(creator_id__in=list(creator_ids))
-    return anomalies.select_related("creator").order_by("-at", "-id")
+    return anomalies.select_related("creator", "acknowledged_by").order_by("-at", "-id")
 
 
 def service_anomaly_scope(*, membership: Membership, user: Any) -> tuple[bool, bool]:

@@ -188,6 +188,9 @@ def test_the_track_record_has_a_row_per_kind(world):
     assert price["hit_rate"] == pytest.approx(0.5)
     assert price["mean_ratio"] == pytest.approx((1.1 + 0.5) / 2)
     assert rows["post_time"]["hit_rate"] is None
+    # A chatter's track record counts only their assigned creator (world.creator), not the other's.
+    mine = {row["kind"]: row for row in token_client(world.chatter, "read").get(f"{BASE}/track-record").json()}
+    assert (mine["price"]["accepted"], mine["price"]["dismissed"]) == (2, 0)
 
 
 # --- Anomalies ------------------------------------------------------------------------------------------------

@@ -316,3 +316,23 @@ def test_dashboard_card_query_count_is_constant(filled, client_for):
     for captured in (before, after):
         assert len([q for q in captured.captured_queries if '"optimization_' in q["sql"]]) == 2
     assert len(after.captured_queries) == len(before.captured_queries)
+
+
+def test_acknowledged_anomalies_cost_the_overview_no_query_each(filled, client_for):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    client = client_for(filled.owner)
+    url = f"{reverse('optimization:overview')}?creator={filled.creator.pk}"
+    client.get(url)
+    with CaptureQueriesContext(connection) as none_acknowledged:
+        assert client.get(url).status_code == 200
+    acknowledged = Anomaly.objects.filter(creator=filled.creator).update(
+        status="acknowledged", acknowledged_by=filled.manager.user, acknowledged_at=timezone.now()
+    )
+    assert acknowledged >= 2
+    with CaptureQueriesContext(connection) as all_acknowledged:
+        body = client.get(url).content.decode()
+    assert "Acknowledged by" in body  # who acknowledged is shown
+    assert len(all_acknowledged) == len(none_acknowledged)
