@@ -67,6 +67,7 @@ from apps.ai import egress
 from apps.core import signing
 from apps.core.errors import ApplicationError, ConflictError
 from apps.core.models import OutboxEvent
+from apps.core.shared import shared_state
 from apps.integrations.models import (
     CRMConnection,
     CRMDelivery,
@@ -453,14 +454,24 @@ def crm_delivery_attempt(*, delivery_id: int) -> tuple[str, float | None]:
     return status, retry_in
 
 
+DEAD_NOTICE_SECONDS = 3600  # at most one "did not take" notification per CRM in this window
+
+
 def _tell_owners_dead(delivery: CRMDelivery, error: str) -> None:
+    """Tell the owners a delivery was given up, once per CRM per DEAD_NOTICE_SECONDS: a CRM that
+    refuses everything (a revoked key: 401 to every event) would otherwise send one notification
+    per fan of an import of ten thousand. The delivery log lists every dead delivery."""
     crm = delivery.crm
+    if not shared_state().swap_record_sync(f"integrations:crm-dead:{crm.pk}", None, {"delivery": delivery.pk},
+                                           ttl=DEAD_NOTICE_SECONDS):  # fmt: skip
+        return
     url = reverse("integrations:crm-detail", kwargs={"crm_id": crm.pk})
     for owner in member_list(agency_id=crm.agency_id).filter(role=Role.OWNER):
         notification_send(
             membership=owner,
             title=f"{crm.name} did not take a {CRMEventKind(delivery.kind).label.lower()} event",
-            body=f"Gave up after {delivery.attempts + 1} attempts ({error[:200]}). Replay it from the delivery log.",
+            body=f"Gave up after {delivery.attempts + 1} attempts ({error[:200]}). Replay it from the delivery log, "
+            "which lists any other event given up in the next hour without another notification.",
             url=url,
             level=Notification.Level.WARNING,
         )

@@ -249,6 +249,26 @@ def test_retry_delay_grows_exponentially_within_the_cap(settings):
     assert max(crm_services.retry_delay(10) for _ in range(200)) <= 100
 
 
+def test_a_crm_refusing_every_event_notifies_the_owners_once_not_once_per_event(
+    world, fake_crm, django_capture_on_commit_callbacks
+):
+    # A revoked key answers 401 to everything: each delivery is dead at its first attempt. An
+    # import of many fans must not send the owners one notification per fan.
+    _crm(world, fake_crm, kinds=["fan.created"])
+    with django_capture_on_commit_callbacks(execute=False):
+        for n in range(6):
+            messaging.fan_upsert(creator=world.creator, platform="onlyfans", platform_fan_id=f"f{n}", username=f"f{n}")
+        for event in OutboxEvent.objects.filter(kind="fan.created"):
+            crm_services.on_domain_event(event)
+    fake_crm.fail_next(401, times=6)
+    deliveries = list(CRMDelivery.objects.order_by("pk"))
+    assert len(deliveries) == 6
+    assert all(crm_services.crm_delivery_attempt(delivery_id=d.pk)[0] == "dead" for d in deliveries)
+    notes = Notification.objects.filter(agency=world.agency)
+    assert notes.count() == 1 and "delivery log" in notes.get().body
+    assert CRMDelivery.objects.filter(status="dead").count() == 6  # every one still in the log
+
+
 def test_dead_after_max_attempts_tells_the_owner_once_and_replay_sends_again(
     world, client_for, fake_crm, settings, eager_celery, django_capture_on_commit_callbacks
 ):
