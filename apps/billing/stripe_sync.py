@@ -246,9 +246,7 @@ def subscription_apply(
             return row
         before = (row.plan, row.status)
         items = ((stripe_subscription.get("items") or {}).get("data")) or []
-        item = items[0] if items else {}
-        price_id = ((item.get("price") or {}).get("id")) if isinstance(item.get("price"), dict) else item.get("price")
-        plan = Plan.objects.filter(stripe_price_id=price_id).first() if price_id else None
+        item, plan, price_id = _plan_item(items)
         if price_id and plan is None:
             logger.warning("stripe price %s matches no plan; the plan is left as it is", price_id)
         row.plan = plan or row.plan
@@ -280,6 +278,31 @@ def subscription_apply(
 
         pause_task.delay_on_commit(row.agency_id)
     return row
+
+
+def _price_id(item: dict[str, Any]) -> str | None:
+    price = item.get("price")
+    return price.get("id") if isinstance(price, dict) else price
+
+
+def _plan_item(items: list[dict[str, Any]]) -> tuple[dict[str, Any], Plan | None, str | None]:
+    """The subscription item that is the plan (its price is a plan's), its plan and price id.
+    A subscription with overage also holds the metered item (docs/billing.md, step 2), in no
+    promised order. When no item's price is a plan's, the first item that is not metered is
+    answered, with no plan (the caller logs that the price matches none and keeps the plan)."""
+    prices = [_price_id(item) for item in items]
+    plans = {plan.stripe_price_id: plan for plan in Plan.objects.filter(stripe_price_id__in=[p for p in prices if p])}
+    for item, price_id in zip(items, prices, strict=True):
+        if price_id in plans:
+            return item, plans[price_id], price_id
+    licensed = [item for item in items if not _metered(item)] or items
+    item = licensed[0] if licensed else {}
+    return item, None, _price_id(item) if item else None
+
+
+def _metered(item: dict[str, Any]) -> bool:
+    price = item.get("price")
+    return isinstance(price, dict) and (price.get("recurring") or {}).get("usage_type") == "metered"
 
 
 def _dunning_update(row: Subscription, status: str) -> bool:
@@ -441,9 +464,11 @@ def _sync(
     reached, apply the event's own snapshot as of the event's creation (ignored if older)."""
     if not subscription_id:
         return None
+    # The moment the read starts: a read that starts later sees at least as much, so it must win
+    # over this one even when this one's answer arrives last.
+    as_of = timezone.now()
     try:
         current = stripe_api.subscription_retrieve(subscription_id)
-        as_of = timezone.now()
     except stripe_api.BillingProviderError:
         if fallback is None:
             raise

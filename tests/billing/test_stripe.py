@@ -12,7 +12,7 @@ from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
-from apps.billing.models import BillingEvent, Subscription, SubscriptionChange
+from apps.billing.models import BillingEvent, Plan, Subscription, SubscriptionChange
 from tests.conftest import login_client
 from tests.fakes.stripe_server import deliver, sign
 from tests.messaging.api_helpers import error, token_client
@@ -242,3 +242,25 @@ def test_another_agencys_stripe_customer_invoices_and_portal_stay_its_own(world,
     assert len(stripe_on.portal_sessions) == 0
     assert token_client(other_world.owner).get("/api/v1/billing/invoices").json() == []
     assert Subscription.objects.get(agency=other_world.agency).stripe_customer_id == ""
+
+
+def test_the_plan_is_read_from_the_plans_item_wherever_the_metered_item_sits(world, stripe_on):
+    # docs/billing.md step 2: the operator adds a metered price for overage to the subscription;
+    # Stripe promises no order of its items.
+    subscription = subscribe(world, stripe_on, "agency")
+    plan_item = subscription["items"]["data"][0]
+    metered = {"id": "si_metered", "object": "subscription_item", "quantity": None,
+               "price": {"id": "price_overage", "object": "price", "recurring": {"interval": "month",
+                                                                                "usage_type": "metered"}}}  # fmt: skip
+    stripe_on.set_subscription(subscription["id"], items={"object": "list", "data": [metered, plan_item]})
+    event = stripe_on.event("customer.subscription.updated", stripe_on.subscriptions[subscription["id"]])
+    assert deliver(Client(), WEBHOOK, event).status_code == 200
+    row = Subscription.objects.get(agency=world.agency)
+    assert (row.plan.code, row.stripe_item_id) == ("agency", plan_item["id"])
+    # A switch in the portal changes the plan's item: it is read from there, not from the first.
+    enterprise = Plan.objects.get(code="enterprise")
+    plan_item["price"] = stripe_on.prices[enterprise.stripe_price_id]
+    event = stripe_on.event("customer.subscription.updated", stripe_on.subscriptions[subscription["id"]])
+    assert deliver(Client(), WEBHOOK, event).status_code == 200
+    row.refresh_from_db()
+    assert (row.plan.code, row.stripe_item_id) == ("enterprise", plan_item["id"])
