@@ -55,6 +55,9 @@ class SubscriptionAdmin(admin.ModelAdmin):
             old = Subscription.objects.select_related("plan").get(pk=obj.pk)
             before = (old.plan, old.status)
         obj.assigned_by = request.user
+        # The grace period follows the status as on every other path: "Past due" set here starts
+        # one (banner, read-only at its end), any other status ends it.
+        services.dunning_update(obj, obj.status)
         super().save_model(request, obj, form, change)
         services.subscription_changed(subscription=obj, before=before, by=request.user)
 

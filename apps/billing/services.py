@@ -104,17 +104,27 @@ def subscription_assign(
     else:
         subscription.trial_ends_at = None
         subscription.current_period_start, subscription.current_period_end = now, now + timedelta(days=30)
-    if status == Subscription.Status.PAST_DUE:
-        if subscription.past_due_since is None:
-            subscription.past_due_since = now
-            subscription.grace_ends_at = now + timedelta(days=settings.BILLING_GRACE_DAYS)
-    else:
-        subscription.past_due_since = subscription.grace_ends_at = None
+    dunning_update(subscription, status, now=now)
     if subscription.current_period_end <= subscription.current_period_start:
         subscription.current_period_end = subscription.current_period_start + timedelta(days=1)
     subscription.save()
     record_change(subscription, from_plan=from_plan, from_status=from_status, by=by, reason=reason)
     return subscription
+
+
+def dunning_update(subscription: Subscription, status: str, *, now: datetime | None = None) -> bool:
+    """The grace period follows the status (not saved here): entering past due starts it (True
+    then), staying past due keeps it, any other status clears it. Every writer of the status
+    calls it: Stripe's sync, subscription_assign and the admin's form."""
+    if status == Subscription.Status.PAST_DUE:
+        if subscription.past_due_since is None:
+            now = now or timezone.now()
+            subscription.past_due_since = now
+            subscription.grace_ends_at = now + timedelta(days=settings.BILLING_GRACE_DAYS)
+            return True
+        return False
+    subscription.past_due_since = subscription.grace_ends_at = None
+    return False
 
 
 def subscription_changed(*, subscription: Subscription, before: tuple[Plan | None, str], by: User | None) -> None:

@@ -58,7 +58,7 @@ from apps.accounts.models import Agency, Membership, Role
 from apps.accounts.permissions import Perm, require
 from apps.billing import entitlements, stripe_api
 from apps.billing.models import BillingEvent, Plan, Subscription, UsageReport
-from apps.billing.services import record_change
+from apps.billing.services import dunning_update, record_change
 from apps.core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -263,7 +263,7 @@ def subscription_apply(
         trial_end = _moment(stripe_subscription.get("trial_end"))
         if status == Subscription.Status.TRIALING:
             row.trial_ends_at = trial_end or row.trial_ends_at or end
-        entering_dunning = _dunning_update(row, status)
+        entering_dunning = dunning_update(row, status)
         row.stripe_synced_at = as_of
         row.save()
         if (row.plan, row.status) != before:
@@ -303,19 +303,6 @@ def _plan_item(items: list[dict[str, Any]]) -> tuple[dict[str, Any], Plan | None
 def _metered(item: dict[str, Any]) -> bool:
     price = item.get("price")
     return isinstance(price, dict) and (price.get("recurring") or {}).get("usage_type") == "metered"
-
-
-def _dunning_update(row: Subscription, status: str) -> bool:
-    """Start the grace period on entering past_due (True then), clear it on leaving."""
-    if status == Subscription.Status.PAST_DUE:
-        if row.past_due_since is None:
-            now = timezone.now()
-            row.past_due_since = now
-            row.grace_ends_at = now + timedelta(days=settings.BILLING_GRACE_DAYS)
-            return True
-        return False
-    row.past_due_since = row.grace_ends_at = None
-    return False
 
 
 def dunning_email_send(*, agency_id: int) -> int:
@@ -528,7 +515,7 @@ def _status_set(agency_id: int, status: str, *, as_of: datetime, reason: str) ->
         before = (row.plan, row.status)
         row.status = status
         row.stripe_synced_at = as_of
-        entering = _dunning_update(row, status)
+        entering = dunning_update(row, status)
         row.save()
         record_change(row, from_plan=before[0], from_status=before[1], by=None, reason=reason)
     if entering:

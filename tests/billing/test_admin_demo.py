@@ -11,6 +11,7 @@ from apps.accounts.models import Agency
 from apps.billing import entitlements
 from apps.billing.models import Subscription, SubscriptionChange
 from tests.accounts.factories import UserFactory
+from tests.conftest import login_client
 
 pytestmark = pytest.mark.django_db
 
@@ -56,6 +57,31 @@ def test_an_admin_assigns_a_plan_by_hand_and_it_applies_at_once(world, staff_cli
     change = SubscriptionChange.objects.filter(agency=world.agency).first()
     assert (change.from_plan.code, change.to_plan.code, change.by) == ("agency", "creator", staff_client.staff)
     assert entitlements.entitlements_for(world.agency.pk).plan_code == "creator"
+
+
+def _admin_form(world, plan, status: str) -> dict:
+    return {
+        "agency": world.agency.pk, "plan": plan.pk, "status": status,
+        "trial_ends_at_0": "", "trial_ends_at_1": "",
+        "current_period_start_0": "2026-12-01", "current_period_start_1": "00:00:00",
+        "current_period_end_0": "2026-12-31", "current_period_end_1": "00:00:00",
+        "changes-TOTAL_FORMS": "0", "changes-INITIAL_FORMS": "0",
+        "changes-MIN_NUM_FORMS": "0", "changes-MAX_NUM_FORMS": "1000",
+    }  # fmt: skip
+
+
+def test_past_due_set_in_the_admin_starts_the_grace_period_and_active_ends_it(world, staff_client, catalogue, settings):
+    settings.BILLING_GRACE_DAYS = 7
+    subscription = Subscription.objects.get(agency=world.agency)
+    url = reverse("admin:billing_subscription_change", args=[subscription.pk])
+    assert staff_client.post(url, _admin_form(world, catalogue["agency"], "past_due")).status_code == 302
+    subscription.refresh_from_db()
+    assert subscription.past_due_since is not None and subscription.grace_ends_at is not None
+    assert "Your last payment failed" in login_client(world.owner).get("/").content.decode()  # the banner
+    assert staff_client.post(url, _admin_form(world, catalogue["agency"], "active")).status_code == 302
+    subscription.refresh_from_db()
+    assert (subscription.past_due_since, subscription.grace_ends_at) == (None, None)
+    assert "Your last payment failed" not in login_client(world.owner).get("/").content.decode()
 
 
 def test_an_admin_form_with_a_bad_period_is_a_form_error(world, staff_client, catalogue):
