@@ -366,7 +366,8 @@ def webhook_receive(*, payload: bytes, signature: str | None) -> BillingEvent:
 def event_process(*, event_id: int) -> BillingEvent:
     """Process a stored event once (see the module docstring, step 3). Answers the event; its
     ``processed_at`` is still None when another delivery holds the claim (the view answers 409,
-    so Stripe delivers it again later)."""
+    so Stripe delivers it again later) or when Stripe could not be reached while processing it
+    (``claimed_at`` None again: the view answers 503, and Stripe delivers it again later)."""
     claim = timezone.now()
     taken = (
         BillingEvent.objects.filter(pk=event_id, processed_at__isnull=True)
@@ -380,7 +381,17 @@ def event_process(*, event_id: int) -> BillingEvent:
     try:
         agency_id = _handle(event)  # Stripe is asked here, with no transaction open
     except stripe_api.BillingProviderError as failure:
+        if failure.retryable:
+            # Stripe could not be reached, or was busy: the claim is let go with the reason, the
+            # event stays unprocessed, and the view's 503 has Stripe deliver it again later.
+            BillingEvent.objects.filter(pk=event_id, claimed_at=claim).update(
+                claimed_at=None, error=f"Stripe: {failure.message} (to be delivered again)"[:500]
+            )
+            event.refresh_from_db()
+            return event
         agency_id, error = None, f"Stripe: {failure.message}"[:500]
+    except stripe_api.BillingNotConfigured as failure:  # a webhook secret without STRIPE_SECRET_KEY
+        agency_id, error = None, failure.message[:500]
     except BaseException:
         # Unexpected: the claim is let go at once so that Stripe's next delivery processes it.
         BillingEvent.objects.filter(pk=event_id, claimed_at=claim).update(claimed_at=None)

@@ -80,12 +80,19 @@ def portal(request: HttpRequest) -> HttpResponse:
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
     """400 for anything not signed by Stripe with our secret (Stripe's convention; nothing is
     stored), 200 once the event is stored and processed (or was already), 409 while another
-    delivery of the same event is being processed (Stripe delivers it again later)."""
+    delivery of the same event is being processed and 503 when Stripe itself could not be reached
+    to process it (Stripe delivers it again later in both cases)."""
     try:
         event = stripe_sync.webhook_receive(payload=request.body, signature=request.headers.get("Stripe-Signature"))
     except stripe_sync.WebhookSignatureError as error:
         logger.warning("stripe webhook refused (%s) from %s", error, request.META.get("REMOTE_ADDR"))
         return JsonResponse({"error": {"code": "bad_signature", "message": "Invalid Stripe signature."}}, status=400)
+    if event.processed_at is None and event.claimed_at is None:
+        return JsonResponse(
+            {"error": {"code": "stripe_unreachable", "message": "Stripe could not be reached to process this event; "
+                                                                "deliver it again later."}},
+            status=503,
+        )  # fmt: skip
     if event.processed_at is None:
         return JsonResponse(
             {

@@ -264,3 +264,32 @@ def test_the_plan_is_read_from_the_plans_item_wherever_the_metered_item_sits(wor
     assert deliver(Client(), WEBHOOK, event).status_code == 200
     row.refresh_from_db()
     assert (row.plan.code, row.stripe_item_id) == ("enterprise", plan_item["id"])
+
+
+def test_an_event_stripe_could_not_be_read_for_is_answered_503_and_applied_when_delivered_again(world, stripe_on):
+    response = login_client(world.owner).post(reverse("billing:checkout"), {"plan": "agency"})
+    session_id = response["Location"].rsplit("/", 1)[1]
+    subscription = stripe_on.complete_checkout(session_id)
+    completed = stripe_on.event("checkout.session.completed", stripe_on.checkout_sessions[session_id])
+    for _ in range(3):  # the SDK retries a 500 twice: Stripe is down while the event is processed
+        stripe_on.fail_next(500)
+    response = deliver(Client(), WEBHOOK, completed)
+    assert response.status_code == 503 and response.json()["error"]["code"] == "stripe_unreachable"
+    stored = BillingEvent.objects.get(stripe_id=completed["id"])
+    assert stored.processed_at is None and "delivered again" in stored.error
+    assert deliver(Client(), WEBHOOK, completed).status_code == 200  # Stripe's next delivery
+    row = Subscription.objects.get(agency=world.agency)
+    assert (row.stripe_subscription_id, row.status) == (subscription["id"], "active")
+
+
+def test_a_webhook_secret_without_the_api_key_records_the_event_instead_of_failing_every_delivery(
+    world, stripe_on, settings
+):
+    response = login_client(world.owner).post(reverse("billing:checkout"), {"plan": "agency"})
+    session_id = response["Location"].rsplit("/", 1)[1]
+    stripe_on.complete_checkout(session_id)
+    settings.STRIPE_SECRET_KEY = ""  # misconfigured: the secret is set, the key is not
+    completed = stripe_on.event("checkout.session.completed", stripe_on.checkout_sessions[session_id])
+    assert deliver(Client(), WEBHOOK, completed).status_code == 200
+    stored = BillingEvent.objects.get(stripe_id=completed["id"])
+    assert stored.processed_at is not None and "Online payment is not set up" in stored.error
