@@ -589,6 +589,14 @@ def post_get_for_member(*, membership: Membership, post_id: int) -> ScheduledPos
     return post
 
 
+def _link(url: str) -> str:
+    """The platform's link to a published post, kept only as an https:// address: the pages
+    render it as a link, and a platform (or anything posing as one) must not put a javascript:
+    or data: URL there."""
+    url = (url or "").strip()[:500]
+    return url if url.lower().startswith("https://") else ""
+
+
 # --- Writes --------------------------------------------------------------------------------------
 
 
@@ -907,7 +915,7 @@ def post_publish(*, post_id: int) -> str:
         publisher.close()
     if outcome.state == "published":
         _settle(
-            post, PostStatus.PUBLISHED, platform_post_id=outcome.post_id[:128], platform_url=outcome.url[:500],
+            post, PostStatus.PUBLISHED, platform_post_id=outcome.post_id[:128], platform_url=_link(outcome.url),
             last_response=outcome.response, last_error="", published_at=timezone.now(), next_attempt_at=None,
         )  # fmt: skip
         logger.info("integrations.publish.published", extra={"post_id": post.pk, "platform": post.platform})

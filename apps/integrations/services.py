@@ -189,6 +189,7 @@ def oauth_complete(*, membership: Membership, creator: Creator, pending: dict, c
         connection.last_error = ""
         connection.refresh_failures = 0
         connection.connected_by_id = membership.user_id
+        connection.is_simulated = False  # a real sign-in replaces the demo's simulated account
         connection.save()
         _event(connection, ConnectionEventKind.CONNECTED, actor_id=membership.user_id, detail="Signed in with OAuth.")
     return connection

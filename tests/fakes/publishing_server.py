@@ -59,6 +59,7 @@ class Upload:
 
 @dataclass
 class State:
+    reddit_post_url: str = ""  # when set, Reddit answers this as the new post's url (a hostile answer)
     tokens: dict[str, str] = field(default_factory=dict)  # token → platform
     revoked: set[str] = field(default_factory=set)
     faults: dict[str, list[tuple[int, object, dict]]] = field(default_factory=lambda: defaultdict(list))
@@ -445,7 +446,7 @@ class FakePublishing(LoopbackServer):
         with self.lock:
             self.state.reddit_posts.append(form)
         _json(handler, 200, {"json": {"errors": [], "data": {
-            "url": f"https://www.reddit.com/r/{form['sr']}/comments/{post_id}/{slug}/",
+            "url": self.state.reddit_post_url or f"https://www.reddit.com/r/{form['sr']}/comments/{post_id}/{slug}/",
             "drafts_count": 0, "id": post_id, "name": f"t3_{post_id}",
         }}})  # fmt: skip
 

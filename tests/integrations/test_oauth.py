@@ -50,6 +50,15 @@ def test_tiktok_connect_stores_encrypted_tokens_and_scopes(world, client_for, pl
     assert connection.access_token not in page and connection.refresh_token not in page
 
 
+def test_a_real_sign_in_replaces_the_demos_simulated_account(world, client_for, platforms):
+    # The demo seeds simulated connections; a member who then signs in for real publishes for real.
+    Connection.objects.create(agency=world.agency, creator=world.creator, platform="tiktok",
+                              status=ConnectionStatus.CONNECTED, is_simulated=True)  # fmt: skip
+    assert connect_through_provider(client_for(world.owner), world.creator, "tiktok").status_code == 302
+    connection = Connection.objects.get(creator=world.creator, platform="tiktok")
+    assert not connection.is_simulated and connection.access_token and connection.status == "connected"
+
+
 def test_reddit_uses_basic_auth_and_permanent_duration(world, client_for, platforms):
     client = client_for(world.manager)
     authorize = start_connect(client, world.creator, "reddit")

@@ -275,3 +275,18 @@ def test_published_post_reaches_the_calendar_end_to_end(world, fake, client_for)
     assert detail["status"] == "published" and detail["platform_post_id"].startswith("t3_")
     page = client_for(world.owner).get(f"/integrations/posts/{created['id']}/").content.decode()
     assert "Published" in page and detail["platform_url"] in page
+
+
+def test_a_link_to_the_post_that_is_not_https_is_not_kept_or_rendered(world, fake, client_for):
+    connect(fake, world.creator, "reddit")
+    fake.state.reddit_post_url = "javascript:alert(document.cookie)"
+    api = token_client(world.owner)
+    body = {"creator_id": world.creator.pk, "platform": "reddit", "scheduled_at": soon().isoformat(),
+            "title": "Launch day", "subreddit": "VelvetFans", "caption": "It's here"}  # fmt: skip
+    created = api.post("/api/v1/integrations/posts", json.dumps(body), content_type="application/json").json()
+    assert step(ScheduledPost.objects.get(pk=created["id"])) == "published"
+    assert api.get(f"/api/v1/integrations/posts/{created['id']}").json()["platform_url"] == ""
+    for page in (f"/integrations/posts/{created['id']}/", "/integrations/calendar/"):
+        html = client_for(world.owner).get(page).content.decode()
+        # The platform's raw answer is shown escaped in its <pre>; no link is made of it.
+        assert 'href="javascript:' not in html and "View on Reddit" not in html
