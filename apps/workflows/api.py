@@ -48,9 +48,12 @@ def definition_list(request: HttpRequest):
 
 @router.post("/workflows/runs", response={201: RunOut})
 def run_start(request: HttpRequest, payload: RunIn):
-    """Start a run; its input is validated by the workflow (400 naming the field)."""
+    """Start a run; its input is validated by the workflow (400 naming the field). With an
+    ``Idempotency-Key`` header (up to 64 characters), a retried request answers the run the first
+    one started (201 with the same run) instead of starting another."""
     membership = api_membership(request)
-    run = services.run_start(membership=membership, workflow=payload.workflow, data=payload.input)
+    run = services.run_start(membership=membership, workflow=payload.workflow, data=payload.input,
+                             request_key=request.headers.get("Idempotency-Key", ""))  # fmt: skip
     return Status(201, run)
 
 

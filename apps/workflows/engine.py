@@ -113,15 +113,18 @@ def _context(run: WorkflowRun, step_run: StepRun, rows: list[StepRun], workflow:
     )  # fmt: skip
 
 
-def run_create(*, agency_id: int, user_id: int | None, workflow: Workflow, data: dict[str, Any]) -> WorkflowRun:
+def run_create(
+    *, agency_id: int, user_id: int | None, workflow: Workflow, data: dict[str, Any], request_key: str = ""
+) -> WorkflowRun:
     """A new run with one pending step run per step, started at once (its first steps queued on
-    commit). ``data`` is already validated input."""
+    commit). ``data`` is already validated input; ``request_key`` is unique per agency when set
+    (an IntegrityError for a second run with it)."""
     data = definitions.json_value(data, "The workflow input")
     now = timezone.now()
     with transaction.atomic():
         run = WorkflowRun.objects.create(
             agency_id=agency_id, workflow=workflow.name, state=RunState.RUNNING, input=data,
-            created_by_id=user_id, started_at=now,
+            created_by_id=user_id, started_at=now, request_key=request_key,
         )  # fmt: skip
         StepRun.objects.bulk_create(
             [StepRun(agency_id=agency_id, run=run, step=step.name, index=0) for step in workflow.steps]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django import forms
 
 from apps.studio.selectors import platform_choices
@@ -35,6 +37,9 @@ class StartForm(forms.Form):
         help_text="TikTok, Instagram and Reddit plans also become draft posts on the publishing calendar.",
     )  # fmt: skip
     month = forms.CharField(label="Month, YYYY-MM (cost report; empty: last month)", required=False, max_length=7)
+    # A new key each time the form is drawn: submitting it twice (a double click, the browser's
+    # resend) starts one run (services.run_start).
+    request_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
 
     def __init__(self, *args, creators=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -42,6 +47,8 @@ class StartForm(forms.Form):
                                            if not workflow.name.startswith("test_")]  # fmt: skip
         self.fields["creator_id"].choices = [("", "—")] + [(creator.pk, creator.display_name) for creator in creators]
         self.fields["platform"].choices = platform_choices()
+        if not self.is_bound:
+            self.initial.setdefault("request_key", uuid.uuid4().hex)
 
     def input_data(self) -> dict:
         data = self.cleaned_data

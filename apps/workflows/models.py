@@ -53,6 +53,9 @@ class WorkflowRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The start request's key (the start form's one-time key, the API's Idempotency-Key): a
+    # second request with the same key answers the run the first one started.
+    request_key = models.CharField(max_length=64, blank=True, default="")
 
     objects = TenantQuerySet.as_manager()
 
@@ -61,6 +64,11 @@ class WorkflowRun(models.Model):
         indexes = [
             models.Index(fields=["agency", "-created_at"], name="wf_run_agency_created"),
             models.Index(fields=["agency", "state"], name="wf_run_agency_state"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agency", "request_key"], condition=~models.Q(request_key=""), name="wf_run_one_per_request_key"
+            )
         ]
 
     def __str__(self) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.accounts.models import Membership
@@ -31,9 +31,25 @@ from apps.workflows.models import RunState, StepRun, StepState, WorkflowAction, 
 MAX_INPUT_CHARS = 20_000
 
 
-def run_start(*, membership: Membership, workflow: str, data: dict[str, Any] | None = None) -> WorkflowRun:
-    """Validate the input with the definition's ``clean_input`` and start a run in the member's name."""
+MAX_REQUEST_KEY = 64
+
+
+def run_start(
+    *, membership: Membership, workflow: str, data: dict[str, Any] | None = None, request_key: str = ""
+) -> WorkflowRun:
+    """Validate the input with the definition's ``clean_input`` and start a run in the member's name.
+
+    ``request_key`` (the start form's one-time key, the API's Idempotency-Key): a second start
+    with the same key, a double click or a retried request, answers the run the first started
+    instead of starting another (each run sends messages, writes drafts, notifies)."""
     require(membership, Perm.EDIT)
+    request_key = (request_key or "").strip()
+    if len(request_key) > MAX_REQUEST_KEY:
+        raise ApplicationError(f"Keep the request key to {MAX_REQUEST_KEY} characters.", field="request_key")
+    if request_key:
+        earlier = WorkflowRun.objects.for_agency(membership.agency_id).filter(request_key=request_key).first()
+        if earlier is not None:
+            return earlier
     definition = definitions.get(workflow)
     if definition is None:
         raise ApplicationError(f"There is no workflow called “{workflow}”.", field="workflow")
@@ -45,13 +61,20 @@ def run_start(*, membership: Membership, workflow: str, data: dict[str, Any] | N
     if len(repr(encoded)) > MAX_INPUT_CHARS:
         raise ApplicationError(f"Keep the input under {MAX_INPUT_CHARS:,} characters.", field="input")
     cleaned = definition.clean_input(membership, encoded) if definition.clean_input else encoded
-    with transaction.atomic():
-        run = engine.run_create(
-            agency_id=membership.agency_id, user_id=membership.user_id, workflow=definition, data=cleaned
-        )
-        WorkflowAction.objects.create(
-            agency_id=membership.agency_id, run=run, actor_id=membership.user_id, kind=WorkflowAction.Kind.START
-        )
+    try:
+        with transaction.atomic():
+            run = engine.run_create(
+                agency_id=membership.agency_id, user_id=membership.user_id, workflow=definition, data=cleaned,
+                request_key=request_key,
+            )  # fmt: skip
+            WorkflowAction.objects.create(
+                agency_id=membership.agency_id, run=run, actor_id=membership.user_id, kind=WorkflowAction.Kind.START
+            )
+    except IntegrityError:
+        if not request_key:
+            raise
+        # The same key at the same moment (two clicks in flight at once): the other one started it.
+        return WorkflowRun.objects.for_agency(membership.agency_id).get(request_key=request_key)
     return run
 
 

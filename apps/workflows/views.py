@@ -116,8 +116,9 @@ def run_start(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             run = services.run_start(
-                membership=membership, workflow=form.cleaned_data["workflow"], data=form.input_data()
-            )
+                membership=membership, workflow=form.cleaned_data["workflow"], data=form.input_data(),
+                request_key=form.cleaned_data["request_key"],
+            )  # fmt: skip
         except ApplicationError as error:
             form_add_error(form, error)
         else:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from apps.workflows import engine, services
-from apps.workflows.models import RunState, StepRun, WorkflowAction
-from tests.messaging.api_helpers import token_client
+from apps.workflows.models import RunState, StepRun, WorkflowAction, WorkflowRun
+from tests.messaging.api_helpers import error, token_client
 from tests.workflows import sample_workflows  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -180,3 +180,30 @@ def test_a_chatter_reads_only_runs_about_their_assigned_creators(world, client_f
     # A viewer sees every creator: all three.
     viewer = client_for(world.viewer)
     assert all(viewer.get(f"/workflows/runs/{run.pk}/").status_code == 200 for run in (mine, theirs, agency_wide))
+
+
+def test_a_start_submitted_twice_starts_one_run(world, client_for):
+    client = client_for(world.owner)
+    page = client.get("/workflows/start/").content.decode()
+    key = page.split('name="request_key" value="')[1].split('"')[0]
+    assert len(key) == 32 and "Request key" not in page  # hidden, and new each time the form is drawn
+    assert key not in client.get("/workflows/start/").content.decode()
+    form = {"workflow": "month_end_cost_report", "month": "2026-10", "request_key": key}
+    first = client.post("/workflows/start/", form)
+    second = client.post("/workflows/start/", form)  # a double click, or the browser resending
+    assert first.status_code == second.status_code == 302 and first["Location"] == second["Location"]
+    assert WorkflowRun.objects.filter(workflow="month_end_cost_report").count() == 1
+
+
+def test_the_api_answers_a_retried_start_with_the_same_run(world):
+    api = token_client(world.owner, "write")
+    body = {"workflow": "month_end_cost_report", "input": {"month": "2026-10"}}
+    first = api.post("/api/v1/workflows/runs", body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k-1")
+    again = api.post("/api/v1/workflows/runs", body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k-1")
+    other = api.post("/api/v1/workflows/runs", body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k-2")
+    assert first.status_code == again.status_code == other.status_code == 201
+    assert first.json()["id"] == again.json()["id"] != other.json()["id"]
+    too_long = api.post("/api/v1/workflows/runs", body, content_type="application/json",
+                        HTTP_IDEMPOTENCY_KEY="k" * 65)  # fmt: skip
+    assert too_long.status_code == 400 and "request_key" in error(too_long)["fields"]
+    assert WorkflowRun.objects.filter(workflow="month_end_cost_report").count() == 2
