@@ -124,6 +124,12 @@ def portal_session_create(*, customer: str, return_url: str) -> dict[str, Any]:
     )
 
 
+def subscription_list(customer: str) -> list[dict[str, Any]]:
+    """The customer's subscriptions that are not canceled (Stripe's default), newest first."""
+    found = _call("subscription list", client().v1.subscriptions.list, params={"customer": customer, "limit": 10})
+    return list(found.get("data") or [])
+
+
 def subscription_retrieve(subscription_id: str) -> dict[str, Any]:
     return _call("subscription retrieve", client().v1.subscriptions.retrieve, subscription_id)
 

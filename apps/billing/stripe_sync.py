@@ -174,6 +174,14 @@ def checkout_start(*, membership: Membership, plan_code: str, base_url: str) -> 
         )  # fmt: skip
         return Redirect(url=billing_page, plan_changed=True)
     customer = _customer_for(membership)
+    # Paid a moment ago in another tab, and the webhook not here yet: the row still says "no
+    # subscription", but Stripe has one. A second checkout would charge the customer twice.
+    if current is not None and current.stripe_customer_id and stripe_api.subscription_list(customer):
+        raise ApplicationError(
+            "Stripe already holds a subscription for this agency: it shows here within a minute of the "
+            "payment. To change the plan or the card, use Manage payment.",
+            field="plan",
+        )
     session = stripe_api.checkout_session_create(
         customer=customer,
         price=plan.stripe_price_id,

@@ -293,3 +293,14 @@ def test_a_webhook_secret_without_the_api_key_records_the_event_instead_of_faili
     assert deliver(Client(), WEBHOOK, completed).status_code == 200
     stored = BillingEvent.objects.get(stripe_id=completed["id"])
     assert stored.processed_at is not None and "Online payment is not set up" in stored.error
+
+
+def test_a_second_checkout_before_the_first_ones_webhook_is_refused(world, stripe_on):
+    # The owner paid in one tab; before Stripe's webhook arrives the billing page still offers
+    # "Subscribe", and a second checkout would have charged the card twice.
+    client = login_client(world.owner)
+    response = client.post(reverse("billing:checkout"), {"plan": "agency"})
+    stripe_on.complete_checkout(response["Location"].rsplit("/", 1)[1])  # paid; no webhook yet
+    again = client.post(reverse("billing:checkout"), {"plan": "agency"}, follow=True)
+    assert "Stripe already holds a subscription for this agency" in again.content.decode()
+    assert len(stripe_on.checkout_sessions) == 1

@@ -257,6 +257,16 @@ class FakeStripe(LoopbackServer):
         return session
 
     def _subscriptions(self, method: str, rest: list[str], params: dict) -> dict:
+        if not rest and method == "GET":  # list: ?customer=&status= (all, or one status; default: not canceled)
+            status, limit = params.get("status") or "", int(params.get("limit") or 10)
+
+            def listed(sub: dict) -> bool:
+                if params.get("customer") and sub["customer"] != params["customer"]:
+                    return False
+                return status == "all" or sub["status"] == status or (not status and sub["status"] != "canceled")
+
+            found = [sub for sub in reversed(list(self.subscriptions.values())) if listed(sub)]
+            return {"object": "list", "data": found[:limit], "has_more": len(found) > limit, "url": "/v1/subscriptions"}
         if not rest or rest[0] not in self.subscriptions:
             raise self._missing("subscription", rest[0] if rest else "")
         subscription = self.subscriptions[rest[0]]
