@@ -238,7 +238,13 @@ def run_nightly(*, agency_id: int | None = None, now: datetime | None = None) ->
     if agency_id is not None:
         agencies = agencies.filter(pk=agency_id)
     for agency in list(agencies):
-        _nightly_agency(agency, now, report)
+        try:
+            with transaction.atomic():
+                _nightly_agency(agency, now, report)
+        except Exception:  # one agency's failure must not leave every later agency without its night
+            logger.exception("optimization nightly failed for agency %s", agency)
+            report.skipped.append(f"agency {agency}: the nightly run failed (logged); the next run tries again")
+            continue
         report.agencies += 1
     report.outcomes_measured = measure_outcomes(now=now, agency_id=agency_id)
     report.seconds = time.perf_counter() - started
@@ -470,7 +476,9 @@ def _store_advice(agency_id: int, advice: list[Advice], run_date: date) -> int:
         Recommendation.objects.filter(pk__in=expire, status=Recommendation.Status.OPEN).update(
             status=Recommendation.Status.EXPIRED
         )
-    Recommendation.objects.bulk_create(create)
+    # Two runs for one agency at once (the beat's and a member's workflow) may both open the same
+    # advice: the one-open-per-kind constraint keeps the first, the second is skipped.
+    Recommendation.objects.bulk_create(create, ignore_conflicts=True)
     return len(create)
 
 
