@@ -881,9 +881,13 @@ INTEGRATIONS_API_LOOPBACK_ONLY = env_bool("INTEGRATIONS_API_LOOPBACK_ONLY", defa
 INTEGRATIONS_SYNC_INTERVAL_SECONDS = env.int("INTEGRATIONS_SYNC_INTERVAL_SECONDS", default=900)
 INTEGRATIONS_SYNC_STALE_SECONDS = env.int("INTEGRATIONS_SYNC_STALE_SECONDS", default=300)
 INTEGRATIONS_SYNC_PAGE_SIZE = env.int("INTEGRATIONS_SYNC_PAGE_SIZE", default=500)  # items per request, 1..1000
-if INTEGRATIONS_SYNC_INTERVAL_SECONDS < 60 or INTEGRATIONS_SYNC_STALE_SECONDS < 30:
+# A first sync of a large account takes minutes (docs/benchmarks.md: 319 s for the full-size one),
+# past CELERY_TASK_TIME_LIMIT: the sync task's own hard limit (its soft limit 30 s before).
+INTEGRATIONS_SYNC_TIME_LIMIT = env.int("INTEGRATIONS_SYNC_TIME_LIMIT", default=1800)
+if INTEGRATIONS_SYNC_INTERVAL_SECONDS < 60 or INTEGRATIONS_SYNC_STALE_SECONDS < 30 or INTEGRATIONS_SYNC_TIME_LIMIT < 60:
     raise ImproperlyConfigured(
-        "INTEGRATIONS_SYNC_INTERVAL_SECONDS must be at least 60 and INTEGRATIONS_SYNC_STALE_SECONDS at least 30."
+        "INTEGRATIONS_SYNC_INTERVAL_SECONDS and INTEGRATIONS_SYNC_TIME_LIMIT must be at least 60 and "
+        "INTEGRATIONS_SYNC_STALE_SECONDS at least 30."
     )
 if not 1 <= INTEGRATIONS_SYNC_PAGE_SIZE <= 1000:
     raise ImproperlyConfigured("INTEGRATIONS_SYNC_PAGE_SIZE must be between 1 and 1000.")
@@ -917,6 +921,9 @@ INTEGRATIONS_PUBLISH_RETRY_BASE_SECONDS = env.float("INTEGRATIONS_PUBLISH_RETRY_
 INTEGRATIONS_PUBLISH_POLL_SECONDS = env.float("INTEGRATIONS_PUBLISH_POLL_SECONDS", default=15.0)
 INTEGRATIONS_PUBLISH_MAX_POLLS = env.int("INTEGRATIONS_PUBLISH_MAX_POLLS", default=240)
 INTEGRATIONS_PUBLISH_LEASE_SECONDS = env.int("INTEGRATIONS_PUBLISH_LEASE_SECONDS", default=900)
+# A publish step uploads a video of up to INTEGRATIONS_PUBLISH_MAX_VIDEO_BYTES in chunks: its task's
+# hard limit, a minute inside the lease so the sweep never takes over a step still at work.
+INTEGRATIONS_PUBLISH_TIME_LIMIT = max(30, INTEGRATIONS_PUBLISH_LEASE_SECONDS - 60)
 INTEGRATIONS_PUBLISH_MAX_VIDEO_BYTES = env.int("INTEGRATIONS_PUBLISH_MAX_VIDEO_BYTES", default=1024 * 1024 * 1024)
 # Media addresses over plain http and on private/loopback addresses (tests, local development only).
 INTEGRATIONS_PUBLISH_ALLOW_PRIVATE_MEDIA = env_bool("INTEGRATIONS_PUBLISH_ALLOW_PRIVATE_MEDIA", default=False)
@@ -1005,6 +1012,8 @@ if _problems := _rate_limit_problems(DELIVERY_RATE_LIMITS):
 SQS_MESSAGE_HELD_AT_MOST = {
     "CELERY_TASK_TIME_LIMIT": CELERY_TASK_TIME_LIMIT,
     "the fan import's time limit (apps/messaging/tasks.py)": 900,
+    "a platform sync's time limit, INTEGRATIONS_SYNC_TIME_LIMIT": INTEGRATIONS_SYNC_TIME_LIMIT,
+    "a publish step's time limit, INTEGRATIONS_PUBLISH_LEASE_SECONDS - 60": INTEGRATIONS_PUBLISH_TIME_LIMIT,
     "the send tasks' time limit, DELIVERY_LEASE_SECONDS / 2": max(2, DELIVERY_LEASE_SECONDS // 2),
     "the longest retry countdown, DELIVERY_RETRY_MAX_SECONDS": DELIVERY_RETRY_MAX_SECONDS,
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
 
 @shared_task(name="apps.integrations.tasks.refresh_expiring_tokens", ignore_result=True)
@@ -61,7 +62,9 @@ def publish_due_posts() -> int:
     return len(due)
 
 
-@shared_task(name="apps.integrations.tasks.publish_post", ignore_result=True, acks_late=True)
+@shared_task(name="apps.integrations.tasks.publish_post", ignore_result=True, acks_late=True,
+             time_limit=settings.INTEGRATIONS_PUBLISH_TIME_LIMIT,
+             soft_time_limit=settings.INTEGRATIONS_PUBLISH_TIME_LIMIT - 15)  # fmt: skip
 def publish_post(post_id: int) -> str:
     """One step of one post (start, poll or settle). Idempotent: the step claims the post with a
     conditional UPDATE; a duplicate message, or one arriving early, changes nothing."""
@@ -81,7 +84,9 @@ def sync_due_connections() -> int:
     return len(due)
 
 
-@shared_task(name="apps.integrations.tasks.sync_connection", ignore_result=True, acks_late=True)
+@shared_task(name="apps.integrations.tasks.sync_connection", ignore_result=True, acks_late=True,
+             time_limit=settings.INTEGRATIONS_SYNC_TIME_LIMIT,
+             soft_time_limit=settings.INTEGRATIONS_SYNC_TIME_LIMIT - 30)  # fmt: skip
 def sync_connection(connection_id: int, trigger: str = "scheduled", started_by_id: int | None = None) -> str:
     """One sync run. Idempotent: a run already alive makes this one a no-op; a killed run is
     resumed from its cursors by the next. After a 429 the next run is scheduled at Retry-After."""

@@ -97,7 +97,7 @@ def fake_sqs():
 
 
 # Longer than every task holds a message (settings.SQS_MESSAGE_HELD_AT_MOST), as settings demand.
-SQS_VISIBILITY_TIMEOUT = 1000
+SQS_VISIBILITY_TIMEOUT = 2400
 
 
 @pytest.fixture

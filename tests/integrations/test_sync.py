@@ -241,3 +241,13 @@ def test_a_date_that_is_no_real_day_does_not_stop_the_sync(live, api, world):
     run = sync_run(connection_id=live.pk).run
     assert run.status == "succeeded" and run.error == ""
     assert Message.objects.filter(fan__platform_fan_id="fan-1", text="sent on a day that does not exist").exists()
+
+
+def test_a_long_first_sync_and_a_large_upload_are_not_cut_at_the_default_time_limit(settings):
+    # The full-size first sync took 319 s (docs/benchmarks.md); CELERY_TASK_TIME_LIMIT is 300 s.
+    from apps.integrations import tasks
+
+    assert tasks.sync_connection.time_limit == settings.INTEGRATIONS_SYNC_TIME_LIMIT >= 1800
+    assert tasks.sync_connection.soft_time_limit < tasks.sync_connection.time_limit
+    # A publish step gets nearly its whole lease, and ends before the sweep may take the post over.
+    assert settings.CELERY_TASK_TIME_LIMIT < tasks.publish_post.time_limit < settings.INTEGRATIONS_PUBLISH_LEASE_SECONDS
