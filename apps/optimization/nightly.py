@@ -238,9 +238,11 @@ def run_nightly(*, agency_id: int | None = None, now: datetime | None = None) ->
     if agency_id is not None:
         agencies = agencies.filter(pk=agency_id)
     for agency in list(agencies):
+        # Not one transaction per agency: an agency of hundreds of creators takes tens of seconds,
+        # and on the embedded SQLite default that would hold every other writer that long. Its
+        # writes are idempotent, so the next run completes what a failure left half done.
         try:
-            with transaction.atomic():
-                _nightly_agency(agency, now, report)
+            _nightly_agency(agency, now, report)
         except Exception:  # one agency's failure must not leave every later agency without its night
             logger.exception("optimization nightly failed for agency %s", agency)
             report.skipped.append(f"agency {agency}: the nightly run failed (logged); the next run tries again")
