@@ -176,7 +176,14 @@ def checkout_start(*, membership: Membership, plan_code: str, base_url: str) -> 
     customer = _customer_for(membership)
     # Paid a moment ago in another tab, and the webhook not here yet: the row still says "no
     # subscription", but Stripe has one. A second checkout would charge the customer twice.
-    if current is not None and current.stripe_customer_id and stripe_api.subscription_list(customer):
+    if (
+        current is not None
+        and current.stripe_customer_id
+        and any(
+            STATUS_MAP.get(found.get("status", "")) in LIVE_STATUSES or found.get("status") == "incomplete"
+            for found in stripe_api.subscription_list(customer)
+        )
+    ):
         raise ApplicationError(
             "Stripe already holds a subscription for this agency: it shows here within a minute of the "
             "payment. To change the plan or the card, use Manage payment.",
@@ -512,6 +519,10 @@ def _invoice_event(kind: str, invoice: dict[str, Any], event: BillingEvent, reas
     if row is None:
         return None
     invoices_forget(row.agency_id)
+    if subscription_id and row.stripe_subscription_id and subscription_id != row.stripe_subscription_id:
+        logger.info("stripe invoice event %s ignored: about %s, not the agency's %s", event.stripe_id,
+                    subscription_id, row.stripe_subscription_id)  # fmt: skip
+        return row.agency_id
     if row.stripe_synced_at is not None and event.created < row.stripe_synced_at:
         logger.info("stripe invoice event %s ignored: older than the state applied", event.stripe_id)
         return row.agency_id
@@ -674,6 +685,7 @@ def usage_report_all(*, now: datetime | None = None) -> dict[str, int]:
     if not stripe_api.stripe_enabled():
         return {"agencies": 0, "credits": 0, "errors": 0}
     month = entitlements.month_start(now)
+    today = (now or timezone.now()).astimezone(UTC).date()  # months are UTC months (entitlements.month_start)
     agencies = Subscription.objects.filter(source=Subscription.Source.STRIPE, overage_allowed=True).exclude(
         stripe_customer_id=""
     )
@@ -682,8 +694,10 @@ def usage_report_all(*, now: datetime | None = None) -> dict[str, int]:
         totals["agencies"] += 1
         previous = _previous_month(month)
         periods = [month]
-        if UsageReport.objects.filter(agency_id=agency_id, month=previous).exists():
-            periods.insert(0, previous)  # the last month's tail, for an agency already reporting then
+        # Last month's tail: for an agency already reporting then, and for any agency during the
+        # first two days (it may have passed its plan's credits after the last hourly run).
+        if (today - month).days < 2 or UsageReport.objects.filter(agency_id=agency_id, month=previous).exists():
+            periods.insert(0, previous)
         for period in periods:
             try:
                 totals["credits"] += usage_report(agency_id=agency_id, month=period)

@@ -279,3 +279,16 @@ def test_an_event_about_an_old_subscription_leaves_the_one_the_agency_pays_throu
     row.refresh_from_db()
     assert (row.stripe_subscription_id, row.status, row.plan.code) == (second["id"], "active", "enterprise")
     assert login_client(world.owner).post(reverse("accounts:creator-create"), VALID_CREATOR).status_code == 302
+
+
+def test_an_old_subscriptions_failed_invoice_while_stripe_is_down_leaves_the_agency_paying(world, stripe_on):
+    first = subscribe(world, stripe_on)
+    canceled = stripe_on.set_subscription(first["id"], status="canceled")
+    assert deliver(Client(), WEBHOOK, stripe_on.event("customer.subscription.deleted", canceled)).status_code == 200
+    second = subscribe(world, stripe_on, "enterprise")
+    final = stripe_on.add_invoice(first["customer"], 19900, status="open", subscription=first["id"])
+    for _ in range(3):  # Stripe is down: the invoice's subscription cannot be re-read
+        stripe_on.fail_next(500)
+    assert deliver(Client(), WEBHOOK, stripe_on.event("invoice.payment_failed", final)).status_code == 200
+    row = Subscription.objects.get(agency=world.agency)
+    assert (row.stripe_subscription_id, row.status, row.grace_ends_at) == (second["id"], "active", None)

@@ -86,3 +86,18 @@ def test_agencies_without_overage_are_not_metered(world, stripe_on):
     subscribe(world, stripe_on, "agency")
     spend(world, "1.00")
     assert usage_report_all()["agencies"] == 0 and not stripe_on.meter_events
+
+
+def test_overage_passed_after_the_months_last_report_is_sent_when_the_month_turns(world, metered):
+    from datetime import UTC, datetime, timedelta
+
+    # 31 December 23:00: 90 of the plan's 100 credits, no overage, nothing reported. By 23:40: 150.
+    last_month = month_start() - timedelta(days=1)
+    evening = datetime(last_month.year, last_month.month, last_month.day, 23, 40, tzinfo=UTC)
+    AIRequestLog.objects.create(agency=world.agency, feature="studio.caption", cost_usd=Decimal("1.50"),
+                                created_at=evening)  # fmt: skip
+    assert not UsageReport.objects.exists()
+    first_hour = datetime.combine(month_start(), datetime.min.time(), tzinfo=UTC) + timedelta(minutes=5)
+    assert usage_report_all(now=first_hour)["credits"] == 50
+    (report,) = UsageReport.objects.all()
+    assert report.month == last_month.replace(day=1) and report.credits == 50

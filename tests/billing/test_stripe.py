@@ -304,3 +304,15 @@ def test_a_second_checkout_before_the_first_ones_webhook_is_refused(world, strip
     again = client.post(reverse("billing:checkout"), {"plan": "agency"}, follow=True)
     assert "Stripe already holds a subscription for this agency" in again.content.decode()
     assert len(stripe_on.checkout_sessions) == 1
+
+
+def test_a_subscription_stripe_paused_or_let_expire_does_not_block_subscribing_again(world, stripe_on):
+    # Stripe lists every subscription that is not canceled, paused and incomplete_expired ones
+    # too; they end the agency's plan here (Canceled) and must not refuse the next checkout.
+    first = subscribe(world, stripe_on)
+    paused = stripe_on.set_subscription(first["id"], status="paused")
+    assert deliver(Client(), WEBHOOK, stripe_on.event("customer.subscription.updated", paused)).status_code == 200
+    assert Subscription.objects.get(agency=world.agency).status == "canceled"
+    response = login_client(world.owner).post(reverse("billing:checkout"), {"plan": "agency"})
+    assert response.status_code == 302 and response["Location"].startswith("https://checkout.stripe.com/")
+    assert len(stripe_on.checkout_sessions) == 2
