@@ -46,6 +46,7 @@ from apps.accounts.models import Membership, Role
 from apps.accounts.permissions import Perm, require
 from apps.accounts.selectors import member_list
 from apps.core.errors import ApplicationError, ConflictError
+from apps.core.timezones import moment_in_range
 from apps.delivery.breaker import breaker_status
 from apps.delivery.connectors import RateLimitedSendError, SendError, connector_for
 from apps.integrations.connectors import Page, PlatformConnector
@@ -293,7 +294,7 @@ def _when(value: Any) -> datetime | None:
         return None
     if parsed is not None and timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed, UTC)
-    return parsed
+    return parsed if parsed is not None and moment_in_range(parsed) else None  # year 1: see apps/core/timezones.py
 
 
 def _fan_id(item: Any) -> str:

@@ -50,6 +50,7 @@ from django.utils.dateparse import parse_datetime
 
 from apps.core import signing
 from apps.core.errors import ApplicationError
+from apps.core.timezones import moment_in_range
 from apps.integrations.models import Connection, WebhookEvent, WebhookStatus
 from apps.integrations.selectors import WebhookTarget
 from apps.messaging import services as messaging
@@ -308,14 +309,19 @@ def _text(value: Any, limit: int) -> str:
 
 
 def _when(value: Any) -> datetime | None:
+    """A platform's moment (epoch seconds or ISO 8601), or None for a text that is unreadable or
+    a moment outside the years the database holds (apps/core/timezones.py)."""
+    parsed = None
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, tz=UTC)
-    if isinstance(value, str) and value:
-        parsed = parse_datetime(value)
+        parsed = datetime.fromtimestamp(value, tz=UTC)  # 1e300 raises: the event fails, as a bad shape does
+    elif isinstance(value, str) and value:
+        try:
+            parsed = parse_datetime(value)
+        except (ValueError, OverflowError):
+            return None
         if parsed is not None and timezone.is_naive(parsed):
             parsed = timezone.make_aware(parsed, UTC)
-        return parsed
-    return None
+    return parsed if parsed is not None and moment_in_range(parsed) else None
 
 
 def _fan(connection: Connection, data: dict, **fields):

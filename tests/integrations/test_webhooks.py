@@ -154,6 +154,21 @@ def test_subscriptions_create_then_renew_the_fan(client, api_connection, world):
     assert Purchase.objects.filter(fan=fan).count() == 2 and str(fan.total_spent) == "19.98"
 
 
+def test_a_moment_the_database_cannot_hold_is_read_as_none(client, api_connection):
+    # Year 1 at +05:45 is before year 1 in UTC: an OverflowError on SQLite, on PostgreSQL a BC
+    # timestamp psycopg cannot read back (every later read of the fan would fail).
+    connection, secret = api_connection
+    event = {
+        "id": "evt_sub_far", "type": "subscriptions.new",
+        "data": {"fan": {"id": "fan-far", "username": "far"}, "subscription": {
+            "id": "sub-far", "price": "9.99", "started_at": "2026-11-01T00:00:00Z",
+            "expires_at": "0001-01-01T00:00:00+05:45"}},
+    }  # fmt: skip
+    assert applied(post(client, connection, event, secret)) == "processed"
+    fan = Fan.objects.get(platform_fan_id="fan-far")
+    assert fan.subscription_expires_at is None and fan.subscribed_since.year == 2026
+
+
 def test_ppv_unlock_records_the_purchase_once(client, api_connection):
     connection, secret = api_connection
     event = {"id": "evt_ppv", "type": "messages.ppv.unlocked",
