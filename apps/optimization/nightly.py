@@ -244,6 +244,8 @@ def run_nightly(*, agency_id: int | None = None, now: datetime | None = None) ->
         try:
             _nightly_agency(agency, now, report)
         except Exception:  # one agency's failure must not leave every later agency without its night
+            if agency_id is not None:
+                raise  # one agency asked for (its workflow step): the step fails and is retried
             logger.exception("optimization nightly failed for agency %s", agency)
             report.skipped.append(f"agency {agency}: the nightly run failed (logged); the next run tries again")
             continue

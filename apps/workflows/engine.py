@@ -154,17 +154,14 @@ def lock_run(run_id: int) -> WorkflowRun | None:
 
 def _advance(run: WorkflowRun, rows: list[StepRun]) -> None:
     """``advance`` once the run (state running) is locked and its step runs read under the lock.
-    A run whose workflow is no longer defined (renamed or removed in a deploy) cannot go on: it
-    is settled as needing attention, saying so, instead of raising into the caller (the recovery
-    beat advances every agency's runs in one pass)."""
+    A run whose workflow this process does not know (renamed or removed, or a rolling deploy
+    where an older process runs the recovery beat) is left as it is, with a warning, instead of
+    raising into the caller: the recovery beat advances every agency's runs in one pass, and a
+    process that knows the workflow advances it later (``execute`` leaves such steps queued too)."""
     workflow = definitions.get(run.workflow)
     if workflow is None:
-        error = f"The workflow “{run.workflow}” is no longer defined: this run cannot go on."
-        WorkflowRun.objects.filter(pk=run.pk, state=RunState.RUNNING).update(
-            state=RunState.NEEDS_ATTENTION, error=error, finished_at=timezone.now()
-        )
-        logger.warning("workflow run %s: %s", run.pk, error)
-        run_changed(run_id=run.pk, agency_id=run.agency_id)
+        logger.warning("workflow run %s: workflow %r is not defined in this process; left as it is", run.pk,
+                       run.workflow)  # fmt: skip
         return
     by_step: dict[str, list[StepRun]] = {}
     for row in rows:

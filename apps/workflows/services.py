@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Membership
 from apps.accounts.permissions import Perm, require
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, ConflictError
 from apps.workflows import definitions, engine
 from apps.workflows.errors import WorkflowStateError
 from apps.workflows.events import run_changed
@@ -49,6 +49,11 @@ def run_start(
     if request_key:
         earlier = WorkflowRun.objects.for_agency(membership.agency_id).filter(request_key=request_key).first()
         if earlier is not None:
+            if earlier.workflow != workflow:  # a key reused for another start: say so (Stripe's rule)
+                raise ConflictError(
+                    f"This request key started run #{earlier.pk} of another workflow; use a new key.",
+                    field="request_key",
+                )
             return earlier
     definition = definitions.get(workflow)
     if definition is None:

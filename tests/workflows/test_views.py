@@ -203,6 +203,9 @@ def test_the_api_answers_a_retried_start_with_the_same_run(world):
     other = api.post("/api/v1/workflows/runs", body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k-2")
     assert first.status_code == again.status_code == other.status_code == 201
     assert first.json()["id"] == again.json()["id"] != other.json()["id"]
+    reused = api.post("/api/v1/workflows/runs", {"workflow": "nightly_optimization", "input": {}},
+                      content_type="application/json", HTTP_IDEMPOTENCY_KEY="k-1")  # fmt: skip
+    assert reused.status_code == 409 and f"#{first.json()['id']}" in error(reused)["message"]
     too_long = api.post("/api/v1/workflows/runs", body, content_type="application/json",
                         HTTP_IDEMPOTENCY_KEY="k" * 65)  # fmt: skip
     assert too_long.status_code == 400 and "request_key" in error(too_long)["fields"]
