@@ -257,6 +257,12 @@ class ScheduledPost(models.Model):
     def __str__(self) -> str:
         return f"{self.get_platform_display()} post for {self.creator} at {self.scheduled_at:%Y-%m-%d %H:%M}"
 
+    @property
+    def link(self) -> str:
+        """The published post's address for a link on our pages: https only (a value stored
+        before publishing.py checked the scheme, a javascript: URL, is not made a link)."""
+        return self.platform_url if self.platform_url.lower().startswith("https://") else ""
+
 
 # --- CRM webhooks (apps/integrations/crm.py) --------------------------------------------------------
 

@@ -290,3 +290,7 @@ def test_a_link_to_the_post_that_is_not_https_is_not_kept_or_rendered(world, fak
         html = client_for(world.owner).get(page).content.decode()
         # The platform's raw answer is shown escaped in its <pre>; no link is made of it.
         assert 'href="javascript:' not in html and "View on Reddit" not in html
+    # One stored before the scheme was checked is not made a link either.
+    ScheduledPost.objects.filter(pk=created["id"]).update(platform_url="javascript:alert(1)")
+    for page in (f"/integrations/posts/{created['id']}/", "/integrations/calendar/"):
+        assert 'href="javascript:' not in client_for(world.owner).get(page).content.decode()
