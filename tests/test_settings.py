@@ -56,7 +56,7 @@ def test_refuses_to_start_without_secret_key_when_debug_is_off(tmp_path):
         ({"ENCRYPTION_KEYS": ""}, "ENCRYPTION_KEYS is not set and DEBUG is off"),
         (
             {"CELERY_BROKER_URL": "sqs://", "SQS_VISIBILITY_TIMEOUT": "600"},
-            "SQS_VISIBILITY_TIMEOUT=600 must be longer than the fan import's time limit",
+            "SQS_VISIBILITY_TIMEOUT=600 must be longer than a platform sync's time limit, INTEGRATIONS_SYNC_TIME_LIMIT",
         ),
         (
             {"CELERY_BROKER_URL": "sqs://", "DELIVERY_RETRY_MAX_SECONDS": "7200"},
