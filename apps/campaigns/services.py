@@ -41,7 +41,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -74,6 +74,7 @@ from apps.campaigns.personalize import is_running as personalization_running
 from apps.core.errors import ApplicationError, ConflictError
 from apps.core.events import publish
 from apps.core.registry import entitlement_readonly_reason
+from apps.core.shared import shared_state
 from apps.core.timezones import zone_or_utc
 from apps.delivery import selectors as delivery_selectors
 from apps.delivery import services as delivery_services
@@ -773,9 +774,10 @@ def campaign_cancel(*, membership: Membership, campaign: Campaign) -> Campaign:
 
 def campaigns_tick(*, limit: int = 100) -> dict[str, int]:
     """Start scheduled campaigns that are due (their own task may have been lost, or they were
-    scheduled far ahead); put what sending and paused ones sent into the fans' conversations;
-    complete sending ones with nothing left to send; tell the author once when one is failing;
-    and hold again what a paused campaign's in-flight attempts put back."""
+    scheduled far ahead); hold again what every paused campaign's in-flight attempts put back;
+    put what sending, paused and lately cancelled ones sent into the fans' conversations;
+    complete sending ones with nothing left to send; and tell the author once when one is
+    failing. Up to ``limit`` campaigns are recorded and checked a tick, taking turns."""
     from apps.campaigns.tasks import start_campaign
 
     now = timezone.now()
@@ -792,19 +794,12 @@ def campaigns_tick(*, limit: int = 100) -> dict[str, int]:
         start_campaign.apply_async(args=(campaign_id,), queue="default")
     counts["started"] = len(due)
 
-    active = list(
-        Campaign.objects.filter(status__in=[CampaignStatus.SENDING, CampaignStatus.PAUSED])
-        .select_related("creator", "created_by")
-        .order_by("id")[:limit]
-    )
+    counts["held"] = _hold_paused()
+    active = _in_turn(now, limit)
     caught_up = {campaign.pk: _record_all_messages(campaign) for campaign in active}
-    stats = campaign_stats(campaigns=active)
-    for campaign in active:
-        if campaign.status == CampaignStatus.PAUSED:
-            counts["held"] += delivery_services.delivery_hold(
-                agency_id=campaign.agency_id, source=DELIVERY_SOURCE, source_id=campaign.pk
-            )
-            continue
+    sending = [campaign for campaign in active if campaign.status == CampaignStatus.SENDING]
+    stats = campaign_stats(campaigns=sending)
+    for campaign in sending:
         if stats[campaign.pk].unfinished == 0 and caught_up[campaign.pk] and _complete(campaign):
             counts["completed"] += 1
             _tell_completed(campaign, stats[campaign.pk])
@@ -814,17 +809,71 @@ def campaigns_tick(*, limit: int = 100) -> dict[str, int]:
     return counts
 
 
+# A cancelled campaign's attempt in flight may still be taken by the platform (recorded as sent)
+# until its lease runs out; the tick keeps recording what such a campaign sent for this long.
+RECORD_AFTER_CANCEL = timedelta(hours=1)
+TURN_KEY = "campaigns:tick:after"  # shared state: the last campaign id the previous tick handled
+
+
+def _hold_paused() -> int:
+    """Hold again the deliveries a paused campaign's in-flight attempts put back (a failure's
+    retry, the sweeper), for every paused campaign however many: one UPDATE per agency, under
+    the campaigns' row locks, so a resume in between is never undone. Answers how many."""
+    held = 0
+    agencies = Campaign.objects.filter(status=CampaignStatus.PAUSED).order_by().values_list("agency_id", flat=True)
+    for agency_id in sorted(set(agencies)):
+        with transaction.atomic():
+            paused = list(
+                Campaign.objects.select_for_update()
+                .filter(agency_id=agency_id, status=CampaignStatus.PAUSED)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+            for start in range(0, len(paused), 1000):
+                held += delivery_services.delivery_hold(
+                    agency_id=agency_id, source=DELIVERY_SOURCE, source_id=paused[start : start + 1000]
+                )
+    return held
+
+
+def _in_turn(now: datetime, limit: int) -> list[Campaign]:
+    """Up to ``limit`` of the campaigns whose sent messages may still need recording (sending,
+    paused, cancelled within RECORD_AFTER_CANCEL), in id order from after the last one the
+    previous tick handled, wrapping around: campaigns paused for days never keep others out."""
+    candidates = (
+        Campaign.objects.filter(
+            Q(status__in=[CampaignStatus.SENDING, CampaignStatus.PAUSED])
+            | Q(status=CampaignStatus.CANCELLED, finished_at__gte=now - RECORD_AFTER_CANCEL)
+        )
+        .select_related("creator", "created_by")
+        .order_by("id")
+    )
+    state = shared_state()
+    after = int(state.get_record_sync(TURN_KEY).get("after") or 0)
+    batch = list(candidates.filter(pk__gt=after)[:limit])
+    if len(batch) < limit:
+        batch += list(candidates.filter(pk__lte=after)[: limit - len(batch)])
+    if batch:
+        state.set_record_sync(TURN_KEY, {"after": batch[-1].pk}, ttl=24 * 3600)
+    return batch
+
+
 RECORD_BATCH = 2000
 RECORD_SECONDS = 5.0  # a tick records batches of one campaign for this long at most
 
 
 def _record_all_messages(campaign: Campaign) -> bool:
     """Record the campaign's sent messages batch after batch for up to RECORD_SECONDS; True when
-    none is left unrecorded."""
+    none is left unrecorded. False too when an overlapping tick recorded the same messages
+    between this one's read and its insert (the message key is unique): the next tick goes on."""
     deadline = time.monotonic() + RECORD_SECONDS
     while True:
-        if _record_messages(campaign) < RECORD_BATCH:
-            return True
+        try:
+            if _record_messages(campaign) < RECORD_BATCH:
+                return True
+        except IntegrityError:
+            logger.info("campaign %s: its messages were recorded by another tick", campaign.pk)
+            return False
         if time.monotonic() >= deadline:
             return False
 

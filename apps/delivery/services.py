@@ -83,6 +83,10 @@ LEASE_EXPIRED_ERROR = "The worker sending it stopped before it finished (lease e
 # Read once: an enum's .values builds a new list on every call (1.7 s of a 100,000-message enqueue).
 QUEUES = frozenset(Delivery.Queue.values)
 RECIPIENT_ID_MAX = Delivery._meta.get_field("recipient_id").max_length
+# What an attempt that the platform answered with success may record as sent (conditional on its
+# attempt number): sending, failed (the sweeper took back its expired lease meanwhile), cancelled
+# (its campaign was cancelled during the call). The platform took the message either way.
+SENT_FROM = (Status.SENDING, Status.FAILED, Status.CANCELLED)
 
 
 # --- Enqueue ---------------------------------------------------------------------------------
@@ -726,7 +730,7 @@ def _record_sent_many(sent: list[tuple[Delivery, SendResult]]) -> set[int]:
         "lease_until = NULL, next_attempt_at = NULL, updated_at = %s "
         f"FROM (SELECT column1 AS id, column2 AS attempts, column3 AS sent_at, column4 AS message_id "
         f"FROM (VALUES {values}) AS rows) AS v "
-        f"WHERE {table}.id = v.id AND {table}.attempts = v.attempts AND {table}.status IN (%s, %s) "
+        f"WHERE {table}.id = v.id AND {table}.attempts = v.attempts AND {table}.status IN (%s, %s, %s) "
         f"RETURNING {table}.id"
     )
     by_id = {delivery.pk: delivery for delivery, _ in sent}
@@ -734,7 +738,7 @@ def _record_sent_many(sent: list[tuple[Delivery, SendResult]]) -> set[int]:
         with connection.cursor() as cursor:
             # VALUES names its columns column1, column2, … on both databases.
             cursor.execute(
-                update, [Status.SENT.value, adapt(timezone.now()), *params, Status.SENDING.value, Status.FAILED.value]
+                update, [Status.SENT.value, adapt(timezone.now()), *params, *(status.value for status in SENT_FROM)]
             )
             recorded = {row[0] for row in cursor.fetchall()}
         for pk in recorded:
@@ -775,11 +779,7 @@ def _record_sent(delivery: Delivery, result: SendResult) -> str:
     rejected = result.rejected if isinstance(result, MassSendResult) else ()
     extra = {"rejected_count": len(rejected)} if isinstance(result, MassSendResult) else {}
     with transaction.atomic():
-        # FAILED too: the sweeper may have taken back our expired lease while the platform
-        # accepted the message; this attempt (the same fencing token) did send it.
-        changed = Delivery.objects.filter(
-            pk=delivery.pk, attempts=delivery.attempts, status__in=[Status.SENDING, Status.FAILED]
-        ).update(
+        changed = Delivery.objects.filter(pk=delivery.pk, attempts=delivery.attempts, status__in=SENT_FROM).update(
             status=Status.SENT,
             sent_at=result.sent_at,
             platform_message_id=result.platform_message_id,
@@ -921,14 +921,18 @@ def delivery_requeue_for_staff(*, user: User, delivery_ids: list[int]) -> int:
 # attempt fails, the next hold (campaigns repeat it while paused) catches the retry.
 
 
-def _by_source(agency_id: int, source: str, source_id: int):
+def _by_source(agency_id: int, source: str, source_id: int | list[int]):
     if not source:
         raise ApplicationError("A source is needed to hold, release or cancel deliveries.", field="source")
-    return Delivery.objects.for_agency(agency_id).filter(source=source, source_id=source_id)
+    deliveries = Delivery.objects.for_agency(agency_id).filter(source=source)
+    if isinstance(source_id, list):
+        return deliveries.filter(source_id__in=source_id)
+    return deliveries.filter(source_id=source_id)
 
 
-def delivery_hold(*, agency_id: int, source: str, source_id: int) -> int:
-    """Pending and failed deliveries of the source → held: no pump or retry task takes them."""
+def delivery_hold(*, agency_id: int, source: str, source_id: int | list[int]) -> int:
+    """Pending and failed deliveries of the source → held: no pump or retry task takes them.
+    ``source_id`` may be a list (campaigns' tick holds every paused campaign of an agency at once)."""
     now = timezone.now()
     return (
         _by_source(agency_id, source, source_id)
@@ -956,13 +960,18 @@ def delivery_release(*, agency_id: int, source: str, source_id: int) -> int:
 
 
 def delivery_cancel(*, agency_id: int, source: str, source_id: int, reason: str) -> int:
-    """Pending, failed and held deliveries of the source → cancelled, with ``reason`` as their
-    last error. Sent ones stay sent; one being sent right now finishes its attempt."""
+    """Unsent deliveries of the source (pending, failed, held, and sending: being handed to the
+    platform right now) → cancelled, with ``reason`` as their last error. Sent ones stay sent. An
+    attempt in flight finishes its call: if the platform took the message, it is recorded as sent
+    (``_record_sent`` accepts a cancelled row of its own attempt); if not, nothing retries it
+    (a failure, a deferral and the sweeper only move a row still sending)."""
     now = timezone.now()
     return (
         _by_source(agency_id, source, source_id)
-        .filter(status__in=[Status.PENDING, Status.FAILED, Status.HELD])
-        .update(status=Status.CANCELLED, last_error=reason[:300], next_attempt_at=None, updated_at=now)
+        .filter(status__in=[Status.PENDING, Status.FAILED, Status.HELD, Status.SENDING])
+        .update(
+            status=Status.CANCELLED, last_error=reason[:300], next_attempt_at=None, lease_until=None, updated_at=now
+        )
     )
 
 

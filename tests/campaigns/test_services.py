@@ -16,6 +16,7 @@ from apps.campaigns.models import DELIVERY_SOURCE, Campaign, CampaignSettings, C
 from apps.core.errors import ApplicationError, ConflictError
 from apps.delivery.models import Delivery
 from apps.delivery.services import delivery_pump
+from apps.delivery.simulated import SimulatedConnector
 from apps.notifications.models import Notification
 from tests.campaigns.conftest import campaign_input, make_campaign
 from tests.messaging.factories import FanFactory, SegmentFactory
@@ -332,3 +333,130 @@ def test_the_recently_messaged_exclusion_looks_each_fan_up_in_an_index(world):
         else:  # PostgreSQL: the index exists for the planner (it picks per table size)
             cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'delivery_recipient_idx'")
             assert "creator_id, platform, recipient_id, status, sent_at" in cursor.fetchone()[0]
+
+
+# --- Cancel while a message is being handed to the platform -----------------------------------
+
+
+class CancelledDuringTheCall(SimulatedConnector):
+    """The simulated platform, with the campaign's owner pressing *Cancel* while the platform call
+    is in flight (between the pump's claim and the platform's answer)."""
+
+    def send_many(self, deliveries):
+        for campaign in Campaign.objects.filter(pk__in={delivery.source_id for delivery in deliveries}):
+            if campaign.is_cancellable:
+                services.campaign_cancel(membership=campaign_owner(campaign), campaign=campaign)
+        return super().send_many(deliveries)
+
+
+@pytest.fixture
+def cancelled_during_the_call(settings):
+    settings.DELIVERY_CONNECTORS = {"onlyfans": "tests.campaigns.test_services.CancelledDuringTheCall"}
+    settings.DELIVERY_RETRY_BASE_SECONDS = 0  # a retry would be due at once
+    settings.DELIVERY_RETRY_MAX_SECONDS = 0
+
+
+def test_a_send_that_fails_while_its_campaign_is_cancelled_is_never_retried(
+    world, cancelled_during_the_call, django_capture_on_commit_callbacks
+):
+    from apps.delivery.models import SimulatedOutboundMessage
+    from apps.delivery.services import delivery_sweep
+    from apps.delivery.tasks import deliver
+
+    fan = FanFactory(creator=world.creator, platform_fan_id="fail-retry-1")  # the platform is down once
+    campaign = make_campaign(world, fan_ids=[fan.pk])
+    with django_capture_on_commit_callbacks():
+        start(campaign)
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery_pump(creator_id=world.creator.pk, platform="onlyfans", seconds=2)
+        [delivery] = deliveries(campaign)
+        assert (delivery.status, delivery.attempts) == ("cancelled", 1)
+        assert deliver(delivery.pk) == "skipped"  # the retry task a failure would have published
+        Delivery.objects.filter(pk=delivery.pk).update(lease_until=timezone.now() - timedelta(minutes=5))
+        assert delivery_sweep()["lease_expired"] == 0
+        delivery_pump(creator_id=world.creator.pk, platform="onlyfans", seconds=1)
+    assert not SimulatedOutboundMessage.objects.exists()
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.CANCELLED
+    assert services.campaign_stats(campaigns=[campaign])[campaign.pk].cancelled == 1
+
+
+def test_a_message_the_platform_took_while_its_campaign_was_cancelled_counts_as_sent_and_joins_the_thread(
+    world, fans, cancelled_during_the_call, django_capture_on_commit_callbacks
+):
+    from apps.messaging.models import Message
+
+    campaign = make_campaign(world, fan_ids=[fans[0].pk])
+    with django_capture_on_commit_callbacks():
+        start(campaign)
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery_pump(creator_id=world.creator.pk, platform="onlyfans", seconds=2)
+    assert list(deliveries(campaign).values_list("status", flat=True)) == ["sent"]
+    services.campaigns_tick()
+    message = Message.objects.get(campaign_id=campaign.pk)
+    assert (message.fan_id, message.text) == (fans[0].pk, "Hey Fan0, new set tonight!")
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.CANCELLED
+    assert services.campaign_stats(campaigns=[campaign])[campaign.pk].sent == 1
+
+
+# --- The tick: every campaign gets its turn ----------------------------------------------------
+
+
+def test_paused_campaigns_beyond_the_ticks_limit_keep_neither_holds_nor_completions_waiting(
+    world, fans, django_capture_on_commit_callbacks
+):
+    from apps.messaging.models import Message
+
+    paused = []
+    for fan in fans[:3]:
+        campaign = make_campaign(world, fan_ids=[fan.pk])
+        with django_capture_on_commit_callbacks():
+            start(campaign)
+        paused.append(services.campaign_pause(membership=world.owner, campaign=campaign))
+    sending = make_campaign(world, fan_ids=[fans[3].pk])
+    with django_capture_on_commit_callbacks():
+        start(sending)
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery_pump(creator_id=world.creator.pk, platform="onlyfans", seconds=2)
+    # A retry of the last paused campaign's attempt in flight came back meanwhile.
+    Delivery.objects.filter(source_id=paused[-1].pk).update(status="failed")
+
+    outcomes = [services.campaigns_tick(limit=2) for _ in range(2)]
+    assert sum(outcome["completed"] for outcome in outcomes) == 1
+    sending.refresh_from_db()
+    assert sending.status == CampaignStatus.COMPLETED
+    assert Message.objects.filter(campaign_id=sending.pk, fan=fans[3]).exists()
+    assert outcomes[0]["held"] == 1
+    assert list(Delivery.objects.filter(source_id=paused[-1].pk).values_list("status", flat=True)) == ["held"]
+
+
+def test_a_tick_that_finds_its_messages_recorded_by_an_overlapping_tick_goes_on(
+    world, fans, django_capture_on_commit_callbacks
+):
+    """Two ticks at once read the same unrecorded messages; the second one's insert then meets the
+    first one's rows (the unique message key). It leaves that campaign to the next tick and goes
+    on with the others, instead of failing."""
+    from django.db import IntegrityError, connection
+
+    from apps.messaging.models import Message
+
+    campaigns = [make_campaign(world, fan_ids=[fan.pk]) for fan in fans[:2]]
+    for campaign in campaigns:
+        with django_capture_on_commit_callbacks():
+            start(campaign)
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery_pump(creator_id=world.creator.pk, platform="onlyfans", seconds=2)
+    raced = []
+
+    def other_tick_got_there_first(execute, sql, params, many, context):
+        if not raced and sql.startswith(f'INSERT INTO "{Message._meta.db_table}"'):
+            raced.append(sql)
+            raise IntegrityError("UNIQUE constraint failed: message_idempotency_key_unique")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(other_tick_got_there_first):
+        first = services.campaigns_tick()
+    assert raced and first["completed"] == 1
+    assert services.campaigns_tick()["completed"] == 1
+    assert Message.objects.filter(campaign_id__in=[campaign.pk for campaign in campaigns]).count() == 2
