@@ -53,6 +53,8 @@ CANCELLABLE = {
     CampaignStatus.PAUSED,
 }
 FINISHED = {CampaignStatus.COMPLETED, CampaignStatus.CANCELLED}
+# Its dead letters may be sent again (a cancelled campaign sends nothing more).
+REQUEUEABLE = {CampaignStatus.SENDING, CampaignStatus.PAUSED, CampaignStatus.COMPLETED}
 
 
 class CampaignMode(models.TextChoices):
@@ -192,6 +194,10 @@ class Campaign(models.Model):
     @property
     def is_cancellable(self) -> bool:
         return self.status in CANCELLABLE
+
+    @property
+    def is_requeueable(self) -> bool:
+        return self.status in REQUEUEABLE
 
     def delivery_key(self, fan_id: int) -> str:
         return f"campaign-{self.pk}-fan-{fan_id}"

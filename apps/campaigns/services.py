@@ -55,6 +55,7 @@ from apps.campaigns.models import (
     CAPPED_SOURCES,
     DELIVERY_SOURCE,
     EDITABLE,
+    REQUEUEABLE,
     Campaign,
     CampaignMode,
     CampaignPersonalText,
@@ -766,6 +767,34 @@ def campaign_cancel(*, membership: Membership, campaign: Campaign) -> Campaign:
     campaign.status = CampaignStatus.CANCELLED
     campaign.finished_at = timezone.now()
     campaign.save(update_fields=["status", "finished_at", "updated_at"])
+    return campaign
+
+
+@transaction.atomic
+def campaign_delivery_requeue(*, membership: Membership, campaign: Campaign, delivery_id: int) -> Campaign:
+    """Send one of the campaign's dead letters again, under the campaign's row lock. Refused for a
+    cancelled campaign (nothing more is sent). A paused campaign's is held until it resumes. A
+    completed campaign goes back to sending: the tick records the re-sent message in the fan's
+    conversation (it records only what sending, paused and lately cancelled campaigns sent) and
+    completes it again once nothing is left to send."""
+    require(membership, Perm.SEND_MESSAGES, creator=campaign.creator)
+    owned = delivery_selectors.delivery_list_by_source(
+        agency_id=campaign.agency_id, source=DELIVERY_SOURCE, source_id=campaign.pk
+    ).filter(pk=delivery_id)
+    if not owned.exists():
+        raise ApplicationError("That delivery is not this campaign's.")
+    _lock_in(campaign, REQUEUEABLE | {CampaignStatus.CANCELLED}, "re-queued")  # the others have no deliveries
+    if campaign.status == CampaignStatus.CANCELLED:
+        raise ConflictError(
+            "This campaign is cancelled: nothing more is sent, so its dead letters cannot be re-queued."
+        )
+    delivery_services.delivery_requeue(membership=membership, delivery_id=delivery_id)
+    if campaign.status == CampaignStatus.PAUSED:
+        delivery_services.delivery_hold(agency_id=campaign.agency_id, source=DELIVERY_SOURCE, source_id=campaign.pk)
+    elif campaign.status == CampaignStatus.COMPLETED:
+        campaign.status = CampaignStatus.SENDING
+        campaign.finished_at = None
+        campaign.save(update_fields=["status", "finished_at", "updated_at"])
     return campaign
 
 

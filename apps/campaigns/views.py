@@ -24,7 +24,6 @@ from apps.campaigns.models import DELIVERY_SOURCE, Campaign, CampaignMode, Campa
 from apps.core.errors import ApplicationError, form_add_error
 from apps.delivery import limits
 from apps.delivery import selectors as delivery_selectors
-from apps.delivery import services as delivery_services
 from apps.delivery.models import DeliveryStatus
 from apps.messaging import selectors as messaging_selectors
 from apps.studio import selectors as studio_selectors
@@ -392,18 +391,15 @@ def delivery_requeue(request: HttpRequest, campaign_id: int, delivery_id: int) -
     """Re-queue one of the campaign's dead letters (the delivery must be this campaign's)."""
     membership = request.tenant.membership
     campaign = selectors.campaign_get_for_member(membership=membership, campaign_id=campaign_id)
-    owned = delivery_selectors.delivery_list_by_source(
-        agency_id=campaign.agency_id, source=DELIVERY_SOURCE, source_id=campaign.pk
-    ).filter(pk=delivery_id)
-    if not owned.exists():
-        messages.error(request, "That delivery is not this campaign's.")
-        return redirect("campaigns:detail", campaign.pk)
     try:
-        delivery_services.delivery_requeue(membership=membership, delivery_id=delivery_id)
+        campaign = services.campaign_delivery_requeue(membership=membership, campaign=campaign, delivery_id=delivery_id)
     except ApplicationError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, "Re-queued: it will be sent again.")
+        if campaign.status == CampaignStatus.PAUSED:
+            messages.success(request, "Re-queued: it will be sent when the campaign resumes.")
+        else:
+            messages.success(request, "Re-queued: it will be sent again.")
     return redirect(reverse("campaigns:detail", args=[campaign.pk]) + "?deliveries=dead")
 
 

@@ -400,6 +400,66 @@ def test_a_message_the_platform_took_while_its_campaign_was_cancelled_counts_as_
     assert services.campaign_stats(campaigns=[campaign])[campaign.pk].sent == 1
 
 
+# --- Re-queueing a dead letter follows the campaign's state -----------------------------------
+
+
+def dead_letter_of(world, fans, django_capture_on_commit_callbacks):
+    """A campaign to two fans: the first sent and in its thread, the second a dead letter."""
+    campaign = make_campaign(world, fan_ids=[fan.pk for fan in fans[:2]])
+    with django_capture_on_commit_callbacks():
+        start(campaign)
+    _, second = deliveries(campaign)
+    Delivery.objects.filter(pk=second.pk).update(status="dead", last_error="The platform was down.")
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery_pump(creator_id=world.creator.pk, platform="onlyfans", seconds=2)
+    return campaign, second
+
+
+def test_a_completed_campaigns_re_queued_dead_letter_is_sent_and_reaches_the_fans_thread(
+    world, fans, django_capture_on_commit_callbacks
+):
+    from apps.delivery.tasks import deliver
+    from apps.messaging.models import Message
+
+    campaign, dead = dead_letter_of(world, fans, django_capture_on_commit_callbacks)
+    assert services.campaigns_tick()["completed"] == 1
+    campaign.refresh_from_db()
+    services.campaign_delivery_requeue(membership=world.owner, campaign=campaign, delivery_id=dead.pk)
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.finished_at) == (CampaignStatus.SENDING, None)
+    assert deliver(dead.pk) == "sent"
+    assert services.campaigns_tick()["completed"] == 1
+    assert set(Message.objects.filter(campaign_id=campaign.pk).values_list("fan_id", flat=True)) == {
+        fans[0].pk,
+        fans[1].pk,
+    }
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.COMPLETED and campaign.finished_at is not None
+
+
+def test_a_paused_campaigns_re_queued_dead_letter_waits_for_the_resume(world, fans, django_capture_on_commit_callbacks):
+    from apps.delivery.tasks import deliver
+
+    campaign, dead = dead_letter_of(world, fans, django_capture_on_commit_callbacks)
+    services.campaign_pause(membership=world.owner, campaign=campaign)
+    services.campaign_delivery_requeue(membership=world.owner, campaign=campaign, delivery_id=dead.pk)
+    assert deliver(dead.pk) == "skipped"
+    dead.refresh_from_db()
+    assert dead.status == "held"
+    with django_capture_on_commit_callbacks():
+        services.campaign_resume(membership=world.owner, campaign=campaign)
+    assert deliver(dead.pk) == "sent"
+
+
+def test_a_cancelled_campaigns_dead_letter_is_not_re_queued(world, fans, django_capture_on_commit_callbacks):
+    campaign, dead = dead_letter_of(world, fans, django_capture_on_commit_callbacks)
+    services.campaign_cancel(membership=world.owner, campaign=campaign)
+    with pytest.raises(ConflictError, match="cancelled: nothing more is sent"):
+        services.campaign_delivery_requeue(membership=world.owner, campaign=campaign, delivery_id=dead.pk)
+    dead.refresh_from_db()
+    assert dead.status == "dead"
+
+
 # --- The tick: every campaign gets its turn ----------------------------------------------------
 
 

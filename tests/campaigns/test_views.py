@@ -117,6 +117,25 @@ def test_a_dead_letter_is_re_queued_from_the_campaign_page(world, client_for, fa
     assert delivery.status == "pending"
 
 
+def test_a_cancelled_campaign_offers_no_re_queue_and_refuses_one(
+    world, client_for, fans, django_capture_on_commit_callbacks
+):
+    campaign = make_campaign(world, fan_ids=[fans[0].pk])
+    with django_capture_on_commit_callbacks():
+        services.campaign_schedule(membership=world.owner, campaign=campaign)
+        services.campaign_start(campaign_id=campaign.pk)
+    delivery = Delivery.objects.get(source=DELIVERY_SOURCE, source_id=campaign.pk)
+    Delivery.objects.filter(pk=delivery.pk).update(status="dead", last_error="Fan blocked the creator.")
+    services.campaign_cancel(membership=world.owner, campaign=campaign)
+    client = client_for(world.owner)
+    page = client.get(reverse("campaigns:detail", args=[campaign.pk]) + "?deliveries=dead").content.decode()
+    assert "Fan blocked the creator." in page and "Re-queue" not in page
+    response = client.post(reverse("campaigns:requeue", args=[campaign.pk, delivery.pk]), follow=True)
+    assert "This campaign is cancelled: nothing more is sent" in response.content.decode()
+    delivery.refresh_from_db()
+    assert delivery.status == "dead"
+
+
 def test_a_delivery_of_another_campaign_is_not_re_queued_through_this_one(world, client_for, fans):
     campaign = make_campaign(world, fan_ids=[fans[0].pk])
     stranger = Delivery.objects.create(
