@@ -1012,6 +1012,7 @@ if _problems := _rate_limit_problems(DELIVERY_RATE_LIMITS):
 SQS_MESSAGE_HELD_AT_MOST = {
     "CELERY_TASK_TIME_LIMIT": CELERY_TASK_TIME_LIMIT,
     "the fan import's time limit (apps/messaging/tasks.py)": 900,
+    "an AI personalisation's time limit (apps/campaigns/tasks.py)": 20 * 60 + 120,
     "a platform sync's time limit, INTEGRATIONS_SYNC_TIME_LIMIT": INTEGRATIONS_SYNC_TIME_LIMIT,
     "a publish step's time limit, INTEGRATIONS_PUBLISH_LEASE_SECONDS - 60": INTEGRATIONS_PUBLISH_TIME_LIMIT,
     "the send tasks' time limit, DELIVERY_LEASE_SECONDS / 2": max(2, DELIVERY_LEASE_SECONDS // 2),

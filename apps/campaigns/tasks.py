@@ -17,6 +17,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import DatabaseError
 
+from apps.campaigns.personalize import RUN_SECONDS
+
 
 @shared_task(queue="default", acks_late=True, reject_on_worker_lost=True)
 def start_campaign(campaign_id: int) -> str:
@@ -39,7 +41,9 @@ def automations_tick() -> dict[str, int]:
     return tick()
 
 
-@shared_task(queue="default", acks_late=True)
+# A run writes for up to personalize.RUN_SECONDS (20 minutes), well past Celery's 300 s default: its
+# own limits leave it time to save what it wrote (SQS_MESSAGE_HELD_AT_MOST in settings counts them).
+@shared_task(queue="default", acks_late=True, time_limit=RUN_SECONDS + 120, soft_time_limit=RUN_SECONDS + 60)
 def personalize_campaign(campaign_id: int, run: int, user_id: int | None = None) -> str:
     from apps.campaigns.personalize import personalize_run
 

@@ -400,3 +400,12 @@ def test_api_asks_reports_lists_and_refuses(world, fans, builtin, django_capture
     mass = make_campaign(world, fan_ids=[fans[0].pk], mode="mass", text="New set tonight!", name="Mass")
     response = token_client(world.owner).post(f"/api/v1/campaigns/{mass.pk}/personalize")
     assert response.status_code == 400 and "mass message" in api_error(response)["message"], response.json()
+
+
+def test_a_run_has_the_time_it_is_designed_for_and_the_broker_holds_its_message_that_long(settings):
+    """A run writes for up to RUN_SECONDS (20 minutes); Celery's default limit (300 s) would kill
+    it a quarter of the way in, losing what it wrote. The broker's visibility check counts it."""
+    assert personalize_campaign.soft_time_limit > personalize.RUN_SECONDS
+    assert personalize_campaign.time_limit > personalize_campaign.soft_time_limit
+    assert max(settings.SQS_MESSAGE_HELD_AT_MOST.values()) >= personalize_campaign.time_limit
+    assert personalize_campaign.time_limit in settings.SQS_MESSAGE_HELD_AT_MOST.values()
