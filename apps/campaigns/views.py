@@ -115,9 +115,9 @@ def campaign_create(request: HttpRequest) -> HttpResponse:
             return redirect("campaigns:detail", campaign.pk)
         return render(request, "campaigns/form.html", {"form": form, "campaign": None}, status=400)
     initial = {}
-    if request.GET.get("segment", "").isdigit():
+    if request.GET.get("segment", "").isdecimal():
         initial["segment"] = int(request.GET["segment"])
-    if request.GET.get("creator", "").isdigit():
+    if request.GET.get("creator", "").isdecimal():
         initial["creator"] = int(request.GET["creator"])
     initial.update(_starting_text(request, request.GET.get("start", "")))
     context = {
@@ -161,14 +161,14 @@ def _starting_text(request: HttpRequest, start: str) -> dict:
     its text, its name and its creator. Another agency's (or an unknown) one is a 404."""
     membership = request.tenant.membership
     kind, _, rest = start.partition(":")
-    if kind == "template" and rest.isdigit():
+    if kind == "template" and rest.isdecimal():
         template = messaging_selectors.template_get_for_member(membership=membership, template_id=int(rest))
         initial = {"text": template.text, "name": template.name}
         if template.creator_id:
             initial["creator"] = template.creator_id
         return initial
     generation_id, _, index = rest.partition(":")
-    if kind == "generation" and generation_id.isdigit() and index.isdigit():
+    if kind == "generation" and generation_id.isdecimal() and index.isdecimal():
         generation = studio_selectors.generation_get_for_member(membership=membership, generation_id=int(generation_id))
         variations = (generation.result or {}).get("variations") or []
         if generation.type != "message" or int(index) >= len(variations):

@@ -68,3 +68,22 @@ def test_a_caption_or_a_missing_variation_is_404(world, client_for):
     assert client.get(reverse("campaigns:create"), {"start": f"generation:{caption.pk}:0"}).status_code == 404
     assert client.get(reverse("campaigns:create"), {"start": f"generation:{message.pk}:5"}).status_code == 404
     assert client.get(reverse("campaigns:create"), {"start": "nonsense"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"segment": "²"},
+        {"creator": "³"},
+        {"start": "template:²"},
+        {"start": "generation:{generation}:²"},
+        {"start": "generation:¹:0"},
+    ],
+)
+def test_a_number_that_is_not_one_in_the_address_is_ignored(world, client_for, query):
+    """Superscripts pass str.isdigit() but not int(): the form opens empty instead of a 500."""
+    generation = studio_message(world, ["Saved line"])
+    query = {key: value.format(generation=generation.pk) for key, value in query.items()}
+    response = client_for(world.owner).get(reverse("campaigns:create"), query)
+    assert response.status_code == 200
+    assert response.context["form"].initial.get("text") is None
