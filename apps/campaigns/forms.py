@@ -88,22 +88,42 @@ class CampaignForm(forms.Form):
         raw = self.cleaned_data.get("fan_usernames") or ""
         return sorted({name.strip().lstrip("@") for name in raw.replace("\n", ",").split(",") if name.strip()})
 
-    def fan_ids(self, agency_id: int) -> list[int]:
-        """The chosen fans' ids; an unknown username is a form error naming it."""
+    def fan_ids(self, agency_id: int, chosen: list[int] | None = None) -> list[int]:
+        """The chosen fans' ids; an unknown username is a form error naming it, and so is one that
+        several of the creator's fans share (usernames are not unique), unless the campaign being
+        edited already chose among them (``chosen``, its fan ids): those are kept."""
         names = self.usernames()
         if not names:
             return []
         creator_id = self.cleaned_data["creator"]
-        found = dict(
+        found: dict[str, list[int]] = {}
+        for username, pk in (
             Fan.objects.for_agency(agency_id)
             .filter(creator_id=creator_id, username__in=names)
+            .order_by("pk")
             .values_list("username", "pk")
-        )
+        ):
+            found.setdefault(username, []).append(pk)
         missing = [name for name in names if name not in found]
         if missing:
             shown = ", ".join(missing[:5]) + ("…" if len(missing) > 5 else "")
             self.add_error("fan_usernames", f"No fan of this creator is called {shown}.")
-        return [found[name] for name in names if name in found]
+        kept = set(chosen or [])
+        ids, shared = [], []
+        for name in names:
+            fans = found.get(name, [])
+            if len(fans) > 1:
+                fans = [pk for pk in fans if pk in kept]
+                if not fans:
+                    shared.append(name)
+            ids += fans
+        if shared:
+            shown = ", ".join(shared[:5]) + ("…" if len(shared) > 5 else "")
+            self.add_error(
+                "fan_usernames",
+                f"Several fans of this creator are called {shown}: choose them with a segment instead.",
+            )
+        return ids
 
     def media_list(self) -> list[str]:
         return [line.strip() for line in (self.cleaned_data.get("media") or "").splitlines() if line.strip()]

@@ -66,7 +66,7 @@ def _save(request: HttpRequest, form: CampaignForm, campaign: Campaign | None) -
     if not form.is_valid():
         return None
     data = form.cleaned_data
-    fan_ids = form.fan_ids(membership.agency_id)
+    fan_ids = form.fan_ids(membership.agency_id, chosen=campaign.fan_ids if campaign is not None else None)
     if form.errors:
         return None
     segment = form.segments.get(data["segment"]) if data["segment"] else None

@@ -205,6 +205,26 @@ def test_edit_keeps_the_send_time_in_the_creators_timezone(world, client_for, fa
     assert f'value="{local}"' in client.get(reverse("campaigns:edit", args=[campaign.pk])).content.decode()
 
 
+def test_fans_who_share_a_username_are_never_dropped_silently(world, client_for):
+    twins = [FanFactory(creator=world.creator, username="alex") for _ in range(2)]
+    bea = FanFactory(creator=world.creator, username="bea")
+    client = client_for(world.owner)
+    response = client.post(reverse("campaigns:create"), form_data(world, fan_usernames="alex, bea"))
+    assert response.status_code == 400
+    assert "Several fans of this creator are called alex" in response.content.decode()
+    assert not Campaign.objects.exists()
+
+    chosen = sorted([*(fan.pk for fan in twins), bea.pk])
+    campaign = make_campaign(world, fan_ids=chosen)
+    shown = client.get(reverse("campaigns:edit", args=[campaign.pk])).context["form"].initial["fan_usernames"]
+    response = client.post(
+        reverse("campaigns:edit", args=[campaign.pk]), form_data(world, fan_usernames=shown, name="Renamed")
+    )
+    assert response.status_code == 302
+    campaign.refresh_from_db()
+    assert (campaign.name, campaign.fan_ids) == ("Renamed", chosen)
+
+
 def _queries(client, url) -> int:
     with CaptureQueriesContext(connection) as queries:
         assert client.get(url).status_code == 200
