@@ -57,6 +57,7 @@ from tenacity import wait_random_exponential
 from apps.accounts.models import Creator, Membership, Role, User
 from apps.accounts.permissions import Perm, require
 from apps.core.errors import ApplicationError, ConflictError
+from apps.core.shared import shared_state
 from apps.delivery import limits, metrics
 from apps.delivery.breaker import breaker_record, breaker_wait
 from apps.delivery.connectors import (
@@ -459,8 +460,36 @@ def _insert_recipients(delivery: Delivery, recipients: list[str]) -> None:
 def _dispatch_pump(creator_id: int, platform: str, countdown: float | None = None) -> None:
     from apps.delivery.tasks import pump_deliveries
 
+    _pump_expected(creator_id, platform, until=time.time() + (countdown or 0.0))
     options = {"countdown": countdown} if countdown else {}
     pump_deliveries.apply_async_on_commit(args=(creator_id, platform), queue=Delivery.Queue.BULK.value, **options)
+
+
+def _pump_key(creator_id: int, platform: str) -> str:
+    return f"delivery:pump:{creator_id}:{platform}"
+
+
+def _pump_expected(creator_id: int, platform: str, *, until: float) -> None:
+    """The account's heartbeat: a pump of it is at work or published to start by ``until`` (epoch
+    seconds). The sweeper leaves the account's overdue deliveries to that pump until ``until``
+    is more than DELIVERY_SWEEP_GRACE_SECONDS past. Never raises: a heartbeat not written costs
+    one more pump at the next sweep, not a send."""
+    try:
+        ttl = max(0.0, until - time.time()) + settings.DELIVERY_SWEEP_GRACE_SECONDS
+        shared_state().set_record_sync(_pump_key(creator_id, platform), {"until": until}, ttl)
+    except Exception:
+        logger.warning("could not write the pump heartbeat of %s on %s", creator_id, platform, exc_info=True)
+
+
+def _pump_alive(creator_id: int, platform: str, *, now: float) -> bool:
+    """A pump of the account ran or was published lately enough (``_pump_expected``); no answer
+    from the shared state counts as no pump, so the sweeper rescues rather than waits."""
+    try:
+        record = shared_state().get_record_sync(_pump_key(creator_id, platform))
+    except Exception:
+        logger.warning("could not read the pump heartbeat of %s on %s", creator_id, platform, exc_info=True)
+        return False
+    return float(record.get("until", 0.0)) + settings.DELIVERY_SWEEP_GRACE_SECONDS > now
 
 
 def _dispatch(delivery_id: int, queue: str, countdown: float | None = None) -> None:
@@ -644,6 +673,7 @@ def delivery_pump(*, creator_id: int, platform: str, seconds: float | None = Non
     if agency_id is None:
         return outcomes
     account = {"agency_id": agency_id, "creator_id": creator_id, "platform": platform}
+    _pump_expected(creator_id, platform, until=time.time() + (deadline - time.monotonic()))
     while time.monotonic() < deadline:
         paused, probe = breaker_wait(platform)
         if paused is not None:  # the platform is failing: come back when the breaker lets a probe through
@@ -982,8 +1012,9 @@ def delivery_sweep(*, limit: int = 500) -> dict[str, int]:
     """Rescue what a lost worker or a lost task message left: sending deliveries whose lease
     expired become failed (retried at once) or dead (attempts used up); pending and failed
     deliveries overdue by more than DELIVERY_SWEEP_GRACE_SECONDS get their task published again
-    (pending bulk ones: their account's pump).
-    Re-published rows are marked due now, so each is re-published at most once per grace period."""
+    (pending bulk ones: their account's pump, unless one ran or was published within the grace
+    period, ``_pump_alive``). Overdue rows are marked due now, so each is re-published at most
+    once per grace period; ``redispatched`` counts the rows whose task or pump was published."""
     now = timezone.now()
     counts = {"lease_expired": 0, "dead": 0, "redispatched": 0}
     expired = (
@@ -1010,15 +1041,21 @@ def delivery_sweep(*, limit: int = 500) -> dict[str, int]:
             Delivery.objects.filter(overdue, pk__in=[row[0] for row in rows]).update(
                 next_attempt_at=now, updated_at=now
             )
-            accounts = set()
+            accounts: dict[tuple[int, str], int] = {}
             for pk, queue, creator_id, platform, status in rows:
                 if queue == Delivery.Queue.BULK and status == Status.PENDING:
-                    accounts.add((creator_id, platform))  # pending bulk deliveries go out through their account's pump
+                    # pending bulk deliveries go out through their account's pump
+                    accounts[creator_id, platform] = accounts.get((creator_id, platform), 0) + 1
                 else:
                     _dispatch(pk, queue)
-            for creator_id, platform in sorted(accounts):
-                _dispatch_pump(creator_id, platform)
-        counts["redispatched"] = len(rows)
+                    counts["redispatched"] += 1
+            moment = time.time()
+            for (creator_id, platform), count in sorted(accounts.items()):
+                # A slow account's pump chain outlives the grace period; publishing another
+                # each minute would pile up chains that never end. Only a lost pump is replaced.
+                if not _pump_alive(creator_id, platform, now=moment):
+                    _dispatch_pump(creator_id, platform)
+                    counts["redispatched"] += count
     if any(counts.values()):
         logger.info("delivery sweep: %s", counts)
     return counts

@@ -142,3 +142,49 @@ def test_two_pumps_of_one_account_at_once_send_each_message_once():
     received = list(SimulatedOutboundMessage.objects.values_list("recipient_id", flat=True))
     assert len(received) == 200 and len(set(received)) == 200
     assert set(Delivery.objects.values_list("attempts", flat=True)) == {1}
+
+
+def test_the_sweeper_leaves_a_slow_accounts_overdue_deliveries_to_its_running_pump(world, settings, after_commit):
+    """A campaign on a slow account keeps most of its deliveries pending longer than the grace
+    period while its pump chain works through them: a sweep then publishes no second pump (one a
+    minute would pile up chains that each re-publish themselves until the campaign is over)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.delivery.services import delivery_sweep
+
+    settings.DELIVERY_RATE_LIMITS = PLATFORM_LIKE
+    enqueue_many(world, outbound(10))
+    Delivery.objects.update(next_attempt_at=timezone.now() - timedelta(minutes=10))  # queued long ago
+    with after_commit() as published:
+        assert delivery_pump(creator_id=world.creator.pk, platform="onlyfans", seconds=30) == {"sent": 1}
+        assert delivery_sweep() == {"lease_expired": 0, "dead": 0, "redispatched": 0}
+    [(args, options)] = published  # only the pump's own hand-over, for the account's next slot
+    assert args == (world.creator.pk, "onlyfans") and 2.0 < options["countdown"] <= 3.0
+    assert Delivery.objects.filter(status="pending").count() == 9
+
+
+def test_the_sweeper_publishes_the_pump_of_an_account_whose_pump_was_lost(world, settings, after_commit):
+    """The pump published with the campaign never ran (its message was lost with the broker):
+    once its heartbeat is older than the grace period, the sweeper publishes a new one."""
+    import time
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.delivery.services import delivery_sweep
+
+    settings.DELIVERY_SWEEP_GRACE_SECONDS = 1
+    with after_commit() as published:
+        enqueue_many(world, outbound(3))
+    assert len(published) == 1  # the campaign's pump, lost from here on
+    Delivery.objects.update(next_attempt_at=timezone.now() - timedelta(minutes=10))
+    with after_commit() as published:
+        assert delivery_sweep()["redispatched"] == 0  # published a moment ago: on its way
+    assert published == []
+    time.sleep(1.1)
+    with after_commit() as published:
+        assert delivery_sweep()["redispatched"] == 3
+    assert published == [((world.creator.pk, "onlyfans"), {"queue": "bulk"})]
+    assert delivery_pump(creator_id=world.creator.pk, platform="onlyfans") == {"sent": 3}
