@@ -12,7 +12,8 @@ Four layers, from ``DELIVERY_RATE_LIMITS`` (docs/configuration.md):
 - ``global``: every send of this installation, whatever the agency.
 
 A delivery whose layers are full is not sent and not charged an attempt: ``delivery_send``
-gives it back with the wait (services.py).
+gives it back with the wait, spread over the account's line (``account_turn``) so deliveries
+refused together do not all come back together (services.py).
 """
 
 from __future__ import annotations
@@ -57,6 +58,18 @@ def batch_size(*, agency_id: int, creator_id: int, platform: str, most: int) -> 
     """The most sends that can be admitted at once for an account: its layers' smallest burst."""
     layers = send_layers(agency_id=agency_id, creator_id=creator_id, platform=platform)
     return max(1, min(most, *(layer.burst_size for layer in layers)))
+
+
+def account_turn(*, creator_id: int, platform: str, wait: float) -> float:
+    """When a delivery the layers (or the breaker) held back for ``wait`` comes back. Every
+    delivery refused at the same moment is told the same wait, so they would all come back at
+    once, one would pass and the rest be refused again: N deliveries cost ~N²/2 task runs. Each
+    takes a place in the account's line instead (a counter that lives as long as this round of
+    refusals) and comes back one account interval after the one before it: after ``wait`` plus
+    at most the longest retry backoff (DELIVERY_RETRY_MAX_SECONDS), however long the line."""
+    interval = account_layer(creator_id=creator_id, platform=platform).interval
+    place = shared_state().incr_sync(f"delivery:deferred:{creator_id}:{platform}", max(1.0, wait + interval))
+    return wait + min((place - 1) * interval, settings.DELIVERY_RETRY_MAX_SECONDS)
 
 
 def account_slow_down(*, creator_id: int, platform: str, retry_after: float | None) -> None:

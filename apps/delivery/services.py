@@ -783,7 +783,9 @@ def _record_sent_many(sent: list[tuple[Delivery, SendResult]]) -> set[int]:
 
 
 def _defer(delivery: Delivery, wait: float) -> str:
-    """The rate limits said wait: give the claim back (not an attempt) and come back after ``wait``."""
+    """The rate limits said wait: give the claim back (not an attempt) and come back after
+    ``wait``, or later in the account's line (``limits.account_turn``)."""
+    wait = limits.account_turn(creator_id=delivery.creator_id, platform=delivery.platform, wait=wait)
     now = timezone.now()
     status = Status.FAILED if delivery.last_error else Status.PENDING
     with transaction.atomic():

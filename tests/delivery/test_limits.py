@@ -4,6 +4,7 @@ and a platform's 429 slows the account down until it recovers."""
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -45,6 +46,20 @@ def test_an_account_sends_one_message_then_the_next_waits_its_turn(world, platfo
     [(args, options)] = published
     assert args == (second.pk,) and 2.0 < options["countdown"] <= 3.0
     assert list(SimulatedOutboundMessage.objects.values_list("recipient_id", flat=True)) == ["fan-a"]
+
+
+def test_replies_held_back_together_come_back_one_account_slot_apart(world, platform_like_limits, after_commit):
+    """The limiter tells every reply it refuses at one moment the same wait: had they all come
+    back together, one would pass and the rest be refused again, round after round (N replies,
+    ~N²/2 task runs). Each comes back in its own slot of the account instead."""
+    replies = [enqueue(world, recipient_id=f"fan-{i}") for i in range(5)]
+    with after_commit() as published:
+        assert [deliver(reply.pk) for reply in replies] == ["sent"] + ["deferred"] * 4
+    due = [second_due(reply) for reply in replies[1:]]
+    assert [round((later - earlier).total_seconds(), 1) for earlier, later in itertools.pairwise(due)] == [3.0] * 3
+    countdowns = [options["countdown"] for _, options in published]
+    assert countdowns == sorted(countdowns) and 2.0 < countdowns[0] <= 3.0 and 11.0 < countdowns[-1] <= 12.0
+    assert [deliver(reply.pk) for reply in replies[1:]] == ["skipped"] * 4  # none is due before its slot
 
 
 def test_another_account_of_the_agency_is_not_held_up(world, platform_like_limits):
