@@ -13,7 +13,8 @@ The pipeline, in order (docs/delivery.md has the numbers):
 4. Success → sent. ``RetryableSendError`` (or anything unexpected) → failed with
    ``next_attempt_at`` after exponential backoff with full jitter (at least the platform's
    Retry-After) and a task published with that countdown; after ``max_attempts`` → dead.
-   ``PermanentSendError`` → dead at once. Dead notifies the agency's owners and managers.
+   ``PermanentSendError`` → dead at once. Dead notifies the agency's owners and managers
+   (once per platform account every ten minutes: deliveries die together).
 5. ``delivery_sweep`` (beat) turns deliveries whose lease expired while sending into failed (or
    dead when their attempts are used up) and re-publishes due deliveries whose task never came.
 
@@ -80,6 +81,7 @@ MAX_PRICE = Decimal("999999.99")  # max_digits=8, decimal_places=2
 MAX_MEDIA = 100
 MAX_RETRY_AFTER_SECONDS = 6 * 3600  # a platform's Retry-After is honoured up to this
 CLOCK_SKEW = timedelta(seconds=1)  # a retry task may arrive a moment before next_attempt_at
+DEAD_NOTICE_SECONDS = 600  # one dead-letter notice per platform account this often at most
 LEASE_EXPIRED_ERROR = "The worker sending it stopped before it finished (lease expired)."
 # Read once: an enum's .values builds a new list on every call (1.7 s of a 100,000-message enqueue).
 QUEUES = frozenset(Delivery.Queue.values)
@@ -880,22 +882,32 @@ def _record_failure(
 def _notify_dead(delivery: Delivery) -> None:
     """Tell the agency's owners and managers, inside the transaction that made it dead (so once).
     A bulk delivery is one of thousands (a campaign during a platform outage): whoever enqueued
-    them in bulk reports its dead letters together (campaigns: one "failing" notification)."""
+    them in bulk reports its dead letters together (campaigns: one "failing" notification).
+    Automations and replies die together too (an account that needs reconnecting kills every
+    send of its tick): one notice per account every DEAD_NOTICE_SECONDS says so, not one each."""
     if delivery.queue == Delivery.Queue.BULK:
+        return
+    notice = f"delivery:dead-notice:{delivery.agency_id}:{delivery.creator_id}:{delivery.platform}"
+    if shared_state().incr_sync(notice, DEAD_NOTICE_SECONDS) > 1:
         return
     from apps.notifications.models import Notification
     from apps.notifications.services import notification_send
 
     name = delivery.creator.display_name
+    platform = delivery.get_platform_display()
     recipients = Membership.objects.for_agency(delivery.agency_id).filter(role__in=[Role.OWNER, Role.MANAGER])
     for membership in recipients:
         notification_send(
             membership=membership,
             title=f"A message from {name} could not be delivered",
             body=(
-                f"Delivery {delivery.pk} to fan {delivery.recipient_id} on {delivery.get_platform_display()} "
+                f"Delivery {delivery.pk} to fan {delivery.recipient_id} on {platform} "
                 f"stopped after {delivery.attempts} attempt(s): {delivery.last_error} "
-                "It is kept as a dead letter; re-queue it once the cause is fixed."
+                "It is kept as a dead letter; re-queue it once the cause is fixed. "
+                f"More of {name}'s messages on {platform} may have failed with it: for the next "
+                f"{DEAD_NOTICE_SECONDS // 60} minutes they are not announced one by one. Each is kept as a "
+                "dead letter too: a failed reply shows in its conversation, and staff list them all in the "
+                "admin (Deliveries, status Dead)."
             ),
             level=Notification.Level.ERROR,
             kind="deliveries",  # the "Failed deliveries" preference (in the app, by email)

@@ -170,6 +170,32 @@ def test_a_permanent_error_is_dead_at_once(world):
     assert not SimulatedOutboundMessage.objects.exists()
 
 
+def test_automated_messages_dying_together_make_one_notice_and_email_per_member_per_account(
+    world, mailoutbox, eager_celery, django_capture_on_commit_callbacks
+):
+    """An account that needs reconnecting kills every automated message of a tick: the owner and
+    the manager hear about it once (in the app and by email), not once per message; another
+    account's dead letter is news of its own."""
+    dying = [enqueue(world, recipient_id="fail-permanent-fan", queue="default") for _ in range(5)]
+    elsewhere = enqueue(world, creator_id=world.other_creator.pk, recipient_id="fail-permanent-fan", queue="default")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert [deliver(delivery.pk) for delivery in dying] == ["dead"] * 5
+        assert deliver(elsewhere.pk) == "dead"
+    assert Delivery.objects.filter(status="dead").count() == 6  # every one is kept as a dead letter
+    notified = Notification.objects.filter(agency=world.agency)
+    assert sorted(notified.values_list("user_id", "title")) == sorted(
+        (member.user_id, f"A message from {creator.display_name} could not be delivered")
+        for member in (world.owner, world.manager)
+        for creator in (world.creator, world.other_creator)
+    )
+    first = notified.filter(title__contains=world.creator.display_name).first()
+    assert f"Delivery {dying[0].pk} " in first.body and "may have failed with it" in first.body
+    assert "Deliveries, status Dead" in first.body
+    assert sorted(message.to[0] for message in mailoutbox) == sorted(
+        [world.owner.user.email, world.manager.user.email] * 2
+    )
+
+
 def test_a_message_over_the_platforms_limit_is_refused_by_the_platform_too(world):
     delivery = DeliveryFactory(creator=world.creator, text="x" * 1001)  # written around the service
     assert deliver(delivery.pk) == "dead"
