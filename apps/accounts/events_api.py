@@ -14,7 +14,9 @@ documented in docs/events.md.
 Access is checked again every EVENTS_SSE_HEARTBEAT_SECONDS (15 s) while the stream is open: the
 membership still exists and its user is active, the API token is neither revoked nor expired, the
 browser session was not ended. Otherwise the stream ends (``: access ended``); the client's
-reconnect then gets the 401/403 every request would.
+reconnect then gets the 401/403 every request would. A chatter's stream leaves out events whose
+payload names a ``creator_id`` they are not assigned to (as the inbox websocket does), the
+assignments read again at each of those checks; the cursor still moves past them.
 
 Events are delivered in id order and a stream never skips one committed late. Ids are handed out
 when a row is inserted, so on PostgreSQL event N+1 can commit before N; a stream that sent N+1 and
@@ -66,8 +68,8 @@ from ninja.pagination import paginate
 
 from apps.accounts.api import api_membership
 from apps.accounts.models import ApiToken, Membership
-from apps.accounts.permissions import Perm, require
-from apps.accounts.selectors import membership_refresh
+from apps.accounts.permissions import Perm, require, sees_all_creators
+from apps.accounts.selectors import creator_list, membership_refresh
 from apps.accounts.sessions import session_alive
 from apps.core.asyncdb import database_call
 from apps.core.events import events_after, latest_event_id
@@ -159,17 +161,36 @@ def stream_batch(*, agency_id: int, user_id: int | None, after_id: int, clock: G
     return [event for event in batch if event.pk <= settled]
 
 
-def access_still_granted(*, membership: Membership, token_id: int | None, session_key: str | None) -> bool:
-    """Whether the stream's caller may still read it: the membership exists and its user is
-    active, the API token (if any) is live, the browser session (if any) still exists."""
-    if membership_refresh(membership=membership) is None:
-        return False
+def access_still_granted(*, membership: Membership, token_id: int | None, session_key: str | None) -> Membership | None:
+    """The stream's caller as they are now when they may still read it (the membership exists and
+    its user is active, the API token if any is live, the browser session if any still exists),
+    else None."""
+    current = membership_refresh(membership=membership)
+    if current is None:
+        return None
     if token_id is not None:
         live = ApiToken.objects.filter(
             pk=token_id, membership_id=membership.pk, revoked_at__isnull=True, expires_at__gt=timezone.now()
         )
-        return live.exists()
-    return session_key is not None and session_alive(session_key)
+        return current if live.exists() else None
+    return current if session_key is not None and session_alive(session_key) else None
+
+
+def stream_creator_ids(*, membership: Membership) -> frozenset[int] | None:
+    """The creators whose events the member's stream carries: None for every creator (owners,
+    managers, viewers), a chatter's assigned ones otherwise (as the inbox websocket filters)."""
+    if sees_all_creators(membership):
+        return None
+    return frozenset(creator_list(membership=membership, include_archived=True).values_list("pk", flat=True))
+
+
+def event_visible(event, creator_ids: frozenset[int] | None) -> bool:
+    """Whether an event goes to a stream limited to ``creator_ids``: one naming a ``creator_id``
+    only when it is one of them; one about no creator (the agency's, the member's) always."""
+    if creator_ids is None:
+        return True
+    creator_id = event.payload.get("creator_id") if isinstance(event.payload, dict) else None
+    return creator_id is None or creator_id in creator_ids
 
 
 @router.get("/events/stream", include_in_schema=False)
@@ -186,27 +207,33 @@ async def event_stream(request: HttpRequest, last_event_id: int | None = Query(N
     fetch = database_call(stream_batch)
     allowed = database_call(access_still_granted)
     clock = await database_call(gap_clock_start)()
+    creators_of = database_call(stream_creator_ids)
+    creator_ids = await creators_of(membership=membership)
 
     async def frames():
-        nonlocal cursor
+        nonlocal cursor, creator_ids
         yield f"retry: {RETRY_MS}\n: connected, after event {cursor}\n\n"
         started = last_frame = last_check = time.monotonic()
         while time.monotonic() - started < settings.EVENTS_SSE_MAX_SECONDS:
             if time.monotonic() - last_check >= settings.EVENTS_SSE_HEARTBEAT_SECONDS:
                 last_check = time.monotonic()
-                if not await allowed(membership=membership, token_id=token_id, session_key=session_key):
+                current = await allowed(membership=membership, token_id=token_id, session_key=session_key)
+                if current is None:
                     yield ": access ended\n\n"
                     return
+                creator_ids = await creators_of(membership=current)  # a role or an assignment changed
             batch = await fetch(agency_id=agency_id, user_id=user_id, after_id=cursor, clock=clock)
             if batch:
-                cursor = batch[-1].pk
+                cursor = batch[-1].pk  # past the events of other creators too: they are never sent
+            shown = [event for event in batch if event_visible(event, creator_ids)]
+            if shown:
                 last_frame = time.monotonic()
-                yield "".join(sse_frame(event) for event in batch)
-                if len(batch) == STREAM_BATCH:
-                    continue
+                yield "".join(sse_frame(event) for event in shown)
             elif time.monotonic() - last_frame >= settings.EVENTS_SSE_HEARTBEAT_SECONDS:
                 last_frame = time.monotonic()
                 yield ": heartbeat\n\n"
+            if len(batch) == STREAM_BATCH:
+                continue
             await asyncio.sleep(settings.EVENTS_SSE_POLL_SECONDS)
 
     response = StreamingHttpResponse(frames(), content_type="text/event-stream")

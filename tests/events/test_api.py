@@ -9,6 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import AsyncClient, Client
 
+from apps.accounts import events_api
 from apps.accounts.services import api_token_create
 from apps.core import events
 from apps.core.models import OutboxEvent
@@ -74,6 +75,28 @@ async def test_stream_shows_the_agencys_events_and_resumes_from_last_event_id(sh
     # A reconnecting client names the last id it saw: it gets what it missed, nothing twice.
     status, body = await _read_stream(token, headers={"Last-Event-ID": str(mine.pk)})
     assert [int(f["id"]) for f in _frames(body)] == [last.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_chatters_stream_carries_only_their_creators_events(short_streams, monkeypatch):
+    """As the inbox websocket: events naming a creator the chatter is not assigned to are left
+    out (a whole batch of them too: the stream moves past it), the agency's other events are not."""
+    monkeypatch.setattr(events_api, "STREAM_BATCH", 2)
+    world = await sync_to_async(build_world)("Assigned")
+    chatter_token = await sync_to_async(_token)(world.chatter)
+    manager_token = await sync_to_async(_token)(world.manager)
+    publish = sync_to_async(events.publish)
+    theirs = [
+        await publish("generation.completed", agency_id=world.agency.pk, payload={"creator_id": world.other_creator.pk})
+        for _ in range(3)
+    ]
+    mine = await publish("generation.completed", agency_id=world.agency.pk, payload={"creator_id": world.creator.pk})
+    agency_wide = await publish("workflow.run_changed", agency_id=world.agency.pk, payload={"run_id": 1})
+
+    _, body = await _read_stream(chatter_token, query="?last_event_id=0")
+    assert [int(f["id"]) for f in _frames(body)] == [mine.pk, agency_wide.pk]
+    _, body = await _read_stream(manager_token, query="?last_event_id=0")
+    assert [int(f["id"]) for f in _frames(body)] == [*(e.pk for e in theirs), mine.pk, agency_wide.pk]
 
 
 @pytest.mark.django_db(transaction=True)
