@@ -21,6 +21,7 @@ from django.utils.http import urlencode
 
 from apps.accounts.models import Creator, Membership
 from apps.accounts.selectors import creator_list, membership_current, membership_list_for_user
+from apps.accounts.services import api_token_authenticate
 from apps.accounts.sessions import user_session_touch
 from apps.core.timezones import zone_or_utc
 
@@ -96,7 +97,8 @@ class TwoFactorRequiredMiddleware:
     """A member whose current agency requires two factor, in a session not verified with a
     second factor, gets the two-factor page instead of the agency's pages (and a 403 from the
     API with session auth). The pages needed to comply or leave stay open: two-factor set-up,
-    log out, sessions, switching agency. API tokens are their own credential and pass."""
+    log out, sessions, switching agency. A live API token is its own credential and passes; an
+    Authorization header that does not authenticate does not."""
 
     OPEN_PREFIXES = ("/settings/two-factor/", "/settings/sessions/", "/accounts/", "/switch/agency/")
 
@@ -126,10 +128,17 @@ class TwoFactorRequiredMiddleware:
         user = request.user
         if not user.is_authenticated or request.path_info.startswith(self.OPEN_PREFIXES):
             return False
-        if request.path_info.startswith("/api/") and "Authorization" in request.headers:
-            return False
         membership = request.tenant.membership
-        return membership is not None and membership.agency.require_two_factor and not user.is_verified()
+        if membership is None or not membership.agency.require_two_factor or user.is_verified():
+            return False
+        # A live API token is its own credential. Any other Authorization header is not: the API
+        # would fall back to this session, which is the one held.
+        return not (request.path_info.startswith("/api/") and self._live_api_token(request))
+
+    @staticmethod
+    def _live_api_token(request: HttpRequest) -> bool:
+        scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and api_token_authenticate(raw.strip()) is not None
 
 
 class UserPreferencesMiddleware:

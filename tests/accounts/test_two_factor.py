@@ -261,6 +261,11 @@ def test_members_without_two_factor_are_sent_to_set_it_up(strict_agency):
     assert api.status_code == 403 and api.json()["error"]["code"] == "two_factor_required"
     _, secret = services.api_token_create(membership=world.chatter, name="integration")
     assert Client(HTTP_AUTHORIZATION=f"Bearer {secret}").get("/api/v1/creators").status_code == 200
+    # A header that is not a live token does not get the held session past the requirement.
+    for header in ("Bearer x", "Basic eDp5", f"Bearer {secret}x"):
+        api = client.get("/api/v1/creators", HTTP_AUTHORIZATION=header)
+        assert api.status_code == 403 and api.json()["error"]["code"] == "two_factor_required", header
+    assert client.get("/api/v1/creators", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 200
 
     client.post(SETUP)
     device = AuthenticatorDevice.objects.get(user=world.chatter.user, confirmed=False)
