@@ -263,7 +263,8 @@ class AssignmentsIn(Schema):
 @router.get("/members", response=list[MemberOut], tags=["members"])
 @paginate(page_size=50)
 def member_list(request: HttpRequest):
-    return selectors.member_list(agency_id=api_membership(request).agency_id)
+    membership = api_membership(request)
+    return selectors.member_list(agency_id=membership.agency_id, viewer=membership)
 
 
 @router.patch("/members/{membership_id}", response=MemberOut, tags=["members"])
@@ -271,7 +272,7 @@ def member_change_role(request: HttpRequest, membership_id: Id, payload: RoleIn)
     actor = api_membership(request)
     member = selectors.member_get(agency_id=actor.agency_id, membership_id=membership_id)
     services.member_change_role(by=actor, member=member, role=payload.role)
-    return selectors.member_list(agency_id=actor.agency_id).get(pk=member.pk)
+    return selectors.member_list(agency_id=actor.agency_id, viewer=actor).get(pk=member.pk)
 
 
 @router.put("/members/{membership_id}/assignments", response=MemberOut, tags=["members"])
@@ -282,7 +283,7 @@ def member_set_assignments(request: HttpRequest, membership_id: Id, payload: Ass
     if len(creators) != len(set(payload.creator_ids)):
         raise ApplicationError("Some creator ids are not creators of this agency.", field="creator_ids")
     services.member_set_assignments(by=actor, member=member, creators=creators)
-    return selectors.member_list(agency_id=actor.agency_id).get(pk=member.pk)
+    return selectors.member_list(agency_id=actor.agency_id, viewer=actor).get(pk=member.pk)
 
 
 @router.delete("/members/{membership_id}", response={204: None}, tags=["members"])

@@ -134,8 +134,14 @@ def creator_get_for_member(*, membership: Membership, creator_id: int, include_a
     return creator
 
 
-def member_list(*, agency_id: int) -> QuerySet[Membership]:
+def member_list(*, agency_id: int, viewer: Membership | None = None) -> QuerySet[Membership]:
+    """The agency's members with their creator assignments; for a ``viewer`` who does not see
+    every creator (a chatter), only the assignments to creators the viewer sees: another
+    chatter's other creators are not theirs to know."""
     assignments = CreatorAssignment.objects.select_related("creator").order_by("creator__display_name")
+    if viewer is not None and not sees_all_creators(viewer):
+        visible = creator_list(membership=viewer, include_archived=True).values("pk")
+        assignments = assignments.filter(creator__in=visible)
     return (
         Membership.objects.for_agency(agency_id)
         .select_related("user")

@@ -32,7 +32,7 @@ from apps.accounts.forms import (
 )
 from apps.accounts.middleware import SESSION_AGENCY, SESSION_CREATOR
 from apps.accounts.models import Role
-from apps.accounts.permissions import Perm, can_grant, can_manage, has_perm, scopes_for_role
+from apps.accounts.permissions import Perm, can_grant, can_manage, has_perm, scopes_for_role, sees_all_creators
 from apps.accounts.throttles import ThrottledError, client_address, throttle_hit
 from apps.core.errors import ApplicationError, form_add_error
 
@@ -295,13 +295,14 @@ def member_list(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, f"Invitation sent to {invitation.email}.")
                 return redirect("accounts:member-list")
-    members = selectors.member_list(agency_id=membership.agency_id)
+    members = selectors.member_list(agency_id=membership.agency_id, viewer=membership)
     rows = [{"member": m, "manageable": can_manage(membership, m)} for m in members]
     context = {
         "rows": rows,
         "invitations": selectors.invitation_list_pending(agency_id=membership.agency_id),
         "form": form,
         "can_invite": can_invite,
+        "sees_all_creators": sees_all_creators(membership),
         "grantable": [role for role in Role if can_grant(membership, role)],
     }
     return render(request, "accounts/member_list.html", context)

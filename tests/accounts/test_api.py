@@ -7,7 +7,7 @@ from django.test import Client
 
 from apps.accounts import services
 from apps.accounts.models import Creator, Invitation, Membership
-from tests.accounts.factories import CreatorFactory
+from tests.accounts.factories import CreatorFactory, MembershipFactory
 
 
 def token_client(membership) -> Client:
@@ -152,6 +152,17 @@ def test_members_and_invitations(world, django_capture_on_commit_callbacks):
     assert Invitation.objects.get(pk=created.json()["id"]).revoked_at is not None
     assert client.delete(f"/api/v1/members/{world.chatter.pk}").status_code == 204
     assert not Membership.objects.filter(pk=world.chatter.pk).exists()
+
+
+def test_a_chatter_sees_only_their_own_creators_in_members_assignments(world):
+    other_chatter = MembershipFactory(agency=world.agency, role="chatter")
+    other_chatter.assignments.create(agency=world.agency, creator=world.other_creator)
+    other_chatter.assignments.create(agency=world.agency, creator=world.creator)
+    members = {m["id"]: m for m in token_client(world.chatter).get("/api/v1/members").json()["items"]}
+    assert members[other_chatter.pk]["creator_ids"] == [world.creator.pk]
+    assert members[world.chatter.pk]["creator_ids"] == [world.creator.pk]
+    members = {m["id"]: m for m in token_client(world.owner).get("/api/v1/members").json()["items"]}
+    assert sorted(members[other_chatter.pk]["creator_ids"]) == sorted([world.creator.pk, world.other_creator.pk])
 
 
 def test_api_token_list_never_shows_secrets(world):

@@ -255,6 +255,20 @@ def test_member_page_invite_and_roles(world, client_for):
     assert b"Only an owner can invite another owner." in response.content
 
 
+def test_a_chatter_sees_on_the_team_page_only_the_creators_assigned_to_them(world, client_for):
+    shared = CreatorFactory(agency=world.agency, display_name="Shared")
+    world.chatter.assignments.create(agency=world.agency, creator=shared)
+    other_chatter = MembershipFactory(agency=world.agency, role="chatter")
+    for creator in (world.other_creator, shared):
+        other_chatter.assignments.create(agency=world.agency, creator=creator)
+    page = client_for(world.chatter).get(reverse("accounts:member-list")).content.decode()
+    assert world.creator.display_name in page and "Shared" in page
+    assert world.other_creator.display_name not in page
+    # The manager sees every assignment.
+    page = client_for(world.manager).get(reverse("accounts:member-list")).content.decode()
+    assert world.other_creator.display_name in page and world.creator.display_name in page
+
+
 def test_member_edit_role_and_assignments(world, client_for):
     client = client_for(world.manager)
     url = reverse("accounts:member-edit", args=[world.chatter.pk])
