@@ -193,13 +193,15 @@ def member_change_role(*, by: Membership, member: Membership, role: str) -> Memb
 
 @transaction.atomic
 def member_set_assignments(*, by: Membership, member: Membership, creators: list[Creator]) -> None:
-    """Replace a chatter's creator assignments."""
+    """Replace a chatter's assignments to the agency's active creators (the ones a page or the API
+    offers); assignments to archived creators stay, so restoring a creator gives it back its
+    chatters."""
     require(by, Perm.MANAGE_MEMBERS)
     if member.role != Role.CHATTER:
         raise ApplicationError("Only chatters are assigned to creators; other roles see every creator.")
     if any(creator.agency_id != by.agency_id for creator in creators):
         raise ApplicationError("A creator in that list does not belong to this agency.", field="creators")
-    member.assignments.exclude(creator__in=creators).delete()
+    member.assignments.filter(creator__is_archived=False).exclude(creator__in=creators).delete()
     existing = set(member.assignments.values_list("creator_id", flat=True))
     CreatorAssignment.objects.bulk_create(
         [

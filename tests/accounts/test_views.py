@@ -9,6 +9,7 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
+from apps.accounts import services
 from apps.accounts.middleware import SESSION_CREATOR
 from apps.accounts.models import ApiToken, Creator, Invitation, Membership, User
 from apps.accounts.selectors import invitation_token
@@ -281,6 +282,17 @@ def test_member_edit_role_and_assignments(world, client_for):
     world.chatter.refresh_from_db()
     assert world.chatter.role == "viewer"
     assert client_for(world.viewer).get(url).status_code == 403
+
+
+def test_saving_a_chatters_assignments_keeps_those_to_archived_creators(world, client_for):
+    services.creator_set_archived(membership=world.owner, creator=world.creator, archived=True)
+    url = reverse("accounts:member-edit", args=[world.chatter.pk])
+    page = client_for(world.manager).get(url).content.decode()
+    assert world.creator.display_name not in page  # archived creators are not offered
+    client_for(world.manager).post(url, {"form": "assignments", "creators": [world.other_creator.pk]})
+    services.creator_set_archived(membership=world.owner, creator=world.creator, archived=False)
+    page = client_for(world.chatter).get(reverse("accounts:creator-list")).content.decode()
+    assert world.creator.display_name in page and world.other_creator.display_name in page
 
 
 def test_remove_member_and_leave(world, client_for):
