@@ -67,12 +67,27 @@ def agency_create(*, user: User, name: str, timezone_name: str = "UTC") -> Membe
     return Membership.objects.create(agency=agency, user=user, role=Role.OWNER)
 
 
+def _user_create(*, taken: str, email: str, password: str, **fields: Any) -> User:
+    """A new user, or ConflictError(``taken``) when the address is taken: by an account the check
+    can see, or by one committed since (a double-submitted sign-up) that only the insert meets."""
+    if User.objects.filter(email__iexact=email).exists():
+        raise ConflictError(taken, field="email")
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(email=email, password=password, **fields)
+    except IntegrityError:
+        raise ConflictError(taken, field="email") from None
+
+
 @transaction.atomic
 def user_signup(*, email: str, password: str, full_name: str, agency_name: str) -> Membership:
     """A new user, unverified, owning a new agency; the verification link is emailed on commit."""
-    if User.objects.filter(email__iexact=email).exists():
-        raise ConflictError("An account with this email already exists. Log in instead.", field="email")
-    user = User.objects.create_user(email=email, password=password, full_name=full_name.strip())
+    user = _user_create(
+        taken="An account with this email already exists. Log in instead.",
+        email=email,
+        password=password,
+        full_name=full_name.strip(),
+    )
     from apps.accounts.tasks import send_verification_email
 
     send_verification_email.delay_on_commit(user.pk)
@@ -278,11 +293,13 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
 
 @transaction.atomic
 def invitation_accept_with_signup(*, invitation: Invitation, password: str, full_name: str) -> Membership:
-    if User.objects.filter(email__iexact=invitation.email).exists():
-        raise ConflictError("An account with this email already exists. Log in to accept the invitation.")
     # The invitation link reached this address: that verifies it.
-    user = User.objects.create_user(
-        email=invitation.email, password=password, full_name=full_name.strip(), email_verified_at=timezone.now()
+    user = _user_create(
+        taken="An account with this email already exists. Log in to accept the invitation.",
+        email=invitation.email,
+        password=password,
+        full_name=full_name.strip(),
+        email_verified_at=timezone.now(),
     )
     return invitation_accept(invitation=invitation, user=user)
 

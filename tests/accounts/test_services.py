@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError
+from django.db import IntegrityError, connection, connections, transaction
 
 from apps.accounts import services
-from apps.accounts.models import Creator, Membership, Role
+from apps.accounts.models import Creator, Membership, Role, User
 from apps.core.errors import ApplicationError, ConflictError
 from apps.notifications.models import Notification
 from tests.accounts.factories import MembershipFactory, UserFactory
@@ -130,3 +132,36 @@ def test_api_token_dies_with_its_membership(world):
     _token, secret = services.api_token_create(membership=world.manager, name="Zap")
     services.member_remove(by=world.owner, member=world.manager)
     assert services.api_token_authenticate(secret) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_double_submitted_signup_is_a_conflict_on_the_email_not_a_server_error():
+    """The second submit checks the address while the first is inserted but not committed: its
+    insert waits for the first, then meets the unique constraint."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite serialises writers, so the second submit sees the first")
+    signup = {"email": "twice@example.com", "password": "a-long-passphrase", "full_name": "Tw", "agency_name": "Tw"}
+    inserted = threading.Event()
+
+    def first_submit() -> None:
+        try:
+            with transaction.atomic():
+                services.user_signup(**signup)
+                inserted.set()
+                with connection.cursor() as cursor:  # commit once the second insert waits on this one
+                    for _ in range(200):
+                        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                        if cursor.fetchone()[0]:
+                            break
+                        time.sleep(0.05)
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=first_submit)
+    first.start()
+    assert inserted.wait(10)
+    with pytest.raises(ConflictError) as conflict:
+        services.user_signup(**signup)
+    first.join(10)
+    assert conflict.value.field == "email" and "already exists" in conflict.value.message
+    assert User.objects.filter(email="twice@example.com").count() == 1
