@@ -127,7 +127,8 @@ def _validate_creator(data: dict[str, Any]) -> None:
         raise ApplicationError("The lowest PPV price must be above zero.", field="ppv_price_min")
     if high < low:
         raise ApplicationError("The highest PPV price cannot be below the lowest.", field="ppv_price_max")
-    if not str(data.get("display_name", "")).strip():
+    name = data.get("display_name")
+    if not isinstance(name, str) or not name.strip():  # None too (a PATCH with null), not "None"
         raise ApplicationError("A creator needs a display name.", field="display_name")
 
 

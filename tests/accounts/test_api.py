@@ -94,6 +94,17 @@ def test_invalid_creator_input_gets_field_errors(world, body, field):
     assert not Creator.objects.filter(display_name="A").exists()
 
 
+def test_a_null_display_name_is_refused_with_its_reason_not_as_a_duplicate(world):
+    response = token_client(world.owner).patch(
+        f"/api/v1/creators/{world.creator.pk}", {"display_name": None}, content_type="application/json"
+    )
+    assert response.status_code == 400, response.json()
+    error = response.json()["error"]
+    assert error["message"] == "A creator needs a display name." and "display_name" in error["fields"]
+    world.creator.refresh_from_db()
+    assert world.creator.display_name == "Velvet Star"
+
+
 def test_malformed_json_is_a_4xx(world):
     response = token_client(world.owner).post("/api/v1/creators", "{not json", content_type="application/json")
     assert 400 <= response.status_code < 500
