@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from django import forms
@@ -188,7 +188,8 @@ class ApiTokenForm(forms.Form):
         label="Expiry date",
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="Only when “On a date…” is chosen; at most a year away.",
+        help_text="Only when “On a date…” is chosen: the token works until the end of that day, in your time zone; "
+        "at most a year away.",
     )
 
     def __init__(self, *args, scopes: list[str] | None = None, **kwargs) -> None:
@@ -205,7 +206,8 @@ class ApiTokenForm(forms.Form):
     def expires_at(self) -> datetime:
         data = self.cleaned_data
         if data["expires_in"] == "date":
-            return datetime.combine(data["expires_on"], time.min, tzinfo=UTC)
+            # The whole chosen day, in the time zone the page shows dates in (the user's).
+            return datetime.combine(data["expires_on"], time.max, tzinfo=timezone.get_current_timezone())
         return timezone.now() + timedelta(days=int(data["expires_in"]))
 
 

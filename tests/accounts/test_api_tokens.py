@@ -4,6 +4,7 @@ see and revoke which tokens, on the page and in the API."""
 from __future__ import annotations
 
 import re
+import zoneinfo
 from datetime import timedelta
 
 import pytest
@@ -159,6 +160,23 @@ def test_manager_cannot_revoke_an_owners_token(world, client_for):
     assert ApiToken.objects.get(pk=viewers.pk).revoked_at is not None
     client_for(world.owner).post(reverse("accounts:api-token-revoke", args=[owners.pk]))
     assert ApiToken.objects.get(pk=owners.pk).revoked_at is not None
+
+
+def test_a_token_expiring_on_a_date_works_through_that_day_in_the_users_time_zone(world, client_for):
+    user = world.chatter.user
+    user.timezone = "America/New_York"
+    user.save(update_fields=["timezone"])
+    client = client_for(world.chatter)
+    on = (timezone.now() + timedelta(days=10)).date()
+    client.post(
+        reverse("accounts:api-token-list"),
+        {"name": "Till then", "scope": "read", "expires_in": "date", "expires_on": on.isoformat()},
+    )
+    token = ApiToken.objects.get(name="Till then")
+    local = token.expires_at.astimezone(zoneinfo.ZoneInfo("America/New_York"))
+    assert local.date() == on and (local.hour, local.minute) == (23, 59)
+    listing = client.get(reverse("accounts:api-token-list")).content.decode()
+    assert f"{on.day} {on:%b %Y}" in listing  # the date chosen, not the day before
 
 
 def test_tokens_page_creates_with_scope_and_expiry_and_shows_them(world, client_for):
