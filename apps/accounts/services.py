@@ -5,7 +5,8 @@ Each action authorises through apps.accounts.permissions, so pages, the API and 
 the same rules, and asks the agency's plan (apps.core.registry.entitlement_require, answered by
 the billing app) before adding a creator or a seat or changing a read-only creator. Business
 rules that the database cannot state (the last owner stays, managers cannot touch owners, an
-invitation is for the address it was sent to) are enforced here.
+invitation is for the address it was sent to) are enforced here; the last-owner rule under a lock
+on the agency's owners, so two owners leaving at once cannot both pass it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import (
@@ -174,12 +176,26 @@ def creator_set_archived(*, membership: Membership, creator: Creator, archived: 
 # --- Members ---------------------------------------------------------------------------------
 
 
+def _owners_lock(target: Membership) -> None:
+    """Lock the agency's owner memberships and ``target``, in id order, to the commit: two owners
+    removing or demoting each other at once then run one after the other, and the second counts
+    the owners the first left (else each counts the other and the agency is left with none)."""
+    list(
+        Membership.objects.for_agency(target.agency_id)
+        .select_for_update()
+        .filter(Q(role=Role.OWNER) | Q(pk=target.pk))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
 def _owners_left_after(target: Membership) -> int:
     return Membership.objects.for_agency(target.agency_id).filter(role=Role.OWNER).exclude(pk=target.pk).count()
 
 
 @transaction.atomic
 def member_remove(*, by: Membership, member: Membership) -> None:
+    _owners_lock(member)
     if member.pk == by.pk:
         if member.role == Role.OWNER and _owners_left_after(member) == 0:
             raise ApplicationError("You are the last owner. Make someone else an owner before leaving.")
@@ -198,6 +214,7 @@ def member_change_role(*, by: Membership, member: Membership, role: str) -> Memb
         raise ApplicationError(f"“{role}” is not a role.", field="role")
     if not can_manage(by, member) or not can_grant(by, role):
         raise ApplicationError("Only an owner can grant or change the owner role.", field="role")
+    _owners_lock(member)
     if member.role == Role.OWNER and role != Role.OWNER and _owners_left_after(member) == 0:
         raise ApplicationError("An agency must keep at least one owner.", field="role")
     member.role = role

@@ -165,3 +165,40 @@ def test_a_double_submitted_signup_is_a_conflict_on_the_email_not_a_server_error
     first.join(10)
     assert conflict.value.field == "email" and "already exists" in conflict.value.message
     assert User.objects.filter(email="twice@example.com").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_owners_removing_each_other_at_once_leave_one_owner():
+    """Each removal alone leaves an owner; the second must count the owners the first left."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite's IMMEDIATE transactions serialise the two removals")
+    from tests.conftest import build_world
+
+    world = build_world("Coup")
+    second = MembershipFactory(agency=world.agency, role=Role.OWNER)
+    removed, done = threading.Event(), threading.Event()
+
+    def first_removal() -> None:
+        try:
+            with transaction.atomic():
+                services.member_remove(by=world.owner, member=second)
+                removed.set()
+                with connection.cursor() as cursor:  # commit once the other removal waits (or ended)
+                    for _ in range(200):
+                        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                        if cursor.fetchone()[0] or done.is_set():
+                            break
+                        time.sleep(0.05)
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=first_removal)
+    first.start()
+    assert removed.wait(10)
+    try:
+        with pytest.raises(ApplicationError, match="at least one owner"):
+            services.member_remove(by=second, member=world.owner)
+    finally:
+        done.set()
+        first.join(10)
+    assert list(Membership.objects.filter(agency=world.agency, role=Role.OWNER)) == [world.owner]
