@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
-from datetime import datetime
+from datetime import date, datetime
 
 from apps.core.errors import ApplicationError
 
@@ -22,7 +22,8 @@ def zone_or_utc(name: str | None) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo("UTC")
 
 
-def moment_in_range(value: datetime) -> bool:
+def moment_in_range(value: date) -> bool:
+    """Whether a moment (or a day) lies in FIRST_YEAR..LAST_YEAR."""
     return FIRST_YEAR <= value.year <= LAST_YEAR
 
 

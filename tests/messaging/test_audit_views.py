@@ -107,3 +107,17 @@ def test_a_message_without_a_sender_is_listed(world):
     type(message).objects.filter(pk=message.pk).update(sent_by=None, sent_by_email="")
     response = login_client(world.owner).get("/audit/")
     assert response.status_code == 200 and "automation said hi" in response.content.decode()
+
+
+@pytest.mark.parametrize("query", ["until=9999-12-31", "since=0001-01-01"])
+def test_a_day_outside_the_years_held_is_a_field_error(world, query):
+    # since=0001-01-01 east of UTC is a moment before year 1 in UTC.
+    world.owner.user.timezone = "Asia/Kathmandu"
+    world.owner.user.save(update_fields=["timezone"])
+    sent(world, world.owner, text="still listed")
+    client = login_client(world.owner)
+    response = client.get(f"/audit/?{query}")
+    assert response.status_code == 200
+    assert "between the years 2000 and 2200" in response.content.decode()
+    export = client.get(f"/audit/export.csv?{query}")
+    assert export.status_code == 400 and "between the years 2000 and 2200" in export.content.decode()

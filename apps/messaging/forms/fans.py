@@ -14,6 +14,7 @@ from typing import Any
 from django import forms
 
 from apps.core.errors import ApplicationError, form_add_error
+from apps.core.timezones import FIRST_YEAR, LAST_YEAR, moment_in_range
 from apps.messaging.library import RULE_LABELS
 from apps.messaging.models import ImportKind, Platform, Source, SubscriptionState, TemplateCategory
 from apps.messaging.segments import SegmentFilters, segment_filters_parse
@@ -204,6 +205,10 @@ class AuditFilterForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        for name in ("since", "until"):
+            # A day outside these years overflows the conversion to a moment (apps/core/timezones.py).
+            if data.get(name) and not moment_in_range(data[name]):
+                self.add_error(name, f"Give a date between the years {FIRST_YEAR} and {LAST_YEAR}.")
         if data.get("since") and data.get("until") and data["since"] > data["until"]:
             self.add_error("until", "The end date is before the start date.")
         return data
