@@ -210,6 +210,8 @@ def _message_row(**values) -> str:
         ({"direction": "out", "ppv_price": "cheap"}, "ppv_price", "not an amount"),
         ({"ppv_price": "10"}, "ppv_price", "Only messages to the fan"),
         ({"media_count": "two"}, "media_count", "whole number"),
+        ({"media_count": "²"}, "media_count", "whole number"),  # "²".isdigit() is True, int("²") raises
+        ({"media_count": "32768"}, "media_count", "whole number from 0 to 32767"),
         ({"direction": "out", "source": "robot"}, "source", "not one of"),
     ],
 )

@@ -16,7 +16,7 @@ from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from apps.accounts.models import Creator
-from apps.core.csvfiles import DATETIME_EXPECTED, parse_datetime, parse_money
+from apps.core.csvfiles import DATETIME_EXPECTED, parse_count, parse_datetime, parse_money
 from apps.delivery.connectors import text_limit
 from apps.messaging.models import (
     Conversation,
@@ -246,9 +246,9 @@ class _MessageRows(_Rows):
         if direction is None:
             self.fail("direction", f"“{row.get('direction', '')}” is not in or out.")
         text = row.get("text", "")
-        media = row.get("media_count", "") or "0"
-        media_count = int(media) if media.isdigit() and int(media) <= MAX_MEDIA else None
-        if media_count is None:
+        media = row.get("media_count", "")
+        media_count, problem = parse_count(media, max_value=MAX_MEDIA)
+        if problem:
             self.fail("media_count", f"“{media}” is not a whole number from 0 to {MAX_MEDIA}.")
         if not text and not media_count:
             self.fail("text", "The message is empty (no text and no media).")
