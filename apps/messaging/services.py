@@ -581,7 +581,8 @@ def fan_tags_set(*, membership: Membership, fan: Fan, tags: list[str]) -> list[s
                 FanTag(agency_id=fan.agency_id, creator_id=fan.creator_id, fan=fan, name=n)
                 for n in names
                 if n not in have
-            ]
+            ],
+            ignore_conflicts=True,  # the same tag saved at this moment by another request
         )
     return names
 

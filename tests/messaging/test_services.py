@@ -210,3 +210,44 @@ def test_refreshing_ones_own_lock_extends_it_without_telling_every_open_inbox(wo
     assert OutboxEvent.objects.filter(kind="inbox.changed").count() == published
     services.conversation_unlock(membership=world.chatter, conversation=conversation)
     assert OutboxEvent.objects.filter(kind="inbox.changed").count() == published + 1  # others see it freed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_tags_saved_twice_at_once_are_kept_once(world):
+    """The second save reads the tags before the first commits, then inserts the same tag. Only
+    PostgreSQL lets both transactions run at once (SQLite serialises them at the first write)."""
+    import threading
+    import time
+
+    from django.db import connection, transaction
+
+    from apps.messaging.models import FanTag
+
+    fan = FanFactory(creator=world.creator)
+    inserted, errors = threading.Event(), []
+
+    def first_save():
+        try:
+            with transaction.atomic():
+                FanTag.objects.create(agency_id=fan.agency_id, creator_id=fan.creator_id, fan=fan, name="vip")
+                inserted.set()
+                time.sleep(0.5)  # the second save reads the tags and waits on this row meanwhile
+        finally:
+            connection.close()
+
+    def second_save():
+        try:
+            inserted.wait(10)
+            assert services.fan_tags_set(membership=world.chatter, fan=fan, tags=["VIP"]) == ["vip"]
+        except Exception as error:  # reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first_save), threading.Thread(target=second_save)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert list(FanTag.objects.filter(fan=fan).values_list("name", flat=True)) == ["vip"]
