@@ -10,7 +10,7 @@ in the process that made it (usually a Celery worker). This module, connected in
 |---|---|
 | sent | sent, with the platform's message id and send time; a previous error is cleared |
 | failed (retry scheduled), pending (re-queued) | queued: still on its way |
-| dead | failed, with the delivery's last error |
+| dead | failed, with the delivery's last error; the conversation waits again, its PPV not offered |
 | sending | unchanged |
 
 A message never goes back: once sent (or delivered, read) a late "failed" or "pending" from an

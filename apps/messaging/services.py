@@ -511,8 +511,49 @@ def message_delivery_update(
     message = Message.objects.filter(pk=message_id, direction=Direction.OUTBOUND).first()
     if message is None:
         return
-    Message.objects.filter(pk=message_id).update(**updates)
+    # A reply that failed for good never reached the fan: the thread waits again and the PPV was
+    # not offered. A dead letter re-queued is on its way again: the reverse.
+    failure_changed = (status == MessageStatus.FAILED) != (message.status == MessageStatus.FAILED)
+    with transaction.atomic():
+        rows = Message.objects.filter(pk=message_id)
+        if failure_changed:
+            rows = rows.filter(status=message.status)  # once, when two updates race
+        if rows.update(**updates) and failure_changed:
+            if message.ppv_price is not None:
+                fan = Fan.objects.filter(pk=message.fan_id)
+                if status == MessageStatus.FAILED:
+                    fan.filter(ppv_offered__gt=F("ppv_bought")).update(ppv_offered=F("ppv_offered") - 1)
+                else:
+                    fan.update(ppv_offered=F("ppv_offered") + 1)
+            _conversation_reply_refresh(message.conversation_id)
     events.conversation_changed(agency_id=message.agency_id, conversation_id=message.conversation_id)
+
+
+def _conversation_reply_refresh(conversation_id: int) -> None:
+    """The conversation's wait (``needs_reply``, ``waiting_since``: the fan's messages after the
+    last reply that did not fail) and its last message, from the messages that did not fail. A
+    campaign's or an automation's message answers no one (``messages_record_sent``)."""
+    messages = Message.objects.filter(conversation_id=conversation_id).exclude(status=MessageStatus.FAILED)
+    answer = (
+        messages.filter(direction=Direction.OUTBOUND)
+        .exclude(source__in=(Source.CAMPAIGN, Source.AUTOMATION))
+        .order_by("-created_at", "-id")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    unanswered = messages.filter(direction=Direction.INBOUND)
+    if answer is not None:
+        unanswered = unanswered.filter(created_at__gt=answer)
+    waiting_since = unanswered.order_by("created_at").values_list("created_at", flat=True).first()
+    updates: dict = {"needs_reply": waiting_since is not None, "waiting_since": waiting_since}
+    latest = messages.order_by("-created_at", "-id").first()
+    if latest is not None:
+        updates.update(
+            last_message_at=latest.created_at,
+            last_message_preview=_preview(latest.text, latest.media_count),
+            last_message_direction=latest.direction,
+        )
+    Conversation.objects.filter(pk=conversation_id).update(**updates)
 
 
 def conversation_mark_read(*, membership: Membership, conversation: Conversation) -> None:

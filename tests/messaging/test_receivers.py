@@ -11,7 +11,7 @@ from apps.delivery.models import Delivery, SimulatedOutboundMessage
 from apps.delivery.services import delivery_requeue
 from apps.delivery.signals import delivery_status_changed
 from apps.messaging import services
-from apps.messaging.models import Message
+from apps.messaging.models import Conversation, Fan, Message
 from tests.delivery.conftest import enqueue
 from tests.messaging.api_helpers import waiting_conversation
 
@@ -108,3 +108,44 @@ def test_other_sources_and_other_agencies_are_left_alone(
         )
     message.refresh_from_db()
     assert message.status == "queued" and message.error == ""
+
+
+def _send_ppv(world, django_capture_on_commit_callbacks, platform_fan_id: str) -> Message:
+    conversation = waiting_conversation(world.creator, text="show me more", platform_fan_id=platform_fan_id)
+    with django_capture_on_commit_callbacks(execute=True):
+        message = services.message_send(
+            membership=world.chatter,
+            conversation=conversation,
+            text="Just for you",
+            ppv_price=world.creator.ppv_price_min,
+            media_count=1,
+        )
+    message.refresh_from_db()
+    return message
+
+
+def test_a_reply_that_failed_for_good_leaves_the_fan_waiting_and_offers_no_ppv(
+    world, eager_celery, django_capture_on_commit_callbacks
+):
+    message = _send_ppv(world, django_capture_on_commit_callbacks, "fail-permanent-3")
+    assert message.status == "failed"
+    conversation = Conversation.objects.get(pk=message.conversation_id)
+    asked = Message.objects.get(conversation=conversation, direction="in")
+    assert conversation.needs_reply and conversation.waiting_since == asked.created_at
+    assert conversation.last_message_direction == "in" and conversation.last_message_preview == "show me more"
+    assert Fan.objects.get(pk=message.fan_id).ppv_offered == 0
+
+
+def test_a_requeued_dead_reply_answers_the_fan_again(world, eager_celery, django_capture_on_commit_callbacks):
+    message = _send_ppv(world, django_capture_on_commit_callbacks, "fail-permanent-4")
+    delivery = Delivery.objects.get(source_id=message.pk, source="messaging.message")
+    eager_celery.conf.task_always_eager = False  # keep the re-queued send from running
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        delivery_requeue(membership=world.owner, delivery_id=delivery.pk)
+    for callback in callbacks:
+        if getattr(getattr(callback, "func", None), "__name__", "") != "apply_async":
+            callback()
+    conversation = Conversation.objects.get(pk=message.conversation_id)
+    assert not conversation.needs_reply and conversation.waiting_since is None
+    assert conversation.last_message_direction == "out" and conversation.last_message_preview == "Just for you"
+    assert Fan.objects.get(pk=message.fan_id).ppv_offered == 1
