@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.utils import timezone
 
 from apps.accounts.models import Creator, Membership
@@ -53,6 +53,7 @@ from apps.messaging.templating import template_render
 from apps.safety import apply_policy
 
 PREVIEW_LENGTH = 140
+MASS = (Source.CAMPAIGN, Source.AUTOMATION)  # sent to many fans at once: they answer no one
 LOCK_SECONDS = 90
 SPEND_FIELD = {
     PurchaseKind.SUBSCRIPTION: "spent_subscriptions",
@@ -284,9 +285,9 @@ def message_send(
     """Send a message in the creator's name, as ``membership``, through the delivery pipeline.
 
     ``seen_message_count`` is the conversation's message count the member was looking at; when
-    the conversation moved on since (a colleague answered, the fan wrote again) the send is
-    refused with ConflictError so the member can read first. ``idempotency_key`` makes a repeated
-    submission return the first message."""
+    the conversation moved on since (a colleague answered, the fan wrote again; a campaign's
+    message is no news) the send is refused with ConflictError so the member can read first.
+    ``idempotency_key`` makes a repeated submission return the first message."""
     creator = conversation.creator
     require(membership, Perm.SEND_MESSAGES, creator=creator)
     key = (idempotency_key or "").strip()[:64] or new_idempotency_key()
@@ -308,7 +309,7 @@ def message_send(
         with transaction.atomic():
             claim = Conversation.objects.filter(pk=conversation.pk)
             if seen_message_count is not None:
-                claim = claim.filter(message_count=seen_message_count)
+                claim = claim.filter(message_count=_count_to_claim(conversation.pk, seen_message_count))
             changed = claim.update(
                 needs_reply=False,
                 waiting_since=None,
@@ -401,7 +402,8 @@ def messages_record_sent(
     fans' conversations, as sent: the threads show them, the audit lists them (sent by the
     campaign's author), and a PPV unlock of one counts for the campaign. Once per idempotency
     key (the delivery's): a key already recorded, or a fan not known here, is skipped. A mass
-    message does not answer anyone, so a conversation waiting for a reply keeps waiting. In bulk:
+    message does not answer anyone, so a conversation waiting for a reply keeps waiting; recorded
+    after a newer message, it does not become the thread's last message either. In bulk:
     a fixed number of queries plus one UPDATE per conversation touched. Answers how many were
     recorded."""
     if not sent:
@@ -454,11 +456,17 @@ def messages_record_sent(
             offered[fan.pk] = offered.get(fan.pk, 0) + 1
     Message.objects.bulk_create(messages, batch_size=500)
     for fan_id, item in latest.items():
+        # Recorded late (a long campaign's last batch): a newer message stays the thread's last.
+        newer = Q(last_message_at__isnull=True) | Q(last_message_at__lt=item.sent_at)
         Conversation.objects.filter(pk=conversations[fan_id]).update(
             message_count=F("message_count") + counts[fan_id],
-            last_message_at=item.sent_at,
-            last_message_preview=_preview(item.text, item.media_count),
-            last_message_direction=Direction.OUTBOUND,
+            last_message_at=Case(When(newer, then=Value(item.sent_at)), default=F("last_message_at")),
+            last_message_preview=Case(
+                When(newer, then=Value(_preview(item.text, item.media_count))), default=F("last_message_preview")
+            ),
+            last_message_direction=Case(
+                When(newer, then=Value(Direction.OUTBOUND.value)), default=F("last_message_direction")
+            ),
         )
     for fan_id, count in offered.items():
         Fan.objects.filter(pk=fan_id).update(ppv_offered=F("ppv_offered") + count)
@@ -475,6 +483,19 @@ def messages_unrecorded(*, agency_id: int, rows: QuerySet) -> QuerySet:
         idempotency_key=""
     )
     return rows.exclude(Exists(recorded))
+
+
+def _count_to_claim(conversation_id: int, seen_message_count: int) -> int:
+    """The message count a send claims: the one the member saw, or the current one when every
+    message stored since is a campaign's or an automation's (they answer no one and ask nothing,
+    so the member has nothing new to read first). Messages are counted as they are stored, so
+    the newest ids are the ones added since."""
+    current = Conversation.objects.filter(pk=conversation_id).values_list("message_count", flat=True).first()
+    if current is None or current <= seen_message_count:
+        return seen_message_count
+    added = Message.objects.filter(conversation_id=conversation_id).order_by("-id").values("pk")
+    news = Message.objects.filter(pk__in=Subquery(added[: current - seen_message_count])).exclude(source__in=MASS)
+    return seen_message_count if news.exists() else current
 
 
 def _conflict(conversation: Conversation, membership: Membership) -> ConflictError:
@@ -536,7 +557,7 @@ def _conversation_reply_refresh(conversation_id: int) -> None:
     messages = Message.objects.filter(conversation_id=conversation_id).exclude(status=MessageStatus.FAILED)
     answer = (
         messages.filter(direction=Direction.OUTBOUND)
-        .exclude(source__in=(Source.CAMPAIGN, Source.AUTOMATION))
+        .exclude(source__in=MASS)
         .order_by("-created_at", "-id")
         .values_list("created_at", flat=True)
         .first()

@@ -91,6 +91,51 @@ def test_a_fan_writing_again_while_typing_is_a_conflict(world):
         services.message_send(membership=world.chatter, conversation=conversation, text="hi", seen_message_count=1)
 
 
+def _campaign_message(conversation, *, key: str, sent_at, text: str = "New set tonight!"):
+    services.messages_record_sent(
+        agency_id=conversation.agency_id,
+        creator_id=conversation.creator_id,
+        campaign_id=None,
+        sent=[
+            services.SentElsewhere(
+                platform=conversation.fan.platform, recipient_id=conversation.fan.platform_fan_id, text=text,
+                ppv_price=None, media_count=0, idempotency_key=key, platform_message_id=f"p-{key}", sent_at=sent_at,
+            )
+        ],
+    )  # fmt: skip
+
+
+def test_a_campaign_message_recorded_late_leaves_a_newer_message_last(world):
+    conversation = _waiting(world)
+    _campaign_message(conversation, key="c1", sent_at=timezone.now() - timedelta(hours=1))
+    conversation.refresh_from_db()
+    assert conversation.message_count == 2 and conversation.needs_reply
+    assert (conversation.last_message_direction, conversation.last_message_preview) == ("in", "are you online?")
+    _campaign_message(conversation, key="c2", sent_at=timezone.now(), text="Last call!")
+    conversation.refresh_from_db()
+    assert (conversation.last_message_direction, conversation.last_message_preview) == ("out", "Last call!")
+
+
+def test_a_campaign_message_while_typing_is_no_conflict(world):
+    conversation = _waiting(world)
+    _campaign_message(conversation, key="c1", sent_at=timezone.now())
+    message = services.message_send(
+        membership=world.chatter, conversation=conversation, text="hi", seen_message_count=1
+    )
+    assert message.status == "queued"
+    conversation.refresh_from_db()
+    assert conversation.message_count == 3 and not conversation.needs_reply
+
+
+def test_a_fan_writing_again_with_a_campaign_message_is_still_a_conflict(world):
+    conversation = _waiting(world)
+    services.message_receive(fan=conversation.fan, text="hello??")
+    _campaign_message(conversation, key="c1", sent_at=timezone.now())
+    with pytest.raises(ConflictError):
+        services.message_send(membership=world.chatter, conversation=conversation, text="hi", seen_message_count=1)
+    assert not Message.objects.filter(text="hi").exists()
+
+
 def test_the_same_submission_twice_sends_once(world):
     conversation = _waiting(world)
     first = services.message_send(
