@@ -245,7 +245,10 @@ class InboxConsumer(MemberSocketMixin, AsyncJsonWebsocketConsumer):
                     continue
                 await flush()
                 if kind_of == "draft" and getattr(event, "draft", None) is not None:
-                    html = render_to_string("messaging/inbox/draft_card.html", {"draft": event.draft, "index": index})
+                    html = render_to_string(
+                        "messaging/inbox/draft_card.html",
+                        {"draft": event.draft, "index": index, "currency": conversation.creator.currency},
+                    )
                     await self.send_json({"type": "draft", "index": index, "html": html})
                 elif kind_of == "error":
                     message = getattr(event, "message", "") or "This draft could not be written."

@@ -370,6 +370,8 @@ async def _collect_drafts(communicator) -> list[dict]:
 
 async def test_drafts_stream_escaped_then_become_cards_with_score_factors_and_price(fake_drafts):
     world, mine, _ = await sync_to_async(_world_with_conversations)("Drafts")
+    world.creator.currency = "EUR"
+    await sync_to_async(world.creator.save)(update_fields=["currency"])
     chatter = await _open(world.chatter)
     await _send(chatter, action="drafts", conversation_id=mine.pk, kind="upsell")
     frames = await _collect_drafts(chatter)
@@ -384,7 +386,7 @@ async def test_drafts_stream_escaped_then_become_cards_with_score_factors_and_pr
     assert "Personalization 71/100" in card
     assert "Uses name" in card and "Tone match" in card
     assert "Ask about &lt;i&gt;the weekend&lt;/i&gt;" in card
-    assert "Suggested price: $12.00" in card and "Bought three sets at 10-15" in card
+    assert "Suggested price: 12.00 EUR" in card and "Bought three sets at 10-15" in card
     assert "data-use-draft=" in card
     errors = [f for f in frames if f["type"] == "draft.error"]
     assert errors == [{"type": "draft.error", "index": 2, "message": "The AI provider timed out for this draft."}]

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from apps.delivery.models import Delivery
 from apps.messaging import services
-from apps.messaging.models import Conversation, Draft, FanNote, FanTag, Message, MessageStatus, Source
+from apps.messaging.models import Conversation, Direction, Draft, FanNote, FanTag, Message, MessageStatus, Source
 from tests.conftest import build_world
 from tests.messaging.factories import (
     ConversationFactory,
@@ -287,6 +287,8 @@ def test_outbound_messages_show_status_source_and_sender(world, client_for):
 
 
 def test_sidebar_shows_value_spend_split_purchases_and_subscription(world, client_for):
+    world.creator.currency = "EUR"
+    world.creator.save(update_fields=["currency"])
     fan = FanFactory(
         creator=world.creator,
         display_name="Side Bar",
@@ -302,12 +304,19 @@ def test_sidebar_shows_value_spend_split_purchases_and_subscription(world, clien
     )
     conversation = ConversationFactory(fan=fan)
     PurchaseFactory(fan=fan, kind="ppv", amount=Decimal("15.00"))
+    MessageFactory(
+        conversation=conversation, direction=Direction.OUTBOUND, source=Source.HUMAN, status=MessageStatus.SENT,
+        media_count=1, ppv_price=Decimal("15.00"),
+    )  # fmt: skip
     FanNote.objects.create(agency=world.agency, fan=fan, author=world.owner.user, text="Loves cats")
     FanTagFactory(fan=fan, name="cats")
-    body = _page(client_for(world.owner), conversation).content.decode()
-    for expected in ("$100.00", "$30.00", "$20.00", "$45.00", "$5.00", "75%", "3 of 4", "PPV unlock · 15.00",
-                     "Loves cats", ">cats<", "High", "ends"):  # fmt: skip
+    client = client_for(world.owner)
+    body = _page(client, conversation).content.decode()
+    for expected in ("100.00 EUR", "30.00 EUR", "20.00 EUR", "45.00 EUR", "5.00 EUR", "75%", "3 of 4",
+                     "PPV unlock · 15.00", "PPV 15.00 EUR", "Loves cats", ">cats<", "High", "ends"):  # fmt: skip
         assert expected in body, expected
+    assert "$" not in body
+    assert "100.00 EUR" in client.get("/inbox/").content.decode()  # the fan's value in the list
 
 
 def test_notes_and_tags_are_saved_from_the_sidebar(world, client_for):
