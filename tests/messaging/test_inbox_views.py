@@ -246,6 +246,23 @@ def test_viewer_reads_but_has_no_composer_and_takes_no_lock(world, client_for):
     assert conversation.locked_by_id is None
 
 
+def test_history_of_exactly_two_pages_ends_without_a_link_to_nothing(world, client_for):
+    conversation = _conversation(world.creator, name="Even", waiting_minutes=1)
+    start = timezone.now() - timedelta(hours=2)
+    for number in range(60):
+        MessageFactory(
+            conversation=conversation, text=f"message number {number:02d}", created_at=start + timedelta(minutes=number)
+        )
+    client = client_for(world.owner)
+    body = _page(client, conversation).content.decode()
+    assert re.findall(r"message number (\d\d)", body) == [f"{n:02d}" for n in range(30, 60)]
+    earliest = Message.objects.get(text="message number 30")
+    older = client.get(f"/inbox/c/{conversation.pk}/history/", {"before_id": earliest.pk}, HTTP_HX_REQUEST="true")
+    older = older.content.decode()
+    assert re.findall(r"message number (\d\d)", older) == [f"{n:02d}" for n in range(30)]
+    assert "Load earlier messages" not in older and "No messages yet" not in older
+
+
 def test_history_is_paged_backwards_newest_last(world, client_for):
     conversation = _conversation(world.creator, name="Chatty", waiting_minutes=1)
     start = timezone.now() - timedelta(hours=2)

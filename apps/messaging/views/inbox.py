@@ -389,11 +389,14 @@ def _insert_template(request, membership, thread, form: MessageForm, templates) 
 
 
 def _history_context(thread: Conversation, before_id: int | None) -> dict:
-    history = selectors.message_page(conversation=thread, before_id=before_id, limit=HISTORY_PAGE)
+    # One more than a page says whether there are earlier ones (a full page may be all there is).
+    history = selectors.message_page(conversation=thread, before_id=before_id, limit=HISTORY_PAGE + 1)
+    has_earlier = len(history) > HISTORY_PAGE
+    history = history[-HISTORY_PAGE:]  # newest last: the extra one is the oldest
     return {
         "conversation": thread,
         "history": history,
-        "has_earlier": len(history) == HISTORY_PAGE,
+        "has_earlier": has_earlier,
         "earliest_id": history[0].pk if history else None,
     }
 
