@@ -1,8 +1,9 @@
 """Saved segments: the list with live counts, a form with one field per filter key (segments.py)
 and a live count while editing (htmx), delete.
 
-Counts are live (one COUNT per segment shown), so the list shows ``PAGE_SIZE`` segments a page:
-at most that many count queries whatever the number of segments or fans. Who may write is
+Counts are live: one aggregate query counts every segment of the page (``segment_counts``); a
+page holding a segment whose filters no longer parse is counted one segment at a time instead, so
+that segment alone shows "filters need fixing". Who may write is
 library.py's rule (send permission for one creator's segment, edit for all-creator ones and
 other members' segments); every member reads.
 """
@@ -17,12 +18,12 @@ from django.urls import path
 from django.views.decorators.http import require_POST
 
 from apps.accounts.decorators import member_required
+from apps.accounts.models import Membership
 from apps.accounts.permissions import Perm, has_perm
 from apps.core.errors import ApplicationError
 from apps.messaging import library, selectors
 from apps.messaging.forms.fans import FILTER_KEYS, SegmentForm, add_service_error
 from apps.messaging.models import Segment
-from apps.messaging.tiers import rules_for
 
 PAGE_SIZE = 25
 
@@ -33,16 +34,21 @@ def segment_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.segment_list(membership=membership).select_related("created_by"), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    rules = rules_for(membership.agency_id)
-    rows = []
-    for segment in page.object_list:
-        try:
-            count = selectors.fan_list(membership=membership, segment=segment, rules=rules).order_by().count()
-        except ApplicationError:  # filters saved before a key changed meaning: shown, not counted
-            count = None
-        rows.append((segment, count, library.can_change(membership, segment)))
+    segments = list(page.object_list)
+    try:
+        counts: dict[int, int | None] = dict(selectors.segment_counts(membership=membership, segments=segments))
+    except ApplicationError:
+        counts = {segment.pk: _count_or_none(membership, segment) for segment in segments}
+    rows = [(segment, counts[segment.pk], library.can_change(membership, segment)) for segment in segments]
     context = {"page": page, "rows": rows, "can_create": has_perm(membership, Perm.SEND_MESSAGES)}
     return render(request, "messaging/segments/list.html", context)
+
+
+def _count_or_none(membership: Membership, segment: Segment) -> int | None:
+    try:
+        return selectors.segment_count(membership=membership, segment=segment)
+    except ApplicationError:  # filters saved before a key changed meaning: shown, not counted
+        return None
 
 
 def _count(request: HttpRequest, form: SegmentForm) -> int | None:
