@@ -29,7 +29,9 @@ def studio(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         values = {key: request.POST[key] for key in services.OPTION_FIELDS if request.POST.get(key, "") != ""}
         try:
-            chosen = creator_get_for_member(membership=membership, creator_id=int(request.POST.get("creator_id", 0)))
+            chosen = creator_get_for_member(
+                membership=membership, creator_id=int(request.POST.get("creator_id", 0)), include_archived=False
+            )
             generation = services.generation_run(membership=membership, creator=chosen, data=values)
         except (ApplicationError, ValueError) as exc:
             error = getattr(exc, "message", "Choose one of your creators.")

@@ -58,6 +58,16 @@ def test_viewer_cannot_generate(world, client_for):
     assert response.status_code == 403 and not Generation.objects.exists()
 
 
+def test_an_archived_creator_gets_no_generation_from_the_form(world, client_for):
+    """Archiving frees a plan's creator slot: the form refuses it as the API and the socket do."""
+    world.other_creator.is_archived = True
+    world.other_creator.save()
+    response = client_for(world.manager).post(
+        reverse("studio:index"), {"type": "message", "creator_id": world.other_creator.pk}
+    )
+    assert response.status_code == 404 and not Generation.objects.exists()
+
+
 def test_history_and_idea_board(world, client_for, django_assert_max_num_queries):
     client = client_for(world.manager)
     client.post(reverse("studio:index"), {"type": "idea", "creator_id": world.creator.pk, "idea_count": "3"})
