@@ -14,6 +14,7 @@ from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
 from apps.accounts.api import api_membership
+from apps.accounts.permissions import Perm, require
 from apps.accounts.selectors import creator_get_for_member
 from apps.core.openapi import MAX_ID, ErrorOut, Id
 from apps.studio import analytics, selectors, services
@@ -114,11 +115,14 @@ SSE_RESPONSE = {
 @router.post("/generations/stream", response={200: None}, openapi_extra={"responses": SSE_RESPONSE})
 async def generation_stream(request: HttpRequest, payload: GenerateIn):
     """The same generation as Server-Sent Events: ``content`` events with text, then one
-    ``complete`` (the result and its metadata) or one ``error`` (message and the text so far)."""
+    ``complete`` (the result and its metadata) or one ``error`` (message and the text so far).
+    A member who may not generate gets 403 before any event, as from the JSON endpoint."""
     membership = await sync_to_async(api_membership)(request)
     creator = await sync_to_async(creator_get_for_member)(
         membership=membership, creator_id=payload.creator_id, include_archived=False
     )
+    # Before the headers: inside the stream, the service's own check could only break it.
+    await sync_to_async(require)(membership, Perm.SEND_MESSAGES, creator)
 
     async def events():
         async for event in services.generation_stream(membership=membership, creator=creator, data=_options(payload)):

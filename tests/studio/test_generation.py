@@ -251,6 +251,26 @@ def test_sse_stream_bad_input_is_an_error_event(builtin, api, world):
     assert name == "error" and data["field"] == "platform"
 
 
+@pytest.mark.parametrize("how", ["viewer session", "token of a member since made viewer"])
+def test_sse_stream_refuses_a_member_who_may_not_generate_before_it_starts(builtin, world, client_for, how):
+    """The 403 the JSON endpoint gives, not a 200 whose stream breaks after its headers. (A
+    read-scope token never gets this far: its POST is refused at authentication.)"""
+    if how == "viewer session":
+        client = client_for(world.viewer)
+    else:
+        _, secret = account_services.api_token_create(membership=world.chatter, name="s", scope="write")
+        world.chatter.role = "viewer"
+        world.chatter.save()
+        client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    response = client.post(
+        "/api/v1/studio/generations/stream", {"creator_id": world.creator.pk, "type": "message"},
+        content_type="application/json",
+    )  # fmt: skip
+    assert response.status_code == 403 and not response.streaming
+    assert response.json()["error"]["code"] == "permission_denied"
+    assert not Generation.objects.exists()
+
+
 def test_idea_history_favourite_use_and_filters(builtin, api, world):
     generate(api, world.creator, type="idea", idea_count=3)
     idea = ContentIdea.objects.filter(creator=world.creator).first()
