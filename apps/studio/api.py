@@ -224,7 +224,7 @@ def idea_favourite(request: HttpRequest, idea_id: Id, payload: FavouriteIn):
 
 
 class UseIn(Schema):
-    outcome: str = Field("", max_length=2000)
+    outcome: str = Field("", max_length=2000, description="Empty keeps the outcome already recorded.")
 
 
 @router.post("/ideas/{idea_id}/use", response=IdeaOut)

@@ -763,11 +763,14 @@ def idea_set_favourite(*, membership: Membership, idea: ContentIdea, favourite: 
 
 
 def idea_mark_used(*, membership: Membership, idea: ContentIdea, outcome: str = "") -> ContentIdea:
+    """Mark an idea used (the first time counts) and record its outcome. An empty outcome keeps
+    the one already written: marking it used again must not erase what the member noted."""
     require(membership, Perm.SEND_MESSAGES, idea.creator)
     if len(outcome) > 2000:
         raise ApplicationError("Keep the outcome under 2,000 characters.", field="outcome")
     idea.used_at = idea.used_at or timezone.now()
-    idea.outcome = outcome.strip()
+    if outcome.strip():
+        idea.outcome = outcome.strip()
     idea.save(update_fields=["used_at", "outcome"])
     return idea
 

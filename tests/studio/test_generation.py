@@ -281,6 +281,8 @@ def test_idea_history_favourite_use_and_filters(builtin, api, world):
         f"/api/v1/studio/ideas/{idea.pk}/use", {"outcome": "1.2k likes"}, content_type="application/json"
     ).json()
     assert used["used_at"] and used["outcome"] == "1.2k likes"
+    again = api.post(f"/api/v1/studio/ideas/{idea.pk}/use", {}, content_type="application/json").json()
+    assert again["outcome"] == "1.2k likes" and again["used_at"] == used["used_at"]  # nothing noted is erased
     favourites = api.get(f"/api/v1/studio/ideas?creator_id={world.creator.pk}&favourite=true").json()["items"]
     assert [i["id"] for i in favourites] == [idea.pk]
     assert api.get("/api/v1/studio/ideas?used=true").json()["count"] == 1

@@ -80,6 +80,7 @@ def test_history_and_idea_board(world, client_for, django_assert_max_num_queries
     idea = ContentIdea.objects.first()
     client.post(reverse("studio:idea-update", args=[idea.pk]), {"favourite": "1"})
     client.post(reverse("studio:idea-update", args=[idea.pk]), {"action": "use", "outcome": "did great"})
+    client.post(reverse("studio:idea-update", args=[idea.pk]), {"action": "use"})  # the button again, no note
     idea.refresh_from_db()
     assert idea.is_favourite and idea.used_at and idea.outcome == "did great"
     with django_assert_max_num_queries(12):
