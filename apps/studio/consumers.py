@@ -35,6 +35,7 @@ import contextlib
 import functools
 import html
 import json
+import logging
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +47,8 @@ from django.template.loader import render_to_string
 
 from apps.accounts.realtime import CLOSE_FORBIDDEN, MemberSocketMixin
 from apps.core.asyncdb import database_call
+
+logger = logging.getLogger(__name__)
 
 CLOSE_TOO_SLOW = 4408  # the client stopped reading (the send buffer passed MAX_PENDING_BYTES)
 FLUSH_SECONDS = 0.005
@@ -134,6 +137,17 @@ class StudioConsumer(MemberSocketMixin, AsyncWebsocketConsumer):
             return membership, creator, error
 
     async def _generate(self, message: dict) -> None:
+        """One generate message, start to end. Whatever fails unexpectedly is logged and answered
+        with an error frame: the task runs on its own, and an exception left in it would end the
+        generation with no word to the member."""
+        try:
+            await self._generate_now(message)
+        except Exception:
+            logger.exception("studio generation failed")
+            with contextlib.suppress(Exception):  # the socket itself may be what failed
+                await self._send_error("Something went wrong on our side. It has been logged; try again.")
+
+    async def _generate_now(self, message: dict) -> None:
         from apps.core.errors import ApplicationError
         from apps.studio.services import OPTION_FIELDS, generation_stream
 

@@ -76,8 +76,26 @@ def _int(data: dict, name: str, default: int) -> int:
     value = data.get(name, default)
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's 1e400 is an infinite float
         raise ApplicationError(f"{name.replace('_', ' ').capitalize()} must be a whole number.", field=name) from None
+
+
+def _choice(data: dict, name: str, default: str) -> str:
+    """A choice field's value as sent (checked against its choices by the caller): text only, since
+    a websocket message may carry any JSON where the API's schema and the forms allow text."""
+    value = data.get(name) or default
+    if not isinstance(value, str):
+        raise ApplicationError(f"{name.replace('_', ' ').capitalize()} must be one of its choices.", field=name)
+    return value
+
+
+def _text(data: dict, name: str) -> str:
+    """A free-text field, stripped. NUL is refused here as the HTTP paths' middleware refuses it
+    (apps/core/middleware.py): PostgreSQL cannot store it in the generation's options."""
+    value = str(data.get(name) or "").strip()
+    if "\x00" in value:
+        raise ApplicationError("Text cannot contain NUL (0x00) characters.", field=name)
+    return value
 
 
 def options_from(data: dict[str, Any], *, creator: Creator) -> StudioOptions:
@@ -85,21 +103,21 @@ def options_from(data: dict[str, Any], *, creator: Creator) -> StudioOptions:
     kind = data.get("type")
     if kind not in GenerationType.values:
         raise ApplicationError(f"Choose what to generate: {', '.join(GenerationType.values)}.", field="type")
-    platform = data.get("platform") or "onlyfans"
+    platform = _choice(data, "platform", "onlyfans")
     if platform not in PLATFORMS:
         raise ApplicationError(f"Unknown platform “{platform}”.", field="platform")
     options = StudioOptions(
         type=kind,
         platform=platform,
-        tone=data.get("tone") or "playful",
-        message_type=data.get("message_type") or "check_in",
+        tone=_choice(data, "tone", "playful"),
+        message_type=_choice(data, "message_type", "check_in"),
         idea_count=_int(data, "idea_count", 5),
-        caption_length=data.get("caption_length") or "medium",
+        caption_length=_choice(data, "caption_length", "medium"),
         hashtag_count=_int(data, "hashtag_count", 10),
         variations=_int(data, "variations", 1),
-        media_description=str(data.get("media_description") or "").strip(),
-        goal=str(data.get("goal") or "").strip(),
-        strategy=data.get("strategy") or "balanced",
+        media_description=_text(data, "media_description"),
+        goal=_text(data, "goal"),
+        strategy=_choice(data, "strategy", "balanced"),
         fan=data.get("fan") or None,
     )
     rules = rules_for(platform)
