@@ -616,12 +616,16 @@ def generation_regenerate_variation(*, membership: Membership, generation: Gener
         raise ApplicationError(error.message) from None
     if not result["variations"]:
         raise ApplicationError("The safety policy removed the new variation. Try again.")
-    generation.result["variations"][index] = result["variations"][0]
-    generation.result.setdefault("policy", []).extend({"rule": v.rule, "message": v.message} for v in violations)
-    generation.input_tokens += response.usage.input_tokens
-    generation.output_tokens += response.usage.output_tokens
-    generation.cost_usd += response.cost_usd
-    generation.save(update_fields=["result", "input_tokens", "output_tokens", "cost_usd"])
+    # The row as it is now, locked: another variation may have been rewritten (and paid for) while
+    # this one was being written, and saving the copy read before would undo it.
+    with transaction.atomic():
+        generation = Generation.objects.for_agency(generation.agency_id).select_for_update().get(pk=generation.pk)
+        generation.result["variations"][index] = result["variations"][0]
+        generation.result.setdefault("policy", []).extend({"rule": v.rule, "message": v.message} for v in violations)
+        generation.input_tokens += response.usage.input_tokens
+        generation.output_tokens += response.usage.output_tokens
+        generation.cost_usd += response.cost_usd
+        generation.save(update_fields=["result", "input_tokens", "output_tokens", "cost_usd"])
     return generation
 
 
