@@ -259,7 +259,8 @@ def seasonality(request: HttpRequest, creator_id: Id, days: int = Query(60, ge=1
     from django.utils import timezone
 
     _, creator = _creator(request, creator_id)
-    return {"events": analytics.seasonality(creator=creator, on=timezone.localdate(), horizon_days=days)}
+    today = timezone.localdate(timezone=analytics.creator_zone(creator))
+    return {"events": analytics.seasonality(creator=creator, on=today, horizon_days=days)}
 
 
 class CaptionIn(Schema):

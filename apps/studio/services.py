@@ -298,7 +298,8 @@ def studio_prepare(
         if rising:
             hints.append("rising tags: " + ", ".join(rising))
         if options.type != "hashtags":
-            events = analytics.seasonality(creator=creator, on=timezone.localdate(), horizon_days=21)
+            today = timezone.localdate(timezone=analytics.creator_zone(creator))  # "coming up" for the creator
+            events = analytics.seasonality(creator=creator, on=today, horizon_days=21)
             upcoming = [f"{e.name} ({e.starts:%b %d})" for e in sorted(events, key=lambda e: -e.relevance)[:3]]
             if upcoming:
                 hints.append("coming up: " + "; ".join(upcoming))

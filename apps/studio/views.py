@@ -168,7 +168,9 @@ def performance(request: HttpRequest) -> HttpResponse:
     context.update(
         tags=analytics.tag_performance(creator=creator)[:15],
         trends=analytics.rising_trends(agency_id=creator.agency_id, creator=creator),
-        events=analytics.seasonality(creator=creator, on=timezone.localdate(), horizon_days=45)[:8],
+        events=analytics.seasonality(
+            creator=creator, on=timezone.localdate(timezone=analytics.creator_zone(creator)), horizon_days=45
+        )[:8],
         posts=selectors.post_list(membership=membership, creator_id=creator.pk).count(),
     )
     return render(request, "studio/performance.html", context)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import zoneinfo
+from datetime import UTC, date
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import escape
 
 from apps.accounts import services as account_services
 from apps.studio.models import Post
@@ -36,6 +42,46 @@ def test_trends_seasonality_and_caption_analysis(api, world):
         content_type="application/json",
     )
     assert bad.status_code == 422 and "platform" in bad.json()["error"]["fields"]
+
+
+def creator_in_another_day(creator) -> date:
+    """Move the creator to a zone whose date differs from UTC's right now (UTC+14 from 10:00 UTC,
+    UTC-11 before 11:00) and answer their date."""
+    now = timezone.now()
+    for name in ("Pacific/Kiritimati", "Pacific/Pago_Pago"):
+        today = now.astimezone(zoneinfo.ZoneInfo(name)).date()
+        if today != now.astimezone(UTC).date():
+            creator.timezone = name
+            creator.save()
+            return today
+    raise AssertionError("some zone is always a day away from UTC")
+
+
+def _counted_from(events, today: date) -> None:
+    future = [e for e in events if date.fromisoformat(str(e["starts"])) > today]
+    assert future  # payday weekends at least
+    for event in events:
+        days = (date.fromisoformat(str(event["starts"])) - today).days
+        assert ("Running now." if days <= 0 else f"Starts in {days} days.") in event["reason"], (event, today)
+
+
+def test_seasonality_counts_from_the_creators_own_date(api, world, client_for):
+    """Not the server's (UTC) date, nor the member's: "Starts in 3 days" is three of the creator's days."""
+    today = creator_in_another_day(world.creator)
+    events = api.get(f"/api/v1/studio/creators/{world.creator.pk}/seasonality?days=60").json()["events"]
+    _counted_from(events, today)
+    from apps.studio import analytics
+
+    world.manager.user.timezone = "UTC"
+    world.manager.user.save()
+    client = client_for(world.manager)
+    session = client.session
+    session["huntaze_creator_id"] = world.creator.pk
+    session.save()
+    page = client.get(reverse("studio:performance")).content.decode()
+    expected = analytics.seasonality(creator=world.creator, on=today, horizon_days=45)[:8]
+    _counted_from([{"starts": e.starts, "reason": e.reason} for e in expected], today)
+    assert all(escape(e.reason) in page for e in expected)
 
 
 def test_posts_import_and_list(api, world, django_capture_on_commit_callbacks):
