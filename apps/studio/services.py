@@ -427,10 +427,11 @@ def _hashtag_rules(prepared: Prepared, result: dict) -> dict:
             preferred=result["hashtags"],
         )  # fmt: skip
     elif options.type == "comprehensive":
+        history = analytics.post_history(creator=creator)  # once, not once an idea
         for idea in result["ideas"]:
             idea["hashtags"] = analytics.hashtag_suggestions(
                 creator=creator, strategy=options.strategy, count=options.hashtag_count, platform=options.platform,
-                preferred=idea["hashtags"],
+                preferred=idea["hashtags"], history=history,
             )  # fmt: skip
     return result
 
@@ -448,13 +449,16 @@ def _save_ideas(prepared: Prepared, result: dict) -> dict:
         .values_list("title", flat=True)[:500]
     )  # fmt: skip
     trends = analytics.rising_trends(agency_id=creator.agency_id, creator=creator)
+    history = analytics.post_history(creator=creator)  # once, not once an idea
     kept, rows = [], []
     for idea in result["ideas"]:
         duplicate = analytics.near_duplicate(idea["title"], recent)
         if duplicate:
             continue
         recent.append(idea["title"])
-        scores = analytics.score_idea(creator=creator, category=idea["category"], tags=idea["tags"], trends=trends)
+        scores = analytics.score_idea(
+            creator=creator, category=idea["category"], tags=idea["tags"], trends=trends, history=history
+        )
         idea["scores"] = {
             "estimated_engagement": scores.estimated_engagement, "trend_score": scores.trend_score,
             "ppv_suitability": scores.ppv_suitability, "subscription_value": scores.subscription_value,

@@ -15,6 +15,7 @@ from apps.core.errors import ApplicationError
 from apps.studio.analytics.history import (
     MIN_EFFECT,
     MIN_SUPPORT,
+    PostRow,
     mean_of,
     normalise_hashtag,
     percent,
@@ -260,6 +261,7 @@ def hashtag_suggestions(
     platform: str,
     banned: Iterable[str] = frozenset(),
     preferred: Sequence[str] = (),
+    history: Sequence[PostRow] | None = None,
 ) -> list[str]:
     """Up to ``count`` hashtags (capped at the platform's limit: apps/studio/platforms.py), as
     ``#lowercase`` without spaces, no duplicates, none banned or forbidden on the platform.
@@ -268,8 +270,9 @@ def hashtag_suggestions(
     rising tags by growth, then the agency's; balanced = the two alternated. ``preferred`` (e.g. a
     model's proposals for one idea) alternate with those picks. Tags the creator's own posts show
     hurt (lift ≤ -10% over MIN_SUPPORT posts) are never suggested, nor are tags the safety policy
-    refuses (``apps.safety.check_tags``: minors, non-consent, whatever the platform). One query, plus up to four for
-    trends when they are not cached.
+    refuses (``apps.safety.check_tags``: minors, non-consent, whatever the platform). One query
+    (none when ``history``, the creator's post_history, is given: a caller suggesting for several
+    ideas loads it once), plus up to four for trends when they are not cached.
     """
     if platform not in PLATFORMS:
         raise ApplicationError(f"Unknown platform “{platform}”.", field="platform")
@@ -278,7 +281,7 @@ def hashtag_suggestions(
     limit = min(count, PLATFORMS[platform].max_hashtags)
     if limit <= 0:
         return []
-    stats = tag_stats(post_history(creator=creator))
+    stats = tag_stats(list(history) if history is not None else post_history(creator=creator))
     niche = [s.tag for s in stats if s.posts >= 2 and s.lift >= 0]
     hurting = {s.tag for s in stats if s.posts >= MIN_SUPPORT and s.lift <= -MIN_EFFECT}
     trending: list[str] = []
