@@ -362,6 +362,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expire_seconds": 280},
     },
     "check-budgets": {"task": "apps.monitoring.tasks.check_budgets", "schedule": 300},
+    # Firing alerts whose dispatch was lost (broker down, worker died) are queued again (docs/monitoring.md).
+    "redispatch-alerts": {
+        "task": "apps.monitoring.tasks.redispatch_alerts",
+        "schedule": 60,
+        "options": {"expire_seconds": 55},
+    },
     # OAuth tokens that expire within INTEGRATIONS_REFRESH_WINDOW_SECONDS are refreshed (docs/integrations.md).
     "refresh-integration-tokens": {
         "task": "apps.integrations.tasks.refresh_expiring_tokens",

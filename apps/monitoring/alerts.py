@@ -20,12 +20,17 @@ webhooks.
   agency's own for its alerts) gets a signed POST from a Celery task (apps/monitoring/webhooks.py).
 
 A channel that fails is logged and does not stop the others.
+
+A firing is told at least once: ``dispatch`` notes ``dispatched_at`` when it has told people of
+it (and tells nobody again once it is set), and beat's ``redispatch_alerts`` (``redispatch()``)
+queues again every firing alert still without it a minute after it fired (a broker that refused
+the task, a worker that died running it). A resolution is told once, on a best-effort basis.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -45,6 +50,8 @@ from apps.notifications.services import notification_send
 
 logger = logging.getLogger(__name__)
 ALERTS = NotificationKind.ALERTS.value  # members' preference for alerts governs their alert email
+REDISPATCH_AFTER = timedelta(minutes=1)  # a firing not told by then is queued again …
+REDISPATCH_WITHIN = timedelta(days=1)  # … unless it is older than this (a page a day late helps nobody)
 
 
 def firing(key: str) -> Alert | None:
@@ -119,8 +126,27 @@ def queue_dispatch(alert_id: int, event: str) -> None:
         logger.exception("alert %s: could not queue %s", alert_id, event)
 
 
+def redispatch(*, now: datetime | None = None) -> int:
+    """Queue again the firing alerts nobody was told of (see the module docstring); answers how
+    many were queued."""
+    now = now or timezone.now()
+    pending = Alert.objects.filter(
+        state=Alert.State.FIRING,
+        dispatched_at__isnull=True,
+        fired_at__lte=now - REDISPATCH_AFTER,
+        fired_at__gte=now - REDISPATCH_WITHIN,
+    ).order_by("fired_at", "id")
+    alert_ids = list(pending.values_list("pk", flat=True)[:500])
+    for alert_id in alert_ids:
+        queue_dispatch(alert_id, "alert.fired")
+    return len(alert_ids)
+
+
 def dispatch(alert: Alert, event: str) -> None:
-    """Tell people about a fired or resolved alert: in the app, by email, by signed webhook."""
+    """Tell people about a fired or resolved alert: in the app, by email, by signed webhook. A
+    firing already told (a queued copy of the same event, or a redispatch) is not told again."""
+    if event == "alert.fired" and alert.dispatched_at is not None:
+        return
     memberships, emails = recipients(alert)
     for channel, send in (
         ("in-app", lambda: _notify(alert, event, memberships)),
@@ -131,6 +157,8 @@ def dispatch(alert: Alert, event: str) -> None:
             send()
         except Exception:  # one channel's failure must not silence the others
             logger.exception("alert %s: %s by %s failed", alert.pk, event, channel)
+    if event == "alert.fired":
+        Alert.objects.filter(pk=alert.pk, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
 
 
 def recipients(alert: Alert) -> tuple[list[Membership], list[str]]:

@@ -196,6 +196,10 @@ class Alert(models.Model):
     fired_at = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)
     last_evaluated_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When its firing was told to people; empty: beat's redispatch-alerts queues it again.",
+    )  # fmt: skip
 
     objects = TenantQuerySet.as_manager()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import DatabaseError
 
 
 @shared_task(queue="bulk")
@@ -24,16 +25,30 @@ def evaluate_slos() -> dict[str, int]:
     return {"evaluated": len(statuses), "holding": sum(len(status.holding) for status in statuses)}
 
 
-@shared_task(queue="default", ignore_result=True)
+@shared_task(
+    queue="default", ignore_result=True, autoretry_for=(DatabaseError, OSError), retry_backoff=True,
+    retry_jitter=True, max_retries=5,
+)  # fmt: skip
 def dispatch_alert(alert_id: int, event: str) -> None:
     """Tell people about one fired or resolved alert (apps/monitoring/alerts.py ``dispatch``),
-    queued when the alert's transaction commits so its caller never waits for the channels."""
+    queued when the alert's transaction commits so its caller never waits for the channels. A
+    database or network error before the channels are reached is retried with backoff; a firing
+    that is never told is queued again by ``redispatch_alerts``."""
     from apps.monitoring.alerts import dispatch
     from apps.monitoring.models import Alert
 
     alert = Alert.objects.filter(pk=alert_id).first()
     if alert is not None:
         dispatch(alert, event)
+
+
+@shared_task(queue="default", ignore_result=True)
+def redispatch_alerts() -> int:
+    """Every minute: firing alerts nobody was told of are queued again (apps/monitoring/alerts.py
+    ``redispatch``)."""
+    from apps.monitoring.alerts import redispatch
+
+    return redispatch()
 
 
 @shared_task(queue="default", ignore_result=True)

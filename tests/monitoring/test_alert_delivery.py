@@ -253,3 +253,59 @@ def test_alert_emails_follow_each_members_preference_and_are_sent_once(
     assert mailoutbox[0].subject == "[Huntaze] Warning: AI budget 90% used"
     assert {n.user_id for n in Notification.objects.all()} == {world.owner.user_id, world.manager.user_id}
     assert set(Notification.objects.values_list("kind", flat=True)) == {"alerts"}
+
+
+def test_a_firing_whose_dispatch_was_lost_is_sent_by_the_redispatch_sweep_once(
+    world, webhook_settings, receiver, mailoutbox, eager_celery, django_capture_on_commit_callbacks
+):
+    """The alert was saved but its dispatch task never ran (the broker refused it, the process
+    died after the commit): beat's sweep sends it a minute later, and only once."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.monitoring.tasks import redispatch_alerts
+
+    operator = MembershipFactory(agency=world.agency, role="viewer", user=UserFactory(is_staff=True))
+    add_webhook(receiver)
+    with django_capture_on_commit_callbacks(execute=False):  # the dispatch is lost
+        alert = fire_service_alert(now=timezone.now() - timedelta(seconds=90))
+    assert Notification.objects.count() == 0 and mailoutbox == []
+
+    with django_capture_on_commit_callbacks(execute=True):
+        redispatch_alerts.run()
+    assert [n.user_id for n in Notification.objects.all()] == [operator.user_id]
+    assert sorted(a for m in mailoutbox for a in m.to) == sorted([operator.user.email, "oncall@example.com"])
+    assert [r["body"]["alert_id"] for r in receiver.received] == [alert.pk]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        redispatch_alerts.run()  # told already: nothing more
+        from apps.monitoring.tasks import dispatch_alert
+
+        dispatch_alert.delay(alert.pk, "alert.fired")  # a second queued copy of the same event
+    assert Notification.objects.count() == 1 and len(mailoutbox) == 2 and len(receiver.received) == 1
+
+
+def test_a_fresh_or_day_old_undispatched_firing_is_left_to_its_own_task(
+    world, mailoutbox, eager_celery, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.monitoring.tasks import redispatch_alerts
+
+    UserFactory(is_staff=True)
+    with django_capture_on_commit_callbacks(execute=False):
+        fire_service_alert()  # its own task may still be on its way
+        alerts.fire("slo:2:page-1h", kind="slo_burn", severity="page", title="Old",
+                    now=timezone.now() - timedelta(days=2))  # fmt: skip
+    assert redispatch_alerts.run() == 0
+    assert mailoutbox == []
+
+
+def test_beat_runs_the_redispatch_sweep_every_minute(settings):
+    from apps.monitoring.tasks import redispatch_alerts
+
+    entry = settings.CELERY_BEAT_SCHEDULE["redispatch-alerts"]
+    assert entry["task"] == redispatch_alerts.name and entry["schedule"] == 60
