@@ -306,7 +306,7 @@ def seed_budgets(world) -> None:
     first = budget_services.budget_create(membership=world.owner, creator=world.creator, monthly_usd=Decimal(20))
     budget_services.budget_create(membership=world.owner, creator=world.other_creator, monthly_usd=Decimal(5))
     Alert.objects.create(
-        agency=world.agency, kind=Alert.Kind.BUDGET, budget=first, key=f"budget:{first.pk}:{month}:50",
+        agency=world.agency, kind=Alert.Kind.BUDGET, budget=first, key=budget_services.alert_key(first, now, 50),
         severity=Alert.Severity.WARNING, title=f"AI budget 50% used: {world.creator.display_name}",
         detail="$10.00 of $20.00 spent on AI this month.", fired_at=now,
         values={"spent_usd": "10.00", "budget_usd": "20.00", "percent": 50, "month": month},

@@ -30,9 +30,11 @@
   Only the lock holder can take the spend past the limit, and there is one holder at a time,
   so the overshoot is at most one request (as long as a call costs no more than its bound:
   models missing from the price table cost 0 everywhere).
-- **Threshold alerts**: ``budget:{id}:{YYYY-MM}:{pct}`` through apps.monitoring.alerts, once per
-  threshold and month, checked right after a call's cost pushes a counter over a threshold and
-  by the periodic task (delivered by a Celery task, not on the AI request).
+- **Threshold alerts**: ``budget:{id}:{creator id|agency}:{YYYY-MM}:{pct}`` through
+  apps.monitoring.alerts, once per threshold, scope and month, checked right after a call's cost
+  pushes a counter over a threshold (for the month the call was admitted in) and by the periodic
+  task (delivered by a Celery task, not on the AI request). A budget moved to another scope has
+  its old scope's firing alerts resolved; the new scope's thresholds fire afresh.
 
 Not here: the spend reports and advice (apps/monitoring/cost.py) and the pages (cost_views.py).
 """
@@ -291,7 +293,17 @@ def budget_changed_on_commit(budget: Budget, *, old_agency_id: int | None, old_c
         # Before the config is forgotten: requests still see the old budgets (old scope) until then.
         budget_id, scopes = budget.pk, {old_creator_id, budget.creator_id}
         transaction.on_commit(lambda: reset_spend(budget_id, scopes, month_start(timezone.now())))
+        resolve_other_scopes(budget)
     forget_config_on_commit(old_agency_id, budget.agency_id)
+
+
+def resolve_other_scopes(budget: Budget) -> None:
+    """Resolve the budget's firing alerts of a scope (creator, agency-wide, agency) it no longer
+    has: they spoke of another scope's spend, and would keep the new scope's from firing."""
+    firing = Alert.objects.filter(budget_id=budget.pk, state=Alert.State.FIRING)
+    stale = firing.exclude(key__startswith=_alert_scope_prefix(budget), agency_id=budget.agency_id)
+    for key in list(stale.values_list("key", flat=True)):
+        alerts.resolve(key)
 
 
 def reset_spend(budget_id: int, creator_ids: set[int | None], month: date) -> None:
@@ -474,7 +486,7 @@ class _Admission:
                 await uninterruptible(_release(state, hold))
         for budget_id, spent in crossed:
             try:
-                await sync_to_async(budget_evaluate_one)(budget_id=budget_id, spent_micro=spent)
+                await sync_to_async(budget_evaluate_one)(budget_id=budget_id, spent_micro=spent, month=self.month)
             except Exception:
                 logger.exception("could not evaluate AI budget %s after a call", budget_id)
 
@@ -599,8 +611,14 @@ async def check_budget(request: AIRequest) -> _Admission | None:
 # --- Threshold alerts -----------------------------------------------------------------------------
 
 
-def alert_key(budget_id: int, month: date, pct: int) -> str:
-    return f"budget:{budget_id}:{month_label(month)}:{pct}"
+def _alert_scope_prefix(budget: Budget) -> str:
+    return f"budget:{budget.pk}:{_scope(_entry(budget))}:"
+
+
+def alert_key(budget: Budget, month: date, pct: int) -> str:
+    """One threshold's key for the budget's scope and month: a month-end sweep finds the months
+    by ``:{YYYY-MM}:``."""
+    return f"{_alert_scope_prefix(budget)}{month_label(month)}:{pct}"
 
 
 def _evaluate(budget: Budget, spent: Decimal, month: date, now: datetime) -> list[Alert]:
@@ -609,10 +627,13 @@ def _evaluate(budget: Budget, spent: Decimal, month: date, now: datetime) -> lis
     fired = []
     limit = budget.monthly_usd
     who = budget.creator.display_name if budget.creator_id else budget.agency.name
-    existing = set(Alert.objects.filter(budget=budget, key__startswith=f"budget:{budget.pk}:{month_label(month)}:")
-                   .values_list("key", flat=True))  # fmt: skip
+    existing = set(
+        Alert.objects.filter(budget=budget, agency_id=budget.agency_id)
+        .filter(key__startswith=f"{_alert_scope_prefix(budget)}{month_label(month)}:")
+        .values_list("key", flat=True)
+    )
     for pct in sorted(budget.thresholds or []):
-        key = alert_key(budget.pk, month, pct)
+        key = alert_key(budget, month, pct)
         reached = spent >= limit * pct / 100
         values = {
             "spent_usd": f"{spent:.2f}",
@@ -640,13 +661,14 @@ def _evaluate(budget: Budget, spent: Decimal, month: date, now: datetime) -> lis
     return fired
 
 
-def budget_evaluate_one(*, budget_id: int, spent_micro: int, now: datetime | None = None) -> list[Alert]:
-    """Right after a call's cost crossed a threshold (the counter says ``spent_micro``)."""
+def budget_evaluate_one(*, budget_id: int, spent_micro: int, month: date, now: datetime | None = None) -> list[Alert]:
+    """Right after a call's cost crossed a threshold: ``spent_micro`` is the counter of ``month``,
+    the month the call was admitted in (which may have ended while it ran)."""
     now = now or timezone.now()
     budget = Budget.objects.select_related("creator", "agency").filter(pk=budget_id).first()
     if budget is None:
         return []
-    return _evaluate(budget, from_micro(spent_micro), month_start(now), now)
+    return _evaluate(budget, from_micro(spent_micro), month, now)
 
 
 def budgets_evaluate(*, now: datetime | None = None) -> list[Alert]:

@@ -4,7 +4,7 @@ through the real gateway (the OpenAI SDK against the loopback fake) with concurr
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -143,22 +143,23 @@ def test_each_threshold_fires_once_a_month(world):
         agency=world.agency, creator=world.creator, monthly_usd=D(2), thresholds=[50]
     )
     may = datetime(2026, 5, 10, tzinfo=UTC)
+    star = f"budget:{creator_budget.pk}:{world.creator.pk}:2026-05:50"  # her budget's scope is hers
     spend(world.agency, "6.00", may)
     budgets_evaluate(now=may)
-    assert budget_alerts(budget) == [(f"budget:{budget.pk}:2026-05:50", "warning", "firing")]
+    assert budget_alerts(budget) == [(f"budget:{budget.pk}:agency:2026-05:50", "warning", "firing")]
     assert budget_alerts(creator_budget) == []
 
     budgets_evaluate(now=may)  # nothing new
     spend(world.agency, "3.00", may, creator=world.creator)
     budgets_evaluate(now=may)
     assert [key for key, _, _ in budget_alerts(budget)] == [
-        f"budget:{budget.pk}:2026-05:50", f"budget:{budget.pk}:2026-05:80"
+        f"budget:{budget.pk}:agency:2026-05:50", f"budget:{budget.pk}:agency:2026-05:80"
     ]  # fmt: skip
-    assert budget_alerts(creator_budget) == [(f"budget:{creator_budget.pk}:2026-05:50", "warning", "firing")]
+    assert budget_alerts(creator_budget) == [(star, "warning", "firing")]
 
     spend(world.agency, "1.50", may)
     budgets_evaluate(now=may)
-    assert (f"budget:{budget.pk}:2026-05:100", "page", "firing") in budget_alerts(budget)
+    assert (f"budget:{budget.pk}:agency:2026-05:100", "page", "firing") in budget_alerts(budget)
     assert Alert.objects.filter(budget=budget).count() == 3
 
     # Raised: the alerts resolve; lowered again in the same month: they do not fire a second time.
@@ -173,7 +174,63 @@ def test_each_threshold_fires_once_a_month(world):
     june = datetime(2026, 6, 1, 0, 5, tzinfo=UTC)
     budgets_evaluate(now=june)
     assert Alert.objects.filter(budget=budget, key__contains="2026-06").count() == 0
-    assert budget_alerts(creator_budget) == [(f"budget:{creator_budget.pk}:2026-05:50", "warning", "resolved")]
+    assert budget_alerts(creator_budget) == [(star, "warning", "resolved")]
+
+
+@pytest.mark.django_db
+def test_a_budget_moved_to_a_creator_fires_that_creators_thresholds_and_resolves_the_old_scopes(
+    world, client_for, eager_celery, django_capture_on_commit_callbacks
+):
+    from apps.notifications.models import Notification
+
+    budget = Budget.objects.create(agency=world.agency, monthly_usd=D(10), thresholds=[50])
+    now = timezone.now()
+    spend(world.agency, "6.00", now, creator=world.other_creator)
+    spend(world.agency, "5.50", now, creator=world.creator)
+    with django_capture_on_commit_callbacks(execute=True):
+        budgets_evaluate(now=now)
+    assert [(key, state) for key, _, state in budget_alerts(budget)] == [
+        (f"budget:{budget.pk}:agency:{now:%Y-%m}:50", "firing")
+    ]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(world.owner).post(edit_url(budget), form(creator=world.creator.pk, monthly_usd="10"))
+    assert response.status_code == 302
+    with django_capture_on_commit_callbacks(execute=True):
+        budgets_evaluate(now=now)  # Velvet Star's own $5.50 is past 50 % of $10
+    assert set(budget_alerts(budget)) == {
+        (f"budget:{budget.pk}:agency:{now:%Y-%m}:50", "warning", "resolved"),
+        (f"budget:{budget.pk}:{world.creator.pk}:{now:%Y-%m}:50", "warning", "firing"),
+    }
+    titles = sorted(Notification.objects.filter(user=world.owner.user).values_list("title", flat=True))
+    assert titles == [
+        "Resolved: AI budget 50% used: Velvet",
+        "Warning: AI budget 50% used: Velvet",
+        "Warning: AI budget 50% used: Velvet Star",
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_call_admitted_last_month_that_settles_this_month_counts_for_last_month(world):
+    """A call admitted at 23:59 UTC on the month's last day settles after midnight: its cost
+    crosses last month's threshold, and this month (nothing spent yet) fires nothing."""
+    from apps.monitoring.budgets import _Admission, _config, _Hold, month_start
+
+    this_month = month_start(timezone.now())
+    last_month = month_start(this_month - timedelta(days=1))
+    last_day = datetime(this_month.year, this_month.month, 1, tzinfo=UTC) - timedelta(minutes=1)
+    budget = await sync_to_async(_setup_at)(world, limit="10", spent="4.99", when=last_day)
+    [entry] = await _config(world.agency.pk)
+    settle = _Admission(agency_id=world.agency.pk, month=last_month, holds=[_Hold(entry)])
+    await settle(D("0.02"))
+    assert await sync_to_async(budget_alerts)(budget) == [
+        (f"budget:{budget.pk}:agency:{last_month:%Y-%m}:50", "warning", "firing")
+    ]
+
+
+def _setup_at(world, *, limit: str, spent: str, when: datetime) -> Budget:
+    spend(world.agency, spent, when)
+    return Budget.objects.create(agency=world.agency, monthly_usd=D(limit), thresholds=[50, 80, 100])
 
 
 @pytest.mark.django_db
@@ -291,9 +348,9 @@ async def test_over_the_limit_without_a_hard_stop_requests_go_on_and_alerts_fire
     keys = await sync_to_async(lambda: sorted(Alert.objects.filter(budget=budget).values_list("key", "severity")))()
     month = f"{timezone.now():%Y-%m}"
     assert keys == [
-        (f"budget:{budget.pk}:{month}:100", "page"),
-        (f"budget:{budget.pk}:{month}:50", "warning"),
-        (f"budget:{budget.pk}:{month}:80", "warning"),
+        (f"budget:{budget.pk}:agency:{month}:100", "page"),
+        (f"budget:{budget.pk}:agency:{month}:50", "warning"),
+        (f"budget:{budget.pk}:agency:{month}:80", "warning"),
     ]
 
 
