@@ -8,10 +8,14 @@ Stripe-like, so the receiver can tell it came from us and is fresh:
 (``verify()`` is the reference check; docs/monitoring.md has the same in a dozen lines.)
 
 Delivery (``deliver()``, run by the ``deliver_alert_webhook`` task on the default queue) makes
-one attempt with a short timeout and writes it to ``WebhookAttempt``, the delivery log. A
-timeout, a connection error, a 5xx or a 429 is retried with exponential backoff and full jitter
-(tenacity's ``wait_random_exponential``, as deliveries are) up to MONITORING_WEBHOOK_MAX_ATTEMPTS;
-any other answer, or a URL the egress policy refuses, is final.
+one attempt and writes it to ``WebhookAttempt``, the delivery log, whatever the outcome. The
+attempt as a whole (connecting, sending, reading the answer's status and headers) has
+MONITORING_WEBHOOK_TIMEOUT_SECONDS: a receiver that drips its answer a byte at a time cannot hold
+the worker, as a per-read timeout would let it. The answer's body is never read (only the status
+counts), so neither its size nor its encoding matters. A timeout, a connection error, a 5xx or a
+429 is retried with exponential backoff and full jitter (tenacity's ``wait_random_exponential``,
+as deliveries are) up to MONITORING_WEBHOOK_MAX_ATTEMPTS; any other answer or HTTP error, or a
+URL the egress policy refuses, is final.
 
 Receivers are outside URLs typed by an operator, so they get apps/ai/egress.py's policy: http or
 https only, and no loopback, private, link-local or metadata address (unless
@@ -118,9 +122,45 @@ def webhooks_for(alert: Alert) -> Iterable[AlertWebhook]:
 
 
 # -- the guarded HTTP client ----------------------------------------------------------------------
+class DeadlineStream(httpcore2.NetworkStream):
+    """A connection whose every read and write times out at a fixed moment (``time.monotonic``),
+    however many of them the answer takes."""
+
+    def __init__(self, stream: httpcore2.NetworkStream, deadline: float) -> None:
+        self._stream = stream
+        self._deadline = deadline
+
+    def _left(self, timeout: float | None, error: type[Exception]) -> float:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise error("the attempt's deadline passed")
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, self._left(timeout, httpcore2.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, self._left(timeout, httpcore2.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore2.NetworkStream:  # fmt: skip
+        timeout = self._left(timeout, httpcore2.ConnectTimeout)
+        return DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, timeout), self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
 class GuardedBackend(SyncBackend):
     """httpcore's socket backend, connecting only to addresses the egress policy allows: the host
-    is resolved here, every address checked, and the connection made to the checked address."""
+    is resolved here, every address checked, and the connection made to the checked address,
+    whose reads and writes all end by ``deadline``."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options: Any = None) -> httpcore2.NetworkStream:  # fmt: skip
@@ -137,16 +177,24 @@ class GuardedBackend(SyncBackend):
             reason = egress.address_refusal(address, allow_private=allow_private)
             if reason:
                 raise egress.RefusedURL(reason)
-        return super().connect_tcp(str(addresses[0]), port, timeout, local_address, socket_options)
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise httpcore2.ConnectTimeout("the attempt's deadline passed")
+        timeout = left if timeout is None else min(timeout, left)
+        stream = super().connect_tcp(str(addresses[0]), port, timeout, local_address, socket_options)
+        return DeadlineStream(stream, self.deadline)
 
 
 def guarded_client(timeout: float) -> httpx2.Client:
     """A client that connects only where the policy allows, follows no redirect (it would lead
-    to an address nobody checked) and ignores HTTP(S)_PROXY (a proxy resolves names itself)."""
+    to an address nobody checked) and ignores HTTP(S)_PROXY (a proxy resolves names itself);
+    everything it does ends ``timeout`` seconds from now."""
     transport = httpx2.HTTPTransport(trust_env=False)
     # The transport's own pool, with our backend: httpx has no argument for a network backend.
     transport._pool = httpcore2.ConnectionPool(
-        ssl_context=transport._pool._ssl_context, network_backend=GuardedBackend(), max_connections=10
+        ssl_context=transport._pool._ssl_context,
+        network_backend=GuardedBackend(deadline=time.monotonic() + timeout),
+        max_connections=10,
     )
     return httpx2.Client(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False)
 
@@ -186,9 +234,12 @@ def deliver(*, webhook_id: int, alert_id: int, event: str, attempt: int = 1,
     started = time.perf_counter()
     try:
         check_url(webhook.url)  # scheme, credentials and the address, before any connection
-        with guarded_client(settings.MONITORING_WEBHOOK_TIMEOUT_SECONDS) as client:
-            response = client.post(webhook.url, content=body, headers=headers)
-        status_code = response.status_code
+        # Streamed and closed unread: only the status counts, whatever the body's size or encoding.
+        with (
+            guarded_client(settings.MONITORING_WEBHOOK_TIMEOUT_SECONDS) as client,
+            client.stream("POST", webhook.url, content=body, headers=headers) as response,
+        ):
+            status_code = response.status_code
         if not 200 <= status_code < 300:
             error = f"HTTP {status_code}"
             retryable = status_code >= 500 or status_code == 429
@@ -200,6 +251,8 @@ def deliver(*, webhook_id: int, alert_id: int, event: str, attempt: int = 1,
     except httpx2.TransportError as exc:
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         retryable = True
+    except httpx2.HTTPError as exc:  # any other failure of the exchange: logged, not retried
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     duration_ms = (time.perf_counter() - started) * 1000
     retry_in = retry_delay(attempt) if retryable and attempt < settings.MONITORING_WEBHOOK_MAX_ATTEMPTS else None
     now = now or timezone.now()

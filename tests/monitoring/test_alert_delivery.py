@@ -20,7 +20,9 @@ from tests.accounts.factories import MembershipFactory, UserFactory
 
 class Receiver:
     """A webhook endpoint on 127.0.0.1. ``script`` says how to answer each request in turn:
-    an HTTP status, or "timeout" (answer only after the sender has given up)."""
+    an HTTP status, "timeout" (answer only after the sender has given up), "drip" (headers a
+    byte every 50 ms, each read quick, the whole answer slow) or "bad-gzip" (a 200 whose body
+    claims gzip and is not)."""
 
     def __init__(self, secret: str = "") -> None:
         self.secret = secret
@@ -36,6 +38,22 @@ class Receiver:
                     {"body": json.loads(body), "valid": receiver.signature_ok(header, body), "at": time.time()}
                 )
                 action = receiver.script.pop(0) if receiver.script else 200
+                if action == "drip":
+                    try:
+                        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 40 + b"\r\nContent-Length: 0\r\n\r\n":
+                            self.wfile.write(bytes([byte]))
+                            time.sleep(0.05)
+                    except OSError:  # the sender gave up
+                        pass
+                    self.close_connection = True
+                    return
+                if action == "bad-gzip":
+                    self.send_response(200)
+                    self.send_header("Content-Encoding", "gzip")
+                    self.send_header("Content-Length", "12")
+                    self.end_headers()
+                    self.wfile.write(b"not gzip at all"[:12])
+                    return
                 if action == "timeout":
                     time.sleep(1.0)
                     action = 200
@@ -309,3 +327,29 @@ def test_beat_runs_the_redispatch_sweep_every_minute(settings):
 
     entry = settings.CELERY_BEAT_SCHEDULE["redispatch-alerts"]
     assert entry["task"] == redispatch_alerts.name and entry["schedule"] == 60
+
+
+def test_a_receiver_dripping_its_answer_times_out_at_the_attempts_deadline_and_is_retried(
+    db, webhook_settings, receiver, eager_celery, django_capture_on_commit_callbacks
+):
+    """Each byte arrives well within the 0.3 s timeout, the whole answer would take 3 s: the
+    attempt ends at 0.3 s, logged and retried, instead of holding the worker."""
+    webhook = add_webhook(receiver)
+    receiver.script = ["drip", 200]
+    with django_capture_on_commit_callbacks(execute=True):
+        fire_service_alert()
+    first, second = WebhookAttempt.objects.filter(webhook=webhook).order_by("attempt")
+    assert first.error.startswith("Timed out") and first.next_retry_at is not None
+    assert first.duration_ms < 1000
+    assert second.delivered
+
+
+def test_an_answer_whose_body_cannot_be_decoded_still_counts_by_its_status(
+    db, webhook_settings, receiver, eager_celery, django_capture_on_commit_callbacks
+):
+    webhook = add_webhook(receiver)
+    receiver.script = ["bad-gzip"]
+    with django_capture_on_commit_callbacks(execute=True):
+        fire_service_alert()
+    [attempt] = WebhookAttempt.objects.filter(webhook=webhook)
+    assert attempt.delivered and attempt.status_code == 200
