@@ -33,6 +33,7 @@ from apps.monitoring.models import SLO, Alert, AlertWebhook, WebhookAttempt
 ALERT_PAGE_SIZE = 25
 ATTEMPT_PAGE_SIZE = 50
 RECENT_RESOLVED = 10
+OPEN_ALERTS_SHOWN = 50  # the newest; the rest are on the alert history, filtered to firing
 
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -51,7 +52,8 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 def overview(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     statuses = slo_module.slo_status(list(SLO.objects.all()), now=now)
-    open_alerts = list(Alert.objects.filter(state=Alert.State.FIRING).select_related("slo", "agency"))
+    firing = Alert.objects.filter(state=Alert.State.FIRING)
+    open_alerts = list(firing.select_related("slo", "agency").order_by("-fired_at", "-id")[:OPEN_ALERTS_SHOWN])
     resolved = list(
         Alert.objects.filter(state=Alert.State.RESOLVED)
         .select_related("slo", "agency")
@@ -61,6 +63,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "statuses": statuses,
         "windows": slo_module.DISPLAYED_WINDOWS,
         "open_alerts": open_alerts,
+        "open_total": firing.count() if len(open_alerts) == OPEN_ALERTS_SHOWN else len(open_alerts),
         "resolved": resolved,
         "sinks": sink_status(),
         "now": now,

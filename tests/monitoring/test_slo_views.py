@@ -111,6 +111,16 @@ def test_overview_query_count_does_not_grow_with_slos_or_alerts(staff, slo):
     assert count() == one
 
 
+def test_the_overview_shows_the_newest_fifty_firing_alerts_and_links_to_the_rest(staff, django_assert_max_num_queries):
+    for i in range(60):
+        alerts.fire(f"k{i}", kind="slo_burn", severity="ticket", title=f"Alert number {i}")
+    with django_assert_max_num_queries(30):
+        page = staff.get("/monitoring/").content.decode()
+    assert page.count("Alert number") == 50
+    assert "Alert number 59" in page and "The 50 newest of 60 firing alerts." in page
+    assert 'href="/monitoring/alerts/?state=firing"' in page
+
+
 @pytest.mark.parametrize(
     "data, field",
     [
