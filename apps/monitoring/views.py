@@ -34,6 +34,7 @@ ALERT_PAGE_SIZE = 25
 ATTEMPT_PAGE_SIZE = 50
 RECENT_RESOLVED = 10
 OPEN_ALERTS_SHOWN = 50  # the newest; the rest are on the alert history, filtered to firing
+SESSION_NEW_SECRET = "monitoring.new_webhook_secret"  # a new webhook's secret, until its page shows it
 
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -117,22 +118,24 @@ def slo_delete(request: HttpRequest, slo_id: int) -> HttpResponse:
 
 @staff_required
 def webhook_list(request: HttpRequest) -> HttpResponse:
+    """The receivers and the form adding one. A webhook added redirects back here (post, redirect,
+    get: reloading the page cannot add it twice); its secret waits in the session for that one
+    page, which shows it and forgets it."""
     form = WebhookForm(request.POST or None)
-    new_secret = None
     status = 200
     if request.method == "POST":
         if form.is_valid():
             data = form.cleaned_data
-            webhook, new_secret = webhooks.webhook_create(
+            webhook, secret = webhooks.webhook_create(
                 url=data["url"],
                 description=data["description"],
                 agency_id=data["agency"].pk if data["agency"] else None,
             )
+            request.session[SESSION_NEW_SECRET] = secret
             messages.success(request, f"Webhook to {webhook.url} added.")
-            form = WebhookForm()
-            status = 201
-        else:
-            status = 400
+            return redirect("monitoring:webhooks")
+        status = 400
+    new_secret = request.session.pop(SESSION_NEW_SECRET, None) if request.method == "GET" else None
     page = Paginator(
         AlertWebhook.objects.select_related("agency").order_by("agency_id", "id"), ALERT_PAGE_SIZE
     ).get_page(request.GET.get("page"))

@@ -121,6 +121,14 @@ def test_the_overview_shows_the_newest_fifty_firing_alerts_and_links_to_the_rest
     assert 'href="/monitoring/alerts/?state=firing"' in page
 
 
+def test_reloading_the_page_after_adding_a_webhook_adds_no_second_one(staff):
+    response = staff.post("/monitoring/webhooks/", {"url": "https://93.184.215.14/hooks"})
+    assert response.status_code == 302
+    for _ in range(2):  # the page it leads to, reloaded
+        assert staff.get(response["Location"]).status_code == 200
+    assert AlertWebhook.objects.count() == 1
+
+
 @pytest.mark.parametrize(
     "data, field",
     [
@@ -179,12 +187,15 @@ def test_a_new_webhook_shows_its_secret_once_and_never_logs_it(staff, caplog, se
     assert "url" in staff.post("/monitoring/webhooks/", {"url": "http://127.0.0.1:9/x"}).context["form"].errors
     with caplog.at_level(logging.DEBUG):
         response = staff.post("/monitoring/webhooks/", {"url": "https://93.184.215.14/hooks", "description": "pager"})
-    assert response.status_code == 201 and response["Cache-Control"] == "no-store"
+        assert response.status_code == 302 and response["Location"] == "/monitoring/webhooks/"
+        response = staff.get(response["Location"])
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
     webhook = AlertWebhook.objects.get()
     assert webhook.secret.startswith("whsec_") and webhook.secret in response.content.decode()
     assert webhook.secret not in caplog.text
-    listing = staff.get("/monitoring/webhooks/").content.decode()
+    listing = staff.get("/monitoring/webhooks/").content.decode()  # reloaded: the secret is gone
     assert "https://93.184.215.14/hooks" in listing and webhook.secret not in listing
+    assert AlertWebhook.objects.count() == 1  # and the reload added nothing
 
     assert staff.post(f"/monitoring/webhooks/{webhook.pk}/delete/").status_code == 302
     assert not AlertWebhook.objects.exists()
