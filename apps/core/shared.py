@@ -19,7 +19,9 @@ the web process, the worker and beat agree; no per-process memory is used. All b
   second, with no write per success. ``limit_status`` says the rate in force;
 - ``get_record(key)`` / ``set_record(key, data, ttl)`` / ``delete(*keys)``: small JSON records;
 - ``incr(key, ttl, amount=1)``: a counter that expires; ``raise_to(key, ttl, value)`` raises it to
-  at least ``value`` (a maximum, so doing it twice is doing it once);
+  at least ``value`` (a maximum, so doing it twice is doing it once); ``get_counts(keys)`` reads
+  many counters as they stand (0 when absent or expired) in one read-only round trip (a page's
+  gauges: no write, no row lock);
 - ``swap_record(key, expected, data, ttl)``: compare-and-set of a record (``expected`` None: only
   if absent; ``data`` None: delete), e.g. a lock that only its holder's token releases;
 - each of them also as ``…_sync`` for synchronous callers (Celery tasks).
@@ -478,6 +480,26 @@ class RedisSharedState:
         if keys:
             self._sync_client().delete(*[self._k(key) for key in keys])
 
+    @staticmethod
+    def _counts(keys: list[str], values: list) -> dict[str, int]:
+        counts = {}
+        for key, value in zip(keys, values, strict=True):
+            try:
+                counts[key] = int(value) if value is not None else 0
+            except ValueError:  # a record, not a counter
+                counts[key] = 0
+        return counts
+
+    async def get_counts(self, keys: list[str]) -> dict[str, int]:
+        keys = list(dict.fromkeys(keys))
+        values = await self._client().mget([self._k(key) for key in keys]) if keys else []
+        return self._counts(keys, values)
+
+    def get_counts_sync(self, keys: list[str]) -> dict[str, int]:
+        keys = list(dict.fromkeys(keys))
+        values = self._sync_client().mget([self._k(key) for key in keys]) if keys else []
+        return self._counts(keys, values)
+
 
 class DatabaseSharedState:
     """PostgreSQL without Redis: rows in core_sharedkey, one transaction per operation; a layer's
@@ -652,6 +674,18 @@ class DatabaseSharedState:
 
     async def delete(self, *keys: str) -> None:
         await sync_to_async(self.delete_sync)(*keys)
+
+    def get_counts_sync(self, keys: list[str]) -> dict[str, int]:
+        from apps.core.models import SharedKey
+
+        counts = dict.fromkeys(keys, 0)
+        if counts:
+            live = SharedKey.objects.filter(key__in=list(counts), expires_at__gt=timezone.now())
+            counts.update(live.values_list("key", "count"))
+        return counts
+
+    async def get_counts(self, keys: list[str]) -> dict[str, int]:
+        return await sync_to_async(self.get_counts_sync)(keys)
 
 
 class LocalSharedState:
@@ -851,6 +885,24 @@ class LocalSharedState:
 
     async def delete(self, *keys: str) -> None:
         self.delete_sync(*keys)
+
+    def get_counts_sync(self, keys: list[str]) -> dict[str, int]:
+        counts = dict.fromkeys(keys, 0)
+        if counts:
+            with self._lock:  # one statement, its own read transaction: no write lock taken
+                rows = (
+                    self._conn()
+                    .execute(
+                        "SELECT key, count FROM shared WHERE key IN (SELECT value FROM json_each(?)) AND expires > ?",
+                        (json.dumps(list(counts)), time.time()),
+                    )
+                    .fetchall()
+                )
+            counts.update(rows)
+        return counts
+
+    async def get_counts(self, keys: list[str]) -> dict[str, int]:
+        return self.get_counts_sync(keys)
 
     def purge_expired(self) -> int:
         with self._transaction() as connection:

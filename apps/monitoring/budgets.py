@@ -45,6 +45,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
@@ -392,15 +393,20 @@ async def _add_spend(entry: dict[str, Any], agency_id: int, month: date, amount:
     return await shared_state().incr(_spend_key(entry, month), SPEND_TTL, amount)
 
 
-def counter_micro(budget: Budget, month: date) -> int:
-    """The month's counter as it stands (0 when not used yet); no seeding, no query."""
-    return shared_state().incr_sync(_spend_key(_entry(budget), month), SPEND_TTL, 0)
+def counters_micro(budgets: Iterable[Budget], month: date) -> dict[int, int]:
+    """Each budget's counter for the month as it stands (0 when not used yet), by budget id: one
+    read of the shared state for them all; no seeding, no write."""
+    keys = {budget.pk: _spend_key(_entry(budget), month) for budget in budgets}
+    counts = shared_state().get_counts_sync(list(keys.values()))
+    return {budget_id: counts[key] for budget_id, key in keys.items()}
 
 
-def budget_month_spend(budget: Budget, *, ledger_usd: Decimal, month: date) -> Decimal:
+def budget_month_spend(budget: Budget, *, ledger_usd: Decimal, month: date, counter: int | None = None) -> Decimal:
     """What a budget has spent this month: the ledger, or the counter when it is ahead (calls
-    whose ledger rows are not written yet)."""
-    return max(ledger_usd, from_micro(counter_micro(budget, month)))
+    whose ledger rows are not written yet). ``counter``: already read (``counters_micro``)."""
+    if counter is None:
+        counter = counters_micro([budget], month)[budget.pk]
+    return max(ledger_usd, from_micro(counter))
 
 
 # --- The gateway check ----------------------------------------------------------------------------

@@ -39,7 +39,14 @@ from apps.accounts.permissions import sees_all_creators
 from apps.accounts.selectors import creator_list
 from apps.ai.models import AIRequestLog
 from apps.ai.pricing import MILLION, price_for
-from apps.monitoring.budgets import budget_month_spend, budget_progress, month_bounds, month_start, next_month
+from apps.monitoring.budgets import (
+    budget_month_spend,
+    budget_progress,
+    counters_micro,
+    month_bounds,
+    month_start,
+    next_month,
+)
 from apps.monitoring.models import Budget
 
 ZERO = Decimal(0)
@@ -634,10 +641,16 @@ def budgets_progress(*, report: SpendReport, budgets: Iterable[Budget], current:
     """Each budget's ``budget_progress`` for the report's month: the ledger's spend (for the
     current month, the shared counter when it is ahead of the ledger: calls not written yet)."""
     by_creator = {share.key: share.cost for share in report.creators}
+    budgets = list(budgets)
+    counters = counters_micro(budgets, report.month) if current else {}  # one shared read for the page
     result = []
     for budget in budgets:
         ledger = report.total if budget.creator_id is None else by_creator.get(budget.creator_id, ZERO)
-        spent = budget_month_spend(budget, ledger_usd=ledger, month=report.month) if current else ledger
+        spent = (
+            budget_month_spend(budget, ledger_usd=ledger, month=report.month, counter=counters[budget.pk])
+            if current
+            else ledger
+        )
         result.append(budget_progress(budget, spent))
     return result
 

@@ -191,6 +191,24 @@ async def test_a_swapped_record_expires_and_an_expired_one_counts_as_absent(stat
     assert await state.swap_record(key, None, {"token": "b"}, 30)
 
 
+async def test_many_counters_are_read_at_once_absent_and_expired_ones_as_0_and_nothing_is_written(state):
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+
+    base = f"g{uuid.uuid4().hex[:6]}"
+    await state.incr(f"{base}:a", 30, 7)
+    await state.raise_to(f"{base}:b", 30, 500)
+    await state.incr(f"{base}:gone", 0.05, 3)
+    await asyncio.sleep(0.2)
+    keys = [f"{base}:a", f"{base}:b", f"{base}:never", f"{base}:gone"]
+    expected = {f"{base}:a": 7, f"{base}:b": 500, f"{base}:never": 0, f"{base}:gone": 0}
+    assert await state.get_counts(keys) == expected
+    assert await sync_to_async(state.get_counts_sync)(keys) == expected
+    assert await sync_to_async(state.get_counts_sync)([]) == {}
+    assert await state.swap_record(f"{base}:never", None, {"x": 1}, 30)  # still absent: reading wrote nothing
+
+
 async def test_raise_to_keeps_the_larger_value_so_doing_it_twice_is_doing_it_once(state):
     key = f"r{uuid.uuid4().hex[:6]}"
     assert await state.raise_to(key, 30, 0) == 0
