@@ -888,7 +888,12 @@ def _notify_dead(delivery: Delivery) -> None:
     if delivery.queue == Delivery.Queue.BULK:
         return
     notice = f"delivery:dead-notice:{delivery.agency_id}:{delivery.creator_id}:{delivery.platform}"
-    if shared_state().incr_sync(notice, DEAD_NOTICE_SECONDS) > 1:
+    try:
+        told_lately = shared_state().incr_sync(notice, DEAD_NOTICE_SECONDS) > 1
+    except Exception:  # no answer from the shared state: tell once more rather than lose the dead letter
+        logger.warning("could not count the dead-letter notices of %s", notice, exc_info=True)
+        told_lately = False
+    if told_lately:
         return
     from apps.notifications.models import Notification
     from apps.notifications.services import notification_send
