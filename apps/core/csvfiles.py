@@ -174,7 +174,10 @@ def parse_count(text: str, *, max_value: int = MAX_COUNT) -> tuple[int, str | No
         text = re.sub(r"[,\s]", "", text)
     if not re.fullmatch(r"-?\d+", text):
         return 0, f"“{text}” is not a whole number."
-    number = int(text)
+    digits = text.lstrip("-").lstrip("0") or "0"
+    if len(digits) > len(str(max_value)):  # checked before int(): Python refuses a string of 4,300+ digits
+        return (0, "Must be 0 or more.") if text.startswith("-") else (0, "Too large.")
+    number = -int(digits) if text.startswith("-") else int(digits)
     if number < 0:
         return 0, "Must be 0 or more."
     if number > max_value:

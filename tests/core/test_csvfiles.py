@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from apps.core.csvfiles import csv_rows, csv_safe, parse_datetime, parse_money
+from apps.core.csvfiles import csv_rows, csv_safe, parse_count, parse_datetime, parse_money
 from apps.core.errors import ApplicationError
 
 
@@ -62,3 +62,17 @@ def test_dates_people_type_within_the_years_the_database_holds(text, year):
 @pytest.mark.parametrize("text", ["0001-01-01", "0001-01-01T00:00:00+05:45", "1999-12-31T23:59:59Z", "9999-12-31"])
 def test_dates_outside_those_years_are_not_read(text):
     assert parse_datetime(text, UTC) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1" * 5000, (0, "Too large.")),  # beyond Python's 4,300-digit int() limit: a ValueError, a 500 before
+        ("-" + "1" * 5000, (0, "Must be 0 or more.")),
+        ("0" * 5000 + "7", (7, None)),
+        ("2147483648", (0, "Too large.")),
+        ("1,234", (1234, None)),
+    ],
+)
+def test_a_count_of_thousands_of_digits_is_an_answer_not_an_error(text, expected):
+    assert parse_count(text) == expected
