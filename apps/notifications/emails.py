@@ -20,7 +20,8 @@ def notification_email_send(*, user_id: int, agency_id: int, title: str, body: s
     context = {"user": user, "agency": agency, "title": title, "body": body, "link": link}
     context["settings_url"] = settings.SITE_URL + reverse("notifications:preferences")
     send_mail(
-        subject=f"[{agency.name}] {title}",
+        # One line: a newline in a name or title is a header Django refuses (BadHeaderError), losing the email.
+        subject=" ".join(f"[{agency.name}] {title}".split()),
         message=render_to_string("notifications/email/notification.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[user.email],

@@ -58,6 +58,17 @@ def test_email_follows_the_preference(world, mailoutbox, eager_celery, django_ca
     assert [message.subject for message in mailoutbox] == [f"[{world.agency.name}] Someone else joined"]
 
 
+def test_a_newline_in_the_agency_name_or_title_still_sends_the_email(
+    world, mailoutbox, eager_celery, django_capture_on_commit_callbacks
+):
+    # A header cannot span lines: Django refused the subject (BadHeaderError) and the email was lost.
+    world.agency.name = "Acme\nStudio"
+    world.agency.save(update_fields=["name"])
+    with django_capture_on_commit_callbacks(execute=True):
+        notification_send(membership=world.owner, title="Friday\r\ndrop is done", url="/campaigns/1/")
+    assert [message.subject for message in mailoutbox] == ["[Acme Studio] Friday drop is done"]
+
+
 def test_an_unknown_kind_is_a_programming_error(world):
     with pytest.raises(ValueError):
         notification_send(membership=world.owner, title="x", kind="nonsense")
