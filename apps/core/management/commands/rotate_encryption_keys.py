@@ -2,7 +2,8 @@
 
 Put the new key first in ENCRYPTION_KEYS (keeping the old ones after it), run this command,
 then remove the old keys. It reads and writes the ciphertext directly, row by row, in one
-transaction per table.
+transaction per table; a row whose secret changed since it was read (saved with the newest key
+meanwhile) is left as it is.
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ class Command(BaseCommand):
                     col = quote(column)
                     cursor.execute(f"SELECT {pk}, {col} FROM {table} WHERE {col} <> ''")  # noqa: S608 (names from the model)
                     for row_id, ciphertext in cursor.fetchall():
-                        cursor.execute(f"UPDATE {table} SET {col} = %s WHERE {pk} = %s", [rotate(ciphertext), row_id])  # noqa: S608
-                        total += 1
+                        # Only if the row still holds what was read: a secret saved meanwhile (a
+                        # token refresh) is already under the newest key, and writing back the
+                        # rotated old one would undo it.
+                        cursor.execute(
+                            f"UPDATE {table} SET {col} = %s WHERE {pk} = %s AND {col} = %s",  # noqa: S608
+                            [rotate(ciphertext), row_id, ciphertext],
+                        )
+                        total += cursor.rowcount
         self.stdout.write(self.style.SUCCESS(f"Re-encrypted {total} secret(s) with the newest key."))
