@@ -348,7 +348,9 @@ class OfferIn(Schema):
         None, description="What the offer earned; omitted: price x unlocks."
     )
     sent_at: datetime | None = Field(None, description="When it went out (with a timezone); omitted: now.")
-    currency: Annotated[str, Field(min_length=3, max_length=3, pattern="^[A-Za-z]{3}$")] = "USD"
+    currency: Annotated[str, Field(min_length=3, max_length=3, pattern="^[A-Za-z]{3}$")] | None = Field(
+        None, description="Three letters; omitted: the creator's currency."
+    )
     external_id: Annotated[str, Field(max_length=128)] = ""
 
     @field_validator("unlocks")

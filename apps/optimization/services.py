@@ -344,10 +344,11 @@ def offer_record(
     unlocks: int = 0,
     revenue: Any = None,
     sent_at: datetime | None = None,
-    currency: str = "USD",
+    currency: str | None = None,
     external_id: str = "",
 ) -> Offer:
-    """Record a PPV offer and what it earned (revenue defaults to price x unlocks)."""
+    """Record a PPV offer and what it earned (revenue defaults to price x unlocks, the currency
+    to the creator's)."""
     require(membership, Perm.EDIT, creator)
     if creator.agency_id != membership.agency_id:
         raise Http404("No such creator.")
@@ -376,7 +377,7 @@ def offer_record(
     moment_check(sent_at, field="sent_at")
     if sent_at > timezone.now() + timedelta(minutes=5):
         raise ApplicationError("An offer cannot have been sent in the future.", field="sent_at")
-    currency = (currency or "USD").upper()
+    currency = (currency or creator.currency or "USD").upper()
     if len(currency) != 3 or not currency.isalpha():
         raise ApplicationError("currency is a three-letter code such as USD.", field="currency")
     external_id = (external_id or "").strip()[:128]

@@ -284,6 +284,15 @@ def test_a_bad_offer_is_a_422_naming_the_field(world, changes, field):
     assert not Offer.objects.exists()
 
 
+def test_an_offer_without_a_currency_is_in_the_creators_currency(world):
+    world.creator.currency = "EUR"
+    world.creator.save(update_fields=["currency"])
+    client = token_client(world.owner, "write")
+    body = {"creator_id": world.creator.pk, "price": 12, "recipients": 200}
+    assert client.post(f"{BASE}/offers", body, content_type=JSON).json()["currency"] == "EUR"
+    assert client.post(f"{BASE}/offers", body | {"currency": "gbp"}, content_type=JSON).json()["currency"] == "GBP"
+
+
 @pytest.mark.parametrize("sent_at", ["0001-01-01T00:00:00+05:45", "1999-12-31T23:00:00Z"])
 def test_an_offer_sent_before_2000_is_a_400_naming_sent_at(world, sent_at):
     # Year 1 at +05:45 is before year 1 in UTC: a 500 on SQLite, a row PostgreSQL stores but
