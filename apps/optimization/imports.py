@@ -269,6 +269,8 @@ def _offer_row(
         fail("revenue", message)
     if revenue is None and price is not None:
         revenue = (price * unlocks).quantize(Decimal("0.01"))
+        if revenue > MAX_DAILY_MONEY:
+            fail("revenue", f"Price x unlocks is above ${MAX_DAILY_MONEY}: give the offer's revenue.")
     data["revenue"] = revenue if revenue is not None else Decimal("0.00")
 
     code = (row.get("currency", "") or currency or "USD").upper()

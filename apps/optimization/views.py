@@ -18,6 +18,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -391,6 +392,9 @@ def settings_edit(request: HttpRequest) -> HttpResponse:
 # --- import -----------------------------------------------------------------------------------
 
 
+IMPORT_REPORT = "optimization_import_report"  # session: a finished import's counts, shown once
+
+
 @member_required(Perm.EDIT)
 def import_csv(request: HttpRequest) -> HttpResponse:
     membership = request.tenant.membership
@@ -400,15 +404,24 @@ def import_csv(request: HttpRequest) -> HttpResponse:
         form = ImportForm(request.POST, request.FILES, creators=creators)
         if form.is_valid():
             creator = creator_get_for_member(membership=membership, creator_id=form.cleaned_data["creator"])
-            run = imports.daily_import_csv if form.cleaned_data["kind"] == "daily" else imports.offers_import_csv
+            kind = form.cleaned_data["kind"]
+            run = imports.daily_import_csv if kind == "daily" else imports.offers_import_csv
             try:
                 report = run(membership=membership, creator=creator, file=form.cleaned_data["file"])
             except ApplicationError as error:
                 form_add_error(form, error)
+            if report is not None and report.ok:
+                # Redirect, so reloading the page cannot post the file again: offers without an
+                # external_id would be added twice.
+                counts = {name: getattr(report, name) for name in ("rows", "created", "updated", "duplicates")}
+                request.session[IMPORT_REPORT] = counts
+                return redirect(f"{reverse('optimization:import')}?kind={kind}")
     else:
         creator = request.tenant.creator
         initial = {"creator": creator.pk if creator else None, "kind": request.GET.get("kind", "daily")}
         form = ImportForm(initial=initial, creators=creators)
+        if counts := request.session.pop(IMPORT_REPORT, None):
+            report = imports.ImportReport(**counts)
     return render(request, "optimization/import.html", {
         "form": form, "report": report, "daily_columns": imports.DAILY_COLUMNS, "offer_columns": imports.OFFER_COLUMNS,
     })  # fmt: skip

@@ -133,6 +133,14 @@ def test_offer_bad_rows_save_nothing(world):
     assert not Offer.objects.filter(creator=world.creator).exists()
 
 
+def test_an_offer_whose_price_times_unlocks_overflows_the_revenue_column_is_a_row_error(world):
+    # 200 x 60,000,000 = 12,000,000,000.00: more than DecimalField(12, 2) holds (a 500 on PostgreSQL before).
+    file = _csv(OFFER_HEADER + f"{_days_ago(3)}T20:00:00,200,60000000,60000000,,\n")
+    report = offers_import_csv(membership=world.manager, creator=world.creator, file=file)
+    assert not report.ok and [(error.row, error.field) for error in report.errors] == [(2, "revenue")]
+    assert not Offer.objects.filter(creator=world.creator).exists()
+
+
 @pytest.mark.parametrize("role", ["viewer", "chatter"])
 def test_only_editors_import(world, role):
     with pytest.raises(PermissionDenied):
@@ -144,8 +152,10 @@ def test_import_page_shows_report_and_row_errors(world, client_for):
     response = client.post(
         reverse("optimization:import"), {"kind": "offers", "creator": world.creator.pk, "file": _offer_file()}
     )
-    html = response.content.decode()
-    assert response.status_code == 200 and "Imported 2 rows" in html
+    assert response.status_code == 302  # a reload of the page shown next cannot post the file again
+    html = client.get(response["Location"]).content.decode()
+    assert "Imported 2 rows" in html
+    assert "Imported 2 rows" not in client.get(response["Location"]).content.decode()  # shown once
     bad = _csv(OFFER_HEADER + f"{_days_ago(3)}T20:00:00,<script>x</script>,1,0,,a\n")
     html = client.post(
         reverse("optimization:import"), {"kind": "offers", "creator": world.creator.pk, "file": bad}
@@ -161,7 +171,9 @@ def test_import_page_shows_report_and_row_errors(world, client_for):
 def test_import_page_reads_mac_line_endings_and_answers_an_unclosed_quote_with_a_form_error(world, client_for):
     client = client_for(world.owner)
     mac = _csv(DAILY_HEADER.replace("\n", "\r") + f"{_days_ago(2)},1,2,3,4,5,6,7\r{_days_ago(1)},1,2,3,4,5,6,7\r")
-    html = client.post(reverse("optimization:import"), {"kind": "daily", "creator": world.creator.pk, "file": mac})
+    html = client.post(
+        reverse("optimization:import"), {"kind": "daily", "creator": world.creator.pk, "file": mac}, follow=True
+    )
     assert html.status_code == 200 and "Imported 2 rows" in html.content.decode()
     unclosed = _csv(DAILY_HEADER + f'"{_days_ago(3)},1,2,3,4,5,6,7\n' + f"{_days_ago(4)},1,2,3,4,5,6,7\n" * 6000)
     response = client.post(
