@@ -22,15 +22,16 @@ def inbox_group(agency_id: int) -> str:
 
 
 def conversation_changed(
-    *, agency_id: int, conversation_id: int | None, fan_id: int | None = None, received: int = 0
+    *, agency_id: int, creator_id: int, conversation_id: int | None, fan_id: int | None = None, received: int = 0
 ) -> None:
     """Announce a changed conversation (or, with ``fan_id`` alone, every conversation of a fan
     whose purchases changed); ``received``: how many of the fan's messages this change stored (0
     for a reply, a lock, a delivery status), so a subscriber tells "a fan wrote" from the rest.
-    Call inside the transaction of the change."""
+    ``creator_id`` lets the agency's event stream leave it out for a chatter not assigned to the
+    creator. Call inside the transaction of the change."""
     publish(
         INBOX_CHANGED,
         agency_id=agency_id,
-        payload={"conversation_id": conversation_id, "fan_id": fan_id, "received": received},
+        payload={"creator_id": creator_id, "conversation_id": conversation_id, "fan_id": fan_id, "received": received},
         groups=[inbox_group(agency_id)],
     )

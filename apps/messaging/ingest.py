@@ -211,7 +211,7 @@ def messages_receive(*, creator: Creator, platform: str, messages: list[InboundM
     )  # fmt: skip
     _update_rows(Fan, "last_active_at = %s", [(_at(items[-1].at), pk) for pk, items in per_conversation.items()])
     publish_many([
-        _inbox_changed(creator.agency_id, conversation_id=conversations[pk], received=len(items))
+        _inbox_changed(creator.agency_id, creator_id=creator.pk, conversation_id=conversations[pk], received=len(items))
         for pk, items in per_conversation.items()
     ])  # fmt: skip
     return len(rows)
@@ -285,7 +285,9 @@ def purchases_record(*, creator: Creator, platform: str, purchases: list[Purchas
             .values_list("fan_id", "pk")
         ],
     )
-    events = [_inbox_changed(creator.agency_id, conversation_id=None, fan_id=pk) for pk in per_fan]
+    events = [
+        _inbox_changed(creator.agency_id, creator_id=creator.pk, conversation_id=None, fan_id=pk) for pk in per_fan
+    ]
     events += [
         NewEvent(
             "purchase.recorded", creator.agency_id,
@@ -431,7 +433,7 @@ def _update_rows(model, assignments: str, rows: list[tuple]) -> None:
 
 
 def _inbox_changed(
-    agency_id: int, *, conversation_id: int | None, fan_id: int | None = None, received: int = 0
+    agency_id: int, *, creator_id: int, conversation_id: int | None, fan_id: int | None = None, received: int = 0
 ) -> NewEvent:
-    payload = {"conversation_id": conversation_id, "fan_id": fan_id, "received": received}
+    payload = {"creator_id": creator_id, "conversation_id": conversation_id, "fan_id": fan_id, "received": received}
     return NewEvent(INBOX_CHANGED, agency_id, payload, [inbox_group(agency_id)])

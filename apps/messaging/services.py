@@ -151,7 +151,9 @@ def message_receive(
         last_message_direction=Direction.INBOUND,
     )
     Fan.objects.filter(pk=fan.pk).update(last_active_at=at)
-    events.conversation_changed(agency_id=fan.agency_id, conversation_id=conversation.pk, received=1)
+    events.conversation_changed(
+        agency_id=fan.agency_id, creator_id=fan.creator_id, conversation_id=conversation.pk, received=1
+    )
     return message
 
 
@@ -210,7 +212,7 @@ def purchase_record(
         Fan.objects.filter(pk=fan.pk, ppv_bought__lt=F("ppv_offered")).update(ppv_bought=F("ppv_bought") + 1)
     Conversation.objects.filter(fan=fan).update(fan_value=F("fan_value") + amount)
     fan.refresh_from_db()
-    events.conversation_changed(agency_id=fan.agency_id, conversation_id=None, fan_id=fan.pk)
+    events.conversation_changed(agency_id=fan.agency_id, creator_id=fan.creator_id, conversation_id=None, fan_id=fan.pk)
     publish(
         "purchase.recorded",
         agency_id=fan.agency_id,
@@ -369,7 +371,9 @@ def message_send(
         if existing is None:
             raise
         return existing
-    events.conversation_changed(agency_id=membership.agency_id, conversation_id=conversation.pk)
+    events.conversation_changed(
+        agency_id=membership.agency_id, creator_id=conversation.creator_id, conversation_id=conversation.pk
+    )
     return message
 
 
@@ -547,7 +551,9 @@ def message_delivery_update(
                 else:
                     fan.update(ppv_offered=F("ppv_offered") + 1)
             _conversation_reply_refresh(message.conversation_id)
-    events.conversation_changed(agency_id=message.agency_id, conversation_id=message.conversation_id)
+    events.conversation_changed(
+        agency_id=message.agency_id, creator_id=message.creator_id, conversation_id=message.conversation_id
+    )
 
 
 def _conversation_reply_refresh(conversation_id: int) -> None:
@@ -596,7 +602,9 @@ def conversation_lock(*, membership: Membership, conversation: Conversation) -> 
         return True, user_id
     free = Conversation.objects.filter(pk=conversation.pk).exclude(_locked_by_other(user_id, now))
     if free.update(locked_by_id=user_id, locked_until=until):
-        events.conversation_changed(agency_id=membership.agency_id, conversation_id=conversation.pk)
+        events.conversation_changed(
+            agency_id=membership.agency_id, creator_id=conversation.creator_id, conversation_id=conversation.pk
+        )
         return True, user_id
     holder = Conversation.objects.filter(pk=conversation.pk).values_list("locked_by_id", flat=True).first()
     return False, holder
@@ -606,7 +614,9 @@ def conversation_unlock(*, membership: Membership, conversation: Conversation) -
     if Conversation.objects.filter(pk=conversation.pk, locked_by_id=membership.user_id).update(
         locked_by=None, locked_until=None
     ):
-        events.conversation_changed(agency_id=membership.agency_id, conversation_id=conversation.pk)
+        events.conversation_changed(
+            agency_id=membership.agency_id, creator_id=conversation.creator_id, conversation_id=conversation.pk
+        )
 
 
 def _locked_by_other(user_id: int, now: datetime) -> Q:

@@ -39,9 +39,23 @@ async def test_one_event_reaches_the_inbox_socket_and_the_sse_stream():
     assert len(published) == 1 and published[0].groups == [f"inbox.agency.{world.agency.pk}"]
     streamed = [frame for frame in _frames(body) if frame["event"] == "inbox.changed"]
     assert status == 200 and [int(frame["id"]) for frame in streamed] == [published[0].pk]
-    assert json.loads(streamed[0]["data"]) == {"conversation_id": mine.pk, "fan_id": None, "received": 1}
+    assert json.loads(streamed[0]["data"]) == {
+        "creator_id": mine.creator_id, "conversation_id": mine.pk, "fan_id": None, "received": 1
+    }  # fmt: skip
     assert "still there" not in body  # ids only: the fan's words stay behind the API's checks
     await owner.disconnect()
+
+
+async def test_a_chatters_stream_leaves_out_conversations_of_creators_they_are_not_assigned_to():
+    world, mine, other = await sync_to_async(_world_with_conversations)("Bus chatter")
+    token = await sync_to_async(_token)(world.chatter)
+    reading = asyncio.ensure_future(_read_stream(token))
+    await asyncio.sleep(0.5)
+    await sync_to_async(services.message_receive)(fan=other.fan, text="to the other creator")
+    await sync_to_async(services.message_receive)(fan=mine.fan, text="to mine")
+    status, body = await reading
+    streamed = [json.loads(frame["data"]) for frame in _frames(body) if frame["event"] == "inbox.changed"]
+    assert status == 200 and [event["conversation_id"] for event in streamed] == [mine.pk]
 
 
 async def test_a_rolled_back_change_publishes_nothing():
