@@ -81,9 +81,9 @@ def credential_test(request: HttpRequest, credential_id: int) -> HttpResponse:
 
 @member_required()
 def provider_status(request: HttpRequest) -> HttpResponse:
-    agency_id = request.tenant.membership.agency_id
-    context = {
-        "providers": selectors.provider_status(agency_id=agency_id),
-        "usage": selectors.usage_summary(agency_id=agency_id),
-    }
+    membership = request.tenant.membership
+    usage = selectors.usage_summary(agency_id=membership.agency_id)
+    if not has_perm(membership, Perm.EDIT):
+        usage["cost"] = None  # spend is for owners and managers, as on the cost page (docs/ai-cost.md)
+    context = {"providers": selectors.provider_status(agency_id=membership.agency_id), "usage": usage}
     return render(request, "ai/status.html", context)

@@ -166,3 +166,24 @@ def test_admin_never_shows_keys(world, fake_llm):
     ):
         body = client.get(url).content.decode()
         assert SECRET not in body and "Main" in body
+
+
+@pytest.mark.parametrize(
+    ("role", "sees_spend"), [("owner", True), ("manager", True), ("chatter", False), ("viewer", False)]
+)
+def test_ai_spend_is_shown_to_owners_and_managers_only(world, client_for, builtin, role, sees_spend):
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    AIRequestLog.objects.create(
+        agency=world.agency, feature="t", provider="openai", model="gpt-4o-mini", cost_usd=Decimal("1.2345"),
+        created_at=timezone.now(),
+    )  # fmt: skip
+    client = client_for(world.member(role))
+    dashboard = client.get("/").content.decode()
+    assert "<strong>1</strong> AI call in 30 days" in dashboard
+    assert ("$1.23" in dashboard) is sees_spend
+    status = client.get(reverse("ai:provider-status")).content.decode()
+    assert "Last 30 days: 1 AI call," in status
+    assert ("$1.2345" in status) is sees_spend
