@@ -26,12 +26,14 @@ class CredentialForm(forms.Form):
         assume_scheme="https",
         label="Base URL",
         required=False,
+        max_length=200,  # the column's length (a longer URL would fail the insert)
         help_text="OpenAI-compatible servers only, e.g. http://localhost:11434/v1",
     )
     azure_endpoint = forms.URLField(
         assume_scheme="https",
         label="Azure endpoint",
         required=False,
+        max_length=200,  # the column's length (a longer URL would fail the insert)
         help_text="Azure OpenAI only, e.g. https://my-resource.openai.azure.com",
     )
     azure_api_version = forms.CharField(label="Azure API version", required=False, max_length=32, initial="2024-10-21")

@@ -109,6 +109,15 @@ def test_credential_form_errors(world, client_for, fake_llm, settings):
         reverse("ai:credential-list"), credential_form(fake_llm, kind="anthropic", api_key="", base_url="")
     )
     assert "Paste the API key for this provider." in response.content.decode()
+    long_url = fake_llm.openai_base_url + "/" + "v" * (275 - len(fake_llm.openai_base_url) - 1)
+    response = client.post(reverse("ai:credential-list"), credential_form(fake_llm, base_url=long_url))
+    assert response.status_code == 200
+    assert "Ensure this value has at most 200 characters (it has 275)." in response.content.decode()
+    response = client.post(
+        reverse("ai:credential-list"),
+        credential_form(fake_llm, kind="azure", base_url="", azure_endpoint="https://a.example.com/" + "x" * 250),
+    )
+    assert "Ensure this value has at most 200 characters" in response.content.decode()
     assert not ProviderCredential.objects.exists()
 
 
