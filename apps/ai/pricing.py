@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from apps.ai.types import Usage
@@ -37,7 +37,9 @@ def price_table() -> tuple[str, dict[str, Price]]:
     return data["version"], models
 
 
-@cache
+# Bounded: the model name comes from the provider's answer, and a self-hosted server may name
+# models however it likes (a new name per call would otherwise grow this cache forever).
+@lru_cache(maxsize=256)
 def price_for(model: str) -> Price | None:
     _, models = price_table()
     if model in models:
