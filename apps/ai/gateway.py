@@ -207,12 +207,16 @@ def _record(request: AIRequest, *, response: AIResponse | None = None, error: AI
 def _response(route: Route, result: ProviderResult, *, started: float, attempts: int, index: int,
               ttft_ms: float | None = None, degraded: bool = False) -> AIResponse:  # fmt: skip
     latency_ms = (time.perf_counter() - started) * 1000
+    # The served model's name and the usage are the provider's word: no NUL (PostgreSQL text
+    # refuses it) and token counts the ledger's columns can hold, before anything is priced or kept.
+    model = (result.model or route.model).replace("\x00", "")
+    usage = result.usage.counted()
     return AIResponse(
         text=result.text,
         provider=route.provider.name,
-        model=result.model or route.model,
-        usage=result.usage,
-        cost_usd=cost_usd(result.model or route.model, result.usage),
+        model=model,
+        usage=usage,
+        cost_usd=cost_usd(model, usage),
         latency_ms=latency_ms,
         ttft_ms=ttft_ms,
         attempts=attempts,

@@ -4,8 +4,9 @@
 the buffer every AI_LEDGER_FLUSH_SECONDS, in one statement without building model instances:
 ``COPY`` on PostgreSQL, one ``executemany`` insert on SQLite. The ORM's ``bulk_create`` cost about
 0.1 ms of CPU per row, taken from the web process's event loop by the GIL (docs/profiles/); this
-costs a fraction of that. A batch that breaks a foreign key (a creator deleted meanwhile) is
-written again row by row through the ORM. The buffer is flushed on clean
+costs a fraction of that. A batch that breaks a foreign key (a creator deleted meanwhile) or holds
+a value the database refuses is written again row by row through the ORM; a row that still
+fails is dropped with a log line saying why, so one bad row never holds the others back. The buffer is flushed on clean
 shutdown: at interpreter exit (daphne, manage.py) and when a Celery worker process stops, so a
 clean stop loses nothing. With AI_LEDGER_FLUSH_SECONDS=0 (the tests) there is no thread and
 ``flush()`` writes synchronously when called.
@@ -19,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import DataError, IntegrityError, close_old_connections, connection, transaction
 
 from apps.core.shutdown import at_shutdown
 
@@ -92,7 +93,7 @@ class LedgerWriter:
             try:
                 with transaction.atomic():
                     _insert(AIRequestLog, rows)
-            except IntegrityError:
+            except (IntegrityError, DataError):
                 self._write_one_by_one(rows)
         except Exception:
             logger.exception("could not write %d AI ledger rows; keeping them for the next flush", len(rows))
@@ -103,19 +104,27 @@ class LedgerWriter:
 
     @staticmethod
     def _write_one_by_one(rows: list[dict[str, Any]]) -> None:
-        """A creator, user or agency deleted meanwhile: keep each row, losing only the dead link."""
+        """A creator, user or agency deleted meanwhile: keep each row, losing only the dead link. A
+        row the database refuses for another reason (a value out of range, a NUL) is dropped."""
         from apps.ai.models import AIRequestLog
 
         for row in rows:
+            failure: Exception | None = None
             for attempt in (row, {**row, "creator_id": None, "user_id": None}):
                 try:
                     with transaction.atomic():
                         AIRequestLog.objects.create(**attempt)
+                except IntegrityError as error:  # perhaps the dead link: try once more without it
+                    failure = error
+                except DataError as error:  # a value no column takes: the same row would fail again
+                    failure = error
                     break
-                except IntegrityError:
-                    continue
-            else:
-                logger.warning("dropped an AI ledger row whose agency no longer exists: %s", row.get("feature"))
+                else:
+                    failure = None
+                    break
+            if failure is not None:
+                logger.warning("dropped an AI ledger row (feature %s) the database refused: %s",
+                               row.get("feature"), str(failure).strip())  # fmt: skip
 
     def discard(self) -> int:
         """Drop buffered rows without writing them (tests start each case with an empty buffer)."""

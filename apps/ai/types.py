@@ -88,6 +88,17 @@ class AIRequest:
     context: dict[str, Any] = field(default_factory=dict)
 
 
+MAX_TOKEN_COUNT = 2**31 - 1  # the ledger's token columns are 32-bit integers on PostgreSQL
+
+
+def _token_count(value: Any) -> int:
+    try:
+        count = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    return min(max(count, 0), MAX_TOKEN_COUNT)
+
+
 @dataclass
 class Usage:
     """Token counts. ``input_tokens`` includes ``cached_input_tokens`` (OpenAI's convention)."""
@@ -95,6 +106,13 @@ class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
     cached_input_tokens: int = 0
+
+    def counted(self) -> Usage:
+        """These counts as the price table and the ledger take them: whole numbers from 0 to
+        MAX_TOKEN_COUNT, whatever a provider reported (12.0, a negative count, 3e9, null)."""
+        return Usage(
+            _token_count(self.input_tokens), _token_count(self.output_tokens), _token_count(self.cached_input_tokens)
+        )
 
 
 @dataclass

@@ -459,3 +459,47 @@ async def test_per_feature_model_choice(ai, settings):
     registry.reset()
     assert (await gateway.generate(ask())).model == "gpt-4o"
     assert ai.requests[-1].json["model"] == "gpt-4o"
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+async def test_absurd_usage_from_a_provider_is_counted_within_the_ledger_columns(ai, provider):
+    # 3e9 is beyond PostgreSQL's integer, 12.0 is not an integer to COPY, -3 breaks the CHECK:
+    # each of these once stopped every ledger write of the process (or dropped the row).
+    ai.usage_override = {"input_tokens": 3_000_000_000, "output_tokens": 12.0, "cached_input_tokens": -3}
+    response = await gateway.generate(ask(provider=provider))
+    assert response.usage == Usage(2**31 - 1, 12, 0) and response.cost_usd > 0
+    assert await ledger.aflush() == 1
+    row = await AIRequestLog.objects.aget()
+    assert (row.input_tokens, row.output_tokens, row.cached_input_tokens) == (2**31 - 1, 12, 0)
+    assert row.cost_usd == response.cost_usd and ledger.pending() == 0
+
+
+async def test_a_nul_in_the_served_model_name_is_left_out_of_the_ledger(ai, settings):
+    settings.OPENAI_MODELS = ["gpt-4o-mini\x00evil"]
+    response = await gateway.generate(ask())
+    assert response.model == "gpt-4o-minievil"
+    assert await ledger.aflush() == 1
+    assert (await AIRequestLog.objects.aget()).model == "gpt-4o-minievil"
+
+
+def test_a_row_the_database_refuses_is_dropped_and_the_rest_written(world, caplog):
+    from decimal import Decimal
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite stores any number; the refusal is PostgreSQL's")
+    # Rows as the gateway records them (every column without a default given).
+    good = {"agency_id": world.agency.pk, "feature": "good", "provider": "openai", "model": "gpt-4o-mini",
+            "price_version": "", "error_kind": "", "request_id": ""}  # fmt: skip
+    # A cost beyond the column's 14 digits: PostgreSQL refuses the whole batch (DataError).
+    ledger.record(**good)
+    ledger.record(**{**good, "feature": "bad", "cost_usd": Decimal("10000000")})
+    ledger.record(**good)
+    with caplog.at_level(logging.WARNING, logger="apps.ai.ledger"):
+        assert ledger.flush() == 3
+    assert sorted(AIRequestLog.objects.values_list("feature", flat=True)) == ["good", "good"]
+    assert "dropped an AI ledger row (feature bad) the database refused: numeric field overflow" in caplog.text
+    assert ledger.pending() == 0
+    ledger.record(**good)
+    assert ledger.flush() == 1 and AIRequestLog.objects.count() == 3

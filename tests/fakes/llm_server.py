@@ -36,7 +36,7 @@ request's ``prompt`` is all the text the model was given, for tests that check w
 Usage, unless ``usage_override`` says otherwise: input tokens = whitespace-separated words of every
 message's text (plus ``system`` for Anthropic), output tokens = the number of streamed chunks
 (``ceil(len(reply_text) / chunk_size)``), cached 0; a stream and a plain call of the same request
-report the same numbers.
+report the same numbers. The override's numbers are sent as they are (floats and negatives too).
 
 No Django here: this module imports only the standard library and aiohttp.
 """
@@ -511,10 +511,11 @@ class FakeLLMServer:
         cached = creation = 0
         override = settings.usage_override
         if override:
-            input_tokens = int(override.get("input_tokens", input_tokens))
-            output_tokens = int(override.get("output_tokens", output_tokens))
-            cached = int(override.get("cached_input_tokens", 0))
-            creation = int(override.get("cache_creation_input_tokens", 0))
+            # As given, not made whole: tests send what a misbehaving server might (12.0, -3, 3e9).
+            input_tokens = override.get("input_tokens", input_tokens)
+            output_tokens = override.get("output_tokens", output_tokens)
+            cached = override.get("cached_input_tokens", 0)
+            creation = override.get("cache_creation_input_tokens", 0)
         return input_tokens, output_tokens, cached, creation
 
     def _make_call(self, api: str, azure: bool, model: str, body: dict, input_words: int) -> _Call:
