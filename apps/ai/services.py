@@ -8,10 +8,12 @@ HTTP status in its own words, never the provider's answer.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -28,7 +30,7 @@ CREDENTIAL_FIELDS = (
     "kind", "label", "api_key", "base_url", "azure_endpoint", "azure_api_version",
     "model_names", "priority", "is_enabled",
 )  # fmt: skip
-TEST_TIMEOUT = 15.0
+TEST_TIMEOUT = 15.0  # at most; AI_TIMEOUT_SECONDS when shorter
 WRONG_KIND_MESSAGES = {
     "base_url": "Only an OpenAI-compatible server takes a base URL.",
     "azure_endpoint": "Only Azure OpenAI takes an endpoint.",
@@ -167,9 +169,16 @@ async def _probe(credential: ProviderCredential) -> tuple[bool, str, float]:
         api_version=credential.azure_api_version, guarded=True,
     )  # fmt: skip
     request = AIRequest(feature="settings.test", messages=[Message("user", "Reply with the word: ok")], max_tokens=5)
+    timeout = min(float(settings.AI_TIMEOUT_SECONDS), TEST_TIMEOUT)
     started = time.perf_counter()
     try:
-        await provider.complete(request, credential.model_names[0], timeout=TEST_TIMEOUT)
+        # The whole call, not each read: a server dripping its answer a byte at a time cannot hold
+        # the request (and its thread) for ever.
+        async with asyncio.timeout(timeout):
+            await provider.complete(request, credential.model_names[0], timeout=timeout)
+    except TimeoutError:
+        error = AIError(ErrorKind.TIMEOUT, "The provider did not answer in time.")
+        return False, _failure_message(error), (time.perf_counter() - started) * 1000
     except AIError as error:
         return False, _failure_message(error), (time.perf_counter() - started) * 1000
     finally:

@@ -196,3 +196,21 @@ def test_ai_spend_is_shown_to_owners_and_managers_only(world, client_for, builti
     status = client.get(reverse("ai:provider-status")).content.decode()
     assert "Last 30 days: 1 AI call," in status
     assert ("$1.2345" in status) is sees_spend
+
+
+@pytest.mark.django_db(transaction=True)
+def test_test_connection_ends_at_its_timeout_however_slowly_the_server_drips(world, client_for, ai, settings):
+    """Each read is quick (a byte every 0.1 s), the answer never ends: the test gives up at
+    AI_TIMEOUT_SECONDS (2 s here) with the timeout message instead of holding the request."""
+    import time
+
+    client = client_for(world.owner)
+    client.post(reverse("ai:credential-list"), credential_form(ai))
+    credential = ProviderCredential.objects.get()
+    ai.add_fault(Fault("drip", delay=0.1), api="openai")
+    started = time.monotonic()
+    fragment = client.post(reverse("ai:credential-test", args=[credential.pk]), HTTP_HX_REQUEST="true")
+    assert time.monotonic() - started < settings.AI_TIMEOUT_SECONDS + 2
+    assert "TIMEOUT: the provider did not answer in time." in fragment.content.decode()
+    credential.refresh_from_db()
+    assert credential.last_test_ok is False

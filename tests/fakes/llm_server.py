@@ -26,7 +26,7 @@ Routes:
 Moderation answers in OpenAI's format (every category, scores, applied input types); an input
 containing one of ``moderation_flagged`` (case-insensitive) is flagged ``sexual`` and
 ``sexual/minors``, anything else is not flagged. Faults added for api "moderation" of kind
-``status`` and ``hang`` apply, and ``malformed_chunk`` answers 200 with results that are not in
+``status``, ``hang`` and ``drip`` apply, and ``malformed_chunk`` answers 200 with results that are not in
 OpenAI's shape (each result's ``categories`` a list of names instead of an object).
 
 Answers: ``reply_text`` for every completion, unless ``reply_queue`` holds answers, which are used
@@ -73,6 +73,7 @@ FAULT_KINDS = frozenset(
         "content_filter",
         "stream_error",
         "stall_mid_stream",
+        "drip",
     }
 )
 
@@ -135,6 +136,8 @@ class Fault:
       moderation request gets valid JSON not in OpenAI's shape (see the module docstring).
     - ``content_filter``: OpenAI ``finish_reason: "content_filter"`` with no content; Anthropic
       ``stop_reason: "refusal"``.
+    - ``drip`` (extra): answer 200 and send the body a space every ``delay`` seconds, each read
+      quick and the answer never done, until the client gives up or the server stops.
     - ``stream_error`` (extra): after ``after_chunks`` content events, the in-stream error each
       API really sends (Anthropic ``event: error``, OpenAI ``data: {"error": ...}``) for ``status``;
       a non-stream request gets the ``status`` error response.
@@ -565,11 +568,26 @@ class FakeLLMServer:
             assert self._stopping is not None
             await self._stopping.wait()
             return _abort(request)
+        if fault.kind == "drip":
+            return await self._drip(request, fault.delay)
         if fault.kind == "status" or (fault.kind == "stream_error" and not call.stream):
             return self._error_response(call.api, fault.status, fault)
         if fault.kind in ("drop_mid_stream", "stall_mid_stream") and not call.stream:
             return _abort(request)
         return None
+
+    async def _drip(self, request: web.Request, delay: float) -> web.StreamResponse:
+        """A 200 whose JSON body never ends: a space (valid JSON whitespace) every ``delay`` seconds."""
+        assert self._stopping is not None
+        resp = web.StreamResponse(status=200, headers={"content-type": "application/json"})
+        await resp.prepare(request)
+        try:
+            while not self._stopping.is_set():
+                await resp.write(b" ")
+                await asyncio.sleep(max(delay, 0.01))
+        except (ConnectionError, RuntimeError):  # the client gave up
+            pass
+        return _abort(request, resp)
 
     def _bad_request(self, api: str, message: str, code: str | None = None) -> web.Response:
         return self._error_response(api, 400, Fault("status", status=400, message=message, code=code))
@@ -925,6 +943,8 @@ class FakeLLMServer:
             return _abort(request)
         if fault is not None and fault.kind == "status":
             return self._error_response("openai", fault.status, fault)
+        if fault is not None and fault.kind == "drip":
+            return await self._drip(request, fault.delay)
         malformed = fault is not None and fault.kind == "malformed_chunk"
         flagged_words = [word.casefold() for word in self.moderation_flagged]
         results = []
