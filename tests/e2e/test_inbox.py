@@ -91,7 +91,7 @@ def test_chatter_answers_the_top_fan_with_an_edited_ai_draft(server, worker, bro
         page.wait_for_url(server + f"/inbox/c/{walter_conversation(world)}/")
         page.wait_for_function(SOCKET_OPEN)
         page.get_by_text("Did you get my tip?").wait_for()
-        assert page.locator(".fan-sidebar").get_by_text("$650.00").first.is_visible()
+        assert page.locator(".fan-sidebar").get_by_text("650.00 USD").first.is_visible()
         journey.step(page, "conversation")
 
         # Choosing a template fills the composer with it, rendered for Walter; nothing is sent.
