@@ -488,7 +488,7 @@ def test_a_row_the_database_refuses_is_dropped_and_the_rest_written(world, caplo
     from django.db import connection
 
     if connection.vendor != "postgresql":
-        pytest.skip("SQLite stores any number; the refusal is PostgreSQL's")
+        pytest.skip("needs PostgreSQL: SQLite stores any number, so no column refuses the oversized cost")
     # Rows as the gateway records them (every column without a default given).
     good = {"agency_id": world.agency.pk, "feature": "good", "provider": "openai", "model": "gpt-4o-mini",
             "price_version": "", "error_kind": "", "request_id": ""}  # fmt: skip
