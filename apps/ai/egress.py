@@ -21,6 +21,11 @@ the server's network position. One policy, applied at these points:
   that answers a public address to a check and a private one to the connection (DNS rebinding)
   gets nowhere: there is no second answer. Callers run ``check_url(..., resolve=False)`` first
   for the scheme and credentials, and leave the addresses to the connection.
+- ``guarded_sync_client``: the same for ``httpx`` (monitoring's alert webhooks, and the
+  ``openai`` SDK's synchronous client of agency moderation): one resolution per connection,
+  every address checked (``checked_addresses``, shared with ``guarded_session``), the connection
+  made to a checked address; and a deadline per call, which every read and write of the call's
+  connection obeys, so a server dripping its answer cannot hold the caller past its timeout.
 - ``address_refusal``: the rule itself, for one address.
 
 Loopback, private, shared (CGNAT), link-local, reserved and unspecified addresses are refused
@@ -40,13 +45,17 @@ from __future__ import annotations
 import ipaddress
 import socket
 import sys
+import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
+import httpcore2
 import httpx2
 import requests
 from aiohttp.abc import AbstractResolver, ResolveResult
+from httpcore2._backends.sync import SyncBackend
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -314,3 +323,119 @@ def refusal_in(exc: BaseException | None) -> RefusedURL | None:
             return exc
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+# -- synchronous httpx clients: the same, with a deadline per call ---------------------------------
+
+# When the call now running in this context must be over (``time.monotonic``), or None. Set by
+# ``_DeadlineClient.send`` around each call, read by every connection the call uses: a pooled
+# connection serves call after call, each with its own deadline.
+_call_deadline: ContextVar[float | None] = ContextVar("egress_call_deadline", default=None)
+
+
+def _time_left(timeout: float | None, error: type[Exception]) -> float | None:
+    """``timeout`` cut to what is left of the call's deadline; ``error`` once nothing is."""
+    deadline = _call_deadline.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise error("the call's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class DeadlineStream(httpcore2.NetworkStream):
+    """A connection whose every read, write and TLS handshake ends by the deadline of the call it
+    serves, however many of them the answer takes: a per-read timeout alone lets a server that
+    drips one byte at a time hold the call for ever."""
+
+    def __init__(self, stream: httpcore2.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _time_left(timeout, httpcore2.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _time_left(timeout, httpcore2.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore2.NetworkStream:  # fmt: skip
+        timeout = _time_left(timeout, httpcore2.ConnectTimeout)
+        return DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class GuardedBackend(SyncBackend):
+    """httpcore's socket backend, with the host resolved once and checked here
+    (``checked_addresses``, the ``requests`` sessions' path too) and the socket connected to a
+    checked address, in the resolver's order; TLS (SNI, certificate) keeps the host name, which
+    httpcore passes to ``start_tls`` itself."""
+
+    def __init__(self, check: AddressCheck) -> None:
+        self._check = check
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore2.NetworkStream:  # fmt: skip
+        try:
+            addresses = checked_addresses(host, port, self._check)
+        except (OSError, UnicodeError) as exc:
+            raise httpcore2.ConnectError(f"could not resolve {host}: {exc}") from None
+        error: httpcore2.ConnectError | None = None
+        for address in addresses:  # an IP literal: create_connection asks no DNS server
+            try:
+                stream = super().connect_tcp(
+                    address, port, _time_left(timeout, httpcore2.ConnectTimeout), local_address, socket_options
+                )
+            except httpcore2.ConnectTimeout:
+                raise
+            except httpcore2.ConnectError as exc:
+                error = exc
+                continue
+            return DeadlineStream(stream)
+        raise error or httpcore2.ConnectError(f"{host} has no address")
+
+
+class _DeadlineClient(httpx2.Client):
+    def __init__(self, *, call_seconds: float, **kwargs: Any) -> None:
+        self._call_seconds = call_seconds
+        super().__init__(**kwargs)
+
+    def send(self, request: httpx2.Request, **kwargs: Any) -> httpx2.Response:
+        deadline = time.monotonic() + self._call_seconds
+        outer = _call_deadline.get()
+        token = _call_deadline.set(deadline if outer is None else min(outer, deadline))
+        try:
+            return super().send(request, **kwargs)
+        finally:
+            _call_deadline.reset(token)
+
+
+def guarded_sync_client(check: AddressCheck, *, timeout: float) -> httpx2.Client:
+    """An httpx client (the ``openai`` SDK's ``http_client`` too) whose every new connection
+    resolves the host once, passes each address to ``check`` (which raises to refuse:
+    ``RefusedURL`` or the caller's own error, raised out of the request before any connection is
+    opened) and connects only to a checked address. It follows no redirect (it would lead to an
+    address the caller's rules never saw) and ignores HTTP(S)_PROXY (a proxy resolves names
+    itself).
+
+    ``timeout`` bounds each read, write and connection, and each call as a whole: connecting,
+    sending, and reading the answer's headers and (unless streamed) its body all end ``timeout``
+    seconds after the call began. The deadline is the call's, not the client's, so a client kept
+    for its connections (apps/ai/moderation.py) gives every call the full time; a body read after
+    ``stream=True`` has returned is bounded per read only."""
+    limits = httpx2.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's defaults
+    transport = httpx2.HTTPTransport(trust_env=False, limits=limits)
+    # The transport's own pool, with our backend: httpx has no argument for a network backend.
+    transport._pool = httpcore2.ConnectionPool(
+        ssl_context=transport._pool._ssl_context, max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
+        network_backend=GuardedBackend(check),
+    )  # fmt: skip
+    return _DeadlineClient(
+        call_seconds=timeout, transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
+    )

@@ -21,8 +21,8 @@ Receivers are outside URLs typed by an operator, so they get apps/ai/egress.py's
 https only, and no loopback, private, link-local or metadata address (unless
 MONITORING_WEBHOOK_ALLOW_PRIVATE, on in the embedded default like the AI setting). The URL is
 checked when saved and again on every attempt, where the address is checked as the connection is
-made (the resolved address that passed is the one connected to, so DNS rebinding gains nothing)
-and no redirect is followed.
+made (egress's ``guarded_sync_client``: the resolved address that passed is the one connected to,
+so DNS rebinding gains nothing) and no redirect is followed.
 
 The secret is generated here, shown once by the page that created it, stored encrypted, and never
 logged.
@@ -30,11 +30,9 @@ logged.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import secrets
-import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -42,12 +40,10 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-import httpcore2
 import httpx2
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
-from httpcore2._backends.sync import SyncBackend
 from tenacity import wait_random_exponential
 
 from apps.ai import egress
@@ -122,81 +118,15 @@ def webhooks_for(alert: Alert) -> Iterable[AlertWebhook]:
 
 
 # -- the guarded HTTP client ----------------------------------------------------------------------
-class DeadlineStream(httpcore2.NetworkStream):
-    """A connection whose every read and write times out at a fixed moment (``time.monotonic``),
-    however many of them the answer takes."""
-
-    def __init__(self, stream: httpcore2.NetworkStream, deadline: float) -> None:
-        self._stream = stream
-        self._deadline = deadline
-
-    def _left(self, timeout: float | None, error: type[Exception]) -> float:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise error("the attempt's deadline passed")
-        return left if timeout is None else min(timeout, left)
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, self._left(timeout, httpcore2.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._stream.write(buffer, self._left(timeout, httpcore2.WriteTimeout))
-
-    def close(self) -> None:
-        self._stream.close()
-
-    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore2.NetworkStream:  # fmt: skip
-        timeout = self._left(timeout, httpcore2.ConnectTimeout)
-        return DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, timeout), self._deadline)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._stream.get_extra_info(info)
-
-
-class GuardedBackend(SyncBackend):
-    """httpcore's socket backend, connecting only to addresses the egress policy allows: the host
-    is resolved here, every address checked, and the connection made to the checked address,
-    whose reads and writes all end by ``deadline``."""
-
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
-
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: Any = None) -> httpcore2.NetworkStream:  # fmt: skip
-        allow_private = settings.MONITORING_WEBHOOK_ALLOW_PRIVATE
-        try:
-            addresses = [ipaddress.ip_address(host.strip("[]"))]
-        except ValueError:
-            try:
-                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            except (OSError, UnicodeError) as exc:
-                raise httpcore2.ConnectError(f"could not resolve {host}: {exc}") from None
-            addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
-        for address in addresses:
-            reason = egress.address_refusal(address, allow_private=allow_private)
-            if reason:
-                raise egress.RefusedURL(reason)
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise httpcore2.ConnectTimeout("the attempt's deadline passed")
-        timeout = left if timeout is None else min(timeout, left)
-        stream = super().connect_tcp(str(addresses[0]), port, timeout, local_address, socket_options)
-        return DeadlineStream(stream, self.deadline)
+def _private_allowed() -> bool:
+    return bool(settings.MONITORING_WEBHOOK_ALLOW_PRIVATE)
 
 
 def guarded_client(timeout: float) -> httpx2.Client:
-    """A client that connects only where the policy allows, follows no redirect (it would lead
-    to an address nobody checked) and ignores HTTP(S)_PROXY (a proxy resolves names itself);
-    everything it does ends ``timeout`` seconds from now."""
-    transport = httpx2.HTTPTransport(trust_env=False)
-    # The transport's own pool, with our backend: httpx has no argument for a network backend.
-    transport._pool = httpcore2.ConnectionPool(
-        ssl_context=transport._pool._ssl_context,
-        network_backend=GuardedBackend(deadline=time.monotonic() + timeout),
-        max_connections=10,
-    )
-    return httpx2.Client(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False)
+    """apps/ai/egress.py's client under this app's rule for private addresses: it connects only to
+    an address it resolved and checked, follows no redirect, takes no proxy, and each request
+    (connecting, sending, reading the status and headers) ends ``timeout`` seconds after it began."""
+    return egress.guarded_sync_client(egress.policy_check(_private_allowed), timeout=timeout)
 
 
 # -- delivery ------------------------------------------------------------------------------------

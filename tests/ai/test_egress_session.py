@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx2
 import pytest
 import requests
 from cryptography import x509
@@ -196,3 +197,25 @@ def test_ipv6_forms_of_private_addresses_are_refused(resolver, receiver):
     with _session(allow_private=False) as session, pytest.raises(egress.RefusedURL):
         session.get(f"http://{HOST}:{receiver.port}/", timeout=5)
     assert receiver.hosts == []
+
+
+def test_the_httpx_client_connects_to_the_address_it_checked_and_keeps_the_name(resolver, receiver):
+    """``guarded_sync_client`` (alert webhooks, agency moderation) as ``guarded_session``: one
+    resolution, the checked address connected to, the host name in the Host header; a second
+    answer (loopback, where private addresses are refused) is never asked for."""
+    resolver.answer(HOST, "127.0.0.1")
+    with egress.guarded_sync_client(egress.policy_check(lambda: True), timeout=5) as client:
+        response = client.get(f"http://{HOST}:{receiver.port}/hook")
+    assert response.status_code == 200 and response.text == "ok"
+    assert resolver.lookups == [HOST] and receiver.hosts == [f"{HOST}:{receiver.port}"]
+
+    resolver.answer(HOST, PUBLIC, "127.0.0.1")
+    resolver.unreachable.add(PUBLIC)
+    with egress.guarded_sync_client(egress.policy_check(lambda: False), timeout=5) as client:
+        with pytest.raises(httpx2.ConnectError):
+            client.get(f"http://{HOST}:{receiver.port}/hook")
+        resolver.answer(HOST, "169.254.169.254")
+        with pytest.raises(egress.RefusedURL, match="metadata"):
+            client.get(f"http://{HOST}:{receiver.port}/hook")
+    assert resolver.connects == [PUBLIC] and resolver.lookups == [HOST] * 3
+    assert len(receiver.hosts) == 1  # nothing more arrived
