@@ -25,14 +25,19 @@ embedded default each process has a cache of its own, where another process's ch
 show, so the credential is read at every call, as before; so it is when the cache cannot be read.
 
 An agency's own credential is held to the egress policy of apps/ai/egress.py like its chat calls:
-the URL is checked (and its host resolved) just before the call, redirects are not followed and
-no proxy from the environment is used, so the moderation request cannot carry the key or the
-text to an internal address either.
+the URL's scheme and credentials are checked just before the call, and the connection resolves the
+host once, checks every address and connects only to one it checked (``guarded_sync_client``), so
+a name that answers a public address to a check and an internal one to the connection (DNS
+rebinding) reaches nothing; redirects are not followed and no proxy from the environment is used.
+So the moderation request cannot carry the key or the text to an internal address either. Its
+call as a whole (connecting, sending, reading the answer) ends at the timeout, however slowly the
+server drips its answer, and then fails open as any timeout does.
 
 What it does not do: decide anything. Features map categories to their own rules (the studio
 refuses ``sexual/minors``; see apps/studio/services.py). The call is synchronous (a Celery task or
-a ``sync_to_async`` thread), with the SDK's retries off and a timeout of at most 10 seconds; it
-is not recorded in the AI ledger because moderation is not billed per token.
+a ``sync_to_async`` thread), with the SDK's retries off and a timeout of at most 10 seconds (for
+the whole call on an agency's endpoint; per read on the platform's, the operator's own); it is
+not recorded in the AI ledger because moderation is not billed per token.
 """
 
 from __future__ import annotations
@@ -42,12 +47,11 @@ import time
 from collections.abc import Sequence
 from functools import lru_cache
 
-import httpx2
 import openai
 from django.conf import settings
 from django.core.cache import cache
 
-from apps.ai.egress import RefusedURL, check_url
+from apps.ai.egress import RefusedURL, check_url, guarded_sync_client, policy_check, refusal_in
 from apps.ai.registry import VERSION_SNAPSHOT_SECONDS, credentials_version_key
 
 logger = logging.getLogger(__name__)
@@ -138,19 +142,25 @@ def moderation_config(*, agency_id: int | None) -> dict[str, str] | None:
 
 
 def _client(config: dict, timeout: float) -> openai.OpenAI:
-    """The process's client for this endpoint and key. An agency's URL is checked on every call,
-    before the client is handed out; the client itself is kept, since building one (its TLS
-    context) costs several milliseconds of CPU, more than the rest of a generation's completion."""
+    """The process's client for this endpoint and key. An agency's URL (scheme, credentials, an
+    address written as such) is checked on every call, before the client is handed out; its host
+    name's addresses are checked by the connection, which connects to what it checked. The client
+    itself is kept, since building one (its TLS context) costs several milliseconds of CPU, more
+    than the rest of a generation's completion."""
     if config.get("agency") and config["base_url"]:
-        check_url(config["base_url"])
+        check_url(config["base_url"], resolve=False)
     return _cached_client(config["api_key"], config["base_url"], bool(config.get("agency")), timeout)
 
 
 @lru_cache(maxsize=64)
 def _cached_client(api_key: str, base_url: str, agency: bool, timeout: float) -> openai.OpenAI:
+    """An agency's client goes through ``guarded_sync_client``, whose deadline is set per call
+    (when the call starts, for the call's connection only), not when the client is built: a
+    deadline fixed here would have passed for every call after the first ``timeout`` seconds of
+    the client's life, and kept connections are why the client is cached at all."""
     options: dict = {}
     if agency:
-        options["http_client"] = httpx2.Client(timeout=timeout, follow_redirects=False, trust_env=False)
+        options["http_client"] = guarded_sync_client(policy_check(), timeout=timeout)
     # Local servers accept any key; the SDK insists on a non-empty one.
     return openai.OpenAI(api_key=api_key or "not-needed", base_url=base_url or None, max_retries=0, **options)
 
@@ -189,6 +199,7 @@ def moderate(*, agency_id: int | None, texts: Sequence[str]) -> list[frozenset[s
         )
         results = flagged_categories(data)
     except (openai.OpenAIError, RefusedURL, ValueError, TypeError, AttributeError) as error:
+        error = refusal_in(error) or error  # a connection the policy refused is named as such
         logger.warning(
             "moderation unavailable, local rules only",
             extra={"provider": config["name"], "error": type(error).__name__, "agency_id": agency_id},

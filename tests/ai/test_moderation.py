@@ -1,10 +1,13 @@
+# ruff: noqa: F811 (pytest fixtures imported from tests/fakes/resolver.py)
 """The moderation check (apps/ai/moderation.py) through the real openai SDK against the loopback
 fake (tests/fakes/llm_server.py): categories per text, the agency's own credential first, and
-failing open to the local rules."""
+failing open to the local rules. Host names of agency endpoints are scripted by
+tests/fakes/resolver.py; a scripted address that is not loopback is never connected to."""
 
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 from django.core.cache import cache
@@ -15,6 +18,10 @@ from apps.ai.moderation import MODEL, moderate
 from apps.ai.registry import credentials_version_key
 from tests.ai.conftest import OPENAI_KEY
 from tests.fakes.llm_server import Fault
+from tests.fakes.resolver import resolver  # noqa: F401 (fixture)
+
+PUBLIC = "93.184.216.34"  # only ever given to a check, never connected to
+METADATA = "169.254.169.254"
 
 
 def test_flagged_categories_per_text_in_order(ai, db):
@@ -111,11 +118,72 @@ def test_an_agency_url_the_egress_policy_refuses_is_never_called(ai, world, sett
     assert [record.error for record in caplog.records] == ["RefusedURL"]
 
 
-def _own_credential(world, ai, key="sk-agency-own-key-123"):
+def _own_credential(world, ai, key="sk-agency-own-key-123", base_url=None):
     return ProviderCredential.objects.create(
         agency=world.agency, kind="openai_compatible", label="local", api_key=key,
-        base_url=ai.openai_base_url, model_names=["llama"],
+        base_url=base_url or ai.openai_base_url, model_names=["llama"],
     )  # fmt: skip
+
+
+def test_the_agencys_endpoint_is_resolved_once_and_the_checked_address_connected_to(ai, world, resolver):
+    """DNS rebinding: the name answers the fake's loopback address (allowed here) to its first
+    lookup and the cloud metadata address to any later one. The call resolves it once, checks that
+    answer and connects to it: the fake moderates the text, and nothing aims at the metadata
+    address (the test would refuse it before any packet left)."""
+    host = "moderation-once.rebind.test"
+    resolver.answer(host, "127.0.0.1", METADATA)
+    resolver.unreachable.add(METADATA)
+    _own_credential(world, ai, base_url=f"http://{host}:{ai.port}/v1")
+    assert moderate(agency_id=world.agency.pk, texts=["hello"]) == [frozenset()]
+    assert resolver.lookups == [host] and resolver.connects == []
+    [request] = [r for r in ai.requests if r.api == "moderation"]
+    assert request.headers["host"] == f"{host}:{ai.port}"  # the name, not the address, is what the server sees
+    assert request.headers["authorization"] == "Bearer sk-agency-own-key-123"
+
+
+def test_a_name_public_when_checked_and_internal_when_connected_reaches_nothing(ai, world, settings, resolver, caplog):
+    """Private addresses refused: the first answer is public and passes, the second would be the
+    fake on loopback. The connection goes to the public address it checked (refused by the test,
+    never sent) and neither the key nor the text reaches the internal server."""
+    host = "moderation-public.rebind.test"
+    settings.AI_ALLOW_PRIVATE_BASE_URLS = False
+    resolver.answer(host, PUBLIC, "127.0.0.1")
+    resolver.unreachable.add(PUBLIC)
+    _own_credential(world, ai, base_url=f"http://{host}:{ai.port}/v1")
+    with caplog.at_level(logging.WARNING, logger="apps.ai.moderation"):
+        assert moderate(agency_id=world.agency.pk, texts=["hello"]) is None
+    assert ai.count("moderation") == 0
+    assert resolver.connects == [PUBLIC] and resolver.lookups == [host]
+    assert "moderation unavailable" in caplog.text
+
+
+def test_an_internal_answer_at_connection_time_is_refused_before_connecting(ai, world, resolver, caplog):
+    """The metadata address is refused even where private addresses are allowed, at the connection
+    the call makes, and the log names the refusal."""
+    host = "moderation-metadata.rebind.test"
+    resolver.answer(host, METADATA)
+    resolver.unreachable.add(METADATA)
+    _own_credential(world, ai, base_url=f"http://{host}:{ai.port}/v1")
+    with caplog.at_level(logging.WARNING, logger="apps.ai.moderation"):
+        assert moderate(agency_id=world.agency.pk, texts=["hello"]) is None
+    assert resolver.connects == [] and ai.count("moderation") == 0
+    assert [record.error for record in caplog.records] == ["RefusedURL"]
+
+
+@pytest.mark.timeout(30, func_only=True)  # the old client never gave up on this server: fail, not hang
+def test_an_agency_endpoint_dripping_its_answer_fails_open_at_the_timeout(ai, world, settings, caplog):
+    """Each byte comes well within the read timeout (a space every 0.1 s) and the answer never
+    ends: the call ends at AI_TIMEOUT_SECONDS (1 s here), logged, and the caller keeps its local
+    rules. The next call on the same kept client has its own full time and is answered."""
+    settings.AI_TIMEOUT_SECONDS = 1.0
+    _own_credential(world, ai, key="sk-agency-drip-key-42")
+    ai.add_fault(Fault("drip", delay=0.1), api="moderation")
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="apps.ai.moderation"):
+        assert moderate(agency_id=world.agency.pk, texts=["hello"]) is None
+    assert time.monotonic() - started < 1.0 + 1.5
+    assert [record.error for record in caplog.records] == ["APITimeoutError"]
+    assert moderate(agency_id=world.agency.pk, texts=["hello again"]) == [frozenset()]
 
 
 @pytest.fixture
