@@ -6,9 +6,12 @@ The same observable results as the per-record ingest services of services.py (``
 - fans: created with the given fields, or updated with them (other fields kept); ``fan.created``
   for each new fan;
 - fan messages: stored once per (conversation, platform message id); each conversation (created
-  when missing, valued at the fan's spend) then waits for a reply since the first new message
-  (or keeps its earlier wait), gains the new messages in ``unread_count`` and ``message_count``,
-  and shows the last one; the fan's ``last_active_at`` is the last message's time;
+  when missing, valued at the fan's spend) gains them in ``message_count``, and moves only
+  forward by their own times, whatever the page's order (a feed newest first, a sync catching
+  up on messages older than the thread's last): the latest becomes the last message unless the
+  thread has a newer one; those no reply came after count as unread and make it wait since the
+  earliest of them (or since its earlier wait); the fan's ``last_active_at`` becomes the latest
+  message's time unless it is later already;
 - purchases: stored once per (creator, platform purchase id), added to the fan's spend per kind,
   total and conversation value; ``last_active_at`` is the last purchase's time and
   ``last_purchase_at`` the latest; ``purchase.recorded`` for each.
@@ -40,6 +43,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from apps.accounts.models import Creator
@@ -48,7 +52,7 @@ from apps.core.statements import server_bound_cursor
 from apps.messaging import services
 from apps.messaging.events import INBOX_CHANGED, inbox_group
 from apps.messaging.models import Conversation, Direction, Fan, Message, MessageStatus, Purchase, Source
-from apps.messaging.services import FAN_FIELDS, SPEND_FIELD, _preview
+from apps.messaging.services import FAN_FIELDS, SPEND_FIELD, _preview, _replies
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +156,11 @@ def messages_receive(*, creator: Creator, platform: str, messages: list[InboundM
     if not messages:
         return 0
     fan_pks = list(dict.fromkeys(fans[m.platform_fan_id].pk for m in messages))  # in the page's order
-    conversations = dict(Conversation.objects.order_by().filter(fan_id__in=fan_pks).values_list("fan_id", "pk"))
+    found = list(
+        Conversation.objects.order_by().filter(fan_id__in=fan_pks).values_list("fan_id", "pk", "last_message_at")
+    )
+    conversations = {fan_pk: pk for fan_pk, pk, _ in found}
+    last_at = {pk: at for _, pk, at in found}  # each thread's last message before the page
     missing = [pk for pk in fan_pks if pk not in conversations]
     if missing:
         spent = {fan.pk: fan.total_spent for fan in fans.values()}
@@ -198,18 +206,38 @@ def messages_receive(*, creator: Creator, platform: str, messages: list[InboundM
          "created_at", "sent_at", "direction", "source", "status"),
         [row + inbound for row in rows],
     )  # fmt: skip
+    # Only forward, as ``message_receive``: the page's latest message is the thread's last unless
+    # a newer one is stored (compared in the UPDATE, with the row as it is then), and its messages
+    # no reply came after make the fan wait (since the earliest of them, if that is earlier).
+    replied = _last_replies(per_conversation, conversations, last_at)
+    updates = []
+    for fan_pk, items in per_conversation.items():
+        pk = conversations[fan_pk]
+        last = max(reversed(items), key=lambda item: item.at)  # of equal times the page's later: the higher id
+        waiting = [item.at for item in items if pk not in replied or item.at >= replied[pk]]
+        since = _at(min(waiting, default=last.at))
+        at = _at(last.at)
+        updates.append(
+            (bool(waiting), bool(waiting), since, since, len(waiting), len(items),
+             at, at, at, _preview(last.text, last.media_count), at, Direction.INBOUND.value, pk)
+        )  # fmt: skip
+    newer = "last_message_at IS NULL OR last_message_at <= %s"
     _update_rows(
         Conversation,
-        "needs_reply = %s, waiting_since = CASE WHEN needs_reply THEN waiting_since ELSE %s END, "
-        "unread_count = unread_count + %s, message_count = message_count + %s, last_message_at = %s, "
-        "last_message_preview = %s, last_message_direction = %s",
-        [
-            (True, _at(items[0].at), len(items), len(items), _at(items[-1].at),
-             _preview(items[-1].text, items[-1].media_count), Direction.INBOUND.value, conversations[fan_pk])
-            for fan_pk, items in per_conversation.items()
-        ],
-    )  # fmt: skip
-    _update_rows(Fan, "last_active_at = %s", [(_at(items[-1].at), pk) for pk, items in per_conversation.items()])
+        "needs_reply = needs_reply OR %s, "
+        "waiting_since = CASE WHEN %s AND NOT (needs_reply AND waiting_since <= %s) THEN %s ELSE waiting_since END, "
+        "unread_count = unread_count + %s, message_count = message_count + %s, "
+        f"last_message_at = CASE WHEN {newer} THEN %s ELSE last_message_at END, "
+        f"last_message_preview = CASE WHEN {newer} THEN %s ELSE last_message_preview END, "
+        f"last_message_direction = CASE WHEN {newer} THEN %s ELSE last_message_direction END",
+        updates,
+    )
+    active = [(_at(max(item.at for item in items)), pk) for pk, items in per_conversation.items()]
+    _update_rows(
+        Fan,
+        "last_active_at = CASE WHEN last_active_at IS NULL OR last_active_at < %s THEN %s ELSE last_active_at END",
+        [(at, at, pk) for at, pk in active],
+    )
     publish_many([
         _inbox_changed(creator.agency_id, creator_id=creator.pk, conversation_id=conversations[pk], received=len(items))
         for pk, items in per_conversation.items()
@@ -330,6 +358,32 @@ def refresh_statistics(written: int) -> None:
 
 
 # --- Helpers ------------------------------------------------------------------------------------
+
+
+def _last_replies(
+    per_conversation: dict[int, list[InboundMessage]],
+    conversations: dict[int, int],
+    last_at: dict[int, datetime | None],
+) -> dict[int, datetime]:
+    """Conversation id → the time of its latest reply (``services._replies``) after the earliest
+    of the page's messages, for the conversations where one of them is older than the thread's
+    last message; a message newer than the last one is after every reply. One query, none for a
+    page of new messages (a first sync, an incremental one keeping up)."""
+    late: dict[int, datetime] = {}
+    for fan_pk, items in per_conversation.items():
+        pk, earliest = conversations[fan_pk], min(item.at for item in items)
+        if last_at.get(pk) is not None and earliest < last_at[pk]:
+            late[pk] = earliest
+    if not late:
+        return {}
+    return dict(
+        _replies()
+        .order_by()
+        .filter(conversation_id__in=list(late), created_at__gt=min(late.values()))
+        .values("conversation_id")
+        .annotate(latest=Max("created_at"))
+        .values_list("conversation_id", "latest")
+    )
 
 
 class _FanRef(NamedTuple):

@@ -113,7 +113,13 @@ def message_receive(
     at: datetime | None = None,
 ) -> Message:
     """Store a message from the fan; the conversation now waits for a reply. Idempotent on the
-    platform's message id, also when two deliveries of it race: the second answers the first's."""
+    platform's message id, also when two deliveries of it race: the second answers the first's.
+
+    A message that arrives late (``at`` older than the thread's last message: a sync catching
+    up, a webhook delivered after newer ones) is stored at its place in the history, but the
+    thread moves only forward (``_last_message_if_newer``): it becomes the last message only if no
+    newer one is there, and it makes the fan wait (and counts as unread) only if no reply was
+    sent after it; a wait it precedes starts with it."""
     at = at or timezone.now()
     conversation = _conversation_for(fan)
     if platform_message_id:
@@ -141,16 +147,18 @@ def message_receive(
         if not platform_message_id or stored is None:
             raise
         return stored
+    # Decided in the UPDATE against the row as it is then, so a reply or a newer message
+    # stored meanwhile by another process is never overwritten.
+    unanswered = ~Exists(_replies().filter(conversation_id=OuterRef("pk"), created_at__gt=at))
+    earlier_wait = Q(needs_reply=True, waiting_since__lte=at)
     Conversation.objects.filter(pk=conversation.pk).update(
-        needs_reply=True,
-        waiting_since=conversation.waiting_since if conversation.needs_reply else at,
-        unread_count=F("unread_count") + 1,
+        needs_reply=Case(When(unanswered, then=Value(True)), default=F("needs_reply")),
+        waiting_since=Case(When(unanswered & ~earlier_wait, then=Value(at)), default=F("waiting_since")),
+        unread_count=F("unread_count") + Case(When(unanswered, then=Value(1)), default=Value(0)),
         message_count=F("message_count") + 1,
-        last_message_at=at,
-        last_message_preview=_preview(text, media_count),
-        last_message_direction=Direction.INBOUND,
+        **_last_message_if_newer(at, _preview(text, media_count), Direction.INBOUND),
     )
-    Fan.objects.filter(pk=fan.pk).update(last_active_at=at)
+    Fan.objects.filter(Q(last_active_at__isnull=True) | Q(last_active_at__lt=at), pk=fan.pk).update(last_active_at=at)
     events.conversation_changed(
         agency_id=fan.agency_id, creator_id=fan.creator_id, conversation_id=conversation.pk, received=1
     )
@@ -461,16 +469,9 @@ def messages_record_sent(
     Message.objects.bulk_create(messages, batch_size=500)
     for fan_id, item in latest.items():
         # Recorded late (a long campaign's last batch): a newer message stays the thread's last.
-        newer = Q(last_message_at__isnull=True) | Q(last_message_at__lt=item.sent_at)
         Conversation.objects.filter(pk=conversations[fan_id]).update(
             message_count=F("message_count") + counts[fan_id],
-            last_message_at=Case(When(newer, then=Value(item.sent_at)), default=F("last_message_at")),
-            last_message_preview=Case(
-                When(newer, then=Value(_preview(item.text, item.media_count))), default=F("last_message_preview")
-            ),
-            last_message_direction=Case(
-                When(newer, then=Value(Direction.OUTBOUND.value)), default=F("last_message_direction")
-            ),
+            **_last_message_if_newer(item.sent_at, _preview(item.text, item.media_count), Direction.OUTBOUND),
         )
     for fan_id, count in offered.items():
         Fan.objects.filter(pk=fan_id).update(ppv_offered=F("ppv_offered") + count)
@@ -556,21 +557,45 @@ def message_delivery_update(
     )
 
 
+def _replies() -> QuerySet[Message]:
+    """The messages that answer the fan's earlier ones: ours, not failed, not a campaign's or an
+    automation's (``messages_record_sent``: they answer no one)."""
+    return (
+        Message.objects.filter(direction=Direction.OUTBOUND)
+        .exclude(status=MessageStatus.FAILED)
+        .exclude(source__in=MASS)
+    )
+
+
+def _last_message_if_newer(at: datetime, preview: str, direction: str) -> dict:
+    """``update()`` arguments that make a message stored now the conversation's last one unless
+    the thread's last message is newer. Messages are in the order of (time, id), as the history
+    shows them; the one being stored has the highest id, so at the same time it comes last."""
+    newer = Q(last_message_at__isnull=True) | Q(last_message_at__lte=at)
+    direction = str(direction)
+    return {
+        "last_message_at": Case(When(newer, then=Value(at)), default=F("last_message_at")),
+        "last_message_preview": Case(When(newer, then=Value(preview)), default=F("last_message_preview")),
+        "last_message_direction": Case(When(newer, then=Value(direction)), default=F("last_message_direction")),
+    }
+
+
 def _conversation_reply_refresh(conversation_id: int) -> None:
     """The conversation's wait (``needs_reply``, ``waiting_since``: the fan's messages after the
-    last reply that did not fail) and its last message, from the messages that did not fail. A
-    campaign's or an automation's message answers no one (``messages_record_sent``)."""
+    last reply that did not fail) and its last message, from the messages that did not fail, in
+    the order of (time, id). A campaign's or an automation's message answers no one."""
     messages = Message.objects.filter(conversation_id=conversation_id).exclude(status=MessageStatus.FAILED)
     answer = (
-        messages.filter(direction=Direction.OUTBOUND)
-        .exclude(source__in=MASS)
+        _replies()
+        .filter(conversation_id=conversation_id)
         .order_by("-created_at", "-id")
-        .values_list("created_at", flat=True)
+        .values_list("created_at", "pk")
         .first()
     )
     unanswered = messages.filter(direction=Direction.INBOUND)
     if answer is not None:
-        unanswered = unanswered.filter(created_at__gt=answer)
+        answered_at, answer_id = answer
+        unanswered = unanswered.filter(Q(created_at__gt=answered_at) | Q(created_at=answered_at, pk__gt=answer_id))
     waiting_since = unanswered.order_by("created_at").values_list("created_at", flat=True).first()
     updates: dict = {"needs_reply": waiting_since is not None, "waiting_since": waiting_since}
     latest = messages.order_by("-created_at", "-id").first()

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from apps.core.models import OutboxEvent
 from apps.delivery.models import Delivery
 from apps.messaging import services
 from apps.messaging.models import Conversation, Direction, Draft, FanNote, FanTag, Message, MessageStatus, Source
@@ -192,6 +193,31 @@ def test_htmx_request_gets_only_the_list(world, client_for):
     assert body.lstrip().startswith('<div id="inbox-list">')
     assert "Fragment Fan" in body and "<html" not in body
     assert "HX-Request" in response["Vary"]
+
+
+def test_a_late_fan_message_leaves_the_answered_fan_where_the_reply_put_them(world, client_for):
+    """A message the fan wrote before the reply, synced late: the push it sends makes open
+    inboxes fetch the list again (inbox.js), and the list they get still shows the reply last
+    and the fan answered, below a fan who is really waiting."""
+    _conversation(world.creator, name="Really Waiting", waiting_minutes=2)
+    fan = FanFactory(
+        creator=world.creator, display_name="Answered Whale", total_spent=Decimal("900"), spent_tips=Decimal("900")
+    )
+    asked = services.message_receive(fan=fan, text="are you online?")
+    thread = Conversation.objects.get(fan=fan)
+    services.message_send(membership=world.owner, conversation=thread, text="Right here", seen_message_count=1)
+    pushed = OutboxEvent.objects.filter(kind="inbox.changed").count()
+    services.message_receive(
+        fan=fan, text="hello?", platform_message_id="late", at=asked.created_at - timedelta(minutes=3)
+    )
+    assert OutboxEvent.objects.filter(kind="inbox.changed").count() == pushed + 1
+    response = client_for(world.owner).get(INBOX, HTTP_HX_REQUEST="true")
+    assert _names(response) == ["Really Waiting", "Answered Whale"]
+    body = response.content.decode()
+    assert '<span class="muted">You: </span>Right here' in body and "hello?" not in body
+    assert _names(client_for(world.owner).get(INBOX, {"waiting": "on"})) == ["Really Waiting"]
+    history = client_for(world.owner).get(f"/inbox/c/{thread.pk}/").content.decode()
+    assert history.index("hello?") < history.index("are you online?") < history.index("Right here")
 
 
 def test_empty_inbox_explains_how_fans_arrive(world, client_for):

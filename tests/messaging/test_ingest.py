@@ -126,7 +126,10 @@ def test_a_bulk_page_leaves_exactly_what_the_per_record_services_leave(world):
     assert got["conversations"]["old"]["fan_value"] == Decimal("8.00")
     assert got["conversations"]["f1"]["unread_count"] == 2
     assert got["conversations"]["f1"]["last_message_preview"] == "still there? hello"
-    assert got["conversations"]["f2"]["last_message_at"] == T0 + timedelta(minutes=1)  # the feed's order
+    # f2's page lists its newer message first: the thread moves by the messages' times, not the feed's order
+    assert got["conversations"]["f2"]["last_message_at"] == T0 + timedelta(minutes=2)
+    assert got["conversations"]["f2"]["last_message_preview"] == "📎 media"
+    assert got["conversations"]["f2"]["waiting_since"] == T0 + timedelta(minutes=1)
     assert "f3" not in got["conversations"]  # a purchase alone opens no thread
     assert len(got["messages"]) == 6 and len(got["purchases"]) == 5
 
@@ -146,6 +149,74 @@ def test_a_bulk_page_leaves_exactly_what_the_per_record_services_leave(world):
     # "A fan wrote": the new fan messages, counted per conversation, as the per-record path counts them one by one.
     one_by_one = OutboxEvent.objects.filter(kind="inbox.changed", pk__gt=before, pk__lte=since)
     assert sum(p["received"] for p in changed) == sum(e.payload["received"] for e in one_by_one) == 5
+
+
+LATE = [  # newest first, as a feed catching up may list them; all written before the reply
+    ingest.InboundMessage("late", "third", "l3", T0 + timedelta(minutes=3)),
+    ingest.InboundMessage("late", "second, same second", "l2b", T0 + timedelta(minutes=2)),
+    ingest.InboundMessage("late", "second", "l2", T0 + timedelta(minutes=2)),
+]
+
+
+def _answered_fan(world, creator):
+    """A fan who wrote at T0 and was answered just now."""
+    fan, _ = services.fan_upsert(creator=creator, platform="onlyfans", platform_fan_id="late", username="late")
+    services.message_receive(fan=fan, text="are you there?", platform_message_id="l0", at=T0)
+    conversation = Conversation.objects.get(fan=fan)
+    return services.message_send(membership=world.owner, conversation=conversation, text="Here!")
+
+
+def test_a_page_of_messages_older_than_the_reply_leaves_the_thread_answered(world):
+    """A sync catching up on messages the fan wrote before the chatter's reply, in bulk and one
+    by one alike: the messages are stored at their times, the reply stays the last message, the
+    fan is not waiting and nothing is unread; one inbox change per conversation says so."""
+    per_record, bulk = world.creator, world.other_creator
+    replies = {per_record: _answered_fan(world, per_record), bulk: _answered_fan(world, bulk)}
+    since = OutboxEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
+    fan = Fan.objects.get(creator=per_record, platform_fan_id="late")
+    for m in LATE:
+        services.message_receive(fan=fan, text=m.text, platform_message_id=m.platform_message_id, at=m.at)
+    with transaction.atomic():
+        assert ingest.messages_receive(creator=bulk, platform="onlyfans", messages=LATE) == 3
+
+    for creator, reply in replies.items():
+        conversation = Conversation.objects.get(creator=creator)
+        assert (conversation.last_message_direction, conversation.last_message_preview) == ("out", "Here!")
+        assert conversation.last_message_at == reply.created_at
+        assert (conversation.needs_reply, conversation.waiting_since, conversation.unread_count) == (False, None, 0)
+        assert conversation.message_count == 5
+        history = Message.objects.filter(conversation=conversation).order_by("created_at", "id")
+        assert [m.text for m in history] == ["are you there?", "second, same second", "second", "third", "Here!"]
+        assert Fan.objects.get(creator=creator, platform_fan_id="late").last_active_at == T0 + timedelta(minutes=3)
+    changed = _events(world.agency.pk, "inbox.changed", since)
+    assert sorted((p["creator_id"], p["received"]) for p in changed) == sorted(
+        [(per_record.pk, 1)] * 3 + [(bulk.pk, 3)]
+    )
+
+
+def test_a_late_page_no_reply_came_after_makes_the_fan_wait_since_its_earliest_message(world):
+    """Messages older than the thread's last one but after the last reply (the last message is a
+    campaign's, which answers no one) make the fan wait since the earliest; the last stays."""
+    for creator in (world.creator, world.other_creator):
+        reply = _answered_fan(world, creator)
+        services.messages_record_sent(
+            agency_id=world.agency.pk, creator_id=creator.pk, campaign_id=None,
+            sent=[services.SentElsewhere(
+                platform="onlyfans", recipient_id="late", text="New set tonight!", ppv_price=None, media_count=0,
+                idempotency_key=f"c-{creator.pk}", platform_message_id="",
+                sent_at=reply.created_at + timedelta(hours=1),
+            )],
+        )  # fmt: skip
+        after = [
+            ingest.InboundMessage("late", "you there?", f"a2-{creator.pk}", reply.created_at + timedelta(minutes=20)),
+            ingest.InboundMessage("late", "hello", f"a1-{creator.pk}", reply.created_at + timedelta(minutes=10)),
+        ]
+        with transaction.atomic():
+            ingest.messages_receive(creator=creator, platform="onlyfans", messages=[*LATE, *after])
+        conversation = Conversation.objects.get(creator=creator)
+        assert (conversation.last_message_direction, conversation.last_message_preview) == ("out", "New set tonight!")
+        assert conversation.needs_reply and conversation.waiting_since == reply.created_at + timedelta(minutes=10)
+        assert (conversation.unread_count, conversation.message_count) == (2, 8)
 
 
 def test_a_rerun_of_the_same_page_changes_nothing(world):

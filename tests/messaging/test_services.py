@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.core.errors import ApplicationError, ConflictError
 from apps.core.models import OutboxEvent
 from apps.delivery.models import Delivery
-from apps.messaging import services
+from apps.messaging import selectors, services
 from apps.messaging.models import Conversation, Draft, Fan, Message, Purchase
 from tests.messaging.factories import ConversationFactory, FanFactory, TemplateFactory
 
@@ -134,6 +134,54 @@ def test_a_fan_writing_again_with_a_campaign_message_is_still_a_conflict(world):
     with pytest.raises(ConflictError):
         services.message_send(membership=world.chatter, conversation=conversation, text="hi", seen_message_count=1)
     assert not Message.objects.filter(text="hi").exists()
+
+
+def test_a_fan_message_arriving_late_stays_before_the_reply_that_answered_it(world):
+    """A sync catching up (or a webhook delivered late) brings a message the fan wrote before the
+    chatter's reply: the history shows it at its time, and the thread still ends with the reply,
+    answered, with nothing unread."""
+    conversation = _waiting(world)
+    asked = Message.objects.get(conversation=conversation)
+    reply = services.message_send(
+        membership=world.chatter, conversation=conversation, text="I'm here babe", seen_message_count=1
+    )
+    services.message_receive(
+        fan=conversation.fan, text="hello??", platform_message_id="late-1", at=asked.created_at - timedelta(minutes=5)
+    )
+    conversation.refresh_from_db()
+    assert (conversation.last_message_direction, conversation.last_message_preview) == ("out", "I'm here babe")
+    assert conversation.last_message_at == reply.created_at
+    assert not conversation.needs_reply and conversation.waiting_since is None and conversation.unread_count == 0
+    assert conversation.message_count == 3
+    history = selectors.message_page(conversation=conversation)
+    assert [m.text for m in history] == ["hello??", "are you online?", "I'm here babe"]
+    assert Fan.objects.get(pk=conversation.fan_id).last_active_at == asked.created_at  # not taken back
+
+
+def test_a_late_fan_message_no_reply_came_after_makes_the_fan_wait_since_then(world):
+    """Late, but unanswered: a campaign's message answers no one, so the fan has been waiting
+    since the late message; the newer campaign message stays the thread's last."""
+    now = timezone.now()
+    fan = FanFactory(creator=world.creator)
+    services.message_receive(fan=fan, text="are you online?", at=now - timedelta(minutes=10))
+    conversation = Conversation.objects.select_related("fan").get(fan=fan)
+    _campaign_message(conversation, key="c1", sent_at=now - timedelta(minutes=5))
+    services.message_receive(fan=fan, text="hi there", platform_message_id="late-1", at=now - timedelta(hours=1))
+    conversation.refresh_from_db()
+    assert (conversation.last_message_direction, conversation.last_message_preview) == ("out", "New set tonight!")
+    assert conversation.needs_reply and conversation.waiting_since == now - timedelta(hours=1)
+    assert conversation.unread_count == 2 and conversation.message_count == 3
+
+
+def test_fan_messages_at_the_same_time_end_with_the_one_stored_last(world):
+    at = timezone.now().replace(microsecond=0)  # platforms often report whole seconds
+    fan = FanFactory(creator=world.creator)
+    for n, text in enumerate(["one", "two", "three"]):
+        services.message_receive(fan=fan, text=text, platform_message_id=f"m{n}", at=at)
+    services.message_receive(fan=fan, text="earlier", platform_message_id="m9", at=at - timedelta(seconds=1))
+    conversation = Conversation.objects.get(fan=fan)
+    assert (conversation.last_message_preview, conversation.waiting_since) == ("three", at - timedelta(seconds=1))
+    assert [m.text for m in selectors.message_page(conversation=conversation)][-1] == "three"
 
 
 def test_the_same_submission_twice_sends_once(world):
