@@ -200,10 +200,21 @@ class SegmentOut(Schema):
     name: str
     creator_id: int | None = Field(description="null: spans every creator the reader may see.")
     filters: dict[str, Any]
-    fan_count: int = Field(description="Fans in the segment now, among the creators the caller may see.")
+    fan_count: int | None = Field(
+        description="Fans in the segment now, among the creators the caller may see; null when its saved filters "
+        "can no longer be read (filters_error says which)."
+    )
+    filters_error: str | None = Field(
+        None, description="Why the saved filters can no longer be read, naming the filter; null when they can."
+    )
     created_by_email: str | None
     created_at: datetime
     updated_at: datetime
+
+    @staticmethod
+    def resolve_filters(obj) -> dict[str, Any]:
+        # Saved as something else than an object (written around the services): filters_error says so.
+        return obj.filters if isinstance(obj.filters, dict) else {}
 
     @staticmethod
     def resolve_created_by_email(obj) -> str | None:
@@ -219,7 +230,7 @@ class SegmentIn(Schema):
 class SegmentPatchIn(Schema):
     name: str | None = Field(None, max_length=200)
     creator_id: Id | None = Field(None, description="Send null to make it span all creators; omit to keep.")
-    filters: dict[str, Any] | None = None
+    filters: dict[str, Any] | None = Field(None, description="Replaces the filters ({}: every fan); omit to keep.")
 
 
 class CountOut(Schema):

@@ -17,7 +17,11 @@ A segment's ``filters`` is a JSON object; every key is optional and all given ke
 | ``spent_min`` / ``spent_max`` | amount ≥ 0 | spent at least / at most this in total |
 
 Tiers and stages use the agency's rules (tiers.py). Unknown keys and bad values are refused
-with the key named, so a typo never silently widens an audience.
+with the key named, so a typo never silently widens an audience: nor does a value that would
+read as something else (``true`` as a number of days, a list of blank tags as no tag filter).
+A saved segment whose filters no longer parse (saved before a key changed meaning, or written
+around the services) is never read as a wider or an empty audience: using it raises
+``SegmentFiltersUnreadable`` (``segment_filters_stored``), which names the filter to fix.
 """
 
 from __future__ import annotations
@@ -29,13 +33,20 @@ from typing import Annotated, Any
 from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from apps.core.errors import ApplicationError
-from apps.messaging.models import FanRules, FanTag, Platform, SubscriptionState
+from apps.messaging.models import FanRules, FanTag, Platform, Segment, SubscriptionState
 from apps.messaging.tiers import Lifecycle, Tier, lifecycle_q, tier_q
 
-Days = Annotated[int, Field(ge=1, le=3650)]
+
+def _no_boolean(value: Any) -> Any:
+    if isinstance(value, bool):  # pydantic would take true for 1
+        raise ValueError("Input should be a number of days, not true or false")
+    return value
+
+
+Days = Annotated[int, BeforeValidator(_no_boolean), Field(ge=1, le=3650)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
 
 
@@ -57,7 +68,9 @@ class SegmentFilters(BaseModel):
     @field_validator("tags")
     @classmethod
     def _normalise_tags(cls, tags: list[str]) -> list[str]:
-        return sorted({tag.strip().lower() for tag in tags if tag.strip()})
+        if not all(tag.strip() for tag in tags):  # dropped, they would leave no tag filter at all
+            raise ValueError("A tag cannot be blank")
+        return sorted({tag.strip().lower() for tag in tags})
 
     @model_validator(mode="after")
     def _ranges(self) -> SegmentFilters:
@@ -80,8 +93,35 @@ def segment_filters_parse(raw: Any) -> SegmentFilters:
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"]) or "filters"
-        message = "is not a filter key." if first["type"] == "extra_forbidden" else first["msg"]
+        if first["type"] == "extra_forbidden":
+            message = "is not a filter key."
+        elif first["type"] == "value_error":  # ours, without pydantic's "Value error, " before it
+            message = str(first["ctx"]["error"])
+        else:
+            message = first["msg"]
         raise ApplicationError(f"Segment filter “{key}”: {message}", field="filters", extra={"key": key}) from exc
+
+
+class SegmentFiltersUnreadable(ApplicationError):
+    """A saved segment's filters no longer parse: the segment selects nobody and counts nothing
+    until a member fixes them; the message names the segment and the filter."""
+
+    status_code = 409
+    code = "segment_filters_invalid"
+
+
+def segment_filters_stored(segment: Segment) -> SegmentFilters:
+    """A saved segment's filters, for counting or listing its fans. SegmentFiltersUnreadable when
+    they no longer parse: never read as every fan, or as nobody, in silence."""
+    try:
+        return segment_filters_parse(segment.filters)
+    except ApplicationError as error:
+        raise SegmentFiltersUnreadable(
+            f"The saved filters of segment “{segment.name}” can no longer be read "
+            f"({error.message.rstrip('.')}). Change its filters to use it again.",
+            field="filters",
+            extra={"key": error.extra.get("key", "filters"), "segment_id": segment.pk},
+        ) from error
 
 
 def _tagged_q(tags: list[str], agency_id: int | None) -> Q:

@@ -34,7 +34,7 @@ from apps.messaging.models import (
     Source,
     SubscriptionState,
 )
-from apps.messaging.segments import SegmentFilters, segment_filters_parse, segment_q
+from apps.messaging.segments import SegmentFilters, SegmentFiltersUnreadable, segment_filters_stored, segment_q
 from apps.messaging.tiers import rules_for
 
 
@@ -57,7 +57,8 @@ def fan_list(
     visible_creator_ids: list[int] | None = None,
 ) -> QuerySet[Fan]:
     """Fans the member may see, narrowed by creator, a saved segment, ad-hoc filters and a search
-    on username or display name; highest spend first.
+    on username or display name; highest spend first. A segment whose saved filters no longer
+    parse raises SegmentFiltersUnreadable (as every reader of a segment here does).
 
     ``visible_creator_ids``: the ids of ``creator_list(membership=membership)`` when the caller
     has them already (a page's ``request.tenant.creators``). As literal ids they let PostgreSQL
@@ -72,7 +73,7 @@ def fan_list(
     if segment is not None:
         if segment.creator_id is not None:
             fans = fans.filter(creator_id=segment.creator_id)
-        fans = fans.filter(segment_q(segment_filters_parse(segment.filters), rules, now))
+        fans = fans.filter(segment_q(segment_filters_stored(segment), rules, now))
     if filters is not None:
         fans = fans.filter(segment_q(filters, rules, now))
     search = (search or "").strip()
@@ -105,7 +106,7 @@ def fan_audience(
     if segment is not None:
         if segment.agency_id != agency_id or segment.creator_id not in (None, creator_id):
             return fans.none()
-        fans = fans.filter(segment_q(segment_filters_parse(segment.filters), rules_for(agency_id), now))
+        fans = fans.filter(segment_q(segment_filters_stored(segment), rules_for(agency_id), now))
     else:
         fans = fans.filter(pk__in=list(fan_ids or []))
     return fans.order_by("id")
@@ -155,7 +156,7 @@ def conversation_list(
         rules = rules or rules_for(membership.agency_id)
         if segment.creator_id is not None:
             conversations = conversations.filter(creator_id=segment.creator_id)
-        fan_ids = Fan.objects.filter(segment_q(segment_filters_parse(segment.filters), rules, now)).values("pk")
+        fan_ids = Fan.objects.filter(segment_q(segment_filters_stored(segment), rules, now)).values("pk")
         fan_filter &= Q(fan_id__in=fan_ids)
     tag = (tag or "").strip().lower()
     if tag:
@@ -257,21 +258,28 @@ def segment_count(*, membership: Membership, segment: Segment, now: datetime | N
     return fan_list(membership=membership, segment=segment, now=now).order_by().count()
 
 
-def segment_counts(*, membership: Membership, segments: list[Segment], now: datetime | None = None) -> dict[int, int]:
+def segment_counts(
+    *, membership: Membership, segments: list[Segment], now: datetime | None = None
+) -> dict[int, int | None]:
     """The live count of each segment, as ``segment_count`` gives it, in one aggregate query for
-    all of them (a page of the segment list costs one query, whatever its length)."""
+    all of them (a page of the segment list costs one query, whatever its length). None for a
+    segment whose filters no longer parse (``segment_filters_stored`` says why): the others are
+    still counted."""
     if not segments:
         return {}
     rules = rules_for(membership.agency_id)
     fans = Fan.objects.for_agency(membership.agency_id).filter(creator__in=_visible_creator_ids(membership))
     counts = {}
     for segment in segments:
-        q = segment_q(segment_filters_parse(segment.filters), rules, now)
+        try:
+            q = segment_q(segment_filters_stored(segment), rules, now)
+        except SegmentFiltersUnreadable:
+            continue
         if segment.creator_id is not None:
             q &= Q(creator_id=segment.creator_id)
         counts[f"segment_{segment.pk}"] = Count("pk", filter=q)
-    totals = fans.order_by().aggregate(**counts)
-    return {segment.pk: totals[f"segment_{segment.pk}"] for segment in segments}
+    totals = fans.order_by().aggregate(**counts) if counts else {}
+    return {segment.pk: totals.get(f"segment_{segment.pk}") for segment in segments}
 
 
 def template_list(*, membership: Membership, creator_id: int | None = None) -> QuerySet[MessageTemplate]:

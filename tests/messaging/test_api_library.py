@@ -100,6 +100,54 @@ def test_segment_errors_name_the_field(world, other_world):
     assert list(Segment.objects.filter(agency=world.agency).values_list("name", flat=True)) == ["Taken"]
 
 
+def test_filters_that_would_read_as_another_audience_are_refused_naming_the_filter(world):
+    """Values pydantic would take for something else (true for 1 day, blank tags for no tag
+    filter: every fan) and a null for the filters (which kept the old ones) are 400s."""
+    client = token_client(world.owner)
+    for filters, key in (({"active_within_days": True}, "active_within_days"), ({"tags": [" "]}, "tags")):
+        response = client.post("/api/v1/segments", {"name": "Odd", "filters": filters}, content_type=JSON)
+        assert response.status_code == 400 and error(response)["code"] == "invalid"
+        assert f"“{key}”" in error(response)["message"] and "filters" in error(response)["fields"]
+    assert not Segment.objects.exists()
+    segment = SegmentFactory(agency=world.agency, filters={"tiers": ["whale"]})
+    response = client.patch(f"/api/v1/segments/{segment.pk}", {"filters": None}, content_type=JSON)
+    assert response.status_code == 400 and "leave filters out to keep them" in error(response)["message"]
+    response = client.patch(f"/api/v1/segments/{segment.pk}", {"filters": {"tags": [" "]}}, content_type=JSON)
+    assert response.status_code == 400 and "“tags”" in error(response)["message"]
+    segment.refresh_from_db()
+    assert segment.filters == {"tiers": ["whale"]}
+
+
+@pytest.mark.parametrize("stored", [{"tiers": ["vip"]}, {"moods": ["happy"]}, ["tiers"]])
+def test_a_saved_segment_whose_filters_no_longer_parse_is_listed_but_never_used_as_an_audience(world, stored):
+    """Saved before a key changed meaning, or written around the API: the list and the segment
+    still answer (count null, the filter named) so a client can fix it; its count and every list
+    it would narrow answer 409 naming the filter, never every fan or none in silence."""
+    _fans(world)
+    SegmentFactory(agency=world.agency, name="Whales", filters={"tiers": ["whale"]})
+    broken = SegmentFactory(agency=world.agency, name="Broken", filters=stored)
+    key = "filters" if isinstance(stored, list) else next(iter(stored))
+    client = token_client(world.owner)
+    listed = {item["name"]: item for item in client.get("/api/v1/segments").json()["items"]}
+    assert listed["Whales"]["fan_count"] == 3 and listed["Whales"]["filters_error"] is None
+    assert listed["Broken"]["fan_count"] is None and key in listed["Broken"]["filters_error"]
+    detail = client.get(f"/api/v1/segments/{broken.pk}")
+    assert detail.status_code == 200 and detail.json()["filters_error"] == listed["Broken"]["filters_error"]
+    for url in (
+        f"/api/v1/segments/{broken.pk}/count",
+        f"/api/v1/segments/{broken.pk}/fans",
+        f"/api/v1/fans?segment_id={broken.pk}",
+        f"/api/v1/conversations?segment_id={broken.pk}",
+    ):
+        response = client.get(url)
+        assert response.status_code == 409, url
+        assert error(response)["code"] == "segment_filters_invalid"
+        assert "“Broken”" in error(response)["message"] and key in error(response)["message"]
+    fixed = client.patch(f"/api/v1/segments/{broken.pk}", {"filters": {"tiers": ["whale"]}}, content_type=JSON)
+    assert fixed.status_code == 200 and fixed.json()["fan_count"] == 3 and fixed.json()["filters_error"] is None
+    assert client.get(f"/api/v1/segments/{broken.pk}/count").json() == {"fan_count": 3}
+
+
 def test_segment_roles_and_outsiders(world, other_world):
     segment = SegmentFactory(agency=world.agency, filters={})
     viewer = token_client(world.viewer)

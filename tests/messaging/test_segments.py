@@ -53,6 +53,9 @@ def test_each_key_narrows_the_audience(world):
         ({"spent_min": "-1"}, "spent_min"),
         ({"spent_min": "50", "spent_max": "10"}, "filters"),
         ({"tags": ["x" * 41]}, "tags.0"),
+        ({"active_within_days": True}, "active_within_days"),  # not 1 day
+        ({"tags": ["vip", " "]}, "tags"),  # not "any tag" once the blank is dropped
+        ({"tags": [" "]}, "tags"),  # not every fan
     ],
 )
 def test_bad_filters_name_the_key(filters, key):

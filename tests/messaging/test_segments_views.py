@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from apps.messaging import services
 from apps.messaging.models import Segment
 from tests.conftest import login_client
 from tests.messaging.factories import FanFactory, SegmentFactory
@@ -57,6 +58,26 @@ def test_a_segment_whose_filters_no_longer_parse_is_shown_uncounted_beside_count
     body = response.content.decode()
     assert response.status_code == 200
     assert "Broken" in body and "filters need fixing" in body and ">2</a>" in body
+
+
+def test_a_saved_segment_whose_filters_no_longer_parse_is_an_error_naming_the_filter_on_every_page(world):
+    """Its page names the filter above the form; the fan list and the inbox filtered by it show
+    that error on the segment field and nobody (not every fan, and no server error)."""
+    _fans(world)
+    fan = FanFactory(creator=world.creator, username="waiting_fan")
+    services.message_receive(fan=fan, text="hey")
+    broken = SegmentFactory(agency=world.agency, name="Broken", filters={"moods": ["happy"]})
+    client = login_client(world.owner)
+    page = client.get(f"/segments/{broken.pk}/")
+    body = page.content.decode()
+    assert page.status_code == 200 and 'role="alert"' in body
+    assert "The saved filters of segment “Broken” can no longer be read" in body and "moods" in body
+    for url in (f"/fans/?segment={broken.pk}", f"/inbox/?segment={broken.pk}"):
+        response = client.get(url)
+        body = response.content.decode()
+        assert response.status_code == 200, url
+        assert "Segment: The saved filters of segment “Broken” can no longer be read" in body
+        assert "fan0" not in body and "waiting_fan" not in body
 
 
 def test_create_with_a_field_per_key(world):
@@ -120,6 +141,14 @@ def test_preview_counts_live(world):
     assert "<strong>2</strong> fans match now" in body and "<html" not in body
     body = login_client(world.owner).get("/segments/preview/?spent_min=x", HTTP_HX_REQUEST="true").content.decode()
     assert "Fix the filters" in body
+
+
+def test_preview_names_the_filter_that_keeps_it_from_counting(world):
+    client = login_client(world.owner)
+    body = client.get("/segments/preview/?tiers=vip", HTTP_HX_REQUEST="true").content.decode()
+    assert "Spend tier: Select a valid choice. vip is not one of the available choices." in body
+    body = client.get("/segments/preview/?spent_min=50&spent_max=10", HTTP_HX_REQUEST="true").content.decode()
+    assert "spent_min must not be above spent_max" in body and "fans match now" not in body
 
 
 def test_preview_counts_only_what_the_member_sees(world):

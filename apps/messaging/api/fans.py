@@ -17,7 +17,7 @@ from ninja.pagination import paginate
 from apps.accounts.api import api_membership
 from apps.accounts.permissions import Perm, require
 from apps.accounts.selectors import creator_get_for_member
-from apps.core.openapi import MAX_ID, Id
+from apps.core.openapi import MAX_ID, ErrorOut, Id
 from apps.messaging import library, selectors, services
 from apps.messaging.models import Conversation, Fan, FanNote, Purchase
 from apps.messaging.schemas import (
@@ -41,7 +41,7 @@ router = Router(tags=["fans"])
 NOTES_SHOWN = 50
 
 
-@router.get("/fans", response=list[FanOut])
+@router.get("/fans", response={200: list[FanOut], 409: ErrorOut})
 @paginate(page_size=50)
 def fan_list(
     request: HttpRequest,
@@ -53,7 +53,8 @@ def fan_list(
     search: str = Query("", max_length=100),
 ):
     """Fans the caller may see, highest spend first, with their tier and lifecycle badges, spend
-    split and PPV buy rate. Filters combine (AND); ``segment_id`` applies a saved segment."""
+    split and PPV buy rate. Filters combine (AND); ``segment_id`` applies a saved segment (409
+    when its saved filters can no longer be read)."""
     membership = api_membership(request)
     if creator_id is not None:
         creator_get_for_member(membership=membership, creator_id=creator_id)

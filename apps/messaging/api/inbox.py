@@ -45,7 +45,7 @@ router = Router()
 SEND_FIELDS = {"draft": "draft_id", "template": "template_id"}
 
 
-@router.get("/conversations", response=list[ConversationOut], tags=["inbox"])
+@router.get("/conversations", response={200: list[ConversationOut], 409: ErrorOut}, tags=["inbox"])
 @paginate(page_size=50)
 def conversation_list(
     request: HttpRequest,
@@ -56,7 +56,8 @@ def conversation_list(
     waiting: bool = Query(False, description="Only conversations waiting for a reply."),
 ):
     """The inbox across the creators the caller may see, by priority: waiting for a reply first,
-    then the most valuable fan, then the longest wait; answered ones by latest message."""
+    then the most valuable fan, then the longest wait; answered ones by latest message.
+    ``segment_id``: 409 when that segment's saved filters can no longer be read."""
     membership = api_membership(request)
     if creator_id is not None:
         creator_get_for_member(membership=membership, creator_id=creator_id)

@@ -5,7 +5,9 @@ Reads follow creator visibility (an item for all creators, or for a creator the 
 Writes go through apps/messaging/library.py, which decides who may change what: an item for one
 creator needs the send permission on it, an item for all creators or another member's item needs
 the edit permission; a name already used in the agency is a 409 on ``name``; a bad filter key or
-an unknown template variable is a 400 naming it.
+an unknown template variable is a 400 naming it. A saved segment whose filters can no longer be
+read is listed and shown with ``fan_count`` null and ``filters_error`` naming the filter, and its
+count and fans answer 409 ``segment_filters_invalid`` (never every fan, nor none, in silence).
 """
 
 # No `from __future__ import annotations`: @paginate resolves parameter annotations in ninja's
@@ -36,6 +38,7 @@ from apps.messaging.schemas import (
     TemplatePatchIn,
     request_rules,
 )
+from apps.messaging.segments import SegmentFiltersUnreadable, segment_filters_stored
 
 router = Router()
 
@@ -50,7 +53,12 @@ def _creator(membership, creator_id: int | None):
 def _with_counts_for(membership, segments: list) -> None:
     counts = selectors.segment_counts(membership=membership, segments=segments)
     for segment in segments:
-        segment.fan_count = counts[segment.pk]
+        segment.fan_count, segment.filters_error = counts[segment.pk], None
+        if segment.fan_count is None:
+            try:
+                segment_filters_stored(segment)
+            except SegmentFiltersUnreadable as error:
+                segment.filters_error = error.message
 
 
 def _with_counts(request: HttpRequest, segments: list) -> None:
@@ -99,6 +107,11 @@ def segment_update(request: HttpRequest, segment_id: Id, payload: SegmentPatchIn
     membership = api_membership(request)
     segment = selectors.segment_get_for_member(membership=membership, segment_id=segment_id)
     given = payload.model_fields_set
+    if "filters" in given and payload.filters is None:  # not "keep them": that is leaving the field out
+        raise ApplicationError(
+            "Segment filters must be an object of filter keys ({} for every fan); leave filters out to keep them.",
+            field="filters",
+        )
     creator = _creator(membership, payload.creator_id) if "creator_id" in given else segment.creator
     segment = library.segment_update(
         membership=membership,
@@ -118,18 +131,19 @@ def segment_delete(request: HttpRequest, segment_id: Id):
     return Status(204, None)
 
 
-@router.get("/segments/{segment_id}/count", response=CountOut, tags=["segments"])
+@router.get("/segments/{segment_id}/count", response={200: CountOut, 409: ErrorOut}, tags=["segments"])
 def segment_count(request: HttpRequest, segment_id: Id):
-    """The segment's live count: one COUNT over the fans the caller may see."""
+    """The segment's live count: one COUNT over the fans the caller may see; 409 when its saved
+    filters can no longer be read."""
     membership = api_membership(request)
     segment = selectors.segment_get_for_member(membership=membership, segment_id=segment_id)
     return {"fan_count": selectors.segment_count(membership=membership, segment=segment)}
 
 
-@router.get("/segments/{segment_id}/fans", response=list[FanOut], tags=["segments"])
+@router.get("/segments/{segment_id}/fans", response={200: list[FanOut], 409: ErrorOut}, tags=["segments"])
 @paginate(page_size=50)
 def segment_fans(request: HttpRequest, segment_id: Id):
-    """The fans in the segment now, highest spend first."""
+    """The fans in the segment now, highest spend first; 409 when its saved filters can no longer be read."""
     membership = api_membership(request)
     segment = selectors.segment_get_for_member(membership=membership, segment_id=segment_id)
     rules = request_rules(request, membership.agency_id)

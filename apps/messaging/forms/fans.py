@@ -82,10 +82,15 @@ class SegmentFilterFields(forms.Form):
             return None
 
     @staticmethod
-    def initial_from(filters: dict[str, Any]) -> dict[str, Any]:
-        initial = dict(filters)
+    def initial_from(filters: Any) -> dict[str, Any]:
+        """The form's initial values from saved filters, also from ones that no longer parse
+        (their page says so): what is not a filter key or not a list of tags is left out."""
+        if not isinstance(filters, dict):
+            return {}
+        initial = {key: value for key, value in filters.items() if key in FILTER_KEYS}
         if "tags" in initial:
-            initial["tags"] = ", ".join(initial["tags"])
+            tags = initial["tags"]
+            initial["tags"] = ", ".join(str(tag) for tag in tags) if isinstance(tags, list) else ""
         return initial
 
 

@@ -29,6 +29,7 @@ from apps.messaging import exports, imports, library, selectors, services
 from apps.messaging.forms.fans import FanFilterForm, FanImportForm, FanRulesForm
 from apps.messaging.forms.inbox import FanNoteForm, FanTagsForm
 from apps.messaging.models import Conversation, Fan, FanImport, FanNote, FanRules, ImportKind, ImportStatus, Purchase
+from apps.messaging.segments import SegmentFiltersUnreadable
 from apps.messaging.tiers import FanBadges, badges, rules_for
 
 PAGE_SIZE = 50
@@ -56,15 +57,19 @@ def _filtered_fans(request: HttpRequest, rules: FanRules):
     if parsed is None:
         return form, None
     data = form.cleaned_data
-    fans = selectors.fan_list(
-        membership=membership,
-        creator_id=data["creator"],
-        segment=form.segments.get(data["segment"]) if data["segment"] else None,
-        filters=parsed,
-        search=data["q"],
-        rules=rules,
-        visible_creator_ids=[creator.pk for creator in request.tenant.creators],
-    )
+    try:
+        fans = selectors.fan_list(
+            membership=membership,
+            creator_id=data["creator"],
+            segment=form.segments.get(data["segment"]) if data["segment"] else None,
+            filters=parsed,
+            search=data["q"],
+            rules=rules,
+            visible_creator_ids=[creator.pk for creator in request.tenant.creators],
+        )
+    except SegmentFiltersUnreadable as error:  # listed as nobody, with the filter to fix named
+        form.add_error("segment", error.message)
+        return form, None
     return form, fans
 
 

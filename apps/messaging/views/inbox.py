@@ -34,6 +34,7 @@ from apps.delivery.connectors import text_limit
 from apps.messaging import selectors, services
 from apps.messaging.forms.inbox import DraftRequestForm, FanNoteForm, FanTagsForm, InboxFilterForm, MessageForm
 from apps.messaging.models import Conversation, Draft, FanTag, MessageTemplate
+from apps.messaging.segments import SegmentFiltersUnreadable
 from apps.messaging.templating import template_render
 from apps.messaging.tiers import badges, rules_for
 
@@ -55,14 +56,17 @@ def inbox(request: HttpRequest) -> HttpResponse:
     conversations = Conversation.objects.none()
     if form.is_valid():
         data = form.cleaned_data
-        conversations = selectors.conversation_list(
-            membership=membership,
-            creator_id=data["creator"],
-            segment=form.segments.get(data["segment"]) if data["segment"] else None,
-            tag=data["tag"],
-            search=data["q"],
-            waiting_only=data["waiting"],
-        )
+        try:
+            conversations = selectors.conversation_list(
+                membership=membership,
+                creator_id=data["creator"],
+                segment=form.segments.get(data["segment"]) if data["segment"] else None,
+                tag=data["tag"],
+                search=data["q"],
+                waiting_only=data["waiting"],
+            )
+        except SegmentFiltersUnreadable as error:  # listed as nobody, with the filter to fix named
+            form.add_error("segment", error.message)
     page = Paginator(conversations, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = _rows(membership, list(page.object_list))
     context = {

@@ -2,8 +2,9 @@
 and a live count while editing (htmx), delete.
 
 Counts are live: one aggregate query counts every segment of the page (``segment_counts``); a
-page holding a segment whose filters no longer parse is counted one segment at a time instead, so
-that segment alone shows "filters need fixing". Who may write is
+segment whose saved filters no longer parse shows "filters need fixing" instead of a count, and
+its page names the filter (``SegmentFiltersUnreadable``) above the form. The live count while
+editing names the fields that keep it from counting. Who may write is
 library.py's rule (send permission for one creator's segment, edit for all-creator ones and
 other members' segments); every member reads.
 """
@@ -18,12 +19,12 @@ from django.urls import path
 from django.views.decorators.http import require_POST
 
 from apps.accounts.decorators import member_required
-from apps.accounts.models import Membership
 from apps.accounts.permissions import Perm, has_perm
 from apps.core.errors import ApplicationError
 from apps.messaging import library, selectors
 from apps.messaging.forms.fans import FILTER_KEYS, SegmentForm, add_service_error
 from apps.messaging.models import Segment
+from apps.messaging.segments import SegmentFiltersUnreadable, segment_filters_stored
 
 PAGE_SIZE = 25
 
@@ -35,20 +36,10 @@ def segment_list(request: HttpRequest) -> HttpResponse:
         request.GET.get("page")
     )
     segments = list(page.object_list)
-    try:
-        counts: dict[int, int | None] = dict(selectors.segment_counts(membership=membership, segments=segments))
-    except ApplicationError:
-        counts = {segment.pk: _count_or_none(membership, segment) for segment in segments}
+    counts = selectors.segment_counts(membership=membership, segments=segments)
     rows = [(segment, counts[segment.pk], library.can_change(membership, segment)) for segment in segments]
     context = {"page": page, "rows": rows, "can_create": has_perm(membership, Perm.SEND_MESSAGES)}
     return render(request, "messaging/segments/list.html", context)
-
-
-def _count_or_none(membership: Membership, segment: Segment) -> int | None:
-    try:
-        return selectors.segment_count(membership=membership, segment=segment)
-    except ApplicationError:  # filters saved before a key changed meaning: shown, not counted
-        return None
 
 
 def _count(request: HttpRequest, form: SegmentForm) -> int | None:
@@ -119,21 +110,33 @@ def segment_edit(request: HttpRequest, segment_id: int) -> HttpResponse:
 
 def _render(request: HttpRequest, form: SegmentForm, segment: Segment | None, status: int = 200) -> HttpResponse:
     membership = request.tenant.membership
-    count = None
+    count, stored_error = None, ""
+    if segment is not None:
+        try:
+            segment_filters_stored(segment)
+        except SegmentFiltersUnreadable as error:  # the form shows what it can; the alert says what it cannot
+            stored_error = error.message
     if form.is_bound:
         count = _count(request, form) if not form.errors else None
-    elif segment is not None:
-        try:
-            count = selectors.segment_count(membership=membership, segment=segment)
-        except ApplicationError:
-            count = None
+    elif segment is not None and not stored_error:
+        count = selectors.segment_count(membership=membership, segment=segment)
     context = {
         "form": form,
         "segment": segment,
         "count": count,
+        "stored_error": stored_error,
         "can_change": segment is None or library.can_change(membership, segment),
     }
     return render(request, "messaging/segments/form.html", context, status=status)
+
+
+def _problems(form: SegmentForm) -> list[str]:
+    """What keeps the filters being edited from counting, each with its field's label."""
+    return [
+        f"{form.fields[name].label}: {message}" if name in form.fields else message
+        for name, messages in form.errors.items()
+        for message in messages
+    ]
 
 
 @member_required()
@@ -142,7 +145,8 @@ def segment_preview(request: HttpRequest) -> HttpResponse:
     form = SegmentForm(request.GET, creators=request.tenant.creators)
     form.fields["name"].required = False
     count = _count(request, form)
-    return render(request, "messaging/segments/form.html#segment-count", {"form": form, "count": count})
+    context = {"form": form, "count": count, "problems": _problems(form) if count is None else []}
+    return render(request, "messaging/segments/form.html#segment-count", context)
 
 
 @member_required()
