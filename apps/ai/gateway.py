@@ -155,7 +155,8 @@ def interrupted_usage(request: AIRequest, model: str, parts: list[str]) -> tuple
     report usage only in the final message, yet they bill the prompt and what they generated.
     The whole prompt plus the text emitted so far, at ESTIMATE_BYTES_PER_TOKEN, priced like any
     call of ``model``. Never above the request's cost bound (every prompt byte a token, the whole
-    ``max_tokens`` answer), which budgets rely on. Nothing emitted: nothing charged."""
+    ``max_tokens`` answer, ``request_cost_bound``), which budgets rely on. Nothing emitted: nothing
+    charged."""
     if not parts:
         return Usage(), Decimal(0)
     prompt_bytes = len((request.system or "").encode()) + sum(len(m.content.encode()) for m in request.messages)
@@ -165,6 +166,17 @@ def interrupted_usage(request: AIRequest, model: str, parts: list[str]) -> tuple
         output_tokens=min(request.max_tokens, math.ceil(output_bytes / ESTIMATE_BYTES_PER_TOKEN)),
     )
     return usage, cost_usd(model, usage)
+
+
+async def request_cost_bound(request: AIRequest) -> Decimal:
+    """An upper bound of what ``request`` can cost in USD, known before any provider is asked:
+    every prompt byte a token, the whole ``max_tokens`` answer, at the dearest model its route may
+    reach. What the budget checks reserve at admission (apps/monitoring/budgets.py, the plan's AI
+    credits in apps/billing/entitlements.py), so a month cannot end more than that past a limit."""
+    prompt_bytes = len((request.system or "").encode()) + sum(len(m.content.encode()) for m in request.messages)
+    usage = Usage(input_tokens=prompt_bytes, output_tokens=request.max_tokens)
+    routes = plan(request, await registry.providers_for(request.agency_id))
+    return max((cost_usd(route.model, usage) for route in routes), default=Decimal(0))
 
 
 def _record(request: AIRequest, *, response: AIResponse | None = None, error: AIError | None = None,

@@ -60,9 +60,9 @@ from django.utils import timezone
 
 from apps.accounts.models import Creator, Membership
 from apps.accounts.permissions import Perm, require
+from apps.ai.gateway import request_cost_bound
 from apps.ai.models import AIRequestLog
-from apps.ai.pricing import cost_usd
-from apps.ai.types import AIError, AIRequest, ErrorKind, Usage
+from apps.ai.types import AIError, AIRequest, ErrorKind
 from apps.core.errors import ApplicationError
 from apps.core.shared import shared_state, uninterruptible
 from apps.monitoring import alerts
@@ -442,18 +442,6 @@ def _busy(entry: dict[str, Any]) -> AIError:
     )
 
 
-async def request_cost_bound(request: AIRequest) -> int:
-    """An upper bound of what ``request`` can cost, in micro-dollars: every prompt byte a token,
-    the whole ``max_tokens`` answer, at the dearest model of its route."""
-    from apps.ai.registry import registry
-    from apps.ai.router import plan
-
-    prompt_bytes = len((request.system or "").encode()) + sum(len(m.content.encode()) for m in request.messages)
-    usage = Usage(input_tokens=prompt_bytes, output_tokens=request.max_tokens)
-    routes = plan(request, await registry.providers_for(request.agency_id))
-    return max((to_micro(cost_usd(route.model, usage)) for route in routes), default=0)
-
-
 @dataclass
 class _Hold:
     """One budget's part in one admitted request: what to give back when it settles."""
@@ -602,7 +590,7 @@ async def check_budget(request: AIRequest) -> _Admission | None:
     admission = _Admission(agency_id=request.agency_id, month=month_start(timezone.now()))
     hard = [entry for entry in entries if entry["hard_stop"]]
     try:
-        bound = await request_cost_bound(request) if hard else 0
+        bound = to_micro(await request_cost_bound(request)) if hard else 0
         for entry in entries:
             if entry["hard_stop"]:
                 admission.holds.append(await _admit(entry, request.agency_id, admission.month, bound))
