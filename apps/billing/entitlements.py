@@ -38,9 +38,19 @@ limit everywhere.
 - **AI credits** (``check_ai_credits``, in settings.AI_BUDGET_CHECKS): 1 credit = $0.01 of AI
   cost as the gateway's ledger records it. A shared counter per agency and month (Redis or the
   embedded state file, apps.core.shared) is raised to the ledger's month total at most every
-  SEED_SECONDS and grows by each call's cost when the gateway settles it. At the plan's monthly
-  credits, requests are refused unless overage is on. Calls already in flight when the credits
-  run out still finish, so the month can end a few calls over.
+  SEED_SECONDS and grows by each call's cost when the gateway settles it. Unless overage is on, a
+  call is admitted only if its cost bound (apps.ai.gateway.request_cost_bound: every prompt byte
+  a token, the whole ``max_tokens`` answer, the dearest model of its route) fits in what is left
+  once the calls in flight are counted: it *holds* that bound (a shared counter per agency and
+  hour, the last hour's read too) until the gateway settles it, which counts the real cost and
+  gives the hold back (in that order, so an admission reading holds, then the counter, never
+  misses a call); a refusal, an error or a cancellation gives it back at once. Concurrent calls
+  therefore cannot spend past the credits, and neither can one dear call (as long as a call
+  costs no more than its bound; models missing from the price table cost 0). The refusal starts
+  "AI credit used up:" and says what the call could cost and what is left. A hold a killed
+  process never gave back is forgotten with its bucket, within HOLD_TTL. Cost per call: the bound
+  (~25 us) and one more shared-state round trip (the hold's release at settle; the admission
+  reads the holds, the counter and its seed mark in one).
 
 - **Read-only agency** (``readonly_reason``, ``require_writable``): a trial past its end, a
   payment past due beyond the grace period (``grace_ends_at``, set by apps/billing/stripe_sync.py
@@ -75,10 +85,11 @@ from django.utils import timezone
 
 from apps.accounts.models import Agency, Creator
 from apps.accounts.selectors import invitation_list_pending, member_list
+from apps.ai.gateway import request_cost_bound
 from apps.ai.models import AIRequestLog
 from apps.ai.types import AIError, AIRequest, ErrorKind
 from apps.core.errors import ApplicationError
-from apps.core.shared import shared_state
+from apps.core.shared import shared_state, uninterruptible
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +98,11 @@ LOCAL_MAX = 10_000  # agencies whose snapshot one process keeps (about 1 KB each
 SEED_SECONDS = 300
 COUNTER_TTL = 62 * 86400
 CENTS_PER_CREDIT = 1  # 1 credit = $0.01 of AI cost
+MICRO_PER_CREDIT = 10_000 * CENTS_PER_CREDIT  # micro-dollars
+# Holds of calls in flight live in hourly buckets, the current and the last one read: a call lasts
+# minutes at most, and a hold a killed process never gave back is forgotten within HOLD_TTL.
+HOLD_BUCKET_SECONDS = 3600
+HOLD_TTL = 3 * HOLD_BUCKET_SECONDS
 LIMITS = ("creators", "seats", "ai_credits")
 LIMIT_LABELS = {"creators": "creators", "seats": "seats", "ai_credits": "AI credits this month"}
 FEATURE_LABELS = {
@@ -379,7 +395,14 @@ def _counter_key(agency_id: int, month: date) -> str:
 
 
 def _seeded_key(agency_id: int, month: date) -> str:
-    return f"billing:credits-seeded:{agency_id}:{month:%Y-%m}"
+    """A counter (1 for SEED_SECONDS after the month's counter was raised to the ledger), so the
+    gateway reads it with the counter in one round trip."""
+    return f"billing:credits-seed:{agency_id}:{month:%Y-%m}"
+
+
+def _held_key(agency_id: int, bucket: int) -> str:
+    """The cost bounds held by the agency's calls in flight admitted in hour ``bucket``."""
+    return f"billing:credits-held:{agency_id}:{bucket}"
 
 
 def ledger_usd(agency_id: int, month: date) -> Decimal:
@@ -396,9 +419,10 @@ def credits_used_micro(agency_id: int, month: date | None = None) -> int:
     the counter is usually ahead of it)."""
     month = month or month_start()
     state = shared_state()
-    if not state.get_record_sync(_seeded_key(agency_id, month)).get("done"):
+    seeded = _seeded_key(agency_id, month)
+    if not state.get_counts_sync([seeded])[seeded]:
         state.raise_to_sync(_counter_key(agency_id, month), COUNTER_TTL, _micro(ledger_usd(agency_id, month)))
-        state.set_record_sync(_seeded_key(agency_id, month), {"done": True}, SEED_SECONDS)
+        state.raise_to_sync(seeded, SEED_SECONDS, 1)
     return state.incr_sync(_counter_key(agency_id, month), COUNTER_TTL, 0)
 
 
@@ -523,13 +547,26 @@ def request_gate(request, agency_id: int) -> None:
 # --- The gateway check -----------------------------------------------------------------------
 
 
-def _credits_refusal(found: Entitlements, used: int, month: date) -> AIError:
+def _credits_refusal(
+    found: Entitlements, used: int, month: date, *, bound: int | None = None, others_hold: bool = False
+) -> AIError:
+    """The month's credits are used up, or (``bound``: the call's cost bound in credits) what is
+    left of them cannot hold this call."""
     _, end = month_bounds(month)
     seconds = max(1.0, (end - timezone.now()).total_seconds())
+    limit = found.limit("ai_credits")
+    if bound is None:
+        said = f"your {found.plan_name} plan's {limit:,} AI credits for {month:%B} are used up ({used:,} used). Upgrade"
+    else:
+        said = (
+            f"this request could cost up to {bound:,} credit{'s' if bound != 1 else ''} and your {found.plan_name} "
+            f"plan has {max(0, limit - used):,} of its {limit:,} AI credits for {month:%B} left"
+            + (", part of them held by AI requests still running" if others_hold else "")
+            + ". Ask for a shorter answer, or upgrade"
+        )
     return AIError(
         ErrorKind.RATE_LIMIT,
-        f"Your {found.plan_name} plan's {found.limit('ai_credits'):,} AI credits for {month:%B} are used up "
-        f"({used:,} used). Upgrade your plan on the pricing page ({pricing_url()}); credits start again on "
+        f"AI credit used up: {said} your plan on the pricing page ({pricing_url()}); credits start again on "
         f"1 {end:%B}.",
         retryable=False,
         retry_after=seconds,
@@ -566,32 +603,72 @@ async def _entitlements_async(agency_id: int) -> Entitlements:
     return await sync_to_async(entitlements_for)(agency_id)
 
 
-async def _credits_used_async(agency_id: int, month: date) -> int:
-    state = shared_state()
-    if not (await state.get_record(_seeded_key(agency_id, month))).get("done"):
-        return await sync_to_async(credits_used)(agency_id, month)
-    return usd_to_credits(Decimal(await state.incr(_counter_key(agency_id, month), COUNTER_TTL, 0)) / 1_000_000)
-
-
 class _Settle:
-    """The gateway's settle: count the call's cost on the agency's month counter, once."""
+    """One call's part in the agency's month: what it holds of the credits while it runs, and the
+    gateway's settle, which counts its cost on the month's counter and gives the hold back, once."""
 
     def __init__(self, agency_id: int, month: date) -> None:
         self.agency_id = agency_id
         self.month = month
+        self.bucket = int(time.time() // HOLD_BUCKET_SECONDS)
+        self.held = 0
         self.done = False
+
+    async def hold(self, amount: int) -> int:
+        """Hold ``amount`` micro-dollars in this hour's bucket, noted here in the same step (run
+        it uninterrupted, so a cancelled call never leaves a hold nobody gives back). Answers the
+        bucket's total."""
+        total = await shared_state().incr(_held_key(self.agency_id, self.bucket), HOLD_TTL, amount)
+        self.held += amount
+        return total
+
+    async def release(self) -> None:
+        if self.held:
+            amount, self.held = self.held, 0
+            await shared_state().incr(_held_key(self.agency_id, self.bucket), HOLD_TTL, -amount)
 
     async def __call__(self, cost: Decimal) -> None:
         if self.done:
             return
         self.done = True
-        if cost and cost > 0:
-            await shared_state().incr(_counter_key(self.agency_id, self.month), COUNTER_TTL, _micro(cost))
+        try:
+            if cost and cost > 0:
+                await shared_state().incr(_counter_key(self.agency_id, self.month), COUNTER_TTL, _micro(cost))
+        finally:
+            # After the cost is counted: an admission reading holds, then the counter, never
+            # misses this call.
+            await self.release()
+
+
+async def _admit(settle: _Settle, found: Entitlements, request: AIRequest, limit: int) -> None:
+    """Hold the call's cost bound against the month's credits, or give it back and raise the
+    refusal: the credits are used up, or the spend, the holds of the calls in flight and this
+    bound would pass them. Whatever goes wrong after the hold was taken gives it back."""
+    state = shared_state()
+    agency_id, month = settle.agency_id, settle.month
+    bound = _micro(await request_cost_bound(request))
+    counter, seeded = _counter_key(agency_id, month), _seeded_key(agency_id, month)
+    before = _held_key(agency_id, settle.bucket - 1)  # the last hour's holds
+    try:
+        # Hold first, then read the spend: a settle counts its cost before it gives its hold back.
+        held = await uninterruptible(settle.hold(bound))
+        counts = await state.get_counts([before, counter, seeded])
+        held += max(0, counts[before])
+        spent = counts[counter] if counts[seeded] else await sync_to_async(credits_used_micro)(agency_id, month)
+        used = usd_to_credits(Decimal(spent) / 1_000_000)
+        if used >= limit:
+            raise _credits_refusal(found, used, month)
+        if bound and spent + held > limit * MICRO_PER_CREDIT:
+            bound_credits = usd_to_credits(Decimal(bound) / 1_000_000)
+            raise _credits_refusal(found, used, month, bound=bound_credits, others_hold=held > bound)
+    except BaseException:
+        await uninterruptible(settle.release())
+        raise
 
 
 async def check_ai_credits(request: AIRequest) -> _Settle | None:
-    """settings.AI_BUDGET_CHECKS entry: refuse a call for a read-only creator, or once the plan's
-    monthly credits are used up (unless overage is on); count every call's cost."""
+    """settings.AI_BUDGET_CHECKS entry: refuse a call for a read-only creator, or one the plan's
+    monthly credits cannot hold (unless overage is on); count every call's cost."""
     if request.agency_id is None:
         return None
     found = await _entitlements_async(request.agency_id)
@@ -600,10 +677,8 @@ async def check_ai_credits(request: AIRequest) -> _Settle | None:
         raise _agency_readonly_refusal(reason)
     if found.creator_is_readonly(request.creator_id):
         raise _readonly_refusal(found)
-    month = month_start()
+    settle = _Settle(request.agency_id, month_start())
     limit = found.limit("ai_credits")
     if limit is not None and not found.overage_allowed:
-        used = await _credits_used_async(request.agency_id, month)
-        if used >= limit:
-            raise _credits_refusal(found, used, month)
-    return _Settle(request.agency_id, month)
+        await _admit(settle, found, request, limit)
+    return settle
