@@ -116,6 +116,26 @@ def checkout_session_create(
     )
 
 
+def checkout_session_list_open(customer: str) -> list[dict[str, Any]]:
+    """The customer's Checkout Sessions that can still be paid, newest first."""
+    found = _call(
+        "checkout session list",
+        client().v1.checkout.sessions.list,
+        params={"customer": customer, "status": "open", "limit": 100},
+    )
+    return list(found.get("data") or [])
+
+
+def checkout_session_retrieve(session_id: str) -> dict[str, Any]:
+    return _call("checkout session retrieve", client().v1.checkout.sessions.retrieve, session_id)
+
+
+def checkout_session_expire(session_id: str) -> dict[str, Any]:
+    """Expire an open session: its page then says so and takes no payment. Stripe refuses (a
+    BillingProviderError, not retryable) for a session that is not open (paid, or expired)."""
+    return _call("checkout session expire", client().v1.checkout.sessions.expire, session_id)
+
+
 def portal_session_create(*, customer: str, return_url: str) -> dict[str, Any]:
     return _call(
         "portal session create",

@@ -30,6 +30,9 @@ canceled, incomplete_expired, paused → canceled; incomplete (a first payment s
 card check) leaves ours as it was, so no one is told a payment failed that has not. Every change of
 plan or status writes a SubscriptionChange, like a change made by hand.
 
+Checkout: one page at a time. Opening Checkout expires the customer's earlier open sessions
+(``_one_open_checkout``), so two tabs cannot both be paid.
+
 Dunning: a subscription entering past_due starts a grace period of BILLING_GRACE_DAYS and the
 owners get an email; when it ends the agency is read-only (apps/billing/entitlements.py computes
 it from ``grace_ends_at`` on read). A paid invoice or an active subscription clears it at once.
@@ -179,16 +182,9 @@ def checkout_start(*, membership: Membership, plan_code: str, base_url: str) -> 
     if (
         current is not None
         and current.stripe_customer_id
-        and any(
-            STATUS_MAP.get(found.get("status", "")) in LIVE_STATUSES or found.get("status") == "incomplete"
-            for found in stripe_api.subscription_list(customer)
-        )
+        and any(_holds(found.get("status", "")) for found in stripe_api.subscription_list(customer))
     ):
-        raise ApplicationError(
-            "Stripe already holds a subscription for this agency: it shows here within a minute of the "
-            "payment. To change the plan or the card, use Manage payment.",
-            field="plan",
-        )
+        raise _already_subscribed()
     session = stripe_api.checkout_session_create(
         customer=customer,
         price=plan.stripe_price_id,
@@ -196,7 +192,56 @@ def checkout_start(*, membership: Membership, plan_code: str, base_url: str) -> 
         success_url=billing_page + "?checkout=success",
         cancel_url=billing_page + "?checkout=cancelled",
     )
-    return Redirect(url=session["url"])
+    return Redirect(url=_one_open_checkout(customer=customer, session=session)["url"])
+
+
+def _holds(status: str) -> bool:
+    """A Stripe subscription status that bills (or is about to bill) the customer: live here, or
+    ``incomplete`` (its first payment still pending)."""
+    return STATUS_MAP.get(status) in LIVE_STATUSES or status == "incomplete"
+
+
+def _already_subscribed() -> ApplicationError:
+    return ApplicationError(
+        "Stripe already holds a subscription for this agency: it shows here within a minute of the "
+        "payment. To change the plan or the card, use Manage payment.",
+        field="plan",
+    )
+
+
+def _one_open_checkout(*, customer: str, session: dict[str, Any]) -> dict[str, Any]:
+    """Leave the customer one Checkout page that can be paid, the newest, and answer it. The
+    earlier ones (another tab, a double click past the button's guard) are expired, so their
+    pages say so and take no payment. Two starts at once agree on the newest (by creation, then
+    id), so they expire the same pages and send the owner to the same one. An earlier page that
+    was paid meanwhile (in its tab, at this very moment) cannot be expired: the new page is
+    expired instead and the owner told Stripe holds a subscription. When Stripe fails half-way
+    the new page is not handed out (an earlier one left open is then the only one that can be
+    paid), and the next start finds and expires what is left."""
+    pages = stripe_api.checkout_session_list_open(customer)
+    if not any(page.get("id") == session.get("id") for page in pages):
+        pages.append(session)  # not listed yet
+    newest = max(pages, key=lambda page: (int(page.get("created") or 0), str(page.get("id") or "")))
+    paid = False
+    for page in pages:
+        if page.get("id") != newest.get("id"):
+            paid = _checkout_expire(page["id"]) or paid
+    if paid:
+        _checkout_expire(newest["id"])
+        raise _already_subscribed()
+    return newest
+
+
+def _checkout_expire(session_id: str) -> bool:
+    """Expire one Checkout page; True when it could not be because it was paid meanwhile (one
+    expired meanwhile by another start is just as good)."""
+    try:
+        stripe_api.checkout_session_expire(session_id)
+    except stripe_api.BillingProviderError as error:
+        if error.retryable:
+            raise
+        return stripe_api.checkout_session_retrieve(session_id).get("status") == "complete"
+    return False
 
 
 def portal_start(*, membership: Membership, base_url: str) -> Redirect:

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from apps.billing.models import BillingEvent, Plan, Subscription, SubscriptionChange
 from tests.conftest import login_client
-from tests.fakes.stripe_server import deliver, sign
+from tests.fakes.stripe_server import StripeError, deliver, sign
 from tests.messaging.api_helpers import error, token_client
 
 pytestmark = pytest.mark.django_db
@@ -316,3 +316,65 @@ def test_a_subscription_stripe_paused_or_let_expire_does_not_block_subscribing_a
     response = login_client(world.owner).post(reverse("billing:checkout"), {"plan": "agency"})
     assert response.status_code == 302 and response["Location"].startswith("https://checkout.stripe.com/")
     assert len(stripe_on.checkout_sessions) == 2
+
+
+# --- Two Checkout pages ------------------------------------------------------------------------
+
+
+def checkout_page(client, plan: str = "agency") -> str:
+    """The owner presses Subscribe: the id of the Checkout Session the browser is sent to."""
+    response = client.post(reverse("billing:checkout"), {"plan": plan})
+    assert response.status_code == 302 and response["Location"].startswith("https://checkout.stripe.com/")
+    return response["Location"].rsplit("/", 1)[1]
+
+
+def test_opening_checkout_again_expires_the_earlier_page_so_only_one_can_be_paid(world, stripe_on):
+    # Two tabs, or a double click past the button's guard: each opens a Checkout page. Before,
+    # both stayed open and both could be paid (two subscriptions, two charges).
+    client = login_client(world.owner)
+    first = checkout_page(client, "agency")
+    second = checkout_page(client, "creator")
+    assert first != second
+    assert stripe_on.checkout_sessions[first]["status"] == "expired"
+    assert stripe_on.checkout_sessions[second]["status"] == "open"
+    assert ("POST", f"/v1/checkout/sessions/{first}/expire") in [(m, p) for m, p, _ in stripe_on.requests]
+    with pytest.raises(StripeError, match="expired"):
+        stripe_on.complete_checkout(first)  # Stripe's page says the session expired
+    stripe_on.complete_checkout(second)
+    assert len([s for s in stripe_on.subscriptions.values() if s["status"] == "active"]) == 1
+
+
+def test_a_page_paid_while_the_next_one_opens_sends_the_owner_to_the_billing_page(world, stripe_on):
+    # The owner pays in the first tab at the very moment the second asks for a page: the first
+    # can no longer be expired, so the new page is expired instead and the owner told why.
+    client = login_client(world.owner)
+    first = checkout_page(client)
+
+    def pay_first(method: str, path: str) -> None:
+        if path == f"/v1/checkout/sessions/{first}/expire" and stripe_on.checkout_sessions[first]["status"] == "open":
+            stripe_on.complete_checkout(first)
+
+    stripe_on.on_request = pay_first
+    response = client.post(reverse("billing:checkout"), {"plan": "agency"}, follow=True)
+    assert "Stripe already holds a subscription for this agency" in response.content.decode()
+    statuses = sorted(session["status"] for session in stripe_on.checkout_sessions.values())
+    assert statuses == ["complete", "expired"]
+
+
+def test_two_starts_at_once_send_both_tabs_to_the_same_open_page(world, stripe_on):
+    # A double click: both requests have created a page before either looks for the earlier
+    # ones. Whichever looks first, both send the owner to the newest page and leave it the only
+    # one open (neither expires the page the other hands out).
+    from apps.billing import stripe_api, stripe_sync
+
+    customer = stripe_on.add_customer()["id"]
+    price = Plan.objects.get(code="agency").stripe_price_id
+    older, newer = (
+        stripe_api.checkout_session_create(customer=customer, price=price, agency_ref=f"agency-{world.agency.pk}",
+                                           success_url="https://app.huntaze.test/billing/",
+                                           cancel_url="https://app.huntaze.test/billing/")
+        for _ in range(2)
+    )  # fmt: skip
+    assert stripe_sync._one_open_checkout(customer=customer, session=newer)["id"] == newer["id"]
+    assert stripe_sync._one_open_checkout(customer=customer, session=older)["id"] == newer["id"]
+    assert [s["id"] for s in stripe_on.checkout_sessions.values() if s["status"] == "open"] == [newer["id"]]

@@ -14,13 +14,17 @@ What it speaks, as Stripe does:
   ``{"object": "list", "data": [...], "has_more": false, "url": ...}``; errors as
   ``{"error": {"type", "code", "message", "param"}}`` with Stripe's status (400, 401, 402, 404);
 - resources: customers (create, retrieve), prices (create, retrieve), checkout sessions
-  (mode=subscription), billing portal sessions, subscriptions (retrieve, update with
-  ``items[0][price]`` and ``proration_behavior``, cancel), subscription items (update), invoices
-  (list by customer), billing meter events (``/v1/billing/meter_events``; ``identifier`` dedupes
-  as Stripe's does, with a 400 for a reused one).
+  (mode=subscription; create, retrieve, list by ``customer`` and ``status``, newest first, and
+  ``POST /v1/checkout/sessions/{id}/expire``, which as Stripe's expires only an ``open`` session
+  and answers it with ``status: "expired"``, a 400 for any other), billing portal sessions,
+  subscriptions (retrieve, update with ``items[0][price]`` and ``proration_behavior``, cancel),
+  subscription items (update), invoices (list by customer), billing meter events
+  (``/v1/billing/meter_events``; ``identifier`` dedupes as Stripe's does, with a 400 for a reused
+  one).
 
 Test helpers, outside the wire: ``complete_checkout`` (what a paying customer does on Stripe's
-page: a subscription and a paid invoice), ``set_subscription`` (the dashboard or the clock moving
+page: a subscription and a paid invoice; a session that is not open cannot be paid, as Stripe's
+page says it expired), ``set_subscription`` (the dashboard or the clock moving
 a subscription along), ``add_invoice``, ``fail_next`` (the next request answers an error),
 ``on_request`` (a callback run before each request is answered), and ``event`` / ``deliver``: a
 webhook event built as Stripe builds them and posted to our endpoint with
@@ -232,18 +236,35 @@ class FakeStripe(LoopbackServer):
             if customer and customer not in self.customers:
                 raise self._missing("customer", customer, "customer")
             session_id = self.new_id("cs_test")
+            now = int(time.time())
             session = {"id": session_id, "object": "checkout.session", "livemode": False, "mode": "subscription",
                        "status": "open", "payment_status": "unpaid", "customer": customer,
                        "client_reference_id": params.get("client_reference_id"), "subscription": None,
                        "success_url": params["success_url"], "cancel_url": params["cancel_url"],
                        "metadata": params.get("metadata", {}), "price": price,
                        "url": f"https://checkout.stripe.com/c/pay/{session_id}",
-                       "created": int(time.time())}  # fmt: skip
+                       "created": now, "expires_at": now + 86400}  # fmt: skip
             self.checkout_sessions[session_id] = session
             return session
-        if rest and rest[0] in self.checkout_sessions:
-            return self.checkout_sessions[rest[0]]
-        raise self._missing("checkout.session", rest[0] if rest else "")
+        if method == "GET" and not rest:  # list: ?customer=&status=, newest first
+            found = [
+                session for session in reversed(list(self.checkout_sessions.values()))
+                if params.get("customer") in (None, session["customer"])
+                and params.get("status") in (None, session["status"])
+            ]  # fmt: skip
+            limit = int(params.get("limit") or 10)
+            return {"object": "list", "data": found[:limit], "has_more": len(found) > limit,
+                    "url": "/v1/checkout/sessions"}  # fmt: skip
+        if not rest or rest[0] not in self.checkout_sessions:
+            raise self._missing("checkout.session", rest[0] if rest else "")
+        session = self.checkout_sessions[rest[0]]
+        if method == "POST" and rest[1:] == ["expire"]:
+            if session["status"] != "open":
+                status = session["status"]
+                raise StripeError(400, "invalid_request_error", 'Only Checkout Sessions with a status in ["open"] can '
+                                  f'be expired. This Checkout Session has a status of "{status}".')  # fmt: skip
+            session.update(status="expired", expires_at=int(time.time()), url=None)
+        return session
 
     def _billing_portal_sessions(self, method: str, rest: list[str], params: dict) -> dict:
         customer = self._required(params, "customer")
@@ -351,6 +372,9 @@ class FakeStripe(LoopbackServer):
         paid first invoice. Answers the subscription."""
         with self.lock:
             session = self.checkout_sessions[session_id]
+            if session["status"] != "open":
+                raise StripeError(400, "invalid_request_error", f"This Checkout Session is {session['status']}: "
+                                  "Stripe's page says so and takes no payment.")  # fmt: skip
             customer = session["customer"] or self.add_customer()["id"]
             now = int(time.time())
             subscription = {
