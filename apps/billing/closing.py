@@ -48,7 +48,7 @@ def agency_closing(*, agency: Agency) -> Callable[[], None] | None:
 
 def _cancel(subscription_id: str, *, name: str, agency_id: int) -> None:
     try:
-        stripe_api.subscription_cancel(subscription_id)
+        stripe_api.subscription_cancel(subscription_id, comment=stripe_api.CLOSED_AGENCY_COMMENT)
     except stripe_api.BillingProviderError as error:
         if error.stripe_code in ALREADY_GONE:
             return

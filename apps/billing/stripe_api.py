@@ -157,16 +157,35 @@ def subscription_retrieve(subscription_id: str) -> dict[str, Any]:
 # The comment Stripe keeps on a subscription cancelled because its agency closed: the
 # ``customer.subscription.deleted`` that follows is about an agency that no longer exists, as expected.
 CLOSED_AGENCY_COMMENT = "Agency closed in Huntaze (its last member deleted their account)."
+# … and on a second subscription paid through a second Checkout page (refunded).
+DUPLICATE_COMMENT = "A second subscription of the same agency (paid twice through Checkout): refunded."
 
 
-def subscription_cancel(subscription_id: str) -> dict[str, Any]:
+def subscription_cancel(subscription_id: str, *, comment: str) -> dict[str, Any]:
     """Cancel at once (no final invoice, no proration: Stripe's defaults): the customer is not
-    charged again. A DELETE, idempotent by nature (Stripe takes no idempotency key on it)."""
+    charged again. A DELETE, idempotent by nature (Stripe takes no idempotency key on it);
+    ``comment`` stays on it in Stripe (``cancellation_details``)."""
     return _call(
         "subscription cancel",
         client().v1.subscriptions.cancel,
         subscription_id,
-        params={"cancellation_details": {"comment": CLOSED_AGENCY_COMMENT}},
+        params={"cancellation_details": {"comment": comment}},
+    )
+
+
+def invoice_payment_list(invoice_id: str) -> list[dict[str, Any]]:
+    """What paid an invoice: its invoice payments (``payment.payment_intent``, ``status``)."""
+    found = _call("invoice payment list", client().v1.invoice_payments.list, params={"invoice": invoice_id})
+    return list(found.get("data") or [])
+
+
+def refund_create(*, payment_intent: str, key: str, metadata: dict[str, str]) -> dict[str, Any]:
+    """Refund what ``payment_intent`` took, in full; ``key`` makes it one refund whatever the retries."""
+    return _call(
+        "refund create",
+        client().v1.refunds.create,
+        params={"payment_intent": payment_intent, "reason": "duplicate", "metadata": metadata},
+        options={"idempotency_key": key},
     )
 
 

@@ -31,7 +31,9 @@ card check) leaves ours as it was, so no one is told a payment failed that has n
 plan or status writes a SubscriptionChange, like a change made by hand.
 
 Checkout: one page at a time. Opening Checkout expires the customer's earlier open sessions
-(``_one_open_checkout``), so two tabs cannot both be paid.
+(``_one_open_checkout``), and a second subscription paid through Checkout all the same (two pages
+paid within moments) is cancelled at once and refunded in full (``_checkout_paid_twice``): one
+agency, one subscription, one payment.
 
 Dunning: a subscription entering past_due starts a grace period of BILLING_GRACE_DAYS and the
 owners get an email; when it ends the agency is read-only (apps/billing/entitlements.py computes
@@ -489,7 +491,9 @@ def _handle(event: BillingEvent) -> int | None:
             return None
         subscription_id = obj.get("subscription")
         if subscription_id:
-            _sync(subscription_id, fallback=None, event=event, reason=reason)
+            row = _sync(subscription_id, fallback=None, event=event, reason=reason) or row
+            if row.stripe_subscription_id not in ("", subscription_id) and row.status in LIVE_STATUSES:
+                _checkout_paid_twice(row, subscription_id, event=event, reason=reason)
         return row.agency_id
     if kind.startswith("customer.subscription."):
         if kind not in HANDLED_EVENTS:
@@ -513,6 +517,76 @@ def _checkout_completed(session: dict[str, Any]) -> Subscription | None:
             row.stripe_customer_id = session["customer"]
             row.save(update_fields=["stripe_customer_id", "updated_at"])
     return row
+
+
+def _checkout_paid_twice(row: Subscription, subscription_id: str, *, event: BillingEvent, reason: str) -> None:
+    """A Checkout page paid for an agency that already pays through another subscription (two
+    pages paid: the second one's expiry came too late). One agency, one subscription: the one
+    applied first stays, and the new one is cancelled at once and its payment refunded in full,
+    which is what someone who paid twice by mistake expects; the owners are told and the plan
+    history says so. Unless the row's own subscription has in fact ended in Stripe (its deletion
+    not delivered yet): then that is applied and the new one takes over, as for subscribing again.
+    Each step is safe to redo when Stripe is down half-way and delivers the event again: a
+    cancelled subscription is not cancelled twice, and the refund's idempotency key is its payment's."""
+    kept = stripe_api.subscription_retrieve(row.stripe_subscription_id)
+    if not _holds(kept.get("status", "")):
+        subscription_apply(stripe_subscription=kept, as_of=timezone.now(), reason=reason)
+        _sync(subscription_id, fallback=None, event=event, reason=reason)
+        return
+    duplicate = stripe_api.subscription_retrieve(subscription_id)
+    if duplicate.get("status") != "canceled":
+        stripe_api.subscription_cancel(subscription_id, comment=stripe_api.DUPLICATE_COMMENT)
+    refunded = _refund_in_full(duplicate, agency_id=row.agency_id)
+    _, plan, _ = _plan_item(((duplicate.get("items") or {}).get("data")) or [])
+    what = f"{plan.name} plan" if plan else "plan"
+    amounts = ", ".join(f"{_amount(minor, currency)} {currency.upper()}" for currency, minor in refunded.items())
+    logger.warning("stripe subscription %s of agency %s paid twice through checkout: cancelled, %s refunded",
+                   subscription_id, row.agency_id, amounts or "nothing")  # fmt: skip
+    with transaction.atomic():
+        row = Subscription.objects.select_for_update().select_related("plan").get(pk=row.pk)
+        record_change(row, from_plan=row.plan, from_status=row.status, by=None,
+                      reason=f"Stripe: a second {what} paid through another Checkout page was cancelled at once"
+                      + (f" and its {amounts} refunded." if amounts else "."))  # fmt: skip
+    _paid_twice_notify(row, what=what, amounts=amounts)
+
+
+def _refund_in_full(subscription: dict[str, Any], *, agency_id: int) -> dict[str, int]:
+    """Refund every payment of the subscription's latest (for a new one: its first) invoice;
+    answers what was refunded by currency, in minor units."""
+    invoice = subscription.get("latest_invoice")
+    invoice = invoice.get("id") if isinstance(invoice, dict) else invoice
+    refunded: dict[str, int] = {}
+    for payment in stripe_api.invoice_payment_list(invoice) if invoice else []:
+        intent = (payment.get("payment") or {}).get("payment_intent")
+        if payment.get("status") != "paid" or not intent:
+            continue
+        try:
+            refund = stripe_api.refund_create(
+                payment_intent=intent, key=f"huntaze-duplicate-refund-{intent}",
+                metadata={"agency": agency_ref(agency_id), "subscription": str(subscription.get("id") or "")},
+            )  # fmt: skip
+        except stripe_api.BillingProviderError as error:
+            if error.stripe_code != "charge_already_refunded":
+                raise
+            refund = {"amount": payment.get("amount_paid"), "currency": payment.get("currency")}
+        currency = str(refund.get("currency") or payment.get("currency") or "usd")
+        refunded[currency] = refunded.get(currency, 0) + int(refund.get("amount") or 0)
+    return refunded
+
+
+def _paid_twice_notify(row: Subscription, *, what: str, amounts: str) -> None:
+    from apps.notifications.services import notification_send
+
+    body = (
+        f"Two Checkout pages were paid for {row.agency.name}. You keep your {row.plan.name} plan; the second "
+        f"{what} was cancelled at once"
+        + (f" and its payment of {amounts} refunded to the card that paid it (banks take 5 to 10 days to show it)."
+           if amounts else ".")
+    )  # fmt: skip
+    for owner in _owners(row.agency_id):
+        notification_send(membership=owner, title="You paid twice: the second payment is refunded" if amounts
+                          else "You subscribed twice: the second subscription is cancelled", body=body,
+                          url=reverse("billing:overview"), level="warning")  # fmt: skip
 
 
 def _sync(

@@ -13,6 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from apps.billing.models import BillingEvent, Plan, Subscription, SubscriptionChange
+from apps.notifications.models import Notification
 from tests.conftest import login_client
 from tests.fakes.stripe_server import StripeError, deliver, sign
 from tests.messaging.api_helpers import error, token_client
@@ -361,6 +362,76 @@ def test_a_page_paid_while_the_next_one_opens_sends_the_owner_to_the_billing_pag
     assert statuses == ["complete", "expired"]
 
 
+def paid_twice(world, fake) -> tuple[dict, dict]:
+    """Two pages paid: the first paid in its tab while the second was being opened (after the
+    second's check of Stripe's subscriptions, before any webhook), then the second paid too."""
+    client = login_client(world.owner)
+    first = checkout_page(client)
+
+    def pay_first(method: str, path: str) -> None:
+        if method == "POST" and path == "/v1/checkout/sessions" and fake.checkout_sessions[first]["status"] == "open":
+            fake.complete_checkout(first)
+
+    fake.on_request = pay_first
+    second = checkout_page(client)
+    fake.on_request = None
+    fake.complete_checkout(second)
+    return fake.checkout_sessions[first], fake.checkout_sessions[second]
+
+
+def completed(fake, session: dict) -> None:
+    """Stripe's events for a paid Checkout page, delivered to our webhook."""
+    subscription = fake.subscriptions[session["subscription"]]
+    for event in (fake.event("checkout.session.completed", session),
+                  fake.event("customer.subscription.created", subscription)):  # fmt: skip
+        assert deliver(Client(), WEBHOOK, event).status_code == 200
+
+
+@pytest.mark.parametrize("order", ["in order", "second first"])
+def test_a_second_paid_checkout_is_cancelled_and_refunded_so_the_agency_pays_once(world, stripe_on, order):
+    first, second = paid_twice(world, stripe_on)
+    kept, duplicate = (first, second) if order == "in order" else (second, first)
+    completed(stripe_on, kept)
+    completed(stripe_on, duplicate)
+
+    row = Subscription.objects.get(agency=world.agency)
+    assert (row.stripe_subscription_id, row.status, row.plan.code) == (kept["subscription"], "active", "agency")
+    live = [s["id"] for s in stripe_on.subscriptions.values() if s["status"] != "canceled"]
+    assert live == [kept["subscription"]]
+    (refund,) = stripe_on.refunds.values()
+    assert refund["amount"] == 19900 and refund["status"] == "succeeded"
+    paid = next(p for p in stripe_on.invoice_payments.values() if p["invoice"] == duplicate["invoice"])
+    assert refund["payment_intent"] == paid["payment"]["payment_intent"]
+    # The owners are told, and the plan history says what happened.
+    note = Notification.objects.get(user=world.owner.user)
+    assert "paid twice" in note.title and "199.00 USD" in note.body
+    assert "refunded" in SubscriptionChange.objects.filter(agency=world.agency).first().reason
+    # Stripe's later events about the cancelled duplicate change nothing.
+    canceled = stripe_on.subscriptions[duplicate["subscription"]]
+    assert deliver(Client(), WEBHOOK, stripe_on.event("customer.subscription.deleted", canceled)).status_code == 200
+    row.refresh_from_db()
+    assert (row.stripe_subscription_id, row.status) == (kept["subscription"], "active")
+
+
+def test_a_duplicate_whose_refund_stripe_could_not_take_is_refunded_once_when_delivered_again(world, stripe_on):
+    first, second = paid_twice(world, stripe_on)
+    completed(stripe_on, first)
+    failures = iter(range(3))  # the SDK retries a 500 twice
+
+    def refunds_down(method: str, path: str) -> None:
+        if path == "/v1/refunds" and next(failures, None) is not None:
+            stripe_on.fail_next(500)
+
+    stripe_on.on_request = refunds_down
+    event = stripe_on.event("checkout.session.completed", second)
+    assert deliver(Client(), WEBHOOK, event).status_code == 503
+    assert not stripe_on.refunds
+    assert deliver(Client(), WEBHOOK, event).status_code == 200  # Stripe delivers it again later
+    assert len(stripe_on.refunds) == 1
+    assert stripe_on.subscriptions[second["subscription"]]["status"] == "canceled"
+    assert Notification.objects.filter(user=world.owner.user).count() == 1
+
+
 def test_two_starts_at_once_send_both_tabs_to_the_same_open_page(world, stripe_on):
     # A double click: both requests have created a page before either looks for the earlier
     # ones. Whichever looks first, both send the owner to the newest page and leave it the only
@@ -378,3 +449,22 @@ def test_two_starts_at_once_send_both_tabs_to_the_same_open_page(world, stripe_o
     assert stripe_sync._one_open_checkout(customer=customer, session=newer)["id"] == newer["id"]
     assert stripe_sync._one_open_checkout(customer=customer, session=older)["id"] == newer["id"]
     assert [s["id"] for s in stripe_on.checkout_sessions.values() if s["status"] == "open"] == [newer["id"]]
+
+
+def test_a_checkout_paid_after_the_subscription_ended_in_stripe_takes_over_and_is_not_refunded(world, stripe_on):
+    # Cancelled in Stripe's portal (the deletion event not delivered yet), then subscribed again:
+    # the new subscription is no duplicate, whatever the row still says.
+    from apps.billing import stripe_api
+
+    first = subscribe(world, stripe_on)
+    stripe_on.set_subscription(first["id"], status="canceled")
+    session = stripe_api.checkout_session_create(
+        customer=first["customer"], price=Plan.objects.get(code="enterprise").stripe_price_id,
+        agency_ref=f"agency-{world.agency.pk}", success_url="https://app.huntaze.test/billing/",
+        cancel_url="https://app.huntaze.test/billing/",
+    )  # fmt: skip
+    second = stripe_on.complete_checkout(session["id"])
+    completed(stripe_on, stripe_on.checkout_sessions[session["id"]])
+    row = Subscription.objects.select_related("plan").get(agency=world.agency)
+    assert (row.stripe_subscription_id, row.status, row.plan.code) == (second["id"], "active", "enterprise")
+    assert stripe_on.subscriptions[second["id"]]["status"] == "active" and not stripe_on.refunds

@@ -18,13 +18,15 @@ What it speaks, as Stripe does:
   ``POST /v1/checkout/sessions/{id}/expire``, which as Stripe's expires only an ``open`` session
   and answers it with ``status: "expired"``, a 400 for any other), billing portal sessions,
   subscriptions (retrieve, update with ``items[0][price]`` and ``proration_behavior``, cancel),
-  subscription items (update), invoices (list by customer), billing meter events
-  (``/v1/billing/meter_events``; ``identifier`` dedupes as Stripe's does, with a 400 for a reused
-  one).
+  subscription items (update), invoices (list by customer), invoice payments (``GET
+  /v1/invoice_payments?invoice=``: the payment intent that paid it), refunds (``POST /v1/refunds``
+  with ``payment_intent``, at most what was paid: a 400 ``charge_already_refunded`` past it),
+  billing meter events (``/v1/billing/meter_events``; ``identifier`` dedupes as Stripe's does,
+  with a 400 for a reused one).
 
 Test helpers, outside the wire: ``complete_checkout`` (what a paying customer does on Stripe's
-page: a subscription and a paid invoice; a session that is not open cannot be paid, as Stripe's
-page says it expired), ``set_subscription`` (the dashboard or the clock moving
+page: a subscription and an invoice paid by a payment intent; a session that is not open cannot be
+paid, as Stripe's page says it expired), ``set_subscription`` (the dashboard or the clock moving
 a subscription along), ``add_invoice``, ``fail_next`` (the next request answers an error),
 ``on_request`` (a callback run before each request is answered), and ``event`` / ``deliver``: a
 webhook event built as Stripe builds them and posted to our endpoint with
@@ -95,6 +97,8 @@ class FakeStripe(LoopbackServer):
         self.portal_sessions: dict[str, dict] = {}
         self.subscriptions: dict[str, dict] = {}
         self.invoices: dict[str, dict] = {}
+        self.invoice_payments: dict[str, dict] = {}
+        self.refunds: dict[str, dict] = {}
         self.meter_events: list[dict] = []
         self.item_updates: list[dict] = []  # every subscription item change, with its proration_behavior
         self.requests: list[tuple[str, str, dict]] = []  # (method, path, params)
@@ -133,7 +137,8 @@ class FakeStripe(LoopbackServer):
     def reset(self) -> None:
         with self.lock:
             for store in (self.customers, self.prices, self.checkout_sessions, self.portal_sessions,
-                          self.subscriptions, self.invoices, self.idempotent):  # fmt: skip
+                          self.subscriptions, self.invoices, self.invoice_payments, self.refunds,
+                          self.idempotent):  # fmt: skip
                 store.clear()
             self.meter_events.clear()
             self.item_updates.clear()
@@ -335,6 +340,35 @@ class FakeStripe(LoopbackServer):
         limit = int(params.get("limit", 10))
         return {"object": "list", "data": found[:limit], "has_more": len(found) > limit, "url": "/v1/invoices"}
 
+    def _invoice_payments(self, method: str, rest: list[str], params: dict) -> dict:
+        if rest:
+            if rest[0] in self.invoice_payments:
+                return self.invoice_payments[rest[0]]
+            raise self._missing("invoice_payment", rest[0])
+        invoice = self._required(params, "invoice")
+        found = [payment for payment in self.invoice_payments.values() if payment["invoice"] == invoice]
+        return {"object": "list", "data": found, "has_more": False, "url": "/v1/invoice_payments"}
+
+    def _refunds(self, method: str, rest: list[str], params: dict) -> dict:
+        if method != "POST" or rest:
+            if rest and rest[0] in self.refunds:
+                return self.refunds[rest[0]]
+            raise self._missing("refund", rest[0] if rest else "")
+        intent = self._required(params, "payment_intent")
+        paid = next((p for p in self.invoice_payments.values() if p["payment"]["payment_intent"] == intent), None)
+        if paid is None:
+            raise self._missing("payment_intent", intent, "payment_intent")
+        refunded = sum(r["amount"] for r in self.refunds.values() if r["payment_intent"] == intent)
+        amount = int(params.get("amount") or paid["amount_paid"] - refunded)
+        if refunded >= paid["amount_paid"] or amount > paid["amount_paid"] - refunded:
+            raise StripeError(400, "invalid_request_error", f"Charge for {intent} has already been refunded.",
+                              "charge_already_refunded")  # fmt: skip
+        refund = {"id": self.new_id("re"), "object": "refund", "amount": amount, "currency": paid["currency"],
+                  "payment_intent": intent, "status": "succeeded", "reason": params.get("reason"),
+                  "metadata": params.get("metadata", {}), "created": int(time.time())}  # fmt: skip
+        self.refunds[refund["id"]] = refund
+        return refund
+
     def _billing_meter_events(self, method: str, rest: list[str], params: dict) -> dict:
         event_name = self._required(params, "event_name")
         payload = params.get("payload") or {}
@@ -393,6 +427,7 @@ class FakeStripe(LoopbackServer):
         invoice = self.add_invoice(customer, self.prices[session["price"]]["unit_amount"], status="paid",
                                    subscription=subscription["id"])  # fmt: skip
         subscription["latest_invoice"] = invoice["id"]
+        session["invoice"] = invoice["id"]
         return subscription
 
     def set_subscription(self, subscription_id: str, **fields: Any) -> dict:
@@ -414,6 +449,14 @@ class FakeStripe(LoopbackServer):
                    "hosted_invoice_url": f"https://invoice.stripe.com/i/acct_test/{invoice_id}",
                    "invoice_pdf": f"https://pay.stripe.com/invoice/acct_test/{invoice_id}/pdf"}  # fmt: skip
         self.invoices[invoice_id] = invoice
+        if status == "paid":
+            payment_id = self.new_id("inpay")
+            self.invoice_payments[payment_id] = {
+                "id": payment_id, "object": "invoice_payment", "livemode": False, "invoice": invoice_id,
+                "amount_paid": amount, "amount_requested": amount, "currency": currency, "is_default": True,
+                "status": "paid", "created": invoice["created"],
+                "payment": {"type": "payment_intent", "payment_intent": self.new_id("pi")},
+            }  # fmt: skip
         return invoice
 
     def event(self, type_: str, obj: dict, *, created: int | None = None, event_id: str | None = None) -> dict:
