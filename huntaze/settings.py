@@ -362,7 +362,8 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expire_seconds": 280},
     },
     "check-budgets": {"task": "apps.monitoring.tasks.check_budgets", "schedule": 300},
-    # Firing alerts whose dispatch was lost (broker down, worker died) are queued again (docs/monitoring.md).
+    # Alert firings and resolutions not told to everyone (broker down, worker died, mail server down) are
+    # queued again (docs/monitoring.md).
     "redispatch-alerts": {
         "task": "apps.monitoring.tasks.redispatch_alerts",
         "schedule": 60,

@@ -19,27 +19,38 @@ webhooks.
 - every enabled webhook for the alert's scope (agency-less webhooks for service alerts, the
   agency's own for its alerts) gets a signed POST from a Celery task (apps/monitoring/webhooks.py).
 
-A channel that fails is logged and does not stop the others.
+A firing and a resolution are each told to everyone, and to each of them once:
 
-A firing is told at least once: ``dispatch`` notes ``dispatched_at`` when it has told people of
-it (and tells nobody again once it is set), and beat's ``redispatch_alerts`` (``redispatch()``)
-queues again every firing alert still without it a minute after it fired (a broker that refused
-the task, a worker that died running it). A resolution is told once, on a best-effort basis.
+- ``dispatch`` notes on the alert (``told``) each member, address (a digest of it) and webhook as
+  soon as it has been told of the event, and skips those already noted: a queued copy of the
+  event, a retry or a redispatch tells only the others. A member's in-app notification commits
+  with its note, so it is never shown twice;
+- a recipient that fails (the mail server down, the database) is logged, does not stop the others
+  and stays untold: ``dispatch`` then raises the first failure, which the ``dispatch_alert`` task
+  retries with backoff when it is a database or network error. Only an address the mail server
+  refuses for good (a 5xx answer to it) counts as told, since no retry would reach it;
+- once nobody is left, the event is marked told (``dispatched_at``, ``resolution_dispatched_at``)
+  and nobody hears of it again; beat's ``redispatch_alerts`` (``redispatch()``) queues again every
+  firing and every resolution still unmarked a minute after it happened, up to a day after (a
+  broker that refused the task, a worker that died running it, retries used up).
 """
 
 from __future__ import annotations
 
 import logging
+import smtplib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mass_mail
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from apps.accounts.models import Membership, Role
 from apps.core.events import publish
@@ -50,8 +61,10 @@ from apps.notifications.services import notification_send
 
 logger = logging.getLogger(__name__)
 ALERTS = NotificationKind.ALERTS.value  # members' preference for alerts governs their alert email
-REDISPATCH_AFTER = timedelta(minutes=1)  # a firing not told by then is queued again …
+REDISPATCH_AFTER = timedelta(minutes=1)  # a firing or resolution not told by then is queued again …
 REDISPATCH_WITHIN = timedelta(days=1)  # … unless it is older than this (a page a day late helps nobody)
+FIRED, RESOLVED = "alert.fired", "alert.resolved"
+TOLD_FIELD = {FIRED: "dispatched_at", RESOLVED: "resolution_dispatched_at"}
 
 
 def firing(key: str) -> Alert | None:
@@ -94,7 +107,7 @@ def fire(
                 )  # fmt: skip
     except IntegrityError:  # another process opened it a moment ago
         return None
-    transaction.on_commit(lambda: queue_dispatch(alert.pk, "alert.fired"))
+    transaction.on_commit(lambda: queue_dispatch(alert.pk, FIRED))
     return alert
 
 
@@ -111,7 +124,7 @@ def resolve(key: str, *, now: datetime | None = None, values: dict[str, Any] | N
         if values:
             alert.values = values
             alert.save(update_fields=["values"])
-        transaction.on_commit(lambda: queue_dispatch(alert.pk, "alert.resolved"))
+        transaction.on_commit(lambda: queue_dispatch(alert.pk, RESOLVED))
     return alert
 
 
@@ -127,38 +140,63 @@ def queue_dispatch(alert_id: int, event: str) -> None:
 
 
 def redispatch(*, now: datetime | None = None) -> int:
-    """Queue again the firing alerts nobody was told of (see the module docstring); answers how
-    many were queued."""
+    """Queue again the firings and resolutions not yet told to everyone (see the module
+    docstring); answers how many were queued."""
     now = now or timezone.now()
-    pending = Alert.objects.filter(
-        state=Alert.State.FIRING,
-        dispatched_at__isnull=True,
-        fired_at__lte=now - REDISPATCH_AFTER,
-        fired_at__gte=now - REDISPATCH_WITHIN,
+    since, until = now - REDISPATCH_WITHIN, now - REDISPATCH_AFTER
+    firings = Alert.objects.filter(
+        state=Alert.State.FIRING, dispatched_at__isnull=True, fired_at__lte=until, fired_at__gte=since
     ).order_by("fired_at", "id")
-    alert_ids = list(pending.values_list("pk", flat=True)[:500])
-    for alert_id in alert_ids:
-        queue_dispatch(alert_id, "alert.fired")
-    return len(alert_ids)
+    resolutions = Alert.objects.filter(
+        state=Alert.State.RESOLVED, resolution_dispatched_at__isnull=True, resolved_at__lte=until,
+        resolved_at__gte=since,
+    ).order_by("resolved_at", "id")  # fmt: skip
+    pending = [(pk, FIRED) for pk in firings.values_list("pk", flat=True)[:500]]
+    pending += [(pk, RESOLVED) for pk in resolutions.values_list("pk", flat=True)[:500]]
+    for alert_id, event in pending:
+        queue_dispatch(alert_id, event)
+    return len(pending)
 
 
 def dispatch(alert: Alert, event: str) -> None:
-    """Tell people about a fired or resolved alert: in the app, by email, by signed webhook. A
-    firing already told (a queued copy of the same event, or a redispatch) is not told again."""
-    if event == "alert.fired" and alert.dispatched_at is not None:
+    """Tell people about a fired or resolved alert: in the app, by email, by signed webhook; each
+    recipient once, however many copies, retries and redispatches of the event run (see the
+    module docstring). Raises the first recipient's failure when some are left to tell."""
+    if getattr(alert, TOLD_FIELD[event]) is not None:
         return
+    from apps.monitoring.tasks import deliver_alert_webhook
+    from apps.monitoring.webhooks import webhooks_for
+
     memberships, emails = recipients(alert)
-    for channel, send in (
-        ("in-app", lambda: _notify(alert, event, memberships)),
-        ("email", lambda: _email(alert, event, emails)),
-        ("webhook", lambda: _queue_webhooks(alert, event)),
-    ):
-        try:
-            send()
-        except Exception:  # one channel's failure must not silence the others
-            logger.exception("alert %s: %s by %s failed", alert.pk, event, channel)
-    if event == "alert.fired":
-        Alert.objects.filter(pk=alert.pk, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
+    channels: dict[str, dict[int | str, Callable[[], object]]] = {
+        "in-app": {m.pk: lambda m=m: _notify(alert, event, m) for m in memberships},
+        "email": {_email_key(email): lambda email=email: _email(alert, event, email) for email in emails},
+        "webhook": {
+            pk: lambda pk=pk: deliver_alert_webhook.delay(pk, alert.pk, event)
+            for pk in webhooks_for(alert).values_list("pk", flat=True)
+        },
+    }
+    told: dict[str, list] = alert.told.get(event, {})
+    failures: list[Exception] = []
+    for channel, targets in channels.items():
+        for target, send in targets.items():
+            if target in told.get(channel, []):
+                continue
+            noted = {**told, channel: [*told.get(channel, []), target]}
+            try:
+                with transaction.atomic():  # an in-app notification and its note commit together
+                    send()
+                    Alert.objects.filter(pk=alert.pk).update(told={**alert.told, event: noted})
+            except Exception as failure:  # one recipient's failure must not silence the others
+                logger.exception("alert %s: %s by %s failed", alert.pk, event, channel)
+                failures.append(failure)
+                continue
+            told = alert.told[event] = noted
+    if failures:
+        raise failures[0]
+    Alert.objects.filter(pk=alert.pk, **{f"{TOLD_FIELD[event]}__isnull": True}).update(
+        **{TOLD_FIELD[event]: timezone.now()}
+    )
 
 
 def recipients(alert: Alert) -> tuple[list[Membership], list[str]]:
@@ -186,7 +224,7 @@ def recipients(alert: Alert) -> tuple[list[Membership], list[str]]:
 
 
 def _headline(alert: Alert, event: str) -> str:
-    if event == "alert.resolved":
+    if event == RESOLVED:
         return f"Resolved: {alert.title}"
     return f"{alert.get_severity_display()}: {alert.title}"
 
@@ -195,23 +233,28 @@ def _link(alert: Alert) -> str:
     return reverse("monitoring:overview") if alert.agency_id is None else ""
 
 
-def _notify(alert: Alert, event: str, memberships: list[Membership]) -> None:
-    if event == "alert.resolved":
+def _notify(alert: Alert, event: str, membership: Membership) -> None:
+    if event == RESOLVED:
         level = Notification.Level.SUCCESS
     elif alert.severity == Alert.Severity.PAGE:
         level = Notification.Level.ERROR
     else:
         level = Notification.Level.WARNING
-    for membership in memberships:
-        notification_send(
-            membership=membership, title=_headline(alert, event), body=alert.detail, url=_link(alert), level=level,
-            kind=ALERTS, email=False,  # _email below sends the alert's own email to those who want it
-        )  # fmt: skip
+    notification_send(
+        membership=membership, title=_headline(alert, event), body=alert.detail, url=_link(alert), level=level,
+        kind=ALERTS, email=False,  # _email below sends the alert's own email to those who want it
+    )  # fmt: skip
 
 
-def _email(alert: Alert, event: str, emails: list[str]) -> None:
-    if not emails:
-        return
+def _email_key(email: str) -> str:
+    """How ``told`` names an address: a keyed digest, so alerts keep no address of a member who
+    has since deleted their account."""
+    return salted_hmac("monitoring.alert-told", email).hexdigest()[:20]
+
+
+def _email(alert: Alert, event: str, email: str) -> None:
+    """One address's email, alone on its message: recipients of different agencies never see each
+    other. An address the mail server refuses for good is logged and counts as told."""
     link = _link(alert)
     lines = [alert.detail, "", f"Fired at: {alert.fired_at:%Y-%m-%d %H:%M:%S} UTC"]
     if alert.resolved_at:
@@ -219,14 +262,10 @@ def _email(alert: Alert, event: str, emails: list[str]) -> None:
     if link:
         lines.append(f"Monitoring: {settings.SITE_URL.rstrip('/')}{link}")
     subject = f"[Huntaze] {_headline(alert, event)}"[:200]
-    body = "\n".join(lines)
-    # One message per address: recipients of different agencies never see each other.
-    send_mass_mail([(subject, body, settings.DEFAULT_FROM_EMAIL, [email]) for email in emails])
-
-
-def _queue_webhooks(alert: Alert, event: str) -> None:
-    from apps.monitoring.tasks import deliver_alert_webhook
-    from apps.monitoring.webhooks import webhooks_for
-
-    for webhook_id in webhooks_for(alert).values_list("pk", flat=True):
-        deliver_alert_webhook.delay(webhook_id, alert.pk, event)
+    try:
+        send_mail(subject, "\n".join(lines), settings.DEFAULT_FROM_EMAIL, [email])
+    except smtplib.SMTPRecipientsRefused as refused:
+        answers = list(refused.recipients.values())
+        if not all(code >= 500 for code, _ in answers):
+            raise  # 4xx: the server asks to try again later
+        logger.warning("alert %s: %s email refused by the mail server for good (%s)", alert.pk, event, answers[0][0])

@@ -200,6 +200,16 @@ class Alert(models.Model):
         null=True, blank=True,
         help_text="When its firing was told to people; empty: beat's redispatch-alerts queues it again.",
     )  # fmt: skip
+    resolution_dispatched_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When its resolution was told to people; empty once resolved: beat's redispatch-alerts queues it "
+        "again.",
+    )  # fmt: skip
+    told = models.JSONField(
+        default=dict, blank=True,
+        help_text="Who was told of each event so far, by channel (membership ids, address digests, webhook ids), so a "
+        "retry tells only the others.",
+    )  # fmt: skip
 
     objects = TenantQuerySet.as_manager()
 

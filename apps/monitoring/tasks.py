@@ -32,8 +32,8 @@ def evaluate_slos() -> dict[str, int]:
 def dispatch_alert(alert_id: int, event: str) -> None:
     """Tell people about one fired or resolved alert (apps/monitoring/alerts.py ``dispatch``),
     queued when the alert's transaction commits so its caller never waits for the channels. A
-    database or network error before the channels are reached is retried with backoff; a firing
-    that is never told is queued again by ``redispatch_alerts``."""
+    database or network error (the mail server down) is retried with backoff, telling only those
+    not told yet; a firing or resolution still untold is queued again by ``redispatch_alerts``."""
     from apps.monitoring.alerts import dispatch
     from apps.monitoring.models import Alert
 
@@ -44,8 +44,8 @@ def dispatch_alert(alert_id: int, event: str) -> None:
 
 @shared_task(queue="default", ignore_result=True)
 def redispatch_alerts() -> int:
-    """Every minute: firing alerts nobody was told of are queued again (apps/monitoring/alerts.py
-    ``redispatch``)."""
+    """Every minute: firings and resolutions not yet told to everyone are queued again
+    (apps/monitoring/alerts.py ``redispatch``)."""
     from apps.monitoring.alerts import redispatch
 
     return redispatch()

@@ -353,3 +353,122 @@ def test_an_answer_whose_body_cannot_be_decoded_still_counts_by_its_status(
         fire_service_alert()
     [attempt] = WebhookAttempt.objects.filter(webhook=webhook)
     assert attempt.delivered and attempt.status_code == 200
+
+
+# -- the resolution told as reliably as the firing ------------------------------------------------
+@pytest.fixture
+def smtp(settings):
+    """Django's SMTP backend pointed at a mail server on loopback (tests/fakes/smtp_server.py)."""
+    from tests.fakes.smtp_server import FakeSMTPServer
+
+    server = FakeSMTPServer().start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", server.port, 5
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    yield server
+    server.stop()
+
+
+def resolution_emails(mailoutbox) -> list[str]:
+    return sorted(a for m in mailoutbox if m.subject.startswith("[Huntaze] Resolved:") for a in m.to)
+
+
+def test_a_resolution_whose_dispatch_was_lost_is_sent_by_the_redispatch_sweep_once(
+    world, webhook_settings, receiver, mailoutbox, eager_celery, django_capture_on_commit_callbacks
+):
+    """The alert was resolved but the task telling it never ran (the broker refused it): beat's
+    sweep tells the resolution a minute later, as it does a firing, and only once."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.monitoring.tasks import redispatch_alerts
+
+    operator = MembershipFactory(agency=world.agency, role="viewer", user=UserFactory(is_staff=True))
+    add_webhook(receiver)
+    with django_capture_on_commit_callbacks(execute=True):
+        fire_service_alert(now=timezone.now() - timedelta(minutes=5))
+    with django_capture_on_commit_callbacks(execute=False):  # the resolution's dispatch is lost
+        alerts.resolve("slo:1:page-1h", now=timezone.now() - timedelta(seconds=90))
+    assert resolution_emails(mailoutbox) == []
+    assert not Notification.objects.filter(title__startswith="Resolved:").exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert redispatch_alerts.run() == 1
+    assert resolution_emails(mailoutbox) == sorted([operator.user.email, "oncall@example.com"])
+    assert [n.user_id for n in Notification.objects.filter(title__startswith="Resolved:")] == [operator.user_id]
+    assert [r["body"]["event"] for r in receiver.received] == ["alert.fired", "alert.resolved"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert redispatch_alerts.run() == 0  # told: the sweep leaves it alone
+    assert len(mailoutbox) == 4 and Notification.objects.count() == 2 and len(receiver.received) == 2
+
+
+def test_a_resolution_whose_email_failed_is_retried_and_then_sent_to_those_left(
+    world, webhook_settings, receiver, smtp, eager_celery, django_capture_on_commit_callbacks
+):
+    """The mail server asks to try oncall@ again later (451) after taking the operator's email:
+    the task retries and oncall@ gets the resolution; the operator, in the app, by email, and the
+    webhook are not told a second time."""
+    operator = MembershipFactory(agency=world.agency, role="viewer", user=UserFactory(is_staff=True))
+    add_webhook(receiver)
+    with django_capture_on_commit_callbacks(execute=True):
+        alert = fire_service_alert()
+    smtp.rcpt_answers["oncall@example.com"] = ["451 4.3.0 Mailbox busy, try again later"]
+    eager_celery.conf.task_eager_propagates = False  # as on a worker: a task that asks for a retry runs again
+    with django_capture_on_commit_callbacks(execute=True):
+        alerts.resolve("slo:1:page-1h")
+
+    assert sorted(smtp.to("[Huntaze] Resolved:")) == sorted([operator.user.email, "oncall@example.com"])
+    assert smtp.rcpt_attempts.count("oncall@example.com") == 3  # the firing, the refused try, the retry
+    assert smtp.rcpt_attempts.count(operator.user.email) == 2  # the firing and the resolution, once each
+    assert Notification.objects.filter(title__startswith="Resolved:").count() == 1
+    assert [r["body"]["event"] for r in receiver.received] == ["alert.fired", "alert.resolved"]
+    alert.refresh_from_db()
+    assert alert.resolution_dispatched_at is not None
+    assert "oncall@example.com" not in json.dumps(alert.told)  # addresses are noted as digests
+
+
+def test_nobody_gets_two_resolution_emails_for_one_resolution(
+    world, webhook_settings, receiver, mailoutbox, eager_celery, django_capture_on_commit_callbacks
+):
+    """A second copy of the resolution's task (a redelivered message, the sweep's copy next to a
+    retry) finds everyone told and tells nobody again."""
+    from apps.monitoring.tasks import dispatch_alert, redispatch_alerts
+
+    operator = MembershipFactory(agency=world.agency, role="viewer", user=UserFactory(is_staff=True))
+    add_webhook(receiver)
+    with django_capture_on_commit_callbacks(execute=True):
+        alert = fire_service_alert()
+        alerts.resolve("slo:1:page-1h")
+    assert resolution_emails(mailoutbox) == sorted([operator.user.email, "oncall@example.com"])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        dispatch_alert.delay(alert.pk, "alert.resolved")
+        redispatch_alerts.run()
+    assert resolution_emails(mailoutbox) == sorted([operator.user.email, "oncall@example.com"])
+    assert Notification.objects.filter(title__startswith="Resolved:").count() == 1
+    assert [r["body"]["event"] for r in receiver.received] == ["alert.fired", "alert.resolved"]
+
+
+def test_an_address_the_mail_server_refuses_for_good_does_not_stop_the_others_nor_come_back(
+    world, webhook_settings, smtp, eager_celery, django_capture_on_commit_callbacks
+):
+    """A 550 for one staff address: the others still get the page, and the refused address is
+    not tried again (no retry would reach it), so the firing counts as told."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    gone = UserFactory(is_staff=True)
+    staff = UserFactory(is_staff=True)
+    smtp.rcpt_answers[gone.email] = ["550 5.1.1 No such user"] * 3
+    with django_capture_on_commit_callbacks(execute=True):
+        alert = fire_service_alert()
+
+    assert sorted(smtp.to("[Huntaze] Page:")) == sorted([staff.email, "oncall@example.com"])
+    assert smtp.rcpt_attempts.count(gone.email) == 1
+    alert.refresh_from_db()
+    assert alert.dispatched_at is not None
+    assert alerts.redispatch(now=timezone.now() + timedelta(minutes=2)) == 0
