@@ -32,13 +32,17 @@ A firing and a resolution are each told to everyone, and to each of them once:
 - once nobody is left, the event is marked told (``dispatched_at``, ``resolution_dispatched_at``)
   and nobody hears of it again; beat's ``redispatch_alerts`` (``redispatch()``) queues again every
   firing and every resolution still unmarked a minute after it happened, up to a day after (a
-  broker that refused the task, a worker that died running it, retries used up).
+  broker that refused the task, a worker that died running it, retries used up);
+- one dispatch of an alert runs at a time (a lease in the shared state), since the sweep may
+  queue an event again while an earlier task for it waits for its retry. A dispatch that finds
+  the lease taken leaves the event to the sweep.
 """
 
 from __future__ import annotations
 
 import logging
 import smtplib
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,6 +58,7 @@ from django.utils.crypto import salted_hmac
 
 from apps.accounts.models import Membership, Role
 from apps.core.events import publish
+from apps.core.shared import shared_state
 from apps.monitoring.models import Alert
 from apps.notifications.models import Notification, NotificationKind
 from apps.notifications.preferences import email_wanted
@@ -63,6 +68,7 @@ logger = logging.getLogger(__name__)
 ALERTS = NotificationKind.ALERTS.value  # members' preference for alerts governs their alert email
 REDISPATCH_AFTER = timedelta(minutes=1)  # a firing or resolution not told by then is queued again …
 REDISPATCH_WITHIN = timedelta(days=1)  # … unless it is older than this (a page a day late helps nobody)
+DISPATCH_LEASE_SECONDS = 300  # longer than telling everyone takes; a lost worker's lease expires
 FIRED, RESOLVED = "alert.fired", "alert.resolved"
 TOLD_FIELD = {FIRED: "dispatched_at", RESOLVED: "resolution_dispatched_at"}
 
@@ -162,7 +168,19 @@ def dispatch(alert: Alert, event: str) -> None:
     """Tell people about a fired or resolved alert: in the app, by email, by signed webhook; each
     recipient once, however many copies, retries and redispatches of the event run (see the
     module docstring). Raises the first recipient's failure when some are left to tell."""
-    if getattr(alert, TOLD_FIELD[event]) is not None:
+    lease = f"monitoring:alert-dispatch:{alert.pk}"
+    state = shared_state()
+    if not state.swap_record_sync(lease, None, {"event": event, "since": time.time()}, ttl=DISPATCH_LEASE_SECONDS):
+        return  # another worker is telling this alert; what it leaves untold, the sweep queues again
+    try:
+        _dispatch(alert.pk, event)
+    finally:
+        state.delete_sync(lease)
+
+
+def _dispatch(alert_id: int, event: str) -> None:
+    alert = Alert.objects.filter(pk=alert_id).first()  # read under the lease: ``told`` as it is now
+    if alert is None or getattr(alert, TOLD_FIELD[event]) is not None:
         return
     from apps.monitoring.tasks import deliver_alert_webhook
     from apps.monitoring.webhooks import webhooks_for

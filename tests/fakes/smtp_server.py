@@ -1,14 +1,15 @@
 """A mail server on a free port of 127.0.0.1 that speaks enough SMTP (RFC 5321) for smtplib and
 Django's SMTP email backend: HELO/EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT. It keeps every
 message it accepted and can be told how to answer a recipient in turn ("451 …" to ask the sender
-to try again later, "550 …" to refuse the address for good), so tests see what a real server's
-refusals do to the sender."""
+to try again later, "550 …" to refuse the address for good), or to take its time over each
+message (``data_delay``), so tests see what a real server's refusals and slowness do to the sender."""
 
 from __future__ import annotations
 
 import email
 import socketserver
 import threading
+import time
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
 from typing import Self
@@ -28,6 +29,7 @@ class FakeSMTPServer:
     rcpt_answers: dict[str, list[str]] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     rcpt_attempts: list[str] = field(default_factory=list)  # every address a sender asked for, in order
+    data_delay: float = 0.0  # seconds before each message's data is accepted
     server: socketserver.ThreadingTCPServer | None = None
 
     def start(self) -> Self:
@@ -61,6 +63,7 @@ class FakeSMTPServer:
                         data = b""
                         while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
                             data += chunk[1:] if chunk.startswith(b"..") else chunk
+                        time.sleep(fake.data_delay)
                         message = email.message_from_bytes(data)
                         payload = message.get_payload(decode=True) or b""
                         fake.received.append(

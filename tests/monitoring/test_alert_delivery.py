@@ -472,3 +472,32 @@ def test_an_address_the_mail_server_refuses_for_good_does_not_stop_the_others_no
     alert.refresh_from_db()
     assert alert.dispatched_at is not None
     assert alerts.redispatch(now=timezone.now() + timedelta(minutes=2)) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_telling_one_resolution_at_once_send_each_email_once(world, webhook_settings, smtp):
+    """The sweep queued the resolution again while its first task was still sending (a slow mail
+    server): one of the two tells everyone, the other leaves it, and nobody is told twice."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection as db
+    from django.utils import timezone
+
+    operator = MembershipFactory(agency=world.agency, role="viewer", user=UserFactory(is_staff=True))
+    now = timezone.now()
+    alert = Alert.objects.create(
+        key="slo:1:page-1h", kind="slo_burn", severity="page", title="API availability: burning 15x",
+        state=Alert.State.RESOLVED, fired_at=now, resolved_at=now, dispatched_at=now,
+    )  # fmt: skip
+    smtp.data_delay = 0.5
+
+    def dispatch_in_thread(_: int) -> None:
+        try:
+            alerts.dispatch(Alert.objects.get(pk=alert.pk), "alert.resolved")
+        finally:
+            db.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(dispatch_in_thread, range(2)))
+    assert sorted(smtp.to("[Huntaze] Resolved:")) == sorted([operator.user.email, "oncall@example.com"])
+    assert [n.user_id for n in Notification.objects.filter(title__startswith="Resolved:")] == [operator.user_id]
