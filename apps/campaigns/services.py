@@ -80,6 +80,7 @@ from apps.core.timezones import zone_or_utc
 from apps.delivery import selectors as delivery_selectors
 from apps.delivery import services as delivery_services
 from apps.delivery.connectors import mass_supported, mass_unsupported_message, text_limit
+from apps.delivery.models import Delivery
 from apps.messaging import selectors as messaging_selectors
 from apps.messaging import services as messaging_services
 from apps.messaging.models import Fan, Segment
@@ -770,13 +771,35 @@ def campaign_cancel(*, membership: Membership, campaign: Campaign) -> Campaign:
     return campaign
 
 
+def _requeue_verdict(campaign: Campaign) -> delivery_services.RequeueVerdict:
+    """What re-queueing one of the campaign's dead letters does, by its state (read under its row
+    lock): refused when cancelled (nothing more is sent), held while paused (sent when it
+    resumes), sent again otherwise; a completed campaign then goes back to sending
+    (``_reopen``). The campaign page and staff's re-queue (the delivery admin) both ask this."""
+    if campaign.status == CampaignStatus.CANCELLED:
+        return delivery_services.RequeueVerdict(delivery_services.REFUSE, "their campaign is cancelled")
+    if campaign.status == CampaignStatus.PAUSED:
+        return delivery_services.RequeueVerdict(
+            delivery_services.HOLD, "their campaign is paused (sent when it resumes)"
+        )
+    return delivery_services.RequeueVerdict(delivery_services.REQUEUE)
+
+
+def _reopen(campaign: Campaign) -> None:
+    """A completed campaign whose dead letter is sent again goes back to sending: the tick records
+    the re-sent message in the fan's conversation (it records only what sending, paused and lately
+    cancelled campaigns sent) and completes it again once nothing is left to send."""
+    if campaign.status == CampaignStatus.COMPLETED:
+        campaign.status = CampaignStatus.SENDING
+        campaign.finished_at = None
+        campaign.save(update_fields=["status", "finished_at", "updated_at"])
+
+
 @transaction.atomic
 def campaign_delivery_requeue(*, membership: Membership, campaign: Campaign, delivery_id: int) -> Campaign:
-    """Send one of the campaign's dead letters again, under the campaign's row lock. Refused for a
-    cancelled campaign (nothing more is sent). A paused campaign's is held until it resumes. A
-    completed campaign goes back to sending: the tick records the re-sent message in the fan's
-    conversation (it records only what sending, paused and lately cancelled campaigns sent) and
-    completes it again once nothing is left to send."""
+    """Send one of the campaign's dead letters again, under the campaign's row lock, as
+    ``_requeue_verdict`` says: refused for a cancelled campaign, held while paused, and a
+    completed campaign goes back to sending."""
     require(membership, Perm.SEND_MESSAGES, creator=campaign.creator)
     owned = delivery_selectors.delivery_list_by_source(
         agency_id=campaign.agency_id, source=DELIVERY_SOURCE, source_id=campaign.pk
@@ -784,18 +807,39 @@ def campaign_delivery_requeue(*, membership: Membership, campaign: Campaign, del
     if not owned.exists():
         raise ApplicationError("That delivery is not this campaign's.")
     _lock_in(campaign, REQUEUEABLE | {CampaignStatus.CANCELLED}, "re-queued")  # the others have no deliveries
-    if campaign.status == CampaignStatus.CANCELLED:
+    verdict = _requeue_verdict(campaign)
+    if verdict.action == delivery_services.REFUSE:
         raise ConflictError(
             "This campaign is cancelled: nothing more is sent, so its dead letters cannot be re-queued."
         )
-    delivery_services.delivery_requeue(membership=membership, delivery_id=delivery_id)
-    if campaign.status == CampaignStatus.PAUSED:
-        delivery_services.delivery_hold(agency_id=campaign.agency_id, source=DELIVERY_SOURCE, source_id=campaign.pk)
-    elif campaign.status == CampaignStatus.COMPLETED:
-        campaign.status = CampaignStatus.SENDING
-        campaign.finished_at = None
-        campaign.save(update_fields=["status", "finished_at", "updated_at"])
+    delivery_services.delivery_requeue(
+        membership=membership, delivery_id=delivery_id, hold=verdict.action == delivery_services.HOLD
+    )
+    _reopen(campaign)
     return campaign
+
+
+def campaign_requeue_rule(deliveries: list[Delivery]) -> dict[int, delivery_services.RequeueVerdict]:
+    """Delivery's re-queue rule for campaign deliveries (registered in ``CampaignsConfig.ready``):
+    staff re-queueing dead letters in the delivery admin get the campaign page's answer for each
+    (``_requeue_verdict``), under the campaigns' row locks and in staff's transaction, and a
+    completed campaign with a letter sent again goes back to sending. A letter whose campaign is
+    gone is refused."""
+    wanted = {(delivery.agency_id, delivery.source_id) for delivery in deliveries}
+    campaigns = {
+        (campaign.agency_id, campaign.pk): campaign
+        for campaign in Campaign.objects.select_for_update()
+        .filter(pk__in=sorted({pk for _, pk in wanted if pk is not None}))
+        .order_by("pk")  # one lock order with every other re-queue
+    }
+    verdicts: dict[tuple[int, int], delivery_services.RequeueVerdict] = {}
+    for key, campaign in campaigns.items():
+        if key in wanted:
+            verdicts[key] = _requeue_verdict(campaign)
+            if verdicts[key].action == delivery_services.REQUEUE:
+                _reopen(campaign)
+    gone = delivery_services.RequeueVerdict(delivery_services.REFUSE, "their campaign no longer exists")
+    return {delivery.pk: verdicts.get((delivery.agency_id, delivery.source_id), gone) for delivery in deliveries}
 
 
 # --- The tick (beat, every few seconds) ----------------------------------------------------------

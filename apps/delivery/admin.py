@@ -1,4 +1,5 @@
-"""Admin for deliveries (read-only, with the dead-letter re-queue action), the fans of mass
+"""Admin for deliveries (read-only, with the dead-letter re-queue action, which follows the
+re-queue rules of the apps that enqueued them: see ``delivery_requeue_for_staff``), the fans of mass
 deliveries, and the simulated platform's received messages and mass messages (read-only,
 labelled simulated)."""
 
@@ -68,17 +69,21 @@ class DeliveryAdmin(ReadOnlyAdmin):
     @admin.action(description="Re-queue selected dead deliveries", permissions=["requeue"])
     def requeue_dead(self, request, queryset) -> None:
         try:
-            count = delivery_requeue_for_staff(
+            done = delivery_requeue_for_staff(
                 user=request.user, delivery_ids=list(queryset.values_list("pk", flat=True))
             )
         except PermissionDenied as error:
             self.message_user(request, str(error), messages.ERROR)
             return
-        skipped = queryset.count() - count
-        text = f"Re-queued {count} dead deliver{'y' if count == 1 else 'ies'}."
-        if skipped > 0:
-            text += f" {skipped} not dead, left alone."
-        self.message_user(request, text, messages.SUCCESS if count else messages.WARNING)
+        text = f"Re-queued {done.requeued} dead deliver{'y' if done.requeued == 1 else 'ies'}."
+        for reason, count in sorted(done.held.items()):
+            text += f" {count} re-queued but held: {reason}."
+        for reason, count in sorted(done.refused.items()):
+            text += f" {count} refused, left dead: {reason}."
+        if done.not_dead > 0:
+            text += f" {done.not_dead} not dead, left alone."
+        level = messages.SUCCESS if done.requeued or done.held else messages.WARNING
+        self.message_user(request, text, level)
 
 
 @admin.register(SimulatedOutboundMessage)

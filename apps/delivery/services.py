@@ -35,15 +35,18 @@ retries, dead letters, hold/release/cancel and the sweeper treat it as any other
 
 Rules the database cannot state and that live here: text within the platform's limit, a creator
 of the same agency, only a dead delivery can be re-queued, who may re-queue. A higher layer holds
-(pauses), releases and cancels its own deliveries by source (``delivery_hold`` and friends).
+(pauses), releases and cancels its own deliveries by source (``delivery_hold`` and friends), and
+has the last word on staff's re-queue of them through the re-queue rule it registers
+(``delivery_requeue_rule_register``: a cancelled campaign's dead letters stay dead).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from types import SimpleNamespace
@@ -920,32 +923,67 @@ def _notify_dead(delivery: Delivery) -> None:
 
 
 # --- Dead letters ----------------------------------------------------------------------------
+#
+# The app that enqueued a delivery may have rules of its own about sending it again (a cancelled
+# campaign sends nothing more, a paused one's letter waits). It registers a *re-queue rule* for its
+# source in its AppConfig.ready (``delivery_requeue_rule_register``), as integrations register
+# connectors: delivery asks it without importing it. Staff's re-queue (the admin action) goes
+# through the rule; a member's re-queue goes through the app's own page, which applies the same rule.
+
+REQUEUE, HOLD, REFUSE = "requeue", "hold", "refuse"
 
 
-def _requeue(delivery: Delivery) -> bool:
-    """Dead → pending, with a fresh set of attempts. The attempt count keeps growing (it is the
-    claim's fencing token), so the limit moves up instead of the count going back to zero."""
+@dataclass(frozen=True)
+class RequeueVerdict:
+    """A re-queue rule's answer for one dead delivery: ``requeue`` (pending, sent again), ``hold``
+    (re-queued but held: its source is paused, ``delivery_release`` sends it) or ``refuse`` (left
+    dead); ``reason`` says why to staff, e.g. "their campaign is cancelled"."""
+
+    action: str = REQUEUE
+    reason: str = ""
+
+
+# A rule gets the dead deliveries of its source that staff chose, inside the re-queue's
+# transaction (it may lock and update its own rows there), and answers a verdict per delivery id;
+# a delivery it does not name is re-queued.
+RequeueRule = Callable[[list[Delivery]], dict[int, RequeueVerdict]]
+_requeue_rules: dict[str, RequeueRule] = {}
+
+
+def delivery_requeue_rule_register(*, source: str, rule: RequeueRule) -> None:
+    """Make ``rule`` decide staff's re-queues of ``source``'s dead deliveries (one rule a source;
+    registering again replaces it, so a reloaded app config does not stack rules)."""
+    _requeue_rules[source] = rule
+
+
+def _requeue(delivery: Delivery, *, hold: bool = False) -> bool:
+    """Dead → pending (or held, ``hold``), with a fresh set of attempts. The attempt count keeps
+    growing (it is the claim's fencing token), so the limit moves up instead of the count going
+    back to zero. A held one has no task: its source's ``delivery_release`` publishes it."""
     now = timezone.now()
+    status = Status.HELD if hold else Status.PENDING
     changed = Delivery.objects.filter(pk=delivery.pk, status=Status.DEAD).update(
-        status=Status.PENDING,
+        status=status,
         max_attempts=F("attempts") + settings.DELIVERY_MAX_ATTEMPTS,
         next_attempt_at=now,
         lease_until=None,
         updated_at=now,
     )
     if changed:
-        _announce(delivery, Status.PENDING)
-        _dispatch(delivery.pk, delivery.queue)
+        _announce(delivery, status)
+        if not hold:
+            _dispatch(delivery.pk, delivery.queue)
     return bool(changed)
 
 
 @transaction.atomic
-def delivery_requeue(*, membership: Membership, delivery_id: int) -> Delivery:
-    """Send a dead delivery again (a member with send permission for its creator)."""
+def delivery_requeue(*, membership: Membership, delivery_id: int, hold: bool = False) -> Delivery:
+    """Send a dead delivery again (a member with send permission for its creator); ``hold``: the
+    caller's source is paused, so it waits held for ``delivery_release``."""
     require(membership, Perm.SEND_MESSAGES)
     delivery = delivery_get_for_member(membership=membership, delivery_id=delivery_id)
     require(membership, Perm.SEND_MESSAGES, creator=delivery.creator)
-    if not _requeue(delivery):
+    if not _requeue(delivery, hold=hold):
         raise ConflictError(
             f"Only a dead delivery can be re-queued; this one is {delivery.get_status_display().lower()}."
         )
@@ -953,13 +991,43 @@ def delivery_requeue(*, membership: Membership, delivery_id: int) -> Delivery:
     return delivery
 
 
+@dataclass
+class StaffRequeue:
+    """What staff's re-queue did: ``requeued`` sent again, ``held`` and ``refused`` by the sources'
+    rules (reason → how many), ``not_dead`` left alone."""
+
+    requeued: int = 0
+    held: Counter[str] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)
+    not_dead: int = 0
+
+
 @transaction.atomic
-def delivery_requeue_for_staff(*, user: User, delivery_ids: list[int]) -> int:
-    """The admin action: re-queue the dead ones among ``delivery_ids``; answers how many."""
+def delivery_requeue_for_staff(*, user: User, delivery_ids: list[int]) -> StaffRequeue:
+    """The admin action: re-queue the dead ones among ``delivery_ids`` as their sources' re-queue
+    rules say (a cancelled campaign's are refused, a paused one's held); answers what it did."""
     if not (user.is_active and user.is_staff and user.has_perm("delivery.change_delivery")):
         raise PermissionDenied("Only staff who may change deliveries can re-queue them.")
-    dead = Delivery.objects.filter(pk__in=delivery_ids, status=Status.DEAD)
-    return sum(_requeue(delivery) for delivery in dead)
+    chosen = set(delivery_ids)
+    dead = list(Delivery.objects.filter(pk__in=chosen, status=Status.DEAD).order_by("pk"))
+    done = StaffRequeue(not_dead=Delivery.objects.filter(pk__in=chosen).count() - len(dead))
+    by_source: dict[str, list[Delivery]] = {}
+    for delivery in dead:
+        by_source.setdefault(delivery.source, []).append(delivery)
+    for source, deliveries in sorted(by_source.items()):
+        rule = _requeue_rules.get(source)
+        verdicts = rule(deliveries) if rule is not None else {}
+        for delivery in deliveries:
+            verdict = verdicts.get(delivery.pk) or RequeueVerdict()
+            if verdict.action == REFUSE:
+                done.refused[verdict.reason] += 1
+            elif not _requeue(delivery, hold=verdict.action == HOLD):
+                done.not_dead += 1  # re-queued by someone else meanwhile
+            elif verdict.action == HOLD:
+                done.held[verdict.reason] += 1
+            else:
+                done.requeued += 1
+    return done
 
 
 # --- Pause, resume and cancel a higher layer's deliveries ---------------------------------------

@@ -126,3 +126,53 @@ def test_nothing_is_written_around_the_services(staff, world, audiences):
 
 def test_members_cannot_open_the_admin(world, client_for):
     assert client_for(world.owner).get(reverse(CHANGELIST)).status_code == 302
+
+
+# --- Staff's re-queue in the delivery admin follows the campaign's state ----------------------
+
+
+def test_staff_re_queue_refuses_a_cancelled_campaigns_dead_letter_and_holds_a_paused_ones(
+    staff, world, audiences, django_capture_on_commit_callbacks
+):
+    """The delivery admin's action gives the campaign page's answer: a cancelled campaign sends
+    nothing more, a paused one's letter waits for the resume, a completed one sends again."""
+    from apps.delivery.models import Delivery
+    from apps.delivery.tasks import deliver
+
+    fans = audiences[1] + [FanFactory(creator=world.creator)]
+    cancelled, paused, completed = (make_campaign(world, fan_ids=[fan.pk]) for fan in fans)
+    for campaign in (cancelled, paused, completed):
+        with django_capture_on_commit_callbacks():
+            services.campaign_schedule(membership=world.owner, campaign=campaign)
+            services.campaign_start(campaign_id=campaign.pk)
+    letters = {
+        campaign.pk: Delivery.objects.get(source="campaigns.campaign", source_id=campaign.pk)
+        for campaign in (cancelled, paused, completed)
+    }
+    Delivery.objects.filter(pk__in=[letter.pk for letter in letters.values()]).update(
+        status="dead", last_error="The platform was down."
+    )
+    services.campaign_cancel(membership=world.owner, campaign=cancelled)
+    services.campaign_pause(membership=world.owner, campaign=paused)
+    assert services.campaigns_tick()["completed"] == 1
+
+    response = staff.post(
+        reverse("admin:delivery_delivery_changelist"),
+        {"action": "requeue_dead", "_selected_action": [letter.pk for letter in letters.values()]},
+        follow=True,
+    )
+    assert (
+        "Re-queued 1 dead delivery. 1 re-queued but held: their campaign is paused (sent when it resumes). "
+        "1 refused, left dead: their campaign is cancelled."
+    ) in response.content.decode()
+    status = dict(
+        Delivery.objects.filter(pk__in=[letter.pk for letter in letters.values()]).values_list("source_id", "status")
+    )
+    assert status == {cancelled.pk: "dead", paused.pk: "held", completed.pk: "pending"}
+    assert deliver(letters[cancelled.pk].pk) == "skipped" and deliver(letters[paused.pk].pk) == "skipped"
+    completed.refresh_from_db()
+    assert (completed.status, completed.finished_at) == (CampaignStatus.SENDING, None)
+    assert deliver(letters[completed.pk].pk) == "sent"
+    with django_capture_on_commit_callbacks():
+        services.campaign_resume(membership=world.owner, campaign=paused)
+    assert deliver(letters[paused.pk].pk) == "sent"
