@@ -869,16 +869,21 @@ def campaigns_tick(*, limit: int = 100) -> dict[str, int]:
 
     counts["held"] = _hold_paused()
     active = _in_turn(now, limit)
-    caught_up = {campaign.pk: _record_all_messages(campaign) for campaign in active}
     sending = [campaign for campaign in active if campaign.status == CampaignStatus.SENDING]
+    # Counted before recording: a campaign completes only while its deliveries still stand as
+    # counted here (``_complete``), so every message counted as sent has been recorded.
     stats = campaign_stats(campaigns=sending)
+    caught_up = {campaign.pk: _record_all_messages(campaign) for campaign in active}
     for campaign in sending:
-        if stats[campaign.pk].unfinished == 0 and caught_up[campaign.pk] and _complete(campaign):
+        judged = stats[campaign.pk]
+        finished = judged.unfinished == 0 and caught_up[campaign.pk]
+        completed = _complete(campaign, judged=judged) if finished else None
+        if completed is not None:
             counts["completed"] += 1
-            _tell_completed(campaign, stats[campaign.pk])
-        elif _is_failing(stats[campaign.pk]) and _mark_failing(campaign):
+            _tell_completed(campaign, completed)
+        elif _is_failing(judged) and _mark_failing(campaign):
             counts["failing"] += 1
-            _tell_failing(campaign, stats[campaign.pk])
+            _tell_failing(campaign, judged)
     return counts
 
 
@@ -1003,22 +1008,35 @@ def _mark_failing(campaign: Campaign) -> bool:
     )
 
 
-def _complete(campaign: Campaign) -> bool:
+def _complete(campaign: Campaign, *, judged: CampaignStats) -> CampaignStats | None:
+    """Sending → completed, in one transition that tells the author once: under the campaign's row
+    lock (a re-queue takes it too), only while it is still sending and its deliveries still stand
+    as the tick ``judged`` them (nothing left to send, nothing sent or dead since). A tick that
+    counted before an overlapping tick completed the campaign and a member re-queued one of its
+    dead letters (sending again, the letter pending) thus neither completes it early nor tells
+    the author a second time for the same completion; the next tick judges again. A campaign that
+    completes again after a re-queue (a new transition) tells its author again, with the new
+    numbers. Answers the numbers to tell, or None when this call did not complete it."""
     now = timezone.now()
     with transaction.atomic():
-        done = bool(
-            Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.SENDING).update(
-                status=CampaignStatus.COMPLETED, finished_at=now, updated_at=now
-            )
+        locked = Campaign.objects.select_for_update().filter(pk=campaign.pk, status=CampaignStatus.SENDING).first()
+        if locked is None:  # completed by an overlapping tick, paused or cancelled meanwhile
+            return None
+        fresh = campaign_stats(campaigns=[locked])[locked.pk]
+        counted = (judged.sent, judged.dead, judged.rejected, judged.cancelled)
+        if fresh.unfinished or (fresh.sent, fresh.dead, fresh.rejected, fresh.cancelled) != counted:
+            return None
+        Campaign.objects.filter(pk=locked.pk, status=CampaignStatus.SENDING).update(
+            status=CampaignStatus.COMPLETED, finished_at=now, updated_at=now
         )
-        if done:  # for subscribers such as CRM webhooks (docs/events.md)
-            publish(
-                "campaign.completed",
-                agency_id=campaign.agency_id,
-                payload={"campaign_id": campaign.pk, "creator_id": campaign.creator_id, "name": campaign.name,
-                         "mode": campaign.mode, "finished_at": now.isoformat()},
-            )  # fmt: skip
-    return done
+        # for subscribers such as CRM webhooks (docs/events.md)
+        publish(
+            "campaign.completed",
+            agency_id=campaign.agency_id,
+            payload={"campaign_id": campaign.pk, "creator_id": campaign.creator_id, "name": campaign.name,
+                     "mode": campaign.mode, "finished_at": now.isoformat()},
+        )  # fmt: skip
+    return fresh
 
 
 # --- Stats ---------------------------------------------------------------------------------------

@@ -460,6 +460,49 @@ def test_a_cancelled_campaigns_dead_letter_is_not_re_queued(world, fans, django_
     assert dead.status == "dead"
 
 
+def test_a_tick_that_counted_before_a_completion_and_a_re_queue_does_not_tell_the_author_twice(
+    world, fans, django_capture_on_commit_callbacks
+):
+    """Two ticks overlap: the second counts the campaign's deliveries (one sent, one dead) while it
+    is sending; before it completes it, the first one completes it (the author is told) and the
+    author re-queues the dead letter (sending again, the letter pending). The second tick must not
+    complete it again on its old numbers: that would tell the author twice for one completion and
+    close the campaign before the re-sent message reaches the fan's thread. Each real completion
+    tells once: the one after the re-sent letter went out tells again, with the new numbers."""
+    from django.db import connection
+
+    from apps.delivery.tasks import deliver
+    from apps.messaging.models import Message
+
+    campaign, dead = dead_letter_of(world, fans, django_capture_on_commit_callbacks)
+    raced = []
+
+    def first_tick_and_re_queue_meanwhile(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if not raced and sql.startswith("SELECT") and "COUNT(" in sql and f'"{Delivery._meta.db_table}"' in sql:
+            raced.append(sql)  # the second tick has counted; now the first one and the author act
+            assert services.campaigns_tick()["completed"] == 1
+            stale = Campaign.objects.get(pk=campaign.pk)
+            services.campaign_delivery_requeue(membership=world.owner, campaign=stale, delivery_id=dead.pk)
+        return result
+
+    with connection.execute_wrapper(first_tick_and_re_queue_meanwhile):
+        second = services.campaigns_tick()
+    assert raced
+    told = Notification.objects.filter(user=world.owner.user, title__contains="is done")
+    assert list(told.values_list("body", flat=True)) == [
+        "Sent to 1 of 2 fans. 1 could not be delivered (dead letters, re-queueable from the campaign page)."
+    ]
+    assert second["completed"] == 0
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.finished_at) == (CampaignStatus.SENDING, None)
+
+    assert deliver(dead.pk) == "sent"
+    assert services.campaigns_tick()["completed"] == 1
+    assert Message.objects.filter(campaign_id=campaign.pk).count() == 2
+    assert told.count() == 2 and told.order_by("-id").first().body == "Sent to 2 of 2 fans."
+
+
 # --- The tick: every campaign gets its turn ----------------------------------------------------
 
 
