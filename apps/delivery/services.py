@@ -13,8 +13,8 @@ The pipeline, in order (docs/delivery.md has the numbers):
 4. Success → sent. ``RetryableSendError`` (or anything unexpected) → failed with
    ``next_attempt_at`` after exponential backoff with full jitter (at least the platform's
    Retry-After) and a task published with that countdown; after ``max_attempts`` → dead.
-   ``PermanentSendError`` → dead at once. Dead notifies the agency's owners and managers
-   (once per platform account every ten minutes: deliveries die together).
+   ``PermanentSendError`` → dead at once. Dead notifies the agency's owners and managers once
+   it commits (once per platform account every ten minutes: deliveries die together).
 5. ``delivery_sweep`` (beat) turns deliveries whose lease expired while sending into failed (or
    dead when their attempts are used up) and re-publishes due deliveries whose task never came.
 
@@ -883,13 +883,25 @@ def _record_failure(
 
 
 def _notify_dead(delivery: Delivery) -> None:
-    """Tell the agency's owners and managers, inside the transaction that made it dead (so once).
+    """Tell the agency's owners and managers once the transaction that made it dead commits.
     A bulk delivery is one of thousands (a campaign during a platform outage): whoever enqueued
     them in bulk reports its dead letters together (campaigns: one "failing" notification).
     Automations and replies die together too (an account that needs reconnecting kills every
     send of its tick): one notice per account every DEAD_NOTICE_SECONDS says so, not one each."""
     if delivery.queue == Delivery.Queue.BULK:
         return
+    # After commit, never inside the transaction: the account's notice window lives outside the
+    # database (Redis, the shared-state file), so a window taken by a transaction that is then
+    # rolled back (a worker killed before its COMMIT) would silence the next dead letter for ten
+    # minutes with nobody told. A rolled-back transaction now takes nothing.
+    transaction.on_commit(lambda: _send_dead_notice(delivery), robust=True)
+
+
+def _send_dead_notice(delivery: Delivery) -> None:
+    """The dead-letter notice of a committed dead letter, unless one went out for its platform
+    account in the last DEAD_NOTICE_SECONDS (a shared counter, ``delivery:dead-notice:…``). Fails
+    open: no answer from the shared state tells once more, and a notice that could not be written
+    gives the window back, so the account's next dead letter is announced instead."""
     notice = f"delivery:dead-notice:{delivery.agency_id}:{delivery.creator_id}:{delivery.platform}"
     try:
         told_lately = shared_state().incr_sync(notice, DEAD_NOTICE_SECONDS) > 1
@@ -903,23 +915,31 @@ def _notify_dead(delivery: Delivery) -> None:
 
     name = delivery.creator.display_name
     platform = delivery.get_platform_display()
-    recipients = Membership.objects.for_agency(delivery.agency_id).filter(role__in=[Role.OWNER, Role.MANAGER])
-    for membership in recipients:
-        notification_send(
-            membership=membership,
-            title=f"A message from {name} could not be delivered",
-            body=(
-                f"Delivery {delivery.pk} to fan {delivery.recipient_id} on {platform} "
-                f"stopped after {delivery.attempts} attempt(s): {delivery.last_error} "
-                "It is kept as a dead letter; re-queue it once the cause is fixed. "
-                f"More of {name}'s messages on {platform} may have failed with it: for the next "
-                f"{DEAD_NOTICE_SECONDS // 60} minutes they are not announced one by one. Each is kept as a "
-                "dead letter too: a failed reply shows in its conversation, and staff list them all in the "
-                "admin (Deliveries, status Dead)."
-            ),
-            level=Notification.Level.ERROR,
-            kind="deliveries",  # the "Failed deliveries" preference (in the app, by email)
-        )
+    try:
+        with transaction.atomic():
+            recipients = Membership.objects.for_agency(delivery.agency_id).filter(role__in=[Role.OWNER, Role.MANAGER])
+            for membership in recipients:
+                notification_send(
+                    membership=membership,
+                    title=f"A message from {name} could not be delivered",
+                    body=(
+                        f"Delivery {delivery.pk} to fan {delivery.recipient_id} on {platform} "
+                        f"stopped after {delivery.attempts} attempt(s): {delivery.last_error} "
+                        "It is kept as a dead letter; re-queue it once the cause is fixed. "
+                        f"More of {name}'s messages on {platform} may have failed with it: for the next "
+                        f"{DEAD_NOTICE_SECONDS // 60} minutes they are not announced one by one. Each is kept "
+                        "as a dead letter too: a failed reply shows in its conversation, and staff list them "
+                        "all in the admin (Deliveries, status Dead)."
+                    ),
+                    level=Notification.Level.ERROR,
+                    kind="deliveries",  # the "Failed deliveries" preference (in the app, by email)
+                )
+    except Exception:
+        try:
+            shared_state().delete_sync(notice)
+        except Exception:
+            logger.warning("could not give back the dead-letter notice window %s", notice, exc_info=True)
+        raise
 
 
 # --- Dead letters ----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied
-from django.db import connection
+from django.db import connection, transaction
 from django.http import Http404
 from django.utils import timezone
 
@@ -161,9 +161,10 @@ def test_attempts_used_up_is_dead_with_its_last_error_and_owners_and_managers_ar
     assert [status for _, status, _, _ in status_events].count("dead") == 1
 
 
-def test_a_permanent_error_is_dead_at_once(world):
+def test_a_permanent_error_is_dead_at_once(world, django_capture_on_commit_callbacks):
     delivery = enqueue(world, recipient_id="fail-permanent-fan")
-    assert deliver(delivery.pk) == "dead"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliver(delivery.pk) == "dead"
     delivery.refresh_from_db()
     assert delivery.status == "dead" and delivery.attempts == 1 and "blocked" in delivery.last_error
     assert Notification.objects.filter(agency=world.agency).count() == 2
@@ -194,6 +195,26 @@ def test_automated_messages_dying_together_make_one_notice_and_email_per_member_
     assert sorted(message.to[0] for message in mailoutbox) == sorted(
         [world.owner.user.email, world.manager.user.email] * 2
     )
+
+
+def test_a_dead_letter_rolled_back_with_its_transaction_leaves_the_accounts_notice_window_free(
+    world, django_capture_on_commit_callbacks
+):
+    """A worker's transaction that made a delivery dead is rolled back (the worker was killed
+    before its commit): nobody was told and the delivery is not dead, so the account's next dead
+    letter must still be announced, not silenced for ten minutes by a window nobody used."""
+    rolled_back = enqueue(world, recipient_id="fail-permanent-fan", queue="default")
+    committed = enqueue(world, recipient_id="fail-permanent-fan", queue="default")
+    with django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(RuntimeError), transaction.atomic():
+            assert deliver(rolled_back.pk) == "dead"
+            raise RuntimeError("the worker died before its COMMIT")
+        assert Delivery.objects.get(pk=rolled_back.pk).status == "pending"  # nothing of that attempt is kept
+        assert not Notification.objects.exists()
+        assert deliver(committed.pk) == "dead"
+    notified = Notification.objects.filter(agency=world.agency)
+    assert sorted(notified.values_list("user_id", flat=True)) == sorted([world.owner.user_id, world.manager.user_id])
+    assert all(f"Delivery {committed.pk} " in notice.body for notice in notified)
 
 
 def test_a_message_over_the_platforms_limit_is_refused_by_the_platform_too(world):
@@ -279,12 +300,15 @@ def test_the_sweeper_takes_back_an_expired_lease_and_the_resend_is_not_a_second_
     assert claimed.attempts == 1
 
 
-def test_the_sweeper_declares_dead_a_delivery_that_lost_its_worker_on_every_attempt(world, settings):
+def test_the_sweeper_declares_dead_a_delivery_that_lost_its_worker_on_every_attempt(
+    world, settings, django_capture_on_commit_callbacks
+):
     settings.DELIVERY_MAX_ATTEMPTS = 1
     delivery = enqueue(world)
     delivery_claim(delivery_id=delivery.pk)
     Delivery.objects.filter(pk=delivery.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
-    assert sweep_deliveries() == {"lease_expired": 0, "dead": 1, "redispatched": 0}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep_deliveries() == {"lease_expired": 0, "dead": 1, "redispatched": 0}
     assert Delivery.objects.get(pk=delivery.pk).status == "dead"
     assert Notification.objects.filter(agency=world.agency).count() == 2
 
