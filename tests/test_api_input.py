@@ -124,3 +124,35 @@ def test_a_write_with_a_revoked_unknown_or_no_token_is_a_401_not_a_csrf_failure(
         response = client.post("/api/v1/creators", {"display_name": "X"}, content_type="application/json")
         assert response.status_code == 401, header
         assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def _creator_filtered_lists(schema: dict) -> list[str]:
+    """Every list that takes a ``creator_id`` filter and nothing else by path."""
+    found = []
+    for path, operations in schema["paths"].items():
+        operation = operations.get("get")
+        if operation is None or "{" in path:
+            continue
+        names = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+        if "creator_id" in names:
+            found.append(path)
+    return found
+
+
+def test_every_list_filtered_by_another_agencys_creator_answers_404_as_fans_does(world, other_world):
+    """A filter naming a creator the caller cannot see is "No such creator.", not an empty page:
+    an empty page reads as "this creator has nothing", and differs from a missing id."""
+    client = token_client(world.owner)
+    paths = _creator_filtered_lists(client.get("/api/v1/openapi.json").json())
+    studio = {"/api/v1/studio/generations", "/api/v1/studio/ideas", "/api/v1/studio/posts"}
+    assert studio | {"/api/v1/integrations/posts", "/api/v1/fans"} <= set(paths)
+    answers = {path: client.get(f"{path}?creator_id={other_world.creator.pk}") for path in paths}
+    wrong = {path: answer.status_code for path, answer in answers.items() if answer.status_code != 404}
+    assert not wrong, "these lists answer another agency's creator_id without a 404"
+    for path, answer in answers.items():
+        error = answer.json()["error"]
+        assert (error["code"], error["message"]) == ("not_found", "No such creator."), path
+    own = client.get(f"/api/v1/studio/ideas?creator_id={world.creator.pk}")
+    assert own.status_code == 200
+    chatter = token_client(world.chatter).get(f"/api/v1/studio/generations?creator_id={world.other_creator.pk}")
+    assert chatter.status_code == 404  # a chatter sees only their assigned creators

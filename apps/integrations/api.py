@@ -95,13 +95,16 @@ def post_list(
     start: datetime | None = None,
     end: datetime | None = None,
 ):
-    """Posts scheduled at or after ``start`` and before ``end``, oldest first."""
+    """Posts scheduled at or after ``start`` and before ``end``, oldest first. A ``creator_id``
+    the caller cannot see is a 404, as on /fans."""
     moment_check(start, field="start")
     moment_check(end, field="end")
+    membership = api_membership(request)
+    if creator_id is not None:
+        creator_get_for_member(membership=membership, creator_id=creator_id)
     return publishing.post_list(
-        membership=api_membership(request), creator_id=creator_id, platform=platform, status=status, start=start,
-        end=end,
-    )  # fmt: skip
+        membership=membership, creator_id=creator_id, platform=platform, status=status, start=start, end=end
+    )
 
 
 @router.post("/posts", response={201: ScheduledPostOut})

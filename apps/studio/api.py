@@ -134,12 +134,22 @@ async def generation_stream(request: HttpRequest, payload: GenerateIn):
     return response
 
 
+def _filter_member(request: HttpRequest, creator_id: int | None):
+    """The caller's membership, once a list's ``creator_id`` filter names a creator they may see:
+    another agency's creator (or a chatter's unassigned one) is a 404, as /fans and /campaigns
+    answer, rather than an empty page that reads as "nothing here"."""
+    membership = api_membership(request)
+    if creator_id is not None:
+        creator_get_for_member(membership=membership, creator_id=creator_id)
+    return membership
+
+
 @router.get("/generations", response=list[GenerationOut])
 @paginate(page_size=25)
 def generation_list(
     request: HttpRequest, creator_id: int | None = Query(None, ge=1, le=MAX_ID), saved: bool | None = None
 ):
-    return selectors.generation_list(membership=api_membership(request), creator_id=creator_id, saved=saved)
+    return selectors.generation_list(membership=_filter_member(request, creator_id), creator_id=creator_id, saved=saved)
 
 
 @router.get("/generations/{generation_id}", response=GenerationOut)
@@ -203,7 +213,7 @@ def idea_list(
     q: str = "",
 ):
     return selectors.idea_list(
-        membership=api_membership(request),
+        membership=_filter_member(request, creator_id),
         creator_id=creator_id,
         category=category,
         favourite=favourite,
@@ -295,7 +305,7 @@ class PostOut(Schema):
 @router.get("/posts", response=list[PostOut])
 @paginate(page_size=50)
 def post_list(request: HttpRequest, creator_id: int | None = Query(None, ge=1, le=MAX_ID)):
-    return selectors.post_list(membership=api_membership(request), creator_id=creator_id)
+    return selectors.post_list(membership=_filter_member(request, creator_id), creator_id=creator_id)
 
 
 CSV_UPLOAD = {
