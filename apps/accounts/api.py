@@ -115,15 +115,16 @@ class AgencyOut(Schema):
     created_at: datetime
 
 
-def _check_timezone(value: str) -> str:
-    if value not in zoneinfo.available_timezones():
+def _check_timezone(value: str | None) -> str | None:
+    if value is not None and value not in zoneinfo.available_timezones():
         raise ValueError(f"'{value}' is not a known time zone (for example Europe/Paris).")
     return value
 
 
 class AgencyIn(Schema):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
-    timezone: str = "UTC"
+    # No default of its own: a client renaming the agency must not move it to UTC.
+    timezone: str | None = Field(None, description="An IANA time zone; left out or null keeps the agency's.")
 
     _tz = field_validator("timezone")(_check_timezone)
 

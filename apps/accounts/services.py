@@ -111,12 +111,17 @@ def email_verification_resend(*, user: User) -> None:
     send_verification_email.delay_on_commit(user.pk)
 
 
-def agency_update(*, membership: Membership, name: str, timezone_name: str) -> Agency:
+def agency_update(*, membership: Membership, name: str, timezone_name: str | None = None) -> Agency:
+    """Rename the agency and, when ``timezone_name`` is given, move it to that time zone (None
+    keeps the one it has)."""
     require(membership, Perm.EDIT)
     agency = membership.agency
     agency.name = name.strip()
-    agency.timezone = timezone_name
-    agency.save(update_fields=["name", "timezone"])
+    fields = ["name"]
+    if timezone_name is not None:
+        agency.timezone = timezone_name
+        fields.append("timezone")
+    agency.save(update_fields=fields)
     return agency
 
 

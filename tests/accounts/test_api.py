@@ -190,3 +190,25 @@ def test_openapi_docs_are_served(db):
     assert Client().get("/api/v1/docs").status_code == 200
     schema = Client().get("/api/v1/openapi.json").json()
     assert "/api/v1/creators" in schema["paths"] and "/api/v1/health" in schema["paths"]
+
+
+def test_put_agency_without_a_timezone_keeps_the_agencys_own(world):
+    """A rename left the time zone out and moved the agency to UTC (the schema's default)."""
+    world.agency.timezone = "Europe/Paris"
+    world.agency.save(update_fields=["timezone"])
+    client = token_client(world.owner)
+
+    def put(body: dict):
+        return client.put("/api/v1/agency", body, content_type="application/json")
+
+    response = put({"name": "Renamed"})
+    assert response.status_code == 200 and response.json()["timezone"] == "Europe/Paris"
+    world.agency.refresh_from_db()
+    assert (world.agency.name, world.agency.timezone) == ("Renamed", "Europe/Paris")
+    response = put({"name": "Renamed", "timezone": "Asia/Tokyo"})
+    assert response.status_code == 200 and response.json()["timezone"] == "Asia/Tokyo"
+    assert put({"name": "Again", "timezone": None}).json()["timezone"] == "Asia/Tokyo"
+    response = put({"name": "Renamed", "timezone": "Mars/Olympus"})
+    assert response.status_code == 422 and "timezone" in response.json()["error"]["fields"]
+    schema = client.get("/api/v1/openapi.json").json()["components"]["schemas"]["AgencyIn"]
+    assert schema["required"] == ["name"] and schema["properties"]["timezone"].get("default") is None  # docs say so
