@@ -89,9 +89,11 @@ def _last_event_id(request: HttpRequest, query_value: int | None) -> int | None:
     header = request.headers.get("Last-Event-ID", "").strip()
     if not header:
         return query_value
-    if not (header.isascii() and header.isdigit()) or int(header) > MAX_ID:  # "²".isdigit() is True
+    digits = header.lstrip("0") or "0"
+    # "²".isdigit() is True; int() refuses 4,300 digits or more (a 500), so the length goes first.
+    if not (header.isascii() and header.isdigit()) or len(digits) > len(str(MAX_ID)) or int(digits) > MAX_ID:
         raise HttpError(400, "Last-Event-ID must be the id of an event (a whole number).")
-    return int(header)
+    return int(digits)
 
 
 def sse_frame(event) -> str:

@@ -75,6 +75,8 @@ async def test_stream_shows_the_agencys_events_and_resumes_from_last_event_id(sh
     # A reconnecting client names the last id it saw: it gets what it missed, nothing twice.
     status, body = await _read_stream(token, headers={"Last-Event-ID": str(mine.pk)})
     assert [int(f["id"]) for f in _frames(body)] == [last.pk]
+    status, body = await _read_stream(token, headers={"Last-Event-ID": "0" * 5000 + str(mine.pk)})
+    assert status == 200 and [int(f["id"]) for f in _frames(body)] == [last.pk]  # leading zeros are the same id
 
 
 @pytest.mark.django_db(transaction=True)
@@ -120,7 +122,8 @@ async def test_stream_refusals_are_clear_4xx(short_streams):
     auth = {"Authorization": f"Bearer {token}"}
     response = await client.get(STREAM, headers=auth)  # no Accept: text/event-stream
     assert response.status_code == 406 and "text/event-stream" in response.json()["error"]["message"]
-    for bad in ("abc", "\u00b2"):  # "²" is a digit to str.isdigit() but not to int()
+    # "²" is a digit to str.isdigit() but not to int(); int() refuses 4,300 digits or more
+    for bad in ("abc", "\u00b2", str(2**63), "9" * 5000):
         response = await client.get(STREAM, headers={**auth, **SSE, "Last-Event-ID": bad})
         assert response.status_code == 400 and "Last-Event-ID" in response.json()["error"]["message"]
     response = await client.get(STREAM + "?last_event_id=-1", headers={**auth, **SSE})
