@@ -6,6 +6,8 @@ board's search and POST /api/v1/creators answer 500 there, while SQLite took it.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import pytest
 
 
@@ -45,3 +47,21 @@ def _binary_file():
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     return SimpleUploadedFile("posts.csv", b"platform,posted_at\x00,category\n", content_type="text/csv")
+
+
+def test_a_json_body_sent_as_a_form_is_read_for_nul_as_json_and_forms_keep_their_text(world, client_for):
+    """django-ninja reads every body as JSON, so a JSON body labelled
+    ``application/x-www-form-urlencoded`` (curl's ``-d``) carried its NUL past the form-only
+    ``%00`` check: 500 on PostgreSQL, a stored NUL on SQLite."""
+    client = client_for(world.owner)
+    body = '{"name": "Nul\\u0000Agency"}'
+    answer = client.generic("PUT", "/api/v1/agency", body, content_type="application/x-www-form-urlencoded")
+    assert answer.status_code == 400 and answer.json()["error"]["message"].startswith("Text cannot contain NUL")
+    world.agency.refresh_from_db()
+    assert world.agency.name == "Velvet"
+    # What a person types, backslash and percent sign included, still saves through the page's form.
+    typed = "Back\\u0000slash 100%00"
+    form = urlencode({"name": typed, "timezone": "UTC"})
+    assert client.post("/settings/agency/", form, content_type="application/x-www-form-urlencoded").status_code == 302
+    world.agency.refresh_from_db()
+    assert world.agency.name == typed
