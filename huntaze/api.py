@@ -25,6 +25,7 @@ from apps.campaigns.automation_api import router as automations_router
 from apps.core.api import router as core_router
 from apps.core.errors import ApplicationError
 from apps.core.logging import get_request_id
+from apps.core.middleware import RejectNulMiddleware
 from apps.core.openapi import Producer, declare_errors, declare_links
 from apps.integrations.api import router as integrations_router
 from apps.messaging.api import router as messaging_router
@@ -173,7 +174,7 @@ def _unreadable_multipart(request, exc):
 
 @api.exception_handler(RequestDataTooBig)
 def _body_too_big(request, exc):
-    return error_response(request, 413, "too_large", "The request body is larger than this server accepts.")
+    return error_response(request, 413, "too_large", RejectNulMiddleware.TOO_LARGE)  # as the middleware answers
 
 
 @api.exception_handler(BadRequest)

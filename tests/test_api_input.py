@@ -156,3 +156,20 @@ def test_every_list_filtered_by_another_agencys_creator_answers_404_as_fans_does
     assert own.status_code == 200
     chatter = token_client(world.chatter).get(f"/api/v1/studio/generations?creator_id={world.other_creator.pk}")
     assert chatter.status_code == 404  # a chatter sees only their assigned creators
+
+
+def test_a_body_above_the_upload_limit_is_the_apis_declared_json_413(world, client_for):
+    """The NUL check reads the body before django-ninja does, and Django's refusal of a body above
+    DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) became the HTML 400 page, not the 413 the schema declares."""
+    client = token_client(world.owner)
+    body = b'{"name": "' + b"a" * (3 * 1024 * 1024) + b'"}'
+    response = client.generic("PUT", "/api/v1/agency", body, content_type="application/json")
+    assert response.status_code == 413 and response["Content-Type"].startswith("application/json")
+    error = response.json()["error"]
+    assert error["code"] == "too_large" and error["request_id"] == response["X-Request-ID"]
+    world.agency.refresh_from_db()
+    assert world.agency.name == "Velvet"
+    schema = client.get("/api/v1/openapi.json").json()
+    assert "413" in schema["paths"]["/api/v1/agency"]["put"]["responses"]
+    page = client_for(world.owner).post("/settings/agency/", body, content_type="application/x-www-form-urlencoded")
+    assert page.status_code == 400  # pages keep Django's own answer

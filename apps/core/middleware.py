@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import render
@@ -95,10 +96,15 @@ class RejectNulMiddleware:
     reached the database with its NUL. ``%00`` means NUL only where Django decodes the body as a
     form; in JSON it is three characters of text. A browser's form cannot send ``\\u0000`` (it
     encodes the backslash as ``%5C``), so a form is refused only when it carries a NUL, as before.
+
+    Reading the body is where Django refuses one above ``DATA_UPLOAD_MAX_MEMORY_SIZE``; under
+    /api/ that is answered here as the API's own 413 (huntaze/api.py), not as the HTML 400 page
+    the exception would otherwise become before django-ninja could answer it.
     """
 
     MESSAGE = "Text cannot contain NUL (0x00) characters."
     UNREADABLE_MULTIPART = "The multipart body could not be read: send it with a boundary in Content-Type."
+    TOO_LARGE = "The request body is larger than this server accepts."
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -108,16 +114,25 @@ class RejectNulMiddleware:
             has_nul = self._has_nul(request)
         except MultiPartParserError:  # reading the fields failed: answered here, as the view cannot
             return self._bad_request(request, self.UNREADABLE_MULTIPART)
+        except RequestDataTooBig:
+            if request.path.startswith("/api/"):
+                return self._api_error(413, "too_large", self.TOO_LARGE)
+            raise  # pages: Django's 400, as a form read by the view would have raised it
         if has_nul:
             return self._bad_request(request, self.MESSAGE)
         return self.get_response(request)
 
-    @staticmethod
-    def _bad_request(request: HttpRequest, message: str) -> HttpResponseBase:
+    @classmethod
+    def _bad_request(cls, request: HttpRequest, message: str) -> HttpResponseBase:
         if request.path.startswith("/api/"):
-            error = {"code": "bad_request", "message": message, "request_id": get_request_id()}
-            return JsonResponse({"error": error}, status=400)
+            return cls._api_error(400, "bad_request", message)
         return render(request, "400.html", {"exception": message}, status=400)
+
+    @staticmethod
+    def _api_error(status: int, code: str, message: str) -> JsonResponse:
+        """The API's error shape (huntaze/api.py ``error_response``), for what is refused before it."""
+        error = {"code": code, "message": message, "request_id": get_request_id()}
+        return JsonResponse({"error": error}, status=status)
 
     @staticmethod
     def _has_nul(request: HttpRequest) -> bool:
