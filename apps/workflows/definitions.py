@@ -19,7 +19,6 @@ worker their sample workflows). Not here: execution (engine.py) and persistence 
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -197,11 +196,3 @@ def managers_only() -> list[str]:
 def get(name: str) -> Workflow | None:
     _discover()
     return _registry.get(name)
-
-
-def json_value(value: Any, what: str) -> Any:
-    """``value`` as JSON would store it; a TypeError/ValueError naming ``what`` when it is not JSON."""
-    try:
-        return json.loads(json.dumps(value, allow_nan=False))
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"{what} is not JSON-serialisable: {error}") from None

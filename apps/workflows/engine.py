@@ -47,6 +47,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError
+from apps.core.jsonvalues import storable_json
 from apps.core.metrics import emit
 from apps.core.outbox import NO_FLUSH_SQL
 from apps.core.statements import statement_cursor
@@ -119,7 +120,7 @@ def run_create(
     """A new run with one pending step run per step, started at once (its first steps queued on
     commit). ``data`` is already validated input; ``request_key`` is unique per agency when set
     (an IntegrityError for a second run with it)."""
-    data = definitions.json_value(data, "The workflow input")
+    data = storable_json(data, "The workflow input")
     now = timezone.now()
     with transaction.atomic():
         run = WorkflowRun.objects.create(
@@ -196,7 +197,7 @@ def _ready(run: WorkflowRun, row: StepRun, rows: list[StepRun], workflow: Workfl
     context = _context(run, row, rows, workflow)
     try:
         skip = step.when is not None and not step.when(context)
-        items = definitions.json_value(step.fan_out(context), f"Step {step.name!r}'s fan-out") if step.fan_out else None
+        items = storable_json(step.fan_out(context), f"Step {step.name!r}'s fan-out") if step.fan_out else None
     except Exception as error:  # a broken condition fails the step, not the caller's transaction
         logger.warning("workflow %s step %s: condition or fan-out failed", run.pk, step.name, exc_info=True)
         return finish(StepState.FAILED, _describe(error))
@@ -340,7 +341,7 @@ def _run_claimed(row: _StepRow, step: Step, context: StepContext, token: str, no
     """Run a claimed step's task and store what happened: ``succeeded``, ``failed``, ``retrying``
     or ``lost-claim``."""
     try:
-        output = definitions.json_value(step.task(context), f"Step {step.name!r}'s output")
+        output = storable_json(step.task(context), f"Step {step.name!r}'s output")
     except ApplicationError as error:
         _notices.cancel(notice)
         _finish(row, step, state=StepState.FAILED, error=_describe(error))

@@ -23,6 +23,7 @@ from django.utils import timezone
 from apps.accounts.models import Membership
 from apps.accounts.permissions import Perm, require
 from apps.core.errors import ApplicationError, ConflictError
+from apps.core.jsonvalues import UnstorableJSON, storable_json
 from apps.workflows import definitions, engine
 from apps.workflows.errors import WorkflowStateError
 from apps.workflows.events import run_changed
@@ -60,8 +61,8 @@ def run_start(
         raise ApplicationError(f"There is no workflow called “{workflow}”.", field="workflow")
     data = dict(data or {})
     try:
-        encoded = definitions.json_value(data, "The input")
-    except TypeError as error:
+        encoded = storable_json(data, "The input")
+    except UnstorableJSON as error:  # NaN, a lone surrogate or NUL: PostgreSQL's jsonb refuses them
         raise ApplicationError(str(error), field="input") from None
     if len(repr(encoded)) > MAX_INPUT_CHARS:
         raise ApplicationError(f"Keep the input under {MAX_INPUT_CHARS:,} characters.", field="input")

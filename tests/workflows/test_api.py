@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from apps.workflows import engine, services
-from apps.workflows.models import RunState, StepRun
+from apps.workflows.models import RunState, StepRun, WorkflowRun
 from tests.messaging.api_helpers import error, token_client
 from tests.workflows import sample_workflows  # noqa: F401
 
@@ -74,3 +74,23 @@ def test_roles_and_other_agencies(world, other_world):
     assert outsider.post(f"{BASE}/runs/{run.pk}/cancel").status_code == 404
     assert outsider.get(f"{BASE}/runs").json()["count"] == 0
     assert StepRun.objects.get(pk=refuse.pk).state == "failed"
+
+
+@pytest.mark.parametrize(
+    "value, problem",
+    [
+        ('{"x": "\\ud800"}', "“x” cannot contain an unpaired surrogate"),
+        ('{"\\udfff": 1}', "the key “\\udfff” cannot contain an unpaired surrogate"),
+        ('{"plan": [{"note": "a\\udc00b"}]}', "“plan[0].note” cannot contain an unpaired surrogate"),
+        ('{"n": NaN}', "“n” must be a finite number"),
+    ],
+)
+def test_input_postgresql_cannot_store_is_a_400_on_input_and_starts_nothing(world, value, problem):
+    """A lone surrogate passed the JSON check and answered 500 from PostgreSQL's jsonb (SQLite
+    stored it)."""
+    client = token_client(world.owner, "write")
+    body = '{"workflow": "nightly_optimization", "input": ' + value + "}"
+    response = client.generic("POST", f"{BASE}/runs", body, content_type=JSON)
+    assert response.status_code == 400 and list(error(response)["fields"]) == ["input"]
+    assert problem in error(response)["message"]
+    assert not WorkflowRun.objects.exists()
