@@ -12,10 +12,12 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
+from pydantic import field_validator
 
 from apps.accounts.api import api_membership
 from apps.accounts.permissions import Perm, require
 from apps.accounts.selectors import creator_get_for_member
+from apps.core.jsonvalues import storable_json
 from apps.core.openapi import MAX_ID, ErrorOut, Id
 from apps.studio import analytics, selectors, services
 from apps.studio.analytics import CaptionReport, SeasonalEvent, Trends
@@ -39,6 +41,12 @@ CaptionLength = Literal["short", "medium", "long"]
 MAX_HASHTAGS = max(rules.max_hashtags for rules in PLATFORMS.values())
 
 
+def _storable_fan(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Free-form, but stored in the generation's options: what PostgreSQL's jsonb refuses (NaN,
+    an unpaired surrogate, NUL) is a 422 here, before a stream's headers, not a 500 on save."""
+    return None if value is None else storable_json(value, "Fan details")
+
+
 class GenerateIn(Schema):
     creator_id: Id
     type: GenerationKind
@@ -52,7 +60,11 @@ class GenerateIn(Schema):
     media_description: str = Field("", max_length=2000)
     goal: str = Field("", max_length=500)
     strategy: Strategy = "balanced"
-    fan: dict[str, Any] | None = None
+    fan: dict[str, Any] | None = Field(
+        None, description="The fan the message is for (display_name, notes, total_spent), stored with the generation."
+    )
+
+    _fan = field_validator("fan")(_storable_fan)
 
 
 class GenerationOut(Schema):

@@ -32,6 +32,7 @@ from apps.ai.types import AIError, AIRequest, AIResponse, Message, StreamChunk, 
 from apps.core.asyncdb import database_call
 from apps.core.errors import ApplicationError
 from apps.core.events import publish
+from apps.core.jsonvalues import text_problem
 from apps.studio import prompts
 from apps.studio.models import Category, ContentIdea, Difficulty, Generation, GenerationType
 from apps.studio.platforms import PLATFORMS, rules_for
@@ -90,11 +91,13 @@ def _choice(data: dict, name: str, default: str) -> str:
 
 
 def _text(data: dict, name: str) -> str:
-    """A free-text field, stripped. NUL is refused here as the HTTP paths' middleware refuses it
-    (apps/core/middleware.py): PostgreSQL cannot store it in the generation's options."""
+    """A free-text field, stripped. NUL and unpaired surrogates (JSON's "\\ud800") are refused
+    here as the HTTP paths' middleware and the API's schema refuse them: PostgreSQL cannot store
+    them in the generation's options (apps/core/jsonvalues.py)."""
     value = str(data.get(name) or "").strip()
-    if "\x00" in value:
-        raise ApplicationError("Text cannot contain NUL (0x00) characters.", field=name)
+    problem = text_problem(value)
+    if problem:
+        raise ApplicationError(f"Text {problem}.", field=name)
     return value
 
 

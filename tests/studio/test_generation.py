@@ -99,6 +99,27 @@ def test_bad_options_are_field_errors_without_a_model_call(builtin, api, world, 
     assert ledger.pending() == 0 and not AIRequestLog.objects.exists()
 
 
+@pytest.mark.parametrize("path", ["/api/v1/studio/generations", "/api/v1/studio/generations/stream"])
+@pytest.mark.parametrize(
+    "fan, problem",
+    [
+        ('{"display_name": "Sam", "total_spent": NaN}', "“total_spent” must be a finite number"),
+        ('{"n": -Infinity}', "“n” must be a finite number"),
+        ('{"display_name": "x\\ud800"}', "“display_name” cannot contain an unpaired surrogate"),
+        ('{"\\udfff": 1}', "the key “\\udfff” cannot contain an unpaired surrogate"),
+    ],
+)
+def test_fan_details_postgresql_cannot_store_are_a_422_before_any_model_call(builtin, api, world, path, fan, problem):
+    """``fan`` is free-form JSON kept in the generation's options: NaN, Infinity or a lone
+    surrogate answered 500 on PostgreSQL when the row was saved (SQLite stored them). The stream
+    refuses it before its headers, like any value outside the schema."""
+    body = f'{{"creator_id": {world.creator.pk}, "type": "message", "fan": {fan}}}'
+    response = api.generic("POST", path, body, content_type="application/json")
+    assert response.status_code == 422, response.content
+    assert problem in response.json()["error"]["fields"]["fan"][0]
+    assert not Generation.objects.exists() and not AIRequestLog.objects.exists()
+
+
 def test_empty_persona_is_refused_before_any_model_call(builtin, api, world):
     world.creator.persona = ""
     world.creator.save()

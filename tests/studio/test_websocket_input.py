@@ -1,6 +1,6 @@
 """The studio websocket refuses what the API's schema and the middleware refuse on HTTP: a value
-that is no whole number, a choice that is not text, NUL in free text. Each gets an error frame
-before any model call, and the socket stays usable."""
+that is no whole number, a choice that is not text, NUL or half a surrogate pair in free text.
+Each gets an error frame before any model call, and the socket stays usable."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ pytestmark = pytest.mark.usefixtures("builtin")
         ('"type": "caption", "caption_length": {"long": 1}', "Caption length must be one of its choices."),
         ('"type": "message", "goal": "a\\u0000b"', "Text cannot contain NUL (0x00) characters."),
         ('"type": "caption", "media_description": "x\\u0000"', "Text cannot contain NUL (0x00) characters."),
+        # Half of a surrogate pair: the API's schema refuses it as text, PostgreSQL's jsonb as options.
+        ('"type": "message", "goal": "a\\ud800b"', "Text cannot contain an unpaired surrogate"),
     ],
 )
 async def test_a_value_the_api_refuses_is_an_error_frame_on_the_socket(options, expected):
