@@ -316,7 +316,10 @@ class SettingsIn(Schema):
     strategy: StrategyName = Field(description=STRATEGY)
     risk: RiskName = Field(description=RISK)
     sensitivity: SensitivityName = Field(description=SENSITIVITY)
-    explore_prices: bool = Field(False, description="PPV campaigns may try nearby prices to learn faster.")
+    explore_prices: bool | None = Field(
+        None,
+        description="PPV campaigns may try nearby prices to learn faster. Left out: unchanged (off for a new setting).",
+    )
 
 
 class OfferOut(Schema):

@@ -305,9 +305,11 @@ def settings_update(
     strategy: str,
     risk: str,
     sensitivity: str,
-    explore_prices: bool,
+    explore_prices: bool | None = None,
 ) -> OptimizationSettings:
-    """Set the agency's default (``creator`` None) or one creator's override."""
+    """Set the agency's default (``creator`` None) or one creator's override. ``explore_prices``
+    None (an API request that leaves it out) keeps the stored choice, off for a new row: an
+    integrator changing the strategy does not stop a campaign's price exploration unawares."""
     require(membership, Perm.EDIT, creator)
     if creator is not None and creator.agency_id != membership.agency_id:
         raise Http404("No such creator.")
@@ -319,17 +321,18 @@ def settings_update(
     for name, value in values.items():
         if value is None:
             raise ApplicationError(f"Choose a {name}.", field=name)
-    if not isinstance(explore_prices, bool):
+    if explore_prices is not None and not isinstance(explore_prices, bool):
         raise ApplicationError("explore_prices must be true or false.", field="explore_prices")
     with transaction.atomic():
         row, _created = OptimizationSettings.objects.select_for_update().get_or_create(
             agency_id=membership.agency_id,
             creator=creator,
-            defaults={**values, "explore_prices": explore_prices, "updated_by_id": membership.user_id},
+            defaults={**values, "explore_prices": bool(explore_prices), "updated_by_id": membership.user_id},
         )
         for name, value in values.items():
             setattr(row, name, value)
-        row.explore_prices = explore_prices
+        if explore_prices is not None:
+            row.explore_prices = explore_prices
         row.updated_by_id = membership.user_id
         row.save()
     return row

@@ -234,6 +234,20 @@ def test_settings_default_agency_and_creator_override(world):
     assert OptimizationSettings.objects.filter(agency=world.agency).count() == 2
 
 
+def test_a_put_that_leaves_out_explore_prices_keeps_the_stored_choice(world):
+    client = token_client(world.manager, "write")
+    body = {"strategy": "revenue_max", "risk": "aggressive", "sensitivity": "high"}
+    assert client.put(f"{BASE}/settings", body | {"explore_prices": True}, content_type=JSON).status_code == 200
+    changed = client.put(f"{BASE}/settings", body | {"strategy": "conversion_max"}, content_type=JSON)
+    assert changed.status_code == 200
+    assert (changed.json()["strategy"], changed.json()["explore_prices"]) == ("conversion_max", True)
+    assert client.get(f"{BASE}/settings").json()["explore_prices"] is True
+    new_override = client.put(f"{BASE}/settings", body | {"creator_id": world.creator.pk}, content_type=JSON)
+    assert new_override.json()["explore_prices"] is False  # a new setting starts with exploring off
+    off = client.put(f"{BASE}/settings", body | {"explore_prices": False}, content_type=JSON)
+    assert off.json()["explore_prices"] is False
+
+
 def test_settings_refusals(world, other_world):
     body = {"strategy": "revenue_max", "risk": "aggressive", "sensitivity": "high", "explore_prices": False}
     bad = token_client(world.owner, "write").put(f"{BASE}/settings", body | {"risk": "yolo"}, content_type=JSON)
