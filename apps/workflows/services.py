@@ -47,6 +47,8 @@ def run_start(
     request_key = (request_key or "").strip()
     if len(request_key) > MAX_REQUEST_KEY:
         raise ApplicationError(f"Keep the request key to {MAX_REQUEST_KEY} characters.", field="request_key")
+    if not request_key.isprintable():  # NUL or control characters: PostgreSQL refuses NUL outright
+        raise ApplicationError("The request key may hold only printable characters.", field="request_key")
     if request_key:
         earlier = WorkflowRun.objects.for_agency(membership.agency_id).filter(request_key=request_key).first()
         if earlier is not None:

@@ -94,3 +94,15 @@ def test_input_postgresql_cannot_store_is_a_400_on_input_and_starts_nothing(worl
     assert response.status_code == 400 and list(error(response)["fields"]) == ["input"]
     assert problem in error(response)["message"]
     assert not WorkflowRun.objects.exists()
+
+
+@pytest.mark.parametrize("key", ["k\x00ey", "k\x07ey", "k\ney"])
+def test_an_idempotency_key_with_control_characters_is_a_400_and_starts_nothing(world, key):
+    """A NUL in the key answered 500 from PostgreSQL (SQLite stored it); other control
+    characters would be stored as a key no one can send again."""
+    client = token_client(world.owner, "write")
+    body = {"workflow": "nightly_optimization", "input": {}}
+    response = client.post(f"{BASE}/runs", body, content_type=JSON, HTTP_IDEMPOTENCY_KEY=key)
+    assert response.status_code == 400 and list(error(response)["fields"]) == ["request_key"]
+    assert "printable" in error(response)["message"]
+    assert not WorkflowRun.objects.exists()
